@@ -1,0 +1,1 @@
+"""The reference Boot Proxy: ProxyDHCP, TFTP and HTTP boot for machines the Control Plane assigned."""

@@ -1,0 +1,5 @@
+"""The `flexlab` command line."""
+
+
+def main() -> None:
+    raise SystemExit("not built yet")

@@ -1,0 +1,1 @@
+"""flexlab pytest plugin."""
