@@ -80,8 +80,6 @@ sock_answers() { .venv/bin/python -c "import socket,sys; s=socket.socket(socket.
 mkdir -p /var/log/flexlab
 if ! sock_answers /var/run/docker.sock; then
   log "starting dockerd"
-  command -v containerd >/dev/null && ! sock_answers /run/containerd/containerd.sock && \
-    setsid nohup containerd >/var/log/flexlab/containerd.log 2>&1 < /dev/null &
   setsid nohup dockerd >/var/log/flexlab/dockerd.log 2>&1 < /dev/null &
   wait_socket /var/run/docker.sock 60 dockerd
   # the engine socket accepts before the API is up: probe the API itself
