@@ -1,0 +1,5 @@
+"""Lab components: each has the same life — start, wait_ready, stop, logs, artifacts."""
+
+from harness.components.base import Component
+
+__all__ = ["Component"]

@@ -1,0 +1,170 @@
+"""dnsmasq as the site's ordinary DHCP server: a typed config that renders its argv.
+
+The site DHCP server hands out addresses and nothing about booting (no
+option 60, no boot file): the Boot Proxy under test adds that. Two traps
+from MACHINE-NOTES.md are avoided by default: the ping before an offer
+(``--no-ping``) and iPXE's ~16 s wait for an IPv6 router advertisement
+(``--enable-ra`` with an ``ra-only`` range).
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.components.base import Component
+from harness.components.sockets import udp_bound
+from harness.errors import ComponentError, DependencyError
+from harness.lab.lab import Lab
+from harness.wait import wait_until
+
+
+@dataclass(frozen=True)
+class DhcpRange:
+    """An IPv4 lease range served on the config's interface."""
+
+    start: str
+    end: str
+    netmask: str
+    lease_time: str = "1h"
+
+
+@dataclass(frozen=True)
+class DnsmasqConfig:
+    """Everything dnsmasq needs, rendered to argv by :meth:`argv` (no config file is read).
+
+    ``options`` are extra ``--dhcp-option`` values (e.g. ``"option:router,10.0.0.1"``);
+    ``force_options`` are sent even when not requested — used to model a
+    misconfigured site server that sends ``60,PXEClient`` (SITE-2).
+    """
+
+    interface: str
+    lease_file: Path
+    ranges: tuple[DhcpRange, ...] = ()
+    router: str | None = None
+    ipv6_ra: bool = True
+    no_ping: bool = True
+    log_dhcp: bool = True
+    options: tuple[str, ...] = ()
+    force_options: tuple[str, ...] = ()
+    extra_args: tuple[str, ...] = field(default_factory=tuple)
+    binary: str = "dnsmasq"
+
+    def argv(self) -> list[str]:
+        """The full command line: foreground, logging to stderr, DNS off."""
+        args = [
+            self.binary,
+            "--keep-in-foreground",
+            "--log-facility=-",
+            "--conf-file=/dev/null",
+            "--no-resolv",
+            "--no-hosts",
+            "--port=0",
+            "--user=root",
+            "--group=root",
+            f"--pid-file={self.lease_file.with_suffix('.pid')}",
+            f"--interface={self.interface}",
+            "--bind-interfaces",
+            "--except-interface=lo",
+            f"--dhcp-leasefile={self.lease_file}",
+            "--dhcp-authoritative",
+        ]
+        if self.log_dhcp:
+            args.append("--log-dhcp")
+        if self.no_ping:
+            args.append("--no-ping")
+        for rng in self.ranges:
+            args.append(f"--dhcp-range={rng.start},{rng.end},{rng.netmask},{rng.lease_time}")
+        if self.router is not None:
+            args.append(f"--dhcp-option=option:router,{self.router}")
+        else:
+            args.append("--dhcp-option=option:router")  # send no router: the lab is not routed
+        if self.ipv6_ra:
+            args += ["--enable-ra", f"--dhcp-range=::,constructor:{self.interface},ra-only"]
+        args += [f"--dhcp-option={opt}" for opt in self.options]
+        args += [f"--dhcp-option-force={opt}" for opt in self.force_options]
+        args += list(self.extra_args)
+        return args
+
+
+def require_dnsmasq() -> str:
+    """Path of the dnsmasq binary, or a one-line DependencyError naming the package."""
+    path = shutil.which("dnsmasq") or (
+        "/usr/sbin/dnsmasq" if Path("/usr/sbin/dnsmasq").exists() else None
+    )
+    if path is None:
+        raise DependencyError("dnsmasq not found: apt-get install dnsmasq-base")
+    return path
+
+
+class SiteDhcp(Component):
+    """The site's own DHCP server on one host of a lab, serving one segment."""
+
+    def __init__(
+        self,
+        lab: Lab,
+        host: str,
+        segment: str,
+        *,
+        force_options: tuple[str, ...] = (),
+        name: str | None = None,
+    ) -> None:
+        self.lab = lab
+        self.host = host
+        self.segment = segment
+        self.name = name or f"site-dhcp-{segment}"
+        info = lab.link(host, segment)
+        first, last = lab.dhcp_pool(segment)
+        self.config = DnsmasqConfig(
+            interface=info.host_iface,
+            lease_file=lab.temp_dir / f"{self.name}.leases",
+            ranges=(DhcpRange(first, last, str(lab.subnets[segment].netmask)),),
+            ipv6_ra=lab.topology.segment(segment).ipv6_ra,
+            force_options=force_options,
+            binary=require_dnsmasq(),
+        )
+
+    @property
+    def server_ip(self) -> str:
+        """The address clients see in option 54."""
+        return self.lab.address(self.host, self.segment)
+
+    def start(self) -> None:
+        """Launch dnsmasq in the host's namespace."""
+        self.process = self.lab.start_process(self.name, self.config.argv(), self.host)
+
+    def wait_ready(self, timeout: float = 10.0) -> None:
+        """Ready when dnsmasq has logged its DHCP range and holds its socket on UDP 67."""
+        proc = self.process
+        assert proc is not None, "start() first"
+        proc.wait_for_log(r"DHCP, IP range", timeout)
+
+        def bound() -> bool:
+            if not proc.running():
+                raise ComponentError(f"{self.name} exited before binding UDP 67:\n"
+                                     + proc.log_tail())
+            return udp_bound(proc.pid, 67)
+
+        wait_until(
+            bound,
+            timeout=timeout,
+            what=f"{self.name} to bind UDP 67",
+            evidence=proc.log_tail,
+        )
+
+    def leases(self) -> list[dict[str, str]]:
+        """Current leases from dnsmasq's lease file: expiry, mac, ip, hostname, client id."""
+        out = []
+        try:
+            text = self.config.lease_file.read_text()
+        except OSError:
+            return out
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) >= 4:
+                out.append({"expiry": parts[0], "mac": parts[1], "ip": parts[2],
+                            "hostname": parts[3]})
+        return out
+
+

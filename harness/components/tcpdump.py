@@ -1,0 +1,51 @@
+"""One packet capture per segment, for the whole life of a lab.
+
+tcpdump runs in the lab's switch namespace on the segment's bridge (a bridge
+in promiscuous mode sees every frame it forwards), writes packet-buffered
+(``-U``) so the pcap is readable while the lab runs, and is stopped with
+SIGINT so it flushes and closes the file.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+from pathlib import Path
+
+from harness.components.base import Component
+from harness.errors import DependencyError
+from harness.lab import names
+from harness.lab.lab import Lab
+
+
+class SegmentCapture(Component):
+    """tcpdump on one segment's bridge, writing ``<reports>/pcap/<segment>.pcap``."""
+
+    def __init__(self, lab: Lab, segment: str) -> None:
+        if shutil.which("tcpdump") is None:
+            raise DependencyError("tcpdump not found: apt-get install tcpdump")
+        self.lab = lab
+        self.segment = segment
+        self.name = f"capture-{segment}"
+        self.pcap = lab.reports_dir / "pcap" / f"{segment}.pcap"
+
+    def start(self) -> None:
+        """Start tcpdump on the bridge."""
+        self.pcap.parent.mkdir(parents=True, exist_ok=True)
+        argv = ["tcpdump", "-i", names.bridge(self.segment), "-n", "-U", "--immediate-mode", "-s", "0",
+                "-Z", "root", "-w", str(self.pcap)]
+        self.process = self.lab.start_process(self.name, argv, None)
+
+    def wait_ready(self, timeout: float = 10.0) -> None:
+        """Ready when tcpdump reports it is listening (the socket is open and filtering)."""
+        assert self.process is not None, "start() first"
+        self.process.wait_for_log(r"listening on br-", timeout)
+
+    def stop(self) -> None:
+        """SIGINT: tcpdump writes out its buffer and closes the pcap."""
+        if self.process is not None:
+            self.process.stop(sig=signal.SIGINT)
+
+    def artifacts(self) -> list[Path]:
+        """The pcap and tcpdump's own log."""
+        return [self.pcap, *super().artifacts()]

@@ -1,0 +1,164 @@
+"""Destroying a lab's resources, selected by its id and nothing broader.
+
+Used by a lab's own teardown and by ``flexlab clean`` after a crash. Every
+step runs even when an earlier one fails; the failures are returned, never
+swallowed, so the caller can report them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from pyroute2 import netns as pr_netns
+
+from harness.lab import names
+from harness.lab.registry import LabRecord, Registry, owner_alive, process_alive
+
+
+def lab_namespaces(lab_id: str) -> list[str]:
+    """Namespaces that exist now and belong to ``lab_id`` by their name (``<id>`` or ``<id>-*``)."""
+    return sorted(
+        ns for ns in pr_netns.listnetns() if ns == lab_id or ns.startswith(f"{lab_id}-")
+    )
+
+
+def pids_in_namespace(ns_name: str) -> list[int]:
+    """PIDs of the processes whose network namespace is ``ns_name``."""
+    try:
+        target = os.stat(f"/run/netns/{ns_name}")
+    except OSError:
+        return []
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            st = os.stat(entry / "ns" / "net")
+        except OSError:
+            continue
+        if (st.st_ino, st.st_dev) == (target.st_ino, target.st_dev):
+            pids.append(int(entry.name))
+    return pids
+
+
+def _kill_and_reap(pids: list[int], errors: list[str]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            continue
+        except OSError as exc:
+            errors.append(f"kill {pid}: {exc}")
+    deadline = time.monotonic() + 5
+    while pids and time.monotonic() < deadline:
+        pids = [p for p in pids if Path(f"/proc/{p}").exists() and not _zombie(p)]
+        if pids:
+            time.sleep(0.02)  # poll until the kernel has reaped them
+    for pid in pids:
+        errors.append(f"process {pid} survived SIGKILL")
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def remove_docker_containers(lab_id: str | None, errors: list[str]) -> int:
+    """Remove containers labelled with ``lab_id`` (or any flexlab label when None)."""
+    if shutil.which("docker") is None or not Path("/var/run/docker.sock").exists():
+        return 0
+    label = f"{names.DOCKER_LABEL}={lab_id}" if lab_id else names.DOCKER_LABEL
+    try:
+        out = subprocess.run(
+            ["docker", "ps", "-aq", "--filter", f"label={label}"],
+            capture_output=True, text=True, timeout=30, check=True,
+        ).stdout.split()
+        if out:
+            subprocess.run(["docker", "rm", "-f", *out], capture_output=True, timeout=60,
+                           check=True)
+        return len(out)
+    except (subprocess.SubprocessError, OSError) as exc:
+        errors.append(f"docker clean-up for {label}: {exc}")
+        return 0
+
+
+def destroy(record: LabRecord, registry: Registry) -> list[str]:
+    """Remove everything ``record`` names or its id selects; return the errors met."""
+    errors: list[str] = []
+    for proc in record.processes:
+        if process_alive(proc):
+            _kill_and_reap([proc.pid], errors)
+    remove_docker_containers(record.lab_id, errors)
+    _destroy_vm_domains(record.lab_id, errors)
+    namespaces = sorted(set(record.namespaces) | set(lab_namespaces(record.lab_id)))
+    for ns in namespaces:
+        _kill_and_reap(pids_in_namespace(ns), errors)
+    # hosts first, the switch namespace (bridges) last
+    for ns in sorted(namespaces, key=lambda n: n == record.lab_id):
+        if ns in pr_netns.listnetns():
+            try:
+                pr_netns.remove(ns)
+            except OSError as exc:
+                errors.append(f"remove namespace {ns}: {exc}")
+    for directory in [*record.temp_dirs, str(names.temp_dir(record.lab_id))]:
+        shutil.rmtree(directory, ignore_errors=True)
+        if Path(directory).exists():
+            errors.append(f"temp dir {directory} could not be removed")
+    if not errors:
+        registry.remove(record.lab_id)
+    return errors
+
+
+def _destroy_vm_domains(lab_id: str, errors: list[str]) -> None:
+    """Destroy libvirt domains whose name carries the lab id (the VM tier's naming rule)."""
+    if not Path("/run/libvirt/libvirt-sock").exists():
+        return
+    try:
+        import libvirt
+    except ImportError:
+        return
+    try:
+        conn = libvirt.open("qemu:///system")
+    except libvirt.libvirtError as exc:
+        errors.append(f"libvirt: {exc}")
+        return
+    try:
+        for dom in conn.listAllDomains():
+            if not dom.name().startswith(f"{lab_id}-"):
+                continue
+            try:
+                if dom.isActive():
+                    dom.destroy()
+                dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
+            except libvirt.libvirtError as exc:
+                errors.append(f"libvirt domain {dom.name()}: {exc}")
+    finally:
+        conn.close()
+
+
+def clean(lab_ids: list[str] | None, *, force: bool = False,
+          registry: Registry | None = None) -> dict[str, list[str]]:
+    """Clean the given labs, or every registered lab when ``lab_ids`` is None.
+
+    With ``lab_ids=None`` labs whose owning process still runs are skipped
+    unless ``force``: a parallel run's live lab is not a leftover.
+    Returns, per lab id, the errors met (an empty list means clean).
+    """
+    registry = registry or Registry()
+    results: dict[str, list[str]] = {}
+    targets = lab_ids if lab_ids is not None else registry.lab_ids()
+    for lab_id in targets:
+        record = registry.load(lab_id)
+        if record is None:
+            record = LabRecord(lab_id=lab_id, owner_pid=0, owner_starttime=0, created=0.0)
+        elif lab_ids is None and not force and owner_alive(record):
+            continue
+        results[lab_id] = destroy(record, registry)
+    return results

@@ -1,0 +1,329 @@
+"""Building a declared topology on this host, and tearing it down on every path."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import random
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from pyroute2 import IPRoute, NetNS
+from pyroute2 import netns as pr_netns
+
+from harness.errors import DependencyError, LabError
+from harness.lab import names
+from harness.lab.cleanup import destroy
+from harness.lab.process import LabProcess, ns_argv
+from harness.lab.registry import ProcessRecord, Registry, new_record, process_starttime
+from harness.lab.topology import Host, LinkState, Topology
+
+IFA_F_NODAD = 0x02
+_POOL = ipaddress.IPv4Network("10.64.0.0/10")
+
+
+@dataclass
+class LinkInfo:
+    """A built host link: where it is and what it is called on each side."""
+
+    host: str
+    segment: str
+    index: int
+    host_iface: str
+    switch_port: str
+    address: ipaddress.IPv4Interface | None
+    address6: ipaddress.IPv6Interface | None
+    mac: str = ""
+    state: LinkState = LinkState.DECLARED
+
+
+def _check_privileges() -> None:
+    if os.geteuid() != 0:
+        raise DependencyError(
+            "the lab needs root (network namespaces): run as root or use the unit tier"
+        )
+    for prog, pkg in (("nsenter", "util-linux"), ("sysctl", "procps")):
+        if not any(Path(d, prog).exists() for d in ("/usr/bin", "/usr/sbin", "/bin", "/sbin")):
+            raise DependencyError(f"{prog} not found: apt-get install {pkg}")
+
+
+def _host_networks() -> list[ipaddress.IPv4Network]:
+    with IPRoute() as ipr:
+        nets = []
+        for addr in ipr.get_addr(family=2):
+            nets.append(
+                ipaddress.IPv4Interface(
+                    f"{addr.get('IFA_ADDRESS')}/{addr['prefixlen']}"
+                ).network
+            )
+        return nets
+
+
+class Lab:
+    """A lab: the built form of a :class:`Topology`, named after one short id.
+
+    Use it as a context manager: ``with Lab(topology) as lab:``. A build
+    that fails halfway removes what it made; teardown runs on every path and
+    raises :class:`LabError` listing anything it could not remove.
+    """
+
+    def __init__(
+        self,
+        topology: Topology,
+        *,
+        reports_dir: Path | None = None,
+        lab_id: str | None = None,
+        registry: Registry | None = None,
+        capture: bool = True,
+    ) -> None:
+        topology.validate()
+        self.topology = topology
+        self.id = lab_id or names.new_lab_id()
+        self.registry = registry or Registry()
+        self.reports_dir = (reports_dir or Path("reports") / "labs") / self.id
+        self.temp_dir = names.temp_dir(self.id)
+        self.subnets: dict[str, ipaddress.IPv4Network] = {}
+        self.subnets6: dict[str, ipaddress.IPv6Network] = {}
+        self.links: dict[tuple[str, str], LinkInfo] = {}
+        self.processes: list[LabProcess] = []
+        self.capture = capture
+        self.pcaps: dict[str, Path] = {}
+        self._record = new_record(self.id)
+        self._built = False
+
+    # -- naming ---------------------------------------------------------------
+    @property
+    def switch_ns(self) -> str:
+        """The namespace holding this lab's bridges."""
+        return names.switch_ns(self.id)
+
+    def ns(self, host: str) -> str:
+        """Namespace name of ``host``."""
+        self.topology.host(host)
+        return names.host_ns(self.id, host)
+
+    def link(self, host: str, segment: str) -> LinkInfo:
+        """The built link of ``host`` on ``segment``."""
+        try:
+            return self.links[(host, segment)]
+        except KeyError:
+            raise LabError(f"host {host!r} has no link on segment {segment!r}") from None
+
+    def address(self, host: str, segment: str) -> str:
+        """Static IPv4 address of ``host`` on ``segment`` (no prefix)."""
+        info = self.link(host, segment)
+        if info.address is None:
+            raise LabError(f"host {host!r} has no static address on segment {segment!r}")
+        return str(info.address.ip)
+
+    def dhcp_pool(self, segment: str) -> tuple[str, str]:
+        """First and last address a DHCP server may lease on ``segment``: its upper half."""
+        net = self.subnets[segment]
+        hosts = list(net.hosts())
+        return str(hosts[len(hosts) // 2]), str(hosts[-1])
+
+    # -- life -----------------------------------------------------------------
+    def __enter__(self) -> Lab:
+        self.build()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.teardown()
+
+    def build(self) -> None:
+        """Create namespaces, bridges, veths and addresses; undo everything on failure."""
+        _check_privileges()
+        self._allocate_addresses()
+        self._record.namespaces = [self.switch_ns] + [
+            names.host_ns(self.id, h.name) for h in self.topology.hosts
+        ]
+        self._record.temp_dirs = [str(self.temp_dir)]
+        self.registry.save(self._record)  # intent first: a crash from here on is cleanable
+        try:
+            self.temp_dir.mkdir(mode=0o700, parents=True, exist_ok=False)
+            self.reports_dir.mkdir(parents=True, exist_ok=True)
+            self._build_switch()
+            if self.capture:
+                self._start_captures()
+            for host in self.topology.hosts:
+                self._build_host(host)
+        except BaseException:
+            self.teardown()
+            raise
+        self._built = True
+
+    def teardown(self) -> None:
+        """Stop every process, remove every namespace and temp dir of this lab."""
+        errors: list[str] = []
+        for proc in reversed(self.processes):
+            try:
+                proc.stop()
+            except Exception as exc:  # keep going: the rest must still be removed
+                errors.append(f"stop {proc.name}: {exc}")
+        errors += destroy(self._record, self.registry)
+        for info in self.links.values():
+            info.state = LinkState.REMOVED
+        self._built = False
+        if errors:
+            raise LabError(f"lab {self.id} teardown left problems:\n  " + "\n  ".join(errors))
+
+    # -- processes -------------------------------------------------------------
+    def start_process(self, name: str, argv: list[str], host: str | None) -> LabProcess:
+        """Start ``argv`` in ``host``'s namespace (the switch namespace when None).
+
+        The PID is recorded in the registry, so a crashed run's processes are
+        found by ``flexlab clean``.
+        """
+        netns = self.switch_ns if host is None else self.ns(host)
+        proc = LabProcess(name, argv, self.reports_dir / "logs" / f"{name}.log", netns)
+        proc.start()
+        self.processes.append(proc)
+        self._record.processes.append(
+            ProcessRecord(proc.pid, process_starttime(proc.pid) or 0, name)
+        )
+        self.registry.save(self._record)
+        return proc
+
+    def run(self, host: str | None, argv: list[str], timeout: float = 30) -> str:
+        """Run a short command in a namespace and return its stdout; raise LabError on failure."""
+        netns = self.switch_ns if host is None else self.ns(host)
+        res = subprocess.run(
+            ns_argv(netns, argv), capture_output=True, text=True, timeout=timeout, check=False
+        )
+        if res.returncode != 0:
+            raise LabError(f"{' '.join(argv)} in {netns} failed ({res.returncode}): {res.stderr}")
+        return res.stdout
+
+    def sysctl(self, host: str | None, key: str, value: str) -> None:
+        """Set a per-namespace sysctl (e.g. ``net.ipv4.ip_forward``)."""
+        self.run(host, ["sysctl", "-q", "-w", f"{key}={value}"])
+
+    # -- links -----------------------------------------------------------------
+    def set_link(self, host: str, segment: str, up: bool) -> None:
+        """Cut (``up=False``) or restore a host's link, from the switch side."""
+        info = self.link(host, segment)
+        with NetNS(self.switch_ns) as sw:
+            idx = sw.link_lookup(ifname=info.switch_port)[0]
+            sw.link("set", index=idx, state="up" if up else "down")
+        info.state = LinkState.UP if up else LinkState.DOWN
+
+    def link_states(self) -> dict[tuple[str, str], LinkState]:
+        """Current state of every host link."""
+        return {key: info.state for key, info in self.links.items()}
+
+    # -- internals -------------------------------------------------------------
+    def _allocate_addresses(self) -> None:
+        taken = _host_networks()
+        rng = random.SystemRandom()
+        # one random ULA /48 per lab (RFC 4193), a /64 per segment
+        ula = int(ipaddress.IPv6Address("fd00::")) | (rng.getrandbits(40) << 80)
+        for index, seg in enumerate(self.topology.segments):
+            if seg.subnet:
+                net = ipaddress.IPv4Network(seg.subnet)
+            else:
+                for _ in range(1000):
+                    offset = rng.randrange(_POOL.num_addresses // 256) * 256
+                    net = ipaddress.IPv4Network((int(_POOL.network_address) + offset, 24))
+                    clash = [*taken, *self.subnets.values()]
+                    if not any(net.overlaps(t) for t in clash):
+                        break
+                else:
+                    raise LabError("no free private /24 for a lab segment")
+            self.subnets[seg.name] = net
+            self.subnets6[seg.name] = ipaddress.IPv6Network((ula + (index << 64), 64))
+        next_auto = {seg: iter(net.hosts()) for seg, net in self.subnets.items()}
+        fixed = {
+            link.address for host in self.topology.hosts for link in host.links if link.address
+        }
+        counters: dict[str, int] = {}
+        for host in self.topology.hosts:
+            for index, hl in enumerate(host.links):
+                addr: ipaddress.IPv4Interface | None = None
+                addr6: ipaddress.IPv6Interface | None = None
+                net = self.subnets[hl.segment]
+                if hl.address is not None:
+                    if hl.address == "auto":
+                        ip = next(next_auto[hl.segment])
+                        while str(ip) in fixed:
+                            ip = next(next_auto[hl.segment])
+                    else:
+                        ip = ipaddress.IPv4Address(hl.address)
+                    addr = ipaddress.IPv4Interface(f"{ip}/{net.prefixlen}")
+                    counters[hl.segment] = counters.get(hl.segment, 0) + 1
+                    net6 = self.subnets6[hl.segment]
+                    addr6 = ipaddress.IPv6Interface(
+                        f"{net6.network_address + counters[hl.segment]}/64"
+                    )
+                self.links[(host.name, hl.segment)] = LinkInfo(
+                    host=host.name,
+                    segment=hl.segment,
+                    index=index,
+                    host_iface=names.host_iface(index),
+                    switch_port=names.switch_port(host.name, index),
+                    address=addr,
+                    address6=addr6,
+                )
+
+    def _build_switch(self) -> None:
+        pr_netns.create(self.switch_ns)
+        with NetNS(self.switch_ns) as sw:
+            lo = sw.link_lookup(ifname="lo")[0]
+            sw.link("set", index=lo, state="up")
+            for seg in self.topology.segments:
+                sw.link("add", ifname=names.bridge(seg.name), kind="bridge",
+                        br_mcast_snooping=0, br_stp_state=0, br_forward_delay=0)
+                idx = sw.link_lookup(ifname=names.bridge(seg.name))[0]
+                sw.link("set", index=idx, state="up")
+        # bridged frames must not be handed to netfilter (br_netfilter, loaded by Docker)
+        for key in ("net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables"):
+            if Path("/proc/sys", *key.split(".")).exists():
+                self.sysctl(None, key, "0")
+
+    def _start_captures(self) -> None:
+        from harness.components.tcpdump import SegmentCapture  # components build on the lab
+
+        for seg in self.topology.segments:
+            cap = SegmentCapture(self, seg.name)
+            cap.start()
+            cap.wait_ready()
+            self.pcaps[seg.name] = cap.pcap
+
+    def artifacts(self) -> list[Path]:
+        """Every pcap and component log this lab wrote (they outlive the lab)."""
+        return sorted(p for p in self.reports_dir.rglob("*") if p.is_file())
+
+    def _build_host(self, host: Host) -> None:
+        ns_name = names.host_ns(self.id, host.name)
+        pr_netns.create(ns_name)
+        with NetNS(self.switch_ns) as sw:
+            for hl in host.links:
+                info = self.links[(host.name, hl.segment)]
+                sw.link("add", ifname=info.switch_port, kind="veth",
+                        peer={"ifname": info.host_iface, "net_ns_fd": ns_name})
+                port = sw.link_lookup(ifname=info.switch_port)[0]
+                br = sw.link_lookup(ifname=names.bridge(hl.segment))[0]
+                sw.link("set", index=port, master=br, state="up")
+        with NetNS(ns_name) as hn:
+            lo = hn.link_lookup(ifname="lo")[0]
+            hn.link("set", index=lo, state="up")
+            for hl in host.links:
+                info = self.links[(host.name, hl.segment)]
+                idx = hn.link_lookup(ifname=info.host_iface)[0]
+                if info.address is not None:
+                    hn.addr("add", index=idx, address=str(info.address.ip),
+                            prefixlen=info.address.network.prefixlen)
+                if info.address6 is not None:
+                    hn.addr("add", index=idx, address=str(info.address6.ip), prefixlen=64,
+                            flags=IFA_F_NODAD)
+                hn.link("set", index=idx, state="up")
+                info.mac = hn.get_links(idx)[0].get("IFLA_ADDRESS")
+                info.state = LinkState.UP
+        if host.forwarding:
+            self.sysctl(host.name, "net.ipv4.ip_forward", "1")

@@ -1,0 +1,41 @@
+"""Readiness waits that poll a real condition and raise with evidence on timeout."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from harness.errors import WaitTimeout
+
+T = TypeVar("T")
+
+
+def wait_until(
+    probe: Callable[[], T | None],
+    *,
+    timeout: float,
+    what: str,
+    interval: float = 0.05,
+    evidence: Callable[[], str] | None = None,
+) -> T:
+    """Call ``probe`` until it returns something truthy, and return that.
+
+    On timeout raise :class:`WaitTimeout` naming ``what`` and carrying
+    ``evidence()`` (a log tail, a packet summary) so a failure explains itself.
+    ``interval`` is the polling period of the probe, never a readiness delay.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            detail = ""
+            if evidence is not None:
+                try:
+                    detail = "\n--- evidence ---\n" + evidence()
+                except Exception as exc:  # evidence is best effort; the timeout is the error
+                    detail = f"\n(evidence unavailable: {exc})"
+            raise WaitTimeout(f"timed out after {timeout:.1f}s waiting for {what}{detail}")
+        time.sleep(interval)
