@@ -1,0 +1,45 @@
+"""Read-only TFTP server for the Boot Proxy (RFC 1350, 2347, 2348, 2349, 7440).
+
+Written here rather than taken from tftpy because the Boot Proxy needs
+windowsize (RFC 7440), a per-client allow hook for MAC filtering, counters for
+/metrics, a concurrency cap and a pure, separately testable state machine;
+tftpy has none of windowsize, hooks or counters and mixes protocol with socket code.
+
+Wiring (from the app)::
+
+    server = TftpServer(TftpConfig(root=Path("/srv/boot"), port=69), allow=is_served_ip)
+    await server.start()
+    ...
+    server.counters.snapshot()   # for /metrics
+    await server.stop()
+"""
+
+from bootproxy.tftp.client import FetchResult, fetch
+from bootproxy.tftp.counters import TftpCounters
+from bootproxy.tftp.errors import PacketError, PathError, TftpError, TransferError
+from bootproxy.tftp.options import Limits, Negotiated, negotiate
+from bootproxy.tftp.packets import parse_packet
+from bootproxy.tftp.paths import resolve_in_root
+from bootproxy.tftp.server import AllowFn, TftpConfig, TftpServer
+from bootproxy.tftp.transfer import Outcome, ReadTransfer, State
+
+__all__ = [
+    "AllowFn",
+    "FetchResult",
+    "Limits",
+    "Negotiated",
+    "Outcome",
+    "PacketError",
+    "PathError",
+    "ReadTransfer",
+    "State",
+    "TftpConfig",
+    "TftpCounters",
+    "TftpError",
+    "TftpServer",
+    "TransferError",
+    "fetch",
+    "negotiate",
+    "parse_packet",
+    "resolve_in_root",
+]

@@ -1,0 +1,34 @@
+"""Counters the TFTP server keeps for the Boot Proxy's /metrics endpoint."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass
+class TftpCounters:
+    """Monotonic counters; read them with :meth:`snapshot` from any coroutine.
+
+    ``errors`` is keyed by kind: ``file_not_found``, ``access_violation``,
+    ``illegal_operation``, ``unknown_tid``, ``timeout``, ``client_error``,
+    ``busy``, ``refused_client``, ``malformed``.
+    """
+
+    bytes_sent: int = 0
+    transfers_started: int = 0
+    transfers_completed: int = 0
+    transfers_failed: int = 0
+    active: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+
+    def snapshot(self) -> dict[str, object]:
+        """A plain-dict copy, safe to serialise or render as Prometheus text."""
+        return {
+            "bytes_sent": self.bytes_sent,
+            "transfers_started": self.transfers_started,
+            "transfers_completed": self.transfers_completed,
+            "transfers_failed": self.transfers_failed,
+            "active": self.active,
+            "errors": dict(self.errors),
+        }

@@ -1,0 +1,293 @@
+"""The asyncio TFTP server: a listening socket for requests, one socket per transfer.
+
+Protocol decisions live in ``transfer.py`` (state machine), ``options.py``
+(negotiation) and ``paths.py`` (confinement); this module only moves datagrams
+and timers.  Read-only: WRQ gets ERROR 2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bootproxy.tftp.counters import TftpCounters
+from bootproxy.tftp.errors import PacketError, PathError, TftpError
+from bootproxy.tftp.options import Limits, negotiate
+from bootproxy.tftp.packets import (
+    ErrorCode,
+    Opcode,
+    Request,
+    encode_error,
+    parse_packet,
+)
+from bootproxy.tftp.paths import resolve_in_root
+from bootproxy.tftp.transfer import Outcome, ReadTransfer
+
+log = logging.getLogger("bootproxy.tftp")
+
+AllowFn = Callable[[str], bool]
+"""``allow(client_ip) -> bool``: False means the client gets no answer at all (SILENT-5)."""
+
+_PATH_ERROR_KIND = {1: "file_not_found", 2: "access_violation"}
+_NETASCII_MAX = 32 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class TftpConfig:
+    """How the server listens and what it allows.
+
+    ``host``/``port`` is the request socket; transfers bind ``host`` on an
+    ephemeral port (their TID).  ``max_transfers`` caps concurrent transfers;
+    requests over the cap are dropped silently so the client retries later
+    rather than aborting its boot on an ERROR.
+    """
+
+    root: Path
+    host: str = "0.0.0.0"
+    port: int = 69
+    limits: Limits = field(default_factory=Limits)
+    max_retries: int = 5
+    max_transfers: int = 256
+
+
+def to_netascii(data: bytes) -> bytes:
+    """Convert to netascii (RFC 764): LF -> CR LF, bare CR -> CR NUL."""
+    return data.replace(b"\r", b"\r\0").replace(b"\n", b"\r\n")
+
+
+class _TransferProtocol(asyncio.DatagramProtocol):
+    """One transfer's socket: feeds the state machine, rejects foreign TIDs."""
+
+    def __init__(self, server: TftpServer, peer: tuple[str, int], machine: ReadTransfer,
+                 close_file: Callable[[], None]) -> None:
+        self.server = server
+        self.peer = peer
+        self.machine = machine
+        self.close_file = close_file
+        self.transport: asyncio.DatagramTransport | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.done = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.DatagramTransport)
+        self.transport = transport
+        self._send(self.machine.start())
+
+    def _send(self, datagrams: list[bytes]) -> None:
+        assert self.transport is not None
+        for datagram in datagrams:
+            self.transport.sendto(datagram, self.peer)
+        if self.machine.finished:
+            self._close()
+            return
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = asyncio.get_running_loop().call_later(self.machine.timeout, self._timeout)
+
+    def _timeout(self) -> None:
+        self.timer = None
+        self._send(self.machine.on_timeout())
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        assert self.transport is not None
+        if (addr[0], addr[1]) != self.peer:
+            # TFTP-1: a stranger gets ERROR 5; our transfer carries on.
+            self.server.counters.errors["unknown_tid"] += 1
+            self.transport.sendto(encode_error(ErrorCode.UNKNOWN_TID, "unknown transfer id"), addr)
+            return
+        try:
+            packet = parse_packet(data)
+        except PacketError:
+            self.server.counters.errors["malformed"] += 1
+            return
+        before = self.machine.retries
+        out = self.machine.on_packet(packet)
+        if out or self.machine.finished or self.machine.retries != before:
+            self._send(out)
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("transfer to %s: %s", self.peer, exc)
+
+    def _close(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._close()
+        self.close_file()
+        self.server._transfer_ended(self.machine)
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+class _ListenProtocol(asyncio.DatagramProtocol):
+    def __init__(self, server: TftpServer) -> None:
+        self.server = server
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.server._on_request(data, (addr[0], addr[1]))
+
+
+class TftpServer:
+    """Read-only TFTP server for one boot root.
+
+    Use ``await start()`` / ``await stop()`` (or ``async with``).  ``allow`` is
+    the MAC-filter hook; ``counters`` is live and safe to read at any time.
+    """
+
+    def __init__(self, config: TftpConfig, allow: AllowFn | None = None) -> None:
+        self.config = config
+        self.allow: AllowFn = allow or (lambda _ip: True)
+        self.counters = TftpCounters()
+        self._listen: asyncio.DatagramTransport | None = None
+        self._transfers: set[_TransferProtocol] = set()
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The (host, port) actually bound; port is resolved when 0 was asked for."""
+        if self._listen is None:
+            raise TftpError("TFTP server is not started; call await start() first")
+        host, port = self._listen.get_extra_info("sockname")[:2]
+        return host, port
+
+    async def start(self) -> None:
+        """Bind the request socket.  Raises OSError if the port is taken."""
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: _ListenProtocol(self), local_addr=(self.config.host, self.config.port),
+            family=socket.AF_INET)
+        self._listen = transport
+        log.info("tftp listening on %s:%d root=%s", *self.address, self.config.root)
+
+    async def stop(self) -> None:
+        """Close the request socket and abort running transfers."""
+        if self._listen is not None:
+            self._listen.close()
+            self._listen = None
+        for proto in list(self._transfers):
+            proto._close()
+        for proto in list(self._transfers):
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(proto.done), 1.0)
+
+    async def __aenter__(self) -> TftpServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def wait_idle(self, timeout: float = 5.0) -> None:
+        """Wait until no transfer is running (used by tests and graceful shutdown)."""
+        async with asyncio.timeout(timeout):
+            while self._transfers:
+                await asyncio.wait([asyncio.shield(p.done) for p in self._transfers])
+
+    def _reply_error(self, addr: tuple[str, int], code: int, message: str, kind: str) -> None:
+        """Send an ERROR from the listening socket (no transfer exists yet)."""
+        self.counters.errors[kind] += 1
+        if self._listen is not None:
+            self._listen.sendto(encode_error(code, message), addr)
+
+    def _on_request(self, data: bytes, addr: tuple[str, int]) -> None:
+        if not self.allow(addr[0]):
+            self.counters.errors["refused_client"] += 1
+            return  # SILENT-5: not one byte to a client we do not serve
+        try:
+            packet = parse_packet(data)
+        except PacketError as exc:
+            self._reply_error(addr, ErrorCode.ILLEGAL_OPERATION, str(exc), "malformed")
+            return
+        if not isinstance(packet, Request):
+            return  # stray DATA/ACK to port 69: nothing to answer
+        if packet.opcode is Opcode.WRQ:
+            self._reply_error(addr, ErrorCode.ACCESS_VIOLATION, "read-only server",
+                              "access_violation")
+            return
+        if packet.mode not in ("octet", "netascii"):
+            self._reply_error(addr, ErrorCode.ILLEGAL_OPERATION,
+                              f"mode {packet.mode!r} not supported", "illegal_operation")
+            return
+        if len(self._transfers) >= self.config.max_transfers:
+            self.counters.errors["busy"] += 1
+            return
+        try:
+            path = resolve_in_root(self.config.root, packet.filename)
+            fd = os.open(path, os.O_RDONLY)
+        except PathError as exc:
+            self._reply_error(addr, exc.code, str(exc), _PATH_ERROR_KIND[exc.code])
+            return
+        except OSError as exc:
+            self._reply_error(addr, ErrorCode.ACCESS_VIOLATION, f"cannot open: {exc.strerror}",
+                              "access_violation")
+            return
+        try:
+            if packet.mode == "netascii":
+                size = os.fstat(fd).st_size
+                if size > _NETASCII_MAX:
+                    raise OSError("file too large for netascii mode; use octet")
+                content = to_netascii(os.pread(fd, size, 0))
+                os.close(fd)
+                fd = -1
+                size = len(content)
+
+                def read(offset: int, count: int) -> bytes:
+                    return content[offset:offset + count]
+            else:
+                size = os.fstat(fd).st_size
+                file_fd = fd
+
+                def read(offset: int, count: int) -> bytes:
+                    return os.pread(file_fd, count, offset)
+        except OSError as exc:
+            if fd >= 0:
+                os.close(fd)
+            self._reply_error(addr, ErrorCode.ACCESS_VIOLATION, str(exc), "access_violation")
+            return
+        agreed = negotiate(packet.options, size, self.config.limits)
+        machine = ReadTransfer(read=read, size=size, blksize=agreed.blksize,
+                               windowsize=agreed.windowsize, timeout=agreed.timeout,
+                               max_retries=self.config.max_retries, oack=agreed.oack)
+        log.info("tftp rrq %s from %s:%d options=%s", packet.filename, *addr, agreed.oack)
+        self.counters.transfers_started += 1
+        self.counters.active += 1
+
+        def close_file() -> None:
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+        proto = _TransferProtocol(self, addr, machine, close_file)
+        self._transfers.add(proto)
+        asyncio.get_running_loop().create_task(self._open_transfer(proto))
+
+    async def _open_transfer(self, proto: _TransferProtocol) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.create_datagram_endpoint(
+                lambda: proto, local_addr=(self.config.host, 0), family=socket.AF_INET)
+        except OSError as exc:
+            log.warning("tftp: cannot open a transfer socket: %s", exc)
+            proto.connection_lost(exc)
+
+    def _transfer_ended(self, machine: ReadTransfer) -> None:
+        self.counters.active -= 1
+        self.counters.bytes_sent += machine.bytes_sent
+        if machine.outcome in (Outcome.COMPLETE, Outcome.FINAL_UNACKED):
+            self.counters.transfers_completed += 1
+        else:
+            self.counters.transfers_failed += 1
+            kind = {Outcome.TIMEOUT: "timeout", Outcome.CLIENT_ERROR: "client_error",
+                    Outcome.ILLEGAL: "illegal_operation"}.get(machine.outcome, "aborted") \
+                if machine.outcome else "aborted"
+            self.counters.errors[kind] += 1
+        self._transfers = {p for p in self._transfers if p.machine is not machine}

@@ -1,0 +1,151 @@
+"""The server side of one read transfer, as a pure state machine.
+
+No sockets, no clocks: the caller feeds it packets and timeouts and sends the
+datagrams it returns.  That keeps every protocol rule (TFTP-2..8) testable
+without a network, and keeps the asyncio code in ``server.py`` thin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+
+from bootproxy.tftp.packets import (
+    Ack,
+    Error,
+    ErrorCode,
+    Packet,
+    Request,
+    encode_data,
+    encode_error,
+    encode_oack,
+)
+
+ReadFn = Callable[[int, int], bytes]
+"""``read(offset, size) -> bytes``: the file contents, e.g. ``os.pread`` bound to a fd."""
+
+
+class State(Enum):
+    """Where a transfer is: waiting for ACK 0 after an OACK, sending, or finished."""
+
+    WAIT_OACK_ACK = "wait_oack_ack"
+    SENDING = "sending"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Outcome(Enum):
+    """How a finished transfer ended; the server counts these for /metrics."""
+
+    COMPLETE = "complete"
+    FINAL_UNACKED = "final_unacked"  # TFTP-8: last block sent, never ACKed; not an error
+    TIMEOUT = "timeout"
+    CLIENT_ERROR = "client_error"  # the client sent ERROR (e.g. 8 after a tsize probe)
+    ILLEGAL = "illegal"  # the client sent something that is not an ACK
+
+
+@dataclass
+class ReadTransfer:
+    """Serve one file to one client: OACK, windows of DATA, retransmission on timeout.
+
+    Block numbers are tracked as absolute integers internally and put on the
+    wire modulo 65536, so files larger than 65535 blocks roll over cleanly.
+    """
+
+    read: ReadFn
+    size: int
+    blksize: int = 512
+    windowsize: int = 1
+    timeout: float = 1.0
+    max_retries: int = 5
+    oack: dict[str, str] = field(default_factory=dict)
+
+    state: State = field(init=False)
+    outcome: Outcome | None = field(init=False, default=None)
+    acked: int = field(init=False, default=0)  # highest block acknowledged
+    sent: int = field(init=False, default=0)  # highest block sent
+    retries: int = field(init=False, default=0)
+    bytes_sent: int = field(init=False, default=0)
+
+    def __post_init__(self) -> None:
+        self.state = State.WAIT_OACK_ACK if self.oack else State.SENDING
+        # A file of exactly n*blksize bytes ends with an empty block (TFTP-2).
+        self.last_block = self.size // self.blksize + 1
+
+    @property
+    def finished(self) -> bool:
+        """True once the transfer is over, whatever the outcome."""
+        return self.state in (State.DONE, State.FAILED)
+
+    def start(self) -> list[bytes]:
+        """The first datagrams to send: the OACK, or the first window of DATA."""
+        if self.state is State.WAIT_OACK_ACK:
+            return [encode_oack(self.oack)]
+        return self._window()
+
+    def _block(self, number: int) -> bytes:
+        payload = self.read((number - 1) * self.blksize, self.blksize)
+        self.bytes_sent += len(payload)
+        return encode_data(number, payload)
+
+    def _window(self) -> list[bytes]:
+        """DATA from the block after the last ACK, windowsize blocks (RFC 7440 §4)."""
+        first = self.acked + 1
+        last = min(self.acked + self.windowsize, self.last_block)
+        self.sent = max(self.sent, last)
+        return [self._block(n) for n in range(first, last + 1)]
+
+    def _absolute(self, wire_block: int) -> int | None:
+        """Map a 16-bit ACK number onto the outstanding range [acked, sent], or None."""
+        candidate = self.acked + ((wire_block - self.acked) & 0xFFFF)
+        return candidate if candidate <= self.sent else None
+
+    def _finish(self, state: State, outcome: Outcome) -> None:
+        self.state, self.outcome = state, outcome
+
+    def on_packet(self, packet: Packet) -> list[bytes]:
+        """Handle a packet from the client's TID; return datagrams to send."""
+        if self.finished:
+            return []
+        if isinstance(packet, Error):
+            # ERROR 8 (EDK2's tsize probe) or any other: stop, never answer (TFTP-4/6).
+            self._finish(State.FAILED, Outcome.CLIENT_ERROR)
+            return []
+        if not isinstance(packet, Ack):
+            self._finish(State.FAILED, Outcome.ILLEGAL)
+            kind = type(packet).__name__ if not isinstance(packet, Request) else "request"
+            return [encode_error(ErrorCode.ILLEGAL_OPERATION, f"expected ACK, got {kind}")]
+        if self.state is State.WAIT_OACK_ACK:
+            if packet.block != 0:
+                return []  # stray ACK; keep waiting for ACK 0, the timer resends the OACK
+            self.state = State.SENDING
+            self.retries = 0
+            return self._window()
+        block = self._absolute(packet.block)
+        if block is None or block <= self.acked:
+            # Duplicate or stale ACK: never answer it (Sorcerer's Apprentice, TFTP-7).
+            return []
+        self.acked = block
+        self.retries = 0
+        if block >= self.last_block:
+            self._finish(State.DONE, Outcome.COMPLETE)
+            return []
+        # End of window, or an ACK inside it (the client lost what followed):
+        # either way the next window starts right after this ACK.
+        return self._window()
+
+    def on_timeout(self) -> list[bytes]:
+        """The timer ran out with no progress: resend, or give up after max_retries."""
+        if self.finished:
+            return []
+        self.retries += 1
+        if self.retries > self.max_retries:
+            if self.state is State.SENDING and self.sent >= self.last_block:
+                self._finish(State.DONE, Outcome.FINAL_UNACKED)
+            else:
+                self._finish(State.FAILED, Outcome.TIMEOUT)
+            return []
+        if self.state is State.WAIT_OACK_ACK:
+            return [encode_oack(self.oack)]
+        return self._window()
