@@ -1,1 +1,1 @@
-"""The reference Boot Proxy: ProxyDHCP, TFTP and HTTP boot for machines the Control Plane assigned."""
+"""The reference Boot Proxy: ProxyDHCP, TFTP and HTTP boot for machines the CP assigned."""
