@@ -15,6 +15,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from bootproxy.tftp.counters import TftpCounters
 from bootproxy.tftp.errors import PacketError, PathError, TftpError
@@ -75,8 +76,8 @@ class _TransferProtocol(asyncio.DatagramProtocol):
         self.done = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        # The selector loop's datagram transport does not subclass DatagramTransport.
+        self.transport = cast(asyncio.DatagramTransport, transport)
         self._send(self.machine.start())
 
     def _send(self, datagrams: list[bytes]) -> None:

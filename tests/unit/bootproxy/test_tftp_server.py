@@ -1,0 +1,299 @@
+"""The TFTP server end to end on loopback: own client with options, and tftp-hpa's client."""
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from bootproxy.tftp import TftpConfig, TftpServer, TransferError, fetch
+from bootproxy.tftp.packets import (
+    Data,
+    Error,
+    Opcode,
+    OptionAck,
+    Request,
+    encode_ack,
+    encode_error,
+    encode_request,
+    parse_packet,
+)
+
+pytestmark = pytest.mark.unit
+
+CONTENT = os.urandom(300_000) + b"\n\r\nend\n"
+
+
+@pytest.fixture
+def boot_root(tmp_path: Path) -> Path:
+    root = tmp_path / "boot"
+    root.mkdir()
+    (root / "ipxe.efi").write_bytes(CONTENT)
+    (root / "exact").write_bytes(b"y" * 1024)
+    (tmp_path / "secret").write_text("do not serve")
+    os.symlink(tmp_path / "secret", root / "link-out")
+    return root
+
+
+@asynccontextmanager
+async def serving(root: Path, **kw: object) -> AsyncIterator[TftpServer]:
+    """A started server on an ephemeral loopback port, stopped on every path."""
+    srv = TftpServer(TftpConfig(root=root, host="127.0.0.1", port=0, **kw))  # type: ignore[arg-type]
+    await srv.start()
+    try:
+        yield srv
+    finally:
+        await srv.stop()
+
+
+def run(coro: Coroutine[object, object, None]) -> None:
+    """Run one test coroutine on a fresh loop (no pytest-asyncio dependency)."""
+    asyncio.run(asyncio.wait_for(coro, 60))
+
+
+class _Raw(asyncio.DatagramProtocol):
+    """A raw UDP socket for hand-written protocol exchanges."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[tuple[bytes, tuple[str, int]]] = asyncio.Queue()
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.queue.put_nowait((data, addr))
+
+    async def recv(self, timeout: float = 2.0) -> tuple[object, tuple[str, int]]:
+        data, addr = await asyncio.wait_for(self.queue.get(), timeout)
+        return parse_packet(data), addr
+
+
+async def _raw() -> tuple[asyncio.DatagramTransport, _Raw]:
+    loop = asyncio.get_running_loop()
+    return await loop.create_datagram_endpoint(_Raw, local_addr=("127.0.0.1", 0))
+
+
+def _rrq(name: str, **options: str) -> bytes:
+    return encode_request(Request(Opcode.RRQ, name, "octet", options))
+
+
+@pytest.mark.parametrize("options", [
+    {}, {"blksize": "1468", "tsize": "0"}, {"blksize": "1024", "windowsize": "8", "timeout": "2"},
+])
+def test_fetch_with_options(boot_root: Path, options: dict[str, str]) -> None:
+    async def go() -> None:
+        async with serving(boot_root) as server:
+            host, port = server.address
+            result = await fetch(host, port, "ipxe.efi", options)
+            assert result.data == CONTENT
+            if "tsize" in options:
+                assert result.oack["tsize"] == str(len(CONTENT))
+            if "windowsize" in options:
+                assert result.oack["windowsize"] == "8"
+                # ~293 blocks of 1024 in windows of 8: about 37 ACKs, not 293.
+                assert result.acks_sent < 50
+            await server.wait_idle()
+            snap = server.counters.snapshot()
+            assert snap["transfers_completed"] == 1
+            assert snap["bytes_sent"] >= len(CONTENT)
+
+    run(go())
+
+
+def test_size_multiple_of_blksize(boot_root: Path) -> None:
+    async def go() -> None:
+        async with serving(boot_root) as server:
+            result = await fetch(*server.address, "exact", {"blksize": "512"})
+            assert result.data == b"y" * 1024
+
+    run(go())
+
+
+@pytest.mark.parametrize("name,code", [("missing", 1), ("../secret", 2), ("/etc/passwd", 2),
+                                       ("link-out", 2)])
+def test_refused_names(boot_root: Path, name: str, code: int) -> None:
+    async def go() -> None:
+        async with serving(boot_root) as server:
+            with pytest.raises(TransferError) as info:
+                await fetch(*server.address, name, {"tsize": "0"})
+            assert info.value.code == code
+            kind = "file_not_found" if code == 1 else "access_violation"
+            assert server.counters.errors[kind] == 1
+
+    run(go())
+
+
+def test_write_request_refused(boot_root: Path) -> None:
+    async def go() -> None:
+        async with serving(boot_root) as server:
+            transport, proto = await _raw()
+            try:
+                wrq = encode_request(Request(Opcode.WRQ, "x", "octet", {}))
+                transport.sendto(wrq, server.address)
+                packet, _ = await proto.recv()
+                assert isinstance(packet, Error) and packet.code == 2
+            finally:
+                transport.close()
+
+    run(go())
+
+
+def test_new_tid_and_foreign_port_gets_error_5(boot_root: Path) -> None:
+    async def go() -> None:
+        async with serving(boot_root) as server:
+            client, proto = await _raw()
+            stranger, sproto = await _raw()
+            try:
+                client.sendto(_rrq("ipxe.efi", blksize="1024"), server.address)
+                packet, tid = await proto.recv()
+                assert packet == OptionAck({"blksize": "1024"})
+                assert tid[1] != server.address[1]
+                stranger.sendto(encode_ack(0), tid)
+                reply, src = await sproto.recv()
+                assert isinstance(reply, Error) and reply.code == 5 and src == tid
+                client.sendto(encode_ack(0), tid)
+                data, src = await proto.recv()
+                assert isinstance(data, Data) and data.block == 1 and src == tid
+                client.sendto(encode_error(0, "done here"), tid)
+                await server.wait_idle()
+                assert server.counters.errors["unknown_tid"] == 1
+            finally:
+                client.close()
+                stranger.close()
+
+    run(go())
+
+
+def test_duplicate_ack_gets_no_reply_and_timeout_resends(boot_root: Path) -> None:
+    async def go() -> None:
+        srv = TftpServer(TftpConfig(root=boot_root, host="127.0.0.1", port=0))
+        await srv.start()
+        client, proto = await _raw()
+        try:
+            client.sendto(_rrq("ipxe.efi", timeout="1"), srv.address)
+            packet, tid = await proto.recv()
+            assert isinstance(packet, OptionAck)
+            client.sendto(encode_ack(0), tid)
+            first, _ = await proto.recv()
+            assert first == Data(1, CONTENT[:512])
+            client.sendto(encode_ack(1), tid)
+            second, _ = await proto.recv()
+            assert isinstance(second, Data) and second.block == 2
+            client.sendto(encode_ack(1), tid)  # duplicate: must not trigger a resend of 2...
+            resent, _ = await proto.recv(timeout=3.0)  # ...but the 1 s timer does
+            assert resent == second
+            loop = asyncio.get_running_loop()
+            t0 = loop.time()
+            again, _ = await proto.recv(timeout=3.0)
+            assert again == second and loop.time() - t0 > 0.8  # timer-paced, not ack-paced
+            client.sendto(encode_error(0, "bye"), tid)
+        finally:
+            client.close()
+            await srv.stop()
+
+    run(go())
+
+
+def test_error_8_after_oack_is_not_answered(boot_root: Path) -> None:
+    async def go() -> None:
+        async with serving(boot_root) as server:
+            client, proto = await _raw()
+            try:
+                client.sendto(_rrq("ipxe.efi", tsize="0"), server.address)
+                packet, tid = await proto.recv()
+                assert packet == OptionAck({"tsize": str(len(CONTENT))})
+                client.sendto(encode_error(8, "tsize probe only"), tid)
+                await server.wait_idle()
+                with pytest.raises(TimeoutError):
+                    await proto.recv(timeout=1.5)
+                assert server.counters.errors["client_error"] == 1
+            finally:
+                client.close()
+
+    run(go())
+
+
+def test_refused_client_gets_silence(boot_root: Path) -> None:
+    async def go() -> None:
+        asked: list[str] = []
+
+        def allow(ip: str) -> bool:
+            asked.append(ip)
+            return False
+
+        srv = TftpServer(TftpConfig(root=boot_root, host="127.0.0.1", port=0), allow=allow)
+        await srv.start()
+        try:
+            with pytest.raises(TransferError) as info:
+                await fetch(*srv.address, "ipxe.efi", timeout=0.3, retries=1)
+            assert info.value.code is None  # a timeout: not one byte came back
+            assert asked and asked[0] == "127.0.0.1"
+            assert srv.counters.transfers_started == 0
+        finally:
+            await srv.stop()
+
+    run(go())
+
+
+def test_concurrency_cap_drops_extra_requests(boot_root: Path) -> None:
+    async def go() -> None:
+        srv = TftpServer(TftpConfig(root=boot_root, host="127.0.0.1", port=0, max_transfers=1))
+        await srv.start()
+        first, p1 = await _raw()
+        second, p2 = await _raw()
+        try:
+            first.sendto(_rrq("ipxe.efi"), srv.address)
+            await p1.recv()
+            second.sendto(_rrq("ipxe.efi"), srv.address)
+            with pytest.raises(TimeoutError):
+                await p2.recv(timeout=0.5)
+            assert srv.counters.errors["busy"] == 1
+        finally:
+            first.close()
+            second.close()
+            await srv.stop()
+
+    run(go())
+
+
+@pytest.mark.skipif(shutil.which("tftp") is None,
+                    reason="install tftp-hpa (apt-get install tftp-hpa)")
+@pytest.mark.parametrize("mode", ["binary", "ascii"])
+def test_tftp_hpa_client(boot_root: Path, tmp_path: Path, mode: str) -> None:
+    async def go() -> None:
+        async with serving(boot_root) as server:
+            host, port = server.address
+            out = tmp_path / "got"
+            proc = await asyncio.create_subprocess_exec(
+                "tftp", "-m", mode, host, str(port), "-c", "get", "ipxe.efi", str(out),
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            try:
+                stdout, _ = await asyncio.wait_for(proc.communicate(), 30)
+            finally:
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
+            assert proc.returncode == 0, stdout
+            if mode == "binary":
+                assert out.read_bytes() == CONTENT
+            else:
+                # netascii round trip: the client converts CR LF back; bare CR came as CR NUL.
+                assert out.read_bytes() == CONTENT
+
+    run(go())
+
+
+def test_port_in_use_raises(boot_root: Path) -> None:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    try:
+        async def go() -> None:
+            srv = TftpServer(TftpConfig(root=boot_root, host="127.0.0.1",
+                                        port=sock.getsockname()[1]))
+            with pytest.raises(OSError):
+                await srv.start()
+        asyncio.run(go())
+    finally:
+        sock.close()
