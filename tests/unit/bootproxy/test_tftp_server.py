@@ -95,9 +95,9 @@ def test_fetch_with_options(boot_root: Path, options: dict[str, str]) -> None:
                 # ~293 blocks of 1024 in windows of 8: about 37 ACKs, not 293.
                 assert result.acks_sent < 50
             await server.wait_idle()
-            snap = server.counters.snapshot()
-            assert snap["transfers_completed"] == 1
-            assert snap["bytes_sent"] >= len(CONTENT)
+            snap = server.counters
+            assert snap.transfers_completed == 1
+            assert snap.bytes_sent >= len(CONTENT)
 
     run(go())
 
