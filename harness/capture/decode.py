@@ -1,0 +1,131 @@
+"""Turn a pcap into typed DHCP, TFTP and HTTP events: ``decode_pcap``."""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from typing import Any
+
+from harness.capture.dhcp_codec import NotDhcp, decoded_options, parse_dhcp
+from harness.capture.errors import CaptureError
+from harness.capture.events import Capture, DhcpEvent, HttpEvent, TftpEvent
+from harness.capture.http_codec import parse_http_start
+from harness.capture.pcapfile import IpFrame, check_structure, iter_ip_frames
+from harness.capture.tftp_codec import parse_tftp
+
+DHCP_PORTS = frozenset({67, 68, 4011})
+TFTP_PORT = 69
+
+
+def _addrs(fr: IpFrame, sport: int, dport: int) -> dict[str, Any]:
+    return {
+        "frame": fr.number,
+        "time": fr.time,
+        "src_mac": fr.src_mac,
+        "dst_mac": fr.dst_mac,
+        "src_ip": str(ipaddress.IPv4Address(fr.ip[12:16])),
+        "dst_ip": str(ipaddress.IPv4Address(fr.ip[16:20])),
+        "sport": sport,
+        "dport": dport,
+    }
+
+
+def _dhcp_event(fr: IpFrame, sport: int, dport: int, payload: bytes) -> DhcpEvent | None:
+    try:
+        f = parse_dhcp(payload)
+    except NotDhcp:
+        return None
+    named = decoded_options(f.options) if f.magic_ok else {"msg_type": "BOOTP"}
+    return DhcpEvent(
+        **_addrs(fr, sport, dport),
+        op=f.op,
+        htype=f.htype,
+        hlen=f.hlen,
+        hops=f.hops,
+        xid=f.xid,
+        secs=f.secs,
+        flags=f.flags,
+        broadcast=bool(f.flags & 0x8000),
+        ciaddr=f.ciaddr,
+        yiaddr=f.yiaddr,
+        siaddr=f.siaddr,
+        giaddr=f.giaddr,
+        chaddr=f.chaddr,
+        sname=f.sname_raw.split(b"\x00", 1)[0].decode("latin-1"),
+        file=f.file_raw.split(b"\x00", 1)[0].decode("latin-1"),
+        sname_raw=f.sname_raw,
+        file_raw=f.file_raw,
+        magic_ok=f.magic_ok,
+        options=f.options,
+        end_present=f.end_present,
+        options_error=f.options_error,
+        overload=f.overload,
+        dhcp_len=len(payload),
+        **named,
+    )
+
+
+def decode_pcap(path: str, require_dhcp: bool = True) -> Capture:
+    """Decode every DHCP (67/68/4011), TFTP and HTTP packet in ``path``.
+
+    TFTP transfers are followed from their request: a server answers from a new
+    port, so any UDP packet to or from a requesting client's address and port is
+    part of its transfer. Raises CaptureError for an unusable file, and, unless
+    ``require_dhcp`` is False, for a capture without any DHCP packet (almost
+    always the wrong interface or a capture filter that dropped it).
+    """
+    check_structure(path)
+    dhcp: list[DhcpEvent] = []
+    tftp: list[TftpEvent] = []
+    http: list[HttpEvent] = []
+    tftp_clients: set[tuple[bytes, int]] = set()
+    frames = skipped = 0
+    for number, fr in iter_ip_frames(path):
+        frames = number
+        if fr is None or len(fr.ip) < 20:
+            skipped += fr is None
+            continue
+        ihl = (fr.ip[0] & 0x0F) * 4
+        proto = fr.ip[9]
+        seg = fr.ip[ihl:]
+        if proto == 17 and len(seg) >= 8:
+            sport, dport, ulen = struct.unpack("!HHH", seg[:6])
+            payload = seg[8:ulen] if ulen >= 8 else seg[8:]
+            src = (fr.ip[12:16], sport)
+            dst = (fr.ip[16:20], dport)
+            if sport in DHCP_PORTS and dport in DHCP_PORTS:
+                ev = _dhcp_event(fr, sport, dport, payload)
+                if ev is not None:
+                    dhcp.append(ev)
+                continue
+            is_req = dport == TFTP_PORT
+            if is_req or sport == TFTP_PORT or src in tftp_clients or dst in tftp_clients:
+                t = parse_tftp(payload)
+                if is_req and t.opcode in (1, 2):
+                    tftp_clients.add(src)
+                tftp.append(TftpEvent(**_addrs(fr, sport, dport), **t.__dict__))
+        elif proto == 6 and len(seg) >= 20:
+            sport, dport = struct.unpack("!HH", seg[:4])
+            data = seg[(seg[12] >> 4) * 4 :]
+            h = parse_http_start(data)
+            if h is not None:
+                http.append(
+                    HttpEvent(
+                        **_addrs(fr, sport, dport),
+                        kind=h.kind,
+                        method=h.method,
+                        path=h.path,
+                        version=h.version,
+                        status=h.status,
+                        reason=h.reason,
+                        headers=h.headers,
+                        range=h.header("Range"),
+                        host=h.header("Host"),
+                    )
+                )
+    if require_dhcp and not dhcp:
+        raise CaptureError(
+            f"{path}: no DHCP packets among {frames} frames; capture on the client's "
+            "segment without a filter that drops UDP 67/68/4011"
+        )
+    return Capture(path=path, frames=frames, dhcp=dhcp, tftp=tftp, http=http, skipped=skipped)

@@ -1,0 +1,164 @@
+"""Typed events decoded from a capture: what the rules and expectations read.
+
+Events are frozen so that rules cannot alter the evidence they judge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from harness.capture.dhcp_codec import PxeOptions
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where a packet came from and went to (L2, L3 and L4)."""
+
+    src_mac: str
+    dst_mac: str
+    src_ip: str
+    dst_ip: str
+    sport: int
+    dport: int
+
+
+@dataclass(frozen=True)
+class DhcpEvent:
+    """One BOOTP/DHCP packet (UDP 67, 68 or 4011), raw and decoded.
+
+    ``options`` keeps every option in wire order, so rules can check ordering
+    (option 82 last) and duplicates; the named fields are decoded for convenience
+    and are ``None`` when the option is absent.
+    """
+
+    frame: int
+    time: float
+    src_mac: str
+    dst_mac: str
+    src_ip: str
+    dst_ip: str
+    sport: int
+    dport: int
+    op: int
+    htype: int
+    hlen: int
+    hops: int
+    xid: int
+    secs: int
+    flags: int
+    broadcast: bool
+    ciaddr: str
+    yiaddr: str
+    siaddr: str
+    giaddr: str
+    chaddr: str
+    sname: str
+    file: str
+    sname_raw: bytes
+    file_raw: bytes
+    magic_ok: bool
+    msg_type: str
+    options: tuple[tuple[int, bytes], ...]
+    end_present: bool
+    options_error: str | None
+    overload: int | None
+    dhcp_len: int
+    vendor_class: str | None = None
+    client_arch: tuple[int, ...] | None = None
+    nii: bytes | None = None
+    uuid: bytes | None = None
+    user_class: bytes | None = None
+    ipxe_features: bytes | None = None
+    pxe: PxeOptions | None = None
+    server_id: str | None = None
+    relay_agent: bytes | None = None
+    param_list: tuple[int, ...] | None = None
+    requested_ip: str | None = None
+    max_msg_size: int | None = None
+    tftp_server_opt: str | None = None
+    bootfile_opt: str | None = None
+
+    def has_option(self, code: int) -> bool:
+        """True when option ``code`` appears at least once."""
+        return any(c == code for c, _ in self.options)
+
+    def option(self, code: int) -> bytes | None:
+        """Value of option ``code``, concatenated over repeats (RFC 3396), or None."""
+        parts = [v for c, v in self.options if c == code]
+        return b"".join(parts) if parts else None
+
+    @property
+    def is_reply(self) -> bool:
+        """BOOTREPLY (op 2): sent by a server."""
+        return self.op == 2
+
+    @property
+    def is_pxe_client(self) -> bool:
+        """The client identifies as a PXE or HTTP boot client (CLI-1, CLI-5)."""
+        vc = self.vendor_class or ""
+        return vc.startswith("PXEClient") or vc.startswith("HTTPClient")
+
+    @property
+    def is_ipxe(self) -> bool:
+        """The client is iPXE: option 77 "iPXE" (raw or RFC 3004 form) or option 175."""
+        uc = self.user_class or b""
+        return b"iPXE" in uc or self.ipxe_features is not None
+
+
+@dataclass(frozen=True)
+class TftpEvent:
+    """One TFTP packet: a request, DATA, ACK, ERROR or OACK."""
+
+    frame: int
+    time: float
+    src_mac: str
+    dst_mac: str
+    src_ip: str
+    dst_ip: str
+    sport: int
+    dport: int
+    opcode: int
+    op_name: str
+    filename: str | None = None
+    mode: str | None = None
+    options: tuple[tuple[str, str], ...] = ()
+    block: int | None = None
+    error_code: int | None = None
+    error_msg: str | None = None
+    data_len: int | None = None
+    malformed: str | None = None
+
+
+@dataclass(frozen=True)
+class HttpEvent:
+    """The start of an HTTP request or response found at the start of a TCP segment."""
+
+    frame: int
+    time: float
+    src_mac: str
+    dst_mac: str
+    src_ip: str
+    dst_ip: str
+    sport: int
+    dport: int
+    kind: str  # "request" or "response"
+    method: str | None = None
+    path: str | None = None
+    version: str | None = None
+    status: int | None = None
+    reason: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    range: str | None = None
+    host: str | None = None
+
+
+@dataclass(frozen=True)
+class Capture:
+    """Everything decoded from one pcap, in frame order."""
+
+    path: str
+    frames: int
+    dhcp: list[DhcpEvent] = field(default_factory=list)
+    tftp: list[TftpEvent] = field(default_factory=list)
+    http: list[HttpEvent] = field(default_factory=list)
+    skipped: int = 0
