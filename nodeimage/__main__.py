@@ -1,0 +1,38 @@
+"""Command line: ``python -m nodeimage build [--kernel-package P] [--force] [--out DIR]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from nodeimage.build import DEFAULT_CACHE, DEFAULT_OUT, build_image
+from nodeimage.errors import NodeImageError
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build the node image and print its directory (the last line of stdout)."""
+    parser = argparse.ArgumentParser(prog="python -m nodeimage",
+                                     description="Build the flexlab node image.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    build = sub.add_parser("build", help="build (or reuse) build/nodeimage/<id>/")
+    build.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    build.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    build.add_argument("--kernel-package", default=None,
+                       help="pin e.g. linux-image-6.1.0-56-amd64 (default: what "
+                            "linux-image-amd64 depends on)")
+    build.add_argument("--force", action="store_true", help="rebuild even if cached")
+    args = parser.parse_args(argv)
+    try:
+        result = build_image(args.out, args.cache, args.kernel_package, args.force)
+    except NodeImageError as exc:
+        print(f"nodeimage: error: {exc}", file=sys.stderr)
+        return 1
+    state = "cached" if result.cached else "built"
+    print(f"nodeimage: {state} {result.image_id}", file=sys.stderr)
+    print(result.directory)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

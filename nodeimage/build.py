@@ -1,0 +1,137 @@
+"""Build the node image (vmlinuz + initrd.img + manifest.json), cached by a hash of its inputs.
+
+Output goes to ``build/nodeimage/<image id>/``; the id is a hash over the exact
+Debian package versions and digests, the module list, and our own files (init,
+agent, and this builder), so any change to an input gives a new directory and
+an unchanged input reuses the old one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from nodeimage import initramfs, kmod, packages
+from nodeimage.errors import PackageError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = REPO_ROOT / "build" / "nodeimage"
+DEFAULT_CACHE = REPO_ROOT / ".cache" / "nodeimage"
+FORMAT_VERSION = 1
+# The kernel command line a VM needs besides the flexlab.* parameters.
+BASE_CMDLINE = "console=ttyS0 panic=-1"
+_BUILDER_SOURCES = ("build.py", "initramfs.py", "kmod.py", "packages.py")
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """Where a built image lives and whether it came from the cache."""
+
+    image_id: str
+    directory: Path
+    cached: bool
+
+    @property
+    def kernel(self) -> Path:
+        """The kernel for ``-kernel`` or libvirt ``<os><kernel>``."""
+        return self.directory / "vmlinuz"
+
+    @property
+    def initrd(self) -> Path:
+        """The initramfs for ``-initrd`` or libvirt ``<os><initrd>``."""
+        return self.directory / "initrd.img"
+
+    @property
+    def manifest(self) -> dict[str, object]:
+        """The parsed manifest.json (inputs, digests, kernel release, cmdline)."""
+        loaded: dict[str, object] = json.loads((self.directory / "manifest.json").read_text())
+        return loaded
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _own_files() -> dict[str, str]:
+    here = Path(__file__).resolve().parent
+    files = {f"files/{src}": _sha256(initramfs.FILES_DIR / src)
+             for src, _, _ in initramfs.IMAGE_FILES}
+    files.update({name: _sha256(here / name) for name in _BUILDER_SOURCES})
+    return dict(sorted(files.items()))
+
+
+def input_digest(pkgs: list[packages.DebPackage]) -> tuple[str, dict[str, object]]:
+    """Return the image id and the input record it was computed from."""
+    inputs: dict[str, object] = {
+        "format": FORMAT_VERSION,
+        "packages": [p.as_manifest() for p in pkgs],
+        "modules": list(kmod.WANTED_MODULES),
+        "files": _own_files(),
+    }
+    canonical = json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(canonical).hexdigest()[:16], inputs
+
+
+def build_image(out_root: Path = DEFAULT_OUT, cache_dir: Path = DEFAULT_CACHE,
+                kernel_package: str | None = None, force: bool = False) -> BuildResult:
+    """Build (or reuse) the node image and return where it is."""
+    debs = cache_dir / "debs"
+    kernel_name = kernel_package or packages.resolve_kernel_package()
+    if not packages.KERNEL_PACKAGE_RE.match(kernel_name):
+        raise PackageError(
+            f"{kernel_name} is not a linux-image-6.1.*-amd64 package; pick one from "
+            "`apt-cache search --names-only '^linux-image-6.1.*-amd64$'`"
+        )
+    kernel_deb = packages.download(kernel_name, debs)
+    busybox_deb = packages.download(packages.BUSYBOX_PACKAGE, debs)
+    image_id, inputs = input_digest([kernel_deb, busybox_deb])
+    final = out_root / image_id
+    if (final / "manifest.json").exists() and not force:
+        return BuildResult(image_id, final, cached=True)
+
+    kernel_tree = packages.extract(kernel_deb, cache_dir)
+    busybox = packages.extract(busybox_deb, cache_dir) / "bin" / "busybox"
+    releases = sorted(p.name for p in (kernel_tree / "lib/modules").iterdir())
+    if len(releases) != 1:
+        raise PackageError(f"expected one kernel release in {kernel_deb.path}, found {releases}")
+    release = releases[0]
+    modules_root = kernel_tree / "lib/modules" / release
+    modules = kmod.resolve(modules_root / "kernel")
+
+    out_root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{image_id}-", dir=out_root))
+    try:
+        tree = work / "root"
+        tree.mkdir()
+        initramfs.stage(tree, busybox, modules, modules_root, release)
+        initramfs.write_archive(tree, work / "initrd.img", busybox)
+        shutil.rmtree(tree)
+        shutil.copyfile(kernel_tree / "boot" / f"vmlinuz-{release}", work / "vmlinuz")
+        manifest = {
+            "image_id": image_id,
+            "kernel_release": release,
+            "cmdline": BASE_CMDLINE,
+            "agent_cmdline_keys": ["flexlab.cp", "flexlab.token", "flexlab.mac",
+                                   "flexlab.poweroff"],
+            "modules": [m.name for m in modules],
+            "outputs": {name: {"sha256": _sha256(work / name),
+                               "size": (work / name).stat().st_size}
+                        for name in ("vmlinuz", "initrd.img")},
+            "inputs": inputs,
+        }
+        (work / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        for child in work.iterdir():
+            os.utime(child, (initramfs.FIXED_MTIME, initramfs.FIXED_MTIME))
+        if final.exists():
+            shutil.rmtree(final)
+        work.chmod(0o755)
+        work.rename(final)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return BuildResult(image_id, final, cached=False)

@@ -1,0 +1,17 @@
+"""Errors raised while building the node image; each message says what to do next."""
+
+
+class NodeImageError(Exception):
+    """Base class for every node image build failure."""
+
+
+class PackageError(NodeImageError):
+    """A Debian package could not be resolved, downloaded or unpacked."""
+
+
+class ModuleError(NodeImageError):
+    """A kernel module or one of its dependencies is missing from the kernel package."""
+
+
+class ArchiveError(NodeImageError):
+    """The initramfs archive could not be written."""

@@ -1,0 +1,212 @@
+#!/bin/sh
+# flexlab node agent (busybox sh). "We run your OS in RAM and bulk data gets
+# offloaded to the storage device": prepare the data disk, collect hardware
+# facts, get an address by DHCP, check the clock against the Control Plane,
+# register with the one-time join token and report Ready.
+#
+# Every line the harness reads starts with "FLEXLAB-AGENT: " on the serial
+# console; docs/NODEIMAGE.md lists them. Kernel command line:
+#   flexlab.cp=<url> flexlab.token=<join token> flexlab.mac=<mac> [flexlab.poweroff=1]
+
+DATA_LABEL=flexlab-data
+DATA_MOUNT=/mnt/data
+MIN_DISK_BYTES=10000000000
+DISK_WAIT_S=15
+
+log() { echo "FLEXLAB-AGENT: $*"; }
+
+cmdline_arg() {
+    for word in $(cat /proc/cmdline); do
+        case "$word" in "$1="*) echo "${word#*=}"; return 0 ;; esac
+    done
+    return 1
+}
+
+json_str() { printf '"%s"' "$(printf '%s' "$1" | tr -d '"\\' | tr '\n\t\r' '   ')"; }
+
+now_unix() {
+    adjtimex 2>/dev/null | awk '/tv_sec/ {s=$2} /tv_usec/ {u=$2} END {if (s) printf "%d.%06d", s, u}' \
+        | grep . || date +%s
+}
+
+# Disks the agent considers: real block devices, not loop/ram/optical.
+list_disks() {
+    for dir in /sys/block/*; do
+        name=${dir##*/}
+        case "$name" in loop*|ram*|sr*|fd*|zram*|dm-*|md*|nbd*) continue ;; esac
+        [ -r "$dir/size" ] || continue
+        echo "$name $(( $(cat "$dir/size") * 512 ))"
+    done
+}
+
+first_big_disk() {
+    list_disks | while read -r name bytes; do
+        if [ "$bytes" -ge "$MIN_DISK_BYTES" ]; then echo "$name $bytes"; break; fi
+    done
+}
+
+# The ext2 volume label (superblock at 1024, s_magic at +56, s_volume_name at +120).
+read_label() {
+    magic=$(dd if="/dev/$1" bs=1 skip=1080 count=2 2>/dev/null | hexdump -e '2/1 "%02x"')
+    [ "$magic" = "53ef" ] || return 0
+    dd if="/dev/$1" bs=1 skip=1144 count=16 2>/dev/null | tr -d '\000'
+}
+
+prepare_disk() {
+    waited=0
+    found=$(first_big_disk)
+    while [ -z "$found" ] && [ "$waited" -lt "$DISK_WAIT_S" ]; do
+        sleep 1; waited=$((waited + 1)); found=$(first_big_disk)
+    done
+    if [ -z "$found" ]; then
+        log "disk none min_bytes=$MIN_DISK_BYTES"
+        return 1
+    fi
+    set -- $found
+    dev=$1; bytes=$2
+    fresh=0
+    if [ "$(read_label "$dev")" != "$DATA_LABEL" ]; then
+        log "disk formatting dev=$dev size_bytes=$bytes reason=no-flexlab-label"
+        # Few, large inodes: the disk holds bulk data, and this keeps mkfs fast.
+        if ! mke2fs -q -F -L "$DATA_LABEL" -i 1048576 "/dev/$dev" >/tmp/mkfs.log 2>&1; then
+            log "disk error=mkfs-failed dev=$dev detail=$(tail -n1 /tmp/mkfs.log)"
+            return 1
+        fi
+        fresh=1
+        log "disk formatted dev=$dev label=$DATA_LABEL"
+    fi
+    mkdir -p "$DATA_MOUNT"
+    if ! mount -t ext2 "/dev/$dev" "$DATA_MOUNT" 2>/tmp/mount.log; then
+        log "disk error=mount-failed dev=$dev detail=$(tail -n1 /tmp/mount.log)"
+        return 1
+    fi
+    marker="$DATA_MOUNT/.flexlab/marker"
+    mkdir -p "$DATA_MOUNT/.flexlab"
+    if [ -f "$marker" ]; then
+        boots=$(sed -n 's/^boots=//p' "$marker")
+        boots=$(( ${boots:-0} + 1 ))
+        data=intact
+    elif [ "$fresh" = 1 ]; then
+        boots=1; data=new
+    else
+        boots=1; data=missing
+    fi
+    echo "boots=$boots" > "$marker.tmp" && mv "$marker.tmp" "$marker" && sync
+    log "disk dev=$dev size_bytes=$bytes mount=$DATA_MOUNT data=$data boots=$boots"
+    return 0
+}
+
+collect_facts() {
+    arch=$(uname -m)
+    cores=$(grep -c '^processor' /proc/cpuinfo)
+    mem_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
+    mem=$((mem_kb * 1024))
+    disks=""
+    for entry in $(list_disks | tr ' ' ':'); do
+        disks="$disks${disks:+,}{\"name\":\"${entry%%:*}\",\"size_bytes\":${entry##*:}}"
+    done
+    nics=""
+    for dir in /sys/class/net/*; do
+        name=${dir##*/}
+        [ "$name" = lo ] && continue
+        nics="$nics${nics:+,}{\"name\":\"$name\",\"mac\":\"$(cat "$dir/address")\"}"
+    done
+    if [ -d /sys/firmware/efi ]; then firmware=efi; else firmware=bios; fi
+    dmi=/sys/class/dmi/id
+    vendor="$(cat $dmi/sys_vendor 2>/dev/null) $(cat $dmi/product_name 2>/dev/null)"
+    vendor="$vendor; bios $(cat $dmi/bios_vendor 2>/dev/null) $(cat $dmi/bios_version 2>/dev/null)"
+    FACTS_HEAD="\"arch\":\"$arch\",\"cpu_cores\":$cores,\"memory_bytes\":$mem"
+    FACTS_HEAD="$FACTS_HEAD,\"disks\":[$disks],\"nics\":[$nics],\"firmware\":\"$firmware\""
+    FACTS_HEAD="$FACTS_HEAD,\"vendor\":$(json_str "$vendor")"
+    log "facts {$FACTS_HEAD}"
+}
+
+pick_nic() {
+    want=$(echo "$1" | tr 'A-F-' 'a-f:')
+    for dir in /sys/class/net/*; do
+        name=${dir##*/}
+        [ "$name" = lo ] && continue
+        if [ -z "$want" ] || [ "$(cat "$dir/address")" = "$want" ]; then echo "$name"; return 0; fi
+    done
+    return 1
+}
+
+dhcp() {
+    nic=$(pick_nic "$MAC")
+    if [ -z "$nic" ]; then
+        log "dhcp failed reason=no-nic mac=${MAC:-any}"
+        return 1
+    fi
+    ip link set "$nic" up
+    if udhcpc -i "$nic" -s /flexlab/udhcpc.script -n -q -t 8 -T 2 >/tmp/udhcpc.log 2>&1; then
+        log "dhcp ok nic=$nic $(cat /run/flexlab-dhcp 2>/dev/null)"
+        return 0
+    fi
+    log "dhcp failed nic=$nic reason=no-lease"
+    return 1
+}
+
+# http METHOD-ARGS...: wget wrapper; body on stdout, last error line in /tmp/http.err.
+http() { wget -q -T 10 -O - "$@" 2>/tmp/http.err; }
+
+check_clock() {
+    resp=$(http "$CP/api/v1/time") || { log "clock failed reason=$(tail -n1 /tmp/http.err)"; return 1; }
+    cp_unix=$(echo "$resp" | sed -n 's/.*"unix"[^0-9]*\([0-9.]*\).*/\1/p')
+    local_unix=$(now_unix)
+    verdict=$(awk -v a="$local_unix" -v b="$cp_unix" \
+        'BEGIN {d = a - b; s = d < 0 ? -d : d; printf "skew=%.3f %s", d, (s <= 1 ? "ok" : "off")}')
+    log "clock local=$local_unix cp=$cp_unix $verdict"
+}
+
+register() {
+    body="{\"mac\":\"$MAC\",\"facts\":{$FACTS_HEAD,\"clock_unix\":$(now_unix)}}"
+    resp=$(http --header "Content-Type: application/json" --header "Authorization: Bearer $TOKEN" \
+        --post-data "$body" "$CP/api/v1/nodes/register") || {
+        log "registered state=error reason=$(tail -n1 /tmp/http.err | tr ' ' '_')"
+        return 1
+    }
+    state=$(echo "$resp" | sed -n 's/.*"state" *: *"\([A-Za-z]*\)".*/\1/p')
+    NODE_TOKEN=$(echo "$resp" | sed -n 's/.*"node_token" *: *"\([^"]*\)".*/\1/p')
+    reasons=$(echo "$resp" | sed -n 's/.*"reasons" *: *\(\[[^]]*\]\).*/\1/p')
+    log "registered state=${state:-unknown}${reasons:+ reasons=$reasons}"
+    [ "$state" = Registered ] && [ -n "$NODE_TOKEN" ]
+}
+
+report_ready() {
+    if http --header "Content-Type: application/json" --header "Authorization: Bearer $NODE_TOKEN" \
+        --post-data '{}' "$CP/api/v1/nodes/$MAC/ready" >/dev/null; then
+        log "ready ok"
+        return 0
+    fi
+    log "ready failed reason=$(tail -n1 /tmp/http.err | tr ' ' '_')"
+    return 1
+}
+
+finish() {
+    log "done result=$1"
+    if [ "$POWEROFF" = 1 ]; then
+        log "poweroff"
+        sync; umount "$DATA_MOUNT" 2>/dev/null
+        poweroff -f
+    fi
+}
+
+CP=$(cmdline_arg flexlab.cp)
+TOKEN=$(cmdline_arg flexlab.token)
+MAC=$(cmdline_arg flexlab.mac | tr 'A-F-' 'a-f:')
+POWEROFF=$(cmdline_arg flexlab.poweroff)
+log "start cp=${CP:-none} mac=${MAC:-none}"
+
+prepare_disk
+collect_facts
+if [ -z "$CP" ]; then
+    log "registered state=skipped reason=no-flexlab.cp"
+    finish skipped
+    exit 0
+fi
+[ -n "$MAC" ] || MAC=$(cat "/sys/class/net/$(pick_nic '')/address" 2>/dev/null)
+if ! dhcp; then finish failed; exit 1; fi
+check_clock
+if register && report_ready; then finish ok; exit 0; fi
+finish failed
+exit 1
