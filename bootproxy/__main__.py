@@ -1,2 +1,57 @@
-def main() -> None:
-    raise SystemExit("not built yet")
+"""`python -m bootproxy` / `flexlab-bootproxy`: run the whole Boot Proxy until SIGTERM or SIGINT.
+
+Prints exactly one JSON line `{"event": "ready", ...}` on stdout once every
+listener is bound; everything else (JSON logs) goes to stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from collections.abc import Sequence
+
+from bootproxy.app import BootProxy
+from bootproxy.config import BootProxyConfig, load_config
+from bootproxy.errors import BootProxyError
+from bootproxy.logs import setup_logging
+
+__all__ = ["main", "run"]
+
+
+async def run(config: BootProxyConfig, stop: asyncio.Event | None = None) -> None:
+    """Start the proxy, print the ready line, and serve until `stop` is set or a signal comes."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        # Not possible outside the main thread (tests run the proxy in a thread).
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    proxy = BootProxy(config)
+    try:
+        ready = await proxy.start()
+        sys.stdout.write(json.dumps(ready) + "\n")
+        sys.stdout.flush()
+        await stop.wait()
+    finally:
+        await proxy.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: parse flags/env/YAML, run, and turn proxy errors into a one-line message."""
+    try:
+        config = load_config(argv)
+        setup_logging(config.name, config.log_level)
+        asyncio.run(run(config))
+    except BootProxyError as exc:
+        sys.stderr.write(f"flexlab-bootproxy: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -12,6 +12,8 @@ import json
 import threading
 from collections.abc import Callable
 
+Series = dict[tuple[tuple[str, str], ...], float]
+
 __all__ = ["REGISTRY_HELP", "MetricsServer", "Registry"]
 
 REGISTRY_HELP: dict[str, str] = {
@@ -46,6 +48,7 @@ class Registry:
         self._lock = threading.Lock()
         self._counters: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
         self._gauges: dict[str, Callable[[], float | None]] = {}
+        self._collectors: dict[str, Callable[[], Series]] = {}
 
     def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
         """Add `amount` to counter `name` with `labels`."""
@@ -70,12 +73,20 @@ class Registry:
         with self._lock:
             self._gauges[name] = read
 
+    def collector(self, name: str, read: Callable[[], Series]) -> None:
+        """Register a counter owned elsewhere (e.g. TFTP bytes), read at scrape time."""
+        with self._lock:
+            self._collectors[name] = read
+
     def render(self) -> str:
         """Render every metric in Prometheus text format."""
         lines: list[str] = []
         with self._lock:
             counters = {n: dict(s) for n, s in self._counters.items()}
             gauges = dict(self._gauges)
+            collectors = dict(self._collectors)
+        for cname, collect in collectors.items():
+            counters[cname] = {**counters.get(cname, {}), **collect()}
         for name in sorted(set(counters) | set(REGISTRY_HELP) - set(gauges)):
             if name in gauges:
                 continue

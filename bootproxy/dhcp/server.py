@@ -100,6 +100,7 @@ class DhcpListener(asyncio.DatagramProtocol):
         bind_host: str = "0.0.0.0",
         bind_device: bool = True,
         role: int | None = None,
+        learn: Callable[[str, str], None] | None = None,
     ) -> None:
         self.iface = iface
         self.port = port
@@ -111,6 +112,8 @@ class DhcpListener(asyncio.DatagramProtocol):
         self.bind_device = bind_device
         # The protocol port this listener plays (67 or 4011); tests bind unprivileged ports.
         self.role = role if role is not None else port
+        # learn(ip, mac): feeds the IP->MAC book TFTP/HTTP use for the MAC filter.
+        self.learn = learn
         self.transport: asyncio.DatagramTransport | None = None
         self._counters = _Counters(registry, iface)
 
@@ -144,6 +147,11 @@ class DhcpListener(asyncio.DatagramProtocol):
             self._counters.drop(DropReason.MALFORMED_PACKET)
             log_event(_LOG, "dhcp_malformed", logging.DEBUG, src=addr[0], error=str(exc))
             return
+        if self.learn is not None and request.giaddr == "0.0.0.0":
+            if request.ciaddr != "0.0.0.0":
+                self.learn(request.ciaddr, request.mac)
+            elif addr[0] != "0.0.0.0":
+                self.learn(addr[0], request.mac)
         ctx = ReceiveContext(
             server_addr=self.server_addr,
             port=self.role,
