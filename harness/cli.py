@@ -1,5 +1,132 @@
-"""The `flexlab` command line."""
+"""The ``flexlab`` command line: one sub-command per job, each in its own module.
+
+Sub-commands import their module lazily so that ``flexlab --help`` and
+``flexlab clean`` work even when an optional part (libvirt, Docker) is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable
+
+from harness import __version__
+from harness.errors import FlexlabError
 
 
-def main() -> None:
-    raise SystemExit("not built yet")
+def _cmd_clean(args: argparse.Namespace) -> int:
+    from harness.lab.cleanup import clean
+    from harness.lab.names import is_lab_id
+
+    if not args.all and not args.lab:
+        print("flexlab clean: give --lab ID (repeatable) or --all", file=sys.stderr)
+        return 2
+    for lab_id in args.lab or []:
+        if not is_lab_id(lab_id):
+            print(f"flexlab clean: {lab_id!r} is not a lab id (fl + 5 letters/digits)",
+                  file=sys.stderr)
+            return 2
+    results = clean(args.lab if args.lab else None, force=args.force)
+    if not results:
+        print("nothing to clean")
+        return 0
+    status = 0
+    for lab_id, errors in results.items():
+        if errors:
+            status = 1
+            print(f"{lab_id}: left problems:")
+            for err in errors:
+                print(f"  - {err}")
+        else:
+            print(f"{lab_id}: removed")
+    return status
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from harness.demo import run_demo
+
+    return run_demo(reports=args.reports)
+
+
+def _delegate(module: str, func: str = "main") -> Callable[[argparse.Namespace], int]:
+    """A sub-command that hands its remaining argv to another module's entry point."""
+
+    def run(args: argparse.Namespace) -> int:
+        entry = getattr(importlib.import_module(module), func)
+        return int(entry(args.rest) or 0)
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and --help)."""
+    parser = argparse.ArgumentParser(
+        prog="flexlab",
+        description="Simulation and conformance test harness for KubeFlex-style PXE provisioning.",
+    )
+    parser.add_argument("--version", action="version", version=f"flexlab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="bring up a lab with site DHCP and a client, report, tear down")
+    p.add_argument("--reports", default="reports", help="where to write the report (reports/)")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser(
+        "clean",
+        help="remove leftovers of crashed runs (by lab id or flexlab's own markers only)",
+        description="Removes namespaces, processes, containers, VMs and temp dirs of labs, "
+        "selected by lab id from flexlab's registry (/run/flexlab/labs) — never by a broad "
+        "name pattern. --all skips labs whose owning process still runs unless --force.",
+    )
+    p.add_argument("--lab", action="append", metavar="ID", help="a lab id (repeatable)")
+    p.add_argument("--all", action="store_true", help="every registered lab")
+    p.add_argument("--force", action="store_true", help="with --all: also labs still in use")
+    p.set_defaults(func=_cmd_clean)
+
+    p = sub.add_parser("check-pcap", help="run the conformance rules on a capture file",
+                       add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_delegate("harness.check_pcap", "run"))
+
+    p = sub.add_parser("cp", help="the Control Plane mock: `flexlab cp serve --help`",
+                       add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_cmd_cp)
+    return parser
+
+
+def _cmd_cp(args: argparse.Namespace) -> int:
+    rest = list(args.rest)
+    if not rest or rest[0] not in ("serve",):
+        print("usage: flexlab cp serve [controlplane options] (see flexlab cp serve --help)",
+              file=sys.stderr)
+        return 2
+    return _delegate("controlplane.__main__")(argparse.Namespace(rest=rest[1:]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``flexlab`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args))
+    except FlexlabError as exc:
+        print(f"flexlab {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"flexlab {args.command}: interrupted; leftovers: flexlab clean --all",
+              file=sys.stderr)
+        return 130
+
+
+def console() -> None:
+    """Console-script wrapper: exit with main()'s status."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    console()

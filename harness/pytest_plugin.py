@@ -1,1 +1,194 @@
-"""flexlab pytest plugin."""
+"""flexlab's pytest plugin (entry point ``pytest11``): markers, requirements, fixtures, reports.
+
+- Tier markers ``unit``, ``sim``, ``vm`` and ``--tier`` to select them.
+- Requirement markers ``needs_root``, ``needs_docker``, ``needs_libvirt``,
+  ``needs_kvm``, ``real_lan``: a test whose requirement is missing is skipped
+  with a reason that says how to get it — except under CI (``CI=true``),
+  where a missing requirement fails the test, so a green CI means it ran.
+- Reports by default: JUnit XML at ``reports/junit.xml`` and Allure results
+  in ``reports/allure-results``; every lab's pcaps and logs are attached to
+  the test that made it.
+- Fixtures: ``make_lab`` (build any topology), ``lab`` (the default one:
+  segment ``lan``, hosts ``dhcp`` and ``client``), ``site_dhcp``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.lab import Host, HostLink, Lab, Segment, Topology
+
+TIERS = ("unit", "sim", "vm")
+REQUIREMENT_MARKERS = {
+    "needs_root": "needs root (network namespaces): run pytest as root, e.g. `sudo make test`",
+    "needs_docker": "needs a running Docker engine: `make setup` installs docker.io and "
+    "starts dockerd",
+    "needs_libvirt": "needs libvirtd: `make setup` installs libvirt-daemon-system and starts it",
+    "needs_kvm": "needs a working KVM (a tiny guest must boot under -accel kvm); this host "
+    "uses TCG",
+    "real_lan": "needs a real LAN interface: pass --iface IF (site tier)",
+}
+DEFAULT_TOPOLOGY = Topology(
+    segments=(Segment("lan"),),
+    hosts=(Host("dhcp", (HostLink("lan"),)), Host("client", (HostLink("lan", address=None),))),
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """flexlab's command-line options."""
+    group = parser.getgroup("flexlab")
+    group.addoption("--tier", action="append", choices=TIERS,
+                    help="run only tests of this tier (repeatable; default: all tiers)")
+    group.addoption("--keep-lab", action="store_true",
+                    help="do not tear labs down after a test (debugging; clean with "
+                    "`flexlab clean --all`)")
+    group.addoption("--flexlab-reports", default="reports",
+                    help="directory for pcaps, logs, Allure results and JUnit XML")
+    group.addoption("--boot-proxy-image", default=None,
+                    help="Docker image of the Boot Proxy under test (default: flexlab's own)")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Register markers and point JUnit/Allure output at reports/ unless told otherwise."""
+    for tier in TIERS:
+        config.addinivalue_line("markers", f"{tier}: flexlab {tier} tier")
+    for marker, reason in REQUIREMENT_MARKERS.items():
+        config.addinivalue_line("markers", f"{marker}: {reason}")
+    config.addinivalue_line("markers", "topology(t): topology for the `lab` fixture")
+    reports = Path(config.getoption("flexlab_reports"))
+    if hasattr(config.option, "xmlpath") and not config.option.xmlpath \
+            and not hasattr(config, "workerinput"):
+        config.option.xmlpath = str(reports / "junit.xml")
+    if hasattr(config.option, "allure_report_dir") and not config.option.allure_report_dir:
+        config.option.allure_report_dir = str(reports / "allure-results")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Apply --tier, and give sim/vm tests their implied requirements."""
+    tiers = config.getoption("tier")
+    selected, deselected = [], []
+    for item in items:
+        item_tiers = [t for t in TIERS if item.get_closest_marker(t)]
+        if "sim" in item_tiers or "vm" in item_tiers:
+            item.add_marker(pytest.mark.needs_root)
+        if "vm" in item_tiers:
+            item.add_marker(pytest.mark.needs_libvirt)
+        if tiers and not set(item_tiers) & set(tiers):
+            deselected.append(item)
+        else:
+            selected.append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected
+
+
+@functools.cache
+def _unix_socket_answers(path: str) -> bool:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(2)
+        sock.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        sock.close()
+
+
+@functools.cache
+def _kvm_works() -> bool:
+    try:
+        from harness.machines.vm.accel import probe_accelerator
+    except ImportError:
+        return False
+    return probe_accelerator().accel == "kvm"
+
+
+REQUIREMENT_CHECKS: dict[str, Callable[[], bool]] = {
+    "needs_root": lambda: os.geteuid() == 0,
+    "needs_docker": lambda: shutil.which("docker") is not None
+    and _unix_socket_answers("/var/run/docker.sock"),
+    "needs_libvirt": lambda: _unix_socket_answers("/run/libvirt/libvirt-sock"),
+    "needs_kvm": _kvm_works,
+    "real_lan": lambda: False,
+}
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip (or, under CI, fail) a test whose requirement this host lacks."""
+    in_ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+    for marker, check in REQUIREMENT_CHECKS.items():
+        if item.get_closest_marker(marker) is None or check():
+            continue
+        reason = REQUIREMENT_MARKERS[marker]
+        # needs_kvm and real_lan describe hardware CI does not have: skip even there
+        if in_ci and marker not in ("needs_kvm", "real_lan"):
+            pytest.fail(f"CI host is missing a requirement: {reason}", pytrace=False)
+        pytest.skip(reason)
+
+
+def attach_artifacts(paths: list[Path]) -> None:
+    """Attach files (pcaps, logs, consoles) to the current Allure test result."""
+    try:
+        import allure
+    except ImportError:
+        return
+    for path in paths:
+        if path.is_file() and path.stat().st_size > 0:
+            allure.attach.file(str(path), name=path.name, extension=path.suffix.lstrip("."))
+
+
+@pytest.fixture
+def make_lab(request: pytest.FixtureRequest) -> Iterator[Callable[[Topology], Lab]]:
+    """Build labs from topologies; each is torn down (and its evidence attached) after the test."""
+    labs: list[Lab] = []
+    reports = Path(request.config.getoption("flexlab_reports")) / "labs"
+    keep = request.config.getoption("keep_lab")
+
+    def make(topology: Topology) -> Lab:
+        lab = Lab(topology, reports_dir=reports)
+        lab.build()
+        labs.append(lab)
+        return lab
+
+    try:
+        yield make
+    finally:
+        errors = []
+        for lab in reversed(labs):
+            if keep:
+                print(f"--keep-lab: lab {lab.id} left running; `flexlab clean --lab {lab.id}`")
+                continue
+            try:
+                lab.teardown()
+            except Exception as exc:
+                errors.append(exc)
+            attach_artifacts(lab.artifacts())
+        if errors:
+            raise errors[0]
+
+
+@pytest.fixture
+def lab(request: pytest.FixtureRequest, make_lab: Callable[[Topology], Lab]) -> Lab:
+    """A built lab: the topology of ``@pytest.mark.topology(t)`` or the default one."""
+    marker = request.node.get_closest_marker("topology")
+    topology = marker.args[0] if marker else DEFAULT_TOPOLOGY
+    return make_lab(topology)
+
+
+@pytest.fixture
+def site_dhcp(lab: Lab) -> Iterator[object]:
+    """The site's DHCP server (dnsmasq) on host ``dhcp`` serving segment ``lan``, ready."""
+    from harness.components.dnsmasq import SiteDhcp
+
+    server = SiteDhcp(lab, "dhcp", "lan")
+    with server:
+        yield server

@@ -155,7 +155,7 @@ class SiteDhcp(Component):
 
     def leases(self) -> list[dict[str, str]]:
         """Current leases from dnsmasq's lease file: expiry, mac, ip, hostname, client id."""
-        out = []
+        out: list[dict[str, str]] = []
         try:
             text = self.config.lease_file.read_text()
         except OSError:

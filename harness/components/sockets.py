@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def _socket_inodes(pid: int) -> set[str]:
-    inodes = set()
+    inodes: set[str] = set()
     fd_dir = Path(f"/proc/{pid}/fd")
     try:
         entries = list(fd_dir.iterdir())

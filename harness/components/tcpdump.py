@@ -32,8 +32,9 @@ class SegmentCapture(Component):
     def start(self) -> None:
         """Start tcpdump on the bridge."""
         self.pcap.parent.mkdir(parents=True, exist_ok=True)
-        argv = ["tcpdump", "-i", names.bridge(self.segment), "-n", "-U", "--immediate-mode", "-s", "0",
-                "-Z", "root", "-w", str(self.pcap)]
+        # --immediate-mode: without it frames wait in the ring buffer and a stop loses them
+        argv = ["tcpdump", "-i", names.bridge(self.segment), "-n", "-U", "--immediate-mode",
+                "-s", "0", "-Z", "root", "-w", str(self.pcap)]
         self.process = self.lab.start_process(self.name, argv, None)
 
     def wait_ready(self, timeout: float = 10.0) -> None:

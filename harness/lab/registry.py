@@ -52,13 +52,18 @@ class LabRecord:
 
 
 def process_starttime(pid: int) -> int | None:
-    """Start time of ``pid`` in clock ticks since boot, or None if it is gone."""
+    """Start time of ``pid`` in clock ticks since boot, or None if it is gone.
+
+    A zombie (exited, not yet reaped by its parent) counts as gone.
+    """
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     # the command name may contain spaces and parentheses: split after the last ')'
     fields = stat[stat.rindex(")") + 2 :].split()
+    if fields[0] in ("Z", "X"):
+        return None
     return int(fields[19])
 
 

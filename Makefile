@@ -1,0 +1,31 @@
+# flexlab: two commands do all the set-up on a fresh Debian 12 machine (as root):
+#   make demo   install what the host needs, build, run the demo lab, write the report
+#   make test   the whole suite exactly as CI runs it (.ci/run calls this)
+.PHONY: setup demo test lint unit sim vm images nodeimage clean-labs bench
+
+VENV := .venv/bin
+
+setup:
+	./scripts/setup-host.sh
+
+demo: setup
+	$(VENV)/flexlab demo
+
+test: setup
+	./scripts/run-tests.sh
+
+lint:
+	$(VENV)/ruff check .
+	$(VENV)/mypy
+
+unit:
+	$(VENV)/pytest --tier unit
+
+sim: setup
+	$(VENV)/pytest --tier sim
+
+vm: setup
+	$(VENV)/pytest --tier vm
+
+clean-labs:
+	$(VENV)/flexlab clean --all
