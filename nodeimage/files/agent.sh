@@ -147,7 +147,8 @@ dhcp() {
 }
 
 # http METHOD-ARGS...: wget wrapper; body on stdout, last error line in /tmp/http.err.
-http() { wget -q -T 10 -O - "$@" 2>/tmp/http.err; }
+# busybox 1.35 wget -T crashes (static build), so the time limit comes from timeout(1).
+http() { timeout 15 wget -q -O - "$@" 2>/tmp/http.err; }
 
 check_clock() {
     resp=$(http "$CP/api/v1/time") || { log "clock failed reason=$(tail -n1 /tmp/http.err)"; return 1; }
