@@ -130,7 +130,8 @@ class BootProxy:
         for iface in cfg.interfaces:
             addr = cfg.advertise_addr or interface_address(iface)
             own.add(addr)
-            interfaces.append({"name": iface, "addr": addr})
+            entry: dict[str, Any] = {"name": iface, "addr": addr}
+            interfaces.append(entry)
             for port, role in ((cfg.dhcp_port, DHCP_PORT), (cfg.pxe_port, PXE_PORT)):
                 listener = DhcpListener(
                     iface=iface,
@@ -144,6 +145,7 @@ class BootProxy:
                 )
                 await listener.start()
                 self.listeners.append(listener)
+                entry["dhcp_port" if role == DHCP_PORT else "pxe_port"] = listener.port
         if cfg.conflict_watch:
             report = self.client.report_conflict if self.client is not None else None
             for iface in cfg.interfaces:
@@ -166,8 +168,6 @@ class BootProxy:
             "name": cfg.name,
             "version": VERSION,
             "interfaces": interfaces,
-            "dhcp_port": cfg.dhcp_port,
-            "pxe_port": cfg.pxe_port,
             "assignments": len(self.store.macs()),
             "conflict_watch": bool(self.watches),
         }

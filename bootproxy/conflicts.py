@@ -15,7 +15,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from bootproxy.dhcp.codec import BOOTREPLY, DhcpPacket, MessageType, Opt, parse
 from bootproxy.dhcp.server import open_udp_socket
@@ -83,8 +83,8 @@ class ConflictWatch(asyncio.DatagramProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Keep the transport so `close` can stop it."""
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        # CPython's selector transport does not subclass DatagramTransport; it has sendto.
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def close(self) -> None:
         """Stop listening."""

@@ -15,6 +15,7 @@ import socket
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from bootproxy.dhcp.codec import encode, parse
 from bootproxy.dhcp.responder import (
@@ -127,8 +128,8 @@ class DhcpListener(asyncio.DatagramProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Keep the transport to send replies on."""
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        # CPython's selector transport does not subclass DatagramTransport; it has sendto.
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def close(self) -> None:
         """Stop listening."""
