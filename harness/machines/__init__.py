@@ -1,0 +1,1 @@
+"""Machines that boot through a lab: simulated firmware, VMs, real hardware."""
