@@ -49,6 +49,34 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(reports=args.reports)
 
 
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from harness.scenario import ScenarioError, load_scenario
+
+    status = 0
+    for path in args.files:
+        try:
+            scenario = load_scenario(path)
+        except ScenarioError as exc:
+            print(exc, file=sys.stderr)
+            status = 1
+            continue
+        machines = sum(m.count for m in scenario.machines)
+        print(f"{path}: ok — scenario {scenario.name!r}, {len(scenario.segments)} segment(s), "
+              f"{len(scenario.proxies)} proxy(ies), {machines} machine(s)")
+    return status
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from harness.scenario.schema import SCHEMA_PATH, schema_text
+
+    if args.write:
+        SCHEMA_PATH.write_text(schema_text())
+        print(f"wrote {SCHEMA_PATH}")
+    else:
+        sys.stdout.write(schema_text())
+    return 0
+
+
 def _delegate(module: str, func: str = "main") -> Callable[[argparse.Namespace], int]:
     """A sub-command that hands its remaining argv to another module's entry point."""
 
@@ -71,6 +99,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="bring up a lab with site DHCP and a client, report, tear down")
     p.add_argument("--reports", default="reports", help="where to write the report (reports/)")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("validate", help="check scenario files; errors as file:line: message")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("schema", help="print the scenario JSON Schema (generated from the models)")
+    p.add_argument("--write", action="store_true",
+                   help="write it to scenarios/scenario.schema.json")
+    p.set_defaults(func=_cmd_schema)
 
     p = sub.add_parser(
         "clean",

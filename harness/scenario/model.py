@@ -1,0 +1,237 @@
+"""The scenario file's typed model: plain data, validated, no side effects.
+
+A scenario declares a site (segments, the site DHCP server, Boot Proxies, the
+Control Plane), the clusters and machines that boot in it, timed steps, and
+what must be true at the end. The JSON Schema for editors is generated from
+these models (``flexlab schema``); unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME = r"^[a-z][a-z0-9]{0,9}$"
+Name = Annotated[str, Field(pattern=NAME, description="1-10 lower-case letters/digits")]
+MAC_RE = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
+
+FIRMWARE_PROFILES = (
+    "seabios-ipxe",   # SeaBIOS with the iPXE ROM: arch 0, user class iPXE
+    "bios-pxe",       # a plain BIOS PXE ROM: needs undionly.kpxe first
+    "uefi-x64",       # EDK2 UEFI x64 PXE: arch 7, 4011 from port 4011, tsize probe
+    "uefi-http",      # EDK2 UEFI HTTP boot: HTTPClient, arch 16
+    "intel-no97",     # an Intel-like ROM without option 97
+    "hw-client",      # a ROM that sends vendor class HW-Client
+    "ovmf-ipxe",      # OVMF running iPXE EFI from the NIC ROM (vm tier)
+)
+
+
+class Strict(BaseModel):
+    """Base: unknown keys are errors; values are frozen once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Relay(Strict):
+    """A DHCP relay (ip helper) joining this segment to the segment its servers live on."""
+
+    upstream: Name = Field(description="segment where the DHCP server and Boot Proxy live")
+
+
+class Snooping(Strict):
+    """A DHCP-snooping switch: server replies from untrusted ports are dropped."""
+
+    trusted: list[str] = Field(
+        default_factory=list,
+        description="components whose ports are trusted (e.g. site-dhcp, a proxy name)",
+    )
+
+
+class SegmentSpec(Strict):
+    """An L2 domain."""
+
+    name: Name
+    relay: Relay | None = None
+    snooping: Snooping | None = None
+    ipv6_ra: bool = Field(True, description="send router advertisements (iPXE waits for one)")
+
+
+class SiteDhcpSpec(Strict):
+    """The site's own DHCP server (dnsmasq), serving the given segments."""
+
+    segment: Name
+    sends_pxeclient: bool = Field(
+        False, description="misconfigured site server that sends option 60 PXEClient (SITE-2)"
+    )
+
+
+class ProxySpec(Strict):
+    """A Boot Proxy under test."""
+
+    name: Name
+    segments: list[Name] = Field(min_length=1)
+    clusters: list[Name] = Field(default_factory=list, description="clusters it serves")
+    kind: Literal["process", "container", "dnsmasq"] = Field(
+        "process", description="our proxy as a process or container, or dnsmasq proxy mode"
+    )
+    image: str | None = Field(None, description="Docker image (kind: container)")
+    start: Literal["at-start", "by-step"] = "at-start"
+
+
+class Fault(Strict):
+    """A Control Plane fault, scoped to one endpoint (or '*')."""
+
+    endpoint: str = "*"
+    latency_ms: int = Field(0, ge=0, le=60_000)
+    error_rate: float = Field(0.0, ge=0.0, le=1.0)
+    down: bool = False
+    wrong_answer: bool = False
+
+
+class ControlPlaneSpec(Strict):
+    """The Control Plane mock."""
+
+    tls: bool = False
+    faults: list[Fault] = Field(default_factory=list)
+
+
+class ClusterSpec(Strict):
+    """A cluster the Control Plane knows."""
+
+    name: Name
+    mode: Literal["hybrid", "standalone"] = "standalone"
+    environment: Literal["dev", "test", "prod"] = "test"
+    expected_nodes: int | None = Field(None, ge=1, description="default: its machines' count")
+
+
+class Facts(Strict):
+    """Hardware an emulated machine reports (the VM's real hardware in the vm tier)."""
+
+    arch: Literal["x86_64", "aarch64", "i686"] = "x86_64"
+    cores: int = Field(2, ge=1, le=512)
+    memory_gb: float = Field(4, gt=0)
+    disk_gb: float = Field(20, ge=0)
+    clock_skew_s: float = 0.0
+
+
+class MachineSpec(Strict):
+    """One machine, or ``count`` alike (named <name>1, <name>2 …)."""
+
+    name: Name
+    segment: Name
+    cluster: Name | None = Field(None, description="None: a stranger no proxy may answer")
+    firmware: str = Field("seabios-ipxe", description=", ".join(FIRMWARE_PROFILES))
+    count: int = Field(1, ge=1, le=5000)
+    nic: Literal["virtio", "e1000", "rtl8139"] = "virtio"
+    facts: Facts = Field(default_factory=lambda: Facts())
+    driver: Literal["sim", "vm"] | None = Field(None, description="default: the scenario's tier")
+    macs: list[str] | None = Field(None, description="explicit MACs (default: derived)")
+    role: Literal["control-plane", "worker"] = "worker"
+
+    @field_validator("firmware")
+    @classmethod
+    def _known_firmware(cls, value: str) -> str:
+        if value not in FIRMWARE_PROFILES:
+            raise ValueError(f"unknown firmware {value!r}; one of {', '.join(FIRMWARE_PROFILES)}")
+        return value
+
+    @field_validator("macs")
+    @classmethod
+    def _mac_form(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        out = [m.lower().replace("-", ":") for m in value]
+        for mac in out:
+            if not MAC_RE.match(mac):
+                raise ValueError(f"bad MAC {mac!r}")
+        return out
+
+    @model_validator(mode="after")
+    def _macs_match_count(self) -> MachineSpec:
+        if self.macs is not None and len(self.macs) != self.count:
+            raise ValueError(f"{len(self.macs)} macs given for count {self.count}")
+        return self
+
+
+StepAction = Literal[
+    "power_on", "power_off", "reset", "stop_control_plane", "start_control_plane",
+    "start_proxy", "stop_proxy", "cut_link", "restore_link", "netem", "set_fault",
+    "clear_faults",
+]
+
+
+class Step(Strict):
+    """A timed action, ``at`` seconds after the scenario starts (scaled in the sim tier)."""
+
+    at: float = Field(ge=0)
+    action: StepAction
+    machines: list[str] = Field(default_factory=list, description="machine names (all copies)")
+    proxy: Name | None = None
+    segment: Name | None = None
+    host: str | None = Field(None, description="for cut/restore_link and netem: whose link")
+    delay_ms: int = Field(0, ge=0)
+    loss_pct: float = Field(0.0, ge=0, le=100)
+    fault: Fault | None = None
+
+
+class MachineExpectation(Strict):
+    """What must be true of a machine (all its copies) at the end."""
+
+    name: str
+    booted_via: Name | None = Field(None, description="the proxy that must have answered it")
+    never_answered: bool = Field(False, description="no proxy answered it on any port")
+    state: Literal["Ready", "Rejected", "Pending", "Booting", "Registered"] | None = None
+    ready_within: float | None = Field(None, gt=0, description="seconds from power-on")
+    reason_contains: str | None = Field(None, description="for Rejected: text in a reason")
+
+
+class ClusterExpectation(Strict):
+    """A cluster's end state."""
+
+    name: Name
+    ready: bool = True
+    within: float | None = Field(None, gt=0)
+
+
+class ConflictExpectation(Strict):
+    """A conflict that must be detected and reported to the Control Plane."""
+
+    between: list[Name] = Field(min_length=2, max_length=2)
+
+
+class Expectations(Strict):
+    """What the run must show."""
+
+    rules: list[str] = Field(
+        default_factory=lambda: ["MUST"],
+        description="rule ids that must hold; 'MUST' means every MUST rule",
+    )
+    machines: list[MachineExpectation] = Field(default_factory=list)
+    clusters: list[ClusterExpectation] = Field(default_factory=list)
+    conflicts: list[ConflictExpectation] = Field(default_factory=list)
+    no_conflicts: bool = False
+
+
+class Scenario(Strict):
+    """A whole scenario file."""
+
+    schema_ref: str | None = Field(None, alias="$schema")
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+    description: str = ""
+    tier: Literal["sim", "vm"] = "sim"
+    time_scale: float = Field(
+        1.0, gt=0, le=1.0, description="firmware timer factor in the sim tier (CI speed)"
+    )
+    timeout: float = Field(300, gt=0, description="seconds before the run is failed")
+    segments: list[SegmentSpec] = Field(min_length=1)
+    site_dhcp: list[SiteDhcpSpec] = Field(default_factory=list)
+    proxies: list[ProxySpec] = Field(default_factory=list)
+    control_plane: ControlPlaneSpec = Field(default_factory=lambda: ControlPlaneSpec())
+    clusters: list[ClusterSpec] = Field(default_factory=list)
+    machines: list[MachineSpec] = Field(default_factory=list)
+    steps: list[Step] = Field(default_factory=list)
+    expect: Expectations = Field(default_factory=lambda: Expectations())
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
