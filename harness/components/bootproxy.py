@@ -1,0 +1,126 @@
+"""The Boot Proxy under test, as a lab component: our own (process or container) or any image.
+
+Process mode runs ``python -m bootproxy`` in the proxy host's namespace.
+Container mode (``image=``) runs the image with ``--network none`` and moves
+a veth per segment into the container's namespace with pyroute2, so the
+container sees only the lab (see harness/components/container.py).
+Readiness: the proxy's own ``{"event": "ready"}`` line, then its sockets on
+UDP 67 and 4011 really bound.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.components.base import Component
+from harness.components.sockets import udp_bound
+from harness.errors import ComponentError, DependencyError
+from harness.lab.lab import Lab
+from harness.wait import wait_until
+
+IPXE_DIR = Path("/usr/lib/ipxe")
+BOOT_FILES = ("undionly.kpxe", "ipxe.efi", "snponly.efi")
+HTTP_PORT = 8080
+METRICS_PORT = 9100
+
+
+def prepare_boot_root(directory: Path) -> Path:
+    """Copy Debian's iPXE binaries into ``directory`` (copies, not symlinks: the TFTP
+    server rightly refuses symlinks that leave its root)."""
+    missing = [f for f in BOOT_FILES if not (IPXE_DIR / f).exists()]
+    if missing:
+        raise DependencyError(f"iPXE binaries missing ({', '.join(missing)}): apt-get install ipxe")
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in BOOT_FILES:
+        if not (directory / name).exists():
+            shutil.copyfile(IPXE_DIR / name, directory / name)
+    return directory
+
+
+@dataclass(frozen=True)
+class BootProxyConfig:
+    """What the harness tells a Boot Proxy; rendered to argv by :meth:`argv`."""
+
+    name: str
+    interfaces: tuple[str, ...]
+    boot_root: Path
+    cache_path: Path
+    cp_url: str | None = None
+    cp_token: str | None = None
+    assignments_file: Path | None = None
+    http_port: int = HTTP_PORT
+    metrics_port: int = METRICS_PORT
+    reply_delay_ms: int = 0
+    pxe_equivalents: tuple[str, ...] = ("HW-Client",)
+    extra_args: tuple[str, ...] = field(default_factory=tuple)
+
+    def argv(self, python: str = sys.executable) -> list[str]:
+        """Command line of our proxy (the token goes in the environment in container mode)."""
+        args = [python, "-m", "bootproxy", "--name", self.name,
+                "--interfaces", ",".join(self.interfaces),
+                "--boot-root", str(self.boot_root), "--cache-path", str(self.cache_path),
+                "--http-port", str(self.http_port),
+                "--metrics-host", "0.0.0.0", "--metrics-port", str(self.metrics_port),
+                "--reply-delay-ms", str(self.reply_delay_ms)]
+        if self.pxe_equivalents:
+            args += ["--pxe-equivalents", ",".join(self.pxe_equivalents)]
+        if self.cp_url:
+            args += ["--cp-url", self.cp_url]
+        if self.cp_token:
+            args += ["--cp-token", self.cp_token]
+        if self.assignments_file:
+            args += ["--assignments-file", str(self.assignments_file)]
+        return args + list(self.extra_args)
+
+
+class BootProxy(Component):
+    """Our reference Boot Proxy as a plain process in a lab host."""
+
+    def __init__(self, lab: Lab, host: str, segments: list[str], *, cp_url: str | None = None,
+                 cp_token: str | None = None, assignments_file: Path | None = None,
+                 name: str | None = None, reply_delay_ms: int = 0) -> None:
+        self.lab = lab
+        self.host = host
+        self.segments = segments
+        self.name = name or host
+        state = lab.temp_dir / f"bootproxy-{self.name}"
+        self.config = BootProxyConfig(
+            name=self.name,
+            interfaces=tuple(lab.link(host, s).host_iface for s in segments),
+            boot_root=prepare_boot_root(lab.temp_dir / "bootroot"),
+            cache_path=state / "assignments.json",
+            cp_url=cp_url,
+            cp_token=cp_token,
+            assignments_file=assignments_file,
+            reply_delay_ms=reply_delay_ms,
+        )
+        self.ready_info: dict[str, Any] = {}
+
+    def address(self, segment: str) -> str:
+        """The proxy's address on ``segment`` (what clients see in option 54)."""
+        return self.lab.address(self.host, segment)
+
+    def start(self) -> None:
+        """Launch the proxy in its host's namespace."""
+        self.config.cache_path.parent.mkdir(parents=True, exist_ok=True)
+        self.process = self.lab.start_process(f"bootproxy-{self.name}", self.config.argv(),
+                                              self.host)
+
+    def wait_ready(self, timeout: float = 15.0) -> None:
+        """Ready when it logged its ready event and holds UDP 67 and 4011."""
+        proc = self.process
+        if proc is None:
+            raise ComponentError("start() first")
+        match = proc.wait_for_log(r'^\{.*"event": ?"ready".*\}$', timeout)
+        try:
+            self.ready_info = json.loads(match.group(0))
+        except ValueError:
+            self.ready_info = {}
+        wait_until(lambda: udp_bound(proc.pid, 67) and udp_bound(proc.pid, 4011),
+                   timeout=timeout, what=f"{self.name} to bind UDP 67 and 4011",
+                   evidence=proc.log_tail)
