@@ -174,7 +174,7 @@ class DomainSpec:
         if self.on_reboot not in ("destroy", "restart"):
             raise VmSpecError("on_reboot must be 'destroy' or 'restart'")
         for key in self.extra_metadata:
-            if not _MACHINE_RE.match(key):
+            if not _MACHINE_RE.match(key) or key in ("machine", "xmlns"):
                 raise VmSpecError(f"metadata key {key!r} must be lower-case letters and '-'")
 
     @property
@@ -209,16 +209,14 @@ class DomainSpec:
         return ET.tostring(dom, encoding="unicode") + "\n"
 
     def _metadata(self) -> ET.Element:
-        # Plain prefixed names with a local xmlns attribute keep the declaration on the
-        # element itself (ElementTree would otherwise hoist it to <domain>).
+        # libvirt keeps one top-level element per metadata namespace, so the machine
+        # name and extra keys ride as attributes of the single flexlab:lab element.
+        # Plain prefixed names with a local xmlns attribute keep the declaration on
+        # the element itself (ElementTree would otherwise hoist it to <domain>).
         meta = ET.Element("metadata")
-        lab = ET.SubElement(meta, "flexlab:lab", {"xmlns:flexlab": FLEXLAB_NS})
-        lab.text = self.lab_id
-        machine = ET.SubElement(meta, "flexlab:machine", {"xmlns:flexlab": FLEXLAB_NS})
-        machine.text = self.machine
-        for key, value in sorted(self.extra_metadata.items()):
-            item = ET.SubElement(meta, f"flexlab:{key}", {"xmlns:flexlab": FLEXLAB_NS})
-            item.text = value
+        attrs = {"xmlns:flexlab": FLEXLAB_NS, "machine": self.machine}
+        attrs.update(sorted(self.extra_metadata.items()))
+        ET.SubElement(meta, "flexlab:lab", attrs).text = self.lab_id
         return meta
 
     def _os(self) -> ET.Element:
