@@ -1,2 +1,180 @@
-def main() -> None:
-    raise SystemExit("not built yet")
+"""`python -m controlplane`: run the Control Plane as a plain process.
+
+Prints one JSON line `{"event": "ready", "url": ...}` on stdout once the
+socket listens (the harness waits for it), then one JSON event per line.
+`--dump-openapi` prints the API document instead of serving.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import json
+import os
+import secrets
+import socket
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from .app import create_app
+from .errors import ControlPlaneError
+from .logs import JsonLog
+from .seed import apply_seed, load_seed
+from .store import Store
+from .tls import TlsFiles, make_lab_ca
+
+ADMIN_TOKEN_ENV = "FLEXLAB_CP_ADMIN_TOKEN"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, shared with `flexlab cp serve` if the CLI wraps it."""
+    parser = argparse.ArgumentParser(
+        prog="python -m controlplane",
+        description="The flexlab mock Control Plane (HTTP API + SQLite store).",
+    )
+    parser.add_argument("--listen", default="127.0.0.1:8700", metavar="HOST:PORT",
+                        help="address to listen on; port 0 picks a free one (default %(default)s)")
+    parser.add_argument("--db", default="controlplane.sqlite3", metavar="PATH",
+                        help="SQLite file; state survives restarts (default %(default)s)")
+    parser.add_argument("--admin-token", default=None,
+                        help=f"admin bearer token (default: ${ADMIN_TOKEN_ENV}, else random "
+                             "and printed in the ready line)")
+    parser.add_argument("--tls-dir", default=None, metavar="DIR",
+                        help="serve HTTPS with a lab CA kept in DIR (created if missing)")
+    parser.add_argument("--tls-name", action="append", default=[], metavar="NAME_OR_IP",
+                        help="extra DNS name or IP for the server certificate (repeatable)")
+    parser.add_argument("--seed", default=None, metavar="FILE",
+                        help="YAML/JSON of clusters, artifacts, profiles, proxies, machines")
+    parser.add_argument("--public-url", default=None,
+                        help="base URL put into boot data (default: the URL each client used)")
+    parser.add_argument("--lab", default=None, help="lab id added to every log line")
+    parser.add_argument("--dump-openapi", nargs="?", const="-", default=None, metavar="FILE",
+                        help="write the OpenAPI document to FILE (or stdout) and exit")
+    return parser
+
+
+def openapi_document() -> dict[str, Any]:
+    """The API's OpenAPI document, generated from the code (no server needed)."""
+    with tempfile.TemporaryDirectory(prefix="flexlab-cp-openapi-") as tmp:
+        store = Store(Path(tmp) / "openapi.sqlite3")
+        try:
+            return create_app(store, "unused").openapi()
+        finally:
+            store.close()
+
+
+def render_openapi() -> str:
+    """The committed form of the document: two-space indent, trailing newline."""
+    return json.dumps(openapi_document(), indent=2) + "\n"
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """Split HOST:PORT (IPv6 as [addr]:port); raise ControlPlaneError when malformed."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise ControlPlaneError(f"--listen {text!r}: write it as HOST:PORT, e.g. 127.0.0.1:8700")
+    return host.strip("[]"), int(port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the service until SIGINT/SIGTERM; return the process exit code."""
+    args = build_parser().parse_args(argv)
+    if args.dump_openapi is not None:
+        text = render_openapi()
+        if args.dump_openapi == "-":
+            sys.stdout.write(text)
+        else:
+            Path(args.dump_openapi).write_text(text)
+        return 0
+    log = JsonLog(lab=args.lab)
+    try:
+        return _serve(args, log)
+    except ControlPlaneError as exc:
+        log("error", error=exc.error, detail=exc.detail)
+        return 2
+
+
+def _serve(args: argparse.Namespace, log: JsonLog) -> int:
+    host, port = parse_listen(args.listen)
+    admin_token = args.admin_token or os.environ.get(ADMIN_TOKEN_ENV)
+    generated = admin_token is None
+    admin_token = admin_token or secrets.token_urlsafe(24)
+    store = Store(args.db)
+    try:
+        tokens: dict[str, str] = {}
+        if args.seed:
+            tokens = apply_seed(store, load_seed(args.seed), Path(args.seed).resolve().parent)
+            log("seeded", file=args.seed, revision=store.revision())
+        tls = _tls(args, host) if args.tls_dir else None
+        sock = _bind(host, port)
+        bound = sock.getsockname()[1]
+        scheme = "https" if tls else "http"
+        shown = f"[{host}]" if ":" in host else host
+        app = create_app(store, admin_token, public_url=args.public_url, log=log)
+        config = uvicorn.Config(
+            app, log_config=None, access_log=False, log_level="warning",
+            ssl_certfile=str(tls.server_cert) if tls else None,
+            ssl_keyfile=str(tls.server_key) if tls else None,
+            timeout_graceful_shutdown=2,
+        )
+        server = uvicorn.Server(config)
+        ready: dict[str, Any] = {"url": f"{scheme}://{shown}:{bound}", "db": str(args.db),
+                                 "pid": os.getpid(), "revision": store.revision()}
+        if tls:
+            ready["ca_cert"] = str(tls.ca_cert)
+        if generated:
+            ready["admin_token"] = admin_token
+        if tokens:
+            ready["proxy_tokens"] = tokens
+        asyncio.run(_run(server, sock, lambda: log("ready", **ready)))
+        log("stopped")
+        return 0
+    finally:
+        store.close()
+
+
+async def _run(server: uvicorn.Server, sock: socket.socket, announce: Any) -> None:
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started and not task.done():
+        await asyncio.sleep(0.01)
+    if server.started:
+        announce()
+    await task
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ControlPlaneError(
+            f"cannot listen on {host}:{port}: {exc.strerror}; pick another --listen"
+        ) from exc
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _tls(args: argparse.Namespace, host: str) -> TlsFiles:
+    names, ips = ["localhost"], ["127.0.0.1", "::1"]
+    for item in [host, *args.tls_name]:
+        try:
+            ipaddress.ip_address(item)
+        except ValueError:
+            names.append(item)
+        else:
+            if item not in ("0.0.0.0", "::"):
+                ips.append(item)
+    return make_lab_ca(args.tls_dir, sorted(set(names)), sorted(set(ips)))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

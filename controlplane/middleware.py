@@ -1,0 +1,198 @@
+"""ASGI middleware: body size limit, fault injection, request log.
+
+Pure ASGI (not BaseHTTPMiddleware) so streaming bodies and long-polls pass
+through untouched and the fault layer can rewrite a finished JSON answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from fastapi import HTTPException
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .faults import FaultTable, corrupt
+
+MAX_BODY_BYTES = 1024 * 1024
+UNLIMITED_ROUTES = frozenset({"artifact_upload"})
+
+
+def route_name(routes: Sequence[BaseRoute], scope: Scope) -> str:
+    """The `name` of the route that will handle `scope`, or "" if none matches."""
+    for route in routes:
+        match, _ = route.matches(scope)
+        if match == Match.FULL:
+            return str(getattr(route, "name", "") or "")
+    return ""
+
+
+async def send_json(send: Send, status: int, body: dict[str, Any],
+                    headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+    """Answer with a JSON body directly from middleware."""
+    data = json.dumps(body).encode()
+    await send({
+        "type": "http.response.start", "status": status,
+        "headers": [(b"content-type", b"application/json"),
+                    (b"content-length", str(len(data)).encode()), *headers],
+    })
+    await send({"type": "http.response.body", "body": data})
+
+
+class BodyLimit:
+    """Refuse request bodies over `limit` bytes with 413 (artifact uploads exempt)."""
+
+    def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute],
+                 limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.routes = routes
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or route_name(self.routes, scope) in UNLIMITED_ROUTES:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await send_json(send, 413, _too_large(self.limit))
+            return
+        seen = 0
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    # An HTTPException, so FastAPI's body reader passes it through to
+                    # the error handler instead of turning it into a generic 400.
+                    raise HTTPException(413, _too_large(self.limit)["detail"])
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
+def _too_large(limit: int) -> dict[str, str]:
+    return {
+        "error": "request body too large",
+        "detail": f"request bodies are limited to {limit} bytes; "
+                  "only artifact uploads (POST /api/v1/artifacts/{name}) may be larger",
+    }
+
+
+class FaultInjector:
+    """Apply the fault configured for the matched route: latency, down, errors, lies."""
+
+    def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute], faults: FaultTable) -> None:
+        self.app = app
+        self.routes = routes
+        self.faults = faults
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        route = route_name(self.routes, scope)
+        fault = self.faults.for_route(route)
+        if fault is None:
+            await self.app(scope, receive, send)
+            return
+        applied: list[str] = []
+        if fault.latency_ms:
+            applied.append(f"latency={fault.latency_ms}ms")
+            await asyncio.sleep(fault.latency_ms / 1000.0)
+        header = [(b"x-flexlab-fault", ",".join(applied).encode())]
+        if fault.down:
+            header = [(b"x-flexlab-fault", ",".join([*applied, "down"]).encode())]
+            await send_json(send, 503, {
+                "error": "service down (injected fault)",
+                "detail": f"route {route!r} is switched off; DELETE /api/v1/faults to restore it",
+            }, header)
+            return
+        if fault.error_rate and self.faults.roll(fault.error_rate):
+            header = [(b"x-flexlab-fault", ",".join([*applied, "error"]).encode())]
+            await send_json(send, 500, {
+                "error": "internal error (injected fault)",
+                "detail": f"route {route!r} fails {fault.error_rate:.0%} of requests; retry",
+            }, header)
+            return
+        if fault.wrong_answer:
+            applied.append("wrong_answer")
+            await self._lie(scope, receive, send, applied)
+            return
+        await self.app(scope, receive, _with_headers(send, [
+            (b"x-flexlab-fault", ",".join(applied).encode())]))
+
+    async def _lie(self, scope: Scope, receive: Receive, send: Send, applied: list[str]) -> None:
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self.app(scope, receive, capture)
+        if start is None:
+            return
+        body = b"".join(chunks)
+        headers = [(k, v) for k, v in start.get("headers", [])
+                   if k.lower() not in (b"content-length", b"etag")]
+        is_json = any(k.lower() == b"content-type" and v.startswith(b"application/json")
+                      for k, v in headers)
+        if is_json and body:
+            with contextlib.suppress(ValueError):
+                body = json.dumps(corrupt(json.loads(body))).encode()
+        headers += [(b"content-length", str(len(body)).encode()),
+                    (b"x-flexlab-fault", ",".join(applied).encode())]
+        await send({"type": "http.response.start", "status": start["status"],
+                    "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _with_headers(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *extra]}
+        await send(message)
+    return wrapped
+
+
+class RequestLog:
+    """Log one JSON line per request: method, path, route, status, duration."""
+
+    def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute],
+                 log: Callable[..., None]) -> None:
+        self.app = app
+        self.routes = routes
+        self.log = log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.monotonic()
+        status = 0
+
+        async def watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            client = scope.get("client")
+            self.log("request", method=scope["method"], path=scope["path"],
+                     route=route_name(self.routes, scope), status=status,
+                     ms=round((time.monotonic() - started) * 1000, 2),
+                     client=client[0] if client else None)

@@ -1,0 +1,41 @@
+"""The KubeFlex machine requirements, checked when a node registers.
+
+Kept apart from the store so the rules read as a list and can be tested
+without a server. Each failed check yields one reason a person can act on.
+"""
+
+from __future__ import annotations
+
+from .models import Facts
+
+REQUIRED_ARCH = "x86_64"
+MIN_CPU_CORES = 2
+MIN_MEMORY_BYTES = 3 * 10**9
+MIN_DISK_BYTES = 10 * 10**9
+MAX_CLOCK_SKEW_S = 1.0
+
+_ARCH_ALIASES = {"x86_64", "x86-64", "amd64"}
+
+
+def check_requirements(facts: Facts, cp_clock: float) -> list[str]:
+    """Return the reasons `facts` fail the requirements; empty means the node may join.
+
+    `cp_clock` is the Control Plane's clock when the registration arrived; the
+    node's reported `clock_unix` must be within MAX_CLOCK_SKEW_S of it.
+    """
+    reasons: list[str] = []
+    if facts.arch.lower() not in _ARCH_ALIASES:
+        reasons.append(f"arch {facts.arch} != {REQUIRED_ARCH}")
+    if facts.cpu_cores < MIN_CPU_CORES:
+        reasons.append(f"cpu_cores {facts.cpu_cores} < {MIN_CPU_CORES}")
+    if facts.memory_bytes < MIN_MEMORY_BYTES:
+        reasons.append(f"memory_bytes {facts.memory_bytes} < {MIN_MEMORY_BYTES}")
+    largest = max((disk.size_bytes for disk in facts.disks), default=0)
+    if largest < MIN_DISK_BYTES:
+        reasons.append(
+            f"no disk with size_bytes >= {MIN_DISK_BYTES} (largest {largest})"
+        )
+    skew = facts.clock_unix - cp_clock
+    if abs(skew) > MAX_CLOCK_SKEW_S:
+        reasons.append(f"clock skew {skew:+.3f} s exceeds {MAX_CLOCK_SKEW_S:g} s")
+    return reasons
