@@ -1,0 +1,221 @@
+"""Group decoded events into per-client exchanges that rules can judge.
+
+A reply is matched to the latest earlier request with the same (chaddr, xid),
+whatever ports it used, so that a reply sent to the wrong port is still judged
+as the answer it was meant to be. Servers are classified as proxies (declared,
+or inferred: an OFFER with yiaddr 0, or any reply on UDP 4011) or as address
+servers (an OFFER/ACK with a non-zero yiaddr).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from harness.capture.events import Capture, DhcpEvent, HttpEvent, TftpEvent
+from harness.rules.context import RuleContext
+
+ZERO = "0.0.0.0"
+
+
+@dataclass
+class Exchange:
+    """One client request and the replies matched to it."""
+
+    request: DhcpEvent
+    replies: list[DhcpEvent] = field(default_factory=list)
+
+    @property
+    def to_4011(self) -> bool:
+        """The request went to the boot-server port."""
+        return self.request.dport == 4011
+
+    @property
+    def relayed(self) -> bool:
+        """The request came through a relay."""
+        return self.request.giaddr != ZERO
+
+
+@dataclass
+class TftpTransfer:
+    """One TFTP transfer: the request and every packet of the conversation."""
+
+    request: TftpEvent
+    events: list[TftpEvent] = field(default_factory=list)
+
+    @property
+    def client(self) -> tuple[str, int]:
+        """The client's (ip, port)."""
+        return self.request.src_ip, self.request.sport
+
+    @property
+    def server_ip(self) -> str:
+        """The address the request was sent to."""
+        return self.request.dst_ip
+
+    def from_server(self) -> list[TftpEvent]:
+        """Packets the server sent to the client."""
+        ip, port = self.client
+        return [e for e in self.events if e.dst_ip == ip and e.dport == port]
+
+    def from_client(self) -> list[TftpEvent]:
+        """Packets the client sent after its request."""
+        ip, port = self.client
+        return [e for e in self.events if e.src_ip == ip and e.sport == port]
+
+
+@dataclass
+class HttpExchange:
+    """An HTTP request and the first response on the same TCP connection after it."""
+
+    request: HttpEvent
+    response: HttpEvent | None = None
+
+
+class Analysis:
+    """Indexes over one capture, built once and shared by all rules."""
+
+    def __init__(self, capture: Capture, context: RuleContext) -> None:
+        self.capture = capture
+        self.ctx = context
+        self.end_time = self._end_time()
+        self.requests = [e for e in capture.dhcp if e.op == 1]
+        self.replies = [e for e in capture.dhcp if e.op == 2]
+        self.exchanges: list[Exchange] = []
+        self.unmatched_replies: list[DhcpEvent] = []
+        self.reply_exchange: dict[int, Exchange] = {}
+        self._match_replies()
+        self.proxies = self._proxies()
+        self.address_servers = self._address_servers()
+        self.ip_to_mac = self._ip_to_mac()
+        self.transfers = self._tftp_transfers()
+        self.http = self._http_exchanges()
+
+    # -- construction ------------------------------------------------------
+    def _end_time(self) -> float:
+        times = [e.time for e in self.capture.dhcp]
+        times += [e.time for e in self.capture.tftp] + [e.time for e in self.capture.http]
+        return max(times) if times else 0.0
+
+    def _match_replies(self) -> None:
+        latest: dict[tuple[str, int], Exchange] = {}
+        for ev in self.capture.dhcp:
+            key = (ev.chaddr, ev.xid)
+            if ev.op == 1:
+                ex = Exchange(ev)
+                self.exchanges.append(ex)
+                latest[key] = ex
+            elif ev.op == 2:
+                found = latest.get(key)
+                if found is None:
+                    self.unmatched_replies.append(ev)
+                else:
+                    found.replies.append(ev)
+                    self.reply_exchange[ev.frame] = found
+
+    def _proxies(self) -> frozenset[str]:
+        if self.ctx.proxies:
+            return self.ctx.proxies
+        found = set()
+        for r in self.replies:
+            if r.msg_type == "OFFER" and r.yiaddr == ZERO:
+                found.add(r.src_ip)
+            if r.sport == 4011 or r.dport == 4011:
+                found.add(r.src_ip)
+        return frozenset(found - self.ctx.site_dhcp)
+
+    def _address_servers(self) -> frozenset[str]:
+        found = {
+            r.src_ip
+            for r in self.replies
+            if r.msg_type in ("OFFER", "ACK") and r.yiaddr != ZERO and r.sport == 67
+        }
+        return frozenset((found - self.ctx.proxies) | self.ctx.site_dhcp)
+
+    def _ip_to_mac(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for r in self.replies:
+            if r.msg_type == "ACK" and r.yiaddr != ZERO:
+                out.setdefault(r.yiaddr, r.chaddr)
+        for q in self.requests:
+            if q.ciaddr != ZERO:
+                out.setdefault(q.ciaddr, q.chaddr)
+            if q.requested_ip:
+                out.setdefault(q.requested_ip, q.chaddr)
+        pairs = [(e.src_ip, e.src_mac) for e in self.capture.tftp]
+        pairs += [(e.src_ip, e.src_mac) for e in self.capture.http]
+        for ip, mac in pairs:
+            if ip not in self.proxies and mac:
+                out.setdefault(ip, mac)
+        return out
+
+    def _tftp_transfers(self) -> list[TftpTransfer]:
+        out: list[TftpTransfer] = []
+        by_client: dict[tuple[str, int], TftpTransfer] = {}
+        for ev in self.capture.tftp:
+            if ev.dport == 69 and ev.opcode in (1, 2):
+                t = TftpTransfer(ev)
+                out.append(t)
+                by_client[(ev.src_ip, ev.sport)] = t
+                continue
+            found = by_client.get((ev.src_ip, ev.sport)) or by_client.get((ev.dst_ip, ev.dport))
+            if found is not None:
+                found.events.append(ev)
+        return out
+
+    def _http_exchanges(self) -> list[HttpExchange]:
+        out: list[HttpExchange] = []
+        open_: dict[tuple[str, int, str, int], list[HttpExchange]] = defaultdict(list)
+        for ev in self.capture.http:
+            if ev.kind == "request":
+                ex = HttpExchange(ev)
+                out.append(ex)
+                open_[(ev.src_ip, ev.sport, ev.dst_ip, ev.dport)].append(ex)
+            else:
+                waiting = open_.get((ev.dst_ip, ev.dport, ev.src_ip, ev.sport))
+                if waiting:
+                    waiting.pop(0).response = ev
+        return out
+
+    # -- queries -----------------------------------------------------------
+    def is_proxy(self, ip: str) -> bool:
+        """The address belongs to a Boot Proxy under test."""
+        return ip in self.proxies
+
+    def proxy_replies(self) -> list[DhcpEvent]:
+        """Every DHCP reply sent by a proxy under test."""
+        return [r for r in self.replies if self.is_proxy(r.src_ip)]
+
+    def proxy_offers(self) -> list[DhcpEvent]:
+        """OFFERs sent by a proxy under test."""
+        return [r for r in self.proxy_replies() if r.msg_type == "OFFER"]
+
+    def request_of(self, reply: DhcpEvent) -> DhcpEvent | None:
+        """The request a reply answers (latest earlier request with its chaddr and xid)."""
+        ex = self.reply_exchange.get(reply.frame)
+        return ex.request if ex else None
+
+    def served(self, proxy: str, mac: str) -> bool | None:
+        """Whether ``proxy`` is configured to serve ``mac``; None when not known."""
+        macs = self.ctx.serves.get(proxy)
+        if macs is None:
+            return None
+        return mac.lower() in macs
+
+    def served_by_any(self, mac: str) -> bool | None:
+        """Whether any proxy is configured to serve ``mac``; None when no filter is known."""
+        if not self.ctx.serves:
+            return None
+        return any(mac.lower() in macs for macs in self.ctx.serves.values())
+
+    def mac_of(self, ip: str) -> str | None:
+        """The MAC of the client using ``ip``, learnt from DHCP or Ethernet."""
+        return self.ip_to_mac.get(ip)
+
+    def discovers(self) -> list[DhcpEvent]:
+        """DHCPDISCOVERs (direct or relayed)."""
+        return [q for q in self.requests if q.msg_type == "DISCOVER"]
+
+    def scaled(self, seconds: float) -> float:
+        """A timing limit scaled by the context's factor."""
+        return seconds * self.ctx.time_scale

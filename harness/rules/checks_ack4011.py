@@ -1,0 +1,145 @@
+"""ACK4011-*: the boot-server exchange on UDP 4011."""
+
+from __future__ import annotations
+
+from harness.capture.events import DhcpEvent
+from harness.rules.analysis import ZERO, Analysis, Exchange
+from harness.rules.judge import Judge, check
+
+
+def exchanges_4011(an: Analysis) -> list[Exchange]:
+    """REQUESTs sent to UDP 4011 (of a proxy under test, when proxies are known)."""
+    return [
+        ex
+        for ex in an.exchanges
+        if ex.to_4011 and ex.request.op == 1 and (not an.proxies or an.is_proxy(ex.request.dst_ip))
+    ]
+
+
+def acks(an: Analysis, ex: Exchange) -> list[DhcpEvent]:
+    """Replies from the addressed server to this 4011 exchange."""
+    return [r for r in ex.replies if r.src_ip == ex.request.dst_ip]
+
+
+def _expected_answer(an: Analysis, ex: Exchange) -> bool:
+    """Must this request be answered? Not when the proxy filters the MAC out, nor
+    when it asks for a boot-item type other than 0 (unknown types get silence)."""
+    q = ex.request
+    if an.served(q.dst_ip, q.chaddr) is False:
+        return False
+    item = q.pxe.boot_item if q.pxe else None
+    return item is None or item[0] == 0
+
+
+@check("ACK4011-1")
+def ack1(an: Analysis, j: Judge) -> None:
+    """Every 4011 transaction is answered, from 4011, to the request's address and port."""
+    j.not_applicable("no DHCPREQUEST to UDP 4011 in the capture")
+    seen: set[tuple[str, int]] = set()
+    for ex in exchanges_4011(an):
+        q = ex.request
+        answers = acks(an, ex)
+        key = (q.chaddr, q.xid)
+        for a in answers:
+            if a.sport != 4011 or a.dst_ip != q.src_ip or a.dport != q.sport:
+                j.fail(
+                    f"4011 ACK sent {a.src_ip}:{a.sport} -> {a.dst_ip}:{a.dport}, but the "
+                    f"request came from {q.src_ip}:{q.sport}; it must go back there from port "
+                    "4011 (EDK2 listens on 4011, iPXE on 68)",
+                    [q.frame, a.frame],
+                    q.chaddr,
+                    a.src_ip,
+                )
+            else:
+                j.checked()
+        if answers or key in seen:
+            seen.add(key)
+            continue
+        later = [
+            e
+            for e in an.exchanges
+            if e.request.chaddr == q.chaddr
+            and e.request.xid == q.xid
+            and e is not ex
+            and e.request.time > q.time
+            and acks(an, e)
+        ]
+        if later or not _expected_answer(an, ex):
+            continue
+        if an.end_time - q.time < an.scaled(1.0):
+            continue  # the capture ended before an answer was due
+        seen.add(key)
+        j.fail(
+            f"4011 REQUEST xid {q.xid:#010x} to {q.dst_ip} was never answered; the client "
+            "retries and then fails to boot",
+            [q.frame],
+            q.chaddr,
+            q.dst_ip,
+        )
+
+
+@check("ACK4011-2")
+def ack2(an: Analysis, j: Judge) -> None:
+    """Contents of the 4011 ACK."""
+    j.not_applicable("no 4011 ACK in the capture")
+    for ex in exchanges_4011(an):
+        q = ex.request
+        for a in acks(an, ex):
+            bad = []
+            if a.msg_type != "ACK":
+                bad.append(f"message type {a.msg_type}, needs ACK")
+            if not (a.vendor_class or "").startswith("PXEClient"):
+                bad.append("no option 60 PXEClient")
+            if a.server_id is None:
+                bad.append("no option 54")
+            if q.uuid is not None and a.uuid != q.uuid:
+                bad.append("option 97 not echoed")
+            has_menu = a.pxe is not None and a.pxe.get(9) is not None
+            if not ((a.siaddr != ZERO and (a.file or a.bootfile_opt)) or has_menu):
+                bad.append("no boot data (siaddr + file, or 43.9)")
+            if bad:
+                j.fail("4011 ACK: " + "; ".join(bad), [q.frame, a.frame], q.chaddr, a.src_ip)
+            else:
+                j.checked()
+
+
+@check("ACK4011-3")
+def ack3(an: Analysis, j: Judge) -> None:
+    """No address handed out on 4011."""
+    j.not_applicable("no 4011 ACK in the capture")
+    for ex in exchanges_4011(an):
+        q = ex.request
+        for a in acks(an, ex):
+            if a.yiaddr not in (ZERO, q.ciaddr):
+                j.fail(
+                    f"4011 ACK gives yiaddr {a.yiaddr}; only 0.0.0.0 or the client's "
+                    f"{q.ciaddr} are allowed",
+                    [q.frame, a.frame],
+                    q.chaddr,
+                    a.src_ip,
+                )
+            else:
+                j.checked()
+
+
+@check("ACK4011-4")
+def ack4(an: Analysis, j: Judge) -> None:
+    """43.71 boot item echoed with the same type and layer."""
+    j.not_applicable("no 4011 REQUEST carrying 43.71 was answered")
+    for ex in exchanges_4011(an):
+        q = ex.request
+        item = q.pxe.boot_item if q.pxe else None
+        if item is None:
+            continue
+        for a in acks(an, ex):
+            got = a.pxe.boot_item if a.pxe else None
+            if got != item:
+                j.fail(
+                    f"request asked for boot item type {item[0]} layer {item[1]}, the ACK "
+                    f"answers {got}; iPXE discards it",
+                    [q.frame, a.frame],
+                    q.chaddr,
+                    a.src_ip,
+                )
+            else:
+                j.checked()

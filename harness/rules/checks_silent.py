@@ -1,0 +1,156 @@
+"""SILENT-*: what a Boot Proxy must never send."""
+
+from __future__ import annotations
+
+from harness.rules.analysis import ZERO, Analysis
+from harness.rules.judge import Judge, check
+
+
+@check("SILENT-1")
+def silent1(an: Analysis, j: Judge) -> None:
+    """No answer to clients that are not PXE/HTTP boot clients."""
+    j.not_applicable("no request from a non-PXE client in the capture")
+    answered: set[int] = set()
+    for r in an.proxy_replies():
+        q = an.request_of(r)
+        if q is not None and not an.ctx.accepts_vendor(q.vendor_class):
+            answered.add(q.frame)
+            j.fail(
+                f"answered a client whose option 60 is {q.vendor_class!r}, not a PXE/HTTP "
+                "boot client; this disturbs ordinary DHCP clients",
+                [q.frame, r.frame],
+                q.chaddr,
+                r.src_ip,
+            )
+    for q in an.requests:
+        if not an.ctx.accepts_vendor(q.vendor_class) and q.frame not in answered:
+            j.checked()
+
+
+@check("SILENT-2")
+def silent2(an: Analysis, j: Judge) -> None:
+    """No ACK/NAK on 67 to address requests; no answers to INFORM/RELEASE/DECLINE."""
+    j.not_applicable("no REQUEST, INFORM, RELEASE or DECLINE reached a proxy's segment")
+    for ex in an.exchanges:
+        q = ex.request
+        if ex.to_4011 or q.msg_type not in ("REQUEST", "INFORM", "RELEASE", "DECLINE"):
+            continue
+        boot_item = q.pxe is not None and q.pxe.get(71) is not None
+        for r in ex.replies:
+            if not an.is_proxy(r.src_ip):
+                continue
+            if q.msg_type != "REQUEST":
+                j.fail(
+                    f"proxy answered a {q.msg_type} with {r.msg_type}; it must stay silent",
+                    [q.frame, r.frame],
+                    q.chaddr,
+                    r.src_ip,
+                )
+            elif r.msg_type in ("ACK", "NAK") and not boot_item:
+                j.fail(
+                    f"proxy sent DHCP{r.msg_type} on port {r.sport} to an address REQUEST "
+                    f"(requested {q.requested_ip}); only the site DHCP server may, or the "
+                    "client loses its lease",
+                    [q.frame, r.frame],
+                    q.chaddr,
+                    r.src_ip,
+                )
+        if not boot_item or q.msg_type != "REQUEST":
+            j.checked()
+
+
+@check("SILENT-3")
+def silent3(an: Analysis, j: Judge) -> None:
+    """No answer to a boot REQUEST whose option 54 names another server.
+
+    Address REQUESTs without 43.71 are SILENT-2's: answering them at all is wrong.
+    """
+    j.not_applicable("no boot-server REQUEST naming a server in option 54")
+    for ex in an.exchanges:
+        q = ex.request
+        if q.msg_type != "REQUEST" or q.server_id is None:
+            continue
+        boot = ex.to_4011 or (q.pxe is not None and q.pxe.get(71) is not None)
+        if not boot:
+            continue
+        for r in ex.replies:
+            if an.is_proxy(r.src_ip) and q.server_id != r.src_ip:
+                j.fail(
+                    f"answered a REQUEST addressed (option 54) to {q.server_id}",
+                    [q.frame, r.frame],
+                    q.chaddr,
+                    r.src_ip,
+                )
+        j.checked()
+
+
+@check("SILENT-4")
+def silent4(an: Analysis, j: Judge) -> None:
+    """Non-zero yiaddr on port 67 in replies that OFFER-2 and SILENT-2 do not judge."""
+    j.not_applicable("no proxy reply on port 67 besides OFFERs")
+    for r in an.proxy_replies():
+        if r.sport != 67 or r.msg_type in ("OFFER", "NAK"):
+            continue
+        q = an.request_of(r)
+        if r.msg_type == "ACK" and (q is None or q.pxe is None or q.pxe.get(71) is None):
+            continue  # an ACK to an address request: SILENT-2
+        if r.yiaddr not in (ZERO, q.ciaddr if q else ZERO):
+            j.fail(
+                f"{r.msg_type} on port 67 sets yiaddr {r.yiaddr}; a proxy never hands out "
+                "addresses",
+                [r.frame] + ([q.frame] if q else []),
+                r.chaddr,
+                r.src_ip,
+            )
+        else:
+            j.checked()
+
+
+@check("SILENT-5")
+def silent5(an: Analysis, j: Judge) -> None:
+    """With MAC filtering known, nothing goes to a MAC the proxy does not serve."""
+    if not an.ctx.serves:
+        j.not_applicable("which MACs each proxy serves is not known (give --serves)")
+        return
+    j.not_applicable("no proxy traffic to judge")
+    for r in an.proxy_replies():
+        if an.served(r.src_ip, r.chaddr) is False:
+            q = an.request_of(r)
+            j.fail(
+                f"{r.src_ip} sent {r.msg_type} to {r.chaddr}, a MAC it does not serve",
+                [r.frame] + ([q.frame] if q else []),
+                r.chaddr,
+                r.src_ip,
+            )
+        else:
+            j.checked()
+    for t in an.transfers:
+        mac = an.mac_of(t.request.src_ip)
+        data = [e for e in t.from_server() if e.op_name in ("DATA", "OACK")]
+        if mac is None or not data:
+            continue
+        if an.served(t.server_ip, mac) is False:
+            j.fail(
+                f"TFTP server {t.server_ip} sent {t.request.filename!r} to {mac}, a MAC it "
+                "does not serve",
+                [t.request.frame, data[0].frame],
+                mac,
+                t.server_ip,
+            )
+        else:
+            j.checked()
+    for h in an.http:
+        mac = an.mac_of(h.request.src_ip)
+        resp = h.response
+        if mac is None or resp is None or resp.status is None or resp.status >= 400:
+            continue
+        if an.served(h.request.dst_ip, mac) is False:
+            j.fail(
+                f"HTTP server {h.request.dst_ip} answered {h.request.path} with {resp.status} "
+                f"to {mac}, a MAC it does not serve",
+                [h.request.frame, resp.frame],
+                mac,
+                h.request.dst_ip,
+            )
+        else:
+            j.checked()

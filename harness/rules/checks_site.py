@@ -1,0 +1,102 @@
+"""SITE-*: the segment as a whole, with several DHCP servers on it."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from harness.rules.analysis import ZERO, Analysis
+from harness.rules.judge import Judge, check
+
+
+def _proxy_offer_servers(an: Analysis) -> dict[str, dict[str, list[int]]]:
+    """Per client MAC, the servers that sent it a ProxyDHCP offer (yiaddr 0, 60 PXE)."""
+    out: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for r in an.replies:
+        if (
+            r.msg_type == "OFFER"
+            and r.yiaddr == ZERO
+            and (r.vendor_class or "").startswith(("PXEClient", "HTTPClient"))
+        ):
+            out[r.chaddr][r.server_id or r.src_ip].append(r.frame)
+    return out
+
+
+@check("SITE-1", unit="client")
+def site1(an: Analysis, j: Judge) -> None:
+    """At most one ProxyDHCP answers each MAC."""
+    j.not_applicable("no ProxyDHCP offer in the capture")
+    for mac, servers in _proxy_offer_servers(an).items():
+        if len(servers) > 1:
+            frames = [f for fs in servers.values() for f in fs]
+            j.fail(
+                f"{len(servers)} ProxyDHCP servers answer {mac}: {sorted(servers)}; Boot "
+                "Proxies sharing a segment must not serve the same machine",
+                frames,
+                mac,
+            )
+        else:
+            j.checked()
+
+
+@check("SITE-2", unit="server")
+def site2(an: Analysis, j: Judge) -> None:
+    """An address server does not claim to be a PXE boot server unless it is one."""
+    j.not_applicable("no site DHCP server seen (no OFFER with an address)")
+    for server in sorted(an.address_servers):
+        offers = [
+            r
+            for r in an.replies
+            if r.src_ip == server and r.msg_type == "OFFER" and r.yiaddr != ZERO
+        ]
+        if not offers:
+            continue
+        pxe = [r for r in offers if (r.vendor_class or "").startswith("PXEClient")]
+        if not pxe:
+            j.checked()
+            continue
+        boots = any(r.file or (r.pxe and r.pxe.suboptions) for r in pxe) or any(
+            r.src_ip == server and (r.sport == 4011 or r.dport == 4011) for r in an.replies
+        )
+        if boots:
+            j.checked()
+        else:
+            j.fail(
+                f"site DHCP server {server} sends option 60 PXEClient without boot data and "
+                "does not answer 4011: clients send their boot request there (PXE-E55)",
+                [r.frame for r in pxe],
+                None,
+                server,
+            )
+
+
+@check("SITE-3", unit="client")
+def site3(an: Analysis, j: Judge) -> None:
+    """Each PXE client gets an address offer and, if served, a proxy offer."""
+    j.not_applicable("no PXE DISCOVER in the capture")
+    proxy_offers = _proxy_offer_servers(an)
+    first: dict[str, float] = {}
+    frames: dict[str, int] = {}
+    relayed: set[str] = set()
+    for q in an.discovers():
+        if not an.ctx.accepts_vendor(q.vendor_class):
+            continue
+        first.setdefault(q.chaddr, q.time)
+        frames.setdefault(q.chaddr, q.frame)
+        if q.giaddr != ZERO:
+            relayed.add(q.chaddr)
+    window = an.scaled(4.0)
+    for mac, t0 in first.items():
+        got_addr = any(
+            r.chaddr == mac and r.yiaddr != ZERO and r.msg_type == "OFFER" for r in an.replies
+        )
+        served = an.served_by_any(mac)  # None: no MAC filter known, proxy half not judged
+        got_proxy = mac in proxy_offers
+        missing = []
+        if not got_addr and mac not in relayed and an.end_time - t0 >= window:
+            missing.append("no address offer (is a site DHCP server on this segment?)")
+        if served and not got_proxy and an.end_time - t0 >= window:
+            missing.append("no ProxyDHCP offer although a Boot Proxy serves it")
+        if missing:
+            j.fail("; ".join(missing), [frames[mac]], mac)
+        else:
+            j.checked()

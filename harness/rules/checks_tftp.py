@@ -1,0 +1,297 @@
+"""TFTP-*: the boot file transfer (RFC 1350 and its option extensions)."""
+
+from __future__ import annotations
+
+from harness.capture.events import TftpEvent
+from harness.rules.analysis import Analysis, TftpTransfer
+from harness.rules.judge import Judge, check
+
+KNOWN_OPTIONS = frozenset({"blksize", "tsize", "timeout", "windowsize"})
+SYSTEM_DIRS = ("/etc", "/proc", "/sys", "/root", "/home", "/var", "/usr", "/dev", "/boot")
+NO_TRANSFER = "no TFTP read request in the capture"
+
+
+def _oack(t: TftpTransfer) -> TftpEvent | None:
+    return next((e for e in t.from_server() if e.op_name == "OACK"), None)
+
+
+def _blksize(t: TftpTransfer) -> int:
+    o = _oack(t)
+    value = dict(o.options).get("blksize") if o else None
+    return int(value) if value and value.isdigit() else 512
+
+
+def _data(t: TftpTransfer) -> list[TftpEvent]:
+    return [e for e in t.from_server() if e.op_name == "DATA"]
+
+
+def _transfers(an: Analysis, j: Judge) -> list[TftpTransfer]:
+    j.not_applicable(NO_TRANSFER)
+    return [t for t in an.transfers if t.request.op_name == "RRQ"]
+
+
+@check("TFTP-1", unit="transfer")
+def tftp1(an: Analysis, j: Judge) -> None:
+    """Answer from a fresh port other than 69, and keep it."""
+    for t in _transfers(an, j):
+        ports = sorted({e.sport for e in t.from_server()})
+        replies = t.from_server()
+        if not replies:
+            continue
+        frames = [t.request.frame, replies[0].frame]
+        if 69 in ports:
+            j.fail("server answered from port 69 instead of a new transfer port", frames)
+        elif len(ports) > 1:
+            j.fail(f"server changed its transfer port during the transfer: {ports}", frames)
+        else:
+            j.checked()
+
+
+@check("TFTP-2", unit="transfer")
+def tftp2(an: Analysis, j: Judge) -> None:
+    """Block numbering and sizes; final short (possibly empty) block."""
+    for t in _transfers(an, j):
+        data = _data(t)
+        if not data:
+            continue
+        size = _blksize(t)
+        seen: dict[int, int] = {}
+        bad = []
+        for e in data:
+            seen.setdefault(e.block or 0, e.data_len or 0)
+        blocks = sorted(seen)
+        if blocks[0] != 1:
+            bad.append(f"first block is {blocks[0]}, not 1")
+        elif blocks != list(range(1, len(blocks) + 1)) and max(blocks) < 65535:
+            bad.append(f"blocks skip numbers: {blocks[:10]}...")
+        last = blocks[-1]
+        for b in blocks[:-1]:
+            if seen[b] != size:
+                bad.append(
+                    f"block {b} has {seen[b]} bytes though it is not the last (blksize {size})"
+                )
+                break
+        if seen[last] > size:
+            bad.append(f"block {last} has {seen[last]} bytes, more than blksize {size}")
+        oack = _oack(t)
+        tsize = dict(oack.options).get("tsize") if oack else None
+        total = sum(seen.values())
+        if seen[last] == size and tsize and tsize.isdigit() and total == int(tsize):
+            acked = any(e.op_name == "ACK" and e.block == last for e in t.from_client())
+            if acked:
+                bad.append(
+                    f"file size {total} is a multiple of blksize {size} but no zero-length "
+                    "final block was sent; the client waits forever"
+                )
+        if bad:
+            j.fail(
+                "; ".join(bad),
+                [t.request.frame, data[0].frame],
+                an.mac_of(t.request.src_ip),
+                t.server_ip,
+            )
+        else:
+            j.checked()
+
+
+@check("TFTP-3", unit="transfer")
+def tftp3(an: Analysis, j: Judge) -> None:
+    """OACK options were requested and are known."""
+    for t in _transfers(an, j):
+        oack = _oack(t)
+        if oack is None:
+            continue
+        asked = {k for k, _ in t.request.options}
+        extra = [k for k, _ in oack.options if k not in asked or k not in KNOWN_OPTIONS]
+        if extra:
+            j.fail(
+                f"OACK contains {extra}, not requested by the client (asked {sorted(asked)}); "
+                "RFC 2347 clients must abort",
+                [t.request.frame, oack.frame],
+                an.mac_of(t.request.src_ip),
+                t.server_ip,
+            )
+        else:
+            j.checked()
+
+
+@check("TFTP-4", unit="transfer")
+def tftp4(an: Analysis, j: Judge) -> None:
+    """DATA only after ACK 0 following an OACK; silence after ERROR 8."""
+    for t in _transfers(an, j):
+        oack = _oack(t)
+        if oack is None:
+            continue
+        ack0 = next((e for e in t.from_client() if e.op_name == "ACK" and e.block == 0), None)
+        err8 = next(
+            (e for e in t.from_client() if e.op_name == "ERROR" and e.error_code == 8), None
+        )
+        data = _data(t)
+        frames = [oack.frame]
+        if err8 is not None:
+            after = [e for e in t.from_server() if e.time > err8.time]
+            if after:
+                j.fail(
+                    "server kept sending after the client's ERROR 8 (option refused)",
+                    [*frames, err8.frame, after[0].frame],
+                    an.mac_of(t.request.src_ip),
+                    t.server_ip,
+                )
+                continue
+        if data and (ack0 is None or data[0].time < ack0.time):
+            j.fail(
+                "server sent DATA without waiting for ACK 0 after its OACK",
+                [*frames, data[0].frame],
+                an.mac_of(t.request.src_ip),
+                t.server_ip,
+            )
+        else:
+            j.checked()
+
+
+def _int(v: str | None) -> int | None:
+    return int(v) if v is not None and v.isdigit() else None
+
+
+@check("TFTP-5", unit="transfer")
+def tftp5(an: Analysis, j: Judge) -> None:
+    """Negotiated values within limits and consistent with the request."""
+    for t in _transfers(an, j):
+        oack = _oack(t)
+        if oack is None:
+            continue
+        asked = dict(t.request.options)
+        given = dict(oack.options)
+        bad = []
+        for name in ("blksize", "timeout", "windowsize", "tsize"):
+            if name not in given or name not in asked:
+                continue  # options not asked for are TFTP-3's
+            g, a = _int(given[name]), _int(asked[name])
+            if g is None:
+                bad.append(f"{name}={given[name]!r} is not a number")
+            elif name == "blksize" and not (8 <= g <= 65464 and (a is None or g <= a)):
+                bad.append(f"blksize {g} outside 8..{a or 65464}")
+            elif name == "timeout" and not (1 <= g <= 255 and g == a):
+                bad.append(f"timeout {g} is not the requested {a} (1..255)")
+            elif name == "windowsize" and not (1 <= g <= 65535 and (a is None or g <= a)):
+                bad.append(f"windowsize {g} outside 1..{a}")
+        tsize = _int(given.get("tsize"))
+        data = _data(t)
+        if tsize is not None and data and data[-1].data_len is not None:
+            blocks: dict[int, int] = {}
+            for e in data:
+                blocks.setdefault(e.block or 0, e.data_len or 0)
+            if blocks[max(blocks)] < _blksize(t) and sum(blocks.values()) != tsize:
+                bad.append(f"tsize {tsize} but {sum(blocks.values())} bytes were sent")
+        if bad:
+            j.fail(
+                "; ".join(bad),
+                [t.request.frame, oack.frame],
+                an.mac_of(t.request.src_ip),
+                t.server_ip,
+            )
+        else:
+            j.checked()
+
+
+@check("TFTP-6", unit="error")
+def tftp6(an: Analysis, j: Judge) -> None:
+    """Error codes in range, bad modes refused, errors not resent."""
+    j.not_applicable("no TFTP error and no bad request in the capture")
+    for t in an.transfers:
+        errors = [e for e in t.from_server() if e.op_name == "ERROR"]
+        mode = (t.request.mode or "").lower()
+        if mode not in ("octet", "netascii", "mail"):
+            served = [e for e in t.from_server() if e.op_name in ("DATA", "OACK")]
+            if served:
+                j.fail(
+                    f"mode {mode!r} should get ERROR 4 but the file was sent",
+                    [t.request.frame, served[0].frame],
+                    None,
+                    t.server_ip,
+                )
+                continue
+        for e in errors:
+            if e.error_code is None or e.error_code > 8:
+                j.fail(f"ERROR code {e.error_code} is not defined", [e.frame], None, t.server_ip)
+        if len(errors) > 1:
+            j.fail(
+                "ERROR packet sent more than once (errors are not retransmitted)",
+                [e.frame for e in errors],
+                None,
+                t.server_ip,
+            )
+        elif errors:
+            j.checked()
+
+
+@check("TFTP-7", unit="transfer")
+def tftp7(an: Analysis, j: Judge) -> None:
+    """No resend on duplicate ACK (Sorcerer's Apprentice); bounded retries."""
+    for t in _transfers(an, j):
+        events = sorted(t.events, key=lambda e: e.frame)
+        acks_seen: dict[int, int] = {}
+        sent: dict[int, int] = {}
+        bad: list[tuple[str, list[int]]] = []
+        last_dup: TftpEvent | None = None
+        for e in events:
+            if e.op_name == "ACK" and e.src_ip == t.request.src_ip and e.block is not None:
+                acks_seen[e.block] = acks_seen.get(e.block, 0) + 1
+                last_dup = e if acks_seen[e.block] > 1 else None
+            elif e.op_name == "DATA" and e.block is not None:
+                sent[e.block] = sent.get(e.block, 0) + 1
+                if (
+                    sent[e.block] > 1
+                    and last_dup is not None
+                    and last_dup.block == e.block - 1
+                    and e.time - last_dup.time < 0.5
+                ):
+                    bad.append(
+                        (
+                            f"DATA {e.block} resent right after a duplicate ACK {last_dup.block}",
+                            [last_dup.frame, e.frame],
+                        )
+                    )
+                last_dup = None
+        worst = max(sent.values(), default=0)
+        if worst > 10:
+            bad.append((f"a block was sent {worst} times: no retry cap", []))
+        if bad:
+            for msg, frames in bad[:3]:
+                j.fail(msg, frames or [t.request.frame], an.mac_of(t.request.src_ip), t.server_ip)
+        elif sent:
+            j.checked()
+
+
+@check("TFTP-8", unit="transfer")
+def tftp8(an: Analysis, j: Judge) -> None:
+    """Report transfers whose last block was not acknowledged (allowed)."""
+    for t in _transfers(an, j):
+        data = _data(t)
+        if not data:
+            continue
+        last = max(e.block or 0 for e in data)
+        acked = any(e.op_name == "ACK" and e.block == last for e in t.from_client())
+        j.checked(note=None if acked else f"{t.request.filename}: last block not ACKed")
+
+
+@check("TFTP-9", unit="request")
+def tftp9(an: Analysis, j: Judge) -> None:
+    """Nothing served outside the boot root."""
+    transfers = _transfers(an, j)
+    j.not_applicable("no request for a path outside the boot root")
+    for t in transfers:
+        name = (t.request.filename or "").replace("\\", "/")
+        escapes = ".." in name.split("/") or name.startswith(SYSTEM_DIRS)
+        if not escapes:
+            continue
+        served = [e for e in t.from_server() if e.op_name in ("DATA", "OACK")]
+        if served:
+            j.fail(
+                f"served {name!r}, a path outside the boot root",
+                [t.request.frame, served[0].frame],
+                an.mac_of(t.request.src_ip),
+                t.server_ip,
+            )
+        else:
+            j.checked()

@@ -1,0 +1,100 @@
+"""TIME-*: how fast and how persistently a proxy answers."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from harness.capture.events import DhcpEvent
+from harness.rules.analysis import Analysis
+from harness.rules.checks_ack4011 import acks, exchanges_4011
+from harness.rules.judge import Judge, check
+
+
+def _offer_pairs(an: Analysis) -> list[tuple[DhcpEvent, DhcpEvent]]:
+    """(DISCOVER, proxy OFFER) pairs, the OFFER matched to the latest DISCOVER."""
+    out = []
+    for o in an.proxy_offers():
+        q = an.request_of(o)
+        if q is not None and q.msg_type == "DISCOVER":
+            out.append((q, o))
+    return out
+
+
+@check("TIME-1")
+def time1(an: Analysis, j: Judge) -> None:
+    """Every DISCOVER of a client a proxy answers (or serves) gets its own OFFER.
+
+    A proxy that never answers a client it serves is SITE-3's finding.
+    """
+    j.not_applicable("no client was offered boot service by a proxy")
+    offered: dict[tuple[str, str], list[DhcpEvent]] = defaultdict(list)
+    for o in an.proxy_offers():
+        offered[(o.src_ip, o.chaddr)].append(o)
+    for (proxy, mac), offers in offered.items():
+        if an.served(proxy, mac) is False:
+            continue  # SILENT-5 judges offers to MACs it must not serve
+        discovers = [
+            q for q in an.discovers() if q.chaddr == mac and an.ctx.accepts_vendor(q.vendor_class)
+        ]
+        for i, d in enumerate(discovers):
+            until = discovers[i + 1].time if i + 1 < len(discovers) else d.time + an.scaled(4.0)
+            if until > an.end_time and not any(d.time < o.time for o in offers):
+                continue  # capture ended before an answer was due
+            if any(d.time < o.time <= until and o.xid == d.xid for o in offers):
+                j.checked()
+            else:
+                j.fail(
+                    f"{proxy} did not answer DISCOVER xid {d.xid:#010x} (secs {d.secs}) from "
+                    f"{mac} although it answered this client before; retransmissions must be "
+                    "answered",
+                    [d.frame],
+                    mac,
+                    proxy,
+                )
+
+
+@check("TIME-2")
+def time2(an: Analysis, j: Judge) -> None:
+    """Proxy OFFER within 1 s of its DISCOVER."""
+    j.not_applicable("no proxy OFFER answering a DISCOVER")
+    limit = an.scaled(1.0)
+    for q, o in _offer_pairs(an):
+        delay = o.time - q.time
+        if delay > limit:
+            j.fail(
+                f"OFFER came {delay:.3f} s after the DISCOVER (limit {limit:.1f} s); iPXE "
+                "waits only ~2 s for a proxy offer",
+                [q.frame, o.frame],
+                q.chaddr,
+                o.src_ip,
+            )
+        else:
+            j.checked()
+
+
+@check("TIME-3")
+def time3(an: Analysis, j: Judge) -> None:
+    """4011 ACK within 1 s of the request it answers."""
+    j.not_applicable("no answered 4011 request")
+    limit = an.scaled(1.0)
+    for ex in exchanges_4011(an):
+        for a in acks(an, ex):
+            delay = a.time - ex.request.time
+            if delay > limit:
+                j.fail(
+                    f"4011 ACK came {delay:.3f} s after the request (limit {limit:.1f} s)",
+                    [ex.request.frame, a.frame],
+                    ex.request.chaddr,
+                    a.src_ip,
+                )
+            else:
+                j.checked()
+
+
+@check("TIME-4")
+def time4(an: Analysis, j: Judge) -> None:
+    """Report the proxy's reply delays (a configured delay is allowed)."""
+    j.not_applicable("no proxy OFFER answering a DISCOVER")
+    delays = [o.time - q.time for q, o in _offer_pairs(an)]
+    if delays:
+        j.checked(len(delays), f"OFFER delay min {min(delays):.3f} s, max {max(delays):.3f} s")

@@ -1,0 +1,36 @@
+"""What the checker is told about the site, so rules check rather than assume.
+
+Everything is optional. When a fact is missing, rules that need it report
+not-applicable; proxies are then inferred from the traffic (a server sending an
+OFFER with yiaddr 0, or answering on UDP 4011).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """Facts about the site under test.
+
+    proxies: IPv4 addresses of the Boot Proxies under test.
+    serves: per proxy IP, the MACs it is configured to serve (MAC filtering on).
+    site_dhcp: IPv4 addresses of the site DHCP servers.
+    relays: relay (giaddr) addresses expected on the wire.
+    vendor_classes: option 60 prefixes a proxy may answer besides PXEClient/HTTPClient.
+    time_scale: factor applied to timing limits (TCG guests, loaded hosts).
+    """
+
+    proxies: frozenset[str] = frozenset()
+    serves: dict[str, frozenset[str]] = field(default_factory=dict)
+    site_dhcp: frozenset[str] = frozenset()
+    relays: frozenset[str] = frozenset()
+    vendor_classes: tuple[str, ...] = ("PXEClient", "HTTPClient")
+    time_scale: float = 1.0
+
+    def accepts_vendor(self, vendor_class: str | None) -> bool:
+        """True when a proxy may answer a client sending this option 60."""
+        return bool(vendor_class) and any(
+            (vendor_class or "").startswith(p) for p in self.vendor_classes
+        )
