@@ -1,0 +1,128 @@
+"""The image build end to end on fake packages: reproducible bytes, content-hash cache."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from kofake import write_fake_module
+
+from nodeimage import build as build_mod
+from nodeimage import packages
+from nodeimage.build import build_image, input_digest
+from nodeimage.initramfs import FILES_DIR
+from nodeimage.kmod import WANTED_MODULES
+from nodeimage.packages import DebPackage
+
+pytestmark = pytest.mark.unit
+
+RELEASE = "6.1.0-99-amd64"
+
+
+def _busybox_with_cpio() -> str | None:
+    path = shutil.which("busybox")
+    if path is None:
+        return None
+    help_text = subprocess.run([path, "cpio", "--help"], capture_output=True, text=True)
+    return path if "--renumber-inodes" in help_text.stdout + help_text.stderr else None
+
+
+BUSYBOX = _busybox_with_cpio()
+needs_busybox = pytest.mark.skipif(BUSYBOX is None,
+                                   reason="needs busybox with cpio --renumber-inodes: "
+                                          "apt-get install busybox-static")
+
+
+@pytest.fixture
+def fake_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Stand-ins for apt: a kernel tree with every wanted module, and the host busybox."""
+    versions = {"kernel": "6.1.999-1", "busybox": "1:1.35.0-4"}
+    kernel_tree = tmp_path / "kernel-tree"
+    (kernel_tree / "boot").mkdir(parents=True)
+    (kernel_tree / "boot" / f"vmlinuz-{RELEASE}").write_bytes(b"fake bzImage")
+    for name in WANTED_MODULES:
+        deps = ["virtio_ring"] if name.startswith("virtio_") and name != "virtio_ring" else []
+        write_fake_module(kernel_tree / f"lib/modules/{RELEASE}/kernel/drivers/{name}.ko", deps)
+    bb_tree = tmp_path / "busybox-tree"
+    (bb_tree / "bin").mkdir(parents=True)
+    assert BUSYBOX is not None
+    shutil.copyfile(BUSYBOX, bb_tree / "bin/busybox")
+    (bb_tree / "bin/busybox").chmod(0o755)
+
+    def download(name: str, cache_dir: Path) -> DebPackage:
+        key = "busybox" if name == packages.BUSYBOX_PACKAGE else "kernel"
+        return DebPackage(name, versions[key], cache_dir / f"{name}.deb", f"{key}-sha")
+
+    def extract(pkg: DebPackage, cache_dir: Path) -> Path:
+        return bb_tree if pkg.name == packages.BUSYBOX_PACKAGE else kernel_tree
+
+    monkeypatch.setattr(packages, "download", download)
+    monkeypatch.setattr(packages, "extract", extract)
+    return versions
+
+
+@needs_busybox
+def test_same_inputs_give_same_bytes_and_cache(tmp_path: Path,
+                                               fake_packages: dict[str, str]) -> None:
+    kernel = "linux-image-6.1.0-99-amd64"
+    first = build_image(tmp_path / "out1", tmp_path / "cache", kernel)
+    second = build_image(tmp_path / "out2", tmp_path / "cache", kernel)
+    assert not first.cached and not second.cached
+    assert first.image_id == second.image_id
+    for name in ("vmlinuz", "initrd.img", "manifest.json"):
+        assert (first.directory / name).read_bytes() == (second.directory / name).read_bytes()
+    again = build_image(tmp_path / "out1", tmp_path / "cache", kernel)
+    assert again.cached and again.directory == first.directory
+
+
+@needs_busybox
+def test_new_package_version_gives_new_image(tmp_path: Path,
+                                             fake_packages: dict[str, str]) -> None:
+    kernel = "linux-image-6.1.0-99-amd64"
+    first = build_image(tmp_path / "out", tmp_path / "cache", kernel)
+    fake_packages["busybox"] = "1:1.36.0-1"
+    second = build_image(tmp_path / "out", tmp_path / "cache", kernel)
+    assert first.image_id != second.image_id and not second.cached
+
+
+@needs_busybox
+def test_initrd_layout(tmp_path: Path, fake_packages: dict[str, str]) -> None:
+    result = build_image(tmp_path / "out", tmp_path / "cache", "linux-image-6.1.0-99-amd64")
+    raw = result.initrd.read_bytes()
+    assert raw[4:8] == b"\0\0\0\0", "gzip header must carry no timestamp"
+    assert BUSYBOX is not None
+    listing = subprocess.run([BUSYBOX, "cpio", "-t"], input=gzip.decompress(raw),
+                             capture_output=True, check=True).stdout.decode().split()
+    for expected in ("init", "bin/busybox", "bin/sh", "flexlab/agent.sh",
+                     "flexlab/udhcpc.script", f"lib/modules/{RELEASE}/modules.dep",
+                     f"lib/modules/{RELEASE}/flexlab.load"):
+        assert expected in listing
+    assert listing == sorted(listing)
+    manifest = result.manifest
+    assert manifest["kernel_release"] == RELEASE
+    assert "virtio_net" in json.dumps(manifest["modules"])
+
+
+def test_digest_covers_agent_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    pkgs = [DebPackage("k", "1", tmp_path / "k.deb", "aa")]
+    base, inputs = input_digest(pkgs)
+    assert "files/agent.sh" in json.dumps(inputs)
+    fake_files = tmp_path / "files"
+    shutil.copytree(FILES_DIR, fake_files)
+    (fake_files / "agent.sh").write_text("#!/bin/sh\necho changed\n")
+    monkeypatch.setattr(build_mod.initramfs, "FILES_DIR", fake_files)
+    changed, _ = input_digest(pkgs)
+    assert changed != base
+
+
+@needs_busybox
+@pytest.mark.parametrize("script", ["init", "agent.sh", "udhcpc.script"])
+def test_shell_files_parse(script: str) -> None:
+    assert BUSYBOX is not None
+    proc = subprocess.run([BUSYBOX, "sh", "-n", str(FILES_DIR / script)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
