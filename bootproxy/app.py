@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -124,6 +123,15 @@ class BootProxy:
                 hint="no --cp-url, no --assignments-file and no cache: every MAC is refused",
             )
 
+        files: dict[str, int] = {}
+        if cfg.boot_root is not None:
+            files["tftp_port"] = await self._start_tftp()
+            http_port = await self._start_http()
+            if http_port is not None:
+                files["http_port"] = http_port
+                if cfg.http_port == 0:
+                    cfg.http_port = http_port  # URLs handed out must name the bound port
+
         rcfg = responder_config(cfg)
         interfaces = []
         own: set[str] = set()
@@ -170,13 +178,8 @@ class BootProxy:
             "interfaces": interfaces,
             "assignments": len(self.store.macs()),
             "conflict_watch": bool(self.watches),
+            **files,
         }
-        if cfg.boot_root is not None:
-            ready["tftp_port"] = await self._start_tftp()
-            http_port = await self._start_http()
-            if http_port is not None:
-                ready["http_port"] = http_port
-
         self.metrics = MetricsServer(
             self.registry, self.health, cfg.metrics_host, cfg.metrics_port
         )
@@ -191,7 +194,7 @@ class BootProxy:
         assert self.config.boot_root is not None
         server = TftpServer(
             TftpConfig(root=self.config.boot_root, port=self.config.tftp_port),
-            allow=self.book.ip_filter(self.store.served),
+            allow=self._file_filter(),
         )
         try:
             await server.start()
@@ -209,15 +212,54 @@ class BootProxy:
         self.registry.collector("bootproxy_tftp_bytes_total", tftp_bytes)
         return int(server.address[1])
 
+    def _file_filter(self) -> Callable[[str], bool]:
+        """allow(ip) for boot files: the MAC filter through the IP->MAC book, or open."""
+        if self.config.file_filter == "off":
+            return lambda _ip: True
+        return self.book.ip_filter(self.store.served)
+
     async def _start_http(self) -> int | None:
-        """Start the HTTP boot server when `bootproxy.httpboot` exists (built in parallel)."""
+        """Start the HTTP boot server (scripts from the CP, files from the boot root)."""
         try:
-            importlib.import_module("bootproxy.httpboot")
+            from bootproxy.httpboot import ControlPlaneSource, HttpBootConfig, HttpBootServer
+            from bootproxy.httpboot.__main__ import NoControlPlane
         except ImportError:
             log_event(_LOG, "http_boot_unavailable", logging.WARNING,
                       hint="bootproxy.httpboot is not installed; serving DHCP and TFTP only")
             return None
-        return None
+        cfg = self.config
+        assert cfg.boot_root is not None
+        source: Any
+        if cfg.cp_url and cfg.cp_token:
+            source = ControlPlaneSource(cfg.cp_url, cfg.cp_token)
+            self._closers.append(source.aclose)
+        else:
+            source = NoControlPlane()
+        server = HttpBootServer(
+            HttpBootConfig(
+                root=cfg.boot_root,
+                cache_dir=cfg.cache_path.parent / "artifacts",
+                port=cfg.http_port,
+            ),
+            source,
+            allow_mac=self.store.served,
+            allow_ip=self._file_filter(),
+        )
+        try:
+            await server.start()
+        except OSError as exc:
+            raise ListenerError(
+                f"cannot listen for HTTP boot on port {cfg.http_port}: {exc.strerror}; "
+                "pick another --http-port"
+            ) from exc
+        self.http = server
+        self._closers.append(server.stop)
+
+        def http_bytes() -> Series:
+            return {(): float(server.counters.bytes_sent)}
+
+        self.registry.collector("bootproxy_http_bytes_total", http_bytes)
+        return int(server.address[1])
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         async def guarded() -> None:

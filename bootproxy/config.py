@@ -47,6 +47,7 @@ class BootProxyConfig:
     efi_file: str = "ipxe.efi"
     http_file: str = "ipxe.efi"
     conflict_watch: bool = True
+    file_filter: str = "mac"
     longpoll_wait: float = 30.0
     heartbeat_interval: float = 15.0
     log_level: str = "info"
@@ -79,6 +80,9 @@ _HELP: dict[str, str] = {
     "efi_file": "TFTP boot file for UEFI x64 clients (arch 7 and 9)",
     "http_file": "file served to UEFI HTTP boot clients (arch 16) as an absolute URL",
     "conflict_watch": "watch port 68 for other ProxyDHCP servers answering our MACs (true/false)",
+    "file_filter": "mac: TFTP/HTTP boot files only for IPs whose MAC is served (SILENT-5; "
+    "relayed BIOS clients are then refused, their IP is not learnable); off: files for anyone "
+    "(scripts stay MAC-filtered)",
     "longpoll_wait": "seconds per assignments long-poll (?wait=, at most 60)",
     "heartbeat_interval": "seconds between heartbeats to the Control Plane",
     "log_level": "debug, info, warning or error (logs are JSON lines on stderr)",
@@ -185,6 +189,8 @@ def load_config(
     config = BootProxyConfig(**values)
     if config.longpoll_wait > 60:
         raise ConfigError("longpoll_wait is at most 60 s (the Control Plane's limit)")
+    if config.file_filter not in ("mac", "off"):
+        raise ConfigError(f"file_filter must be 'mac' or 'off', not {config.file_filter!r}")
     if config.reply_delay_ms < 0:
         raise ConfigError("reply_delay_ms must be >= 0")
     return config

@@ -77,7 +77,7 @@ def test_whole_proxy_on_loopback(tmp_path: Path) -> None:
             "--interfaces", "lo", "--dhcp-port", "0", "--pxe-port", "0", "--tftp-port", "0",
             "--metrics-host", "127.0.0.1", "--metrics-port", "0", "--conflict-watch", "no",
             "--assignments-file", str(assignments), "--boot-root", str(root),
-            "--cache-path", str(tmp_path / "cache.json"),
+            "--cache-path", str(tmp_path / "cache.json"), "--http-port", "0",
         ],
         {},
     )
@@ -103,22 +103,42 @@ def test_whole_proxy_on_loopback(tmp_path: Path) -> None:
                     (Opt.MESSAGE_TYPE, bytes((MessageType.REQUEST,))),
                     (Opt.VENDOR_CLASS, b"PXEClient:Arch:00007:UNDI:003016"),
                     (Opt.CLIENT_ARCH, b"\x00\x07"),
+                    (Opt.USER_CLASS, b"iPXE"),
                 ],
             )
             client.bind(("127.0.0.1", 0))
             client.setblocking(False)
-            client.sendto(encode(req), ("127.0.0.1", lo["pxe_port"]))
             loop = asyncio.get_running_loop()
+            client.sendto(encode(req), ("127.0.0.1", lo["pxe_port"]))
+            ack = parse(await asyncio.wait_for(loop.sock_recv(client, 2048), 5))
+            http_port = ready["http_port"]
+            assert ack.file == f"http://127.0.0.1:{http_port}/boot/{MAC}.ipxe".encode()
+            req = DhcpPacket(
+                xid=8,
+                ciaddr="127.0.0.1",
+                chaddr=bytes.fromhex(MAC.replace(":", "")),
+                options=[
+                    (Opt.MESSAGE_TYPE, bytes((MessageType.REQUEST,))),
+                    (Opt.VENDOR_CLASS, b"PXEClient:Arch:00007:UNDI:003016"),
+                    (Opt.CLIENT_ARCH, b"\x00\x07"),
+                ],
+            )
+            client.sendto(encode(req), ("127.0.0.1", lo["pxe_port"]))
             ack = parse(await asyncio.wait_for(loop.sock_recv(client, 2048), 5))
             assert ack.message_type == MessageType.ACK and ack.file == b"ipxe.efi"
             got = await fetch("127.0.0.1", tftp_port, ack.file.decode(), timeout=1)
             assert got.data == b"E" * 1500
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ready['metrics_port']}") as h:
+                efi = await h.get(f"http://127.0.0.1:{http_port}/ipxe.efi")
+                foreign = await h.get(f"http://127.0.0.1:{http_port}/boot/52:54:00:00:00:09.ipxe")
                 metrics = (await h.get("/metrics")).text
                 health = await h.get("/healthz")
-            assert 'bootproxy_dhcp_acks_total{interface="lo"} 1' in metrics
+            assert 'bootproxy_dhcp_acks_total{interface="lo"} 2' in metrics
             assert "bootproxy_tftp_bytes_total 1500" in metrics
             assert "bootproxy_assignments 1" in metrics
+            assert efi.status_code == 200 and efi.content == b"E" * 1500
+            assert foreign.status_code == 404  # SILENT-5
+            assert "bootproxy_http_bytes_total 1500" in metrics
             assert health.status_code == 200 and health.json()["assignments"] == 1
         finally:
             client.close()
