@@ -42,7 +42,7 @@ def test_dependencies_load_first(tree: Path) -> None:
 
 def test_missing_module_names_who_needs_it(tree: Path) -> None:
     (tree / "net/core/failover.ko").unlink()
-    with pytest.raises(ModuleError, match="failover .*needed by net_failover"):
+    with pytest.raises(ModuleError, match=r"failover .*needed by net_failover"):
         resolve(tree, ("virtio_net",))
 
 
