@@ -21,8 +21,10 @@ from bootproxy.tftp.counters import TftpCounters
 from bootproxy.tftp.errors import PacketError, PathError, TftpError
 from bootproxy.tftp.options import Limits, negotiate
 from bootproxy.tftp.packets import (
+    Ack,
     ErrorCode,
     Opcode,
+    Packet,
     Request,
     encode_error,
     parse_packet,
@@ -73,6 +75,7 @@ class _TransferProtocol(asyncio.DatagramProtocol):
         self.close_file = close_file
         self.transport: asyncio.DatagramTransport | None = None
         self.timer: asyncio.TimerHandle | None = None
+        self.deadline = 0.0
         self.done = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -87,12 +90,19 @@ class _TransferProtocol(asyncio.DatagramProtocol):
         if self.machine.finished:
             self._close()
             return
-        if self.timer is not None:
-            self.timer.cancel()
-        self.timer = asyncio.get_running_loop().call_later(self.machine.timeout, self._timeout)
+        # Progress pushes the deadline out; one timer is re-armed only when it fires
+        # early, which keeps heap churn off the per-packet path.
+        loop = asyncio.get_running_loop()
+        self.deadline = loop.time() + self.machine.timeout
+        if self.timer is None:
+            self.timer = loop.call_at(self.deadline, self._timeout)
 
     def _timeout(self) -> None:
         self.timer = None
+        loop = asyncio.get_running_loop()
+        if loop.time() < self.deadline:
+            self.timer = loop.call_at(self.deadline, self._timeout)
+            return
         self._send(self.machine.on_timeout())
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
@@ -102,11 +112,15 @@ class _TransferProtocol(asyncio.DatagramProtocol):
             self.server.counters.errors["unknown_tid"] += 1
             self.transport.sendto(encode_error(ErrorCode.UNKNOWN_TID, "unknown transfer id"), addr)
             return
-        try:
-            packet = parse_packet(data)
-        except PacketError:
-            self.server.counters.errors["malformed"] += 1
-            return
+        packet: Packet
+        if len(data) == 4 and data[0] == 0 and data[1] == Opcode.ACK:
+            packet = Ack(int.from_bytes(data[2:4], "big"))  # the hot path: skip the parser
+        else:
+            try:
+                packet = parse_packet(data)
+            except PacketError:
+                self.server.counters.errors["malformed"] += 1
+                return
         before = self.machine.retries
         out = self.machine.on_packet(packet)
         if out or self.machine.finished or self.machine.retries != before:
