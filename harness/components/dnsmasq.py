@@ -109,17 +109,22 @@ class SiteDhcp(Component):
         *,
         force_options: tuple[str, ...] = (),
         name: str | None = None,
+        relayed_segments: tuple[str, ...] = (),
     ) -> None:
         self.lab = lab
         self.host = host
         self.segment = segment
         self.name = name or f"site-dhcp-{segment}"
         info = lab.link(host, segment)
-        first, last = lab.dhcp_pool(segment)
+        # its own segment plus any segment whose relay forwards to it (matched by giaddr)
+        ranges = tuple(
+            DhcpRange(*lab.dhcp_pool(seg), str(lab.subnets[seg].netmask))
+            for seg in (segment, *relayed_segments)
+        )
         self.config = DnsmasqConfig(
             interface=info.host_iface,
             lease_file=lab.temp_dir / f"{self.name}.leases",
-            ranges=(DhcpRange(first, last, str(lab.subnets[segment].netmask)),),
+            ranges=ranges,
             ipv6_ra=lab.topology.segment(segment).ipv6_ra,
             force_options=force_options,
             binary=require_dnsmasq(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import random
@@ -12,6 +13,7 @@ from types import TracebackType
 
 from pyroute2 import IPRoute, NetNS
 from pyroute2 import netns as pr_netns
+from pyroute2.netlink.exceptions import NetlinkError
 
 from harness.errors import DependencyError, LabError
 from harness.lab import names
@@ -213,6 +215,48 @@ class Lab:
             idx = sw.link_lookup(ifname=info.switch_port)[0]
             sw.link("set", index=idx, state="up" if up else "down")
         info.state = LinkState.UP if up else LinkState.DOWN
+
+    def impair(self, host: str, segment: str, delay_ms: int = 0, loss_pct: float = 0.0) -> None:
+        """Add loss and/or latency to frames forwarded towards ``host`` on ``segment``.
+
+        Loss is an nftables bridge rule in the switch namespace (random drop);
+        latency needs the kernel's netem qdisc, which some kernels (this CI
+        host's among them) lack: then DependencyError says so. Zero for both
+        removes the impairment.
+        """
+        info = self.link(host, segment)
+        table = f"impair_{host}_{info.index}"
+        self.run(None, ["nft", "add", "table", "bridge", table])
+        self.run(None, ["nft", "delete", "table", "bridge", table])
+        if loss_pct:
+            script = self.temp_dir / f"{table}.nft"
+            sample = ("" if loss_pct >= 100
+                      else f"numgen random mod 10000 < {int(loss_pct * 100)} ")
+            script.write_text(
+                f"table bridge {table} {{\n  chain forward {{\n"
+                "    type filter hook forward priority -10; policy accept;\n"
+                f'    oifname "{info.switch_port}" {sample}counter drop\n  }}\n}}\n'
+            )
+            self.run(None, ["nft", "-f", str(script)])
+        with NetNS(self.switch_ns) as sw:
+            idx = sw.link_lookup(ifname=info.switch_port)[0]
+            with contextlib.suppress(NetlinkError):  # no qdisc yet: nothing to remove
+                sw.tc("del", index=idx, handle="1:", root=True)
+            if delay_ms:
+                try:
+                    sw.tc("add", "netem", index=idx, handle="1:", root=True,
+                          delay=delay_ms * 1000)
+                except NetlinkError as exc:
+                    raise DependencyError(
+                        f"latency needs the netem qdisc, which this kernel lacks ({exc}); "
+                        "use loss only, or a kernel with sch_netem"
+                    ) from exc
+
+    def add_route(self, host: str, destination: str, via: str) -> None:
+        """Route ``destination`` (a CIDR) from ``host`` through gateway ``via`` (a lab address)."""
+        net = ipaddress.IPv4Network(destination)
+        with NetNS(self.ns(host)) as hn:
+            hn.route("add", dst=str(net.network_address), dst_len=net.prefixlen, gateway=via)
 
     def link_states(self) -> dict[tuple[str, str], LinkState]:
         """Current state of every host link."""

@@ -1,0 +1,177 @@
+"""dnsmasq in ProxyDHCP mode: a second, independent Boot Proxy to test emulators and rules against.
+
+dnsmasq is the implementation most sites already run, so the firmware
+emulators and the conformance rules must agree with it as well as with
+flexlab's own Boot Proxy. The config is typed data that renders argv through
+:class:`~harness.components.dnsmasq.DnsmasqConfig` (one renderer for both
+dnsmasq roles): ``--dhcp-range=<net>,proxy`` hands out no address, one
+``--pxe-service`` per architecture names the iPXE binary for it, a client
+whose user class is ``iPXE`` gets the script URL instead (IPXE-1, breaking the
+chainload loop), dnsmasq's own TFTP server serves the binaries, and MAC
+filtering answers only the MACs listed (SILENT-5).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.components.base import Component
+from harness.components.dnsmasq import DnsmasqConfig, require_dnsmasq
+from harness.components.sockets import udp_bound
+from harness.errors import ComponentError, DependencyError
+from harness.lab.lab import Lab
+from harness.wait import wait_until
+
+IPXE_DIR = Path("/usr/lib/ipxe")
+
+#: dnsmasq's client-system names (CSA) for the architectures the emulators boot, and the
+#: Debian ``ipxe`` binary each one chainloads.
+DEFAULT_SERVICES: tuple[tuple[str, str], ...] = (
+    ("x86PC", "undionly.kpxe"),
+    ("x86-64_EFI", "ipxe.efi"),
+    ("BC_EFI", "ipxe.efi"),
+)
+
+
+@dataclass(frozen=True)
+class PxeService:
+    """One ``--pxe-service``: clients of architecture ``csa`` (dnsmasq's name) boot ``bootfile``."""
+
+    csa: str
+    bootfile: str
+    menu_text: str = "flexlab network boot"
+
+
+@dataclass(frozen=True)
+class DnsmasqProxyConfig:
+    """A ProxyDHCP dnsmasq: typed, renders argv via :class:`DnsmasqConfig`.
+
+    ``script_url`` is what an iPXE client (user class ``iPXE``) is given; it may
+    contain iPXE settings such as ``${mac}``, which dnsmasq passes through
+    verbatim. ``served_macs`` turns MAC filtering on: only those MACs get any
+    answer (``None`` answers everyone; an empty tuple answers no one).
+    ``pxe_vendors`` extends the option-60 prefixes dnsmasq treats as PXE
+    (e.g. ``HW-Client`` for Huawei ROMs).
+    """
+
+    interface: str
+    subnet: str
+    work_dir: Path
+    tftp_root: Path
+    script_url: str
+    services: tuple[PxeService, ...] = tuple(PxeService(c, f) for c, f in DEFAULT_SERVICES)
+    served_macs: tuple[str, ...] | None = None
+    pxe_vendors: tuple[str, ...] = ("PXEClient", "HW-Client")
+    log_dhcp: bool = True
+    reply_delay: int | None = None
+    extra_args: tuple[str, ...] = field(default_factory=tuple)
+    binary: str = "dnsmasq"
+
+    def proxy_args(self) -> list[str]:
+        """The proxy-mode part of the command line (everything beyond the shared base)."""
+        net = ipaddress.IPv4Network(self.subnet, strict=False)
+        args = [
+            f"--dhcp-range={net.network_address},proxy,{net.netmask}",
+            "--dhcp-userclass=set:ipxe,iPXE",
+            f"--dhcp-pxe-vendor={','.join(self.pxe_vendors)}",
+        ]
+        for svc in self.services:
+            args.append(f"--pxe-service=tag:!ipxe,{svc.csa},{svc.menu_text},{svc.bootfile}")
+        # A client that is already iPXE gets the script: same menu shape, the URL as "basename".
+        for svc in self.services:
+            args.append(f"--pxe-service=tag:ipxe,{svc.csa},{svc.menu_text},{self.script_url}")
+        args += ["--enable-tftp", f"--tftp-root={self.tftp_root}", "--tftp-secure"]
+        if self.reply_delay is not None:
+            args.append(f"--dhcp-reply-delay={self.reply_delay}")
+        if self.served_macs is not None:
+            args += [f"--dhcp-host={mac.lower()},set:known" for mac in self.served_macs]
+            args.append("--dhcp-ignore=tag:!known")
+        return args
+
+    def dnsmasq(self) -> DnsmasqConfig:
+        """The shared dnsmasq config this proxy renders through (no ranges, no RA)."""
+        return DnsmasqConfig(
+            interface=self.interface,
+            lease_file=self.work_dir / "proxy.leases",
+            ranges=(),
+            ipv6_ra=False,
+            log_dhcp=self.log_dhcp,
+            extra_args=(*self.proxy_args(), *self.extra_args),
+            binary=self.binary,
+        )
+
+    def argv(self) -> list[str]:
+        """The full command line."""
+        return self.dnsmasq().argv()
+
+
+def prepare_tftp_root(root: Path, files: tuple[str, ...] = ("undionly.kpxe", "ipxe.efi"),
+                      source: Path = IPXE_DIR) -> Path:
+    """Copy the Debian ipxe binaries into ``root`` (``--tftp-secure`` wants files dnsmasq owns)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name in files:
+        src = source / name
+        if not src.is_file():
+            raise DependencyError(f"{src} not found: apt-get install ipxe")
+        shutil.copyfile(src, root / name)
+    return root
+
+
+class DnsmasqProxy(Component):
+    """dnsmasq as a ProxyDHCP + TFTP server on one lab host, serving one segment."""
+
+    def __init__(
+        self,
+        lab: Lab,
+        host: str,
+        segment: str,
+        *,
+        script_url: str,
+        served_macs: tuple[str, ...] | None = None,
+        tftp_root: Path | None = None,
+        name: str | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        self.lab = lab
+        self.host = host
+        self.segment = segment
+        self.name = name or f"dnsmasq-proxy-{segment}"
+        work = lab.temp_dir / self.name
+        work.mkdir(parents=True, exist_ok=True)
+        root = tftp_root if tftp_root is not None else prepare_tftp_root(work / "tftp")
+        self.config = DnsmasqProxyConfig(
+            interface=lab.link(host, segment).host_iface,
+            subnet=str(lab.subnets[segment]),
+            work_dir=work,
+            tftp_root=root,
+            script_url=script_url,
+            served_macs=served_macs,
+            extra_args=extra_args,
+            binary=require_dnsmasq(),
+        )
+
+    @property
+    def server_ip(self) -> str:
+        """The proxy's address (option 54, siaddr, the TFTP server)."""
+        return self.lab.address(self.host, self.segment)
+
+    def start(self) -> None:
+        """Launch dnsmasq in the host's namespace."""
+        self.process = self.lab.start_process(self.name, self.config.argv(), self.host)
+
+    def wait_ready(self, timeout: float = 10.0) -> None:
+        """Ready when dnsmasq holds its sockets on UDP 67, 4011 and 69."""
+        proc = self.process
+        assert proc is not None, "start() first"
+
+        def bound() -> bool:
+            if not proc.running():
+                raise ComponentError(f"{self.name} exited before binding its ports "
+                                     "(check the argv in the log):\n" + proc.log_tail())
+            return all(udp_bound(proc.pid, port) for port in (67, 4011, 69))
+
+        wait_until(bound, timeout=timeout, what=f"{self.name} to bind UDP 67/4011/69",
+                   evidence=proc.log_tail)
