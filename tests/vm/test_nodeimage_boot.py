@@ -1,0 +1,90 @@
+"""Boot the real node image in QEMU (TCG): data disk prepared and kept, registration over DHCP.
+
+Direct kernel boot, no PXE: this checks the image and its agent, not the boot chain.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from vmhelpers import agent_lines, boot_node_image, needs_root_qemu, node_net
+
+from nodeimage import BuildResult, build_image
+
+pytestmark = [pytest.mark.vm, needs_root_qemu]
+
+MAC = "52:54:00:7e:00:01"
+
+
+@pytest.fixture(scope="module")
+def node_image() -> BuildResult:
+    return build_image()
+
+
+@pytest.fixture
+def data_disk(tmp_path: Path) -> Iterator[Path]:
+    disk = tmp_path / "data.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "12G"], check=True)
+    yield disk
+    disk.unlink(missing_ok=True)
+
+
+def test_disk_formatted_then_found_intact(node_image: BuildResult, data_disk: Path,
+                                          tmp_path: Path) -> None:
+    first = agent_lines(boot_node_image(node_image.kernel, node_image.initrd,
+                                        tmp_path / "boot1.log", append="flexlab.poweroff=1",
+                                        disk=data_disk))
+    assert any(line.startswith("FLEXLAB-AGENT: disk formatting dev=vda") for line in first)
+    assert any("data=new boots=1" in line for line in first), first
+    second = agent_lines(boot_node_image(node_image.kernel, node_image.initrd,
+                                         tmp_path / "boot2.log", append="flexlab.poweroff=1",
+                                         disk=data_disk))
+    assert not any("disk formatting" in line for line in second), second
+    assert any("data=intact boots=2" in line for line in second), second
+
+
+def test_small_disk_is_not_used(node_image: BuildResult, tmp_path: Path) -> None:
+    small = tmp_path / "small.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(small), "2G"], check=True)
+    lines = agent_lines(boot_node_image(node_image.kernel, node_image.initrd,
+                                        tmp_path / "boot.log", append="flexlab.poweroff=1",
+                                        disk=small))
+    assert any(line.startswith("FLEXLAB-AGENT: disk none") for line in lines), lines
+    assert not any("disk formatting" in line for line in lines)
+
+
+@pytest.mark.parametrize("model", ["virtio-net-pci", "e1000", "rtl8139"])
+def test_registers_and_reports_ready(node_image: BuildResult, data_disk: Path, tmp_path: Path,
+                                     model: str) -> None:
+    with node_net(tmp_path) as net:
+        nic = ["-netdev", f"tap,id=n0,ifname={net.tap},script=no,downscript=no",
+               "-device", f"{model},netdev=n0,mac={MAC}"]
+        append = (f"flexlab.poweroff=1 flexlab.cp={net.cp_url} flexlab.token={net.join_token} "
+                  f"flexlab.mac={MAC.upper()}")
+        console = boot_node_image(node_image.kernel, node_image.initrd, tmp_path / "boot.log",
+                                  append=append, disk=data_disk, nic_args=nic, netns=net.netns)
+        calls = [json.loads(line) for line in net.calls.read_text().splitlines()]
+    lines = agent_lines(console)
+    assert any(line.startswith("FLEXLAB-AGENT: dhcp ok nic=eth0 ip=10.77.0.") for line in lines)
+    assert any(line.startswith("FLEXLAB-AGENT: clock ") and line.endswith(" ok")
+               for line in lines), lines
+    assert "FLEXLAB-AGENT: registered state=Registered" in lines
+    assert "FLEXLAB-AGENT: ready ok" in lines
+    assert [(c["method"], c["path"]) for c in calls] == [
+        ("GET", "/api/v1/time"),
+        ("POST", "/api/v1/nodes/register"),
+        ("POST", f"/api/v1/nodes/{MAC}/ready"),
+    ]
+    register = json.loads(calls[1]["body"])
+    assert calls[1]["auth"] == f"Bearer {net.join_token}"
+    assert register["mac"] == MAC
+    facts = register["facts"]
+    assert facts["arch"] == "x86_64" and facts["cpu_cores"] == 2
+    assert facts["firmware"] == "bios"
+    assert {"name": "vda", "size_bytes": 12 * 1024**3} in facts["disks"]
+    assert {"name": "eth0", "mac": MAC} in facts["nics"]
+    assert "QEMU" in facts["vendor"]

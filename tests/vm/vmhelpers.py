@@ -1,0 +1,130 @@
+"""Helpers for vm-tier tests: boot the node image in QEMU, and a throwaway network namespace.
+
+Everything is started by PID and stopped by PID in finally blocks; the namespace
+is named fltest<random> and deleted on every path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+DONE_MARKER = "FLEXLAB-AGENT: done result="
+
+needs_root_qemu = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("qemu-system-x86_64") is None,
+    reason="needs root and qemu-system-x86 (scripts/setup-host.sh)",
+)
+
+
+def wait_for_text(path: Path, marker: str, timeout_s: float,
+                  proc: subprocess.Popen[bytes] | None = None) -> str:
+    """Poll ``path`` until it contains ``marker``; raise with the console tail on timeout."""
+    deadline = time.monotonic() + timeout_s
+    text = ""
+    while time.monotonic() < deadline:
+        text = path.read_text(errors="replace") if path.exists() else ""
+        if marker in text:
+            return text
+        if proc is not None and proc.poll() is not None:
+            text = path.read_text(errors="replace") if path.exists() else ""
+            if marker in text:
+                return text
+            raise AssertionError(f"QEMU exited {proc.returncode} before {marker!r}; "
+                                 f"console tail:\n{text[-2000:]}")
+        time.sleep(0.2)
+    raise AssertionError(f"no {marker!r} on {path} within {timeout_s} s; "
+                         f"console tail:\n{text[-2000:]}")
+
+
+def boot_node_image(kernel: Path, initrd: Path, serial: Path, *, append: str,
+                    disk: Path | None = None, nic_args: list[str] | None = None,
+                    netns: str | None = None, timeout_s: float = 180.0) -> str:
+    """Direct-boot the node image under TCG until the agent says done; return the console."""
+    argv = ["qemu-system-x86_64", "-accel", "tcg", "-m", "1024", "-smp", "2",
+            "-display", "none", "-monitor", "none", "-serial", f"file:{serial}",
+            "-no-reboot", "-kernel", str(kernel), "-initrd", str(initrd),
+            "-append", f"console=ttyS0 panic=-1 {append}"]
+    argv += nic_args if nic_args else ["-nic", "none"]
+    if disk is not None:
+        argv += ["-drive", f"file={disk},if=virtio,format=qcow2"]
+    if netns is not None:
+        argv = ["ip", "netns", "exec", netns, *argv]
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        return wait_for_text(serial, DONE_MARKER, timeout_s, proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+
+
+def agent_lines(console: str) -> list[str]:
+    """The agent's marker lines, in order."""
+    return [line.strip() for line in console.splitlines() if line.startswith("FLEXLAB-AGENT: ")]
+
+
+@dataclass
+class NodeNet:
+    """A namespace with one tap, site DHCP (dnsmasq) and a stub Control Plane."""
+
+    netns: str
+    tap: str
+    cp_url: str
+    join_token: str
+    calls: Path
+
+
+@contextlib.contextmanager
+def node_net(workdir: Path) -> Iterator[NodeNet]:
+    """Create fltest<rand> with a tap at 10.77.0.1/24, dnsmasq DHCP and the stub CP."""
+    ns = f"fltest{secrets.token_hex(3)}"
+    tap = "fltap0"
+    token = f"join-{secrets.token_hex(4)}"
+    calls = workdir / "cp-calls.jsonl"
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def ip(*args: str) -> None:
+        subprocess.run(["ip", "-n", ns, *args], check=True, capture_output=True)
+
+    subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True)
+    try:
+        ip("link", "set", "lo", "up")
+        ip("tuntap", "add", "dev", tap, "mode", "tap")
+        ip("addr", "add", "10.77.0.1/24", "dev", tap)
+        ip("link", "set", tap, "up")
+        procs.append(subprocess.Popen(
+            ["ip", "netns", "exec", ns, "dnsmasq", "--no-daemon", "--port=0",
+             f"--interface={tap}", "--bind-interfaces", "--no-ping",
+             "--dhcp-range=10.77.0.50,10.77.0.99,1h",
+             f"--dhcp-leasefile={workdir / 'leases'}", f"--pid-file={workdir / 'dnsmasq.pid'}"],
+            stdout=subprocess.DEVNULL, stderr=(workdir / "dnsmasq.log").open("wb")))
+        cp_log = workdir / "cp.log"
+        procs.append(subprocess.Popen(
+            ["ip", "netns", "exec", ns, sys.executable, str(HERE / "stub_cp.py"), "10.77.0.1",
+             "8080", token, str(calls)],
+            stdout=cp_log.open("wb"), stderr=subprocess.STDOUT))
+        wait_for_text(cp_log, "listening", 15)
+        yield NodeNet(ns, tap, "http://10.77.0.1:8080", token, calls)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
