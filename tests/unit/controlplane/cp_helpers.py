@@ -35,10 +35,11 @@ def facts(mac: str, clock: float, **overrides: Any) -> dict[str, Any]:
     return base
 
 
-def site(admin: ControlPlaneClient, nodes: int = 1) -> dict[str, Any]:
+def site(admin: ControlPlaneClient, nodes: int = 1,
+         expected: int | None = None) -> dict[str, Any]:
     """A cluster, a profile with artifacts, a proxy serving it, and `nodes` machines."""
     cluster = unique("c")
-    admin.create_cluster(cluster, nodes)
+    admin.create_cluster(cluster, expected or max(nodes, 1))
     admin.upload_artifact("vmlinuz", b"kernel-bytes")
     admin.upload_artifact("initrd.img", b"initrd-bytes")
     profile = unique("p")

@@ -1,0 +1,80 @@
+"""Restart keeps all state; 200 concurrent registrations lose nothing."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from cp_helpers import ADMIN, facts, new_mac, site
+
+from controlplane.client import ControlPlaneClient
+from controlplane.process import ControlPlaneProcess
+
+pytestmark = pytest.mark.unit
+
+
+def test_restart_keeps_all_state(tmp_path: Path) -> None:
+    db = tmp_path / "cp.sqlite3"
+    with ControlPlaneProcess(db, ADMIN) as first, ControlPlaneClient(first.url, ADMIN) as admin:
+        s = site(admin, nodes=2)
+        with admin.with_token(s["proxy_token"]) as proxy:
+            join = proxy.boot(s["macs"][0])["join_token"]
+            unused = proxy.boot(s["macs"][1])["join_token"]
+            proxy.report_conflict(s["macs"][0], "10.0.0.9", "seg0", 1.0)
+        with admin.with_token(join) as node:
+            node_token = node.register_node(s["macs"][0], facts(s["macs"][0], node.time()))[
+                "node_token"]
+        before = admin.state()
+        events_before = admin.events()
+    with ControlPlaneProcess(db, ADMIN) as second, ControlPlaneClient(second.url, ADMIN) as admin:
+        after = admin.state()
+        assert after["revision"] == before["revision"]
+        for key in ("clusters", "machines", "profiles", "artifacts", "proxies", "conflicts"):
+            assert after[key] == before[key], key
+        assert admin.events()[: len(events_before)] == events_before
+        assert admin.download_artifact("vmlinuz") == b"kernel-bytes"
+        with admin.with_token(s["proxy_token"]) as proxy:
+            assert proxy.assignments(s["proxy"])[0] == 200
+        with admin.with_token(join) as node:
+            reused = httpx.post(f"{second.url}/api/v1/nodes/register",
+                                headers={"Authorization": f"Bearer {join}"},
+                                json={"mac": s["macs"][0],
+                                      "facts": facts(s["macs"][0], node.time())})
+            assert reused.status_code == 403
+        with admin.with_token(unused) as node:
+            answer = node.register_node(s["macs"][1], facts(s["macs"][1], node.time()))
+            assert answer["state"] == "Registered"
+        with admin.with_token(node_token) as node:
+            assert node.node_ready(s["macs"][0])["state"] == "Ready"
+
+
+def test_200_concurrent_registrations_lose_nothing(cp: ControlPlaneProcess,
+                                                   admin: ControlPlaneClient) -> None:
+    count = 200
+    s = site(admin, nodes=0, expected=count)
+    macs = [new_mac() for _ in range(count)]
+    for i, mac in enumerate(macs):
+        admin.create_machine(mac, s["cluster"], f"{s['cluster']}-m{i}", s["profile"])
+    with admin.with_token(s["proxy_token"]) as proxy:
+        tokens = [proxy.boot(mac)["join_token"] for mac in macs]
+    clock = admin.time()
+    limits = httpx.Limits(max_connections=count, max_keepalive_connections=0)
+    with httpx.Client(base_url=cp.url, limits=limits, timeout=60) as http:
+
+        def register(pair: tuple[str, str]) -> int:
+            mac, token = pair
+            answer = http.post("/api/v1/nodes/register",
+                               headers={"Authorization": f"Bearer {token}"},
+                               json={"mac": mac, "facts": facts(mac, clock)})
+            return answer.status_code if answer.status_code != 200 else (
+                200 if answer.json()["state"] == "Registered" else 0)
+
+        with ThreadPoolExecutor(max_workers=count) as pool:
+            codes = list(pool.map(register, zip(macs, tokens, strict=True)))
+    assert codes == [200] * count
+    states = {m["mac"]: m["state"] for m in admin.machines(s["cluster"])}
+    assert len(states) == count and set(states.values()) == {"Registered"}
+    registered = {e["subject"] for e in admin.events() if e["kind"] == "node.registered"}
+    assert set(macs) <= registered
