@@ -8,12 +8,14 @@ from harness.rules.judge import Judge, check
 
 @check("SILENT-1")
 def silent1(an: Analysis, j: Judge) -> None:
-    """No answer to clients that are not PXE/HTTP boot clients."""
+    """No answer to DISCOVERs/REQUESTs of clients that are not PXE/HTTP boot clients."""
     j.not_applicable("no request from a non-PXE client in the capture")
     answered: set[int] = set()
     for r in an.proxy_replies():
         q = an.request_of(r)
-        if q is not None and not an.ctx.accepts_vendor(q.vendor_class):
+        if q is None or q.msg_type in ("INFORM", "RELEASE", "DECLINE"):
+            continue  # answering these at all is SILENT-2's finding
+        if not an.ctx.accepts_vendor(q.vendor_class):
             answered.add(q.frame)
             j.fail(
                 f"answered a client whose option 60 is {q.vendor_class!r}, not a PXE/HTTP "

@@ -1,0 +1,423 @@
+"""Each defective responder is flagged by exactly the rule it breaks, and by no other.
+
+Every case starts from a conformant synthetic exchange and changes one thing
+on the wire through a per-packet tweak. A conformant exchange of every client
+type gives no failure at all, with and without context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from harness.capture.synth import BROADCAST, Host, dhcp_payload, ip4, pxe43
+from harness.capture.synth_flows import (
+    ALL_FLOWS,
+    BIOS,
+    HTTPBOOT,
+    IPXE,
+    UEFI,
+    Client,
+    Flow,
+    Spec,
+    UdpSpec,
+    bios_flow,
+    http_flow,
+    ipxe_flow,
+    relayed_flow,
+    uefi_flow,
+)
+from harness.rules import Level, Report, RuleContext
+
+pytestmark = pytest.mark.unit
+
+PROXY_IP = "10.0.0.2"
+Judge = Callable[..., Report]
+ROGUE = Host("02:00:00:00:00:66", "10.0.0.66")
+FOREIGN = Client(mac="52:54:00:00:00:99", ip="10.0.0.99", xid=0x99999999)
+
+
+def _set(**kw: Any) -> Callable[[Spec], None]:
+    return lambda s: s.kw.update(kw)
+
+
+def _opt(code: int, value: bytes | None) -> Callable[[Spec], None]:
+    return lambda s: s.set_option(code, value)
+
+
+def _attr(**kw: Any) -> Callable[[Any], None]:
+    def edit(s: Any) -> None:
+        for k, v in kw.items():
+            setattr(s, k, v)
+
+    return edit
+
+
+def _drop(_: Any) -> bool:
+    return False
+
+
+def _move_82_first(s: Spec) -> None:
+    s.options.sort(key=lambda o: o[0] != 82)
+
+
+def _tftp_from_69(s: UdpSpec) -> None:
+    if s.sport == 40001:
+        s.sport = 69
+    if s.dport == 40001:
+        s.dport = 69
+
+
+def proxy_acks_address_request(f: Flow) -> None:
+    """BIOS flow, plus the proxy ACKing the client's address REQUEST on port 67."""
+    bios_flow(f)
+    p = f.site.proxy
+    opts = [(53, b"\x05"), (54, ip4(p.ip)), (60, b"PXEClient")]
+    f.emit("bad_ack", Spec(p, BROADCAST, 67, 68, 2, BIOS.xid, BIOS.mac, opts, {"flags": 0x8000}))
+
+
+def proxy_answers_inform(f: Flow) -> None:
+    """BIOS flow, then an INFORM the proxy answers with an ACK."""
+    bios_flow(f)
+    me, p = Host(BIOS.mac, BIOS.ip), f.site.proxy
+    inform = Spec(me, BROADCAST, 68, 67, 1, 0x777, BIOS.mac, [(53, b"\x08")], {"ciaddr": BIOS.ip})
+    f.emit("inform", inform)
+    ack = Spec(p, me, 67, 68, 2, 0x777, BIOS.mac, [(53, b"\x05"), (54, ip4(p.ip))])
+    f.emit("inform_ack", ack)
+
+
+def proxy_answers_non_pxe(f: Flow) -> None:
+    """A Windows-style DHCP client gets a ProxyDHCP offer."""
+    bios_flow(f)
+    mac = "52:54:00:00:00:77"
+    src = Host(mac, "0.0.0.0")
+    q = Spec(src, BROADCAST, 68, 67, 1, 0x7777, mac, [(53, b"\x01"), (60, b"MSFT 5.0")])
+    f.emit("plain_discover", q)
+    p = f.site.proxy
+    opts = [(53, b"\x02"), (54, ip4(p.ip)), (60, b"PXEClient"), (43, pxe43([(6, b"\x08")]))]
+    kw = {"flags": 0x8000, "siaddr": p.ip, "file": b"undionly.kpxe"}
+    f.emit("plain_offer", Spec(p, BROADCAST, 67, 68, 2, 0x7777, mac, opts, kw))
+
+
+def plain_client_ignored(f: Flow) -> None:
+    """A non-PXE DHCP client on the segment, which the proxy leaves alone."""
+    bios_flow(f)
+    mac = "52:54:00:00:00:77"
+    q = Spec(Host(mac, "0.0.0.0"), BROADCAST, 68, 67, 1, 7, mac, [(53, b"\x01"), (60, b"MSFT 5.0")])
+    f.emit("plain_discover", q)
+
+
+def retransmission_unanswered(f: Flow) -> None:
+    """The ROM retransmits DISCOVER (same xid) after 4 s; the proxy answers only the first."""
+    f.discover(BIOS)
+    f.site_offer(BIOS)
+    f.proxy_offer(BIOS, "a", "undionly.kpxe")
+    f.tweaks["discover_again"] = lambda s: s.kw.update(secs=4)
+    f.discover(BIOS, role="discover_again", dt=4.0)
+    f.site_offer(BIOS, role="site_offer_again")
+    f.b.t += 2.0  # the ROM collects offers for a while before it requests
+    f.site_request_ack(BIOS)
+    f.tftp(BIOS, "undionly.kpxe")
+
+
+def retransmission_answered(f: Flow) -> None:
+    """Same, but the proxy answers the retransmission too."""
+    f.discover(BIOS)
+    f.site_offer(BIOS)
+    f.proxy_offer(BIOS, "a", "undionly.kpxe")
+    f.discover(BIOS, role="discover_again", dt=4.0)
+    f.site_offer(BIOS, role="site_offer_again")
+    f.proxy_offer(BIOS, "a", "undionly.kpxe", role="proxy_offer_again")
+    f.site_request_ack(BIOS)
+    f.tftp(BIOS, "undionly.kpxe")
+
+
+def rogue_proxy_too(f: Flow) -> None:
+    """A second ProxyDHCP on the segment also answers the BIOS client."""
+    bios_flow(f)
+    opts = [(53, b"\x02"), (54, ip4(ROGUE.ip)), (60, b"PXEClient"), (43, pxe43([(6, b"\x08")]))]
+    kw = {"flags": 0x8000, "siaddr": ROGUE.ip, "file": b"other.kpxe"}
+    f.emit("rogue", Spec(ROGUE, BROADCAST, 67, 68, 2, BIOS.xid, BIOS.mac, opts, kw))
+
+
+def served_and_foreign(f: Flow) -> None:
+    """A served BIOS client and a foreign one; the proxy answers both (defect)."""
+    bios_flow(f)
+    bios_flow(f, FOREIGN)
+
+
+def served_and_foreign_ignored(f: Flow) -> None:
+    """A served BIOS client and a foreign one that the proxy correctly ignores."""
+    bios_flow(f)
+    f.discover(FOREIGN)
+    f.site_offer(FOREIGN)
+    f.site_request_ack(FOREIGN)
+
+
+def http_head_404(f: Flow) -> None:
+    """HTTP boot where HEAD gets 404 while GET works."""
+    f.discover(HTTPBOOT)
+    f.site_offer(HTTPBOOT)
+    f.proxy_offer(HTTPBOOT, "a", f"http://{f.site.proxy.ip}/ipxe.efi")
+    f.site_request_ack(HTTPBOOT)
+    f.http_get(HTTPBOOT, "/ipxe.efi", "HEAD", status=404)
+    f.http_get(HTTPBOOT, "/ipxe.efi")
+
+
+def small_offer(s: Spec) -> None:
+    s.kw["pad_to"] = 0
+
+
+SERVES_BIOS = RuleContext(proxies=frozenset({PROXY_IP}), serves={PROXY_IP: frozenset({BIOS.mac})})
+
+# (id, flows, tweaks, context or None, the one rule expected to fail)
+DEFECTS: list[tuple[str, tuple, dict, RuleContext | None, str]] = [
+    ("nonzero-yiaddr", (bios_flow,), {"proxy_offer": _set(yiaddr="10.0.0.77")}, None, "OFFER-2"),
+    ("no-option-60", (bios_flow,), {"proxy_offer": _opt(60, None)}, None, "OFFER-3"),
+    ("4011-ack-wrong-port", (uefi_flow,), {"ack4011": _attr(dport=68)}, None, "ACK4011-1"),
+    ("4011-ack-from-67", (uefi_flow,), {"ack4011": _attr(sport=67)}, None, "ACK4011-1"),
+    ("ack-address-request", (proxy_acks_address_request,), {}, None, "SILENT-2"),
+    ("answers-inform", (proxy_answers_inform,), {}, None, "SILENT-2"),
+    ("answers-foreign-mac", (served_and_foreign,), {}, SERVES_BIOS, "SILENT-5"),
+    ("broken-option-43", (bios_flow,), {"proxy_offer": _opt(43, b"\x06\x05\x08")}, None, "OFFER-7"),
+    (
+        "43.6-reserved-bits",
+        (bios_flow,),
+        {"proxy_offer": _opt(43, pxe43([(6, b"\x18")]))},
+        None,
+        "OFFER-7",
+    ),
+    (
+        "giaddr-ignored",
+        (relayed_flow,),
+        {"proxy_offer": lambda s: (_attr(dst=BROADCAST, dport=68)(s), _set(giaddr="0.0.0.0")(s))},
+        None,
+        "RELAY-1",
+    ),
+    (
+        "relay-54-is-giaddr",
+        (relayed_flow,),
+        {"proxy_offer": _opt(54, ip4("10.1.0.1"))},
+        None,
+        "RELAY-2",
+    ),
+    ("relay-82-not-last", (relayed_flow,), {"proxy_offer": _move_82_first}, None, "RELAY-3"),
+    (
+        "tftp-oack-unasked",
+        (bios_flow,),
+        {
+            "tftp_oack": _attr(
+                payload=b"\x00\x06tsize\x003000\x00blksize\x001432\x00windowsize\x004\x00"
+            )
+        },
+        None,
+        "TFTP-3",
+    ),
+    (
+        "tftp-from-port-69",
+        (bios_flow,),
+        {
+            k: _tftp_from_69
+            for k in ["tftp_oack", "tftp_ack0"]
+            + [f"tftp_{t}{n}" for t in ("data", "ack") for n in (1, 2, 3)]
+        },
+        None,
+        "TFTP-1",
+    ),
+    ("tftp-no-wait-for-ack0", (bios_flow,), {"tftp_ack0": _drop}, None, "TFTP-4"),
+    (
+        "tftp-wrong-tsize",
+        (bios_flow,),
+        {"tftp_oack": _attr(payload=b"\x00\x06tsize\x004000\x00blksize\x001432\x00")},
+        None,
+        "TFTP-5",
+    ),
+    (
+        "tftp-dotdot",
+        (bios_flow,),
+        {
+            "tftp_rrq": _attr(
+                payload=b"\x00\x01../../etc/shadow\x00octet\x00tsize\x000\x00blksize\x001432\x00"
+            )
+        },
+        None,
+        "TFTP-9",
+    ),
+    ("offer-client-options", (bios_flow,), {"proxy_offer": _opt(55, b"\x01\x03")}, None, "OFFER-9"),
+    ("offer-97-not-echoed", (bios_flow,), {"proxy_offer": _opt(97, None)}, None, "OFFER-5"),
+    ("offer-54-wrong", (bios_flow,), {"proxy_offer": _opt(54, ip4("10.0.0.9"))}, None, "OFFER-4"),
+    ("offer-no-end", (bios_flow,), {"proxy_offer": _set(end=False)}, None, "OFFER-1"),
+    (
+        "offer-unicast-to-nobody",
+        (bios_flow,),
+        {"proxy_offer": _attr(dst=Host(BIOS.mac, BIOS.ip))},
+        None,
+        "OFFER-10",
+    ),
+    ("offer-too-small", (bios_flow,), {"proxy_offer": small_offer}, None, "OFFER-11"),
+    (
+        "offer-file-no-nul",
+        (bios_flow,),
+        {"proxy_offer": _set(file=b"a" * 123 + b".kpxe")},
+        None,
+        "OFFER-8",
+    ),
+    ("offer-bit3-without-file", (bios_flow,), {"proxy_offer": _set(file=b"")}, None, "OFFER-6"),
+    (
+        "4011-ack-no-bootfile",
+        (uefi_flow,),
+        {"ack4011": _set(file=b"", siaddr="0.0.0.0")},
+        None,
+        "ACK4011-2",
+    ),
+    (
+        "4011-ack-gives-address",
+        (uefi_flow,),
+        {"ack4011": _set(yiaddr="10.0.0.88")},
+        None,
+        "ACK4011-3",
+    ),
+    ("4011-ack-no-boot-item", (uefi_flow,), {"ack4011": _opt(43, None)}, None, "ACK4011-4"),
+    ("4011-ack-late", (uefi_flow,), {"ack4011": lambda s: None}, None, None),
+    ("answers-non-pxe", (proxy_answers_non_pxe,), {}, None, "SILENT-1"),
+    ("retransmission-ignored", (retransmission_unanswered,), {}, None, "TIME-1"),
+    ("two-proxies", (rogue_proxy_too,), {}, None, "SITE-1"),
+    (
+        "site-dhcp-sends-pxeclient",
+        (bios_flow,),
+        {"site_offer": _opt(60, b"PXEClient")},
+        None,
+        "SITE-2",
+    ),
+    (
+        "ipxe-gets-binary-again",
+        (ipxe_flow,),
+        {"proxy_offer": _set(file=b"http://10.0.0.2/undionly.kpxe")},
+        None,
+        "IPXE-1",
+    ),
+    ("bios-gets-efi", (bios_flow,), {"proxy_offer": _set(file=b"ipxe.efi")}, None, "IPXE-1"),
+    ("ipxe-relative-name", (ipxe_flow,), {"proxy_offer": _set(file=b"boot.ipxe")}, None, "IPXE-2"),
+    (
+        "http-boot-hostname-no-dns",
+        (http_flow,),
+        {"proxy_offer": _set(file=b"http://boot.example/ipxe.efi")},
+        None,
+        "IPXE-4",
+    ),
+    ("http-head-404", (http_head_404,), {}, None, "IPXE-5"),
+]
+DEFECTS = [d for d in DEFECTS if d[4] is not None]
+
+
+@pytest.mark.parametrize(
+    ("flows", "tweaks", "context", "rule_id"),
+    [pytest.param(d[1], d[2], d[3], d[4], id=d[0]) for d in DEFECTS],
+)
+def test_defect_flagged_by_exactly_its_rule(
+    judge: Judge, flows: tuple, tweaks: dict, context: RuleContext | None, rule_id: str
+) -> None:
+    report = judge(*flows, tweaks=tweaks, context=context)
+    failed = report.failed_rules()
+    details = [f"{f.rule_id}: {f.message}" for f in report.failures()]
+    assert failed == {rule_id}, details
+    assert report.ok is (report.for_rule(rule_id)[0].level is not Level.MUST)
+
+
+def test_late_offer_is_a_should_failure(judge: Judge) -> None:
+    def slow(s: Spec) -> None:
+        pass
+
+    f_tweaks = {"proxy_offer": slow}
+    report = judge(bios_flow, tweaks=f_tweaks)
+    assert report.failed_rules() == set()
+
+    def late_flow(f: Flow) -> None:
+        f.discover(BIOS)
+        f.site_offer(BIOS)
+        f.b.t += 1.5
+        f.proxy_offer(BIOS, "a", "undionly.kpxe")
+        f.site_request_ack(BIOS)
+
+    report = judge(late_flow)
+    assert report.failed_rules() == {"TIME-2"}
+    assert report.ok  # SHOULD only
+
+
+def test_late_4011_ack_breaks_time3(judge: Judge) -> None:
+    def late(f: Flow) -> None:
+        f.discover(UEFI)
+        f.site_offer(UEFI)
+        f.proxy_offer(UEFI, "c")
+        f.site_request_ack(UEFI)
+        f.tweaks["ack4011"] = lambda s: setattr(f.b, "t", f.b.t + 1.5)
+        f.pxe_4011(UEFI, "ipxe.efi", sport=4011)
+
+    assert judge(late).failed_rules() == {"TIME-3"}
+
+
+@pytest.mark.parametrize("name", sorted(ALL_FLOWS))
+@pytest.mark.parametrize("with_context", [True, False], ids=["context", "inferred"])
+def test_conformant_flows_have_no_failure(judge: Judge, name: str, with_context: bool) -> None:
+    ctx = None if with_context else RuleContext()
+    report = judge(ALL_FLOWS[name], context=ctx)
+    assert report.failures() == []
+    assert report.summary()["pass"] > 10
+
+
+@pytest.mark.parametrize(
+    "flow",
+    [
+        plain_client_ignored,
+        retransmission_answered,
+        served_and_foreign_ignored,
+        lambda f: uefi_flow(f, replace(UEFI, uuid=b"\x01" * 16)),
+        lambda f: ipxe_flow(f, replace(IPXE, mac="52:54:00:00:00:45")),
+    ],
+    ids=[
+        "plain-client-ignored",
+        "retransmission-answered",
+        "foreign-ignored",
+        "uefi-uuid",
+        "ipxe-other-mac",
+    ],
+)
+def test_conformant_variants_have_no_failure(judge: Judge, flow: Callable[[Flow], None]) -> None:
+    report = judge(flow, context=SERVES_BIOS if flow is served_and_foreign_ignored else None)
+    assert report.failures() == [], [f.message for f in report.failures()]
+
+
+def test_silent5_and_site3_need_context(judge: Judge) -> None:
+    report = judge(served_and_foreign)
+    (f,) = report.for_rule("SILENT-5")
+    assert f.verdict.value == "not-applicable" and "--serves" in f.message
+
+
+def test_served_client_left_unanswered_fails_site3(judge: Judge) -> None:
+    def silent_proxy(f: Flow) -> None:
+        f.discover(BIOS)
+        f.site_offer(BIOS)
+        f.discover(BIOS, role="discover_again", dt=4.0)
+        f.site_offer(BIOS, role="site_offer_again")
+
+    f_ctx = SERVES_BIOS
+    report = judge(silent_proxy, context=f_ctx)
+    assert report.failed_rules() == {"SITE-3"}
+
+
+def test_sorcerers_apprentice_is_flagged(judge: Judge) -> None:
+    def apprentice(f: Flow) -> None:
+        bios_flow(f)
+        me, p = Host(BIOS.mac, BIOS.ip), f.site.proxy
+        # duplicate ACK 1 arrives; the server answers it with DATA 2 again at once
+        f.b.udp(me, p, 2070, 40001, b"\x00\x04\x00\x01", 0.001)
+        f.b.udp(p, me, 40001, 2070, b"\x00\x03\x00\x02" + bytes(1432), 0.001)
+
+    assert judge(apprentice).failed_rules() == {"TFTP-7"}
+
+
+def test_unused_payload_helper_is_exercised() -> None:
+    assert len(dhcp_payload(1, 1, BIOS.mac, [(53, b"\x01")])) == 300
