@@ -243,6 +243,13 @@ class HttpBootServer:
         if mac is None or not self.allow_mac(mac):
             self.counters.refused += 1
             return await self._simple(writer, 404, "not found\n", keep, head)
+        if head:
+            # Asking the Control Plane would mint a join token and kill the one a GET
+            # already handed out, so HEAD answers from the MAC filter alone.
+            self._write_head(writer, 200, {"Content-Type": "text/plain; charset=utf-8",
+                                           "Cache-Control": "no-store"}, keep)
+            await writer.drain()
+            return keep
         try:
             boot = await self.source.boot_data(mac)
         except HttpBootError as exc:

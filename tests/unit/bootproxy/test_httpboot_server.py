@@ -98,6 +98,10 @@ def test_script_for_served_mac(root: Path) -> None:
                 in r.text
             assert cp.boot_calls == [SERVED]
             assert srv.counters.scripts_served == 1
+            # HEAD must not mint another join token at the Control Plane.
+            h = await client.head(f"{url}/boot/52:54:00:00:00:01.ipxe")
+            assert h.status_code == 200 and h.content == b""
+            assert cp.boot_calls == [SERVED]
     run(go())
 
 
