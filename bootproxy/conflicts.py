@@ -14,7 +14,6 @@ import logging
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any, cast
 
 from bootproxy.dhcp.codec import BOOTREPLY, DhcpPacket, MessageType, Opt, parse
@@ -102,7 +101,7 @@ class ConflictWatch(asyncio.DatagramProtocol):
         if other is None or not self.served(packet.mac):
             return
         self.registry.inc("bootproxy_conflicts_total", interface=self.iface)
-        seen_at = datetime.now(UTC).isoformat()
+        seen_at = time.time()  # unix seconds: the Control Plane's ConflictIn.seen_at is a float
         log_event(
             _LOG, "conflict", logging.WARNING,
             mac=packet.mac, other_server=other, segment=self.iface, source=addr[0],
