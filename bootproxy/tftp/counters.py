@@ -12,7 +12,7 @@ class TftpCounters:
 
     ``errors`` is keyed by kind: ``file_not_found``, ``access_violation``,
     ``illegal_operation``, ``unknown_tid``, ``timeout``, ``client_error``,
-    ``busy``, ``refused_client``, ``malformed``.
+    ``busy``, ``refused_client``, ``malformed``, ``duplicate_request``.
     """
 
     bytes_sent: int = 0

@@ -76,6 +76,7 @@ class _TransferProtocol(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
         self.timer: asyncio.TimerHandle | None = None
         self.deadline = 0.0
+        self.counted = 0
         self.done = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -87,6 +88,9 @@ class _TransferProtocol(asyncio.DatagramProtocol):
         assert self.transport is not None
         for datagram in datagrams:
             self.transport.sendto(datagram, self.peer)
+        # Live byte count for /metrics, also during a long transfer.
+        self.server.counters.bytes_sent += self.machine.bytes_sent - self.counted
+        self.counted = self.machine.bytes_sent
         if self.machine.finished:
             self._close()
             return
@@ -164,7 +168,7 @@ class TftpServer:
         self.allow: AllowFn = allow or (lambda _ip: True)
         self.counters = TftpCounters()
         self._listen: asyncio.DatagramTransport | None = None
-        self._transfers: set[_TransferProtocol] = set()
+        self._transfers: dict[tuple[str, int], _TransferProtocol] = {}
 
     @property
     def address(self) -> tuple[str, int]:
@@ -188,9 +192,9 @@ class TftpServer:
         if self._listen is not None:
             self._listen.close()
             self._listen = None
-        for proto in list(self._transfers):
+        for proto in list(self._transfers.values()):
             proto._close()
-        for proto in list(self._transfers):
+        for proto in list(self._transfers.values()):
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(proto.done), 1.0)
 
@@ -205,7 +209,7 @@ class TftpServer:
         """Wait until no transfer is running (used by tests and graceful shutdown)."""
         async with asyncio.timeout(timeout):
             while self._transfers:
-                await asyncio.wait([asyncio.shield(p.done) for p in self._transfers])
+                await asyncio.wait([asyncio.shield(p.done) for p in self._transfers.values()])
 
     def _reply_error(self, addr: tuple[str, int], code: int, message: str, kind: str) -> None:
         """Send an ERROR from the listening socket (no transfer exists yet)."""
@@ -231,6 +235,11 @@ class TftpServer:
         if packet.mode not in ("octet", "netascii"):
             self._reply_error(addr, ErrorCode.ILLEGAL_OPERATION,
                               f"mode {packet.mode!r} not supported", "illegal_operation")
+            return
+        if addr in self._transfers:
+            # A retransmitted RRQ (our OACK or DATA 1 was lost): the running transfer's
+            # timer already resends, so a second transfer would only duplicate traffic.
+            self.counters.errors["duplicate_request"] += 1
             return
         if len(self._transfers) >= self.config.max_transfers:
             self.counters.errors["busy"] += 1
@@ -282,7 +291,7 @@ class TftpServer:
                     os.close(fd)
 
         proto = _TransferProtocol(self, addr, machine, close_file)
-        self._transfers.add(proto)
+        self._transfers[addr] = proto
         asyncio.get_running_loop().create_task(self._open_transfer(proto))
 
     async def _open_transfer(self, proto: _TransferProtocol) -> None:
@@ -296,7 +305,6 @@ class TftpServer:
 
     def _transfer_ended(self, machine: ReadTransfer) -> None:
         self.counters.active -= 1
-        self.counters.bytes_sent += machine.bytes_sent
         if machine.outcome in (Outcome.COMPLETE, Outcome.FINAL_UNACKED):
             self.counters.transfers_completed += 1
         else:
@@ -305,4 +313,6 @@ class TftpServer:
                     Outcome.ILLEGAL: "illegal_operation"}.get(machine.outcome, "aborted") \
                 if machine.outcome else "aborted"
             self.counters.errors[kind] += 1
-        self._transfers = {p for p in self._transfers if p.machine is not machine}
+        for peer, proto in list(self._transfers.items()):
+            if proto.machine is machine:
+                del self._transfers[peer]

@@ -297,3 +297,27 @@ def test_port_in_use_raises(boot_root: Path) -> None:
         asyncio.run(go())
     finally:
         sock.close()
+
+
+def test_retransmitted_rrq_does_not_start_a_second_transfer(boot_root: Path) -> None:
+    async def go() -> None:
+        async with serving(boot_root) as server:
+            client, proto = await _raw()
+            try:
+                client.sendto(_rrq("ipxe.efi", blksize="1024"), server.address)
+                first, tid = await proto.recv()
+                assert isinstance(first, OptionAck)
+                client.sendto(_rrq("ipxe.efi", blksize="1024"), server.address)  # "lost" OACK
+                with pytest.raises(TimeoutError):
+                    await proto.recv(timeout=0.5)  # no OACK from a second TID
+                assert server.counters.errors["duplicate_request"] == 1
+                assert server.counters.transfers_started == 1
+                client.sendto(encode_ack(0), tid)
+                data, src = await proto.recv()
+                assert isinstance(data, Data) and data.block == 1 and src == tid
+                assert server.counters.bytes_sent == 1024  # counted live, mid-transfer
+                client.sendto(encode_error(0, "bye"), tid)
+            finally:
+                client.close()
+
+    run(go())
