@@ -72,7 +72,7 @@ class BootProxyConfig:
         if self.cp_url:
             args += ["--cp-url", self.cp_url]
         if self.cp_token:
-            args += ["--cp-token", self.cp_token]
+            args.append(f"--cp-token={self.cp_token}")  # a token may begin with "-"
         if self.assignments_file:
             args += ["--assignments-file", str(self.assignments_file)]
         return args + list(self.extra_args)

@@ -1,0 +1,110 @@
+"""The Control Plane mock as a lab component, and the harness's client to it.
+
+The service runs in its own lab host (multi-homed: one address on every
+segment, so proxies and machines reach it without routing). The harness
+talks to it through a :class:`NamespaceWorker`, so the host's namespace is
+never joined to the lab. Stopping and starting it again keeps its SQLite
+store — that is how scenarios model an outage.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from controlplane.client import ControlPlaneClient
+from harness.components.base import Component
+from harness.components.sockets import tcp_listening
+from harness.errors import ComponentError
+from harness.lab.lab import Lab
+from harness.lab.nsthread import NamespaceWorker
+from harness.wait import wait_until
+
+CP_PORT = 8000
+
+
+class NamespacedClient:
+    """A :class:`ControlPlaneClient` whose every call runs inside the lab namespace."""
+
+    def __init__(self, worker: NamespaceWorker, client: ControlPlaneClient) -> None:
+        self._worker = worker
+        self._client = client
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        target = getattr(self._client, name)
+        if not callable(target):
+            return target  # type: ignore[no-any-return]
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self._worker.call(target, *args, **kwargs)
+
+        return call
+
+
+class ControlPlane(Component):
+    """``python -m controlplane`` in lab host ``host``, listening on every segment."""
+
+    def __init__(self, lab: Lab, host: str = "cp", *, tls: bool = False) -> None:
+        self.lab = lab
+        self.host = host
+        self.name = "controlplane"
+        self.admin_token = secrets.token_urlsafe(24)
+        self.db = lab.temp_dir / "controlplane.sqlite3"
+        self.tls_dir = lab.temp_dir / "cp-tls" if tls else None
+        self._worker: NamespaceWorker | None = None
+        self.api: Any = None
+        self.ready_info: dict[str, Any] = {}
+
+    def url(self, segment: str) -> str:
+        """Base URL of the service as seen from ``segment``."""
+        scheme = "https" if self.tls_dir else "http"
+        return f"{scheme}://{self.lab.address(self.host, segment)}:{CP_PORT}"
+
+    def argv(self) -> list[str]:
+        """The service's command line."""
+        args = [sys.executable, "-m", "controlplane", "--listen", f"0.0.0.0:{CP_PORT}",
+                "--db", str(self.db), f"--admin-token={self.admin_token}", "--lab", self.lab.id]
+        if self.tls_dir is not None:
+            args += ["--tls-dir", str(self.tls_dir)]
+            for (host, _seg), info in self.lab.links.items():
+                if host == self.host and info.address is not None:
+                    args += ["--tls-name", str(info.address.ip)]
+        return args
+
+    def start(self) -> None:
+        """Start (or restart after stop(): the store is kept)."""
+        self.process = self.lab.start_process(self.name, self.argv(), self.host)
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        """Ready when it printed its ready line, listens, and answers /healthz from the lab."""
+        proc = self.process
+        if proc is None:
+            raise ComponentError("start() first")
+        match = proc.wait_for_log(r'^\{.*"event": ?"ready".*\}$', timeout)
+        self.ready_info = json.loads(match.group(0))
+        wait_until(lambda: tcp_listening(proc.pid, CP_PORT), timeout=timeout,
+                   what="the Control Plane to listen", evidence=proc.log_tail)
+        if self._worker is None:
+            self._worker = NamespaceWorker(self.lab.ns(self.host))
+        first_segment = next(seg for (h, seg) in self.lab.links if h == self.host)
+        verify: bool | str = True
+        if self.tls_dir is not None:
+            verify = str(self.tls_dir / "ca.pem")
+        client = self._worker.call(ControlPlaneClient, self.url(first_segment),
+                                   self.admin_token, verify=verify)
+        self.api = NamespacedClient(self._worker, client)
+        self.api.healthz()
+
+    def stop(self) -> None:
+        """Stop the service (the store stays for a restart)."""
+        super().stop()
+
+    def close(self) -> None:
+        """Stop and release the namespace worker."""
+        self.stop()
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
