@@ -15,7 +15,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response, Security
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.routing import APIRoute
@@ -101,8 +101,8 @@ def create_app(
                     "Contract: docs/CONTROLPLANE-API.md.",
         lifespan=lifespan,
         generate_unique_id_function=_route_id,
-        responses=ERRORS,
     )
+    api = APIRouter(responses=ERRORS)
     app.state.store = store
     app.state.faults = fault_table
     app.state.notifier = notifier
@@ -153,21 +153,21 @@ def create_app(
 
     # -- clusters -------------------------------------------------------------
 
-    @app.post("/api/v1/clusters", name="clusters_create", response_model=ClusterOut,
+    @api.post("/api/v1/clusters", name="clusters_create", response_model=ClusterOut,
               status_code=201, tags=["clusters"])
     def create_cluster(body: ClusterIn, who: Who) -> dict[str, Any]:
         """Create a cluster (admin)."""
         need(who, "admin")
         return store.create_cluster(body)
 
-    @app.get("/api/v1/clusters", name="clusters_list", response_model=list[ClusterOut],
+    @api.get("/api/v1/clusters", name="clusters_list", response_model=list[ClusterOut],
              tags=["clusters"])
     def list_clusters(who: Who) -> list[dict[str, Any]]:
         """Every cluster with its status (admin)."""
         need(who, "admin")
         return store.list_clusters()
 
-    @app.get("/api/v1/clusters/{name}", name="cluster_get", response_model=ClusterOut,
+    @api.get("/api/v1/clusters/{name}", name="cluster_get", response_model=ClusterOut,
              tags=["clusters"])
     def get_cluster(name: str, who: Who) -> dict[str, Any]:
         """One cluster: Ready when all its expected nodes are; `missing` says why not."""
@@ -176,7 +176,7 @@ def create_app(
 
     # -- artifacts and profiles ----------------------------------------------
 
-    @app.post("/api/v1/artifacts/{name}", name="artifact_upload", response_model=ArtifactOut,
+    @api.post("/api/v1/artifacts/{name}", name="artifact_upload", response_model=ArtifactOut,
               status_code=201, tags=["artifacts"],
               openapi_extra={"requestBody": {"required": True, "content": {
                   "application/octet-stream": {"schema": {"type": "string",
@@ -191,7 +191,7 @@ def create_app(
         data = await request.body()
         return await run_in_threadpool(store.put_artifact, name, data)
 
-    @app.get("/api/v1/artifacts", name="artifacts_list", response_model=list[ArtifactOut],
+    @api.get("/api/v1/artifacts", name="artifacts_list", response_model=list[ArtifactOut],
              tags=["artifacts"])
     def list_artifacts(who: Who) -> list[dict[str, Any]]:
         """Metadata of every artifact (admin or proxy)."""
@@ -207,25 +207,25 @@ def create_app(
             return Response(status_code=304, headers=headers)
         return FileResponse(path, media_type="application/octet-stream", headers=headers)
 
-    @app.get("/api/v1/artifacts/{name}", name="artifact_get", tags=["artifacts"],
+    @api.get("/api/v1/artifacts/{name}", name="artifact_get", tags=["artifacts"],
              response_class=FileResponse)
     def get_artifact(name: str, request: Request, who: Who) -> Response:
         """Download an artifact (proxy or admin) with ETag = its sha256."""
         return artifact_response(name, request, who)
 
-    @app.head("/api/v1/artifacts/{name}", name="artifact_head", tags=["artifacts"])
+    @api.head("/api/v1/artifacts/{name}", name="artifact_head", tags=["artifacts"])
     def head_artifact(name: str, request: Request, who: Who) -> Response:
         """Size and ETag of an artifact without the bytes."""
         return artifact_response(name, request, who)
 
-    @app.post("/api/v1/profiles", name="profiles_create", response_model=ProfileOut,
+    @api.post("/api/v1/profiles", name="profiles_create", response_model=ProfileOut,
               status_code=201, tags=["profiles"])
     def create_profile(body: ProfileIn, who: Who) -> dict[str, Any]:
         """Create or replace a boot profile (admin)."""
         need(who, "admin")
         return store.create_profile(body)
 
-    @app.get("/api/v1/profiles", name="profiles_list", response_model=list[ProfileOut],
+    @api.get("/api/v1/profiles", name="profiles_list", response_model=list[ProfileOut],
              tags=["profiles"])
     def list_profiles(who: Who) -> list[dict[str, Any]]:
         """Every boot profile (admin)."""
@@ -234,28 +234,28 @@ def create_app(
 
     # -- machines -------------------------------------------------------------
 
-    @app.post("/api/v1/machines", name="machines_create", response_model=MachineOut,
+    @api.post("/api/v1/machines", name="machines_create", response_model=MachineOut,
               status_code=201, tags=["machines"])
     def create_machine(body: MachineIn, who: Who) -> dict[str, Any]:
         """Define a machine (admin); it starts Pending."""
         need(who, "admin")
         return store.create_machine(body)
 
-    @app.get("/api/v1/machines", name="machines_list", response_model=list[MachineOut],
+    @api.get("/api/v1/machines", name="machines_list", response_model=list[MachineOut],
              tags=["machines"])
     def list_machines(who: Who, cluster: str | None = None) -> list[dict[str, Any]]:
         """Every machine, or those of `?cluster=` (admin)."""
         need(who, "admin")
         return store.list_machines(cluster)
 
-    @app.get("/api/v1/machines/{mac}", name="machine_get", response_model=MachineOut,
+    @api.get("/api/v1/machines/{mac}", name="machine_get", response_model=MachineOut,
              tags=["machines"])
     def get_machine(mac: str, who: Who) -> dict[str, Any]:
         """One machine with state, reasons and facts (admin)."""
         need(who, "admin")
         return store.get_machine(_path_mac(mac))
 
-    @app.get("/api/v1/machines/{mac}/boot", name="boot", response_model=BootData,
+    @api.get("/api/v1/machines/{mac}/boot", name="boot", response_model=BootData,
              tags=["boot"])
     def boot(mac: str, request: Request, who: Who) -> dict[str, Any]:
         """Boot data for a MAC (a proxy serving it, or admin); mints a one-time join token."""
@@ -274,14 +274,14 @@ def create_app(
 
     # -- proxies --------------------------------------------------------------
 
-    @app.post("/api/v1/proxies", name="proxies_create", response_model=ProxyToken,
+    @api.post("/api/v1/proxies", name="proxies_create", response_model=ProxyToken,
               status_code=201, tags=["proxies"])
     def create_proxy(body: ProxyIn, who: Who) -> dict[str, str]:
         """Register a Boot Proxy (admin); the answer holds its token, shown once."""
         need(who, "admin")
         return store.create_proxy(body)
 
-    @app.get("/api/v1/proxies", name="proxies_list", response_model=list[ProxyOut],
+    @api.get("/api/v1/proxies", name="proxies_list", response_model=list[ProxyOut],
              tags=["proxies"])
     def list_proxies(who: Who) -> list[dict[str, Any]]:
         """Every proxy with its last heartbeat (admin)."""
@@ -293,7 +293,7 @@ def create_app(
         if who.kind == "proxy" and who.name != name:
             raise Forbidden(f"a proxy token for {who.name!r} cannot act as proxy {name!r}")
 
-    @app.post("/api/v1/proxies/{name}/heartbeat", name="heartbeat", response_model=Ok,
+    @api.post("/api/v1/proxies/{name}/heartbeat", name="heartbeat", response_model=Ok,
               tags=["proxies"])
     def heartbeat(name: str, body: Heartbeat, who: Who) -> dict[str, bool]:
         """A proxy says it is alive, with its version and segments."""
@@ -302,7 +302,7 @@ def create_app(
         store.heartbeat(name, body)
         return {"ok": True}
 
-    @app.get("/api/v1/proxies/{name}/assignments", name="assignments",
+    @api.get("/api/v1/proxies/{name}/assignments", name="assignments",
              response_model=Assignments, tags=["proxies"],
              responses={304: {"description": "nothing changed within `wait` seconds"}})
     async def assignments(
@@ -333,7 +333,7 @@ def create_app(
 
     # -- nodes ----------------------------------------------------------------
 
-    @app.post("/api/v1/nodes/register", name="register", response_model=RegisterOut,
+    @api.post("/api/v1/nodes/register", name="register", response_model=RegisterOut,
               tags=["nodes"])
     def register(body: RegisterIn, who: Who, creds: Credentials) -> dict[str, Any]:
         """A node phones home with its join token and hardware facts.
@@ -345,7 +345,7 @@ def create_app(
         assert creds is not None  # `who` resolved, so a token was sent
         return store.register(creds.credentials, body)
 
-    @app.post("/api/v1/nodes/{mac}/ready", name="ready", response_model=MachineOut,
+    @api.post("/api/v1/nodes/{mac}/ready", name="ready", response_model=MachineOut,
               tags=["nodes"])
     def ready(mac: str, who: Who) -> dict[str, Any]:
         """A registered node reports it is ready (its node token)."""
@@ -360,21 +360,21 @@ def create_app(
 
     # -- conflicts, events, state, faults ------------------------------------
 
-    @app.post("/api/v1/conflicts", name="conflicts_report", response_model=ConflictOut,
+    @api.post("/api/v1/conflicts", name="conflicts_report", response_model=ConflictOut,
               status_code=201, tags=["conflicts"])
     def report_conflict(body: ConflictIn, who: Who) -> dict[str, Any]:
         """A proxy reports another ProxyDHCP answering a MAC it serves."""
         need(who, "proxy")
         return store.add_conflict(who.name, body)
 
-    @app.get("/api/v1/conflicts", name="conflicts_list", response_model=list[ConflictOut],
+    @api.get("/api/v1/conflicts", name="conflicts_list", response_model=list[ConflictOut],
              tags=["conflicts"])
     def list_conflicts(who: Who) -> list[dict[str, Any]]:
         """Every conflict report (admin)."""
         need(who, "admin")
         return store.conflicts()
 
-    @app.get("/api/v1/events", name="events", response_model=list[Event], tags=["test hooks"])
+    @api.get("/api/v1/events", name="events", response_model=list[Event], tags=["test hooks"])
     def events(
         who: Who,
         since: Annotated[int, Query(ge=0)] = 0,
@@ -384,7 +384,7 @@ def create_app(
         need(who, "admin")
         return store.events(since, limit)
 
-    @app.get("/api/v1/state", name="state", tags=["test hooks"])
+    @api.get("/api/v1/state", name="state", tags=["test hooks"])
     def state(who: Who) -> dict[str, Any]:
         """Everything at once, for harness assertions and debugging (admin)."""
         need(who, "admin")
@@ -403,13 +403,13 @@ def create_app(
         names = sorted({getattr(r, "name", "") for r in routes} - {""})
         return {"faults": fault_table.all(), "endpoints": ["*", *names]}
 
-    @app.get("/api/v1/faults", name="faults_get", response_model=Faults, tags=["test hooks"])
+    @api.get("/api/v1/faults", name="faults_get", response_model=Faults, tags=["test hooks"])
     def get_faults(who: Who) -> dict[str, Any]:
         """The active faults and the route names they can target (admin)."""
         need(who, "admin")
         return fault_view()
 
-    @app.put("/api/v1/faults", name="faults_set", response_model=Faults, tags=["test hooks"])
+    @api.put("/api/v1/faults", name="faults_set", response_model=Faults, tags=["test hooks"])
     def set_fault(body: FaultIn, who: Who) -> dict[str, Any]:
         """Switch on (or, all zero, off) a fault for one route name or `*` (admin)."""
         need(who, "admin")
@@ -422,7 +422,7 @@ def create_app(
         log("fault_set", **body.model_dump())
         return fault_view()
 
-    @app.delete("/api/v1/faults", name="faults_clear", response_model=Faults,
+    @api.delete("/api/v1/faults", name="faults_clear", response_model=Faults,
                 tags=["test hooks"])
     def clear_faults(who: Who) -> dict[str, Any]:
         """Remove every fault (admin)."""
@@ -432,6 +432,7 @@ def create_app(
         log("faults_cleared")
         return fault_view()
 
+    app.include_router(api)
     return app
 
 

@@ -8,6 +8,7 @@ Every non-2xx answer raises ApiError carrying the status and the server's
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -15,6 +16,13 @@ from typing import Any
 import httpx
 
 from .errors import ControlPlaneError
+
+
+def verify_context(verify: bool | str | Path) -> bool | ssl.SSLContext:
+    """httpx `verify` for a lab: a CA file path becomes a context trusting only that CA."""
+    if isinstance(verify, bool):
+        return verify
+    return ssl.create_default_context(cafile=str(verify))
 
 
 class ApiError(ControlPlaneError):
@@ -35,11 +43,11 @@ class ControlPlaneClient:
                  verify: bool | str | Path = True, timeout: float = 10.0) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.base_url = base_url.rstrip("/")
-        self._verify: bool | str = str(verify) if isinstance(verify, Path) else verify
+        self._verify = verify
         self._timeout = timeout
         self.http = httpx.Client(
             base_url=self.base_url, headers=headers, timeout=timeout,
-            verify=self._verify,
+            verify=verify_context(verify),
         )
 
     def with_token(self, token: str) -> ControlPlaneClient:

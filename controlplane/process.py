@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from .client import verify_context
 from .errors import ControlPlaneError
 
 
@@ -77,15 +78,22 @@ class ControlPlaneProcess:
                     self._ready_seen.set()
 
     def wait_ready(self, timeout: float = 20.0, verify: bool | str = True) -> str:
-        """Wait for the ready line and a 200 from /healthz; return the URL."""
+        """Wait for the ready line and a 200 from /healthz; return the URL.
+
+        With TLS, `verify` defaults to the lab CA named in the ready line.
+        """
         assert self.proc is not None, "start() first"
         deadline = time.monotonic() + timeout
         while not self._ready_seen.wait(0.05):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise StartError(self._why("no ready line"))
+        if verify is True and self.ready and self.ready.get("ca_cert"):
+            verify = str(self.ready["ca_cert"])
+        context = verify_context(verify)
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=1.0, verify=verify).status_code == 200:
+                if httpx.get(f"{self.url}/healthz", timeout=1.0,
+                             verify=context).status_code == 200:
                     return self.url
             except httpx.HTTPError:
                 pass

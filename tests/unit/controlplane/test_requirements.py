@@ -1,0 +1,54 @@
+"""The machine requirements, one rule at a time (no server)."""
+
+from __future__ import annotations
+
+import pytest
+from cp_helpers import facts
+
+from controlplane.models import Facts, dns_label, normalise_mac
+from controlplane.requirements import check_requirements
+
+pytestmark = pytest.mark.unit
+MAC = "52:54:00:00:00:01"
+
+
+def reasons(clock: float = 1000.0, **overrides: object) -> list[str]:
+    return check_requirements(Facts.model_validate(facts(MAC, 1000.0, **overrides)), clock)
+
+
+def test_minimum_machine_passes() -> None:
+    assert reasons(cpu_cores=2, memory_bytes=3 * 10**9,
+                   disks=[{"name": "a", "size_bytes": 10**9},
+                          {"name": "b", "size_bytes": 10 * 10**9}]) == []
+
+
+@pytest.mark.parametrize(("override", "expected"), [
+    ({"arch": "aarch64"}, "arch aarch64 != x86_64"),
+    ({"cpu_cores": 1}, "cpu_cores 1 < 2"),
+    ({"memory_bytes": 2 * 10**9}, "memory_bytes 2000000000 < 3000000000"),
+    ({"disks": [{"name": "sda", "size_bytes": 8 * 10**9}]},
+     "no disk with size_bytes >= 10000000000 (largest 8000000000)"),
+    ({"disks": []}, "no disk with size_bytes >= 10000000000 (largest 0)"),
+])
+def test_each_failed_check_gives_one_reason(override: dict[str, object], expected: str) -> None:
+    assert reasons(**override) == [expected]
+
+
+@pytest.mark.parametrize(("skew", "ok"), [(0.0, True), (0.999, True), (-1.0, True),
+                                          (1.001, False), (-3.0, False)])
+def test_clock_skew_limit_is_one_second(skew: float, ok: bool) -> None:
+    found = check_requirements(Facts.model_validate(facts(MAC, 1000.0 + skew)), 1000.0)
+    assert (found == []) is ok
+    if not ok:
+        assert found[0].startswith(f"clock skew {skew:+.3f} s")
+
+
+def test_mac_and_label_normalisation() -> None:
+    assert normalise_mac("52-54-00-AB-cd-EF") == "52:54:00:ab:cd:ef"
+    assert dns_label("Node-1") == "node-1"
+    for bad in ("52:54:00:ab:cd", "zz:54:00:ab:cd:ef"):
+        with pytest.raises(ValueError, match="52:54:00:12:34:56"):
+            normalise_mac(bad)
+    for bad in ("-a", "a-", "a_b", "x" * 64, ""):
+        with pytest.raises(ValueError, match="DNS label"):
+            dns_label(bad)
