@@ -17,6 +17,7 @@ import socket
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from typing import Any
 
@@ -48,6 +49,13 @@ def run_action(iface: str, action: dict[str, Any]) -> dict[str, Any]:
     if action["kind"] == "metrics":
         with urllib.request.urlopen(action["url"], timeout=5) as resp:
             return {"text": resp.read().decode()}
+    if action["kind"] == "http":
+        req = urllib.request.Request(action["url"], method=action.get("method", "GET"))
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return {"status": resp.status, "body": resp.read().decode("latin-1")}
+        except urllib.error.HTTPError as exc:
+            return {"status": exc.code, "body": exc.read().decode("latin-1")}
     payload = build(action)
     xid = action["xid"]
     replies: list[dict[str, Any]] = []
