@@ -36,7 +36,7 @@ class NamespacedClient:
     def __getattr__(self, name: str) -> Callable[..., Any]:
         target = getattr(self._client, name)
         if not callable(target):
-            return target  # type: ignore[no-any-return]
+            return target
 
         def call(*args: Any, **kwargs: Any) -> Any:
             return self._worker.call(target, *args, **kwargs)
