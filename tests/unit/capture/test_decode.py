@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from scapy.utils import wrpcapng
+from scapy.utils import wrpcap, wrpcapng
 
 from harness.capture import CaptureError, decode_pcap
-from harness.capture.synth import BROADCAST, Host, PcapBuilder, dhcp_payload
+from harness.capture.synth import BROADCAST, Host, PcapBuilder, dhcp_payload, mac6
 from harness.capture.synth_flows import UEFI, Flow, uefi_flow
 
 pytestmark = pytest.mark.unit
@@ -110,6 +110,33 @@ def test_pcapng_is_read(tmp_path: Path) -> None:
     wrpcapng(path, f.b.frames)
     cap = decode_pcap(path)
     assert cap.frames == len(f.b.frames) and len(cap.dhcp) == 7
+    for e in cap.dhcp:
+        assert abs(e.time - float(f.b.frames[e.frame - 1].time)) < 1e-5
+
+
+def test_linux_cooked_capture_is_read(tmp_path: Path) -> None:
+    from scapy.layers.l2 import CookedLinux
+
+    f = Flow()
+    uefi_flow(f)
+    frames = []
+    for pkt in f.b.frames:
+        cooked = (
+            CookedLinux(
+                pkttype=0,
+                lladdrtype=1,
+                lladdrlen=6,
+                src=mac6(pkt.src).ljust(8, b"\0"),
+                proto=0x0800,
+            )
+            / pkt.payload
+        )
+        cooked.time = pkt.time
+        frames.append(cooked)
+    path = str(tmp_path / "any.pcap")
+    wrpcap(path, frames)
+    cap = decode_pcap(path)
+    assert len(cap.dhcp) == 7 and cap.dhcp[0].src_mac == UEFI.mac
 
 
 def test_truncated_pcap_raises_with_frame_number(tmp_path: Path) -> None:
