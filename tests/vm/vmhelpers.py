@@ -21,6 +21,7 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 DONE_MARKER = "FLEXLAB-AGENT: done result="
+CP_URL = "http://10.77.0.1:8080"
 
 needs_root_qemu = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("qemu-system-x86_64") is None,
@@ -88,11 +89,16 @@ class NodeNet:
 
 
 @contextlib.contextmanager
-def node_net(workdir: Path) -> Iterator[NodeNet]:
-    """Create fltest<rand> with a tap at 10.77.0.1/24, dnsmasq DHCP and the stub CP."""
+def node_net(workdir: Path, move_tap: str | None = None,
+             join_token: str | None = None) -> Iterator[NodeNet]:
+    """Create fltest<rand> with a tap at 10.77.0.1/24, dnsmasq DHCP and the stub CP.
+
+    With ``move_tap`` an existing tap (opened by a paused libvirt domain) is moved
+    in from the root namespace instead of a new one being made.
+    """
     ns = f"fltest{secrets.token_hex(3)}"
-    tap = "fltap0"
-    token = f"join-{secrets.token_hex(4)}"
+    tap = move_tap or "fltap0"
+    token = join_token or f"join-{secrets.token_hex(4)}"
     calls = workdir / "cp-calls.jsonl"
     procs: list[subprocess.Popen[bytes]] = []
 
@@ -102,7 +108,11 @@ def node_net(workdir: Path) -> Iterator[NodeNet]:
     subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True)
     try:
         ip("link", "set", "lo", "up")
-        ip("tuntap", "add", "dev", tap, "mode", "tap")
+        if move_tap:
+            subprocess.run(["ip", "link", "set", "dev", tap, "netns", ns], check=True,
+                           capture_output=True)
+        else:
+            ip("tuntap", "add", "dev", tap, "mode", "tap")
         ip("addr", "add", "10.77.0.1/24", "dev", tap)
         ip("link", "set", tap, "up")
         procs.append(subprocess.Popen(
@@ -117,7 +127,7 @@ def node_net(workdir: Path) -> Iterator[NodeNet]:
              "8080", token, str(calls)],
             stdout=cp_log.open("wb"), stderr=subprocess.STDOUT))
         wait_for_text(cp_log, "listening", 15)
-        yield NodeNet(ns, tap, "http://10.77.0.1:8080", token, calls)
+        yield NodeNet(ns, tap, CP_URL, token, calls)
     finally:
         for proc in procs:
             if proc.poll() is None:
