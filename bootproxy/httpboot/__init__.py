@@ -19,7 +19,7 @@ from bootproxy.httpboot.errors import ArtifactError, BootDataError, HttpBootErro
 from bootproxy.httpboot.ranges import Unsatisfiable, parse_range
 from bootproxy.httpboot.script import BootData, normalise_mac, render_script
 from bootproxy.httpboot.server import AllowIpFn, AllowMacFn, HttpBootConfig, HttpBootServer
-from bootproxy.httpboot.source import BootSource, ControlPlaneSource
+from bootproxy.httpboot.source import BootSource, ControlPlaneSource, NoControlPlane
 
 __all__ = [
     "AllowIpFn",
@@ -35,6 +35,7 @@ __all__ = [
     "HttpBootError",
     "HttpBootServer",
     "HttpCounters",
+    "NoControlPlane",
     "RequestError",
     "Unsatisfiable",
     "normalise_mac",

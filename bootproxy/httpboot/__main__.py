@@ -20,22 +20,10 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from bootproxy.httpboot.errors import ArtifactError
-from bootproxy.httpboot.script import BootData
 from bootproxy.httpboot.server import HttpBootConfig, HttpBootServer
-from bootproxy.httpboot.source import BootSource, ControlPlaneSource
+from bootproxy.httpboot.source import BootSource, ControlPlaneSource, NoControlPlane
 
-
-class NoControlPlane:
-    """A BootSource that serves no machine and has no artifacts (files-only mode)."""
-
-    async def boot_data(self, mac: str) -> BootData | None:
-        """No machine is served without a Control Plane."""
-        return None
-
-    async def fetch_artifact(self, name: str, dest: Path, etag: str | None) -> str | None:
-        """There are no artifacts without a Control Plane."""
-        raise ArtifactError(f"no Control Plane configured (--cp-url); cannot fetch {name!r}")
+__all__ = ["NoControlPlane", "main", "serve"]  # NoControlPlane re-exported for old imports
 
 
 async def serve(config: HttpBootConfig, source: BootSource) -> None:

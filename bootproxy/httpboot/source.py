@@ -74,3 +74,15 @@ class ControlPlaneSource:
                 async for chunk in response.aiter_bytes():
                     out.write(chunk)
             return response.headers.get("etag") or ""
+
+
+class NoControlPlane:
+    """A BootSource that serves no machine and has no artifacts (files-only mode)."""
+
+    async def boot_data(self, mac: str) -> BootData | None:
+        """No machine is served without a Control Plane."""
+        return None
+
+    async def fetch_artifact(self, name: str, dest: Path, etag: str | None) -> str | None:
+        """There are no artifacts without a Control Plane."""
+        raise ArtifactError(f"no Control Plane configured (--cp-url); cannot fetch {name!r}")

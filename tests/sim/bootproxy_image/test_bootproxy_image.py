@@ -87,6 +87,16 @@ asyncio.run(main())
 """
 
 
+HTTP_GET = """
+import hashlib, sys, urllib.error, urllib.request
+try:
+    with urllib.request.urlopen(sys.argv[1], timeout=5) as r:
+        print(r.status, hashlib.sha256(r.read()).hexdigest())
+except urllib.error.HTTPError as exc:
+    print(exc.code)
+"""
+
+
 @pytest.fixture
 def lab_id() -> Iterator[str]:
     yield "fltest" + secrets.token_hex(3)
@@ -114,7 +124,7 @@ def test_tftp_from_container_over_veth(tmp_path: Path, lab_id: str) -> None:
             "while [ ! -e /etc/flexlab/go ]; do sleep 0.05; done; "
             "exec python3 -m bootproxy --name bp --interfaces eth1 "
             "--assignments-file /etc/flexlab/assignments.json --cache-path /tmp/a.json "
-            "--boot-root /usr/lib/ipxe --metrics-port 0 --metrics-host 127.0.0.1"
+            "--metrics-port 0 --metrics-host 127.0.0.1"
         )
         _docker("run", "-d", "--name", container, "--network", "none",
                 "--label", f"flexlab.lab={lab_id}", "-v", f"{conf}:/etc/flexlab",
@@ -150,7 +160,7 @@ def test_tftp_from_container_over_veth(tmp_path: Path, lab_id: str) -> None:
         ready = _wait_ready(container)
         assert ready.get("tftp_port") == 69, ready
 
-        want = _docker("exec", container, "sha256sum", f"/usr/lib/ipxe/{FILE}").stdout.split()[0]
+        want = _docker("exec", container, "sha256sum", f"/srv/boot/{FILE}").stdout.split()[0]
         env_python = [sys.executable, "-c", FETCH, f"{net}.1", FILE]
         opts = json.dumps({"blksize": "1468", "tsize": "0", "windowsize": "4"})
         got = _in_ns(ok, [*env_python, opts])
@@ -169,6 +179,16 @@ def test_tftp_from_container_over_veth(tmp_path: Path, lab_id: str) -> None:
         # SILENT-5: a MAC the proxy does not serve gets no answer at all.
         refused = json.loads(_in_ns(no, [*env_python, "{}"]).stdout)
         assert refused.get("code", "missing") is None, refused
+
+        # HTTP boot file from the same container: served client 200, the other 404.
+        http_port = ready.get("http_port")
+        assert isinstance(http_port, int), ready
+        efi = _docker("exec", container, "sha256sum", "/srv/boot/ipxe.efi").stdout.split()[0]
+        url = f"http://{net}.1:{http_port}/ipxe.efi"
+        served = _in_ns(ok, [sys.executable, "-c", HTTP_GET, url])
+        assert served.stdout.split() == ["200", efi], served.stdout + served.stderr
+        unserved = _in_ns(no, [sys.executable, "-c", HTTP_GET, url])
+        assert unserved.stdout.split() == ["404"], unserved.stdout + unserved.stderr
     finally:
         logs = _docker("logs", container, check=False)
         _docker("rm", "-f", container, check=False)
