@@ -2,6 +2,7 @@
 # Build every flexlab image locally: the Debian base (cached by a package-list
 # hash, see build-base.sh) and the Boot Proxy image FROM it.
 # Usage: images/build.sh            (what `make images` runs)
+#        images/build.sh --no-cache  (extra arguments go to `docker build`)
 #        FLEXLAB_BOOTPROXY_TAG=flexlab/bootproxy:dev images/build.sh
 set -eu
 
@@ -23,7 +24,7 @@ cp "$repo/bootproxy/Dockerfile" "$ctx/Dockerfile"
 
 rev=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
 start=$(date +%s)
-docker build --build-arg BASE="$BASE_TAG" \
+docker build "$@" --build-arg BASE="$BASE_TAG" \
     --label "flexlab.image=bootproxy" --label "flexlab.revision=$rev" \
     -t "$TAG" "$ctx"
 echo "build: $TAG built in $(( $(date +%s) - start )) s (revision $rev)"
