@@ -28,3 +28,10 @@ docker build "$@" --build-arg BASE="$BASE_TAG" \
     --label "flexlab.image=bootproxy" --label "flexlab.revision=$rev" \
     -t "$TAG" "$ctx"
 echo "build: $TAG built in $(( $(date +%s) - start )) s (revision $rev)"
+
+# Earlier builds of this image, now untagged, would pile up on every rebuild.
+old=$(docker images --filter dangling=true --filter label=flexlab.image=bootproxy -q)
+if [ -n "$old" ]; then
+    # shellcheck disable=SC2086
+    docker rmi $old >/dev/null 2>&1 || true
+fi
