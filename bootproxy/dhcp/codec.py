@@ -146,14 +146,10 @@ def _ip(raw: bytes) -> str:
 
 
 def _ip_bytes(text: str, name: str) -> bytes:
-    try:
-        return socket.inet_aton(text) if text.count(".") == 3 else _bad_ip(text, name)
-    except OSError as exc:
-        raise CodecError(f"{name} {text!r} is not a dotted-quad IPv4 address") from exc
-
-
-def _bad_ip(text: str, name: str) -> bytes:
-    raise CodecError(f"{name} {text!r} is not a dotted-quad IPv4 address")
+    parts = text.split(".")
+    if len(parts) != 4 or not all(p.isdigit() and len(p) <= 3 and int(p) <= 255 for p in parts):
+        raise CodecError(f"{name} {text!r} is not a dotted-quad IPv4 address")
+    return bytes(int(p) for p in parts)
 
 
 def _cstring(raw: bytes) -> bytes:

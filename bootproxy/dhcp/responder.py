@@ -17,6 +17,7 @@ from bootproxy.dhcp.codec import (
     DhcpPacket,
     MessageType,
     Opt,
+    encode,
 )
 from bootproxy.dhcp.options import (
     DISCOVERY_USE_BOOTFILE,
@@ -43,6 +44,7 @@ __all__ = [
 ]
 
 DHCP_PORT = 67
+MAX_REPLY_SIZE = 576  # RFC 2131 §2: what every client must accept without option 57
 CLIENT_PORT = 68
 PXE_PORT = 4011
 
@@ -289,6 +291,8 @@ def _decide(request: DhcpPacket, ctx: ReceiveContext, cfg: ResponderConfig) -> R
         reply.flags |= BROADCAST_FLAG
         if relay82 is not None:
             reply.options.append((Opt.RELAY_AGENT, relay82))  # RELAY-3: verbatim, last
+            if len(encode(reply)) > MAX_REPLY_SIZE:
+                reply.options.pop()  # RELAY-3: omit it when it does not fit (OFFER-11)
         dest = (request.giaddr, DHCP_PORT)
     elif request.ciaddr != "0.0.0.0" and not request.broadcast:
         dest = (request.ciaddr, CLIENT_PORT)

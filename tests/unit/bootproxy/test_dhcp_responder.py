@@ -218,3 +218,12 @@ def test_same_xid_retransmission_answered_each_time() -> None:
     second = decide(req, ctx(), CFG)
     assert isinstance(first, Reply) and isinstance(second, Reply)
     assert encode(first.packet) == encode(second.packet)  # TIME-1
+
+
+def test_relay_82_omitted_when_it_does_not_fit() -> None:
+    big = bytes([1, 255]) + bytes(255) + bytes([2, 150]) + bytes(150)  # 409 bytes, 2 instances
+    req = request(0, extra=[(Opt.RELAY_AGENT, big)], giaddr="10.30.0.1")
+    pkt, rep = reply_of(decide(req, ctx(), CFG))
+    assert rep.dest == ("10.30.0.1", 67)
+    assert not pkt.has(Opt.RELAY_AGENT)  # RELAY-3: omit rather than exceed 576 (OFFER-11)
+    assert len(encode(rep.packet)) <= 576
