@@ -6,7 +6,6 @@ Each route has a stable `name`: it is the OpenAPI operationId and the scope
 fault injection uses (`PUT /api/v1/faults {"endpoint": "assignments"}`).
 """
 
-
 import asyncio
 import contextlib
 import hashlib
@@ -15,7 +14,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response, Security
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.routing import APIRoute
@@ -97,12 +96,11 @@ def create_app(
         title="flexlab Control Plane (mock)",
         version=__version__,
         description="The mocked KubeFlex Control Plane: clusters, machines, boot profiles, "
-                    "Boot Proxy assignments, node registration and readiness. "
-                    "Contract: docs/CONTROLPLANE-API.md.",
+        "Boot Proxy assignments, node registration and readiness. "
+        "Contract: docs/CONTROLPLANE-API.md.",
         lifespan=lifespan,
         generate_unique_id_function=_route_id,
     )
-    api = APIRouter(responses=ERRORS)
     app.state.store = store
     app.state.faults = fault_table
     app.state.notifier = notifier
@@ -153,22 +151,38 @@ def create_app(
 
     # -- clusters -------------------------------------------------------------
 
-    @api.post("/api/v1/clusters", name="clusters_create", response_model=ClusterOut,
-              status_code=201, tags=["clusters"])
+    @app.post(
+        "/api/v1/clusters",
+        responses=ERRORS,
+        name="clusters_create",
+        response_model=ClusterOut,
+        status_code=201,
+        tags=["clusters"],
+    )
     def create_cluster(body: ClusterIn, who: Who) -> dict[str, Any]:
         """Create a cluster (admin)."""
         need(who, "admin")
         return store.create_cluster(body)
 
-    @api.get("/api/v1/clusters", name="clusters_list", response_model=list[ClusterOut],
-             tags=["clusters"])
+    @app.get(
+        "/api/v1/clusters",
+        responses=ERRORS,
+        name="clusters_list",
+        response_model=list[ClusterOut],
+        tags=["clusters"],
+    )
     def list_clusters(who: Who) -> list[dict[str, Any]]:
         """Every cluster with its status (admin)."""
         need(who, "admin")
         return store.list_clusters()
 
-    @api.get("/api/v1/clusters/{name}", name="cluster_get", response_model=ClusterOut,
-             tags=["clusters"])
+    @app.get(
+        "/api/v1/clusters/{name}",
+        responses=ERRORS,
+        name="cluster_get",
+        response_model=ClusterOut,
+        tags=["clusters"],
+    )
     def get_cluster(name: str, who: Who) -> dict[str, Any]:
         """One cluster: Ready when all its expected nodes are; `missing` says why not."""
         need(who, "admin")
@@ -176,11 +190,22 @@ def create_app(
 
     # -- artifacts and profiles ----------------------------------------------
 
-    @api.post("/api/v1/artifacts/{name}", name="artifact_upload", response_model=ArtifactOut,
-              status_code=201, tags=["artifacts"],
-              openapi_extra={"requestBody": {"required": True, "content": {
-                  "application/octet-stream": {"schema": {"type": "string",
-                                                          "format": "binary"}}}}})
+    @app.post(
+        "/api/v1/artifacts/{name}",
+        responses=ERRORS,
+        name="artifact_upload",
+        response_model=ArtifactOut,
+        status_code=201,
+        tags=["artifacts"],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                },
+            }
+        },
+    )
     async def upload_artifact(name: str, request: Request, who: Who) -> dict[str, Any]:
         """Upload kernel or initrd bytes (admin); no size limit here."""
         need(who, "admin")
@@ -191,8 +216,13 @@ def create_app(
         data = await request.body()
         return await run_in_threadpool(store.put_artifact, name, data)
 
-    @api.get("/api/v1/artifacts", name="artifacts_list", response_model=list[ArtifactOut],
-             tags=["artifacts"])
+    @app.get(
+        "/api/v1/artifacts",
+        responses=ERRORS,
+        name="artifacts_list",
+        response_model=list[ArtifactOut],
+        tags=["artifacts"],
+    )
     def list_artifacts(who: Who) -> list[dict[str, Any]]:
         """Metadata of every artifact (admin or proxy)."""
         need(who, "admin", "proxy")
@@ -207,26 +237,44 @@ def create_app(
             return Response(status_code=304, headers=headers)
         return FileResponse(path, media_type="application/octet-stream", headers=headers)
 
-    @api.get("/api/v1/artifacts/{name}", name="artifact_get", tags=["artifacts"],
-             response_class=FileResponse)
+    @app.get(
+        "/api/v1/artifacts/{name}",
+        responses=ERRORS,
+        name="artifact_get",
+        tags=["artifacts"],
+        response_class=FileResponse,
+    )
     def get_artifact(name: str, request: Request, who: Who) -> Response:
         """Download an artifact (proxy or admin) with ETag = its sha256."""
         return artifact_response(name, request, who)
 
-    @api.head("/api/v1/artifacts/{name}", name="artifact_head", tags=["artifacts"])
+    @app.head(
+        "/api/v1/artifacts/{name}", responses=ERRORS, name="artifact_head", tags=["artifacts"]
+    )
     def head_artifact(name: str, request: Request, who: Who) -> Response:
         """Size and ETag of an artifact without the bytes."""
         return artifact_response(name, request, who)
 
-    @api.post("/api/v1/profiles", name="profiles_create", response_model=ProfileOut,
-              status_code=201, tags=["profiles"])
+    @app.post(
+        "/api/v1/profiles",
+        responses=ERRORS,
+        name="profiles_create",
+        response_model=ProfileOut,
+        status_code=201,
+        tags=["profiles"],
+    )
     def create_profile(body: ProfileIn, who: Who) -> dict[str, Any]:
         """Create or replace a boot profile (admin)."""
         need(who, "admin")
         return store.create_profile(body)
 
-    @api.get("/api/v1/profiles", name="profiles_list", response_model=list[ProfileOut],
-             tags=["profiles"])
+    @app.get(
+        "/api/v1/profiles",
+        responses=ERRORS,
+        name="profiles_list",
+        response_model=list[ProfileOut],
+        tags=["profiles"],
+    )
     def list_profiles(who: Who) -> list[dict[str, Any]]:
         """Every boot profile (admin)."""
         need(who, "admin")
@@ -234,37 +282,59 @@ def create_app(
 
     # -- machines -------------------------------------------------------------
 
-    @api.post("/api/v1/machines", name="machines_create", response_model=MachineOut,
-              status_code=201, tags=["machines"])
+    @app.post(
+        "/api/v1/machines",
+        responses=ERRORS,
+        name="machines_create",
+        response_model=MachineOut,
+        status_code=201,
+        tags=["machines"],
+    )
     def create_machine(body: MachineIn, who: Who) -> dict[str, Any]:
         """Define a machine (admin); it starts Pending."""
         need(who, "admin")
         return store.create_machine(body)
 
-    @api.get("/api/v1/machines", name="machines_list", response_model=list[MachineOut],
-             tags=["machines"])
+    @app.get(
+        "/api/v1/machines",
+        responses=ERRORS,
+        name="machines_list",
+        response_model=list[MachineOut],
+        tags=["machines"],
+    )
     def list_machines(who: Who, cluster: str | None = None) -> list[dict[str, Any]]:
         """Every machine, or those of `?cluster=` (admin)."""
         need(who, "admin")
         return store.list_machines(cluster)
 
-    @api.get("/api/v1/machines/{mac}", name="machine_get", response_model=MachineOut,
-             tags=["machines"])
+    @app.get(
+        "/api/v1/machines/{mac}",
+        responses=ERRORS,
+        name="machine_get",
+        response_model=MachineOut,
+        tags=["machines"],
+    )
     def get_machine(mac: str, who: Who) -> dict[str, Any]:
         """One machine with state, reasons and facts (admin)."""
         need(who, "admin")
         return store.get_machine(_path_mac(mac))
 
-    @api.get("/api/v1/machines/{mac}/boot", name="boot", response_model=BootData,
-             tags=["boot"])
+    @app.get(
+        "/api/v1/machines/{mac}/boot",
+        responses=ERRORS,
+        name="boot",
+        response_model=BootData,
+        tags=["boot"],
+    )
     def boot(mac: str, request: Request, who: Who) -> dict[str, Any]:
         """Boot data for a MAC (a proxy serving it, or admin); mints a one-time join token."""
         need(who, "proxy", "admin")
         clean = _path_mac(mac)
         if who.kind == "admin":
             machine = store.get_machine(clean)
-            served = [p["name"] for p in store.list_proxies()
-                      if machine["cluster"] in p["clusters"]]
+            served = [
+                p["name"] for p in store.list_proxies() if machine["cluster"] in p["clusters"]
+            ]
             proxy = served[0] if served else ""
             if not proxy:
                 raise Forbidden(f"no proxy serves cluster {machine['cluster']!r}; register one")
@@ -274,15 +344,26 @@ def create_app(
 
     # -- proxies --------------------------------------------------------------
 
-    @api.post("/api/v1/proxies", name="proxies_create", response_model=ProxyToken,
-              status_code=201, tags=["proxies"])
+    @app.post(
+        "/api/v1/proxies",
+        responses=ERRORS,
+        name="proxies_create",
+        response_model=ProxyToken,
+        status_code=201,
+        tags=["proxies"],
+    )
     def create_proxy(body: ProxyIn, who: Who) -> dict[str, str]:
         """Register a Boot Proxy (admin); the answer holds its token, shown once."""
         need(who, "admin")
         return store.create_proxy(body)
 
-    @api.get("/api/v1/proxies", name="proxies_list", response_model=list[ProxyOut],
-             tags=["proxies"])
+    @app.get(
+        "/api/v1/proxies",
+        responses=ERRORS,
+        name="proxies_list",
+        response_model=list[ProxyOut],
+        tags=["proxies"],
+    )
     def list_proxies(who: Who) -> list[dict[str, Any]]:
         """Every proxy with its last heartbeat (admin)."""
         need(who, "admin")
@@ -293,8 +374,13 @@ def create_app(
         if who.kind == "proxy" and who.name != name:
             raise Forbidden(f"a proxy token for {who.name!r} cannot act as proxy {name!r}")
 
-    @api.post("/api/v1/proxies/{name}/heartbeat", name="heartbeat", response_model=Ok,
-              tags=["proxies"])
+    @app.post(
+        "/api/v1/proxies/{name}/heartbeat",
+        responses=ERRORS,
+        name="heartbeat",
+        response_model=Ok,
+        tags=["proxies"],
+    )
     def heartbeat(name: str, body: Heartbeat, who: Who) -> dict[str, bool]:
         """A proxy says it is alive, with its version and segments."""
         own_proxy(who, name)
@@ -302,11 +388,21 @@ def create_app(
         store.heartbeat(name, body)
         return {"ok": True}
 
-    @api.get("/api/v1/proxies/{name}/assignments", name="assignments",
-             response_model=Assignments, tags=["proxies"],
-             responses={304: {"description": "nothing changed within `wait` seconds"}})
+    @app.get(
+        "/api/v1/proxies/{name}/assignments",
+        responses=ERRORS,
+        name="assignments",
+        response_model=Assignments,
+        tags=["proxies"],
+        openapi_extra={
+            "responses": {"304": {"description": "nothing changed within `wait` seconds"}}
+        },
+    )
     async def assignments(
-        name: str, request: Request, response: Response, who: Who,
+        name: str,
+        request: Request,
+        response: Response,
+        who: Who,
         wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S)] = 0.0,
     ) -> Any:
         """The MACs this proxy serves. With If-None-Match and `?wait=S`, long-poll.
@@ -333,8 +429,13 @@ def create_app(
 
     # -- nodes ----------------------------------------------------------------
 
-    @api.post("/api/v1/nodes/register", name="register", response_model=RegisterOut,
-              tags=["nodes"])
+    @app.post(
+        "/api/v1/nodes/register",
+        responses=ERRORS,
+        name="register",
+        response_model=RegisterOut,
+        tags=["nodes"],
+    )
     def register(body: RegisterIn, who: Who, creds: Credentials) -> dict[str, Any]:
         """A node phones home with its join token and hardware facts.
 
@@ -345,8 +446,13 @@ def create_app(
         assert creds is not None  # `who` resolved, so a token was sent
         return store.register(creds.credentials, body)
 
-    @api.post("/api/v1/nodes/{mac}/ready", name="ready", response_model=MachineOut,
-              tags=["nodes"])
+    @app.post(
+        "/api/v1/nodes/{mac}/ready",
+        responses=ERRORS,
+        name="ready",
+        response_model=MachineOut,
+        tags=["nodes"],
+    )
     def ready(mac: str, who: Who) -> dict[str, Any]:
         """A registered node reports it is ready (its node token)."""
         clean = _path_mac(mac)
@@ -360,21 +466,38 @@ def create_app(
 
     # -- conflicts, events, state, faults ------------------------------------
 
-    @api.post("/api/v1/conflicts", name="conflicts_report", response_model=ConflictOut,
-              status_code=201, tags=["conflicts"])
+    @app.post(
+        "/api/v1/conflicts",
+        responses=ERRORS,
+        name="conflicts_report",
+        response_model=ConflictOut,
+        status_code=201,
+        tags=["conflicts"],
+    )
     def report_conflict(body: ConflictIn, who: Who) -> dict[str, Any]:
         """A proxy reports another ProxyDHCP answering a MAC it serves."""
         need(who, "proxy")
         return store.add_conflict(who.name, body)
 
-    @api.get("/api/v1/conflicts", name="conflicts_list", response_model=list[ConflictOut],
-             tags=["conflicts"])
+    @app.get(
+        "/api/v1/conflicts",
+        responses=ERRORS,
+        name="conflicts_list",
+        response_model=list[ConflictOut],
+        tags=["conflicts"],
+    )
     def list_conflicts(who: Who) -> list[dict[str, Any]]:
         """Every conflict report (admin)."""
         need(who, "admin")
         return store.conflicts()
 
-    @api.get("/api/v1/events", name="events", response_model=list[Event], tags=["test hooks"])
+    @app.get(
+        "/api/v1/events",
+        responses=ERRORS,
+        name="events",
+        response_model=list[Event],
+        tags=["test hooks"],
+    )
     def events(
         who: Who,
         since: Annotated[int, Query(ge=0)] = 0,
@@ -384,7 +507,7 @@ def create_app(
         need(who, "admin")
         return store.events(since, limit)
 
-    @api.get("/api/v1/state", name="state", tags=["test hooks"])
+    @app.get("/api/v1/state", responses=ERRORS, name="state", tags=["test hooks"])
     def state(who: Who) -> dict[str, Any]:
         """Everything at once, for harness assertions and debugging (admin)."""
         need(who, "admin")
@@ -403,27 +526,45 @@ def create_app(
         names = sorted({getattr(r, "name", "") for r in routes} - {""})
         return {"faults": fault_table.all(), "endpoints": ["*", *names]}
 
-    @api.get("/api/v1/faults", name="faults_get", response_model=Faults, tags=["test hooks"])
+    @app.get(
+        "/api/v1/faults",
+        responses=ERRORS,
+        name="faults_get",
+        response_model=Faults,
+        tags=["test hooks"],
+    )
     def get_faults(who: Who) -> dict[str, Any]:
         """The active faults and the route names they can target (admin)."""
         need(who, "admin")
         return fault_view()
 
-    @api.put("/api/v1/faults", name="faults_set", response_model=Faults, tags=["test hooks"])
+    @app.put(
+        "/api/v1/faults",
+        responses=ERRORS,
+        name="faults_set",
+        response_model=Faults,
+        tags=["test hooks"],
+    )
     def set_fault(body: FaultIn, who: Who) -> dict[str, Any]:
         """Switch on (or, all zero, off) a fault for one route name or `*` (admin)."""
         need(who, "admin")
         known = set(fault_view()["endpoints"])
         if body.endpoint not in known:
-            raise _field_error("body.endpoint", f"unknown route {body.endpoint!r}; "
-                               f"use one of {sorted(known)}")
+            raise _field_error(
+                "body.endpoint", f"unknown route {body.endpoint!r}; use one of {sorted(known)}"
+            )
         fault_table.set(body)
         store.record_event("fault.set", body.endpoint, **body.model_dump())
         log("fault_set", **body.model_dump())
         return fault_view()
 
-    @api.delete("/api/v1/faults", name="faults_clear", response_model=Faults,
-                tags=["test hooks"])
+    @app.delete(
+        "/api/v1/faults",
+        responses=ERRORS,
+        name="faults_clear",
+        response_model=Faults,
+        tags=["test hooks"],
+    )
     def clear_faults(who: Who) -> dict[str, Any]:
         """Remove every fault (admin)."""
         need(who, "admin")
@@ -432,7 +573,6 @@ def create_app(
         log("faults_cleared")
         return fault_view()
 
-    app.include_router(api)
     return app
 
 
@@ -460,8 +600,13 @@ def _field_error(field: str, message: str) -> _FieldError:
     return _FieldError(field, message)
 
 
-def _error(status: int, error: str, detail: str, fields: list[dict[str, Any]] | None = None,
-           headers: dict[str, str] | None = None) -> JSONResponse:
+def _error(
+    status: int,
+    error: str,
+    detail: str,
+    fields: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     body: dict[str, Any] = {"error": error, "detail": detail}
     if fields is not None:
         body["fields"] = fields
@@ -482,8 +627,12 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(_FieldError)
     async def on_field_error(_: Request, exc: _FieldError) -> JSONResponse:
         loc = exc.field.split(".")
-        return _error(422, "validation failed", f"{exc.field}: {exc.message}",
-                      [{"loc": loc, "msg": exc.message, "type": "value_error"}])
+        return _error(
+            422,
+            "validation failed",
+            f"{exc.field}: {exc.message}",
+            [{"loc": loc, "msg": exc.message, "type": "value_error"}],
+        )
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -491,12 +640,18 @@ def _install_error_handlers(app: FastAPI) -> None:
         for err in errors:
             if err.get("type") == "json_invalid":
                 where = err.get("ctx", {}).get("error", "")
-                return _error(400, "malformed JSON",
-                              f"the request body is not valid JSON ({where}); "
-                              "send a JSON object with Content-Type: application/json")
+                return _error(
+                    400,
+                    "malformed JSON",
+                    f"the request body is not valid JSON ({where}); "
+                    "send a JSON object with Content-Type: application/json",
+                )
         fields = [
-            {"loc": [str(p) for p in err.get("loc", ())], "msg": err.get("msg", ""),
-             "type": err.get("type", "")}
+            {
+                "loc": [str(p) for p in err.get("loc", ())],
+                "msg": err.get("msg", ""),
+                "type": err.get("type", ""),
+            }
             for err in errors
         ]
         detail = "; ".join(f"{'.'.join(f['loc'])}: {f['msg']}" for f in fields)
@@ -504,7 +659,15 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def on_http(_: Request, exc: HTTPException) -> JSONResponse:
-        names = {400: "bad request", 404: "not found", 405: "method not allowed",
-                 413: "request body too large"}
-        return _error(exc.status_code, names.get(exc.status_code, "error"), str(exc.detail),
-                      headers=dict(exc.headers) if exc.headers else None)
+        names = {
+            400: "bad request",
+            404: "not found",
+            405: "method not allowed",
+            413: "request body too large",
+        }
+        return _error(
+            exc.status_code,
+            names.get(exc.status_code, "error"),
+            str(exc.detail),
+            headers=dict(exc.headers) if exc.headers else None,
+        )

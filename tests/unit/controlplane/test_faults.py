@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import httpx
@@ -74,3 +75,18 @@ def test_unknown_route_name_is_422(admin: ControlPlaneClient) -> None:
     with pytest.raises(ApiError) as info:
         admin.set_fault("no-such-route", down=True)
     assert info.value.status == 422 and "body.endpoint" in info.value.body["detail"]
+
+
+def test_request_log_names_route_and_fault_status(cp: ControlPlaneProcess,
+                                                  admin: ControlPlaneClient) -> None:
+    admin.set_fault("time", down=True)
+    marker = f"/api/v1/time?probe={time.monotonic_ns()}"
+    assert httpx.get(f"{cp.url}{marker}").status_code == 503
+    deadline = time.monotonic() + 5
+    found: list[dict[str, object]] = []
+    while not found and time.monotonic() < deadline:
+        found = [json.loads(line) for line in cp.logs()
+                 if '"event": "request"' in line and '"/api/v1/time"' in line]
+        found = [r for r in found if r["status"] == 503]
+        time.sleep(0.02)
+    assert found and found[-1]["route"] == "time" and found[-1]["component"] == "controlplane"
