@@ -1,0 +1,136 @@
+"""A throw-away L2 segment of network namespaces for the rule tests.
+
+One namespace holds a bridge; each member namespace gets an ``eth0`` on it.
+Names carry the ``fltest`` prefix and a random suffix, and everything is
+removed in ``close()`` (also after a failed start).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def sh(*argv: str) -> str:
+    """Run a command, raising with its stderr when it fails."""
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    if res.returncode:
+        raise RuntimeError(f"{' '.join(argv)}: {res.stderr.strip()}")
+    return res.stdout
+
+
+@dataclass
+class Segment:
+    """Namespaces joined by a bridge; ``ns(name)`` is a member's namespace name."""
+
+    members: dict[str, str]
+    tag: str = field(default_factory=lambda: secrets.token_hex(3))
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def bridge_ns(self) -> str:
+        """Namespace holding the bridge."""
+        return f"fltest{self.tag}b"
+
+    def ns(self, member: str) -> str:
+        """Namespace of ``member``."""
+        return f"fltest{self.tag}{member[:4]}"
+
+    def start(self) -> Segment:
+        """Create namespaces, bridge and links; undo everything if a step fails."""
+        try:
+            sh("ip", "netns", "add", self.bridge_ns)
+            sh("ip", "-n", self.bridge_ns, "link", "add", "br0", "type", "bridge")
+            sh("ip", "-n", self.bridge_ns, "link", "set", "br0", "up")
+            for i, (member, addr) in enumerate(self.members.items()):
+                ns = self.ns(member)
+                sh("ip", "netns", "add", ns)
+                sh("ip", "-n", ns, "link", "set", "lo", "up")
+                tmp = f"fl{self.tag}{i}"
+                sh(
+                    "ip",
+                    "link",
+                    "add",
+                    tmp,
+                    "netns",
+                    ns,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    f"p{i}",
+                    "netns",
+                    self.bridge_ns,
+                )
+                sh("ip", "-n", ns, "link", "set", tmp, "name", "eth0")
+                sh("ip", "-n", self.bridge_ns, "link", "set", f"p{i}", "master", "br0", "up")
+                if addr:
+                    sh("ip", "-n", ns, "addr", "add", addr, "dev", "eth0")
+                sh("ip", "-n", ns, "link", "set", "eth0", "up")
+        except Exception:
+            self.close()
+            raise
+        return self
+
+    def spawn(self, member: str, argv: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
+        """Start ``argv`` inside a member's namespace, output to ``log``."""
+        with open(log, "wb") as out:
+            p = subprocess.Popen(
+                ["ip", "netns", "exec", self.ns(member), *argv],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.procs.append(p)
+        return p
+
+    def run(self, member: str, argv: Sequence[str], timeout: float = 60) -> str:
+        """Run ``argv`` to completion inside a member's namespace and return stdout."""
+        res = subprocess.run(
+            ["ip", "netns", "exec", self.ns(member), *argv],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if res.returncode:
+            raise RuntimeError(f"{argv[0]} in {member} failed: {res.stderr[-2000:]}")
+        return res.stdout
+
+    def stop(self, p: subprocess.Popen[bytes]) -> None:
+        """Stop one process we started (by its own process group) and reap it."""
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait(timeout=5)
+
+    def close(self) -> None:
+        """Stop our processes and delete our namespaces (which removes the links)."""
+        for p in reversed(self.procs):
+            self.stop(p)
+        for ns in [self.bridge_ns, *(self.ns(m) for m in self.members)]:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
+
+
+def wait_for_text(log: Path, text: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """Poll ``log`` until it contains ``text``; raise with the log tail otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        content = log.read_text(errors="replace") if log.exists() else ""
+        if text in content:
+            return
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"process exited ({proc.returncode}) before {text!r}:\n{content[-2000:]}"
+            )
+        time.sleep(0.05)
+    tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+    raise TimeoutError(f"{text!r} not seen in {log} within {timeout} s:\n{tail}")

@@ -1,0 +1,117 @@
+"""The rules against dnsmasq, the independent reference ProxyDHCP, on a real segment.
+
+A site dnsmasq hands out addresses, a second dnsmasq runs in proxy mode with a
+MAC filter, a minimal PXE ROM boots through both, and tcpdump records the
+client's side. dnsmasq is what the rules were written from, so a MUST failure
+here means a rule (or the decoder) is wrong, not the proxy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.capture import decode_pcap
+from harness.rules import RuleContext, Verdict, check_capture
+
+from .netlab import Segment, wait_for_text
+
+pytestmark = [pytest.mark.sim, pytest.mark.needs_root]
+
+SERVED = "52:54:00:12:34:56"
+FOREIGN = "52:54:00:65:43:21"
+CLIENT = str(Path(__file__).with_name("pxe_client.py"))
+
+
+@pytest.fixture
+def segment(tmp_path: Path) -> Iterator[Segment]:
+    """site (10.77.0.1), proxy (10.77.0.2) and a client without an address."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root for network namespaces")
+    seg = Segment({"site": "10.77.0.1/24", "proxy": "10.77.0.2/24", "client": ""}).start()
+    try:
+        seg.run("client", ["ip", "link", "set", "eth0", "address", SERVED])
+        yield seg
+    finally:
+        seg.close()
+
+
+def _dnsmasq(seg: Segment, member: str, tmp: Path, *extra: str) -> None:
+    log = tmp / f"dnsmasq-{member}.log"
+    argv = [
+        "dnsmasq",
+        "-k",
+        "--conf-file=/dev/null",
+        "--log-facility=-",
+        "--port=0",
+        "--interface=eth0",
+        "--bind-interfaces",
+        "--user=root",
+        "--log-dhcp",
+        f"--dhcp-leasefile={tmp / (member + '.leases')}",
+        f"--pid-file={tmp / member}.pid",
+        *extra,
+    ]
+    proc = seg.spawn(member, argv, log)
+    wait_for_text(log, "DHCP, ", proc, timeout=10)
+
+
+def test_dnsmasq_proxy_bios_boot_is_conformant(segment: Segment, tmp_path: Path) -> None:
+    tftp_root = tmp_path / "tftp"
+    tftp_root.mkdir()
+    (tftp_root / "undionly.0").write_bytes(bytes(range(256)) * 12)  # 3072 bytes
+    _dnsmasq(
+        segment,
+        "site",
+        tmp_path,
+        "--dhcp-range=10.77.0.50,10.77.0.99,255.255.255.0,1h",
+        "--no-ping",
+    )
+    _dnsmasq(
+        segment,
+        "proxy",
+        tmp_path,
+        "--dhcp-range=10.77.0.0,proxy,255.255.255.0",
+        f"--dhcp-host={SERVED},set:known",
+        "--dhcp-ignore=tag:!known",
+        "--pxe-service=x86PC,Boot iPXE,undionly",
+        "--enable-tftp",
+        f"--tftp-root={tftp_root}",
+    )
+    pcap = tmp_path / "segment.pcap"
+    tlog = tmp_path / "tcpdump.log"
+    dump = segment.spawn("client", ["tcpdump", "-i", "eth0", "-U", "-n", "-w", str(pcap)], tlog)
+    wait_for_text(tlog, "listening on", dump, timeout=10)
+
+    py = sys.executable
+    served = json.loads(segment.run("client", [py, CLIENT, SERVED, "0"]))
+    foreign = json.loads(segment.run("client", [py, CLIENT, FOREIGN, "0", "--discover-only"]))
+    segment.stop(dump)
+
+    assert served["proxy_offers"] == 1 and served["tftp_bytes"] == 3072, served
+    assert foreign == {"mac": FOREIGN, "site_offers": 1, "proxy_offers": 0}
+    ctx = RuleContext(
+        proxies=frozenset({"10.77.0.2"}),
+        serves={"10.77.0.2": frozenset({SERVED})},
+        site_dhcp=frozenset({"10.77.0.1"}),
+    )
+    report = check_capture(decode_pcap(str(pcap)), ctx)
+    must = [f"{f.rule_id} {f.frames}: {f.message}" for f in report.failures()]
+    assert report.ok, must
+    for rule_id in (
+        "OFFER-2",
+        "OFFER-3",
+        "OFFER-6",
+        "ACK4011-1",
+        "ACK4011-4",
+        "SILENT-5",
+        "TFTP-1",
+        "TFTP-2",
+        "SITE-1",
+    ):
+        assert {f.verdict for f in report.for_rule(rule_id)} == {Verdict.PASS}, rule_id
