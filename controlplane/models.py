@@ -136,10 +136,15 @@ class Disk(Strict):
 
 
 class Nic(Strict):
-    """One network interface in the node's hardware facts."""
+    """One network interface in the node's hardware facts.
+
+    `mac` is the link-layer address as the kernel shows it. It is not held to
+    the 6-byte MAC form: tunnel and InfiniBand devices report other lengths,
+    and one odd NIC must not make the whole registration fail.
+    """
 
     name: str = Field(min_length=1, max_length=64)
-    mac: Mac
+    mac: Annotated[str, AfterValidator(str.lower)] = Field(max_length=64)
 
 
 class Facts(Strict):

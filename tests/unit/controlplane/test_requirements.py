@@ -52,3 +52,9 @@ def test_mac_and_label_normalisation() -> None:
     for bad in ("-a", "a-", "a_b", "x" * 64, ""):
         with pytest.raises(ValueError, match="DNS label"):
             dns_label(bad)
+
+
+def test_odd_link_layer_addresses_do_not_fail_registration() -> None:
+    doc = facts(MAC, 1000.0)
+    doc["nics"].append({"name": "tunl0", "mac": "00:00:00:00"})
+    assert Facts.model_validate(doc).nics[1].mac == "00:00:00:00"
