@@ -62,6 +62,16 @@ class ArtifactCache:
         tmp.write_text(json.dumps(index, indent=1, sort_keys=True))
         os.replace(tmp, self._index_path)
 
+    def expect(self, name: str, sha256: str | None) -> None:
+        """The Control Plane says ``name`` now has ``sha256``: forget a cached copy that differs.
+
+        The next :meth:`get` then revalidates with the Control Plane, so a
+        kernel replaced under the same name is served fresh, not stale.
+        """
+        ready = self._ready.get(name)
+        if sha256 and ready is not None and ready.sha256 != sha256.lower():
+            del self._ready[name]
+
     async def get(self, name: str) -> CachedArtifact:
         """The cached artifact, downloading (or revalidating) it on first use in this process."""
         ready = self._ready.get(name)

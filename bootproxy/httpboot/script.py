@@ -18,7 +18,8 @@ class BootData:
     """What the Control Plane says a machine boots (``GET /api/v1/machines/{mac}/boot``).
 
     ``kernel`` and ``initrd`` are artifact names; ``cmdline`` is final (the
-    Control Plane already filled in the join token).
+    Control Plane already filled in the join token).  The optional sha256s let
+    the artifact cache notice that an artifact was replaced under the same name.
     """
 
     mac: str
@@ -26,6 +27,8 @@ class BootData:
     kernel: str
     initrd: str
     cmdline: str
+    kernel_sha256: str | None = None
+    initrd_sha256: str | None = None
 
 
 def normalise_mac(text: str) -> str | None:

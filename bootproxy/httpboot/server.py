@@ -258,6 +258,8 @@ class HttpBootServer:
         if boot is None:
             self.counters.refused += 1
             return await self._simple(writer, 404, "not found\n", keep, head)
+        self.cache.expect(boot.kernel, boot.kernel_sha256)
+        self.cache.expect(boot.initrd, boot.initrd_sha256)
         base = self.config.public_url or f"http://{request.headers.get('host', 'localhost')}"
         try:
             text = render_script(boot, base)

@@ -56,7 +56,9 @@ class ControlPlaneSource:
         body = response.json()
         try:
             return BootData(mac=mac, hostname=str(body["hostname"]), kernel=str(body["kernel"]),
-                            initrd=str(body["initrd"]), cmdline=str(body["cmdline"]))
+                            initrd=str(body["initrd"]), cmdline=str(body["cmdline"]),
+                            kernel_sha256=body.get("kernel_sha256"),
+                            initrd_sha256=body.get("initrd_sha256"))
         except KeyError as exc:
             raise BootDataError(f"Control Plane boot data for {mac} lacks {exc}") from None
 

@@ -1,0 +1,98 @@
+"""The HTTP boot server against the real mock Control Plane (controlplane/, a loopback process).
+
+Checks the ControlPlaneSource adapter end to end: script from real boot data
+(with a fresh join token per GET), artifacts cached once and refreshed when the
+Control Plane's sha256 for a name changes, MACs of other proxies refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Coroutine, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bootproxy.httpboot import ControlPlaneSource, HttpBootConfig, HttpBootServer
+from controlplane.client import ControlPlaneClient as AdminClient
+from controlplane.process import ControlPlaneProcess
+
+pytestmark = [pytest.mark.unit, pytest.mark.timeout(120)]
+
+ADMIN = "admin-" + secrets.token_hex(8)
+
+
+@pytest.fixture(scope="module")
+def cp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlaneProcess]:
+    proc = ControlPlaneProcess(tmp_path_factory.mktemp("cp") / "cp.sqlite3", ADMIN)
+    proc.start()
+    try:
+        proc.wait_ready()
+        yield proc
+    finally:
+        proc.stop()
+
+
+def run(coro: Coroutine[object, object, None]) -> None:
+    """Run one test coroutine on a fresh loop (no pytest-asyncio dependency)."""
+    asyncio.run(asyncio.wait_for(coro, 60))
+
+
+def test_scripts_and_artifacts_from_the_control_plane(cp: ControlPlaneProcess,
+                                                       tmp_path: Path) -> None:
+    suffix = secrets.token_hex(3)
+    mine, other = f"02:fc:{suffix[:2]}:{suffix[2:4]}:{suffix[4:]}:01", \
+        f"02:fc:{suffix[:2]}:{suffix[2:4]}:{suffix[4:]}:02"
+    kernel_v1, kernel_v2 = b"kernel-one" * 1000, b"kernel-two" * 1000
+    with AdminClient(cp.url, ADMIN) as admin:
+        admin.create_cluster(f"c-{suffix}", 1)
+        admin.create_cluster(f"d-{suffix}", 1)
+        admin.upload_artifact(f"vmlinuz-{suffix}", kernel_v1)
+        admin.upload_artifact(f"initrd-{suffix}", b"initrd")
+        admin.create_profile(f"p-{suffix}", f"vmlinuz-{suffix}", f"initrd-{suffix}",
+                             "console=ttyS0 flexlab.join={join_token} host={hostname}")
+        token = admin.register_proxy(f"px-{suffix}", [f"c-{suffix}"], ["seg0"])
+        admin.register_proxy(f"py-{suffix}", [f"d-{suffix}"], ["seg1"])
+        admin.create_machine(mine, f"c-{suffix}", f"n1-{suffix}", f"p-{suffix}")
+        admin.create_machine(other, f"d-{suffix}", f"n2-{suffix}", f"p-{suffix}")
+
+        async def go() -> None:
+            root = tmp_path / "root"
+            root.mkdir()
+            source = ControlPlaneSource(cp.url, token)
+            server = HttpBootServer(HttpBootConfig(root=root, cache_dir=tmp_path / "cache",
+                                                   host="127.0.0.1", port=0), source)
+            await server.start()
+            try:
+                host, port = server.address
+                base = f"http://{host}:{port}"
+                async with httpx.AsyncClient(base_url=base) as client:
+                    first = await client.get(f"/boot/{mine}.ipxe")
+                    assert first.status_code == 200, first.text
+                    assert f"kernel {base}/artifacts/vmlinuz-{suffix} initrd=initrd " \
+                        "console=ttyS0 flexlab.join=" in first.text
+                    assert f"host=n1-{suffix}" in first.text
+                    second = await client.get(f"/boot/{mine}.ipxe")
+                    assert second.text != first.text  # a fresh one-time join token
+                    refused = await client.get(f"/boot/{other}.ipxe")
+                    assert refused.status_code == 404 and "ipxe" not in refused.text
+
+                    k = await client.get(f"/artifacts/vmlinuz-{suffix}")
+                    assert k.status_code == 200 and k.content == kernel_v1
+                    assert server.cache.fetches == 1
+
+                    await asyncio.to_thread(admin.upload_artifact, f"vmlinuz-{suffix}",
+                                            kernel_v2)
+                    k = await client.get(f"/artifacts/vmlinuz-{suffix}")
+                    assert k.content == kernel_v1  # nothing told the proxy yet
+                    await client.get(f"/boot/{mine}.ipxe")  # boot data carries the new sha
+                    k = await client.get(f"/artifacts/vmlinuz-{suffix}")
+                    assert k.content == kernel_v2
+                    assert server.cache.fetches == 2
+            finally:
+                await server.stop()
+                await source.aclose()
+
+        run(go())
