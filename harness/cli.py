@@ -100,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reports", default="reports", help="where to write the report (reports/)")
     p.set_defaults(func=_cmd_demo)
 
+    p = sub.add_parser("run", help="run scenario files (live progress, summary, reports)",
+                       add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_delegate("harness.scenario.cli_run", "run"))
+
     p = sub.add_parser("validate", help="check scenario files; errors as file:line: message")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.set_defaults(func=_cmd_validate)

@@ -71,6 +71,15 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.allure_report_dir = str(reports / "allure-results")
 
 
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """Collect scenarios/**/*.yaml as scenario tests."""
+    from harness.scenario.pytest_items import ScenarioFile, is_scenario_file
+
+    if is_scenario_file(file_path, Path(parent.config.rootpath)):
+        return ScenarioFile.from_parent(parent, path=file_path)
+    return None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Apply --tier, and give sim/vm tests their implied requirements."""
     tiers = config.getoption("tier")

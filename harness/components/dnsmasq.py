@@ -28,6 +28,8 @@ class DhcpRange:
     end: str
     netmask: str
     lease_time: str = "1h"
+    tag: str | None = None
+    router: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,12 @@ class DnsmasqConfig:
         if self.no_ping:
             args.append("--no-ping")
         for rng in self.ranges:
-            args.append(f"--dhcp-range={rng.start},{rng.end},{rng.netmask},{rng.lease_time}")
+            tag = f"set:{rng.tag}," if rng.tag else ""
+            args.append(
+                f"--dhcp-range={tag}{rng.start},{rng.end},{rng.netmask},{rng.lease_time}"
+            )
+            if rng.tag and rng.router:
+                args.append(f"--dhcp-option=tag:{rng.tag},option:router,{rng.router}")
         if self.router is not None:
             args.append(f"--dhcp-option=option:router,{self.router}")
         else:
@@ -110,17 +117,22 @@ class SiteDhcp(Component):
         force_options: tuple[str, ...] = (),
         name: str | None = None,
         relayed_segments: tuple[str, ...] = (),
+        relay_routers: dict[str, str] | None = None,
     ) -> None:
+        relay_routers = relay_routers or {}
         self.lab = lab
         self.host = host
         self.segment = segment
         self.name = name or f"site-dhcp-{segment}"
         info = lab.link(host, segment)
-        # its own segment plus any segment whose relay forwards to it (matched by giaddr)
-        ranges = tuple(
-            DhcpRange(*lab.dhcp_pool(seg), str(lab.subnets[seg].netmask))
-            for seg in (segment, *relayed_segments)
-        )
+        # its own segment plus any segment whose relay forwards to it (matched by giaddr);
+        # a relayed segment's router is its relay, so machines there reach the servers
+        own = DhcpRange(*lab.dhcp_pool(segment), str(lab.subnets[segment].netmask))
+        ranges = (own, *(
+            DhcpRange(*lab.dhcp_pool(seg), str(lab.subnets[seg].netmask), tag=seg,
+                      router=relay_routers.get(seg))
+            for seg in relayed_segments
+        ))
         self.config = DnsmasqConfig(
             interface=info.host_iface,
             lease_file=lab.temp_dir / f"{self.name}.leases",
