@@ -17,6 +17,7 @@ import socket
 import sys
 import tempfile
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -122,7 +123,7 @@ def _serve(args: argparse.Namespace, log: JsonLog) -> int:
             ssl_keyfile=str(tls.server_key) if tls else None,
             timeout_graceful_shutdown=2,
         )
-        server = uvicorn.Server(config)
+        server = _Server(config)
         ready: dict[str, Any] = {"url": f"{scheme}://{shown}:{bound}", "db": str(args.db),
                                  "pid": os.getpid(), "revision": store.revision()}
         if tls:
@@ -136,6 +137,19 @@ def _serve(args: argparse.Namespace, log: JsonLog) -> int:
         return 0
     finally:
         store.close()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, but a SIGTERM/SIGINT ends `main()` normally.
+
+    Stock uvicorn re-raises the signal after shutting down, so the process
+    dies with 143 before the store is closed and the `stopped` line printed.
+    """
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit:
+            self.force_exit = True
+        self.should_exit = True
 
 
 async def _run(server: uvicorn.Server, sock: socket.socket, announce: Any) -> None:

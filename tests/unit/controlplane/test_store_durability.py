@@ -28,6 +28,8 @@ def test_restart_keeps_all_state(tmp_path: Path) -> None:
                 "node_token"]
         before = admin.state()
         events_before = admin.events()
+    assert first.stop() == 0, first.logs()[-5:]
+    assert '"event": "stopped"' in first.logs()[-1]
     with ControlPlaneProcess(db, ADMIN) as second, ControlPlaneClient(second.url, ADMIN) as admin:
         after = admin.state()
         assert after["revision"] == before["revision"]
