@@ -28,6 +28,9 @@ _CLONE_NEWNET = 0x40000000
 
 PROXY_IP = "10.77.0.2"
 CLIENT_IP = "10.77.0.50"
+# A second segment, to check one proxy serving two interfaces answers with each one's address.
+PROXY_IP2 = "10.78.0.2"
+CLIENT_IP2 = "10.78.0.50"
 SERVED = {
     "bios": "52:54:00:f1:00:01",
     "uefi": "52:54:00:f1:00:02",
@@ -56,6 +59,8 @@ class Lab:
         self.ns_client = f"fltest{suffix}c"
         self.if_proxy = f"fltest{suffix}a"
         self.if_client = f"fltest{suffix}b"
+        self.if_proxy2 = f"fltest{suffix}x"
+        self.if_client2 = f"fltest{suffix}y"
         self.tmp = tmp
         self.proc: subprocess.Popen[str] | None = None
         self.ready: dict[str, Any] = {}
@@ -70,9 +75,14 @@ class Lab:
         if client_mac:
             ip("link", "set", self.if_client, "address", client_mac)
         ip("link", "set", self.if_client, "netns", self.ns_client)
+        ip("link", "add", self.if_proxy2, "type", "veth", "peer", "name", self.if_client2)
+        ip("link", "set", self.if_proxy2, "netns", self.ns_proxy)
+        ip("link", "set", self.if_client2, "netns", self.ns_client)
         for ns, ifname, addr in (
             (self.ns_proxy, self.if_proxy, PROXY_IP),
             (self.ns_client, self.if_client, CLIENT_IP),
+            (self.ns_proxy, self.if_proxy2, PROXY_IP2),
+            (self.ns_client, self.if_client2, CLIENT_IP2),
         ):
             ip("-n", ns, "addr", "add", f"{addr}/24", "dev", ifname)
             ip("-n", ns, "link", "set", ifname, "up")
@@ -98,7 +108,7 @@ class Lab:
             extra = ["--assignments-file", str(assignments)]
         argv = [
             "ip", "netns", "exec", self.ns_proxy, sys.executable, "-m", "bootproxy",
-            "--name", "bp-sim", "--interfaces", self.if_proxy,
+            "--name", "bp-sim", "--interfaces", f"{self.if_proxy},{self.if_proxy2}",
             "--cache-path", str(self.tmp / "cache.json"),
             "--metrics-host", PROXY_IP, "--metrics-port", "0", "--http-port", "8080",
             "--log-level", "debug", *extra,
@@ -127,9 +137,13 @@ class Lab:
         except OSError:
             return "(no log)"
 
-    def probe(self, actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def probe(
+        self, actions: list[dict[str, Any]], iface: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Run the probe in the client namespace on `iface` (default: the first segment)."""
         out = subprocess.run(
-            ["ip", "netns", "exec", self.ns_client, sys.executable, str(PROBE), self.if_client],
+            ["ip", "netns", "exec", self.ns_client, sys.executable, str(PROBE),
+             iface or self.if_client],
             input=json.dumps(actions), capture_output=True, text=True, timeout=60, cwd=REPO,
         )
         if out.returncode != 0:

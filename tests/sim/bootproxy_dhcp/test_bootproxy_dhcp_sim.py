@@ -18,6 +18,7 @@ from bp_sim_lab import (
     CLIENT_IP,
     FOREIGN,
     PROXY_IP,
+    PROXY_IP2,
     SERVED,
     UUID97,
     Lab,
@@ -165,3 +166,12 @@ def test_conflict_watch_counts_foreign_proxy_offer(lab: Lab) -> None:
         ):
             return
     raise AssertionError(f"no conflict counted:\n{text}\n{lab.log_tail()}")
+
+
+def test_second_interface_answers_with_its_own_address(lab: Lab) -> None:
+    mac = SERVED["bios"]
+    [res] = lab.probe([discover(mac, 0x9009, 0)], iface=lab.if_client2)
+    pkt, reply = only_reply(res)
+    assert reply["src"] == [PROXY_IP2, 67]
+    assert pkt.get(Opt.SERVER_ID) == bytes(int(x) for x in PROXY_IP2.split("."))  # OFFER-4
+    assert pkt.siaddr == PROXY_IP2 and pkt.file == b"undionly.kpxe"
