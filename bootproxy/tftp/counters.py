@@ -19,6 +19,7 @@ class TftpCounters:
     transfers_started: int = 0
     transfers_completed: int = 0
     transfers_failed: int = 0
+    option_probes: int = 0  # OACK answered with ERROR 8 (EDK2 tsize probe): not a failure
     active: int = 0
     errors: Counter[str] = field(default_factory=Counter)
 
@@ -29,6 +30,7 @@ class TftpCounters:
             "transfers_started": self.transfers_started,
             "transfers_completed": self.transfers_completed,
             "transfers_failed": self.transfers_failed,
+            "option_probes": self.option_probes,
             "active": self.active,
             "errors": dict(self.errors),
         }

@@ -307,6 +307,8 @@ class TftpServer:
         self.counters.active -= 1
         if machine.outcome in (Outcome.COMPLETE, Outcome.FINAL_UNACKED):
             self.counters.transfers_completed += 1
+        elif machine.outcome is Outcome.OPTION_PROBE:
+            self.counters.option_probes += 1
         else:
             self.counters.transfers_failed += 1
             kind = {Outcome.TIMEOUT: "timeout", Outcome.CLIENT_ERROR: "client_error",

@@ -41,7 +41,8 @@ class Outcome(Enum):
     COMPLETE = "complete"
     FINAL_UNACKED = "final_unacked"  # TFTP-8: last block sent, never ACKed; not an error
     TIMEOUT = "timeout"
-    CLIENT_ERROR = "client_error"  # the client sent ERROR (e.g. 8 after a tsize probe)
+    OPTION_PROBE = "option_probe"  # ERROR 8 answering our OACK: EDK2's tsize probe, normal
+    CLIENT_ERROR = "client_error"  # the client sent any other ERROR
     ILLEGAL = "illegal"  # the client sent something that is not an ACK
 
 
@@ -109,8 +110,12 @@ class ReadTransfer:
         if self.finished:
             return []
         if isinstance(packet, Error):
-            # ERROR 8 (EDK2's tsize probe) or any other: stop, never answer (TFTP-4/6).
-            self._finish(State.FAILED, Outcome.CLIENT_ERROR)
+            # Stop and never answer an ERROR (TFTP-4/6).  ERROR 8 right after our OACK is
+            # how EDK2 ends its tsize probe before asking again: not a failure.
+            if self.state is State.WAIT_OACK_ACK and packet.code == ErrorCode.OPTION_REFUSED:
+                self._finish(State.DONE, Outcome.OPTION_PROBE)
+            else:
+                self._finish(State.FAILED, Outcome.CLIENT_ERROR)
             return []
         if not isinstance(packet, Ack):
             self._finish(State.FAILED, Outcome.ILLEGAL)

@@ -70,7 +70,15 @@ def test_error_8_after_oack_stops_without_resending() -> None:
     m = _machine(b"x" * 100, oack={"tsize": "100"})
     m.start()
     assert m.on_packet(Error(8, "tsize probe")) == []
-    assert m.outcome is Outcome.CLIENT_ERROR
+    assert m.outcome is Outcome.OPTION_PROBE
+    assert m.on_timeout() == []
+
+
+def test_error_during_data_is_a_client_error() -> None:
+    m = _machine(b"x" * 2000, blksize=512)
+    m.start()
+    assert m.on_packet(Error(0, "disk full")) == []
+    assert m.outcome is Outcome.CLIENT_ERROR and m.finished
     assert m.on_timeout() == []
 
 
