@@ -89,8 +89,8 @@ class DiscoverySession:
         choice = self._choose()
         return choice if choice is not None and choice.boot is not None else None
 
-    def on_timer(self, now: float) -> Selection | Retransmit:
-        """A deadline passed: choose, retransmit, or raise BootFailed when out of tries."""
+    def on_timer(self, now: float) -> Selection | Retransmit | None:
+        """A deadline passed: choose, retransmit (or None: keep waiting), or raise BootFailed."""
         choice = self._choose()
         if choice is not None:
             if choice.boot is not None:
@@ -100,7 +100,7 @@ class DiscoverySession:
                     and now >= self.first_address_at + wait - 1e-9:
                 return choice  # iPXE goes on without ProxyDHCP
         if now < self.last_send + self.profile.discover_timeouts[self.attempt] - 1e-9:
-            return Retransmit(-1)  # only an intermediate deadline (collect window): nothing to do
+            return None  # only an intermediate deadline (collect window) passed
         self.attempt += 1
         if self.attempt >= len(self.profile.discover_timeouts):
             if any(not o.is_proxy for o in self.offers):

@@ -1,0 +1,397 @@
+"""One emulated machine: firmware DHCP, 4011, TFTP, the iPXE round, HTTP, the node agent.
+
+Everything runs on the fleet's asyncio loop. DHCP goes out as raw frames on
+the shared :class:`~harness.machines.sim.segment.SegmentPort`; once leased,
+the machine gets its macvlan (:mod:`harness.machines.sim.netdev`) and uses
+kernel sockets bound to it. Firmware timers are multiplied by ``scale`` so a
+CI run takes a fraction of real firmware time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import random
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.machines.sim import http as sim_http
+from harness.machines.sim.agent import NodeFacts
+from harness.machines.sim.dhcp import (
+    ACK,
+    DISCOVER,
+    NAK,
+    REQUEST,
+    ClientIdentity,
+    Offer,
+    client_message,
+    parse_reply,
+)
+from harness.machines.sim.errors import BootFailed
+from harness.machines.sim.frames import BROADCAST_MAC, UdpFrame, mac_bytes, udp_frame
+from harness.machines.sim.netdev import MacvlanFactory, bound_socket
+from harness.machines.sim.profiles import FirmwareProfile
+from harness.machines.sim.script import BootScript, expand, parse_script
+from harness.machines.sim.segment import SegmentPort
+from harness.machines.sim.selection import DiscoverySession, Retransmit, Selection
+from harness.machines.sim.tftp import TftpClient
+from harness.machines.sim.timeline import Timeline
+
+ZERO = b"\0\0\0\0"
+BCAST = b"\xff\xff\xff\xff"
+_TYPES = {1: "DISCOVER", 2: "OFFER", 3: "REQUEST", 5: "ACK", 6: "NAK"}
+
+
+@dataclass(frozen=True)
+class MachineSpec:
+    """What one emulated machine is: MAC, firmware, facts, and how far it should go.
+
+    ``stop_after`` ends the boot early: ``dhcp``, ``tftp``, ``script`` or
+    ``agent`` (the whole way, the default).
+    """
+
+    mac: str
+    profile: FirmwareProfile
+    uuid: bytes = field(default_factory=lambda: random.randbytes(16))
+    facts: NodeFacts = field(default_factory=NodeFacts)
+    stop_after: str = "agent"
+
+
+@dataclass
+class Lease:
+    """The address a machine holds."""
+
+    address: str
+    prefixlen: int
+    server: str
+
+
+class SimMachine:
+    """Boots one :class:`MachineSpec` through the lab, recording a :class:`Timeline`."""
+
+    def __init__(self, spec: MachineSpec, port: SegmentPort, netdevs: MacvlanFactory,
+                 ifname: str, *, scale: float = 1.0) -> None:
+        self.spec = spec
+        self.port = port
+        self.netdevs = netdevs
+        self.ifname = ifname
+        self.scale = scale
+        self.ident = ClientIdentity(spec.mac.lower(), spec.uuid)
+        self.timeline = Timeline(self.ident.mac, spec.profile.name)
+        self.state = "off"
+        self.error: BootFailed | None = None
+        self.lease: Lease | None = None
+        self.files: list[dict[str, Any]] = []
+        self.registration: dict[str, Any] | None = None
+        self._inbox: asyncio.Queue[UdpFrame] = asyncio.Queue()
+        self._t0 = 0.0
+        self._netdev_up = False
+
+    # -- bookkeeping ---------------------------------------------------------------
+    def _now(self) -> float:
+        return time.monotonic() - self._t0
+
+    def _fw_now(self) -> float:
+        return self._now() / self.scale
+
+    def _set_state(self, state: str, **detail: Any) -> None:
+        self.state = state
+        self.timeline.add(self._now(), "state", state, **detail)
+
+    def result(self) -> dict[str, Any]:
+        """A JSON-ready summary of the machine's boot."""
+        return {"mac": self.ident.mac, "profile": self.spec.profile.name, "state": self.state,
+                "error": str(self.error) if self.error else None,
+                "address": self.lease.address if self.lease else None, "files": self.files,
+                "registration": self.registration, "timeline": self.timeline.to_json()}
+
+    # -- the boot ------------------------------------------------------------------
+    async def run(self) -> None:
+        """Boot to the end (or to ``stop_after``); failures end in state ``failed``."""
+        self._t0 = time.monotonic()
+        self.port.register(self.ident.mac, self._inbox.put_nowait)
+        self._set_state("power-on", profile=self.spec.profile.name)
+        try:
+            await self._boot()
+        except BootFailed as exc:
+            self.error = exc
+            self.timeline.add(self._now(), "error", exc.code, message=str(exc))
+            self._set_state("failed", code=exc.code)
+        finally:
+            self.port.unregister(self.ident.mac)
+            if self._netdev_up:
+                # powered off: free the device (and its neighbour entries, a host-wide budget)
+                self._netdev_up = False
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(self.netdevs.executor, self.netdevs.remove,
+                                           self.ifname)
+
+    async def _boot(self) -> None:
+        prof = self.spec.profile
+        sel = await self._dhcp(prof)
+        if self.spec.stop_after == "dhcp":
+            self._set_state("done")
+            return
+        server, file = await self._boot_info(prof, sel)
+        if prof.chain == "http":
+            url = file
+            if url.endswith(".efi"):
+                await self._http_file(url, "nbp")
+                server, file = await self._ipxe_round(prof)
+                url = file
+        elif prof.chain == "ipxe":
+            await self._tftp(prof, server, file)
+            if self.spec.stop_after == "tftp":
+                self._set_state("done")
+                return
+            server, url = await self._ipxe_round(prof)
+        else:
+            url = file
+        script = await self._script(url)
+        if self.spec.stop_after == "script":
+            self._set_state("done")
+            return
+        await self._agent(script)
+        self._set_state("done")
+
+    # -- DHCP ----------------------------------------------------------------------
+    def _send_dhcp(self, payload: bytes, msg_type: int, src_ip: bytes = ZERO) -> None:
+        frame = udp_frame(mac_bytes(self.ident.mac), BROADCAST_MAC, src_ip, BCAST, 68, 67,
+                          payload, ident=random.getrandbits(16))
+        self.port.send(frame)
+        self.timeline.add(self._now(), "sent", _TYPES[msg_type], dport=67, bytes=len(payload))
+
+    async def _recv_reply(self, xid: int, deadline_fw: float) -> Offer | None:
+        while True:
+            left = (deadline_fw - self._fw_now()) * self.scale
+            if left <= 0:
+                return None
+            try:
+                frame = await asyncio.wait_for(self._inbox.get(), left)
+            except TimeoutError:
+                return None
+            src = str(ipaddress.IPv4Address(frame.src_ip))
+            reply = parse_reply(frame.payload, src, frame.sport, self._fw_now())
+            if reply is None or reply.xid != xid:
+                continue
+            self.timeline.add(self._now(), "received", _TYPES.get(reply.msg_type, "?"),
+                              **reply.to_json())
+            return reply
+
+    async def _dhcp(self, prof: FirmwareProfile) -> Selection:
+        self._set_state("dhcp-discover", profile=prof.name)
+        while not self._inbox.empty():
+            self._inbox.get_nowait()
+        xid = random.getrandbits(32)
+        session = DiscoverySession(prof)
+        start = self._fw_now()
+        self._send_dhcp(client_message(prof, self.ident, DISCOVER, xid), DISCOVER)
+        session.start(start)
+        selection: Selection | None = None
+        while selection is None:
+            reply = await self._recv_reply(xid, session.next_deadline())
+            now = self._fw_now()
+            if reply is not None:
+                selection = session.on_offer(reply, now)
+                continue
+            step = session.on_timer(now)
+            if isinstance(step, Retransmit):
+                secs = int(now - start)
+                self._send_dhcp(client_message(prof, self.ident, DISCOVER, xid, secs=secs),
+                                DISCOVER)
+            elif step is not None:
+                selection = step
+        self.timeline.add(self._now(), "chosen", "offer", address=selection.address.to_json(),
+                          boot=selection.boot.to_json() if selection.boot else None)
+        await self._request(prof, xid, selection.address, int(self._fw_now() - start))
+        return selection
+
+    async def _request(self, prof: FirmwareProfile, xid: int, offer: Offer, secs: int) -> None:
+        self._set_state("dhcp-request", server=offer.server_id, address=offer.yiaddr)
+        payload = client_message(prof, self.ident, REQUEST, xid, secs=secs,
+                                 requested_ip=offer.yiaddr, server_id=offer.server_id)
+        for timeout in prof.request_timeouts:
+            self._send_dhcp(payload, REQUEST)
+            deadline = self._fw_now() + timeout
+            while True:
+                reply = await self._recv_reply(xid, deadline)
+                if reply is None:
+                    break
+                if reply.msg_type == NAK and reply.server_id == offer.server_id:
+                    raise BootFailed("PXE-E52", f"DHCPNAK from {offer.server_id}")
+                if reply.msg_type == ACK and not reply.is_proxy:
+                    await self._bring_up(reply)
+                    return
+        raise BootFailed("PXE-E51", f"no DHCPACK from {offer.server_id}")
+
+    async def _bring_up(self, ack: Offer) -> None:
+        mask = ack.netmask or "255.255.255.0"
+        prefix = ipaddress.IPv4Network(f"0.0.0.0/{mask}").prefixlen
+        lease = Lease(ack.yiaddr, prefix, ack.server_id or ack.src_ip)
+        loop = asyncio.get_running_loop()
+        if self._netdev_up and self.lease is not None and self.lease.address != lease.address:
+            await loop.run_in_executor(self.netdevs.executor, self.netdevs.remove, self.ifname)
+            self._netdev_up = False
+        if not self._netdev_up:
+            await loop.run_in_executor(self.netdevs.executor, self.netdevs.create, self.ifname,
+                                       self.ident.mac, lease.address, prefix)
+            self._netdev_up = True
+        self.lease = lease
+        self._set_state("bound", address=lease.address, server=lease.server)
+
+    # -- boot server (4011) ----------------------------------------------------------
+    async def _boot_info(self, prof: FirmwareProfile, sel: Selection) -> tuple[str, str]:
+        boot = sel.boot
+        if boot is None:
+            raise BootFailed("PXE-E53", "no boot filename received (no ProxyDHCP offer)")
+        if prof.is_ipxe and prof.ipxe_proxy_request and boot.is_proxy:
+            ack = await self._pxe_request(prof, boot.server_id or boot.src_ip, None,
+                                          prof.pxebs_timeouts[:1])
+            if ack is not None and (ack.file or ack.boot_menu):
+                boot = ack
+        if boot.file and not boot.boot_menu:
+            return boot.boot_server, boot.file
+        item = (boot.boot_menu[0][0], 0) if boot.boot_menu else None
+        ack = await self._pxe_request(prof, boot.boot_server, item, prof.pxebs_timeouts)
+        if ack is None:
+            raise BootFailed("PXE-E55", f"no ProxyDHCP reply on UDP 4011 from {boot.boot_server}")
+        if not ack.file:
+            raise BootFailed("PXE-E53", f"4011 ACK from {ack.src_ip} carries no boot file")
+        return ack.boot_server if ack.siaddr != "0.0.0.0" else boot.boot_server, ack.file
+
+    async def _pxe_request(self, prof: FirmwareProfile, server: str,
+                           item: tuple[int, int] | None,
+                           timeouts: tuple[float, ...]) -> Offer | None:
+        assert self.lease is not None
+        self._set_state("pxe-request", server=server, item=list(item) if item else None)
+        xid = random.getrandbits(32)
+        payload = client_message(prof, self.ident, REQUEST, xid, ciaddr=self.lease.address,
+                                 boot_item=item)
+        sock = bound_socket(socket.SOCK_DGRAM, self.ifname, self.lease.address, prof.pxebs_sport)
+        loop = asyncio.get_running_loop()
+        try:
+            for timeout in timeouts:
+                await loop.sock_sendto(sock, payload, (server, 4011))
+                self.timeline.add(self._now(), "sent", "REQUEST", dport=4011,
+                                  sport=prof.pxebs_sport, server=server)
+                deadline = loop.time() + timeout * self.scale
+                while (left := deadline - loop.time()) > 0:
+                    try:
+                        data, addr = await asyncio.wait_for(loop.sock_recvfrom(sock, 4096),
+                                                            left)
+                    except TimeoutError:
+                        break
+                    reply = parse_reply(data, addr[0], addr[1], self._fw_now())
+                    if reply is None or reply.xid != xid or reply.msg_type != ACK:
+                        continue
+                    self.timeline.add(self._now(), "received", "ACK", sport=addr[1],
+                                      **reply.to_json())
+                    return reply
+        finally:
+            sock.close()
+        return None
+
+    # -- TFTP, iPXE, HTTP --------------------------------------------------------------
+    async def _tftp(self, prof: FirmwareProfile, server: str, filename: str) -> None:
+        assert self.lease is not None
+        self._set_state("tftp", server=server, file=filename)
+        sock = bound_socket(socket.SOCK_DGRAM, self.ifname, self.lease.address)
+        try:
+            client = TftpClient(sock, server, tuple(t * self.scale for t in prof.tftp_timeouts))
+            if prof.tftp_tsize_probe:
+                size = await client.probe_size(filename, prof.tftp_blksize)
+                self.timeline.add(self._now(), "file", "tsize-probe", file=filename, size=size)
+            res = await client.get(filename, blksize=prof.tftp_blksize,
+                                   tsize=not prof.tftp_tsize_probe,
+                                   windowsize=prof.tftp_windowsize)
+        finally:
+            sock.close()
+        entry = {"proto": "tftp", "name": filename, "size": res.size, "sha256": res.sha256,
+                 "oack": res.oack, "retransmits": res.retransmits}
+        self.files.append(entry)
+        self.timeline.add(self._now(), "file", filename, **entry)
+
+    async def _ipxe_round(self, prof: FirmwareProfile) -> tuple[str, str]:
+        ipxe = prof.ipxe_stage()
+        self._set_state("ipxe")
+        sel = await self._dhcp(ipxe)
+        return await self._boot_info(ipxe, sel)
+
+    async def _http_file(self, url: str, kind: str,
+                         user_agent: str = "iPXE/1.0.0+") -> sim_http.HttpResponse:
+        assert self.lease is not None
+        sock = bound_socket(socket.SOCK_STREAM, self.ifname, self.lease.address)
+        resp = await sim_http.request(sock, url, timeout=max(30.0, 60 * self.scale),
+                                      user_agent=user_agent)
+        entry = {"proto": "http", "kind": kind, "name": url, "status": resp.status,
+                 "size": resp.size, "sha256": resp.sha256}
+        self.files.append(entry)
+        self.timeline.add(self._now(), "file", kind, **entry)
+        if resp.status != 200:
+            raise BootFailed("HTTP", f"GET {url} answered {resp.status}")
+        return resp
+
+    def _settings(self) -> dict[str, str]:
+        prof = self.spec.profile
+        u = self.spec.uuid
+        uuid = "-".join((u[0:4][::-1].hex(), u[4:6][::-1].hex(), u[6:8][::-1].hex(),
+                         u[8:10].hex(), u[10:16].hex()))
+        return {"mac": self.ident.mac, "net0/mac": self.ident.mac,
+                "mac:hexhyp": self.ident.mac.replace(":", "-"),
+                "uuid": uuid, "buildarch": "i386" if prof.arch == 0 else "x86_64",
+                "platform": "pcbios" if prof.arch == 0 else "efi",
+                "ip": self.lease.address if self.lease else ""}
+
+    async def _script(self, url: str) -> BootScript:
+        url = expand(url, self._settings())  # iPXE expands settings in a DHCP filename
+        self._set_state("script", url=url)
+        for _ in range(4):
+            resp = await self._http_file(url, "script")
+            script = parse_script(resp.body.decode("utf-8", "replace"), url, self._settings())
+            if script.chain is None:
+                break
+            url = script.chain
+        else:
+            raise BootFailed("IPXE", f"script chain from {url} too deep")
+        if script.kernel is None:
+            raise BootFailed("IPXE", f"script {url} names no kernel")
+        self._set_state("kernel", url=script.kernel)
+        await self._http_file(script.kernel, "kernel")
+        for initrd in script.initrds:
+            await self._http_file(initrd, "initrd")
+        return script
+
+    # -- node agent ------------------------------------------------------------------
+    async def _agent(self, script: BootScript) -> None:
+        assert self.lease is not None
+        cp = script.cmdline_arg("flexlab.cp")
+        token = script.cmdline_arg("flexlab.token")
+        if not cp or not token:
+            raise BootFailed("AGENT", "kernel command line lacks flexlab.cp= or flexlab.token=")
+        self._set_state("agent", cp=cp)
+        firmware = "bios" if self.spec.profile.arch == 0 else "efi"
+        body = self.spec.facts.payload(self.ident.mac, firmware, time.time())
+        reg = await self._api(cp, "/api/v1/nodes/register", token, body)
+        self.registration = reg
+        state = reg.get("state")
+        self._set_state("registered" if state == "Registered" else "rejected",
+                        reasons=reg.get("reasons", []))
+        if state != "Registered":
+            raise BootFailed("AGENT", f"registration {state}: {reg.get('reasons')}")
+        await self._api(cp, f"/api/v1/nodes/{self.ident.mac}/ready", reg["node_token"], {})
+        self._set_state("ready")
+
+    async def _api(self, cp: str, path: str, token: str, body: dict[str, Any]) -> Any:
+        assert self.lease is not None
+        sock = bound_socket(socket.SOCK_STREAM, self.ifname, self.lease.address)
+        resp = await sim_http.request(
+            sock, cp.rstrip("/") + path, method="POST", body=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+            user_agent="flexlab-agent-sim")
+        self.timeline.add(self._now(), "sent", f"POST {path}", status=resp.status)
+        if resp.status != 200:
+            raise BootFailed("AGENT", f"POST {path} answered {resp.status}: {resp.body[:200]!r}")
+        return resp.json()

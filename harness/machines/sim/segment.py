@@ -1,0 +1,89 @@
+"""One raw AF_PACKET socket per segment, shared by every emulated machine on it.
+
+Before it has an address a machine speaks DHCP in raw Ethernet frames, with
+its own MAC as source. Replies are handed to the machine they are for by
+``chaddr`` (broadcast replies carry no other clue), so a thousand machines
+cost one socket and one asyncio reader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+
+from harness.machines.sim.errors import FrameError, SimMachineError
+from harness.machines.sim.frames import ETH_P_IP, UdpFrame, mac_text, parse_udp_frame
+
+PACKET_OUTGOING = 4
+
+Handler = Callable[[UdpFrame], None]
+
+
+class SegmentPort:
+    """The shared raw socket on interface ``ifname`` of the machines' namespace.
+
+    Create it inside the namespace (the asyncio thread has joined it).
+    """
+
+    def __init__(self, ifname: str) -> None:
+        self.ifname = ifname
+        self._handlers: dict[str, Handler] = {}
+        self.sent = 0
+        self.received = 0
+        self.dropped = 0
+        try:
+            self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IP))
+        except PermissionError as exc:
+            raise SimMachineError("raw sockets need root (CAP_NET_RAW): run as root") from exc
+        self.sock.bind((ifname, ETH_P_IP))
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
+        self.sock.setblocking(False)
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start reading in ``loop``."""
+        self._loop = loop
+        loop.add_reader(self.sock.fileno(), self._readable)
+
+    def register(self, mac: str, handler: Handler) -> None:
+        """Deliver DHCP replies whose chaddr is ``mac`` to ``handler``."""
+        self._handlers[mac.lower()] = handler
+
+    def unregister(self, mac: str) -> None:
+        """Stop delivering to ``mac``."""
+        self._handlers.pop(mac.lower(), None)
+
+    def send(self, frame: bytes) -> None:
+        """Put a frame on the wire; a full socket buffer drops it, as a busy NIC would."""
+        try:
+            self.sock.send(frame)
+            self.sent += 1
+        except BlockingIOError:
+            self.dropped += 1
+
+    def _readable(self) -> None:
+        for _ in range(256):
+            try:
+                frame, addr = self.sock.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            if addr[2] == PACKET_OUTGOING:
+                continue
+            try:
+                udp = parse_udp_frame(frame)
+            except FrameError:
+                continue
+            if udp.dport != 68 or len(udp.payload) < 34:
+                continue
+            handler = self._handlers.get(mac_text(udp.payload[28:34]))
+            if handler is not None:
+                self.received += 1
+                handler(udp)
+
+    def close(self) -> None:
+        """Stop reading and close the socket."""
+        if self._loop is not None:
+            self._loop.remove_reader(self.sock.fileno())
+        self.sock.close()

@@ -1,0 +1,172 @@
+"""A TFTP client as PXE firmware runs it: options, windows, the EDK2 size probe, retries.
+
+It reads with the kernel's UDP stack on the machine's own device and keeps
+only the size and SHA-256 of what it fetched (a thousand machines must not
+hold a thousand copies of ipxe.efi).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import socket
+import struct
+from dataclasses import dataclass, field
+
+from harness.machines.sim.errors import BootFailed
+
+RRQ, DATA, ACK, ERROR, OACK = 1, 3, 4, 5, 6
+
+
+@dataclass
+class TftpResult:
+    """What one transfer got: size, digest, the options the server acknowledged."""
+
+    filename: str
+    size: int = 0
+    sha256: str = ""
+    oack: dict[str, str] = field(default_factory=dict)
+    blocks: int = 0
+    retransmits: int = 0
+    foreign_packets: int = 0
+
+
+def rrq(filename: str, options: dict[str, str]) -> bytes:
+    """A read request in octet mode with ``options`` (RFC 2347), in the given order."""
+    out = struct.pack("!H", RRQ) + filename.encode() + b"\0octet\0"
+    for key, value in options.items():
+        out += key.encode() + b"\0" + value.encode() + b"\0"
+    return out
+
+
+def parse_oack(data: bytes) -> dict[str, str]:
+    """Options of an OACK packet (opcode stripped by the caller)."""
+    parts = data.split(b"\0")
+    return {parts[i].decode().lower(): parts[i + 1].decode()
+            for i in range(0, len(parts) - 1, 2) if parts[i]}
+
+
+def error_packet(code: int, message: str) -> bytes:
+    """A TFTP ERROR packet."""
+    return struct.pack("!HH", ERROR, code) + message.encode() + b"\0"
+
+
+class TftpClient:
+    """Fetch files over one bound UDP socket, with timeouts already scaled to wall seconds."""
+
+    def __init__(self, sock: socket.socket, server: str, timeouts: tuple[float, ...]) -> None:
+        self.sock = sock
+        self.server = server
+        self.timeouts = timeouts
+        self.loop = asyncio.get_running_loop()
+
+    async def _recv(self, timeout: float) -> tuple[bytes, tuple[str, int]] | None:
+        try:
+            data, addr = await asyncio.wait_for(self.loop.sock_recvfrom(self.sock, 65536),
+                                                timeout)
+        except TimeoutError:
+            return None
+        return data, addr
+
+    async def probe_size(self, filename: str, blksize: int | None) -> int:
+        """EDK2's size probe: RRQ with ``tsize 0``, read the OACK, abort with ERROR 8."""
+        opts = {"tsize": "0"}
+        if blksize:
+            opts["blksize"] = str(blksize)
+        packet = rrq(filename, opts)
+        for timeout in self.timeouts:
+            await self.loop.sock_sendto(self.sock, packet, (self.server, 69))
+            got = await self._recv(timeout)
+            if got is None:
+                continue
+            data, addr = got
+            opcode = struct.unpack("!H", data[:2])[0]
+            if opcode == ERROR:
+                raise BootFailed("PXE-E3B", f"TFTP error for {filename}: {data[4:-1]!r}")
+            if opcode == OACK:
+                oack = parse_oack(data[2:])
+                await self.loop.sock_sendto(self.sock, error_packet(8, "size probe"), addr)
+                return int(oack.get("tsize", "0"))
+            await self.loop.sock_sendto(self.sock, error_packet(8, "size probe"), addr)
+            return 0
+        raise BootFailed("PXE-E32", f"TFTP open timeout for {filename}")
+
+    async def get(self, filename: str, *, blksize: int | None, tsize: bool,
+                  windowsize: int | None) -> TftpResult:
+        """Read ``filename``; acknowledge per window; retry on timeout only (TFTP-7)."""
+        opts: dict[str, str] = {}
+        if blksize:
+            opts["blksize"] = str(blksize)
+        if tsize:
+            opts["tsize"] = "0"
+        if windowsize:
+            opts["windowsize"] = str(windowsize)
+        result = TftpResult(filename)
+        digest = hashlib.sha256()
+        size_block = 512
+        window = 1
+        expected = 1
+        peer: tuple[str, int] | None = None
+        last_sent = rrq(filename, opts)
+        dest: tuple[str, int] = (self.server, 69)
+        await self.loop.sock_sendto(self.sock, last_sent, dest)
+        tries = 0
+        in_window = 0
+        while True:
+            got = await self._recv(self.timeouts[min(tries, len(self.timeouts) - 1)])
+            if got is None:
+                tries += 1
+                if tries >= len(self.timeouts):
+                    raise BootFailed("PXE-E32" if peer is None else "PXE-E35",
+                                     f"TFTP timeout reading {filename} at block {expected}")
+                result.retransmits += 1
+                in_window = 0
+                await self.loop.sock_sendto(self.sock, last_sent, dest)
+                continue
+            data, addr = got
+            if peer is not None and addr != peer:
+                result.foreign_packets += 1  # RFC 1350 §4: tell the stranger, keep going
+                await self.loop.sock_sendto(self.sock, error_packet(5, "unknown transfer id"),
+                                            addr)
+                continue
+            opcode = struct.unpack("!H", data[:2])[0]
+            if opcode == ERROR:
+                code = struct.unpack("!H", data[2:4])[0]
+                text = data[4:].rstrip(b"\0").decode(errors="replace")
+                raise BootFailed("PXE-E3B", f"TFTP error {code} for {filename}: {text}")
+            if peer is None:
+                peer = addr
+                dest = addr
+            if opcode == OACK:
+                result.oack = parse_oack(data[2:])
+                size_block = int(result.oack.get("blksize", "512"))
+                window = int(result.oack.get("windowsize", "1"))
+                last_sent = struct.pack("!HH", ACK, 0)
+                await self.loop.sock_sendto(self.sock, last_sent, dest)
+                tries = 0
+                continue
+            if opcode != DATA:
+                continue
+            block = struct.unpack("!H", data[2:4])[0]
+            payload = data[4:]
+            if block != expected & 0xFFFF:
+                # out of order / duplicate: re-acknowledge what we have (RFC 7440 §4)
+                if block != (expected - 1) & 0xFFFF:
+                    last_sent = struct.pack("!HH", ACK, (expected - 1) & 0xFFFF)
+                    await self.loop.sock_sendto(self.sock, last_sent, dest)
+                    in_window = 0
+                continue
+            tries = 0
+            digest.update(payload)
+            result.size += len(payload)
+            result.blocks += 1
+            expected += 1
+            in_window += 1
+            last_block = len(payload) < size_block
+            if last_block or in_window >= window:
+                last_sent = struct.pack("!HH", ACK, block)
+                await self.loop.sock_sendto(self.sock, last_sent, dest)
+                in_window = 0
+            if last_block:
+                result.sha256 = digest.hexdigest()
+                return result

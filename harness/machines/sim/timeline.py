@@ -1,0 +1,53 @@
+"""A machine's own record of what it did: plain, JSON-serialisable data a report can draw."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    """One thing a machine did or saw.
+
+    ``t`` is wall-clock seconds since the machine powered on; ``kind`` is one
+    of ``state``, ``sent``, ``received``, ``chosen``, ``file``, ``error``;
+    ``detail`` holds the specifics (message type, peer, sizes, reasons).
+    """
+
+    t: float
+    kind: str
+    summary: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Timeline:
+    """The ordered events of one machine."""
+
+    mac: str
+    profile: str
+    events: list[TimelineEvent] = field(default_factory=list)
+
+    def add(self, t: float, kind: str, summary: str, /, **detail: Any) -> None:
+        """Append an event."""
+        self.events.append(TimelineEvent(round(t, 6), kind, summary, detail))
+
+    def states(self) -> list[str]:
+        """The states the machine went through, in order."""
+        return [e.summary for e in self.events if e.kind == "state"]
+
+    def of_kind(self, kind: str) -> list[TimelineEvent]:
+        """Events of one kind."""
+        return [e for e in self.events if e.kind == kind]
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (``json.dumps`` works on it)."""
+        return {"mac": self.mac, "profile": self.profile,
+                "events": [dataclasses.asdict(e) for e in self.events]}
+
+    def dumps(self) -> str:
+        """The timeline as a JSON string."""
+        return json.dumps(self.to_json())
