@@ -17,6 +17,17 @@ DHCP_PORTS = frozenset({67, 68, 4011})
 TFTP_PORT = 69
 
 
+def _is_dhcp(sport: int, dport: int) -> bool:
+    """DHCP by port: 67/68/4011 on both ends, or a server port (67, 4011) on one end.
+
+    The second case keeps replies sent to a wrong client port visible, so the
+    rules can flag them instead of never seeing them.
+    """
+    if sport in DHCP_PORTS and dport in DHCP_PORTS:
+        return True
+    return sport in (67, 4011) or dport in (67, 4011)
+
+
 def _addrs(fr: IpFrame, sport: int, dport: int) -> dict[str, Any]:
     return {
         "frame": fr.number,
@@ -35,6 +46,8 @@ def _dhcp_event(fr: IpFrame, sport: int, dport: int, payload: bytes) -> DhcpEven
         f = parse_dhcp(payload)
     except NotDhcp:
         return None
+    if f.op not in (1, 2) or (not f.magic_ok and not (sport in DHCP_PORTS and dport in DHCP_PORTS)):
+        return None  # a one-sided port match that is not DHCP at all
     named = decoded_options(f.options) if f.magic_ok else {"msg_type": "BOOTP"}
     return DhcpEvent(
         **_addrs(fr, sport, dport),
@@ -93,11 +106,11 @@ def decode_pcap(path: str, require_dhcp: bool = True) -> Capture:
             payload = seg[8:ulen] if ulen >= 8 else seg[8:]
             src = (fr.ip[12:16], sport)
             dst = (fr.ip[16:20], dport)
-            if sport in DHCP_PORTS and dport in DHCP_PORTS:
+            if _is_dhcp(sport, dport):
                 ev = _dhcp_event(fr, sport, dport, payload)
                 if ev is not None:
                     dhcp.append(ev)
-                continue
+                    continue
             is_req = dport == TFTP_PORT
             if is_req or sport == TFTP_PORT or src in tftp_clients or dst in tftp_clients:
                 t = parse_tftp(payload)

@@ -96,8 +96,10 @@ def split_options(data: bytes) -> tuple[list[tuple[int, bytes]], bool, str | Non
             return out, False, f"option {code} has no length byte at offset {i}"
         length = data[i + 1]
         if i + 2 + length > len(data):
-            return out, False, (
-                f"option {code} claims {length} bytes but only {len(data) - i - 2} remain"
+            return (
+                out,
+                False,
+                (f"option {code} claims {length} bytes but only {len(data) - i - 2} remain"),
             )
         out.append((code, data[i + 2 : i + 2 + length]))
         i += 2 + length

@@ -72,6 +72,20 @@ class HttpExchange:
     response: HttpEvent | None = None
 
 
+@dataclass
+class ClientView:
+    """Everything one client (by MAC) did: DHCP exchanges, TFTP transfers, HTTP requests.
+
+    Scenario expectations and ladder diagrams read this instead of raw events.
+    """
+
+    mac: str
+    exchanges: list[Exchange] = field(default_factory=list)
+    transfers: list[TftpTransfer] = field(default_factory=list)
+    http: list[HttpExchange] = field(default_factory=list)
+    addresses: set[str] = field(default_factory=set)
+
+
 class Analysis:
     """Indexes over one capture, built once and shared by all rules."""
 
@@ -178,6 +192,23 @@ class Analysis:
         return out
 
     # -- queries -----------------------------------------------------------
+    def clients(self) -> dict[str, ClientView]:
+        """Per-client view, keyed by colon MAC, in order of first appearance."""
+        out: dict[str, ClientView] = {}
+        for ex in self.exchanges:
+            out.setdefault(ex.request.chaddr, ClientView(ex.request.chaddr)).exchanges.append(ex)
+        for ip, mac in self.ip_to_mac.items():
+            out.setdefault(mac, ClientView(mac)).addresses.add(ip)
+        for t in self.transfers:
+            tmac = self.mac_of(t.request.src_ip)
+            if tmac is not None:
+                out.setdefault(tmac, ClientView(tmac)).transfers.append(t)
+        for h in self.http:
+            hmac = self.mac_of(h.request.src_ip)
+            if hmac is not None:
+                out.setdefault(hmac, ClientView(hmac)).http.append(h)
+        return out
+
     def is_proxy(self, ip: str) -> bool:
         """The address belongs to a Boot Proxy under test."""
         return ip in self.proxies

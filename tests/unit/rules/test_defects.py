@@ -179,6 +179,7 @@ DEFECTS: list[tuple[str, tuple, dict, RuleContext | None, str]] = [
     ("no-option-60", (bios_flow,), {"proxy_offer": _opt(60, None)}, None, "OFFER-3"),
     ("4011-ack-wrong-port", (uefi_flow,), {"ack4011": _attr(dport=68)}, None, "ACK4011-1"),
     ("4011-ack-from-67", (uefi_flow,), {"ack4011": _attr(sport=67)}, None, "ACK4011-1"),
+    ("4011-ack-to-ephemeral", (uefi_flow,), {"ack4011": _attr(dport=50000)}, None, "ACK4011-1"),
     ("ack-address-request", (proxy_acks_address_request,), {}, None, "SILENT-2"),
     ("answers-inform", (proxy_answers_inform,), {}, None, "SILENT-2"),
     ("answers-foreign-mac", (served_and_foreign,), {}, SERVES_BIOS, "SILENT-5"),
