@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from vmhelpers import agent_lines, boot_node_image, needs_root_qemu, node_net
 
+from harness.machines.vm.disk import fresh_uefi_vars
+from harness.machines.vm.domain import OVMF_CODE
 from nodeimage import BuildResult, build_image
 
 pytestmark = [pytest.mark.vm, needs_root_qemu]
@@ -55,6 +57,18 @@ def test_small_disk_is_not_used(node_image: BuildResult, tmp_path: Path) -> None
                                         disk=small))
     assert any(line.startswith("FLEXLAB-AGENT: disk none") for line in lines), lines
     assert not any("disk formatting" in line for line in lines)
+
+
+def test_uefi_boot_reports_efi(node_image: BuildResult, tmp_path: Path) -> None:
+    vars_copy = fresh_uefi_vars(tmp_path / "OVMF_VARS.fd")
+    uefi = ["-machine", "q35",
+            "-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
+            "-drive", f"if=pflash,format=raw,file={vars_copy}"]
+    lines = agent_lines(boot_node_image(node_image.kernel, node_image.initrd,
+                                        tmp_path / "boot.log", append="flexlab.poweroff=1",
+                                        extra_args=uefi))
+    facts = next(line for line in lines if line.startswith("FLEXLAB-AGENT: facts "))
+    assert json.loads(facts.removeprefix("FLEXLAB-AGENT: facts "))["firmware"] == "efi"
 
 
 @pytest.mark.parametrize("model", ["virtio-net-pci", "e1000", "rtl8139"])

@@ -51,13 +51,15 @@ def wait_for_text(path: Path, marker: str, timeout_s: float,
 
 def boot_node_image(kernel: Path, initrd: Path, serial: Path, *, append: str,
                     disk: Path | None = None, nic_args: list[str] | None = None,
-                    netns: str | None = None, timeout_s: float = 180.0) -> str:
+                    netns: str | None = None, extra_args: list[str] | None = None,
+                    timeout_s: float = 180.0) -> str:
     """Direct-boot the node image under TCG until the agent says done; return the console."""
     argv = ["qemu-system-x86_64", "-accel", "tcg", "-m", "1024", "-smp", "2",
             "-display", "none", "-monitor", "none", "-serial", f"file:{serial}",
             "-no-reboot", "-kernel", str(kernel), "-initrd", str(initrd),
             "-append", f"console=ttyS0 panic=-1 {append}"]
     argv += nic_args if nic_args else ["-nic", "none"]
+    argv += extra_args or []
     if disk is not None:
         argv += ["-drive", f"file={disk},if=virtio,format=qcow2"]
     if netns is not None:
