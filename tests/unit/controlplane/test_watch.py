@@ -71,3 +71,16 @@ def test_other_clusters_changes_do_not_wake_a_proxy(admin: ControlPlaneClient) -
         finally:
             waiter.join(10)
     assert done["a"][0] == 304  # type: ignore[index]
+
+
+def test_keep_alive_answers_are_not_held_back_by_nagle(admin: ControlPlaneClient) -> None:
+    # A listener without TCP_NODELAY makes every reused-connection answer wait
+    # ~40 ms for the peer's delayed ACK; a proxy polling many MACs would feel it.
+    admin.healthz()
+    samples = []
+    for _ in range(21):
+        started = time.monotonic()
+        admin.healthz()
+        samples.append(time.monotonic() - started)
+    median = sorted(samples)[len(samples) // 2]
+    assert median < 0.025, f"median keep-alive round trip {median * 1000:.1f} ms"
