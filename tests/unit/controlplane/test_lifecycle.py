@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from cp_helpers import facts, new_mac, site
 
@@ -146,3 +147,35 @@ def test_conflict_reports_are_recorded(admin: ControlPlaneClient) -> None:
         proxy.report_conflict(s["macs"][0], "10.9.0.5", "seg0", 1764100000.5)
     reports = [c for c in admin.conflicts() if c["proxy"] == s["proxy"]]
     assert len(reports) == 1 and reports[0]["other_server"] == "10.9.0.5"
+
+
+def test_artifact_etag_head_and_access(cp: ControlPlaneProcess, admin: ControlPlaneClient) -> None:
+    s = site(admin)
+    meta = admin.upload_artifact("etag-test.img", b"0123456789")
+    headers = {"Authorization": f"Bearer {s['proxy_token']}"}
+    url = f"{cp.url}/api/v1/artifacts/etag-test.img"
+    got = httpx.get(url, headers=headers)
+    assert got.content == b"0123456789" and got.headers["etag"] == f'"{meta["sha256"]}"'
+    assert httpx.get(url, headers={**headers, "If-None-Match": got.headers["etag"]}
+                     ).status_code == 304
+    head = httpx.head(url, headers=headers)
+    assert head.status_code == 200 and head.headers["content-length"] == "10"
+    assert head.content == b""
+    with admin.with_token(s["proxy_token"]) as proxy:
+        join = proxy.boot(s["macs"][0])["join_token"]
+    assert httpx.get(url, headers={"Authorization": f"Bearer {join}"}).status_code == 403
+    assert httpx.get(f"{cp.url}/api/v1/artifacts/nope", headers=headers).status_code == 404
+
+
+def test_heartbeat_is_recorded_and_scoped(admin: ControlPlaneClient) -> None:
+    ours, theirs = site(admin), site(admin)
+    with admin.with_token(ours["proxy_token"]) as proxy:
+        proxy.heartbeat(ours["proxy"], "bp-1.2.3", ["seg0", "seg1"])
+        with pytest.raises(ApiError) as info:
+            proxy.heartbeat(theirs["proxy"], "bp-1.2.3", [])
+        assert info.value.status == 403
+    listed = {p["name"]: p for p in admin.state()["proxies"]}
+    assert listed[ours["proxy"]]["version"] == "bp-1.2.3"
+    assert listed[ours["proxy"]]["segments"] == ["seg0", "seg1"]
+    assert listed[ours["proxy"]]["last_heartbeat"] is not None
+    assert listed[theirs["proxy"]]["last_heartbeat"] is None
