@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 MAGIC = b"\x63\x82\x53\x63"
@@ -27,11 +28,13 @@ MSG_TYPES = {
 
 
 @dataclass(frozen=True)
-class PxeOptions:
+class PxeOptions(Mapping[int, bytes]):
     """Option 43 (PXE vendor options) split into sub-options.
 
-    ``error`` is set when the encapsulation is malformed (overrun, no END, too
-    long); ``suboptions`` then holds what could be read before the fault.
+    Reads as a mapping of sub-option code to value (first instance), so
+    ``ev.pxe[6]`` and ``71 in ev.pxe`` work. ``error`` is set when the
+    encapsulation is malformed (overrun, no END, too long); ``suboptions`` then
+    holds what could be read before the fault.
     """
 
     raw: bytes
@@ -39,12 +42,17 @@ class PxeOptions:
     end_present: bool
     error: str | None
 
-    def get(self, code: int) -> bytes | None:
-        """First value of sub-option ``code`` or None."""
+    def __getitem__(self, code: int) -> bytes:
         for c, v in self.suboptions:
             if c == code:
                 return v
-        return None
+        raise KeyError(code)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(dict.fromkeys(c for c, _ in self.suboptions))
+
+    def __len__(self) -> int:
+        return len({c for c, _ in self.suboptions})
 
     @property
     def discovery_control(self) -> int | None:
