@@ -8,6 +8,8 @@ TCP sockets — lives there, while the harness stays in the host namespace.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import contextlib
 import socket
 import threading
@@ -15,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pyroute2 import netns as pr_netns
@@ -36,6 +39,12 @@ class FleetResult:
     frames_received: int = 0
     frames_dropped: int = 0
     states: dict[str, int] = field(default_factory=dict)
+
+    def write(self, path: Path) -> Path:
+        """Save the whole result as JSON (reports attach it; the timelines draw from it)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(dataclasses.asdict(self), indent=1))
+        return path
 
     def by_mac(self, mac: str) -> dict[str, Any]:
         """The result of one machine."""

@@ -36,6 +36,7 @@ def test_each_profile_boots_to_its_script_and_a_stranger_gets_no_proxy_offer(
                  for mac, name in zip(served, PROFILES, strict=True)]
         specs.append(MachineSpec(stranger, profile("pxe-bios"), stop_after="script"))
         result = Fleet(lab, "machines", "lan", specs, scale=0.1).run(timeout=120)
+    result.write(lab.reports_dir / "machines.json")
 
     for mac, name in zip(served, PROFILES, strict=True):
         m = result.by_mac(mac)
@@ -64,5 +65,9 @@ def test_each_profile_boots_to_its_script_and_a_stranger_gets_no_proxy_offer(
     proxy_ip = proxy.server_ip
     assert not [e for e in cap.dhcp if e.chaddr == stranger and e.src_ip == proxy_ip]
     # EDK2 sends its boot-server request from port 4011 (CONFORMANCE: ACK4011-1)
-    edk2 = [e for e in cap.dhcp if e.chaddr == served[2] and e.dport == 4011]
+    # (the ipxe.efi it chainloads then sends from 68, as iPXE does)
+    to_4011 = [e for e in cap.dhcp if e.chaddr == served[2] and e.dport == 4011]
+    edk2 = [e for e in to_4011 if (e.vendor_class or "").endswith("UNDI:003000")]
+    ipxe = [e for e in to_4011 if (e.vendor_class or "").endswith("UNDI:003010")]
     assert edk2 and all(e.sport == 4011 for e in edk2)
+    assert all(e.sport == 68 for e in ipxe)
