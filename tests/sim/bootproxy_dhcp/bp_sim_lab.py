@@ -10,10 +10,8 @@ import ctypes
 import json
 import os
 import secrets
-import select
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import Any, TypeVar
 from scapy.layers.dhcp import BOOTP, DHCP
 
 from bootproxy.dhcp.codec import DhcpPacket, parse
+from bootproxy.process import BootProxyProcess
 
 T = TypeVar("T")
 _CLONE_NEWNET = 0x40000000
@@ -62,7 +61,7 @@ class Lab:
         self.if_proxy2 = f"fltest{suffix}x"
         self.if_client2 = f"fltest{suffix}y"
         self.tmp = tmp
-        self.proc: subprocess.Popen[str] | None = None
+        self.proc: BootProxyProcess | None = None
         self.ready: dict[str, Any] = {}
         self.stderr_path = tmp / "bootproxy.stderr"
 
@@ -106,30 +105,18 @@ class Lab:
             assignments = self.tmp / "assignments.json"
             assignments.write_text(json.dumps(doc))
             extra = ["--assignments-file", str(assignments)]
-        argv = [
-            "ip", "netns", "exec", self.ns_proxy, sys.executable, "-m", "bootproxy",
+        args = [
             "--name", "bp-sim", "--interfaces", f"{self.if_proxy},{self.if_proxy2}",
             "--cache-path", str(self.tmp / "cache.json"),
             "--metrics-host", PROXY_IP, "--metrics-port", "0", "--http-port", "8080",
             "--log-level", "debug", *extra,
         ]
-        self.proc = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=self.stderr_path.open("w"), text=True,
-            cwd=REPO, env={**os.environ, **(env or {})},
+        self.proc = BootProxyProcess(
+            args, self.stderr_path, prefix=["ip", "netns", "exec", self.ns_proxy],
+            env=env, cwd=REPO,
         )
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"bootproxy exited {self.proc.returncode}: {self.log_tail()}")
-            ready_fds, _, _ = select.select([self.proc.stdout], [], [], 0.2)
-            if ready_fds:
-                line = self.proc.stdout.readline()
-                if line.strip():
-                    self.ready = json.loads(line)
-                    assert self.ready["event"] == "ready"
-                    return
-        raise TimeoutError(f"bootproxy not ready within 20 s: {self.log_tail()}")
+        self.proc.start()
+        self.ready = self.proc.wait_ready(20)
 
     def log_tail(self, n: int = 30) -> str:
         try:
@@ -152,13 +139,8 @@ class Lab:
 
     def close(self) -> None:
         errors: list[str] = []
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        if self.proc is not None:
+            self.proc.stop()
         for ns in (self.ns_proxy, self.ns_client):
             res = subprocess.run(["ip", "netns", "del", ns], capture_output=True, text=True)
             if res.returncode != 0 and "No such file" not in res.stderr:
