@@ -105,7 +105,7 @@ def _serve(args: argparse.Namespace, log: JsonLog) -> int:
     admin_token = args.admin_token or os.environ.get(ADMIN_TOKEN_ENV)
     generated = admin_token is None
     admin_token = admin_token or secrets.token_urlsafe(24)
-    store = Store(args.db)
+    store = Store(args.db, log=log)
     try:
         tokens: dict[str, str] = {}
         if args.seed:

@@ -213,8 +213,21 @@ def create_app(
             artifact_name(name)
         except ValueError as exc:
             raise _field_error("path.name", str(exc)) from exc
-        data = await request.body()
-        return await run_in_threadpool(store.put_artifact, name, data)
+        # Streamed to a temporary file: kernels and initrds need not fit in memory.
+        tmp = store.upload_path(name)
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with tmp.open("wb") as out:
+                async for chunk in request.stream():
+                    out.write(chunk)
+                    digest.update(chunk)
+                    size += len(chunk)
+            return await run_in_threadpool(
+                store.commit_artifact, name, tmp, size, digest.hexdigest()
+            )
+        finally:
+            tmp.unlink(missing_ok=True)
 
     @app.get(
         "/api/v1/artifacts",
@@ -425,7 +438,10 @@ def create_app(
                 return {"revision": revision, "assignments": items}
             if remaining <= 0:
                 return Response(status_code=304, headers={"ETag": etag})
-            await notifier.wait(seen, remaining)
+            # Wake at least once a second to notice a proxy that hung up.
+            woke = await notifier.wait(seen, min(remaining, 1.0))
+            if woke == seen and await request.is_disconnected():
+                return Response(status_code=304, headers={"ETag": etag})
 
     # -- nodes ----------------------------------------------------------------
 

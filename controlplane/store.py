@@ -91,9 +91,12 @@ class Principal:
 class Store:
     """All Control Plane state; thread-safe, one transaction per write."""
 
-    def __init__(self, path: str | Path, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, path: str | Path, clock: Callable[[], float] = time.time,
+                 log: Callable[..., None] | None = None) -> None:
         self.path = Path(path)
         self.clock = clock
+        self._log = log
+        self._pending: list[dict[str, Any]] = []
         self.artifact_dir = self.path.with_name(self.path.name + ".artifacts")
         self.artifact_dir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
@@ -122,12 +125,18 @@ class Store:
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
+            self._pending = []
             try:
                 yield self._db
             except BaseException:
                 self._db.execute("ROLLBACK")
+                self._pending = []
                 raise
             self._db.execute("COMMIT")
+            committed, self._pending = self._pending, []
+        if self._log is not None:
+            for record in committed:
+                self._log("store_event", **record)
         for callback in self._listeners:
             callback()
 
@@ -140,7 +149,9 @@ class Store:
             "INSERT INTO events (time, kind, subject, data) VALUES (?, ?, ?, ?)",
             (self.clock(), kind, subject, json.dumps(data, sort_keys=True)),
         )
-        return int(cur.lastrowid or 0)
+        seq = int(cur.lastrowid or 0)
+        self._pending.append({"seq": seq, "kind": kind, "subject": subject, "data": data})
+        return seq
 
     def record_event(self, kind: str, subject: str, **data: Any) -> int:
         """Append one event (used for things outside the store, such as faults)."""
@@ -223,20 +234,29 @@ class Store:
         return [dict(r) for r in self._read("SELECT * FROM profiles ORDER BY name")]
 
     def put_artifact(self, name: str, data: bytes) -> dict[str, Any]:
-        """Store artifact bytes on disk beside the database (atomic replace)."""
-        digest = hashlib.sha256(data).hexdigest()
-        target = self.artifact_dir / name
-        tmp = target.with_name(f".{name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, target)
+        """Store artifact bytes held in memory (seed files, small uploads)."""
+        tmp = self.upload_path(name)
+        try:
+            tmp.write_bytes(data)
+            return self.commit_artifact(name, tmp, len(data), hashlib.sha256(data).hexdigest())
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def upload_path(self, name: str) -> Path:
+        """A private temporary file beside the artifacts to stream an upload into."""
+        return self.artifact_dir / f".{name}.{os.getpid()}.{secrets.token_hex(6)}.upload"
+
+    def commit_artifact(self, name: str, tmp: Path, size: int, sha256: str) -> dict[str, Any]:
+        """Move a fully written upload into place (atomic) and record it."""
+        os.replace(tmp, self.artifact_dir / name)
         with self._tx() as db:
             db.execute(
                 "INSERT INTO artifacts VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
                 "size=excluded.size, sha256=excluded.sha256, uploaded_at=excluded.uploaded_at",
-                (name, len(data), digest, self.clock()),
+                (name, size, sha256, self.clock()),
             )
-            self._event(db, "artifact.uploaded", name, size=len(data), sha256=digest)
-        return {"name": name, "size": len(data), "sha256": digest}
+            self._event(db, "artifact.uploaded", name, size=size, sha256=sha256)
+        return {"name": name, "size": size, "sha256": sha256}
 
     def artifact(self, name: str) -> tuple[dict[str, Any], Path]:
         """Metadata and file path of an artifact; NotFound if never uploaded."""
