@@ -18,11 +18,12 @@ import re
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 
 from bootproxy.errors import AssignmentError
 from bootproxy.logs import log_event
@@ -179,8 +180,6 @@ class AssignmentStore:
             text = path.read_text()
         except OSError as exc:
             raise AssignmentError(f"cannot read assignments file {path}: {exc.strerror}") from exc
-        import yaml
-
         try:
             doc = yaml.safe_load(text)
         except yaml.YAMLError as exc:
@@ -217,7 +216,10 @@ class AssignmentStore:
 
 @dataclass(frozen=True)
 class FetchResult:
-    """One assignments poll: HTTP status, parsed body (200 only) and the ETag."""
+    """One assignments poll: HTTP status, parsed body (200 only) and the ETag.
+
+    `status` is -1 when the CP answered 200 with a body that is not JSON.
+    """
 
     status: int
     body: Any
@@ -352,7 +354,3 @@ class AssignmentSync:
             self.registry.inc("bootproxy_heartbeats_total", result=result)
             await asyncio.sleep(self.heartbeat_interval)
 
-
-def assignment_dict(a: Assignment) -> dict[str, str]:
-    """Plain dict of an assignment (for logs and debug endpoints)."""
-    return asdict(a)

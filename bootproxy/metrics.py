@@ -87,11 +87,10 @@ class Registry:
             collectors = dict(self._collectors)
         for cname, collect in collectors.items():
             counters[cname] = {**counters.get(cname, {}), **collect()}
-        for name in sorted(set(counters) | set(REGISTRY_HELP) - set(gauges)):
-            if name in gauges:
-                continue
-            if not name.endswith("_total"):
-                continue
+        # Every known counter is rendered, at 0 before its first bump, so dashboards and
+        # conformance checks can rely on the series existing.
+        known_counters = {n for n in REGISTRY_HELP if n.endswith("_total")}
+        for name in sorted((set(counters) | known_counters) - set(gauges)):
             lines.append(f"# HELP {name} {REGISTRY_HELP.get(name, name)}")
             lines.append(f"# TYPE {name} counter")
             series = counters.get(name) or {(): 0.0}
