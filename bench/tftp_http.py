@@ -284,9 +284,24 @@ async def bench_http(root: Path, files: list[tuple[str, int]], clients: int, run
     return results
 
 
+# ---------------------------------------------------------------- image build
+def time_image_build() -> dict[str, object]:
+    """Time `images/build.sh --no-cache` (the base image stays cached by its hash)."""
+    t0 = time.perf_counter()
+    proc = subprocess.run([str(REPO / "images" / "build.sh"), "--no-cache"],
+                          capture_output=True, text=True, timeout=1800)
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"images/build.sh failed:\n{proc.stderr[-2000:]}")
+    size = _cmd(["docker", "image", "inspect", "-f", "{{.Size}}", "flexlab/bootproxy:latest"])
+    return {"command": "images/build.sh --no-cache", "seconds": round(seconds, 1),
+            "image_bytes": int(size) if size.isdigit() else None}
+
+
 # ---------------------------------------------------------------- report
 def render(machine: dict[str, object], tftp: list[dict[str, object]],
-           http: list[dict[str, object]], tftp_size: int, argv: list[str]) -> str:
+           http: list[dict[str, object]], tftp_size: int, argv: list[str],
+           image: dict[str, object] | None = None) -> str:
     lines = [
         "# Benchmarks: Boot Proxy TFTP and HTTP boot servers",
         "",
@@ -320,6 +335,17 @@ def render(machine: dict[str, object], tftp: list[dict[str, object]],
                      f"{r['clients']} | {r['mb_per_s_median']:.0f} | {r['mb_per_s_min']:.0f} | "
                      f"{r['mb_per_s_max']:.0f} | {r['per_client_p50_s']:.3f} | "
                      f"{r['per_client_p95_s']:.3f} |")
+    if image is not None:
+        size = image["image_bytes"]
+        lines += [
+            "",
+            "## Boot Proxy image build",
+            "",
+            "| command | seconds | image size |",
+            "| --- | ---: | ---: |",
+            f"| `{image['command']}` (base cached; apt over Docker's NAT) | {image['seconds']} | "
+            + (f"{int(size) / MB:.0f} MB |" if isinstance(size, int) else "? |"),
+        ]
     lines += [
         "",
         "## Reading the numbers",
@@ -383,7 +409,12 @@ async def amain(args: argparse.Namespace) -> None:
                                               indent=2) + "\n")
     (out / "http.json").write_text(json.dumps({**common, "clients": args.http_clients,
                                                "results": http}, indent=2) + "\n")
-    doc = render(machine, tftp, http, size, ["bench/tftp_http.py", *sys.argv[1:]])
+    image = None
+    if args.image_build:
+        print("image: images/build.sh --no-cache ...", flush=True)
+        image = time_image_build()
+        (out / "image.json").write_text(json.dumps({**common, **image}, indent=2) + "\n")
+    doc = render(machine, tftp, http, size, ["bench/tftp_http.py", *sys.argv[1:]], image)
     Path(args.doc).write_text(doc)
     print(doc)
 
@@ -398,6 +429,8 @@ def main() -> None:
     parser.add_argument("--results", default=str(REPO / "bench" / "results"))
     parser.add_argument("--doc", default=str(REPO / "docs" / "BENCH-TFTP-HTTP.md"))
     parser.add_argument("--keep", action="store_true", help="keep the temp dir and logs")
+    parser.add_argument("--image-build", action="store_true",
+                        help="also time images/build.sh --no-cache (needs docker)")
     asyncio.run(amain(parser.parse_args()))
 
 
