@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from vmhelpers import CP_URL, DONE_MARKER, agent_lines, needs_root_qemu, node_net, wait_for_text
 
-from harness.machines.vm import DataDisk, DirectBoot, DomainSpec, Nic
+from harness.machines.vm import DataDisk, DirectBoot, DomainSpec, Firmware, Nic
 from harness.machines.vm.disk import create_sparse_disk
 from harness.machines.vm.libvirt_vm import connect, domains_of_lab, started_domain
 from nodeimage import build_image
@@ -100,3 +100,22 @@ def test_domain_boots_node_image_and_registers(conn: object, lab_id: str, workdi
     assert "FLEXLAB-AGENT: done result=ok" in lines, lines
     assert [c["path"] for c in calls][-1] == f"/api/v1/nodes/{MAC}/ready"
     assert os.path.exists(serial)
+
+
+def test_uefi_domain_boots_with_fresh_nvram(conn: object, lab_id: str, workdir: Path) -> None:
+    image = build_image()
+    kernel, initrd = workdir / "vmlinuz", workdir / "initrd.img"
+    shutil.copyfile(image.kernel, kernel)
+    shutil.copyfile(image.initrd, initrd)
+    serial = workdir / "u1.serial.log"
+    nvram = workdir / "u1.OVMF_VARS.fd"
+    spec = DomainSpec(lab_id=lab_id, machine="u1", nics=(), serial_log=serial, memory_mib=1024,
+                      firmware=Firmware.UEFI, uefi_vars=nvram,
+                      direct_boot=DirectBoot(kernel, initrd,
+                                             "console=ttyS0 panic=-1 flexlab.poweroff=1"))
+    with started_domain(conn, spec, paused=False):
+        console = wait_for_text(serial, DONE_MARKER, 240)
+        assert nvram.exists(), "libvirt should have copied the OVMF_VARS template"
+    facts = next(x for x in agent_lines(console) if x.startswith("FLEXLAB-AGENT: facts "))
+    assert json.loads(facts.removeprefix("FLEXLAB-AGENT: facts "))["firmware"] == "efi"
+    assert domains_of_lab(conn, lab_id) == []
