@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import socket
+import sqlite3
 import sys
 import tempfile
 from pathlib import Path
@@ -97,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(args, log)
     except ControlPlaneError as exc:
         log("error", error=exc.error, detail=exc.detail)
+        return 2
+    except (OSError, sqlite3.Error) as exc:
+        log("error", error="cannot open the store",
+            detail=f"{args.db}: {exc}; check that the directory is writable")
         return 2
 
 

@@ -50,3 +50,22 @@ def test_bad_seed_names_file_and_field(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_seed(seed)
     assert "bad.json" in str(info.value) and "clusters.0.environment" in str(info.value)
+
+
+def test_port_in_use_fails_fast_with_the_reason(tmp_path: Path) -> None:
+    import socket
+
+    from controlplane.process import StartError
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        proc = ControlPlaneProcess(tmp_path / "cp.sqlite3", ADMIN, listen=f"127.0.0.1:{port}")
+        proc.start()
+        try:
+            with pytest.raises(StartError, match="cannot listen") as info:
+                proc.wait_ready(timeout=20)
+            assert "exited with 2" in str(info.value)
+        finally:
+            proc.stop()
