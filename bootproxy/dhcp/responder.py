@@ -268,8 +268,9 @@ def _decide(request: DhcpPacket, ctx: ReceiveContext, cfg: ResponderConfig) -> R
     reply = _base_reply(request, reply_type, ctx)
     reply.options.append((Opt.VENDOR_CLASS, kind.encode()))
     uuid_raw = request.get(Opt.CLIENT_UUID)
-    if uuid_raw is not None:
-        reply.options.append((Opt.CLIENT_UUID, uuid_raw))  # verbatim (OFFER-5)
+    if uuid_raw is not None and len(uuid_raw) == 17 and uuid_raw[0] == 0:
+        # Verbatim (OFFER-5); a malformed 97 (CLI-2) is not echoed rather than grow the reply.
+        reply.options.append((Opt.CLIENT_UUID, uuid_raw))
 
     if reply_type == MessageType.OFFER and _is_uefi_pxe(kind, arch, ipxe):
         # Shape (c): no 43 and no file; siaddr/54 say "ask me on 4011" (OFFER-6).

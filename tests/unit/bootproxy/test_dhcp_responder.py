@@ -6,6 +6,8 @@ Each reply is encoded and parsed back, so the assertions read what goes on the w
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bootproxy.dhcp.codec import DhcpPacket, MessageType, Opt, encode, parse
 from bootproxy.dhcp.options import (
@@ -226,4 +228,38 @@ def test_relay_82_omitted_when_it_does_not_fit() -> None:
     pkt, rep = reply_of(decide(req, ctx(), CFG))
     assert rep.dest == ("10.30.0.1", 67)
     assert not pkt.has(Opt.RELAY_AGENT)  # RELAY-3: omit rather than exceed 576 (OFFER-11)
+    assert len(encode(rep.packet)) <= 576
+
+
+_interesting = st.sampled_from([43, 52, 53, 54, 60, 77, 82, 93, 94, 97, 175, 12, 61])
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.tuples(_interesting, st.binary(max_size=40)), max_size=10),
+    st.sampled_from([67, 4011]),
+    st.booleans(),
+    st.sampled_from(["0.0.0.0", "10.30.0.1"]),
+)
+def test_fuzz_decide_never_raises(
+    options: list[tuple[int, bytes]], port: int, served: bool, giaddr: str
+) -> None:
+    base = [(Opt.MESSAGE_TYPE, b"\x01"), (Opt.VENDOR_CLASS, b"PXEClient:Arch:00000:UNDI:002001")]
+    pkt = DhcpPacket(xid=1, chaddr=MAC + bytes(10), giaddr=giaddr, options=base + options)
+    result = decide(pkt, ctx(port, served, ("10.20.0.50", 68)), CFG)
+    assert isinstance(result, Reply | Drop)
+    if isinstance(result, Reply):
+        wire = encode(result.packet)
+        assert 300 <= len(wire) <= 576
+        back = parse(wire)
+        assert back.yiaddr == "0.0.0.0"
+        assert not any(back.has(code) for code in (50, 55, 57))
+
+
+def test_malformed_97_is_not_echoed() -> None:
+    req = request(0)
+    req.options = [(c, v) for c, v in req.options if c != Opt.CLIENT_UUID]
+    req.options += [(Opt.CLIENT_UUID, bytes(200)), (Opt.CLIENT_UUID, bytes(200))]
+    pkt, rep = reply_of(decide(req, ctx(), CFG))
+    assert not pkt.has(Opt.CLIENT_UUID)
     assert len(encode(rep.packet)) <= 576
