@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bootproxy.assignments import AssignmentStore, AssignmentSync, ControlPlaneClient
-from bootproxy.config import BootProxyConfig
+from bootproxy.config import BootProxyConfig, arch_map
 from bootproxy.conflicts import ConflictWatch
 from bootproxy.dhcp.responder import (
     ARCH_BIOS,
@@ -47,8 +47,12 @@ def responder_config(cfg: BootProxyConfig) -> ResponderConfig:
             ARCH_BIOS: cfg.bios_file,
             ARCH_UEFI_X64: cfg.efi_file,
             ARCH_UEFI_BC: cfg.efi_file,
+            **arch_map(cfg.arch_files, "arch_files"),
         },
-        http_files={ARCH_HTTP_X64: cfg.http_file},
+        http_files={
+            ARCH_HTTP_X64: cfg.http_file,
+            **arch_map(cfg.http_arch_files, "http_arch_files"),
+        },
         pxe_equivalents=tuple(cfg.pxe_equivalents),
         reply_delay=cfg.reply_delay_ms / 1000.0,
     )

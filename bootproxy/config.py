@@ -17,9 +17,10 @@ import yaml
 
 from bootproxy.errors import ConfigError
 
-__all__ = ["BootProxyConfig", "build_parser", "load_config"]
+__all__ = ["BootProxyConfig", "arch_map", "build_parser", "load_config"]
 
 ENV_PREFIX = "FLEXLAB_BP_"
+_LIST_SETTINGS = ("interfaces", "pxe_equivalents", "arch_files", "http_arch_files")
 
 
 @dataclass
@@ -46,6 +47,8 @@ class BootProxyConfig:
     bios_file: str = "undionly.kpxe"
     efi_file: str = "ipxe.efi"
     http_file: str = "ipxe.efi"
+    arch_files: list[str] = field(default_factory=list)
+    http_arch_files: list[str] = field(default_factory=list)
     conflict_watch: bool = True
     file_filter: str = "mac"
     longpoll_wait: float = 30.0
@@ -79,6 +82,9 @@ _HELP: dict[str, str] = {
     "bios_file": "TFTP boot file for BIOS clients (arch 0)",
     "efi_file": "TFTP boot file for UEFI x64 clients (arch 7 and 9)",
     "http_file": "file served to UEFI HTTP boot clients (arch 16) as an absolute URL",
+    "arch_files": "more TFTP boot files as ARCH=FILE, e.g. 11=ipxe-arm64.efi,6=ipxe-i386.efi "
+    "(architectures without a file get no answer)",
+    "http_arch_files": "more HTTP boot files as ARCH=FILE, e.g. 19=ipxe-arm64.efi",
     "conflict_watch": "watch port 68 for other ProxyDHCP servers answering our MACs (true/false)",
     "file_filter": "mac: TFTP/HTTP boot files only for IPs whose MAC is served (SILENT-5; "
     "relayed BIOS clients are then refused, their IP is not learnable); off: files for anyone "
@@ -87,6 +93,17 @@ _HELP: dict[str, str] = {
     "heartbeat_interval": "seconds between heartbeats to the Control Plane",
     "log_level": "debug, info, warning or error (logs are JSON lines on stderr)",
 }
+
+
+def arch_map(items: list[str], setting: str = "arch_files") -> dict[int, str]:
+    """Parse `ARCH=FILE` entries into {arch: file}; `ConfigError` names the bad entry."""
+    out: dict[int, str] = {}
+    for item in items:
+        arch, sep, name = item.partition("=")
+        if not sep or not arch.strip().isdigit() or not name.strip():
+            raise ConfigError(f"{setting}: {item!r} is not ARCH=FILE (e.g. 11=ipxe-arm64.efi)")
+        out[int(arch)] = name.strip()
+    return out
 
 
 def _flag(name: str) -> str:
@@ -110,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for f in fields(BootProxyConfig):
         kwargs: dict[str, Any] = {"default": None, "help": _HELP[f.name], "dest": f.name}
-        if f.name in ("interfaces", "pxe_equivalents"):
+        if f.name in _LIST_SETTINGS:
             kwargs["action"] = "append"
         parser.add_argument(_flag(f.name), **kwargs)
     return parser
@@ -125,7 +142,7 @@ def _split_list(value: Any) -> list[str]:
 
 
 def _coerce(name: str, value: Any, default: Any) -> Any:
-    if name in ("interfaces", "pxe_equivalents"):
+    if name in _LIST_SETTINGS:
         return _split_list(value)
     if value is None:
         return None
@@ -189,6 +206,8 @@ def load_config(
     config = BootProxyConfig(**values)
     if config.longpoll_wait > 60:
         raise ConfigError("longpoll_wait is at most 60 s (the Control Plane's limit)")
+    for name in ("arch_files", "http_arch_files"):
+        arch_map(getattr(config, name), name)  # validate early, with the setting's name
     if config.file_filter not in ("mac", "off"):
         raise ConfigError(f"file_filter must be 'mac' or 'off', not {config.file_filter!r}")
     if config.reply_delay_ms < 0:

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bootproxy.app import BootProxy
+from bootproxy.app import BootProxy, responder_config
 from bootproxy.config import load_config
 from bootproxy.dhcp.codec import DhcpPacket, MessageType, Opt, encode, parse
 from bootproxy.errors import ConfigError
@@ -42,6 +42,7 @@ def test_config_precedence_cli_env_file(tmp_path: Path) -> None:
         ("bogus_key: 1\n", {}),
         ("", {"FLEXLAB_BP_HTTP_PORT": "eighty"}),
         ("", {"FLEXLAB_BP_LONGPOLL_WAIT": "120"}),
+        ("arch_files: ['11:ipxe-arm64.efi']\n", {}),
     ],
 )
 def test_config_errors_name_the_setting(tmp_path: Path, text: str, env: dict[str, str]) -> None:
@@ -49,6 +50,13 @@ def test_config_errors_name_the_setting(tmp_path: Path, text: str, env: dict[str
     conf.write_text(text)
     with pytest.raises(ConfigError):
         load_config(["--config", str(conf)], env)
+
+
+def test_arch_files_extend_the_responder_table() -> None:
+    cfg = load_config(["--arch-files", "11=ipxe-arm64.efi", "--http-arch-files", "19=a.efi"], {})
+    rcfg = responder_config(cfg)
+    assert rcfg.tftp_files[11] == "ipxe-arm64.efi" and rcfg.tftp_files[0] == "undionly.kpxe"
+    assert rcfg.http_files == {16: "ipxe.efi", 19: "a.efi"}
 
 
 def test_metrics_render_has_every_family() -> None:
