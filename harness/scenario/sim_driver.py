@@ -1,0 +1,143 @@
+"""The sim tier's machine driver: the firmware emulators (harness/machines/sim) behind the
+runner's :class:`MachineDriver` interface.
+
+Each power-on step starts one :class:`Fleet` per segment in a background
+thread (the emulators are asyncio, all machines of a fleet share one loop and
+one raw socket); progress is read from the live machines.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from harness.errors import FlexlabError
+from harness.lab import Lab
+from harness.machines.sim.agent import Disk, NodeFacts
+from harness.machines.sim.fleet import Fleet
+from harness.machines.sim.machine import MachineSpec
+from harness.machines.sim.profiles import profile
+from harness.scenario.drivers import MachinePlan, MachineProgress
+from harness.scenario.model import Scenario
+from harness.scenario.result import TimelineEvent
+
+# scenario firmware names -> emulator profiles
+PROFILE_OF = {
+    "seabios-ipxe": "ipxe-bios",
+    "bios-pxe": "pxe-bios",
+    "uefi-x64": "edk2-x64",
+    "uefi-http": "edk2-http",
+    "intel-no97": "intel-no97",
+    "hw-client": "hw-client",
+}
+FINAL = ("done", "failed", "ready", "rejected")
+
+
+def node_facts(plan: MachinePlan) -> NodeFacts:
+    """The emulated agent's report, from the scenario's facts."""
+    f = plan.facts
+    disks = (Disk("vda", int(f.disk_gb * 10**9)),) if f.disk_gb else ()
+    return NodeFacts(arch=f.arch, cpu_cores=f.cores, memory_bytes=int(f.memory_gb * 10**9),
+                     disks=disks, clock_skew=f.clock_skew_s)
+
+
+@dataclass
+class _Run:
+    fleet: Fleet
+    thread: threading.Thread
+    error: BaseException | None = None
+
+
+class SimDriver:
+    """Emulated machines: many per segment, one fleet per power-on step and segment."""
+
+    kind = "sim"
+
+    def __init__(self, lab: Lab, scenario: Scenario) -> None:
+        self.lab = lab
+        self.scale = scenario.time_scale
+        self.timeout = scenario.timeout
+        self.plans: dict[str, MachinePlan] = {}
+        self.runs: list[_Run] = []
+        self._where: dict[str, tuple[_Run, int]] = {}
+        self._count = 0
+
+    def add(self, plans: list[MachinePlan]) -> None:
+        """Declare machine copies; unknown firmware for the sim tier is an error now."""
+        for plan in plans:
+            if plan.firmware not in PROFILE_OF:
+                raise FlexlabError(f"machine {plan.key}: firmware {plan.firmware!r} exists only "
+                                   "in the vm tier (run with --tier vm)")
+            self.plans[plan.key] = plan
+
+    def power_on(self, keys: list[str], at: float) -> None:
+        """Start one fleet per segment for these copies."""
+        by_segment: dict[tuple[str, str], list[MachinePlan]] = {}
+        for key in keys:
+            plan = self.plans[key]
+            by_segment.setdefault((plan.attach_host, plan.segment), []).append(plan)
+        for (host, segment), plans in by_segment.items():
+            specs = [MachineSpec(mac=p.mac, profile=profile(PROFILE_OF[p.firmware]),
+                                 facts=node_facts(p)) for p in plans]
+            self._count += 1
+            fleet = Fleet(self.lab, host, segment, specs, scale=self.scale,
+                          ifprefix=f"f{self._count}m")
+            run = _Run(fleet, threading.Thread(target=lambda: None))
+
+            def main(run: _Run = run) -> None:
+                try:
+                    run.fleet.run(timeout=self.timeout)
+                except BaseException as exc:  # reported through progress()
+                    run.error = exc
+
+            run.thread = threading.Thread(target=main, name=f"sim-fleet-{self._count}",
+                                          daemon=True)
+            self.runs.append(run)
+            for index, plan in enumerate(plans):
+                self._where[plan.key] = (run, index)
+            run.thread.start()
+
+    def power_off(self, keys: list[str]) -> None:
+        """Emulated machines cannot be cut mid-boot yet: say so rather than pretend."""
+        raise FlexlabError("power_off/reset are not supported by the sim driver yet")
+
+    def progress(self) -> dict[str, MachineProgress]:
+        """Live state of every declared copy."""
+        out: dict[str, MachineProgress] = {}
+        for key in self.plans:
+            prog = MachineProgress(key)
+            where = self._where.get(key)
+            if where is not None:
+                run, index = where
+                machines = run.fleet.machines
+                if index < len(machines):
+                    m = machines[index]
+                    prog.phase = m.state
+                    prog.timeline = [
+                        TimelineEvent(e.t, e.kind, e.summary,
+                                      peer=str(e.detail.get("src_ip") or e.detail.get("server")
+                                               or "") or None,
+                                      detail=dict(e.detail))
+                        for e in list(m.timeline.events)
+                    ]
+                    prog.answered_by = sorted({
+                        str(e.detail.get("src_ip")) for e in m.timeline.events
+                        if e.kind == "received" and e.detail.get("proxy")
+                        and e.detail.get("pxe")
+                    })
+                    prog.error = str(m.error) if m.error else None
+                    prog.finished = m.state in FINAL or m.state.startswith("timeout")
+                else:
+                    prog.phase = "power-on"
+                if not run.thread.is_alive():
+                    prog.finished = True
+                    if run.error is not None:
+                        prog.error = f"{type(run.error).__name__}: {run.error}"
+                        prog.phase = "failed"
+            out[key] = prog
+        return out
+
+    def close(self) -> None:
+        """Wait for the fleets (each ends by its own timeout) so nothing is left running."""
+        for run in self.runs:
+            run.thread.join(self.timeout + 90)
