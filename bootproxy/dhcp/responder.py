@@ -296,7 +296,10 @@ def _decide(request: DhcpPacket, ctx: ReceiveContext, cfg: ResponderConfig) -> R
                 reply.options.pop()  # RELAY-3: omit it when it does not fit (OFFER-11)
         dest = (request.giaddr, DHCP_PORT)
     elif request.ciaddr != "0.0.0.0" and not request.broadcast:
-        dest = (request.ciaddr, CLIENT_PORT)
+        # A boot-server REQUEST broadcast to 67 is answered like the 4011 one: to the
+        # port it came from (EDK2 sends from 4011, iPXE from 68).
+        port = ctx.source[1] if ctx.source[1] in (CLIENT_PORT, PXE_PORT) else CLIENT_PORT
+        dest = (request.ciaddr, port)
     else:
         dest = ("255.255.255.255", CLIENT_PORT)
     kind_name = "offer" if reply_type == MessageType.OFFER else "ack"

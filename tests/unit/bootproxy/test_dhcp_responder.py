@@ -263,3 +263,12 @@ def test_malformed_97_is_not_echoed() -> None:
     pkt, rep = reply_of(decide(req, ctx(), CFG))
     assert not pkt.has(Opt.CLIENT_UUID)
     assert len(encode(rep.packet)) <= 576
+
+
+def test_boot_server_request_on_67_answered_to_its_source_port() -> None:
+    item = encode_suboptions([(71, encode_boot_item(BootItem(0, 0)))])
+    req = request(7, MessageType.REQUEST, extra=[(Opt.VENDOR_SPECIFIC, item)], ciaddr="10.20.0.50")
+    pkt, rep = reply_of(decide(req, ctx(67, source=("10.20.0.50", 4011)), CFG))
+    assert pkt.message_type == MessageType.ACK and rep.kind == "ack"
+    assert rep.dest == ("10.20.0.50", 4011)
+    assert decode_boot_item(pxe_sub(pkt)[71]) == BootItem(0, 0)
