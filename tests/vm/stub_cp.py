@@ -4,6 +4,7 @@ Run as ``python stub_cp.py ADDR PORT JOIN_TOKEN CALLS_FILE`` (inside a test netn
 It serves GET /api/v1/time, POST /api/v1/nodes/register (join token) and
 POST /api/v1/nodes/{mac}/ready (node token) per docs/CONTROLPLANE-API.md, and
 appends every call as one JSON line to CALLS_FILE so the test can check them.
+A join token starting with ``reject-`` makes registration answer Rejected.
 """
 
 from __future__ import annotations
@@ -54,7 +55,12 @@ def make_handler(join_token: str, calls: Path) -> type[BaseHTTPRequestHandler]:
                 if auth != f"Bearer {join_token}":
                     self._reply(403, {"error": "forbidden", "detail": "bad join token"})
                     return
-                json.loads(body)
+                facts = json.loads(body)["facts"]
+                if join_token.startswith("reject-"):
+                    # Rejection is data (HTTP 200), as in the API contract.
+                    reason = f"memory_bytes {facts['memory_bytes']} < 3000000000"
+                    self._reply(200, {"state": "Rejected", "reasons": [reason]})
+                    return
                 self._reply(200, {"state": "Registered", "node_token": NODE_TOKEN})
             elif self.path.startswith("/api/v1/nodes/") and self.path.endswith("/ready"):
                 if auth != f"Bearer {NODE_TOKEN}":

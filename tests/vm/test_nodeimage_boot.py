@@ -102,3 +102,27 @@ def test_registers_and_reports_ready(node_image: BuildResult, data_disk: Path, t
     assert {"name": "vda", "size_bytes": 12 * 1024**3} in facts["disks"]
     assert {"name": "eth0", "mac": MAC} in facts["nics"]
     assert "QEMU" in facts["vendor"]
+
+
+@pytest.mark.parametrize(
+    ("cp_token", "boot_token", "expected"),
+    [
+        ("reject-t1", "reject-t1", "FLEXLAB-AGENT: registered state=Rejected reasons=["),
+        ("join-good", "join-stale", "FLEXLAB-AGENT: registered state=error reason="),
+    ],
+)
+def test_registration_failures_are_reported(node_image: BuildResult, tmp_path: Path,
+                                            cp_token: str, boot_token: str,
+                                            expected: str) -> None:
+    with node_net(tmp_path, join_token=cp_token) as net:
+        nic = ["-netdev", f"tap,id=n0,ifname={net.tap},script=no,downscript=no",
+               "-device", f"virtio-net-pci,netdev=n0,mac={MAC}"]
+        append = (f"flexlab.poweroff=1 flexlab.cp={net.cp_url} flexlab.token={boot_token} "
+                  f"flexlab.mac={MAC}")
+        console = boot_node_image(node_image.kernel, node_image.initrd, tmp_path / "boot.log",
+                                  append=append, nic_args=nic, netns=net.netns)
+        calls = [json.loads(line) for line in net.calls.read_text().splitlines()]
+    lines = agent_lines(console)
+    assert any(line.startswith(expected) for line in lines), lines
+    assert "FLEXLAB-AGENT: done result=failed" in lines
+    assert not any(c["path"].endswith("/ready") for c in calls), "no Ready after a failure"
