@@ -12,8 +12,8 @@ pytestmark = pytest.mark.unit
 MAC = "52:54:00:00:00:01"
 
 
-def reasons(clock: float = 1000.0, **overrides: object) -> list[str]:
-    return check_requirements(Facts.model_validate(facts(MAC, 1000.0, **overrides)), clock)
+def reasons(**overrides: object) -> list[str]:
+    return check_requirements(Facts.model_validate(facts(MAC, 1000.0, **overrides)), 1000.0)
 
 
 def test_minimum_machine_passes() -> None:

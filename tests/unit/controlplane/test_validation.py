@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 import pytest
 from cp_helpers import ADMIN, site, unique
@@ -73,7 +75,7 @@ def test_oversized_body_is_413_but_artifacts_may_be_large(cp: ControlPlaneProces
     assert answer.status_code == 413
     assert "limited to 1048576 bytes" in answer.json()["detail"]
 
-    def chunks() -> object:
+    def chunks() -> Iterator[bytes]:
         for _ in range(3):
             yield b" " * (512 * 1024)
 
