@@ -152,6 +152,7 @@ class _Server(uvicorn.Server):
     """
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """First signal: graceful stop; second: stop now. Never re-raised."""
         if self.should_exit:
             self.force_exit = True
         self.should_exit = True

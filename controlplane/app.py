@@ -112,6 +112,7 @@ def create_app(
     _install_error_handlers(app)
 
     def principal(creds: Credentials) -> Principal:
+        """Resolve the bearer token to who holds it; 401 when missing or never issued."""
         if creds is None or not creds.credentials:
             raise Unauthenticated(
                 "missing 'Authorization: Bearer <token>' header; every write and every admin "
@@ -128,6 +129,7 @@ def create_app(
     Who = Annotated[Principal, Depends(principal)]
 
     def need(who: Principal, *kinds: str) -> None:
+        """403 unless the caller's token is one of `kinds`."""
         if who.kind not in kinds:
             raise Forbidden(
                 f"this route needs a {' or '.join(kinds)} token; you sent a {who.kind} token"
