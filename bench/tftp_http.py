@@ -70,7 +70,7 @@ def machine_info() -> dict[str, object]:
         "tftpd-hpa": _cmd(["dpkg-query", "-W", "-f", "${Version}", "tftpd-hpa"]),
         "nginx-light": _cmd(["dpkg-query", "-W", "-f", "${Version}", "nginx-light"]),
         "flexlab_revision": _cmd(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"]),
-        "loadavg_at_start": Path("/proc/loadavg").read_text().split()[:3],
+        "loadavg_at_start": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
         "date_utc": time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime()),
     }
 
@@ -120,25 +120,26 @@ async def poll(check: Callable[[], Awaitable[bool]], what: str, timeout: float =
 
 
 # ---------------------------------------------------------------- TFTP
-async def tftp_case(port: int, name: str, options: dict[str, str], runs: int,
-                    digest: str, size: int) -> dict[str, object]:
-    """Fetch the file ``runs`` times; throughput per run in MB/s."""
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        result = await fetch("127.0.0.1", port, name, options, timeout=2.0, retries=5)
-        times.append(time.perf_counter() - t0)
-        if hashlib.sha256(result.data).hexdigest() != digest:
-            raise RuntimeError("TFTP transfer returned wrong content")
-    rates = [size / t / MB for t in times]
-    return {"options": options, "oack": result.oack, "seconds": times,
-            "mb_per_s_median": statistics.median(rates), "mb_per_s_min": min(rates),
+def summarise(rates: list[float]) -> dict[str, float]:
+    """Median, min and max of per-run rates."""
+    return {"mb_per_s_median": statistics.median(rates), "mb_per_s_min": min(rates),
             "mb_per_s_max": max(rates)}
+
+
+async def tftp_once(port: int, name: str, options: dict[str, str], digest: str
+                    ) -> tuple[float, dict[str, str]]:
+    """One fetch; returns seconds and the OACK.  Raises if the content is wrong."""
+    t0 = time.perf_counter()
+    result = await fetch("127.0.0.1", port, name, options, timeout=2.0, retries=5)
+    seconds = time.perf_counter() - t0
+    if hashlib.sha256(result.data).hexdigest() != digest:
+        raise RuntimeError("TFTP transfer returned wrong content")
+    return seconds, result.oack
 
 
 async def bench_tftp(root: Path, name: str, digest: str, size: int, runs: int,
                      logs: Path) -> list[dict[str, object]]:
-    results: list[dict[str, object]] = []
+    """Both servers up at once; cases interleaved run by run so load drift hits all alike."""
 
     async def probe_ok(port: int) -> bool:
         try:
@@ -149,28 +150,33 @@ async def bench_tftp(root: Path, name: str, digest: str, size: int, runs: int,
 
     ours = [sys.executable, "-m", "bootproxy.tftp", "--root", str(root), "--host", "127.0.0.1",
             "--port", "0"]
-    with child(ours, True, logs / "flexlab-tftp.log") as (_, ready):
+    with contextlib.ExitStack() as stack:
+        _, ready = stack.enter_context(child(ours, True, logs / "flexlab-tftp.log"))
         port = int(ready["port"])  # type: ignore[call-overload]
-        for label, opts in (("flexlab blksize 1468 windowsize 1",
-                             {"blksize": "1468", "windowsize": "1"}),
-                            ("flexlab blksize 1468 windowsize 8",
-                             {"blksize": "1468", "windowsize": "8"}),
-                            ("flexlab blksize 512 (RFC 1350 lockstep)", {})):
-            row = await tftp_case(port, name, opts, runs, digest, size)
-            results.append({"server": label, **row})
-    if shutil.which("in.tftpd") is None:
-        print("in.tftpd not installed (apt-get install tftpd-hpa): skipping tftpd-hpa rows")
-        return results
-    port = free_port(socket.SOCK_DGRAM)
-    hpa = ["in.tftpd", "--listen", "--foreground", "--address", f"127.0.0.1:{port}",
-           "--secure", str(root)]
-    with child(hpa, False, logs / "tftpd-hpa.log"):
-        await poll(lambda: probe_ok(port), "in.tftpd")
-        for label, opts in (("tftpd-hpa blksize 1468 (no windowsize)", {"blksize": "1468"}),
-                            ("tftpd-hpa blksize 512", {})):
-            row = await tftp_case(port, name, opts, runs, digest, size)
-            results.append({"server": label, **row})
-    return results
+        cases: list[tuple[str, int, dict[str, str]]] = [
+            ("flexlab blksize 1468 windowsize 1", port, {"blksize": "1468", "windowsize": "1"}),
+            ("flexlab blksize 1468 windowsize 8", port, {"blksize": "1468", "windowsize": "8"}),
+            ("flexlab blksize 512 (RFC 1350 lockstep)", port, {}),
+        ]
+        if shutil.which("in.tftpd") is None:
+            print("in.tftpd not installed (apt-get install tftpd-hpa): skipping tftpd-hpa rows")
+        else:
+            hpa_port = free_port(socket.SOCK_DGRAM)
+            stack.enter_context(child(
+                ["in.tftpd", "--listen", "--foreground", "--address", f"127.0.0.1:{hpa_port}",
+                 "--secure", str(root)], False, logs / "tftpd-hpa.log"))
+            await poll(lambda: probe_ok(hpa_port), "in.tftpd")
+            cases += [("tftpd-hpa blksize 1468 (no windowsize)", hpa_port, {"blksize": "1468"}),
+                      ("tftpd-hpa blksize 512", hpa_port, {})]
+        times: dict[str, list[float]] = {label: [] for label, _, _ in cases}
+        oacks: dict[str, dict[str, str]] = {}
+        for _ in range(runs):
+            for label, case_port, opts in cases:
+                seconds, oacks[label] = await tftp_once(case_port, name, opts, digest)
+                times[label].append(seconds)
+    return [{"server": label, "options": opts, "oack": oacks[label], "seconds": times[label],
+             **summarise([size / t / MB for t in times[label]])}
+            for label, _, opts in cases]
 
 
 # ---------------------------------------------------------------- HTTP
@@ -184,7 +190,7 @@ async def http_get(port: int, path: str, expect: int) -> float:
         await loop.sock_connect(sock, ("127.0.0.1", port))
         await loop.sock_sendall(sock, f"GET {path} HTTP/1.1\r\nHost: bench\r\n"
                                       "Connection: close\r\n\r\n".encode())
-        buf = bytearray(1 << 20)
+        buf = bytearray(256 * 1024)
         view = memoryview(buf)
         head = b""
         header_done = False
@@ -208,22 +214,11 @@ async def http_get(port: int, path: str, expect: int) -> float:
     return time.perf_counter() - t0
 
 
-async def http_case(port: int, path: str, size: int, clients: int,
-                    runs: int) -> dict[str, object]:
-    """``clients`` concurrent GETs of one file, ``runs`` times; aggregate MB/s per run."""
-    walls, latencies = [], []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        each = await asyncio.gather(*[http_get(port, path, size) for _ in range(clients)])
-        walls.append(time.perf_counter() - t0)
-        latencies += each
-    rates = [clients * size / w / MB for w in walls]
-    latencies.sort()
-    return {"clients": clients, "file_bytes": size, "wall_seconds": walls,
-            "mb_per_s_median": statistics.median(rates), "mb_per_s_min": min(rates),
-            "mb_per_s_max": max(rates),
-            "per_client_p50_s": latencies[len(latencies) // 2],
-            "per_client_p95_s": latencies[int(len(latencies) * 0.95) - 1]}
+async def http_round(port: int, path: str, size: int, clients: int) -> tuple[float, list[float]]:
+    """``clients`` concurrent GETs of one file: wall seconds and per-client seconds."""
+    t0 = time.perf_counter()
+    each = await asyncio.gather(*[http_get(port, path, size) for _ in range(clients)])
+    return time.perf_counter() - t0, list(each)
 
 
 NGINX_CONF = """daemon off;
@@ -252,7 +247,7 @@ http {{
 
 async def bench_http(root: Path, files: list[tuple[str, int]], clients: int, runs: int,
                      logs: Path) -> list[dict[str, object]]:
-    results: list[dict[str, object]] = []
+    """Both servers up at once; rounds interleaved run by run."""
 
     async def http_ok(port: int) -> bool:
         try:
@@ -263,24 +258,38 @@ async def bench_http(root: Path, files: list[tuple[str, int]], clients: int, run
 
     ours = [sys.executable, "-m", "bootproxy.httpboot", "--root", str(root), "--host",
             "127.0.0.1", "--port", "0", "--cache-dir", str(logs / "cache")]
-    with child(ours, True, logs / "flexlab-http.log") as (_, ready):
-        port = int(ready["port"])  # type: ignore[call-overload]
+    with contextlib.ExitStack() as stack:
+        _, ready = stack.enter_context(child(ours, True, logs / "flexlab-http.log"))
+        servers = [("flexlab httpboot (1 process, asyncio)", int(ready["port"]))]  # type: ignore[call-overload]
+        if shutil.which("nginx") is None:
+            print("nginx not installed (apt-get install nginx-light): skipping nginx rows")
+        else:
+            port = free_port(socket.SOCK_STREAM)
+            conf = logs / "nginx.conf"
+            conf.write_text(NGINX_CONF.format(tmp=logs, port=port, root=root))
+            stack.enter_context(child(["nginx", "-p", str(logs), "-e",
+                                       str(logs / "nginx-error.log"), "-c", str(conf)],
+                                      False, logs / "nginx.log"))
+            await poll(lambda: http_ok(port), "nginx")
+            servers.append(("nginx (1 worker, sendfile)", port))
+        walls: dict[tuple[str, str], list[float]] = {}
+        latencies: dict[tuple[str, str], list[float]] = {}
+        for _ in range(runs):
+            for name, size in files:
+                for label, port in servers:
+                    wall, each = await http_round(port, f"/{name}", size, clients)
+                    walls.setdefault((label, name), []).append(wall)
+                    latencies.setdefault((label, name), []).extend(each)
+    results: list[dict[str, object]] = []
+    for label, _ in servers:
         for name, size in files:
-            row = await http_case(port, f"/{name}", size, clients, runs)
-            results.append({"server": "flexlab httpboot (1 process, asyncio)", "file": name,
-                            **row})
-    if shutil.which("nginx") is None:
-        print("nginx not installed (apt-get install nginx-light): skipping nginx rows")
-        return results
-    port = free_port(socket.SOCK_STREAM)
-    conf = logs / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(tmp=logs, port=port, root=root))
-    with child(["nginx", "-p", str(logs), "-e", str(logs / "nginx-error.log"), "-c", str(conf)],
-               False, logs / "nginx.log"):
-        await poll(lambda: http_ok(port), "nginx")
-        for name, size in files:
-            row = await http_case(port, f"/{name}", size, clients, runs)
-            results.append({"server": "nginx (1 worker, sendfile)", "file": name, **row})
+            lat = sorted(latencies[(label, name)])
+            results.append({
+                "server": label, "file": name, "clients": clients, "file_bytes": size,
+                "wall_seconds": walls[(label, name)],
+                **summarise([clients * size / w / MB for w in walls[(label, name)]]),
+                "per_client_p50_s": lat[len(lat) // 2],
+                "per_client_p95_s": lat[max(0, int(len(lat) * 0.95) - 1)]})
     return results
 
 
@@ -350,8 +359,10 @@ def render(machine: dict[str, object], tftp: list[dict[str, object]],
         "",
         "## Reading the numbers",
         "",
-        "- The host has 2 cores shared with other work; client and server compete for them, "
-        "so absolute figures are low and noisy. Compare rows of one run, not runs.",
+        "- The host has 2 cores shared with other work (load average at start and end in the "
+        "machine line); client and server compete for them, so absolute figures are low and "
+        "noisy. The servers run side by side and the cases are interleaved run by run, so "
+        "load drift hits every row alike; compare rows of one report, not reports.",
         "- TFTP throughput on loopback is bound by per-packet cost: windowsize 8 cuts the ACK "
         "round trips 8-fold. tftpd-hpa 5.2 does not implement windowsize (RFC 7440), so its "
         "best case is lockstep.",
@@ -414,6 +425,7 @@ async def amain(args: argparse.Namespace) -> None:
         print("image: images/build.sh --no-cache ...", flush=True)
         image = time_image_build()
         (out / "image.json").write_text(json.dumps({**common, **image}, indent=2) + "\n")
+    machine["loadavg_at_end"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     doc = render(machine, tftp, http, size, ["bench/tftp_http.py", *sys.argv[1:]], image)
     Path(args.doc).write_text(doc)
     print(doc)
@@ -424,7 +436,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tftp-size-mb", type=float, default=20)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--http-clients", type=int, default=100)
     parser.add_argument("--results", default=str(REPO / "bench" / "results"))
     parser.add_argument("--doc", default=str(REPO / "docs" / "BENCH-TFTP-HTTP.md"))
