@@ -124,3 +124,6 @@ class BootProxy(Component):
         wait_until(lambda: udp_bound(proc.pid, 67) and udp_bound(proc.pid, 4011),
                    timeout=timeout, what=f"{self.name} to bind UDP 67 and 4011",
                    evidence=proc.log_tail)
+        if self.config.cp_url:
+            # serving is only meaningful once the MAC list came from the Control Plane
+            proc.wait_for_log(r'"event": ?"assignments_updated"', timeout)

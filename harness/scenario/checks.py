@@ -6,6 +6,8 @@ file, so the loader can point at its line.
 
 from __future__ import annotations
 
+import re
+
 from harness.scenario.model import Scenario
 
 Loc = tuple[str | int, ...]
@@ -73,6 +75,9 @@ def check(scenario: Scenario) -> list[tuple[Loc, str]]:
                                  f"proxy {proxy.name!r} serves unknown cluster {cluster!r}"))
     proxy_names = [p.name for p in scenario.proxies]
     for i, name in enumerate(proxy_names):
+        if name == "cp" or re.match(r"^(dhcp|relay|mach)\d+$", name):
+            problems.append((("proxies", i, "name"),
+                             f"proxy name {name!r} is reserved for the lab's own hosts"))
         if name in proxy_names[:i]:
             problems.append((("proxies", i, "name"), f"duplicate proxy name {name!r}"))
     seen_names: set[str] = set()

@@ -78,6 +78,18 @@ def judge_expectations(
                     f"{len(answers)} proxy DHCP replies (frames "
                     f"{', '.join(str(e.frame) for e in answers[:8])}); boot files sent: {leaked}"
                     if not ok else "silence on every port"))
+            if exp.received_proxy_offer is not None:
+                got = by_key[key].answered_by if key in by_key else []
+                ok = bool(got) == exp.received_proxy_offer
+                sent = f"; on the wire {', '.join(via)} answered" if via else ""
+                dropped = (" — the reply was dropped on the way (DHCP snooping or a filter "
+                           "between the proxy and the machine)") if via and not got else ""
+                out.append(ExpectationResult(
+                    "machine", key,
+                    "received a proxy offer" if exp.received_proxy_offer
+                    else "received no proxy offer",
+                    "pass" if ok else "fail",
+                    f"machine saw offers from: {', '.join(got) or 'nobody'}{sent}{dropped}"))
             state = cp_machines.get(mac, {}).get("state", "Unknown")
             if exp.state is not None:
                 reasons = cp_machines.get(mac, {}).get("reasons", [])

@@ -182,6 +182,9 @@ class MachineExpectation(Strict):
     name: str
     booted_via: Name | None = Field(None, description="the proxy that must have answered it")
     never_answered: bool = Field(False, description="no proxy answered it on any port")
+    received_proxy_offer: bool | None = Field(
+        None, description="whether the machine itself received a proxy offer (false with "
+        "booted_via: the proxy answered but the reply was dropped on the way)")
     state: Literal["Ready", "Rejected", "Pending", "Booting", "Registered"] | None = None
     ready_within: float | None = Field(None, gt=0, description="seconds from power-on")
     reason_contains: str | None = Field(None, description="for Rejected: text in a reason")
