@@ -132,7 +132,8 @@ def create_app(
         """403 unless the caller's token is one of `kinds`."""
         if who.kind not in kinds:
             raise Forbidden(
-                f"this route needs a {' or '.join(kinds)} token; you sent a {who.kind} token"
+                f"this route needs a token of kind {' or '.join(kinds)}; "
+                f"you sent a {who.kind} token"
             )
 
     def base_url(request: Request) -> str:

@@ -31,7 +31,7 @@ def test_wrong_kind_of_token_is_403(cp: ControlPlaneProcess, admin: ControlPlane
                        headers={"Authorization": f"Bearer {s['proxy_token']}"})
     assert answer.status_code == 403
     assert answer.json() == {"error": "forbidden", "detail":
-                             "this route needs a admin token; you sent a proxy token"}
+                             "this route needs a token of kind admin; you sent a proxy token"}
 
 
 def test_unknown_field_is_422_naming_it(cp: ControlPlaneProcess) -> None:
