@@ -43,7 +43,8 @@ def test_error_rate_one_always_fails_and_zero_removes(cp: ControlPlaneProcess,
 
 def test_half_error_rate_fails_some(cp: ControlPlaneProcess, admin: ControlPlaneClient) -> None:
     admin.set_fault("healthz", error_rate=0.5)
-    codes = {httpx.get(f"{cp.url}/healthz").status_code for _ in range(60)}
+    with httpx.Client(base_url=cp.url) as http:
+        codes = {http.get("/healthz").status_code for _ in range(60)}
     assert codes == {200, 500}
 
 
