@@ -133,14 +133,14 @@ class Analysis:
         found = set()
         for r in self.replies:
             if r.msg_type == "OFFER" and r.yiaddr == ZERO:
-                found.add(r.src_ip)
+                found.add(self.server_of(r))
             if r.sport == 4011 or r.dport == 4011:
                 found.add(r.src_ip)
         return frozenset(found - self.ctx.site_dhcp)
 
     def _address_servers(self) -> frozenset[str]:
         found = {
-            r.src_ip
+            self.server_of(r)
             for r in self.replies
             if r.msg_type in ("OFFER", "ACK") and r.yiaddr != ZERO and r.sport == 67
         }
@@ -213,9 +213,25 @@ class Analysis:
         """The address belongs to a Boot Proxy under test."""
         return ip in self.proxies
 
+    @staticmethod
+    def server_of(r: DhcpEvent) -> str:
+        """Who sent a reply: option 54 when present, else the source address.
+
+        On the client side of a relay every reply comes from the relay's address;
+        option 54 still names the server that made it.
+        """
+        return r.server_id if r.server_id and r.server_id != ZERO else r.src_ip
+
+    def proxy_of(self, r: DhcpEvent) -> str:
+        """The proxy a reply belongs to (its option 54 if that is a proxy, else its source)."""
+        sid = self.server_of(r)
+        return sid if self.is_proxy(sid) else r.src_ip
+
     def proxy_replies(self) -> list[DhcpEvent]:
-        """Every DHCP reply sent by a proxy under test."""
-        return [r for r in self.replies if self.is_proxy(r.src_ip)]
+        """Every DHCP reply made by a proxy under test (directly or through a relay)."""
+        return [
+            r for r in self.replies if self.is_proxy(self.server_of(r)) or self.is_proxy(r.src_ip)
+        ]
 
     def proxy_offers(self) -> list[DhcpEvent]:
         """OFFERs sent by a proxy under test."""

@@ -88,7 +88,7 @@ def ack2(an: Analysis, j: Judge) -> None:
             bad = []
             if a.msg_type != "ACK":
                 bad.append(f"message type {a.msg_type}, needs ACK")
-            if not (a.vendor_class or "").startswith("PXEClient"):
+            if not an.ctx.accepts_vendor(a.vendor_class):
                 bad.append("no option 60 PXEClient")
             if a.server_id is None:
                 bad.append("no option 54")

@@ -28,7 +28,14 @@ def offer1(an: Analysis, j: Judge) -> None:
         if not o.end_present:
             bad.append("options do not end with 255")
         if q is None:
-            bad.append(f"xid {o.xid:#010x} / chaddr {o.chaddr} match no DISCOVER before it")
+            others = [
+                r
+                for r in an.replies
+                if (r.xid, r.chaddr) == (o.xid, o.chaddr) and r.src_ip != o.src_ip
+            ]
+            if not others:
+                bad.append(f"xid {o.xid:#010x} / chaddr {o.chaddr} match no DISCOVER before it")
+            # else another server answered the same xid: the capture lost the DISCOVER
         else:
             if (o.htype, o.hlen) != (q.htype, q.hlen):
                 bad.append(f"htype/hlen {o.htype}/{o.hlen} not echoed ({q.htype}/{q.hlen})")
@@ -60,11 +67,15 @@ def offer2(an: Analysis, j: Judge) -> None:
 def offer3(an: Analysis, j: Judge) -> None:
     """Option 60 identifies the offer as PXE (or HTTP boot)."""
     for o, q in _offers(an, j):
+        # HTTP boot clients need HTTPClient; a configured equivalent (HW-Client) may be
+        # echoed to the clients that sent it.
         want = "PXEClient"
-        if q is not None and (q.vendor_class or "").startswith("HTTPClient"):
+        client_prefix = an.ctx.vendor_prefix(q.vendor_class) if q is not None else None
+        if client_prefix == "HTTPClient":
             want = "HTTPClient"
+        allowed = {want} | ({client_prefix} if client_prefix not in (None, "HTTPClient") else set())
         vc = o.vendor_class
-        if vc is None or not vc.startswith(want):
+        if vc is None or not vc.startswith(tuple(a for a in allowed if a)):
             j.fail(
                 f"proxy OFFER has option 60 {vc!r}, needs {want!r}: iPXE and EDK2 ignore "
                 "offers without it",
@@ -80,8 +91,8 @@ def offer3(an: Analysis, j: Judge) -> None:
 def offer4(an: Analysis, j: Judge) -> None:
     """Server identifier is the proxy's own address (relayed offers: RELAY-2)."""
     for o, q in _offers(an, j):
-        if q is not None and q.giaddr != ZERO:
-            continue
+        if (q is not None and q.giaddr != ZERO) or o.giaddr != ZERO:
+            continue  # relayed: the relay's hop and RELAY-2 decide
         if o.server_id != o.src_ip:
             j.fail(
                 f"option 54 is {o.server_id} but the OFFER came from {o.src_ip}; the client "
@@ -217,8 +228,8 @@ def offer9(an: Analysis, j: Judge) -> None:
 def offer10(an: Analysis, j: Judge) -> None:
     """Ports and broadcast delivery of direct (unrelayed) offers."""
     for o, q in _offers(an, j):
-        if q is None or q.giaddr != ZERO:
-            continue
+        if q is None or q.giaddr != ZERO or o.giaddr != ZERO:
+            continue  # relayed: RELAY-1 judges the server's hop
         bad = []
         if (o.sport, o.dport) != (67, 68):
             bad.append(f"sent from port {o.sport} to {o.dport}, needs 67 -> 68")

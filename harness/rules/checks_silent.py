@@ -39,7 +39,7 @@ def silent2(an: Analysis, j: Judge) -> None:
             continue
         boot_item = q.pxe is not None and q.pxe.get(71) is not None
         for r in ex.replies:
-            if not an.is_proxy(r.src_ip):
+            if not an.is_proxy(an.proxy_of(r)):
                 continue
             if q.msg_type != "REQUEST":
                 j.fail(
@@ -76,7 +76,7 @@ def silent3(an: Analysis, j: Judge) -> None:
         if not boot:
             continue
         for r in ex.replies:
-            if an.is_proxy(r.src_ip) and q.server_id != r.src_ip:
+            if an.is_proxy(an.proxy_of(r)) and q.server_id not in (r.src_ip, an.server_of(r)):
                 j.fail(
                     f"answered a REQUEST addressed (option 54) to {q.server_id}",
                     [q.frame, r.frame],
@@ -116,10 +116,11 @@ def silent5(an: Analysis, j: Judge) -> None:
         return
     j.not_applicable("no proxy traffic to judge")
     for r in an.proxy_replies():
-        if an.served(r.src_ip, r.chaddr) is False:
+        proxy = an.proxy_of(r)
+        if an.served(proxy, r.chaddr) is False:
             q = an.request_of(r)
             j.fail(
-                f"{r.src_ip} sent {r.msg_type} to {r.chaddr}, a MAC it does not serve",
+                f"{proxy} sent {r.msg_type} to {r.chaddr}, a MAC it does not serve",
                 [r.frame] + ([q.frame] if q else []),
                 r.chaddr,
                 r.src_ip,

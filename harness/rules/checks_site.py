@@ -12,12 +12,8 @@ def _proxy_offer_servers(an: Analysis) -> dict[str, dict[str, list[int]]]:
     """Per client MAC, the servers that sent it a ProxyDHCP offer (yiaddr 0, 60 PXE)."""
     out: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     for r in an.replies:
-        if (
-            r.msg_type == "OFFER"
-            and r.yiaddr == ZERO
-            and (r.vendor_class or "").startswith(("PXEClient", "HTTPClient"))
-        ):
-            out[r.chaddr][r.server_id or r.src_ip].append(r.frame)
+        if r.msg_type == "OFFER" and r.yiaddr == ZERO and an.ctx.accepts_vendor(r.vendor_class):
+            out[r.chaddr][an.server_of(r)].append(r.frame)
     return out
 
 
@@ -46,7 +42,7 @@ def site2(an: Analysis, j: Judge) -> None:
         offers = [
             r
             for r in an.replies
-            if r.src_ip == server and r.msg_type == "OFFER" and r.yiaddr != ZERO
+            if an.server_of(r) == server and r.msg_type == "OFFER" and r.yiaddr != ZERO
         ]
         if not offers:
             continue

@@ -60,10 +60,16 @@ def tftp2(an: Analysis, j: Judge) -> None:
         for e in data:
             seen.setdefault(e.block or 0, e.data_len or 0)
         blocks = sorted(seen)
+        acked = {e.block or 0 for e in t.from_client() if e.op_name == "ACK"}
+        missing = set(range(1, blocks[-1] + 1)) - set(blocks)
+        if missing and max(blocks) < 65535 and max(acked, default=0) >= max(missing):
+            # the client acknowledged data the capture does not hold: tcpdump lost it
+            j.checked(note=f"capture lost {len(missing)} DATA packet(s); sizes not judged")
+            continue
         if blocks[0] != 1:
             bad.append(f"first block is {blocks[0]}, not 1")
-        elif blocks != list(range(1, len(blocks) + 1)) and max(blocks) < 65535:
-            bad.append(f"blocks skip numbers: {blocks[:10]}...")
+        elif missing and max(blocks) < 65535:
+            bad.append(f"blocks skip numbers: {sorted(missing)[:10]} missing")
         last = blocks[-1]
         for b in blocks[:-1]:
             if seen[b] != size:
@@ -76,13 +82,12 @@ def tftp2(an: Analysis, j: Judge) -> None:
         oack = _oack(t)
         tsize = dict(oack.options).get("tsize") if oack else None
         total = sum(seen.values())
-        if seen[last] == size and tsize and tsize.isdigit() and total == int(tsize):
-            acked = any(e.op_name == "ACK" and e.block == last for e in t.from_client())
-            if acked:
-                bad.append(
-                    f"file size {total} is a multiple of blksize {size} but no zero-length "
-                    "final block was sent; the client waits forever"
-                )
+        exact = bool(tsize and tsize.isdigit() and total == int(tsize or 0))
+        if seen[last] == size and exact and last in acked:
+            bad.append(
+                f"file size {total} is a multiple of blksize {size} but no zero-length "
+                "final block was sent; the client waits forever"
+            )
         if bad:
             j.fail(
                 "; ".join(bad),
@@ -181,7 +186,8 @@ def tftp5(an: Analysis, j: Judge) -> None:
             blocks: dict[int, int] = {}
             for e in data:
                 blocks.setdefault(e.block or 0, e.data_len or 0)
-            if blocks[max(blocks)] < _blksize(t) and sum(blocks.values()) != tsize:
+            complete = len(blocks) == max(blocks)
+            if complete and blocks[max(blocks)] < _blksize(t) and sum(blocks.values()) != tsize:
                 bad.append(f"tsize {tsize} but {sum(blocks.values())} bytes were sent")
         if bad:
             j.fail(

@@ -29,13 +29,21 @@ def time1(an: Analysis, j: Judge) -> None:
     j.not_applicable("no client was offered boot service by a proxy")
     offered: dict[tuple[str, str], list[DhcpEvent]] = defaultdict(list)
     for o in an.proxy_offers():
-        offered[(o.src_ip, o.chaddr)].append(o)
+        offered[(an.proxy_of(o), o.chaddr)].append(o)
     for (proxy, mac), offers in offered.items():
         if an.served(proxy, mac) is False:
             continue  # SILENT-5 judges offers to MACs it must not serve
-        discovers = [
-            q for q in an.discovers() if q.chaddr == mac and an.ctx.accepts_vendor(q.vendor_class)
-        ]
+        discovers: list[DhcpEvent] = []
+        for q in an.discovers():
+            if q.chaddr != mac or not an.ctx.accepts_vendor(q.vendor_class):
+                continue
+            # a relay with several helper addresses sends one unicast copy per server:
+            # only broadcasts and copies addressed to this proxy concern it
+            if q.dst_ip not in ("255.255.255.255", proxy) and q.dst_mac != "ff:ff:ff:ff:ff:ff":
+                continue
+            if discovers and discovers[-1].xid == q.xid and q.time - discovers[-1].time < 0.5:
+                continue  # the same DISCOVER seen twice (two taps, relay copies)
+            discovers.append(q)
         for i, d in enumerate(discovers):
             until = discovers[i + 1].time if i + 1 < len(discovers) else d.time + an.scaled(4.0)
             if any(d.time < o.time <= until and o.xid == d.xid for o in offers):

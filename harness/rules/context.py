@@ -29,6 +29,13 @@ class RuleContext:
     vendor_classes: tuple[str, ...] = ("PXEClient", "HTTPClient")
     time_scale: float = 1.0
 
+    def vendor_prefix(self, vendor_class: str | None) -> str | None:
+        """The accepted prefix ``vendor_class`` starts with, or None."""
+        for p in self.vendor_classes:
+            if (vendor_class or "").startswith(p):
+                return p
+        return None
+
     def accepts_vendor(self, vendor_class: str | None) -> bool:
         """True when a proxy may answer a client sending this option 60."""
         return bool(vendor_class) and any(
