@@ -311,12 +311,14 @@ def time_image_build() -> dict[str, object]:
 def render(machine: dict[str, object], tftp: list[dict[str, object]],
            http: list[dict[str, object]], tftp_size: int, argv: list[str],
            image: dict[str, object] | None = None) -> str:
+    """The Markdown report: machine line, one table per benchmark, how to read them."""
     lines = [
         "# Benchmarks: Boot Proxy TFTP and HTTP boot servers",
         "",
         "Written by `bench/tftp_http.py` (raw data: `bench/results/tftp.json`, "
-        "`bench/results/http.json`). Everything on loopback; each server a foreground child "
-        "process on its own port, stopped by PID; one client implementation for all servers.",
+        "`bench/results/http.json`, `bench/results/image.json`). Everything on loopback; "
+        "each server a foreground child process on its own port, stopped by PID; one client "
+        "implementation for all servers.",
         "",
         f"Command: `{' '.join(argv)}`",
         "",
@@ -378,6 +380,7 @@ def render(machine: dict[str, object], tftp: list[dict[str, object]],
 
 
 async def amain(args: argparse.Namespace) -> None:
+    """Make the test files, run both benchmarks, write JSON and the Markdown report."""
     machine = machine_info()
     work = Path(tempfile.mkdtemp(prefix="flexlab-bench-"))
     try:
