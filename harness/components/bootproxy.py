@@ -125,5 +125,5 @@ class BootProxy(Component):
                    timeout=timeout, what=f"{self.name} to bind UDP 67 and 4011",
                    evidence=proc.log_tail)
         if self.config.cp_url:
-            # serving is only meaningful once the MAC list came from the Control Plane
-            proc.wait_for_log(r'"event": ?"assignments_updated"', timeout)
+            # serving is only meaningful with a MAC list: from the CP, or the cache in an outage
+            proc.wait_for_log(r'"event": ?"assignments_(updated|cache_loaded)"', timeout)

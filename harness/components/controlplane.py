@@ -39,7 +39,10 @@ class NamespacedClient:
             return target
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            return self._worker.call(target, *args, **kwargs)
+            result = self._worker.call(target, *args, **kwargs)
+            if isinstance(result, ControlPlaneClient):  # with_token(): keep it in the lab
+                return NamespacedClient(self._worker, result)
+            return result
 
         return call
 

@@ -346,28 +346,39 @@ class Lab:
     def _build_host(self, host: Host) -> None:
         ns_name = names.host_ns(self.id, host.name)
         pr_netns.create(ns_name)
-        with NetNS(self.switch_ns) as sw:
-            for hl in host.links:
-                info = self.links[(host.name, hl.segment)]
-                sw.link("add", ifname=info.switch_port, kind="veth",
-                        peer={"ifname": info.host_iface, "net_ns_fd": ns_name})
-                port = sw.link_lookup(ifname=info.switch_port)[0]
-                br = sw.link_lookup(ifname=names.bridge(hl.segment))[0]
-                sw.link("set", index=port, master=br, state="up")
         with NetNS(ns_name) as hn:
             lo = hn.link_lookup(ifname="lo")[0]
             hn.link("set", index=lo, state="up")
-            for hl in host.links:
-                info = self.links[(host.name, hl.segment)]
-                idx = hn.link_lookup(ifname=info.host_iface)[0]
-                if info.address is not None:
-                    hn.addr("add", index=idx, address=str(info.address.ip),
-                            prefixlen=info.address.network.prefixlen)
-                if info.address6 is not None:
-                    hn.addr("add", index=idx, address=str(info.address6.ip), prefixlen=64,
-                            flags=IFA_F_NODAD)
-                hn.link("set", index=idx, state="up")
-                info.mac = hn.get_links(idx)[0].get("IFLA_ADDRESS")
-                info.state = LinkState.UP
+        for hl in host.links:
+            self._attach(host.name, hl.segment, ns_name)
         if host.forwarding:
             self.sysctl(host.name, "net.ipv4.ip_forward", "1")
+
+    def relink(self, host: str, segment: str, target_netns: str | None = None) -> None:
+        """Re-create a host's link whose veth was destroyed (e.g. with a removed container).
+
+        ``target_netns`` names where the host end goes (default: the host's namespace).
+        """
+        self._attach(host, segment, target_netns or self.ns(host))
+
+    def _attach(self, host: str, segment: str, ns_name: str) -> None:
+        info = self.links[(host, segment)]
+        with NetNS(self.switch_ns) as sw:
+            with contextlib.suppress(IndexError, NetlinkError):  # a stale half of the pair
+                sw.link("del", index=sw.link_lookup(ifname=info.switch_port)[0])
+            sw.link("add", ifname=info.switch_port, kind="veth",
+                    peer={"ifname": info.host_iface, "net_ns_fd": ns_name})
+            port = sw.link_lookup(ifname=info.switch_port)[0]
+            br = sw.link_lookup(ifname=names.bridge(segment))[0]
+            sw.link("set", index=port, master=br, state="up")
+        with NetNS(ns_name) as hn:
+            idx = hn.link_lookup(ifname=info.host_iface)[0]
+            if info.address is not None:
+                hn.addr("add", index=idx, address=str(info.address.ip),
+                        prefixlen=info.address.network.prefixlen)
+            if info.address6 is not None:
+                hn.addr("add", index=idx, address=str(info.address6.ip), prefixlen=64,
+                        flags=IFA_F_NODAD)
+            hn.link("set", index=idx, state="up")
+            info.mac = hn.get_links(idx)[0].get("IFLA_ADDRESS")
+        info.state = LinkState.UP

@@ -56,6 +56,8 @@ def run(argv: list[str]) -> int:
     parser.add_argument("scenarios", nargs="+", metavar="SCENARIO")
     parser.add_argument("--tier", choices=("sim", "vm"), help="override the scenario's tier")
     parser.add_argument("--reports", default="reports", help="output directory (reports/)")
+    parser.add_argument("--boot-proxy-image", metavar="IMAGE",
+                        help="put this Boot Proxy image under test (run as a container)")
     args = parser.parse_args(argv)
     console = Console() if sys.stdout.isatty() else Console(width=150)
     status = 0
@@ -77,7 +79,8 @@ def run(argv: list[str]) -> int:
                 live.update(_progress_view(name, prog))
 
             runner = ScenarioRunner(scenario, reports_dir=Path(args.reports),
-                                    scenario_file=Path(path), progress=show)
+                                    scenario_file=Path(path), progress=show,
+                                    boot_proxy_image=args.boot_proxy_image)
             result = runner.run()
         console.print(summary_table(result))
         paths = publish(result, Path(args.reports))

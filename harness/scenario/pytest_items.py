@@ -84,7 +84,9 @@ class ScenarioItem(pytest.Item):
         scenario = self.scenario
         if "vm" in tier and scenario.tier == "sim" and "sim" not in tier:
             scenario = scenario.model_copy(update={"tier": "vm"})
-        result = ScenarioRunner(scenario, reports_dir=reports, scenario_file=self.path).run()
+        image = self.config.getoption("boot_proxy_image")
+        result = ScenarioRunner(scenario, reports_dir=reports, scenario_file=self.path,
+                                boot_proxy_image=image).run()
         publish(result, reports)
         if result.verdict == "fail":
             raise ScenarioFailed(result)

@@ -25,6 +25,7 @@ from harness.capture.errors import CaptureError
 from harness.capture.events import Capture
 from harness.components.base import Component
 from harness.components.bootproxy import BootProxy
+from harness.components.container import DEFAULT_IMAGE, BootProxyContainer
 from harness.components.controlplane import ControlPlane
 from harness.components.dnsmasq import SiteDhcp
 from harness.components.relay import DhcpRelay
@@ -86,8 +87,10 @@ class ScenarioRunner:
         scenario_file: Path | None = None,
         driver_factory: Callable[[Lab, Scenario], MachineDriver] | None = None,
         progress: Progress | None = None,
+        boot_proxy_image: str | None = None,
     ) -> None:
         self.scenario = scenario
+        self.boot_proxy_image = boot_proxy_image
         self.reports_dir = reports_dir
         self.scenario_file = scenario_file
         self.driver_factory = driver_factory or default_driver
@@ -230,14 +233,18 @@ class ScenarioRunner:
             existing.start()
             existing.wait_ready()
             return
-        if spec.kind != "process" or spec.image:
-            raise FlexlabError(
-                f"proxy {name!r}: kind {spec.kind!r} is not wired into the runner yet; "
-                "use kind: process"
-            )
-        proxy = BootProxy(self.lab, name, list(spec.segments),
-                          cp_url=self.cp.url(spec.segments[0]),
-                          cp_token=self.proxy_tokens[name], name=name)
+        cp_url = self.cp.url(spec.segments[0])
+        image = self.boot_proxy_image or spec.image
+        proxy: Component
+        if spec.kind == "dnsmasq":
+            raise FlexlabError(f"proxy {name!r}: kind dnsmasq is not wired into the runner yet")
+        if spec.kind == "container" or image:
+            proxy = BootProxyContainer(self.lab, name, list(spec.segments),
+                                       image=image or DEFAULT_IMAGE, cp_url=cp_url,
+                                       cp_token=self.proxy_tokens[name], name=name)
+        else:
+            proxy = BootProxy(self.lab, name, list(spec.segments), cp_url=cp_url,
+                              cp_token=self.proxy_tokens[name], name=name)
         self.proxies[name] = proxy
         self._start(proxy)
 

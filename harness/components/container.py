@@ -1,0 +1,162 @@
+"""The Boot Proxy as a container: any image that speaks our CLI/env contract is testable.
+
+The container starts with ``--network none`` and waits at a gate; the harness
+then moves the lab-built interface of the proxy's host (``eth0``, ``eth1``, …)
+from that host's namespace into the container's, re-adds its lab address,
+and opens the gate. The container sees only the lab; it carries the Docker
+label ``flexlab.lab=<id>`` so ``flexlab clean`` finds it after a crash.
+Capabilities are dropped to NET_RAW and NET_BIND_SERVICE.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from pyroute2 import NetNS
+
+from harness.components.base import Component
+from harness.components.sockets import udp_bound
+from harness.errors import ComponentError, DependencyError
+from harness.lab import names
+from harness.lab.lab import Lab
+from harness.wait import wait_until
+
+DEFAULT_IMAGE = "flexlab/bootproxy:latest"
+SYNCED = re.compile(r'"event": ?"assignments_(updated|cache_loaded)"')
+GATE = "/tmp/flexlab-go"
+# the shell gate keeps the proxy from binding before its interfaces exist
+ENTRY = (f'while [ ! -e {GATE} ]; do sleep 0.05; done; exec python3 -m bootproxy "$@"')
+
+
+def _docker(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout,
+                          check=False)
+
+
+class BootProxyContainer(Component):
+    """A Boot Proxy image run in a container attached to the lab."""
+
+    def __init__(self, lab: Lab, host: str, segments: list[str], *, image: str = DEFAULT_IMAGE,
+                 cp_url: str | None = None, cp_token: str | None = None,
+                 name: str | None = None) -> None:
+        if shutil.which("docker") is None:
+            raise DependencyError("docker not found: apt-get install docker.io (make setup)")
+        self.lab = lab
+        self.host = host
+        self.segments = segments
+        self.image = image
+        self.cp_url = cp_url
+        self.cp_token = cp_token
+        self.name = name or host
+        self.container = f"{lab.id}-{self.name}"
+        self.log_path = lab.reports_dir / "logs" / f"bootproxy-{self.name}.log"
+        self.pid = 0
+        self.state_dir = lab.temp_dir / f"bootproxy-{self.name}"
+        self.ready_info: dict[str, Any] = {}
+        self._started = False
+
+    def _args(self) -> list[str]:
+        ifaces = ",".join(self.lab.link(self.host, s).host_iface for s in self.segments)
+        args = ["--name", self.name, "--interfaces", ifaces, "--cache-path",
+                "/var/lib/flexlab/assignments.json", "--http-port", "8080",
+                "--metrics-host", "0.0.0.0", "--metrics-port", "9100",
+                "--pxe-equivalents", "HW-Client"]
+        if self.cp_url:
+            args += ["--cp-url", self.cp_url]
+        return args
+
+    def start(self) -> None:
+        """Run the container, move the lab interfaces in, open the gate."""
+        if _docker("image", "inspect", self.image).returncode != 0:
+            raise DependencyError(f"image {self.image} is not built here: run `make images`")
+        env = ["-e", f"FLEXLAB_BP_CP_TOKEN={self.cp_token}"] if self.cp_token else []
+        # the assignment cache lives outside the container: nothing is lost on a restart
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        run = _docker("run", "-d", "--name", self.container, "--network", "none",
+                      "--label", f"{names.DOCKER_LABEL}={self.lab.id}",
+                      "--cap-drop", "ALL", "--cap-add", "NET_RAW",
+                      "--cap-add", "NET_BIND_SERVICE", *env,
+                      "-v", f"{self.state_dir}:/var/lib/flexlab",
+                      "--entrypoint", "/bin/sh", self.image, "-c", ENTRY, "sh", *self._args())
+        if run.returncode != 0:
+            raise ComponentError(f"docker run {self.image} failed: {run.stderr.strip()}")
+        self._started = True
+        inspect = _docker("inspect", "-f", "{{.State.Pid}}", self.container)
+        self.pid = int(inspect.stdout.strip() or 0)
+        if not self.pid:
+            raise ComponentError(f"container {self.container} has no PID: {inspect.stderr}")
+        self._move_interfaces()
+        gate = _docker("exec", self.container, "touch", GATE)
+        if gate.returncode != 0:
+            raise ComponentError(f"could not open the start gate: {gate.stderr}")
+
+    def _move_interfaces(self) -> None:
+        target = f"/proc/{self.pid}/ns/net"
+        for seg in self.segments:
+            with NetNS(self.lab.ns(self.host)) as hn:
+                present = hn.link_lookup(ifname=self.lab.link(self.host, seg).host_iface)
+            if not present:  # a restart: the old container took the veth with it
+                self.lab.relink(self.host, seg)
+        with NetNS(self.lab.ns(self.host)) as hn:
+            for seg in self.segments:
+                idx = hn.link_lookup(ifname=self.lab.link(self.host, seg).host_iface)[0]
+                hn.link("set", index=idx, net_ns_pid=self.pid)
+        with NetNS(target) as cn:
+            lo = cn.link_lookup(ifname="lo")[0]
+            cn.link("set", index=lo, state="up")
+            for seg in self.segments:
+                info = self.lab.link(self.host, seg)
+                idx = cn.link_lookup(ifname=info.host_iface)[0]
+                if info.address is not None:
+                    cn.addr("add", index=idx, address=str(info.address.ip),
+                            prefixlen=info.address.network.prefixlen)
+                cn.link("set", index=idx, state="up")
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Ready when the proxy printed its ready line, bound 67/4011, and synced (with a CP)."""
+
+        def ready() -> bool:
+            state = _docker("inspect", "-f", "{{.State.Status}}", self.container).stdout.strip()
+            if state in ("exited", "dead"):
+                raise ComponentError(f"container {self.container} {state}:\n{self.logs()[-3000:]}")
+            for line in self.logs().splitlines():
+                if '"ready"' in line and line.startswith("{"):
+                    try:
+                        event = json.loads(line)
+                    except ValueError:
+                        continue
+                    if event.get("event") == "ready":
+                        self.ready_info = event
+            if not self.ready_info or not (udp_bound(self.pid, 67) and udp_bound(self.pid, 4011)):
+                return False
+            # it has a MAC list: fresh from the Control Plane, or its cache during an outage
+            return not self.cp_url or bool(SYNCED.search(self.logs()))
+
+        wait_until(ready, timeout=timeout, interval=0.1,
+                   what=f"Boot Proxy container {self.container}",
+                   evidence=lambda: self.logs()[-3000:])
+
+    def logs(self) -> str:
+        """The container's stdout and stderr."""
+        if not self._started:
+            return ""
+        out = _docker("logs", self.container)
+        return out.stdout + out.stderr
+
+    def stop(self) -> None:
+        """Save the logs, then remove the container (its namespace and veths go with it)."""
+        if not self._started:
+            return
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log_path.write_text(self.logs())
+        _docker("rm", "-f", self.container)
+        self._started = False
+
+    def artifacts(self) -> list[Path]:
+        """The saved container log."""
+        return [self.log_path] if self.log_path.exists() else []
