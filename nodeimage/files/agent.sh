@@ -7,11 +7,11 @@
 # Every line the harness reads starts with "FLEXLAB-AGENT: " on the serial
 # console; docs/NODEIMAGE.md lists them. Kernel command line:
 #   flexlab.cp=<url> flexlab.token=<join token> flexlab.mac=<mac> [flexlab.poweroff=1]
+#   [flexlab.diskwait=<s>: how long to wait for a qualifying disk, default 15]
 
 DATA_LABEL=flexlab-data
 DATA_MOUNT=/mnt/data
 MIN_DISK_BYTES=10000000000
-DISK_WAIT_S=15
 
 log() { echo "FLEXLAB-AGENT: $*"; }
 
@@ -196,6 +196,8 @@ CP=$(cmdline_arg flexlab.cp)
 TOKEN=$(cmdline_arg flexlab.token)
 MAC=$(cmdline_arg flexlab.mac | tr 'A-F-' 'a-f:')
 POWEROFF=$(cmdline_arg flexlab.poweroff)
+DISK_WAIT_S=$(cmdline_arg flexlab.diskwait | tr -cd 0-9)
+DISK_WAIT_S=${DISK_WAIT_S:-15}
 log "start cp=${CP:-none} mac=${MAC:-none}"
 
 prepare_disk

@@ -53,7 +53,8 @@ def test_small_disk_is_not_used(node_image: BuildResult, tmp_path: Path) -> None
     small = tmp_path / "small.qcow2"
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(small), "2G"], check=True)
     lines = agent_lines(boot_node_image(node_image.kernel, node_image.initrd,
-                                        tmp_path / "boot.log", append="flexlab.poweroff=1",
+                                        tmp_path / "boot.log",
+                                        append="flexlab.poweroff=1 flexlab.diskwait=3",
                                         disk=small))
     assert any(line.startswith("FLEXLAB-AGENT: disk none") for line in lines), lines
     assert not any("disk formatting" in line for line in lines)
@@ -65,7 +66,8 @@ def test_uefi_boot_reports_efi(node_image: BuildResult, tmp_path: Path) -> None:
             "-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
             "-drive", f"if=pflash,format=raw,file={vars_copy}"]
     lines = agent_lines(boot_node_image(node_image.kernel, node_image.initrd,
-                                        tmp_path / "boot.log", append="flexlab.poweroff=1",
+                                        tmp_path / "boot.log",
+                                        append="flexlab.poweroff=1 flexlab.diskwait=2",
                                         extra_args=uefi))
     facts = next(line for line in lines if line.startswith("FLEXLAB-AGENT: facts "))
     assert json.loads(facts.removeprefix("FLEXLAB-AGENT: facts "))["firmware"] == "efi"
@@ -117,8 +119,8 @@ def test_registration_failures_are_reported(node_image: BuildResult, tmp_path: P
     with node_net(tmp_path, join_token=cp_token) as net:
         nic = ["-netdev", f"tap,id=n0,ifname={net.tap},script=no,downscript=no",
                "-device", f"virtio-net-pci,netdev=n0,mac={MAC}"]
-        append = (f"flexlab.poweroff=1 flexlab.cp={net.cp_url} flexlab.token={boot_token} "
-                  f"flexlab.mac={MAC}")
+        append = (f"flexlab.poweroff=1 flexlab.diskwait=2 flexlab.cp={net.cp_url} "
+                  f"flexlab.token={boot_token} flexlab.mac={MAC}")
         console = boot_node_image(node_image.kernel, node_image.initrd, tmp_path / "boot.log",
                                   append=append, nic_args=nic, netns=net.netns)
         calls = [json.loads(line) for line in net.calls.read_text().splitlines()]
