@@ -11,8 +11,16 @@ setup:
 demo: setup
 	$(VENV)/flexlab demo
 
-test: setup
+test: setup images nodeimage
 	./scripts/run-tests.sh
+
+# the Debian base (mmdebstrap, cached by package-list hash) and the Boot Proxy image FROM it
+images: setup
+	./images/build.sh
+
+# kernel + busybox initramfs with the node agent, cached by content hash under build/nodeimage/
+nodeimage: setup
+	$(VENV)/python -m nodeimage build
 
 lint:
 	$(VENV)/ruff check .

@@ -131,6 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=_delegate("harness.check_pcap", "run"))
 
+    p = sub.add_parser("bootproxy", help="the reference Boot Proxy: `flexlab bootproxy --help`",
+                       add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_delegate("bootproxy.__main__"))
+
     p = sub.add_parser("cp", help="the Control Plane mock: `flexlab cp serve --help`",
                        add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)
