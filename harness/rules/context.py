@@ -29,6 +29,15 @@ class RuleContext:
     vendor_classes: tuple[str, ...] = ("PXEClient", "HTTPClient")
     time_scale: float = 1.0
 
+    def __post_init__(self) -> None:
+        # MACs are compared in lower-case colon form whatever the caller wrote
+        norm = {
+            ip: frozenset(m.strip().lower().replace("-", ":") for m in macs)
+            for ip, macs in self.serves.items()
+        }
+        object.__setattr__(self, "serves", norm)
+        object.__setattr__(self, "proxies", frozenset(self.proxies))
+
     def vendor_prefix(self, vendor_class: str | None) -> str | None:
         """The accepted prefix ``vendor_class`` starts with, or None."""
         for p in self.vendor_classes:

@@ -40,3 +40,10 @@ def test_empty_capture_gives_only_not_applicable() -> None:
     report = check_capture(Capture(path="x", frames=0))
     assert {f.verdict.value for f in report.findings} == {"not-applicable"}
     assert len(report.findings) == len(RULES)
+
+
+def test_context_normalises_macs() -> None:
+    from harness.rules import RuleContext
+
+    ctx = RuleContext(serves={"10.0.0.2": frozenset({"52-54-00-AA-BB-CC"})})
+    assert ctx.serves["10.0.0.2"] == {"52:54:00:aa:bb:cc"}
