@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Callable
 
 from harness import __version__
 from harness.errors import FlexlabError
@@ -77,14 +76,12 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-def _delegate(module: str, func: str = "main") -> Callable[[argparse.Namespace], int]:
-    """A sub-command that hands its remaining argv to another module's entry point."""
-
-    def run(args: argparse.Namespace) -> int:
-        entry = getattr(importlib.import_module(module), func)
-        return int(entry(args.rest) or 0)
-
-    return run
+DELEGATED = {
+    "run": ("harness.scenario.cli_run", "run"),
+    "check-pcap": ("harness.check_pcap", "run"),
+    "bootproxy": ("bootproxy.__main__", "main"),
+    "cp": ("controlplane.__main__", "main"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,10 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reports", default="reports", help="where to write the report (reports/)")
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("run", help="run scenario files (live progress, summary, reports)",
-                       add_help=False)
-    p.add_argument("rest", nargs=argparse.REMAINDER)
-    p.set_defaults(func=_delegate("harness.scenario.cli_run", "run"))
+    # delegated: main() hands them their whole argv (listed here for --help)
+    sub.add_parser("run", help="run scenario files (live progress, summary, reports)")
 
     p = sub.add_parser("validate", help="check scenario files; errors as file:line: message")
     p.add_argument("files", nargs="+", metavar="FILE")
@@ -126,34 +121,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="with --all: also labs still in use")
     p.set_defaults(func=_cmd_clean)
 
-    p = sub.add_parser("check-pcap", help="run the conformance rules on a capture file",
-                       add_help=False)
-    p.add_argument("rest", nargs=argparse.REMAINDER)
-    p.set_defaults(func=_delegate("harness.check_pcap", "run"))
+    sub.add_parser("check-pcap", help="run the conformance rules on a capture file")
 
-    p = sub.add_parser("bootproxy", help="the reference Boot Proxy: `flexlab bootproxy --help`",
-                       add_help=False)
-    p.add_argument("rest", nargs=argparse.REMAINDER)
-    p.set_defaults(func=_delegate("bootproxy.__main__"))
+    sub.add_parser("bootproxy", help="the reference Boot Proxy: `flexlab bootproxy --help`")
 
-    p = sub.add_parser("cp", help="the Control Plane mock: `flexlab cp serve --help`",
-                       add_help=False)
-    p.add_argument("rest", nargs=argparse.REMAINDER)
-    p.set_defaults(func=_cmd_cp)
+    sub.add_parser("cp", help="the Control Plane mock: `flexlab cp serve --help`")
     return parser
-
-
-def _cmd_cp(args: argparse.Namespace) -> int:
-    rest = list(args.rest)
-    if not rest or rest[0] not in ("serve",):
-        print("usage: flexlab cp serve [controlplane options] (see flexlab cp serve --help)",
-              file=sys.stderr)
-        return 2
-    return _delegate("controlplane.__main__")(argparse.Namespace(rest=rest[1:]))
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``flexlab`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DELEGATED:
+        # these sub-commands own their whole argument list, --help included
+        module, func = DELEGATED[argv[0]]
+        rest = argv[1:]
+        if argv[0] == "cp":
+            if not rest or rest[0] != "serve":
+                print("usage: flexlab cp serve [options] (see flexlab cp serve --help)",
+                      file=sys.stderr)
+                return 2
+            rest = rest[1:]
+        try:
+            return int(getattr(importlib.import_module(module), func)(rest) or 0)
+        except FlexlabError as exc:
+            print(f"flexlab {argv[0]}: {exc}", file=sys.stderr)
+            return 1
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
