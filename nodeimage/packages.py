@@ -73,10 +73,20 @@ def candidate_version(name: str) -> str:
 
 
 def _sha256(path: Path) -> str:
+    """Digest of a .deb, remembered beside it (keyed by size and mtime): a cached build
+    should not re-read 70 MB of kernel package every time."""
+    st = path.stat()
+    key = f"{st.st_size} {st.st_mtime_ns}"
+    sidecar = path.with_name(path.name + ".sha256")
+    if sidecar.exists():
+        stored_key, _, stored = sidecar.read_text().strip().rpartition(" ")
+        if stored_key == key and len(stored) == 64:
+            return stored
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
+    sidecar.write_text(f"{key} {digest.hexdigest()}\n")
     return digest.hexdigest()
 
 
