@@ -180,7 +180,8 @@ def print_table(report: Report, console: Console, failures_only: bool) -> None:
             frames,
             f.message,
         )
-    console.print(table)
+    if table.row_count:
+        console.print(table)
     s = report.summary()
     verdict = "[green]conformant[/]" if report.ok else "[bold red]NOT conformant[/]"
     console.print(
