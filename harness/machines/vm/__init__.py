@@ -1,5 +1,6 @@
 """libvirt/QEMU virtual machines for the vm tier: the domain spec and the accelerator probe."""
 
+from harness.machines.vm.console import AgentEvent, ConsoleTimeout, wait_for_event
 from harness.machines.vm.domain import (
     Accel,
     DataDisk,
@@ -13,6 +14,8 @@ from harness.machines.vm.errors import VmError, VmSpecError
 
 __all__ = [
     "Accel",
+    "AgentEvent",
+    "ConsoleTimeout",
     "DataDisk",
     "DirectBoot",
     "DomainSpec",
@@ -21,4 +24,5 @@ __all__ = [
     "NicModel",
     "VmError",
     "VmSpecError",
+    "wait_for_event",
 ]
