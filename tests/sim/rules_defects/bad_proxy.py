@@ -1,7 +1,7 @@
 """A small ProxyDHCP responder (UDP 67 + 4011) with one switchable defect.
 
 Usage: python bad_proxy.py OWN_IP SERVED_MAC DEFECT
-DEFECT is one of: none, yiaddr, no60, foreign, ackport. Prints "ready" once
+DEFECT is one of: none, yiaddr, no60, foreign, ackport, ackreq, bad43. Prints "ready" once
 its sockets are bound. Runs until SIGTERM. Only for the sim rule tests.
 """
 
@@ -49,7 +49,7 @@ class Responder(asyncio.DatagramProtocol):
         assert self.transport is not None
         if self.port == 67 and opts.get(53) == b"\x01":
             reply.insert(0, (53, b"\x02"))
-            reply.append((43, pxe43([(6, b"\x08")])))
+            reply.append((43, b"\x06\x05\x08" if self.defect == "bad43" else pxe43([(6, b"\x08")])))
             yiaddr = "10.77.0.200" if self.defect == "yiaddr" else "0.0.0.0"
             pay = dhcp_payload(
                 2,
@@ -61,6 +61,10 @@ class Responder(asyncio.DatagramProtocol):
                 flags=0x8000,
                 file=b"undionly.0",
             )
+            self.transport.sendto(pay, ("255.255.255.255", 68))
+        elif self.port == 67 and opts.get(53) == b"\x03" and self.defect == "ackreq":
+            reply.insert(0, (53, b"\x05"))
+            pay = dhcp_payload(2, q.xid, q.chaddr, reply, flags=0x8000)
             self.transport.sendto(pay, ("255.255.255.255", 68))
         elif self.port == 4011 and opts.get(53) == b"\x03":
             reply.insert(0, (53, b"\x05"))

@@ -89,6 +89,8 @@ def _start(seg: Segment, tmp: Path, defect: str) -> None:
         ("no60", "OFFER-3"),
         ("foreign", "SILENT-5"),
         ("ackport", "ACK4011-1"),
+        ("ackreq", "SILENT-2"),
+        ("bad43", "OFFER-7"),
     ],
 )
 def test_defective_proxy(
