@@ -14,6 +14,12 @@ def _offers(an: Analysis, j: Judge) -> list[tuple[DhcpEvent, DhcpEvent | None]]:
     return [(o, an.request_of(o)) for o in an.proxy_offers()]
 
 
+def _relay_delivered(an: Analysis, o: DhcpEvent) -> bool:
+    """The reply was seen on the client's side of a relay (giaddr set, or sent by a
+    declared relay), so its addressing is the relay's doing, not the proxy's."""
+    return o.giaddr != ZERO or o.src_ip in an.ctx.relays
+
+
 def _frames(o: DhcpEvent, q: DhcpEvent | None) -> list[int]:
     return [o.frame] + ([q.frame] if q else [])
 
@@ -91,7 +97,7 @@ def offer3(an: Analysis, j: Judge) -> None:
 def offer4(an: Analysis, j: Judge) -> None:
     """Server identifier is the proxy's own address (relayed offers: RELAY-2)."""
     for o, q in _offers(an, j):
-        if (q is not None and q.giaddr != ZERO) or o.giaddr != ZERO:
+        if (q is not None and q.giaddr != ZERO) or _relay_delivered(an, o):
             continue  # relayed: the relay's hop and RELAY-2 decide
         if o.server_id != o.src_ip:
             j.fail(
@@ -228,7 +234,7 @@ def offer9(an: Analysis, j: Judge) -> None:
 def offer10(an: Analysis, j: Judge) -> None:
     """Ports and broadcast delivery of direct (unrelayed) offers."""
     for o, q in _offers(an, j):
-        if q is None or q.giaddr != ZERO or o.giaddr != ZERO:
+        if q is None or q.giaddr != ZERO or _relay_delivered(an, o):
             continue  # relayed: RELAY-1 judges the server's hop
         bad = []
         if (o.sport, o.dport) != (67, 68):
