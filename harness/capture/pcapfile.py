@@ -156,26 +156,39 @@ def iter_ip_frames(path: str) -> Iterator[tuple[int, IpFrame | None]]:
     nano = bool(getattr(reader, "nano", False))
     base_linktype = getattr(reader, "linktype", 1)
     with reader:
-        for number, (data, meta_) in enumerate(reader, start=1):
-            meta: Any = meta_
-            if hasattr(meta, "tsresol"):  # pcapng
-                linktype = meta.linktype
-                ts = ((meta.tshigh or 0) << 32) + (meta.tslow or 0)
-                when = ts / meta.tsresol if meta.tsresol else 0.0
-            else:
-                linktype = base_linktype
-                when = meta.sec + meta.usec / (1e9 if nano else 1e6)
-            found = _link_ip(linktype, data)
-            if found is None:
-                yield number, None
-                continue
-            src, dst, ip = found
-            if len(ip) < 20 or ip[0] >> 4 != 4:
-                yield number, None
-                continue
-            frag = int.from_bytes(ip[6:8], "big")
-            if frag & 0x3FFF:  # more-fragments bit or a fragment offset
-                yield number, None
-                continue
-            total = int.from_bytes(ip[2:4], "big") or len(ip)
-            yield number, IpFrame(number, float(when), src, dst, ip[:total])
+        records = iter(reader)
+        number = 0
+        while True:
+            try:
+                data, meta = next(records)
+            except StopIteration:
+                return
+            except Exception as e:  # a corrupt record inside a well-framed file
+                raise CaptureError(
+                    f"{path}: record {number + 1} cannot be read ({e}); the file is corrupt"
+                ) from e
+            number += 1
+            yield number, _ip_frame(number, data, meta, base_linktype, nano)
+
+
+def _ip_frame(
+    number: int, data: bytes, meta: Any, base_linktype: int, nano: bool
+) -> IpFrame | None:
+    """One record as an IpFrame, or None when it holds no whole IPv4 datagram."""
+    if hasattr(meta, "tsresol"):  # pcapng
+        linktype = meta.linktype
+        ts = ((meta.tshigh or 0) << 32) + (meta.tslow or 0)
+        when = ts / meta.tsresol if meta.tsresol else 0.0
+    else:
+        linktype = base_linktype
+        when = meta.sec + meta.usec / (1e9 if nano else 1e6)
+    found = _link_ip(linktype, data)
+    if found is None:
+        return None
+    src, dst, ip = found
+    if len(ip) < 20 or ip[0] >> 4 != 4:
+        return None
+    if int.from_bytes(ip[6:8], "big") & 0x3FFF:  # more-fragments bit or a fragment offset
+        return None
+    total = int.from_bytes(ip[2:4], "big") or len(ip)
+    return IpFrame(number, float(when), src, dst, ip[:total])
