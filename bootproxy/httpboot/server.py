@@ -154,6 +154,7 @@ class HttpBootServer:
         self._tasks.add(task)
         self.counters.active_connections += 1
         peer = writer.get_extra_info("peername") or ("?", 0)
+        over_cap = self.counters.active_connections > self.config.max_connections
         try:
             while True:
                 try:
@@ -167,6 +168,12 @@ class HttpBootServer:
                 if request is None:
                     return
                 self.counters.requests += 1
+                if over_cap:
+                    # Read the request first (closing on unread data would send a reset),
+                    # then a quick 503: cheaper than letting the backlog grow.
+                    await self._simple(writer, 503, "too many connections, retry\n", False,
+                                       False, extra={"Retry-After": "1"})
+                    return
                 keep = await self._handle(request, peer[0], writer)
                 if not keep:
                     return

@@ -217,3 +217,27 @@ def test_keep_alive_serves_several_requests_on_one_connection(root: Path) -> Non
             assert reply.count(b"HTTP/1.1 200 OK") == 3
             assert srv.counters.requests == 3
     run(go())
+
+
+def test_connection_cap_answers_503(root: Path) -> None:
+    async def go() -> None:
+        cfg = HttpBootConfig(root=root, cache_dir=root.parent / "cache", host="127.0.0.1",
+                             port=0, max_connections=1)
+        srv = HttpBootServer(cfg, FakeControlPlane())
+        await srv.start()
+        host, port = srv.address
+        _idle_reader, idle_writer = await asyncio.open_connection(host, port)
+        try:
+            async def connected() -> None:
+                while srv.counters.active_connections < 1:
+                    await asyncio.sleep(0.01)
+            await asyncio.wait_for(connected(), 5)
+            reply = await raw_request(f"http://{host}:{port}",
+                                      b"GET /ipxe.efi HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert reply.startswith(b"HTTP/1.1 503 ")
+            assert srv.counters.responses[503] == 1
+        finally:
+            idle_writer.close()
+            await idle_writer.wait_closed()
+            await srv.stop()
+    run(go())
