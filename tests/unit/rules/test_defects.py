@@ -369,9 +369,39 @@ def test_conformant_flows_have_no_failure(judge: Judge, name: str, with_context:
     assert report.summary()["pass"] > 10
 
 
+def ipxe_asks_4011_from_68(f: Flow) -> None:
+    """iPXE sends its boot-server request from port 68 and gets the answer there."""
+    c = replace(IPXE, mac="52:54:00:00:00:46", xid=0x46)
+    f.discover(c)
+    f.site_offer(c)
+    f.proxy_offer(c, "c")
+    f.site_request_ack(c)
+    f.pxe_4011(c, f"http://10.0.0.2/boot/{c.mac}.ipxe", sport=68, boot_item=False)
+
+
+def bios_menu_offer(f: Flow) -> None:
+    """A PXE menu offer (shape b: 43.6, 43.8, 43.9, 43.10), then 4011 with 43.71."""
+    menu = pxe43(
+        [
+            (6, b"\x03"),
+            (8, b"\x80\x00\x01" + ip4("10.0.0.2")),
+            (9, b"\x80\x00\x04boot"),
+            (10, b"\x00PXE"),
+        ]
+    )
+    f.tweaks["proxy_offer"] = _opt(43, menu)
+    f.discover(BIOS)
+    f.site_offer(BIOS)
+    f.proxy_offer(BIOS, "a", "")
+    f.site_request_ack(BIOS)
+    f.pxe_4011(BIOS, "undionly.kpxe", sport=68)
+
+
 @pytest.mark.parametrize(
     "flow",
     [
+        ipxe_asks_4011_from_68,
+        bios_menu_offer,
         plain_client_ignored,
         retransmission_answered,
         served_and_foreign_ignored,
@@ -379,6 +409,8 @@ def test_conformant_flows_have_no_failure(judge: Judge, name: str, with_context:
         lambda f: ipxe_flow(f, replace(IPXE, mac="52:54:00:00:00:45")),
     ],
     ids=[
+        "ipxe-4011-from-68",
+        "bios-menu",
         "plain-client-ignored",
         "retransmission-answered",
         "foreign-ignored",

@@ -156,4 +156,3 @@ def test_missing_zero_length_final_block_is_tftp2(judge: Judge) -> None:
     assert judge(exact_multiple).failures() == []  # the flow sends the empty block 3
     report = judge(exact_multiple, tweaks={"tftp_data3": lambda s: False})
     assert report.failed_rules() == {"TFTP-2"}
-
