@@ -21,14 +21,30 @@ def acks(an: Analysis, ex: Exchange) -> list[DhcpEvent]:
     return [r for r in ex.replies if r.src_ip == ex.request.dst_ip]
 
 
+def menu_types(raw: bytes | None) -> set[int]:
+    """Boot-item types listed in a 43.9 PXE_BOOT_MENU (type, length, description)."""
+    out: set[int] = set()
+    i = 0
+    while raw is not None and i + 3 <= len(raw):
+        out.add(int.from_bytes(raw[i : i + 2], "big"))
+        i += 3 + raw[i + 2]
+    return out
+
+
 def _expected_answer(an: Analysis, ex: Exchange) -> bool:
     """Must this request be answered? Not when the proxy filters the MAC out, nor
-    when it asks for a boot-item type other than 0 (unknown types get silence)."""
+    for a boot-item type the proxy never offered (unknown types get silence)."""
     q = ex.request
     if an.served(q.dst_ip, q.chaddr) is False:
         return False
     item = q.pxe.boot_item if q.pxe else None
-    return item is None or item[0] == 0
+    if item is None or item[0] == 0:
+        return True
+    offered: set[int] = set()
+    for o in an.proxy_offers():
+        if o.chaddr == q.chaddr and an.proxy_of(o) == q.dst_ip and o.pxe is not None:
+            offered |= menu_types(o.pxe.get(9))
+    return item[0] in offered
 
 
 @check("ACK4011-1")

@@ -47,3 +47,11 @@ def test_context_normalises_macs() -> None:
 
     ctx = RuleContext(serves={"10.0.0.2": frozenset({"52-54-00-AA-BB-CC"})})
     assert ctx.serves["10.0.0.2"] == {"52:54:00:aa:bb:cc"}
+
+
+def test_menu_types_parse_boot_menu() -> None:
+    from harness.rules.checks_ack4011 import menu_types
+
+    assert menu_types(b"\x80\x00\x04boot\x00\x00\x00") == {0x8000, 0}
+    assert menu_types(None) == set()
+    assert menu_types(b"\x80") == set()

@@ -348,6 +348,20 @@ def test_late_offer_is_a_should_failure(judge: Judge) -> None:
     assert report.ok  # SHOULD only
 
 
+def test_unanswered_menu_item_breaks_ack4011_1(judge: Judge) -> None:
+    def menu_item_ignored(f: Flow) -> None:
+        f.tweaks["request4011"] = _opt(43, pxe43([(71, b"\x80\x00\x00\x00")]))
+        bios_menu_offer(f)
+        f.b.t += 2  # the capture goes on; the client would be retrying by now
+        other = Host("02:00:00:00:00:09", "10.0.0.9")
+        f.b.tcp(other, Host("02:00:00:00:00:08", "10.0.0.8"), 5000, 80, b"GET / HTTP/1.1\r\n\r\n")
+
+    answered = judge(menu_item_ignored)
+    assert answered.failed_rules() == {"ACK4011-4"}  # answered, but with item 0:0
+    silent = judge(menu_item_ignored, tweaks={"ack4011": _drop})
+    assert silent.failed_rules() == {"ACK4011-1"}
+
+
 def test_late_4011_ack_breaks_time3(judge: Judge) -> None:
     def late(f: Flow) -> None:
         f.discover(UEFI)
