@@ -1,6 +1,6 @@
 """A minimal PXE ROM run inside a client namespace: DISCOVER, lease, 4011, TFTP.
 
-Usage: python pxe_client.py MAC ARCH [--discover-only]
+Usage: python pxe_client.py MAC ARCH [--discover-only] [--from-4011]
 Prints one JSON line saying what it got. Not a test by itself; the sim tests
 run it under ``ip netns exec`` while tcpdump records the segment.
 """
@@ -110,7 +110,7 @@ def main() -> int:
         extra.append((43, pxe43([(71, menu[:2] + b"\x00\x00")])))
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((lease, 68))
+    s.bind((lease, 4011 if "--from-4011" in sys.argv else 68))
     s.settimeout(2.0)
     q = dhcp_payload(1, xid + 1, mac, client_opts(arch, 3, extra), ciaddr=lease)
     s.sendto(q, (socket.inet_ntoa(boot_server), 4011))
