@@ -92,6 +92,7 @@ def decode_pcap(path: str, require_dhcp: bool = True) -> Capture:
     tftp: list[TftpEvent] = []
     http: list[HttpEvent] = []
     tftp_clients: set[tuple[bytes, int]] = set()
+    http_seen: set[tuple[bytes, int, int, int]] = set()
     frames = skipped = 0
     for number, fr in iter_ip_frames(path):
         frames = number
@@ -118,10 +119,12 @@ def decode_pcap(path: str, require_dhcp: bool = True) -> Capture:
                     tftp_clients.add(src)
                 tftp.append(TftpEvent(**_addrs(fr, sport, dport), **t.__dict__))
         elif proto == 6 and len(seg) >= 20:
-            sport, dport = struct.unpack("!HH", seg[:4])
+            sport, dport, seq = struct.unpack("!HHI", seg[:8])
             data = seg[(seg[12] >> 4) * 4 :]
             h = parse_http_start(data)
-            if h is not None:
+            key = (fr.ip[12:20], sport, dport, seq)
+            if h is not None and key not in http_seen:  # a TCP retransmission is not a new request
+                http_seen.add(key)
                 http.append(
                     HttpEvent(
                         **_addrs(fr, sport, dport),

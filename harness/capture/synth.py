@@ -101,6 +101,7 @@ class PcapBuilder:
 
     t: float = 1_764_000_000.0
     frames: list[Packet] = field(default_factory=list)
+    seqs: dict[tuple[str, int, str, int], int] = field(default_factory=dict)
 
     def udp(
         self, src: Host, dst: Host, sport: int, dport: int, payload: bytes, dt: float = 0.01
@@ -129,10 +130,13 @@ class PcapBuilder:
     ) -> int:
         """Append one TCP segment (no handshake is modelled); return its frame number."""
         self.t += dt
+        key = (src.ip, sport, dst.ip, dport)
+        seq = self.seqs.get(key, 1000)
+        self.seqs[key] = seq + len(payload)  # keep-alive: the next request follows on
         pkt = (
             Ether(src=src.mac, dst=dst.mac)
             / IP(src=src.ip, dst=dst.ip, ttl=64)
-            / TCP(sport=sport, dport=dport, flags=flags, seq=1000)
+            / TCP(sport=sport, dport=dport, flags=flags, seq=seq)
             / Raw(payload)
         )
         pkt.time = self.t

@@ -193,3 +193,14 @@ def test_capture_without_dhcp_raises(tmp_path: Path) -> None:
     with pytest.raises(CaptureError, match="no DHCP"):
         decode_pcap(path)
     assert len(decode_pcap(path, require_dhcp=False).http) == 1
+
+
+def test_tcp_retransmission_is_not_a_second_request(tmp_path: Path) -> None:
+    b = PcapBuilder()
+    c, s = Host("02:00:00:00:00:09", "10.0.0.9"), Host("02:00:00:00:00:02", "10.0.0.2")
+    b.udp(c, BROADCAST, 68, 67, dhcp_payload(1, 1, c.mac, [(53, b"\x01")]))
+    for _ in range(2):  # same seq: a retransmission
+        b.seqs.pop((c.ip, 1234, s.ip, 80), None)
+        b.tcp(c, s, 1234, 80, b"HEAD /ipxe.efi HTTP/1.1\r\nRange: bytes=0-1\r\n\r\n")
+    cap = decode_pcap(b.write(str(tmp_path / "rtx.pcap")))
+    assert len(cap.http) == 1 and cap.http[0].range == "bytes=0-1"
