@@ -50,6 +50,7 @@ class DiscoverySession:
         self.attempt = 0
         self.last_send = 0.0
         self.first_address_at: float | None = None
+        self.window_over = False
 
     # -- what the driver calls ---------------------------------------------------
     def start(self, now: float) -> None:
@@ -63,8 +64,7 @@ class DiscoverySession:
         assert self.started is not None, "start() first"
         deadlines = [self.last_send + self.profile.discover_timeouts[self.attempt]]
         window = self.profile.collect_window
-        if window is not None and self.started + window > self.last_send - 1e-9 \
-                and self.attempt == 0:
+        if window is not None and not self.window_over:
             deadlines.append(self.started + window)
         if self.profile.proxy_wait is not None and self.first_address_at is not None:
             deadlines.append(self.first_address_at + self.profile.proxy_wait)
@@ -91,6 +91,10 @@ class DiscoverySession:
 
     def on_timer(self, now: float) -> Selection | Retransmit | None:
         """A deadline passed: choose, retransmit (or None: keep waiting), or raise BootFailed."""
+        assert self.started is not None, "start() first"
+        window = self.profile.collect_window
+        if window is not None and now >= self.started + window - 1e-9:
+            self.window_over = True
         choice = self._choose()
         if choice is not None:
             if choice.boot is not None:
