@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Decode a pcap and judge every DHCP/ProxyDHCP, 4011, TFTP and HTTP "
         "exchange against the Boot Proxy conformance rules.",
     )
-    p.add_argument("file", help="capture file (pcap or pcapng)")
+    p.add_argument("file", nargs="?", help="capture file (pcap or pcapng)")
+    p.add_argument("--list-rules", action="store_true", help="print the rule catalogue and exit")
     p.add_argument(
         "--proxy",
         action="append",
@@ -197,6 +198,17 @@ def run(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(list(argv) if argv is not None else None)
     except SystemExit as e:  # argparse: usage error (2) or --help (0)
         return int(e.code or 0)
+    if args.list_rules:
+        table = Table(title="conformance rules")
+        for col in ("rule", "level", "statement", "source"):
+            table.add_column(col, overflow="fold")
+        for r in RULES.values():
+            table.add_row(r.id, r.level.value, r.statement, r.citation)
+        Console(width=None if sys.stdout.isatty() else 160).print(table)
+        return 0
+    if not args.file:
+        print("flexlab check-pcap: give a capture FILE (or --list-rules)", file=sys.stderr)
+        return 2
     try:
         capture = decode_pcap(args.file)
         inferred = Analysis(capture, RuleContext()).proxies

@@ -75,3 +75,10 @@ def test_corrupt_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 def test_bad_arguments_exit_2() -> None:
     assert run([]) == 2
     assert run(["--help"]) == 0
+    assert run(["x.pcap", "--no-such-flag"]) == 2
+
+
+def test_list_rules(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["--list-rules"]) == 0
+    out = capsys.readouterr().out
+    assert "SILENT-5" in out and "RFC 3046" in out
