@@ -167,8 +167,9 @@ class ScenarioRunner:
             api.create_cluster(cluster.name, expected, mode=cluster.mode,
                                environment=cluster.environment)
         if self.scenario.clusters:
-            api.upload_artifact("vmlinuz", _sim_artifact("vmlinuz", 256 * 1024))
-            api.upload_artifact("initrd.img", _sim_artifact("initrd.img", 512 * 1024))
+            kernel, initrd = self._boot_artifacts()
+            api.upload_artifact("vmlinuz", kernel)
+            api.upload_artifact("initrd.img", initrd)
             api.create_profile("default", "vmlinuz", "initrd.img", CMDLINE)
         for machine in self.scenario.machines:
             if machine.cluster is None:
@@ -182,6 +183,16 @@ class ScenarioRunner:
             api.set_fault(fault.endpoint, latency_ms=fault.latency_ms,
                           error_rate=fault.error_rate, down=fault.down,
                           wrong_answer=fault.wrong_answer)
+
+    def _boot_artifacts(self) -> tuple[bytes | Path, bytes | Path]:
+        """The kernel and initrd machines boot: the node image in the vm tier; in the sim
+        tier stand-in bytes (emulated machines fetch them over HTTP but never run them)."""
+        if self.scenario.tier == "vm":
+            from nodeimage.build import build_image
+
+            image = build_image()  # cached by content hash: a no-op when already built
+            return image.kernel, image.initrd
+        return _sim_artifact("vmlinuz", 256 * 1024), _sim_artifact("initrd.img", 512 * 1024)
 
     def _start_site(self) -> None:
         lab, scenario, layout = self.lab, self.scenario, self.layout
@@ -238,7 +249,7 @@ class ScenarioRunner:
         proxy: Component
         if spec.kind == "dnsmasq":
             raise FlexlabError(f"proxy {name!r}: kind dnsmasq is not wired into the runner yet")
-        if spec.kind == "container" or image:
+        if spec.kind == "container" or image or self.scenario.tier == "vm":
             proxy = BootProxyContainer(self.lab, name, list(spec.segments),
                                        image=image or DEFAULT_IMAGE, cp_url=cp_url,
                                        cp_token=self.proxy_tokens[name], name=name)
@@ -471,7 +482,11 @@ class ScenarioRunner:
 
 
 def default_driver(lab: Lab, scenario: Scenario) -> MachineDriver:
-    """The sim tier's emulated machines (the vm tier's driver plugs in the same way)."""
+    """Emulated machines in the sim tier, libvirt VMs in the vm tier."""
+    if scenario.tier == "vm":
+        from harness.scenario.vm_driver import VmDriver
+
+        return VmDriver(lab, scenario)
     from harness.scenario.sim_driver import SimDriver
 
     return SimDriver(lab, scenario)
