@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+from collections import deque
 from typing import Any
 
 from harness.capture.dhcp_codec import NotDhcp, decoded_options, parse_dhcp
@@ -93,12 +94,24 @@ def decode_pcap(path: str, require_dhcp: bool = True) -> Capture:
     http: list[HttpEvent] = []
     tftp_clients: set[tuple[bytes, int]] = set()
     http_seen: set[tuple[bytes, int, int, int]] = set()
-    frames = skipped = 0
+    frames = skipped = duplicates = 0
+    recent: set[bytes] = set()  # datagrams of the last millisecond (cooked captures)
+    window: deque[tuple[float, bytes]] = deque()
     for number, fr in iter_ip_frames(path):
         frames = number
         if fr is None or len(fr.ip) < 20:
             skipped += fr is None
             continue
+        if fr.cooked:
+            # `tcpdump -i any` records a packet once per interface it crosses (veth,
+            # bridge): the same datagram within a millisecond is one packet, not two
+            while window and window[0][0] < fr.time - 0.001:
+                recent.discard(window.popleft()[1])
+            if fr.ip in recent:
+                duplicates += 1
+                continue
+            recent.add(fr.ip)
+            window.append((fr.time, fr.ip))
         ihl = (fr.ip[0] & 0x0F) * 4
         proto = fr.ip[9]
         seg = fr.ip[ihl:]
@@ -144,4 +157,12 @@ def decode_pcap(path: str, require_dhcp: bool = True) -> Capture:
             f"{path}: no DHCP packets among {frames} frames; capture on the client's "
             "segment without a filter that drops UDP 67/68/4011"
         )
-    return Capture(path=path, frames=frames, dhcp=dhcp, tftp=tftp, http=http, skipped=skipped)
+    return Capture(
+        path=path,
+        frames=frames,
+        dhcp=dhcp,
+        tftp=tftp,
+        http=http,
+        skipped=skipped,
+        duplicates=duplicates,
+    )

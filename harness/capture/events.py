@@ -161,4 +161,5 @@ class Capture:
     dhcp: list[DhcpEvent] = field(default_factory=list)
     tftp: list[TftpEvent] = field(default_factory=list)
     http: list[HttpEvent] = field(default_factory=list)
-    skipped: int = 0
+    skipped: int = 0  # frames that were not IPv4 (ARP, IPv6, fragments)
+    duplicates: int = 0  # copies of one packet in `-i any` captures, dropped

@@ -35,6 +35,7 @@ class IpFrame:
     src_mac: str
     dst_mac: str
     ip: bytes  # the IPv4 datagram, trimmed to its total length
+    cooked: bool = False  # recorded with `tcpdump -i any` (Linux cooked header)
 
 
 def check_structure(path: str) -> int:
@@ -191,4 +192,4 @@ def _ip_frame(
     if int.from_bytes(ip[6:8], "big") & 0x3FFF:  # more-fragments bit or a fragment offset
         return None
     total = int.from_bytes(ip[2:4], "big") or len(ip)
-    return IpFrame(number, float(when), src, dst, ip[:total])
+    return IpFrame(number, float(when), src, dst, ip[:total], linktype in (113, 276))

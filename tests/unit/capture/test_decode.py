@@ -133,10 +133,14 @@ def test_linux_cooked_capture_is_read(tmp_path: Path) -> None:
         )
         cooked.time = pkt.time
         frames.append(cooked)
+        twin = cooked.copy()  # -i any: seen again on the bridge port
+        twin.time = pkt.time + 0.00005
+        frames.append(twin)
     path = str(tmp_path / "any.pcap")
     wrpcap(path, frames)
     cap = decode_pcap(path)
     assert len(cap.dhcp) == 7 and cap.dhcp[0].src_mac == UEFI.mac
+    assert cap.duplicates == len(frames) // 2 and len(cap.tftp) == 9
 
 
 def test_truncated_pcap_raises_with_frame_number(tmp_path: Path) -> None:
