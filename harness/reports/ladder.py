@@ -19,7 +19,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from harness.capture.events import Capture, DhcpEvent, HttpEvent, TftpEvent
 from harness.rules.model import Finding, Verdict
-from harness.scenario.result import MachineResult
+from harness.scenario.result import MachineResult, RunResult
 
 BROADCAST = "*"  # destination lane of a broadcast the machine sent
 TIMES = "\u00d7"  # multiplication sign, for "DATA x12"
@@ -338,7 +338,7 @@ PROTO_COLOURS = {"dhcp": "#1f5fa8", "tftp": "#8a4b08", "http": "#6a2c91", "note"
 
 
 def _text(x: float, y: float, s: str, **attrs: str) -> str:
-    extra = "".join(f" {k.replace('_', '-')}={quoteattr(v)}" for k, v in attrs.items())
+    extra = "".join(f" {k.rstrip('_').replace('_', '-')}={quoteattr(v)}" for k, v in attrs.items())
     return f'<text x="{x:.0f}" y="{y:.0f}"{extra}>{escape(s)}</text>'
 
 
@@ -437,7 +437,8 @@ def render_svg(ladder: Ladder) -> str:
             span = int(abs(x2 - x1) / 6.5)
             out.append(
                 _text(mid, y - 5, _clip(m.label, max(span, 18)), fill=colour,
-                      text_anchor="middle", class_="label")
+                      text_anchor="middle", class_="label", paint_order="stroke",
+                      stroke="#ffffff", stroke_width="3", stroke_linejoin="round")
             )
         mx: float = lanes_right + 10
         for mk in m.marks[:4]:
@@ -463,3 +464,58 @@ def render_svg(ladder: Ladder) -> str:
         out.append(_text(TIME_W + 10, TOP + 18, "no traffic seen for this machine", fill="#555"))
     out.append("</svg>")
     return "\n".join(out)
+
+
+# -- one machine of a run ------------------------------------------------------------
+
+
+def _segments_for(result: RunResult, segment: str) -> list[str]:
+    """The machine's segment, plus the relay's upstream segment when there is one."""
+    out = [segment]
+    for seg in result.scenario.get("segments", []) or []:
+        relay = seg.get("relay") if isinstance(seg, dict) else None
+        if isinstance(seg, dict) and seg.get("name") == segment and isinstance(relay, dict):
+            up = relay.get("upstream")
+            if up and up not in out:
+                out.append(str(up))
+    return out
+
+
+def _name_proxies(ladder: Ladder, result: RunResult, segments: Sequence[str]) -> Ladder:
+    """Put the scenario's proxy name on the proxy lane when that is unambiguous."""
+    declared = [
+        str(p.get("name"))
+        for p in result.scenario.get("proxies", []) or []
+        if isinstance(p, dict) and set(p.get("segments") or []) & set(segments)
+    ]
+    proxy_lanes = [ln for ln in ladder.lanes if ln.role == "proxy" and ln.title == "Boot Proxy"]
+    if len(declared) == 1 and len(proxy_lanes) == 1:
+        ladder.lanes = [
+            Lane(ln.key, ln.role, f"Boot Proxy {declared[0]}", ln.subtitle)
+            if ln is proxy_lanes[0]
+            else ln
+            for ln in ladder.lanes
+        ]
+    return ladder
+
+
+def machine_ladder(
+    result: RunResult,
+    machine: MachineResult,
+    captures: Mapping[str, Capture],
+    names: Mapping[str, str] | None = None,
+) -> Ladder:
+    """The best ladder for one machine of a run: from its segments' captures when
+    they hold its traffic, from its own timeline otherwise."""
+    segments = [s for s in _segments_for(result, machine.segment) if s in captures]
+    if segments:
+        ladder = ladder_from_captures(
+            machine.name,
+            machine.mac,
+            {s: captures[s] for s in segments},
+            {s: result.findings.get(s, []) for s in segments},
+            names,
+        )
+        if ladder.messages:
+            return _name_proxies(ladder, result, segments)
+    return _name_proxies(ladder_from_timeline(machine, names), result, [machine.segment])
