@@ -8,6 +8,7 @@
 # console; docs/NODEIMAGE.md lists them. Kernel command line:
 #   flexlab.cp=<url> flexlab.token=<join token> flexlab.mac=<mac> [flexlab.poweroff=1]
 #   [flexlab.diskwait=<s>: how long to wait for a qualifying disk, default 15]
+#   [flexlab.timeurl=<url>: set the clock from this {"unix": ...} URL before the check]
 
 DATA_LABEL=flexlab-data
 DATA_MOUNT=/mnt/data
@@ -115,6 +116,7 @@ collect_facts() {
     dmi=/sys/class/dmi/id
     vendor="$(cat $dmi/sys_vendor 2>/dev/null) $(cat $dmi/product_name 2>/dev/null)"
     vendor="$vendor; bios $(cat $dmi/bios_vendor 2>/dev/null) $(cat $dmi/bios_version 2>/dev/null)"
+    vendor=$(printf '%s' "$vendor" | cut -c1-200)  # the API allows 256
     FACTS_HEAD="\"arch\":\"$arch\",\"cpu_cores\":$cores,\"memory_bytes\":$mem"
     FACTS_HEAD="$FACTS_HEAD,\"disks\":[$disks],\"nics\":[$nics],\"firmware\":\"$firmware\""
     FACTS_HEAD="$FACTS_HEAD,\"vendor\":$(json_str "$vendor")"
@@ -150,6 +152,29 @@ dhcp() {
 # busybox 1.35 wget -T crashes (static build), so the time limit comes from timeout(1).
 http() { timeout 15 wget -q -O - "$@" 2>/tmp/http.err; }
 
+# Optional time sync (flexlab.timeurl=<url answering {"unix": <float>}>), standing in
+# for the site NTP server a real node would use; busybox has no NTP client here.
+# Needed because QEMU starts its RTC on a whole second, so a VM boots up to 1 s
+# behind the host. Without a timeurl the clock is left as the hardware set it.
+sync_time() {
+    t0=$(now_unix)
+    resp=$(http "$TIMEURL") || { log "timesync failed reason=$(tail -n1 /tmp/http.err | tr ' ' '_')"; return 1; }
+    t1=$(now_unix)
+    server=$(echo "$resp" | sed -n 's/.*"unix"[^0-9]*\([0-9.]*\).*/\1/p')
+    [ -n "$server" ] || { log "timesync failed reason=no-unix-field"; return 1; }
+    # offset = server time at the midpoint of the request - local time then; step the
+    # clock at the next whole second of corrected time (date -s takes whole seconds).
+    set -- $(awk -v a="$t0" -v b="$t1" -v s="$server" 'BEGIN {
+        off = s - (a + b) / 2; target = int(b + off) + 1
+        printf "%.6f %d %.6f", off, target, target - off - b }')
+    offset=$1; target=$2; wait_s=$3
+    now=$(now_unix)
+    wait_s=$(awk -v w="$wait_s" -v a="$t1" -v n="$now" 'BEGIN {w -= n - a; if (w < 0) w = 0; printf "%.3f", w}')
+    sleep "$wait_s"
+    date -u -s "@$target" >/dev/null
+    log "timesync source=$TIMEURL offset=$offset ok"
+}
+
 check_clock() {
     resp=$(http "$CP/api/v1/time") || { log "clock failed reason=$(tail -n1 /tmp/http.err)"; return 1; }
     cp_unix=$(echo "$resp" | sed -n 's/.*"unix"[^0-9]*\([0-9.]*\).*/\1/p')
@@ -169,6 +194,7 @@ register() {
     state=$(echo "$resp" | sed -n 's/.*"state" *: *"\([A-Za-z]*\)".*/\1/p')
     NODE_TOKEN=$(echo "$resp" | sed -n 's/.*"node_token" *: *"\([^"]*\)".*/\1/p')
     reasons=$(echo "$resp" | sed -n 's/.*"reasons" *: *\(\[[^]]*\]\).*/\1/p')
+    [ "$reasons" = "[]" ] && reasons=""
     log "registered state=${state:-unknown}${reasons:+ reasons=$reasons}"
     [ "$state" = Registered ] && [ -n "$NODE_TOKEN" ]
 }
@@ -196,6 +222,7 @@ CP=$(cmdline_arg flexlab.cp)
 TOKEN=$(cmdline_arg flexlab.token)
 MAC=$(cmdline_arg flexlab.mac | tr 'A-F-' 'a-f:')
 POWEROFF=$(cmdline_arg flexlab.poweroff)
+TIMEURL=$(cmdline_arg flexlab.timeurl)
 DISK_WAIT_S=$(cmdline_arg flexlab.diskwait | tr -cd 0-9)
 DISK_WAIT_S=${DISK_WAIT_S:-15}
 log "start cp=${CP:-none} mac=${MAC:-none}"
@@ -209,6 +236,7 @@ if [ -z "$CP" ]; then
 fi
 [ -n "$MAC" ] || MAC=$(cat "/sys/class/net/$(pick_nic '')/address" 2>/dev/null)
 if ! dhcp; then finish failed; exit 1; fi
+[ -n "$TIMEURL" ] && sync_time
 check_clock
 if register && report_ready; then finish ok; exit 0; fi
 finish failed

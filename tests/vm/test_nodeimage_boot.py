@@ -80,7 +80,7 @@ def test_registers_and_reports_ready(node_image: BuildResult, data_disk: Path, t
         nic = ["-netdev", f"tap,id=n0,ifname={net.tap},script=no,downscript=no",
                "-device", f"{model},netdev=n0,mac={MAC}"]
         append = (f"flexlab.poweroff=1 flexlab.cp={net.cp_url} flexlab.token={net.join_token} "
-                  f"flexlab.mac={MAC.upper()}")
+                  f"flexlab.mac={MAC.upper()} flexlab.timeurl={net.cp_url}/api/v1/time")
         console = boot_node_image(node_image.kernel, node_image.initrd, tmp_path / "boot.log",
                                   append=append, disk=data_disk, nic_args=nic, netns=net.netns)
         calls = [json.loads(line) for line in net.calls.read_text().splitlines()]
@@ -91,12 +91,13 @@ def test_registers_and_reports_ready(node_image: BuildResult, data_disk: Path, t
     assert "FLEXLAB-AGENT: registered state=Registered" in lines
     assert "FLEXLAB-AGENT: ready ok" in lines
     assert [(c["method"], c["path"]) for c in calls] == [
-        ("GET", "/api/v1/time"),
+        ("GET", "/api/v1/time"),  # time sync (flexlab.timeurl)
+        ("GET", "/api/v1/time"),  # clock check
         ("POST", "/api/v1/nodes/register"),
         ("POST", f"/api/v1/nodes/{MAC}/ready"),
     ]
-    register = json.loads(calls[1]["body"])
-    assert calls[1]["auth"] == f"Bearer {net.join_token}"
+    register = json.loads(calls[2]["body"])
+    assert calls[2]["auth"] == f"Bearer {net.join_token}"
     assert register["mac"] == MAC
     facts = register["facts"]
     assert facts["arch"] == "x86_64" and facts["cpu_cores"] == 2

@@ -7,6 +7,7 @@ is named fltest<random> and deleted on every path.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -52,9 +53,9 @@ def wait_for_text(path: Path, marker: str, timeout_s: float,
 def boot_node_image(kernel: Path, initrd: Path, serial: Path, *, append: str,
                     disk: Path | None = None, nic_args: list[str] | None = None,
                     netns: str | None = None, extra_args: list[str] | None = None,
-                    timeout_s: float = 180.0) -> str:
+                    memory_mib: int = 1024, timeout_s: float = 180.0) -> str:
     """Direct-boot the node image under TCG until the agent says done; return the console."""
-    argv = ["qemu-system-x86_64", "-accel", "tcg", "-m", "1024", "-smp", "2",
+    argv = ["qemu-system-x86_64", "-accel", "tcg", "-m", str(memory_mib), "-smp", "2",
             "-display", "none", "-monitor", "none", "-serial", f"file:{serial}",
             "-no-reboot", "-kernel", str(kernel), "-initrd", str(initrd),
             "-append", f"console=ttyS0 panic=-1 {append}"]
@@ -92,11 +93,13 @@ class NodeNet:
 
 @contextlib.contextmanager
 def node_net(workdir: Path, move_tap: str | None = None,
-             join_token: str | None = None) -> Iterator[NodeNet]:
+             join_token: str | None = None, stub_cp: bool = True) -> Iterator[NodeNet]:
     """Create fltest<rand> with a tap at 10.77.0.1/24, dnsmasq DHCP and the stub CP.
 
     With ``move_tap`` an existing tap (opened by a paused libvirt domain) is moved
-    in from the root namespace instead of a new one being made.
+    in from the root namespace instead of a new one being made. With
+    ``stub_cp=False`` nothing listens on 10.77.0.1:8080: the test starts its own
+    Control Plane there (see :func:`ns_json`).
     """
     ns = f"fltest{secrets.token_hex(3)}"
     tap = move_tap or "fltap0"
@@ -123,12 +126,13 @@ def node_net(workdir: Path, move_tap: str | None = None,
              "--dhcp-range=10.77.0.50,10.77.0.99,1h",
              f"--dhcp-leasefile={workdir / 'leases'}", f"--pid-file={workdir / 'dnsmasq.pid'}"],
             stdout=subprocess.DEVNULL, stderr=(workdir / "dnsmasq.log").open("wb")))
-        cp_log = workdir / "cp.log"
-        procs.append(subprocess.Popen(
-            ["ip", "netns", "exec", ns, sys.executable, str(HERE / "stub_cp.py"), "10.77.0.1",
-             "8080", token, str(calls)],
-            stdout=cp_log.open("wb"), stderr=subprocess.STDOUT))
-        wait_for_text(cp_log, "listening", 15)
+        if stub_cp:
+            cp_log = workdir / "cp.log"
+            procs.append(subprocess.Popen(
+                ["ip", "netns", "exec", ns, sys.executable, str(HERE / "stub_cp.py"),
+                 "10.77.0.1", "8080", token, str(calls)],
+                stdout=cp_log.open("wb"), stderr=subprocess.STDOUT))
+            wait_for_text(cp_log, "listening", 15)
         yield NodeNet(ns, tap, CP_URL, token, calls)
     finally:
         for proc in procs:
@@ -140,3 +144,21 @@ def node_net(workdir: Path, move_tap: str | None = None,
                 proc.kill()
                 proc.wait(timeout=5)
         subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
+
+
+_NS_HTTP = """
+import json, sys, httpx
+method, url, token = sys.argv[1:4]
+r = httpx.request(method, url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+print(json.dumps({"status": r.status_code, "body": r.json()}))
+"""
+
+
+def ns_json(netns: str, method: str, url: str, token: str) -> tuple[int, dict[str, object]]:
+    """One HTTP call made from inside ``netns`` (the lab address is unreachable from here)."""
+    proc = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", _NS_HTTP,
+                           method, url, token], capture_output=True, text=True, timeout=30)
+    if proc.returncode != 0:
+        raise AssertionError(f"HTTP {method} {url} from {netns} failed: {proc.stderr[-800:]}")
+    answer = json.loads(proc.stdout)
+    return int(answer["status"]), dict(answer["body"])
