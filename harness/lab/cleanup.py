@@ -89,6 +89,21 @@ def remove_docker_containers(lab_id: str | None, errors: list[str]) -> int:
         return 0
 
 
+def labelled_docker_labs() -> list[str]:
+    """Lab ids found on containers labelled ``flexlab.lab`` (the project's own marker)."""
+    if shutil.which("docker") is None or not Path("/var/run/docker.sock").exists():
+        return []
+    try:
+        out = subprocess.run(
+            ["docker", "ps", "-a", "--filter", f"label={names.DOCKER_LABEL}", "--format",
+             f'{{{{.Label "{names.DOCKER_LABEL}"}}}}'],
+            capture_output=True, text=True, timeout=30, check=True,
+        ).stdout.split()
+    except (subprocess.SubprocessError, OSError):
+        return []
+    return sorted({lab_id for lab_id in out if names.is_lab_id(lab_id)})
+
+
 def destroy(record: LabRecord, registry: Registry) -> list[str]:
     """Remove everything ``record`` names or its id selects; return the errors met."""
     errors: list[str] = []
@@ -154,6 +169,9 @@ def clean(lab_ids: list[str] | None, *, force: bool = False,
     registry = registry or Registry()
     results: dict[str, list[str]] = {}
     targets = lab_ids if lab_ids is not None else registry.lab_ids()
+    if lab_ids is None:
+        # labs whose registry entry is gone but whose containers still carry their label
+        targets = sorted(set(targets) | set(labelled_docker_labs()))
     for lab_id in targets:
         record = registry.load(lab_id)
         if record is None:
