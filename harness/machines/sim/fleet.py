@@ -8,9 +8,9 @@ TCP sockets — lives there, while the harness stays in the host namespace.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
-import contextlib
 import socket
 import threading
 import time

@@ -45,9 +45,7 @@ def parse_script(text: str, base_url: str, settings: dict[str, str]) -> BootScri
         if not line or line.startswith(("#", ":")):
             continue
         words = expand(line, settings).split()
-        cmd, args = words[0], words[1:]
-        opts = [a for a in args if a.startswith("--")]
-        args = [a for a in args if not a.startswith("--")]
+        cmd, opts, args = words[0], *_split_options(words[1:])
         if cmd in ("kernel", "imgexec", "chain") and args:
             url = urljoin(base_url, args[0])
             if cmd == "chain" and not out.kernel and _is_script_url(url, opts):
@@ -61,6 +59,23 @@ def parse_script(text: str, base_url: str, settings: dict[str, str]) -> BootScri
         elif cmd == "boot":
             out.boots = True
     return out
+
+
+#: image command options that take a value (iPXE ``imgfetch --name initrd URL``)
+_VALUED = {"--name", "-n", "--timeout", "-t"}
+
+
+def _split_options(words: list[str]) -> tuple[list[str], list[str]]:
+    """Split leading iPXE command options from the arguments (URL, then cmdline)."""
+    opts: list[str] = []
+    i = 0
+    while i < len(words) and words[i].startswith("-"):
+        opts.append(words[i])
+        if words[i] in _VALUED and i + 1 < len(words):
+            opts.append(words[i + 1])
+            i += 1
+        i += 1
+    return opts, words[i:]
 
 
 def _is_script_url(url: str, opts: list[str]) -> bool:

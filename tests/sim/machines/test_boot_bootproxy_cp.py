@@ -1,0 +1,69 @@
+"""Every firmware profile boots against the reference Boot Proxy and the Control Plane to Ready."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from harness.components.bootproxy import BootProxy
+from harness.components.controlplane import ControlPlane
+from harness.components.dnsmasq import SiteDhcp
+from harness.lab import Host, HostLink, Lab, Segment, Topology
+from harness.machines.sim import PROFILES, Fleet, MachineSpec, profile
+from harness.machines.sim.agent import NodeFacts
+from harness.wait import wait_until
+
+pytestmark = [pytest.mark.sim, pytest.mark.timeout(240)]
+
+TOPOLOGY = Topology(
+    segments=(Segment("lan"),),
+    hosts=(Host("cp", (HostLink("lan"),)), Host("dhcp", (HostLink("lan"),)),
+           Host("bp1", (HostLink("lan"),)), Host("machines", (HostLink("lan", None),))),
+)
+
+
+def test_every_profile_reaches_ready_and_a_small_machine_is_rejected(
+        make_lab: Callable[[Topology], Lab]) -> None:
+    lab = make_lab(TOPOLOGY)
+    names = sorted(PROFILES)
+    specs = [MachineSpec(f"52:54:00:c0:00:{i + 1:02x}", profile(n)) for i, n in enumerate(names)]
+    small = MachineSpec("52:54:00:c0:00:ee", profile("pxe-bios"),
+                        facts=NodeFacts(cpu_cores=1, clock_skew=5.0))
+    cp = ControlPlane(lab, "cp")
+    try:
+        with cp:
+            api = cp.api
+            api.create_cluster("alpha", len(specs), mode="standalone", environment="test")
+            api.upload_artifact("vmlinuz", b"K" * 200_000)
+            api.upload_artifact("initrd.img", b"I" * 300_000)
+            api.create_profile("default", "vmlinuz", "initrd.img",
+                               "console=ttyS0 flexlab.token={join_token} flexlab.cp={cp_url} "
+                               "flexlab.mac={mac}")
+            for i, spec in enumerate([*specs, small]):
+                api.create_machine(spec.mac, "alpha", f"node{i}", "default")
+            token = api.register_proxy("bp1", ["alpha"], segments=["lan"])
+            proxy = BootProxy(lab, "bp1", ["lan"], cp_url=cp.url("lan"), cp_token=token)
+            with SiteDhcp(lab, "dhcp", "lan"), proxy:
+                result = Fleet(lab, "machines", "lan", [*specs, small], scale=0.1).run(120)
+                result.write(lab.reports_dir / "machines.json")
+                machines = {m["mac"]: m for m in api.machines()}
+                cluster = wait_until(
+                    lambda: (c := api.get_cluster("alpha"))["status"]["phase"] == "Ready" and c,
+                    timeout=10, what="cluster alpha to be Ready",
+                    evidence=lambda: str(api.get_cluster("alpha")))
+    finally:
+        cp.close()
+    for spec in specs:
+        m = result.by_mac(spec.mac)
+        assert m["state"] == "done", (spec.profile.name, m["error"], m["timeline"])
+        assert "ready" in [e["summary"] for e in m["timeline"]["events"] if e["kind"] == "state"]
+        assert machines[spec.mac]["state"] == "Ready", machines[spec.mac]
+        assert machines[spec.mac]["facts"]["firmware"] == ("bios" if spec.profile.arch == 0
+                                                           else "efi")
+    assert cluster["status"]["ready"] == len(specs)
+    rejected = result.by_mac(small.mac)
+    assert rejected["state"] == "failed"
+    assert machines[small.mac]["state"] == "Rejected"
+    reasons = " ".join(machines[small.mac]["reasons"])
+    assert "cpu_cores" in reasons and "clock" in reasons
