@@ -1,0 +1,245 @@
+"""The results bundle: one tar.gz a third party can read without flexlab.
+
+Modelled on Sonobuoy's results tarball: ``meta/`` says what ran and with what
+(every scenario default written out, tool versions), ``results/results.yaml``
+lists every check with pass/fail/skip, and ``evidence/`` holds what the
+verdicts rest on. README.txt inside the archive explains the layout.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import platform
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.capture.events import Capture
+from harness.reports.errors import ReportError
+from harness.reports.html import load_captures, render_html, rule_rows
+from harness.reports.ladder import machine_ladder, render_svg
+from harness.reports.serialize import finding_to_dict, to_plain
+from harness.rules.model import Verdict
+from harness.scenario.result import RunResult
+
+FORMAT = "flexlab-results/1"
+
+README = """flexlab results bundle
+======================
+
+This archive is the complete record of one flexlab scenario run: what ran,
+what was checked, and the evidence. Nothing in it needs flexlab to be read.
+
+meta/run.json         the run: scenario "{scenario}" as resolved (every default
+                      written out), tier, lab id "{lab_id}", start and finish
+                      (epoch seconds and ISO 8601 UTC), tool versions (flexlab,
+                      python, kernel, dnsmasq, qemu, docker...), phases, machines
+                      with their timelines, every rule finding, and "evidence":
+                      where each original file is in this archive.
+results/results.yaml  one entry per check: name, kind (expectation kind or
+                      "rule"), status (pass | fail | skip), message; rule
+                      entries add level (MUST/SHOULD/MAY), segment and the
+                      failing findings with their pcap frame numbers.
+                      "summary" counts statuses; "verdict" is the run's verdict.
+evidence/summary.html the human summary (self-contained; open in a browser)
+evidence/pcaps/       one packet capture per network segment (pcap)
+evidence/logs/        every component's log
+evidence/consoles/    machine serial consoles, when there were any
+evidence/ladders/     one ladder (sequence) diagram per machine (SVG)
+
+Verdict of this run: {verdict}. Rule ids are defined in flexlab's CONFORMANCE.md.
+"""
+
+
+def _probe(argv: list[str]) -> str:
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return "absent"
+    text = (out.stdout or out.stderr).strip()
+    return text.splitlines()[0] if text else "unknown"
+
+
+def full_versions(recorded: Mapping[str, str]) -> dict[str, str]:
+    """The run's recorded versions, completed with what this host reports for the rest."""
+    out = dict(recorded)
+    probes: dict[str, list[str]] = {
+        "dnsmasq": ["dnsmasq", "--version"],
+        "qemu": ["qemu-system-x86_64", "--version"],
+        "docker": ["docker", "--version"],
+    }
+    out.setdefault("python", platform.python_version())
+    out.setdefault("kernel", platform.release())
+    for key, argv in probes.items():
+        if key not in out:
+            out[key] = _probe(argv)
+    return out
+
+
+def _iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
+
+
+def results_document(result: RunResult) -> dict[str, Any]:
+    """What results/results.yaml holds: every expectation and every rule, judged."""
+    checks: list[dict[str, Any]] = []
+    for e in result.expectations:
+        checks.append(
+            {
+                "name": f"{e.kind} {e.subject}: {e.description}",
+                "kind": e.kind,
+                "status": e.verdict,
+                "message": e.detail,
+            }
+        )
+    for seg, findings in result.findings.items():
+        for row in rule_rows({seg: findings}):
+            status = {"fail": "fail", "pass": "pass"}.get(row.status, "skip")
+            failing = [
+                {k: v for k, v in finding_to_dict(f).items() if k != "rule_id"}
+                for f in findings
+                if f.rule_id == row.rule_id and f.verdict is Verdict.FAIL
+            ]
+            entry: dict[str, Any] = {
+                "name": row.rule_id,
+                "kind": "rule",
+                "level": row.level,
+                "segment": seg,
+                "status": status,
+                "message": "; ".join(row.failures or list(dict.fromkeys(row.notes))),
+            }
+            if failing:
+                entry["findings"] = failing
+            checks.append(entry)
+    summary = {s: sum(1 for c in checks if c["status"] == s) for s in ("pass", "fail", "skip")}
+    return {
+        "format": FORMAT,
+        "scenario": result.scenario_name,
+        "lab_id": result.lab_id,
+        "verdict": result.verdict,
+        "error": result.error,
+        "summary": summary,
+        "checks": checks,
+    }
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "unnamed"
+
+
+def _resolve(path: Path, base: Path | None) -> Path | None:
+    for candidate in (Path(path), (base / path) if base else None):
+        if candidate is not None and candidate.is_file():
+            return candidate
+    return None
+
+
+def write_bundle(
+    result: RunResult,
+    directory: Path,
+    *,
+    captures: Mapping[str, Capture] | None = None,
+    base: Path | None = None,
+) -> Path:
+    """Write ``flexlab-<scenario>-<lab id>.tar.gz`` into ``directory``; return its path.
+
+    Evidence files that cannot be found (or ``base`` / them) are listed under
+    ``missing_evidence`` in meta/run.json rather than failing the bundle.
+    """
+    directory = Path(directory)
+    if captures is None:
+        captures = load_captures(result, base)
+    stem = f"flexlab-{_safe(result.scenario_name)}-{_safe(result.lab_id)}"
+    target = directory / f"{stem}.tar.gz"
+    evidence: dict[str, str] = {}
+    missing: list[str] = []
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f"{stem}-") as tmp:
+            root = Path(tmp)
+            ev = root / "evidence"
+            for sub in ("pcaps", "logs", "consoles", "ladders"):
+                (ev / sub).mkdir(parents=True)
+
+            def take(path: Path, dest: str) -> None:
+                found = _resolve(path, base)
+                if found is None:
+                    missing.append(str(path))
+                    return
+                shutil.copyfile(found, ev / dest)
+                evidence[str(path)] = f"evidence/{dest}"
+
+            for seg, p in result.pcaps.items():
+                take(p, f"pcaps/{_safe(seg)}.pcap")
+            for p in result.logs:
+                take(p, f"logs/{_safe(Path(p).name)}")
+            for m in result.machines:
+                if m.console is not None:
+                    take(m.console, f"consoles/{_safe(m.name)}.log")
+                svg = render_svg(machine_ladder(result, m, captures))
+                (ev / "ladders" / f"{_safe(m.name)}.svg").write_text(svg, encoding="utf-8")
+                evidence[f"ladder:{m.name}"] = f"evidence/ladders/{_safe(m.name)}.svg"
+
+            def link(path: Path) -> str:
+                inside = evidence.get(str(path))
+                return inside.removeprefix("evidence/") if inside else str(path)
+
+            html = render_html(result, captures=captures, link=link)
+            (ev / "summary.html").write_text(html, encoding="utf-8")
+            evidence["summary"] = "evidence/summary.html"
+
+            meta = to_plain(result)
+            meta.update(
+                {
+                    "bundle_format": FORMAT,
+                    "versions": full_versions(result.versions),
+                    "started_iso": _iso(result.started),
+                    "finished_iso": _iso(result.finished),
+                    "evidence": evidence,
+                    "missing_evidence": missing,
+                }
+            )
+            (root / "meta").mkdir()
+            (root / "meta" / "run.json").write_text(
+                json.dumps(meta, indent=2, default=str, ensure_ascii=False), encoding="utf-8"
+            )
+            (root / "results").mkdir()
+            (root / "results" / "results.yaml").write_text(
+                yaml.safe_dump(results_document(result), sort_keys=False, allow_unicode=True),
+                encoding="utf-8",
+            )
+            (root / "README.txt").write_text(
+                README.format(
+                    scenario=result.scenario_name,
+                    lab_id=result.lab_id,
+                    verdict=result.verdict.upper(),
+                ),
+                encoding="utf-8",
+            )
+            partial = target.with_name(target.name + ".partial")
+            with tarfile.open(partial, "w:gz") as tar:
+                for path in sorted(root.rglob("*")):
+                    tar.add(path, arcname=str(path.relative_to(root)), recursive=False)
+            partial.replace(target)
+    except OSError as exc:
+        raise ReportError(
+            f"cannot write the results bundle {target}: {exc}; check the directory is writable"
+        ) from exc
+    return target
+
+
+def read_member(bundle: Path, name: str) -> bytes:
+    """One file of a bundle (e.g. ``results/results.yaml``), for tools and tests."""
+    with tarfile.open(bundle, "r:gz") as tar:
+        member = tar.extractfile(name)
+        if member is None:
+            raise ReportError(f"{bundle} has no file {name}; is it a flexlab bundle?")
+        return io.BytesIO(member.read()).getvalue()
