@@ -23,38 +23,32 @@ def _socket_inodes(pid: int) -> set[str]:
     return inodes
 
 
-def udp_bound(pid: int, port: int) -> bool:
-    """True if process ``pid`` holds a UDP (v4 or v6) socket bound to local ``port``.
+def _owned_sockets(pid: int, protocol: str) -> list[list[str]]:
+    """Rows of /proc/<pid>/net/<protocol>{,6} whose socket belongs to ``pid``.
 
-    /proc/<pid>/net/udp lists the sockets of the process's own network
-    namespace; matching inodes against its fds proves this process owns one.
+    /proc/<pid>/net lists the sockets of the process's own network namespace;
+    matching inodes against its fds proves this process owns the socket.
     """
     mine = _socket_inodes(pid)
-    for table in ("udp", "udp6"):
+    rows = []
+    for table in (protocol, f"{protocol}6"):
         try:
             lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
         except OSError:
             continue
-        for line in lines:
-            fields = line.split()
-            local_port = int(fields[1].rsplit(":", 1)[1], 16)
-            if local_port == port and fields[9] in mine:
-                return True
-    return False
+        rows += [fields for fields in map(str.split, lines) if fields[9] in mine]
+    return rows
+
+
+def _local_port(fields: list[str]) -> int:
+    return int(fields[1].rsplit(":", 1)[1], 16)
+
+
+def udp_bound(pid: int, port: int) -> bool:
+    """True if process ``pid`` holds a UDP (v4 or v6) socket bound to local ``port``."""
+    return any(_local_port(f) == port for f in _owned_sockets(pid, "udp"))
 
 
 def tcp_listening(pid: int, port: int) -> bool:
-    """True if process ``pid`` has a TCP socket listening on local ``port``."""
-    mine = _socket_inodes(pid)
-    for table in ("tcp", "tcp6"):
-        try:
-            lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if fields[3] != "0A":  # LISTEN
-                continue
-            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[9] in mine:
-                return True
-    return False
+    """True if process ``pid`` has a TCP socket listening (state 0A) on local ``port``."""
+    return any(_local_port(f) == port and f[3] == "0A" for f in _owned_sockets(pid, "tcp"))

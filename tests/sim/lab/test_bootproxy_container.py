@@ -8,6 +8,7 @@ from harness.components.container import DEFAULT_IMAGE, BootProxyContainer, _doc
 from harness.components.controlplane import ControlPlane
 from harness.components.dnsmasq import SiteDhcp
 
+from .cp_seed import seed_one_machine
 from .pxe_probe import pxe_discover
 from .test_controlplane_component import TOPOLOGY
 
@@ -21,13 +22,7 @@ def test_container_proxy_serves_assigned_macs_and_survives_restart(make_lab) -> 
     cp = ControlPlane(lab, "cp")
     try:
         with cp:
-            api = cp.api
-            api.create_cluster("alpha", 1, mode="standalone", environment="test")
-            api.upload_artifact("vmlinuz", b"k")
-            api.upload_artifact("initrd.img", b"i")
-            api.create_profile("default", "vmlinuz", "initrd.img", "flexlab.token={join_token}")
-            api.create_machine(lab.link("known", "lan").mac, "alpha", "node1", "default")
-            token = api.register_proxy("bp1", ["alpha"], segments=["lan"])
+            token = seed_one_machine(cp, lab)
             proxy = BootProxyContainer(lab, "bp1", ["lan"], cp_url=cp.url("lan"),
                                        cp_token=token)
             with SiteDhcp(lab, "dhcp", "lan"):

@@ -10,6 +10,7 @@ from harness.components.dnsmasq import SiteDhcp
 from harness.lab import Host, HostLink, Segment, Topology
 from harness.wait import wait_until
 
+from .cp_seed import seed_one_machine
 from .pxe_probe import pxe_discover
 
 pytestmark = pytest.mark.sim
@@ -27,14 +28,7 @@ def test_proxy_answers_only_what_the_control_plane_assigned(make_lab) -> None:
     cp = ControlPlane(lab, "cp")
     try:
         with cp:
-            api = cp.api
-            api.create_cluster("alpha", 1, mode="standalone", environment="test")
-            api.upload_artifact("vmlinuz", b"kernel-bytes")
-            api.upload_artifact("initrd.img", b"initrd-bytes")
-            api.create_profile("default", "vmlinuz", "initrd.img",
-                               "console=ttyS0 flexlab.token={join_token} flexlab.cp={cp_url}")
-            api.create_machine(lab.link("known", "lan").mac, "alpha", "node1", "default")
-            token = api.register_proxy("bp1", ["alpha"], segments=["lan"])
+            token = seed_one_machine(cp, lab)
             proxy = BootProxy(lab, "bp1", ["lan"], cp_url=cp.url("lan"), cp_token=token)
             with SiteDhcp(lab, "dhcp", "lan"), proxy:
                 # the proxy logs each assignment list it takes from the Control Plane
