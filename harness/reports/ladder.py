@@ -101,7 +101,7 @@ def _dhcp_label(e: DhcpEvent) -> str:
             parts.append(e.file)
     else:
         if e.giaddr not in ("0.0.0.0", ""):
-            parts.append(f"relayed via {e.giaddr}")
+            parts.append("relayed")
         if e.is_ipxe:
             parts.append("iPXE")
         elif e.vendor_class:
@@ -147,8 +147,11 @@ def _classify(events: Sequence[tuple[str, Event]], mac: str) -> dict[str, str]:
 
     for _, e in events:
         if isinstance(e, DhcpEvent):
-            if e.giaddr not in ("0.0.0.0", "") and e.src_ip == e.giaddr:
+            if e.giaddr not in ("0.0.0.0", "") and (
+                e.src_ip == e.giaddr or (not e.is_reply and e.src_mac.lower() != mac)
+            ):
                 put(e.src_ip, "relay")
+                put(e.giaddr, "relay")
             if e.is_reply:
                 if e.src_ip == e.giaddr:
                     continue
@@ -161,8 +164,25 @@ def _classify(events: Sequence[tuple[str, Event]], mac: str) -> dict[str, str]:
     return roles
 
 
-def _lane_key(ip: str, mac_addr: str) -> str:
-    return ip if ip and ip not in ("0.0.0.0", "255.255.255.255") else mac_addr.lower()
+def _relay_aliases(events: Sequence[tuple[str, Event]], mac: str) -> dict[str, str]:
+    """A relay forwards from its upstream address but is addressed by giaddr: one lane."""
+    alias: dict[str, str] = {}
+    for _, e in events:
+        if (
+            isinstance(e, DhcpEvent)
+            and not e.is_reply
+            and e.giaddr not in ("0.0.0.0", "")
+            and e.src_mac.lower() != mac
+            and e.src_ip != e.giaddr
+        ):
+            alias[e.src_ip] = e.giaddr
+    return alias
+
+
+def _lane_key(ip: str, mac_addr: str, alias: Mapping[str, str] | None = None) -> str:
+    if ip and ip not in ("0.0.0.0", "255.255.255.255"):
+        return (alias or {}).get(ip, ip)
+    return mac_addr.lower()
 
 
 _ROLE_TITLES = {
@@ -172,7 +192,7 @@ _ROLE_TITLES = {
     "control-plane": "Control Plane",
     "server": "server",
 }
-_ROLE_ORDER = {"machine": 0, "site-dhcp": 1, "relay": 2, "proxy": 3, "control-plane": 4}
+_ROLE_ORDER = {"machine": 0, "relay": 1, "site-dhcp": 2, "proxy": 3, "control-plane": 4}
 
 
 def ladder_from_captures(
@@ -201,6 +221,10 @@ def ladder_from_captures(
         events += [(seg, e) for e in pool if _is_mine(e, mac, ips)]
     events.sort(key=lambda se: (se[1].time, se[0], se[1].frame))
     roles = _classify(events, mac)
+    alias = _relay_aliases(events, mac)
+    also: dict[str, list[str]] = {}
+    for ip, key in alias.items():
+        also.setdefault(key, []).append(ip)
 
     marks: dict[tuple[str, int], list[Mark]] = {}
     for seg, fs in findings.items():
@@ -215,23 +239,23 @@ def ladder_from_captures(
     bulk: dict[tuple[str, str, str, int, int], Message] = {}
     for seg, e in events:
         from_me = e.src_mac.lower() == mac
-        src = mac if from_me else _lane_key(e.src_ip, e.src_mac)
+        src = mac if from_me else _lane_key(e.src_ip, e.src_mac, alias)
         if from_me:
             dst = (
                 BROADCAST
                 if e.dst_ip == "255.255.255.255" or e.dst_mac == "ff:ff:ff:ff:ff:ff"
-                else _lane_key(e.dst_ip, e.dst_mac)
+                else _lane_key(e.dst_ip, e.dst_mac, alias)
             )
         elif e.dst_mac.lower() in (mac, "ff:ff:ff:ff:ff:ff") or e.dst_ip in ips:
             dst = mac
         else:
-            dst = _lane_key(e.dst_ip, e.dst_mac)
+            dst = _lane_key(e.dst_ip, e.dst_mac, alias)
         for key in (src, dst):
             if key in lanes or key == BROADCAST:
                 continue
             role = roles.get(key, "server")
             title = names.get(key) or _ROLE_TITLES.get(role, role)
-            lanes[key] = Lane(key, role, title, key)
+            lanes[key] = Lane(key, role, title, " / ".join([key, *also.get(key, [])]))
         if isinstance(e, DhcpEvent):
             proto, label = "dhcp", _dhcp_label(e)
         elif isinstance(e, TftpEvent):
@@ -368,8 +392,8 @@ def render_svg(ladder: Ladder) -> str:
     ]
     for proto, colour in PROTO_COLOURS.items():
         out.append(
-            f'<marker id="ah-{proto}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="8" '
-            f'markerHeight="8" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
+            f'<marker id="ah-{proto}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="5" '
+            f'markerHeight="5" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
             f'fill="{colour}"/></marker>'
         )
     out.append("</defs>")
@@ -410,8 +434,7 @@ def render_svg(ladder: Ladder) -> str:
         )
         out.append(_text(8, y + 4, f"+{m.t - t0:.3f}", fill="#333", class_="time"))
         if m.frames:
-            first = m.frames[0].rsplit("#", 1)[-1]
-            out.append(_text(66, y + 4, f"#{first}", fill="#999", font_size="10"))
+            out.append(_text(62, y + 4, m.frames[0], fill="#999", font_size="10"))
         x1 = cx(m.src) if m.src in index else TIME_W + 10
         if m.dst == BROADCAST:
             others = [cx(k) for k in index if k != m.src]
