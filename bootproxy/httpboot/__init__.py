@@ -4,7 +4,7 @@ Wiring (from the app)::
 
     source = ControlPlaneSource(cp_url, proxy_token)          # or any BootSource
     http = HttpBootServer(
-        HttpBootConfig(root=Path("/usr/lib/ipxe"), cache_dir=Path("/var/cache/bootproxy"),
+        HttpBootConfig(root=Path("/srv/boot"), cache_dir=Path("/var/cache/bootproxy"),
                        port=80, public_url="http://192.0.2.10"),
         source, allow_mac=assignments.serves)
     await http.start()
