@@ -53,6 +53,7 @@ class DnsmasqProxyConfig:
     contain iPXE settings such as ``${mac}``, which dnsmasq passes through
     verbatim. ``served_macs`` turns MAC filtering on: only those MACs get any
     answer (``None`` answers everyone; an empty tuple answers no one).
+    ``tftp_max`` raises dnsmasq's limit of 50 concurrent transfers.
     ``pxe_vendors`` extends the option-60 prefixes dnsmasq treats as PXE
     (e.g. ``HW-Client`` for Huawei ROMs).
     """
@@ -67,6 +68,7 @@ class DnsmasqProxyConfig:
     pxe_vendors: tuple[str, ...] = ("PXEClient", "HW-Client")
     log_dhcp: bool = True
     reply_delay: int | None = None
+    tftp_max: int = 1000
     extra_args: tuple[str, ...] = field(default_factory=tuple)
     binary: str = "dnsmasq"
 
@@ -83,7 +85,9 @@ class DnsmasqProxyConfig:
         # A client that is already iPXE gets the script: same menu shape, the URL as "basename".
         for svc in self.services:
             args.append(f"--pxe-service=tag:ipxe,{svc.csa},{svc.menu_text},{self.script_url}")
-        args += ["--enable-tftp", f"--tftp-root={self.tftp_root}", "--tftp-secure"]
+        # dnsmasq serves only 50 transfers at once by default; a rack boots more than that
+        args += ["--enable-tftp", f"--tftp-root={self.tftp_root}", "--tftp-secure",
+                 f"--tftp-max={self.tftp_max}"]
         if self.reply_delay is not None:
             args.append(f"--dhcp-reply-delay={self.reply_delay}")
         if self.served_macs is not None:

@@ -45,6 +45,17 @@ BCAST = b"\xff\xff\xff\xff"
 _TYPES = {1: "DISCOVER", 2: "OFFER", 3: "REQUEST", 5: "ACK", 6: "NAK"}
 
 
+MAX_NAK_RESTARTS = 4
+
+
+class _Nak(Exception):
+    """The lease server refused the REQUEST; discovery starts over."""
+
+    def __init__(self, server: str) -> None:
+        super().__init__(server)
+        self.server = server
+
+
 @dataclass(frozen=True)
 class MachineSpec:
     """What one emulated machine is: MAC, firmware, facts, and how far it should go.
@@ -182,6 +193,17 @@ class SimMachine:
             return reply
 
     async def _dhcp(self, prof: FirmwareProfile) -> Selection:
+        # RFC 2131 §4.4.1: a NAK sends the client back to INIT (EDK2 and iPXE both restart);
+        # dnsmasq reserves nothing at OFFER time, so two clients can be offered one address.
+        for restart in range(MAX_NAK_RESTARTS + 1):
+            try:
+                return await self._dhcp_once(prof)
+            except _Nak as nak:
+                self.timeline.add(self._now(), "error", "NAK", server=nak.server,
+                                  restart=restart + 1)
+        raise BootFailed("PXE-E52", f"DHCPNAK {MAX_NAK_RESTARTS + 1} times in a row")
+
+    async def _dhcp_once(self, prof: FirmwareProfile) -> Selection:
         self._set_state("dhcp-discover", profile=prof.name)
         while not self._inbox.empty():
             self._inbox.get_nowait()
@@ -221,7 +243,7 @@ class SimMachine:
                 if reply is None:
                     break
                 if reply.msg_type == NAK and reply.server_id == offer.server_id:
-                    raise BootFailed("PXE-E52", f"DHCPNAK from {offer.server_id}")
+                    raise _Nak(offer.server_id or reply.src_ip)
                 if reply.msg_type == ACK and not reply.is_proxy:
                     await self._bring_up(reply)
                     return
