@@ -329,10 +329,16 @@ def _link(link: Linker, path: Path, text: str) -> str:
 
 
 def _machine(
-    result: RunResult, m: MachineResult, captures: Mapping[str, Capture], link: Linker
+    result: RunResult,
+    m: MachineResult,
+    captures: Mapping[str, Capture],
+    link: Linker,
+    index: int = 0,
 ) -> str:
     ladder = machine_ladder(result, m, captures)
-    svg = render_svg(ladder).replace(' xmlns="http://www.w3.org/2000/svg"', "", 1)
+    # inline SVG in HTML needs no namespace; dropping it keeps the file free of URLs
+    svg = render_svg(ladder, id_prefix=f"m{index}-")
+    svg = svg.replace(' xmlns="http://www.w3.org/2000/svg"', "", 1)
     svg = svg.replace("://", ":&#47;&#47;")
     ready = f"{m.ready_seconds:.1f} s" if m.ready_seconds is not None else "never"
     state_cls = re.sub(r"[^A-Za-z0-9_-]", "", m.state)
@@ -405,7 +411,9 @@ def render_html(
     if result.scenario_file:
         meta += f" \u00b7 file <b>{_t(result.scenario_file)}</b>"
     err = f'<div class="error">{_t(result.error)}</div>' if result.error else ""
-    machines = "".join(_machine(result, m, captures, link) for m in result.machines)
+    machines = "".join(
+        _machine(result, m, captures, link, i) for i, m in enumerate(result.machines)
+    )
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',

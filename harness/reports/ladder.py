@@ -13,6 +13,7 @@ by :func:`render_svg`. The SVG uses no scripts, external CSS or web fonts.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape, quoteattr
@@ -370,8 +371,12 @@ def _clip(s: str, n: int) -> str:
     return s if len(s) <= n else s[: n - 1] + "…"
 
 
-def render_svg(ladder: Ladder) -> str:
-    """Draw the ladder as a standalone SVG document sized to its content."""
+def render_svg(ladder: Ladder, id_prefix: str = "") -> str:
+    """Draw the ladder as a standalone SVG document sized to its content.
+
+    ``id_prefix`` keeps marker ids unique when several ladders share one HTML page.
+    """
+    pre = re.sub(r"[^A-Za-z0-9_-]", "_", id_prefix)
     index = {ln.key: i for i, ln in enumerate(ladder.lanes)}
     n = max(len(ladder.lanes), 1)
     lanes_right = TIME_W + n * LANE_W
@@ -392,7 +397,7 @@ def render_svg(ladder: Ladder) -> str:
     ]
     for proto, colour in PROTO_COLOURS.items():
         out.append(
-            f'<marker id="ah-{proto}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="5" '
+            f'<marker id="{pre}ah-{proto}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="5" '
             f'markerHeight="5" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
             f'fill="{colour}"/></marker>'
         )
@@ -454,7 +459,7 @@ def render_svg(ladder: Ladder) -> str:
         else:
             out.append(
                 f'<line class="arrow" x1="{x1:.0f}" y1="{y:.0f}" x2="{x2:.0f}" y2="{y:.0f}" '
-                f'stroke="{colour}" stroke-width="2"{dash} marker-end="url(#ah-{m.proto})"/>'
+                f'stroke="{colour}" stroke-width="2"{dash} marker-end="url(#{pre}ah-{m.proto})"/>'
             )
             mid = (x1 + x2) / 2
             span = int(abs(x2 - x1) / 6.5)
