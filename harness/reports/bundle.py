@@ -44,10 +44,12 @@ meta/run.json         the run: scenario "{scenario}" as resolved (every default
                       python, kernel, dnsmasq, qemu, docker...), phases, machines
                       with their timelines, every rule finding, and "evidence":
                       where each original file is in this archive.
-results/results.yaml  one entry per check: name, kind (expectation kind or
-                      "rule"), status (pass | fail | skip), message; rule
-                      entries add level (MUST/SHOULD/MAY), segment and the
-                      failing findings with their pcap frame numbers.
+results/results.yaml  one entry per check: name, kind ("expectation" or
+                      "rule"), status (pass | fail | skip), message.
+                      Expectations add "expectation" (run, machine, cluster,
+                      rule, conflict); rules add level (MUST/SHOULD/MAY),
+                      segment and the failing findings with pcap frame numbers.
+                      A rule that applied to nothing is "skip".
                       "summary" counts statuses; "verdict" is the run's verdict.
 evidence/summary.html the human summary (self-contained; open in a browser)
 evidence/pcaps/       one packet capture per network segment (pcap)
@@ -95,7 +97,8 @@ def results_document(result: RunResult) -> dict[str, Any]:
         checks.append(
             {
                 "name": f"{e.kind} {e.subject}: {e.description}",
-                "kind": e.kind,
+                "kind": "expectation",
+                "expectation": e.kind,
                 "status": e.verdict,
                 "message": e.detail,
             }
