@@ -160,6 +160,10 @@ def _classify(events: Sequence[tuple[str, Event]], mac: str) -> dict[str, str]:
                     e.msg_type == "OFFER" and e.yiaddr in ("0.0.0.0", "")
                 )
                 put(e.src_ip, "proxy" if proxyish else "site-dhcp")
+        elif isinstance(e, HttpEvent) and e.kind == "request" and (e.path or "").startswith(
+            "/api/"
+        ):
+            put(e.dst_ip, "control-plane")  # the Control Plane API lives under /api/v1
         elif e.src_mac.lower() != mac:
             put(e.src_ip, "server")
     return roles
@@ -378,6 +382,7 @@ def render_svg(ladder: Ladder, id_prefix: str = "") -> str:
     """
     pre = re.sub(r"[^A-Za-z0-9_-]", "_", id_prefix)
     index = {ln.key: i for i, ln in enumerate(ladder.lanes)}
+    roles = {ln.key: ln.role for ln in ladder.lanes}
     n = max(len(ladder.lanes), 1)
     lanes_right = TIME_W + n * LANE_W
     width = lanes_right + MARK_W
@@ -442,7 +447,9 @@ def render_svg(ladder: Ladder, id_prefix: str = "") -> str:
             out.append(_text(62, y + 4, m.frames[0], fill="#999", font_size="10"))
         x1 = cx(m.src) if m.src in index else TIME_W + 10
         if m.dst == BROADCAST:
-            others = [cx(k) for k in index if k != m.src]
+            keys = [k for k in index if k != m.src]
+            dhcp_side = [k for k in keys if roles.get(k) in ("site-dhcp", "relay", "proxy")]
+            others = [cx(k) for k in (dhcp_side or keys)]
             x2 = max(others) if others else x1 + LANE_W / 2
             dash = ' stroke-dasharray="6 3"'
             for ox in others[:-1] if len(others) > 1 else []:
@@ -462,7 +469,7 @@ def render_svg(ladder: Ladder, id_prefix: str = "") -> str:
                 f'stroke="{colour}" stroke-width="2"{dash} marker-end="url(#{pre}ah-{m.proto})"/>'
             )
             mid = (x1 + x2) / 2
-            span = int(abs(x2 - x1) / 6.5)
+            span = int(abs(x2 - x1) / 7)
             out.append(
                 _text(mid, y - 5, _clip(m.label, max(span, 18)), fill=colour,
                       text_anchor="middle", class_="label", paint_order="stroke",
