@@ -360,6 +360,9 @@ def _machine(
     reasons = (
         f'<div class="mut">reasons: {_t("; ".join(m.reasons))}</div>' if m.reasons else ""
     )
+    if ladder.title.endswith("machine timeline"):
+        links.append('<span class="mut">ladder drawn from the machine\'s own timeline '
+                     "(its traffic is not in a capture)</span>")
     return (
         f'<div class="machine" id="machine-{_t(m.name)}"><div class="head"><h3>{_t(m.name)}</h3>'
         f'<span class="state {_t(state_cls)}">{_t(m.state)}</span>{head}</div>'
@@ -411,9 +414,9 @@ def render_html(
     if result.scenario_file:
         meta += f" \u00b7 file <b>{_t(result.scenario_file)}</b>"
     err = f'<div class="error">{_t(result.error)}</div>' if result.error else ""
-    machines = "".join(
-        _machine(result, m, captures, link, i) for i, m in enumerate(result.machines)
-    )
+    # machines that did not reach Ready come first: they are what the reader looks for
+    shown = sorted(result.machines, key=lambda m: m.state == "Ready")
+    machines = "".join(_machine(result, m, captures, link, i) for i, m in enumerate(shown))
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
