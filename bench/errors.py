@@ -1,0 +1,11 @@
+"""The one exception hierarchy of the benchmark package."""
+
+from __future__ import annotations
+
+
+class BenchError(Exception):
+    """A benchmark could not run or produced no usable figure; the message says what to fix."""
+
+
+class ParseError(BenchError):
+    """A load generator's output was not in the expected shape."""

@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Boot storm: N BIOS + N UEFI emulated machines power on at once; time until all are Ready.
+
+A script, not a test: run it as root::
+
+    .venv/bin/python bench/storm.py                 # 500 + 500 machines
+    .venv/bin/python bench/storm.py --per-kind 50   # a quick one
+
+It loads scenarios/boot-storm.yaml and changes it in code (the file keeps its
+200 machines for CI): each machine group gets ``--per-kind`` copies. The
+scenario runner (harness.scenario.runner.ScenarioRunner) builds the site —
+Control Plane, site DHCP, the reference Boot Proxy — and the sim driver plays
+every machine's firmware; the run result gives each machine's power-on →
+Ready time (from the Control Plane's ``node.ready`` event). "Retransmissions"
+counts DHCP requests a machine sent again because no answer came in time (a
+``sent`` of the same message with no ``received`` in between): the storm's
+drops as the clients saw them. Writes bench/results/storm.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+if __package__ in (None, ""):
+    sys.path.insert(0, str(REPO))
+
+from bench.errors import BenchError  # noqa: E402
+from bench.stats import percentiles  # noqa: E402
+from harness.scenario.loader import load_scenario  # noqa: E402
+from harness.scenario.model import Scenario  # noqa: E402
+from harness.scenario.result import MachineResult, RunResult  # noqa: E402
+from harness.scenario.runner import ScenarioRunner  # noqa: E402
+
+__all__ = ["main", "retransmissions", "run_storm", "storm_scenario", "summarise_run"]
+
+SCENARIO = REPO / "scenarios" / "boot-storm.yaml"
+RESULTS = REPO / "bench" / "results" / "storm.json"
+
+
+def storm_scenario(per_kind: int, path: Path = SCENARIO, timeout: float | None = None
+                   ) -> Scenario:
+    """The boot-storm scenario with every machine group resized to ``per_kind`` copies."""
+    base = load_scenario(path)
+    machines = [m.model_copy(update={"count": per_kind, "macs": None}) for m in base.machines]
+    update: dict[str, Any] = {"machines": machines,
+                              "name": f"boot-storm-{per_kind * len(machines)}"}
+    if timeout is not None:
+        update["timeout"] = timeout
+    clusters = [c.model_copy(update={"expected_nodes": None}) for c in base.clusters]
+    update["clusters"] = clusters
+    # model_copy skips validation: round-trip through the model so a bad count still fails here
+    return Scenario.model_validate(base.model_copy(update=update).model_dump(by_alias=True))
+
+
+def retransmissions(machine: MachineResult) -> int:
+    """DHCP requests the machine sent again with no answer in between (its view of drops)."""
+    count = 0
+    waiting: str | None = None
+    for event in machine.timeline:
+        kind, summary = event.kind, event.summary
+        if kind == "sent" and summary.split()[0] in ("DISCOVER", "REQUEST"):
+            word = summary.split()[0]
+            if waiting == word:
+                count += 1
+            waiting = word
+        elif kind == "received":
+            waiting = None
+        elif kind == "state":
+            waiting = None if summary not in ("dhcp-discover", "dhcp-request",
+                                              "pxe-request") else waiting
+    return count
+
+
+def summarise_run(result: RunResult, per_kind: int) -> dict[str, Any]:
+    """The storm's figures from one run result: all-Ready time, percentiles, drops, verdict."""
+    ready = [m for m in result.machines if m.state == "Ready" and m.ready_seconds is not None]
+    times = [m.ready_seconds for m in ready if m.ready_seconds is not None]
+    phases = {name: round(end - start, 2) for name, start, end in result.phases}
+    retries = sum(retransmissions(m) for m in result.machines)
+    return {
+        "machines": len(result.machines) or per_kind * 2,
+        "per_kind": per_kind,
+        "ready": len(ready),
+        "not_ready": len(result.machines) - len(ready),
+        "time_to_all_ready_s": round(max(times), 2) if times and len(ready) == len(
+            result.machines) else None,
+        "ready_s": {k: (None if v is None else round(v / 1000, 3))
+                    for k, v in percentiles([t * 1000 for t in times]).items()},
+        "dhcp_retransmissions": retries,
+        "machines_with_retransmissions": sum(1 for m in result.machines
+                                             if retransmissions(m) > 0),
+        "phases_s": phases,
+        "wall_s": round(result.duration, 1),
+        "verdict": result.verdict,
+        "error": result.error,
+        "failed_expectations": [f"{e.kind} {e.subject}: {e.detail or e.description}"
+                                for e in result.expectations if e.verdict == "fail"][:10],
+        "time_scale": result.scenario.get("time_scale"),
+        "versions": result.versions,
+    }
+
+
+def run_storm(per_kind: int, results: Path = RESULTS, timeout: float | None = None
+              ) -> dict[str, Any]:
+    """Run the resized storm once and write its JSON (the lab is torn down by the runner)."""
+    scenario = storm_scenario(per_kind, timeout=timeout)
+    t0 = time.time()
+    runner = ScenarioRunner(scenario, reports_dir=REPO / "reports" / "bench",
+                            scenario_file=SCENARIO)
+    result = runner.run()
+    doc = {"date_utc": time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(t0)),
+           "scenario": f"{SCENARIO.relative_to(REPO)} with count={per_kind} per group",
+           **summarise_run(result, per_kind)}
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(doc, indent=2) + "\n")
+    return doc
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse flags, run the storm, print the summary."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--per-kind", type=int, default=500, help="machines per firmware kind")
+    parser.add_argument("--timeout", type=float, default=None, help="scenario timeout (s)")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        print("bench/storm.py needs root (it builds network namespaces)", file=sys.stderr)
+        return 2
+    try:
+        doc = run_storm(args.per_kind, args.results, args.timeout)
+    except BenchError as exc:
+        print(f"storm: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps({k: v for k, v in doc.items() if k != "versions"}, indent=2))
+    return 0 if doc["verdict"] == "pass" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
