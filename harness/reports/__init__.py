@@ -7,11 +7,14 @@ drawn from the :class:`~harness.scenario.result.RunResult` alone, so
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
+from harness.capture.events import Capture
 from harness.reports.bundle import write_bundle
 from harness.reports.errors import ReportError, RunFileError
 from harness.reports.html import load_captures, write_html
+from harness.reports.ladder import index_captures
 from harness.reports.serialize import from_json, load, to_json
 from harness.scenario.result import RunResult
 
@@ -27,12 +30,18 @@ __all__ = [
 ]
 
 
-def write_reports(result: RunResult, directory: Path, base: Path | None = None) -> dict[str, Path]:
+def write_reports(
+    result: RunResult,
+    directory: Path,
+    base: Path | None = None,
+    captures: Mapping[str, Capture] | None = None,
+) -> dict[str, Path]:
     """Write run.json, summary.html and the results bundle into ``directory``.
 
     Returns {"json": ..., "html": ..., "bundle": ...}. The pcaps are decoded once
-    and shared by the HTML and the bundle. ``base`` resolves relative evidence
-    paths that do not resolve from the current directory.
+    and shared by the HTML and the bundle (pass ``captures`` when the caller has
+    decoded them already). ``base`` resolves relative evidence paths that do not
+    resolve from the current directory.
     """
     directory = Path(directory)
     try:
@@ -41,7 +50,7 @@ def write_reports(result: RunResult, directory: Path, base: Path | None = None) 
         run_json.write_text(to_json(result) + "\n", encoding="utf-8")
     except OSError as exc:
         raise ReportError(f"cannot write {directory}/run.json: {exc.strerror}") from exc
-    captures = load_captures(result, base)
-    html = write_html(result, directory / "summary.html", captures=captures, base=base)
-    bundle = write_bundle(result, directory, captures=captures, base=base)
+    indexes = index_captures(load_captures(result, base) if captures is None else captures)
+    html = write_html(result, directory / "summary.html", captures=indexes, base=base)
+    bundle = write_bundle(result, directory, captures=indexes, base=base)
     return {"json": run_json, "html": html, "bundle": bundle}

@@ -15,7 +15,7 @@ from typing import Any
 
 from harness.capture.events import Capture
 from harness.reports.html import load_captures, render_html, rule_rows
-from harness.reports.ladder import machine_ladder, render_svg
+from harness.reports.ladder import CaptureIndex, index_captures, machine_ladder, render_svg
 from harness.scenario.result import RunResult
 
 _STATUS = {"pass": "passed", "fail": "failed", "not-applicable": "skipped"}
@@ -73,7 +73,7 @@ def _file(path: Path, name: str, kind: Any, extension: str, base: Path | None) -
 def attach_run(
     result: RunResult,
     *,
-    captures: Mapping[str, Capture] | None = None,
+    captures: Mapping[str, Capture | CaptureIndex] | None = None,
     base: Path | None = None,
 ) -> bool:
     """Put the run on the current Allure test; return False (and do nothing) when
@@ -90,8 +90,7 @@ def attach_run(
         details = "; ".join(row.failures or list(dict.fromkeys(row.notes)))
         status = _STATUS.get(row.status, "skipped")
         _step(listener, title, result.finished, result.finished, status, details)
-    if captures is None:
-        captures = load_captures(result, base)
+    indexes = index_captures(load_captures(result, base) if captures is None else captures)
     for seg, pcap in result.pcaps.items():
         _file(pcap, f"pcap {seg}", allure.attachment_type.PCAP, "pcap", base)
     for log in result.logs:
@@ -99,10 +98,10 @@ def attach_run(
     for m in result.machines:
         if m.console is not None:
             _file(m.console, f"console {m.name}", allure.attachment_type.TEXT, "log", base)
-        svg = render_svg(machine_ladder(result, m, captures))
+        svg = render_svg(machine_ladder(result, m, indexes))
         allure.attach(svg, name=f"ladder {m.name}", attachment_type=allure.attachment_type.SVG)
     allure.attach(
-        render_html(result, captures=captures, link=lambda p: Path(p).name),
+        render_html(result, captures=indexes, link=lambda p: Path(p).name),
         name="summary",
         attachment_type=allure.attachment_type.HTML,
     )

@@ -25,7 +25,7 @@ import yaml
 from harness.capture.events import Capture
 from harness.reports.errors import ReportError
 from harness.reports.html import load_captures, render_html, rule_rows
-from harness.reports.ladder import machine_ladder, render_svg
+from harness.reports.ladder import CaptureIndex, index_captures, machine_ladder, render_svg
 from harness.reports.serialize import finding_to_dict, to_plain
 from harness.rules.model import Verdict
 from harness.scenario.result import RunResult
@@ -149,7 +149,7 @@ def write_bundle(
     result: RunResult,
     directory: Path,
     *,
-    captures: Mapping[str, Capture] | None = None,
+    captures: Mapping[str, Capture | CaptureIndex] | None = None,
     base: Path | None = None,
 ) -> Path:
     """Write ``flexlab-<scenario>-<lab id>.tar.gz`` into ``directory``; return its path.
@@ -158,8 +158,7 @@ def write_bundle(
     ``missing_evidence`` in meta/run.json rather than failing the bundle.
     """
     directory = Path(directory)
-    if captures is None:
-        captures = load_captures(result, base)
+    indexes = index_captures(load_captures(result, base) if captures is None else captures)
     stem = f"flexlab-{_safe(result.scenario_name)}-{_safe(result.lab_id)}"
     target = directory / f"{stem}.tar.gz"
     evidence: dict[str, str] = {}
@@ -187,7 +186,7 @@ def write_bundle(
             for m in result.machines:
                 if m.console is not None:
                     take(m.console, f"consoles/{_safe(m.name)}.log")
-                svg = render_svg(machine_ladder(result, m, captures))
+                svg = render_svg(machine_ladder(result, m, indexes))
                 (ev / "ladders" / f"{_safe(m.name)}.svg").write_text(svg, encoding="utf-8")
                 evidence[f"ladder:{m.name}"] = f"evidence/ladders/{_safe(m.name)}.svg"
 
@@ -195,7 +194,7 @@ def write_bundle(
                 inside = evidence.get(str(path))
                 return inside.removeprefix("evidence/") if inside else str(path)
 
-            html = render_html(result, captures=captures, link=link)
+            html = render_html(result, captures=indexes, link=link)
             (ev / "summary.html").write_text(html, encoding="utf-8")
             evidence["summary"] = "evidence/summary.html"
 

@@ -22,12 +22,13 @@ from harness.capture.decode import decode_pcap
 from harness.capture.errors import CaptureError
 from harness.capture.events import Capture
 from harness.reports.errors import ReportError
-from harness.reports.ladder import machine_ladder, render_svg
+from harness.reports.ladder import CaptureIndex, index_captures, machine_ladder, render_svg
 from harness.rules.catalog import RULES
 from harness.rules.model import Finding, Level, Verdict
 from harness.scenario.result import MachineResult, RunResult
 
 Linker = Callable[[Path], str]
+MAX_LADDERS = 60  # Ready machines drawn inline; a 200-machine storm stays a light page
 
 
 def load_captures(result: RunResult, base: Path | None = None) -> dict[str, Capture]:
@@ -331,15 +332,18 @@ def _link(link: Linker, path: Path, text: str) -> str:
 def _machine(
     result: RunResult,
     m: MachineResult,
-    captures: Mapping[str, Capture],
+    captures: Mapping[str, CaptureIndex],
     link: Linker,
     index: int = 0,
+    draw: bool = True,
 ) -> str:
-    ladder = machine_ladder(result, m, captures)
-    # inline SVG in HTML needs no namespace; dropping it keeps the file free of URLs
-    svg = render_svg(ladder, id_prefix=f"m{index}-")
-    svg = svg.replace(' xmlns="http://www.w3.org/2000/svg"', "", 1)
-    svg = svg.replace("://", ":&#47;&#47;")
+    ladder = machine_ladder(result, m, captures) if draw else None
+    svg = '<p class="mut">ladder not drawn: too many machines (see the bundle)</p>'
+    if ladder is not None:
+        # inline SVG in HTML needs no namespace; dropping it keeps the file free of URLs
+        svg = render_svg(ladder, id_prefix=f"m{index}-")
+        svg = svg.replace(' xmlns="http://www.w3.org/2000/svg"', "", 1)
+        svg = svg.replace("://", ":&#47;&#47;")
     ready = f"{m.ready_seconds:.1f} s" if m.ready_seconds is not None else "never"
     state_cls = re.sub(r"[^A-Za-z0-9_-]", "", m.state)
     kv = [
@@ -360,7 +364,7 @@ def _machine(
     reasons = (
         f'<div class="mut">reasons: {_t("; ".join(m.reasons))}</div>' if m.reasons else ""
     )
-    if ladder.title.endswith("machine timeline"):
+    if ladder is not None and ladder.title.endswith("machine timeline"):
         links.append('<span class="mut">ladder drawn from the machine\'s own timeline '
                      "(its traffic is not in a capture)</span>")
     return (
@@ -396,13 +400,13 @@ def _evidence(result: RunResult, link: Linker) -> str:
 def render_html(
     result: RunResult,
     *,
-    captures: Mapping[str, Capture] | None = None,
+    captures: Mapping[str, Capture | CaptureIndex] | None = None,
     link: Linker | None = None,
 ) -> str:
     """The summary page as one string. ``captures`` feed the ladders (else the
     machines' timelines do); ``link`` turns evidence paths into hrefs."""
     link = link or relative_linker(Path.cwd())
-    captures = captures or {}
+    indexes = index_captures(captures or {})
     findings = result.findings
     rows = rule_rows(findings)
     desc = str(result.scenario.get("description") or "").strip()
@@ -416,7 +420,13 @@ def render_html(
     err = f'<div class="error">{_t(result.error)}</div>' if result.error else ""
     # machines that did not reach Ready come first: they are what the reader looks for
     shown = sorted(result.machines, key=lambda m: m.state == "Ready")
-    machines = "".join(_machine(result, m, captures, link, i) for i, m in enumerate(shown))
+    # every machine that is not Ready gets a ladder; Ready ones while the page stays light
+    not_ready = sum(m.state != "Ready" for m in shown)
+    last_drawn = max(MAX_LADDERS, not_ready)
+    parts_m = [
+        _machine(result, m, indexes, link, i, draw=i < last_drawn) for i, m in enumerate(shown)
+    ]
+    machines = "".join(parts_m)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -449,7 +459,7 @@ def write_html(
     result: RunResult,
     path: Path,
     *,
-    captures: Mapping[str, Capture] | None = None,
+    captures: Mapping[str, Capture | CaptureIndex] | None = None,
     base: Path | None = None,
 ) -> Path:
     """Write the summary to ``path``; pcaps are decoded for the ladders unless given.

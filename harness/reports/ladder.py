@@ -127,12 +127,42 @@ def _http_label(e: HttpEvent) -> str:
     return f"HTTP {e.status} {e.reason or ''}".strip()
 
 
-def _is_mine(e: Event, mac: str, ips: set[str]) -> bool:
-    if isinstance(e, DhcpEvent):
-        return e.chaddr.lower() == mac
-    return e.src_mac.lower() == mac or e.dst_mac.lower() == mac or bool(
-        {e.src_ip, e.dst_ip} & ips
-    )
+class CaptureIndex:
+    """One capture's events looked up by MAC and address, built once per report.
+
+    A boot storm has hundreds of machines; scanning the whole capture for each
+    of them would make the report quadratic in the number of machines.
+    """
+
+    def __init__(self, capture: Capture) -> None:
+        self.capture = capture
+        self.by_chaddr: dict[str, list[DhcpEvent]] = {}
+        self.by_addr: dict[str, list[Event]] = {}
+        for d in capture.dhcp:
+            self.by_chaddr.setdefault(d.chaddr.lower(), []).append(d)
+        pool: list[Event] = [*capture.tftp, *capture.http]
+        for e in pool:
+            for key in {e.src_mac.lower(), e.dst_mac.lower(), e.src_ip, e.dst_ip}:
+                self.by_addr.setdefault(key, []).append(e)
+
+    def dhcp_for(self, mac: str) -> list[DhcpEvent]:
+        """DHCP packets whose chaddr is ``mac``."""
+        return self.by_chaddr.get(mac, [])
+
+    def transfers_for(self, mac: str, ips: Iterable[str]) -> list[Event]:
+        """TFTP/HTTP packets from or to ``mac`` or one of ``ips``, each once."""
+        seen: dict[int, Event] = {}
+        for key in (mac, *ips):
+            for e in self.by_addr.get(key, []):
+                seen.setdefault(id(e), e)
+        return list(seen.values())
+
+
+def index_captures(captures: Mapping[str, Capture | CaptureIndex]) -> dict[str, CaptureIndex]:
+    """Index every capture once (indexes passed in are kept)."""
+    return {
+        seg: c if isinstance(c, CaptureIndex) else CaptureIndex(c) for seg, c in captures.items()
+    }
 
 
 def _classify(events: Sequence[tuple[str, Event]], mac: str) -> dict[str, str]:
@@ -203,7 +233,7 @@ _ROLE_ORDER = {"machine": 0, "relay": 1, "site-dhcp": 2, "proxy": 3, "control-pl
 def ladder_from_captures(
     name: str,
     mac: str,
-    captures: Mapping[str, Capture],
+    captures: Mapping[str, Capture | CaptureIndex],
     findings: Mapping[str, Sequence[Finding]] | None = None,
     names: Mapping[str, str] | None = None,
 ) -> Ladder:
@@ -218,12 +248,13 @@ def ladder_from_captures(
     names = dict(names or {})
     findings = findings or {}
     multi = len(captures) > 1
-    all_dhcp = [e for c in captures.values() for e in c.dhcp]
-    ips = _leased_ips(mac, all_dhcp)
+    indexes = index_captures(captures)
+    mine = {seg: ix.dhcp_for(mac) for seg, ix in indexes.items()}
+    ips = _leased_ips(mac, [e for evs in mine.values() for e in evs])
     events: list[tuple[str, Event]] = []
-    for seg, cap in captures.items():
-        pool: list[Event] = [*cap.dhcp, *cap.tftp, *cap.http]
-        events += [(seg, e) for e in pool if _is_mine(e, mac, ips)]
+    for seg, ix in indexes.items():
+        events += [(seg, e) for e in mine[seg]]
+        events += [(seg, e) for e in ix.transfers_for(mac, ips)]
     events.sort(key=lambda se: (se[1].time, se[0], se[1].frame))
     roles = _classify(events, mac)
     alias = _relay_aliases(events, mac)
@@ -537,7 +568,7 @@ def _name_proxies(ladder: Ladder, result: RunResult, segments: Sequence[str]) ->
 def machine_ladder(
     result: RunResult,
     machine: MachineResult,
-    captures: Mapping[str, Capture],
+    captures: Mapping[str, Capture | CaptureIndex],
     names: Mapping[str, str] | None = None,
 ) -> Ladder:
     """The best ladder for one machine of a run: from its segments' captures when

@@ -142,3 +142,16 @@ def test_screenshot_is_drawn(summary: Path, tmp_path: Path) -> None:
     chromium(summary.as_uri(), f"--screenshot={shot}", "--window-size=1280,2000")
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 50_000
+
+
+def test_big_runs_draw_problem_machines_first_and_cap_the_rest(
+    sample_run: RunResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import harness.reports.html as html_mod
+
+    monkeypatch.setattr(html_mod, "MAX_LADDERS", 1)
+    html = render_html(sample_run)
+    order = re.findall(r'<div class="machine" id="machine-([^"]+)">', html)
+    assert order[:2] == ["http", "late"]  # not Ready first, declared order kept
+    assert html.count("<svg") == 2  # both problem machines; no Ready one fits the budget
+    assert html.count("ladder not drawn") == 2
