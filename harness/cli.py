@@ -86,6 +86,7 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 DELEGATED = {
     "run": ("harness.scenario.cli_run", "run"),
     "check-pcap": ("harness.check_pcap", "run"),
+    "report": ("harness.reports.cli", "run"),
     "bootproxy": ("bootproxy.__main__", "main"),
     "cp": ("controlplane.__main__", "main"),
 }
@@ -132,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_clean)
 
     sub.add_parser("check-pcap", help="run the conformance rules on a capture file")
+    sub.add_parser("report", help="regenerate the HTML summary / results bundle from a run.json")
 
     sub.add_parser("bootproxy", help="the reference Boot Proxy: `flexlab bootproxy --help`")
 

@@ -83,7 +83,7 @@ def run(argv: list[str]) -> int:
                                     boot_proxy_image=args.boot_proxy_image)
             result = runner.run()
         console.print(summary_table(result))
-        paths = publish(result, Path(args.reports))
+        paths = publish(result, Path(args.reports), runner.captures)
         for kind, p in paths.items():
             console.print(f"{kind}: {p}")
         if result.verdict != "pass":

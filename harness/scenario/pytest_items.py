@@ -80,14 +80,11 @@ class ScenarioItem(pytest.Item):
         from harness.scenario.runner import ScenarioRunner
 
         reports = Path(self.config.getoption("flexlab_reports"))
-        tier = self.config.getoption("tier") or []
-        scenario = self.scenario
-        if "vm" in tier and scenario.tier == "sim" and "sim" not in tier:
-            scenario = scenario.model_copy(update={"tier": "vm"})
         image = self.config.getoption("boot_proxy_image")
-        result = ScenarioRunner(scenario, reports_dir=reports, scenario_file=self.path,
-                                boot_proxy_image=image).run()
-        publish(result, reports)
+        runner = ScenarioRunner(self.scenario, reports_dir=reports, scenario_file=self.path,
+                                boot_proxy_image=image)
+        result = runner.run()
+        publish(result, reports, runner.captures)
         if result.verdict == "fail":
             raise ScenarioFailed(result)
 

@@ -7,6 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from harness.capture.events import Capture
 from harness.scenario.result import RunResult
 
 
@@ -22,8 +23,12 @@ def _plain(result: RunResult) -> dict[str, Any]:
     return data
 
 
-def publish(result: RunResult, reports: Path) -> dict[str, Path]:
-    """Write run.json, the HTML summary and the results bundle; attach them to Allure."""
+def publish(result: RunResult, reports: Path,
+            captures: dict[str, Capture] | None = None) -> dict[str, Path]:
+    """Write run.json, the HTML summary and the results bundle; attach them to Allure.
+
+    ``captures`` are the decoded pcaps the run already judged (saves decoding twice).
+    """
     directory = run_dir(result, reports)
     directory.mkdir(parents=True, exist_ok=True)
     try:
@@ -32,10 +37,10 @@ def publish(result: RunResult, reports: Path) -> dict[str, Path]:
         path = directory / "run.json"
         path.write_text(json.dumps(_plain(result), indent=2, default=str))
         return {"json": path}
-    paths = write_reports(result, directory)
+    paths = write_reports(result, directory, captures=captures)
     try:
         from harness.reports.allure import attach_run
     except ImportError:
         return paths
-    attach_run(result)
+    attach_run(result, captures=captures)
     return paths

@@ -106,6 +106,7 @@ class ScenarioRunner:
         self.power_on_at: dict[str, float] = {}
         self.t0 = 0.0
         self.result: RunResult | None = None
+        self.captures: dict[str, Capture] = {}  # decoded pcaps, kept for the reports
 
     # -- the run -----------------------------------------------------------------
     def run(self) -> RunResult:
@@ -441,7 +442,7 @@ class ScenarioRunner:
         if self.lab is None or not self.lab.links:
             return
         context = self.rule_context()
-        captures: dict[str, Capture] = {}
+        captures = self.captures
         for seg, pcap in result.pcaps.items():
             try:
                 captures[seg] = decode_pcap(str(pcap), require_dhcp=False)
