@@ -5,7 +5,7 @@ whole chain, up to the node registering with the Control Plane, runs for real.
 Build with ``python -m nodeimage build``; see docs/NODEIMAGE.md.
 """
 
-from nodeimage.build import BuildResult, build_image
+from nodeimage.build import BuildResult, build_image, latest_built
 from nodeimage.errors import NodeImageError
 
-__all__ = ["BuildResult", "NodeImageError", "build_image"]
+__all__ = ["BuildResult", "NodeImageError", "build_image", "latest_built"]

@@ -158,7 +158,10 @@ http() { timeout 15 wget -q -O - "$@" 2>/tmp/http.err; }
 # behind the host. Without a timeurl the clock is left as the hardware set it.
 sync_time() {
     t0=$(now_unix)
-    resp=$(http "$TIMEURL") || { log "timesync failed reason=$(tail -n1 /tmp/http.err | tr ' ' '_')"; return 1; }
+    resp=$(http "$TIMEURL") || {
+        log "timesync failed reason=$(tail -n1 /tmp/http.err | tr ' ' '_')"
+        return 1
+    }
     t1=$(now_unix)
     server=$(echo "$resp" | sed -n 's/.*"unix"[^0-9]*\([0-9.]*\).*/\1/p')
     [ -n "$server" ] || { log "timesync failed reason=no-unix-field"; return 1; }
@@ -176,7 +179,10 @@ sync_time() {
 }
 
 check_clock() {
-    resp=$(http "$CP/api/v1/time") || { log "clock failed reason=$(tail -n1 /tmp/http.err)"; return 1; }
+    resp=$(http "$CP/api/v1/time") || {
+        log "clock failed reason=$(tail -n1 /tmp/http.err | tr ' ' '_')"
+        return 1
+    }
     cp_unix=$(echo "$resp" | sed -n 's/.*"unix"[^0-9]*\([0-9.]*\).*/\1/p')
     local_unix=$(now_unix)
     verdict=$(awk -v a="$local_unix" -v b="$cp_unix" \

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,7 +14,7 @@ from kofake import write_fake_module
 
 from nodeimage import build as build_mod
 from nodeimage import packages
-from nodeimage.build import build_image, input_digest
+from nodeimage.build import build_image, input_digest, latest_built
 from nodeimage.initramfs import FILES_DIR
 from nodeimage.kmod import WANTED_MODULES
 from nodeimage.packages import DebPackage
@@ -126,3 +127,15 @@ def test_shell_files_parse(script: str) -> None:
     proc = subprocess.run([BUSYBOX, "sh", "-n", str(FILES_DIR / script)],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+@needs_busybox
+def test_latest_built_finds_newest_without_apt(tmp_path: Path,
+                                               fake_packages: dict[str, str]) -> None:
+    assert latest_built(tmp_path / "out") is None
+    first = build_image(tmp_path / "out", tmp_path / "cache", "linux-image-6.1.0-99-amd64")
+    fake_packages["kernel"] = "6.1.999-2"
+    second = build_image(tmp_path / "out", tmp_path / "cache", "linux-image-6.1.0-99-amd64")
+    os.utime(first.directory / "manifest.json", (1, 1))
+    found = latest_built(tmp_path / "out")
+    assert found is not None and found.image_id == second.image_id
