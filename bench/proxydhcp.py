@@ -66,12 +66,13 @@ class Plan:
     ack_rates: tuple[int, ...] = (500, 1000, 2000, 4000, 8000, 16000)
     step_seconds: int = 4
     clients: int = 1000
+    refine: int = 2
 
     @classmethod
     def quick(cls) -> Plan:
         """Fewer, shorter steps: for ``bench/run.py --quick``."""
         return cls(offer_rates=(2000, 8000, 32000), ack_rates=(1000, 4000, 16000),
-                   step_seconds=2)
+                   step_seconds=2, refine=0)
 
 
 def _cmd(argv: list[str]) -> str:
@@ -193,22 +194,53 @@ def dnsmasq_item_type(proxy: DnsmasqProxy, csa: str = "x86-64_EFI") -> int:
     raise BenchError(f"the dnsmasq proxy config has no --pxe-service for {csa}")
 
 
-def ladder(step: Callable[[int], dict[str, Any]], rates: tuple[int, ...], label: str
-           ) -> list[dict[str, Any]]:
-    """Run ``step`` at rising rates; stop past 20 % loss or after two lossy steps in a row."""
+def _show(label: str, s: dict[str, Any]) -> None:
+    lat = s["latency_ms"]
+    print(f"  {label:30s} offered {s['offered_per_s']:6d}/s  answered "
+          f"{s['answered_per_s']:8.0f}/s  loss {100 * s['drop_ratio']:6.2f} %  "
+          f"p50 {lat['p50']} p99 {lat['p99']} ms", flush=True)
+
+
+def next_bisection(steps: list[dict[str, Any]]) -> int | None:
+    """The rate halfway between the best rate under the loss limit and the lowest above it.
+
+    ``None`` when there is no such pair or they are within 10 % of each other.
+    """
+    good = [s["offered_per_s"] for s in steps if s["drop_ratio"] < LOSS_LIMIT]
+    if not good:
+        return None
+    best = max(good)
+    bad = [s["offered_per_s"] for s in steps
+           if s["drop_ratio"] >= LOSS_LIMIT and s["offered_per_s"] > best]
+    if not bad:
+        return None
+    low = min(bad)
+    if low - best <= best * 0.1:
+        return None
+    return int((best + low) // 2)
+
+
+def ladder(step: Callable[[int], dict[str, Any]], rates: tuple[int, ...], label: str,
+           refine: int = 0) -> list[dict[str, Any]]:
+    """Run ``step`` at rising rates; stop past 20 % loss or after two lossy steps in a row;
+    then bisect ``refine`` times between the last good and the first bad rate."""
     steps: list[dict[str, Any]] = []
     lossy = 0
     for rate in rates:
         s = step(rate)
         steps.append(s)
-        lat = s["latency_ms"]
-        print(f"  {label:28s} offered {rate:6d}/s  answered {s['answered_per_s']:8.0f}/s  "
-              f"loss {100 * s['drop_ratio']:6.2f} %  p50 {lat['p50']} p99 {lat['p99']} ms",
-              flush=True)
+        _show(label, s)
         lossy = lossy + 1 if s["drop_ratio"] >= LOSS_LIMIT else 0
         if s["drop_ratio"] > 0.20 or lossy >= 2:
             break
-    return steps
+    for _ in range(refine):
+        mid = next_bisection(steps)
+        if mid is None:
+            break
+        s = step(mid)
+        steps.append(s)
+        _show(label + " (bisect)", s)
+    return sorted(steps, key=lambda st: st["offered_per_s"])
 
 
 @contextlib.contextmanager
@@ -241,11 +273,11 @@ def _measure(lab: Lab, name: str, version: str, component: Component, macs_file:
     server = lab.address("sut", "lan")
     with _running(component):
         offers = ladder(lambda r: perfdhcp_step(lab, server, macs_file, r, plan.step_seconds),
-                        plan.offer_rates, f"{name} OFFER")
+                        plan.offer_rates, f"{name} OFFER", plan.refine)
         item_type = probe_item_type(lab, server, macs_file, item_fallback)
         acks = ladder(lambda r: loadgen_step(lab, server, macs_file, item_type, r,
                                              plan.step_seconds),
-                      plan.ack_rates, f"{name} ACK (43.71={item_type})")
+                      plan.ack_rates, f"{name} ACK (43.71={item_type})", plan.refine)
     best_offer = max_sustained(offers, LOSS_LIMIT)
     best_ack = max_sustained(acks, LOSS_LIMIT)
     none = {"p50": None, "p95": None, "p99": None}

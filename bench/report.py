@@ -1,0 +1,243 @@
+"""docs/BENCHMARKS.md from the benchmarks' JSON: pure rendering, no measuring.
+
+Kept apart from the runner so the Markdown can be re-rendered from stored
+results and unit-tested on a fixed document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["fmt", "render", "summary_rows"]
+
+DASH = "\u2013"  # a missing figure in a table
+
+
+def fmt(value: Any, digits: int = 0, unit: str = "") -> str:
+    """A table cell: an en dash for a missing figure, else the number rounded to ``digits``."""
+    if value is None:
+        return DASH
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    text = f"{value:,.{digits}f}"
+    return f"{text}{unit}"
+
+
+def _pct(ratio: Any) -> str:
+    return DASH if ratio is None else f"{100 * float(ratio):.2f} %"
+
+
+def _lat(lat: dict[str, Any] | None) -> str:
+    if not lat:
+        return " / ".join([DASH] * 3)
+    return " / ".join(fmt(lat.get(p), 2) for p in ("p50", "p95", "p99"))
+
+
+def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(benchmark, subject, headline) rows for the one table the runner prints."""
+    rows: list[tuple[str, str, str]] = []
+    proxy = results.get("proxydhcp")
+    if isinstance(proxy, dict) and "systems" in proxy:
+        for s in proxy["systems"]:
+            rows.append(("proxydhcp", s["name"],
+                         f"{fmt(s['offers_per_s'])} offers/s, {fmt(s['acks_per_s'])} acks/s "
+                         f"(<1 % loss); offer p50/p95/p99 {_lat(s['latency_ms'])} ms"))
+    elif proxy is not None:
+        rows.append(("proxydhcp", DASH, f"not measured: {proxy.get('error')}"))
+    tftp = results.get("tftp_http")
+    if isinstance(tftp, dict) and "tftp" in tftp:
+        for r in tftp["tftp"]["results"]:
+            rows.append(("tftp", r["server"], f"{fmt(r['mb_per_s_median'], 1)} MB/s median"))
+        for r in tftp["http"]["results"]:
+            rows.append(("http", f"{r['server']} {r['file']}",
+                         f"{fmt(r['mb_per_s_median'])} MB/s aggregate, {r['clients']} clients"))
+    elif tftp is not None:
+        rows.append(("tftp/http", DASH, f"not measured: {tftp.get('error')}"))
+    storm = results.get("storm")
+    if isinstance(storm, dict) and "machines" in storm:
+        rows.append(("boot storm", f"{storm['machines']} sim machines",
+                     f"{storm['ready']} Ready, all in {fmt(storm['time_to_all_ready_s'], 1)} s, "
+                     f"p50/p95 {fmt(storm['ready_s']['p50'], 2)}/"
+                     f"{fmt(storm['ready_s']['p95'], 2)} s"))
+    elif storm is not None:
+        rows.append(("boot storm", DASH, f"not measured: {storm.get('error')}"))
+    vm = results.get("vm")
+    if isinstance(vm, dict):
+        rows.append(("vm boot", vm.get("subject", DASH),
+                     f"{fmt(vm.get('ready_s'), 1)} s power-on→Ready" if vm.get("ready_s")
+                     else f"not measured: {vm.get('reason') or vm.get('error')}"))
+    return rows
+
+
+def _machine(results: dict[str, Any]) -> list[str]:
+    m = results.get("machine", {})
+    keys = ("cpu", "nproc", "kernel", "python", "dnsmasq", "perfdhcp", "flexlab",
+            "loadavg", "loadavg_at_end")
+    return [f"- {k}: {m[k]}" for k in keys if k in m]
+
+
+def _proxydhcp(proxy: dict[str, Any]) -> list[str]:
+    if "systems" not in proxy:
+        return ["", f"Not measured: {proxy.get('error')}"]
+    plan = proxy.get("plan", {})
+    lines = [
+        "",
+        "| system | version | offers/s (<1 % loss) | loss | offer p50 / p95 / p99 ms | "
+        "acks/s (<1 % loss) | loss | ack p50 / p95 / p99 ms |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for s in proxy["systems"]:
+        lines.append(f"| {s['name']} | {s['version']} | {fmt(s['offers_per_s'])} | "
+                     f"{_pct(s['drop_ratio'])} | {_lat(s['latency_ms'])} | "
+                     f"{fmt(s['acks_per_s'])} | {_pct(s.get('ack_drop_ratio'))} | "
+                     f"{_lat(s.get('ack_latency_ms'))} |")
+    lines += ["", "Every step (offered rate → answered rate, loss, latency):", "",
+              "| system | path | offered/s | sent/s | answered/s | loss | p50 / p95 / p99 ms |",
+              "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    seconds = plan.get("step_seconds", 1) or 1
+    for s in proxy["systems"]:
+        for path, key in (("DISCOVER→OFFER", "offer_steps"), ("REQUEST→ACK 4011", "ack_steps")):
+            for st in s.get(key, []):
+                sent = st.get("sent_per_s", (st.get("sent") or 0) / seconds)
+                lines.append(f"| {s['name']} | {path} | {fmt(st['offered_per_s'])} | "
+                             f"{fmt(sent)} | {fmt(st['answered_per_s'])} | "
+                             f"{_pct(st['drop_ratio'])} | {_lat(st['latency_ms'])} |")
+    return lines
+
+
+def _tftp_http(tftp: dict[str, Any]) -> list[str]:
+    if "tftp" not in tftp:
+        return ["", f"Not measured: {tftp.get('error')}"]
+    t, h = tftp["tftp"], tftp["http"]
+    lines = ["", f"TFTP: one {t['file_bytes'] / 1e6:.0f} MB file, one client, "
+             f"{t['runs']} runs per case.", "",
+             "| server / options | median MB/s | min | max |", "| --- | ---: | ---: | ---: |"]
+    for r in t["results"]:
+        lines.append(f"| {r['server']} | {fmt(r['mb_per_s_median'], 1)} | "
+                     f"{fmt(r['mb_per_s_min'], 1)} | {fmt(r['mb_per_s_max'], 1)} |")
+    lines += ["", f"HTTP: {h['clients']} concurrent clients each GET the whole file, "
+              f"{h['runs']} runs.", "",
+              "| server | file | median aggregate MB/s | p50 per client s | p95 per client s |",
+              "| --- | --- | ---: | ---: | ---: |"]
+    for r in h["results"]:
+        lines.append(f"| {r['server']} | {r['file']} ({r['file_bytes'] / 1e6:.1f} MB) | "
+                     f"{fmt(r['mb_per_s_median'])} | {fmt(r['per_client_p50_s'], 3)} | "
+                     f"{fmt(r['per_client_p95_s'], 3)} |")
+    return lines
+
+
+def _storm(storm: dict[str, Any]) -> list[str]:
+    if "machines" not in storm:
+        return ["", f"Not measured: {storm.get('error')}"]
+    ph = storm.get("phases_s", {})
+    lines = [
+        "",
+        "| machines | Ready | time to all Ready s | power-on→Ready p50 / p95 / p99 s | "
+        "DHCP retransmissions (machines) | run wall s | verdict |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        f"| {storm['machines']} | {storm['ready']} | {fmt(storm['time_to_all_ready_s'], 2)} | "
+        f"{_lat(storm['ready_s'])} | {storm['dhcp_retransmissions']} "
+        f"({storm['machines_with_retransmissions']}) | {fmt(storm['wall_s'], 1)} | "
+        f"{storm['verdict']} |",
+        "",
+        "Phases (s): " + ", ".join(f"{k} {v}" for k, v in ph.items()) + ".",
+    ]
+    if storm.get("error"):
+        lines += ["", f"Run error: `{storm['error']}`"]
+    if storm.get("failed_expectations"):
+        lines += ["", "Failed expectations (the verdict, not the timing):", ""]
+        lines += [f"- {e[:300]}" for e in storm["failed_expectations"]]
+    return lines
+
+
+def render(results: dict[str, Any], argv: Sequence[str], total_seconds: float) -> str:
+    """The whole BENCHMARKS.md: machine, one section per benchmark with its method, the date."""
+    date = results.get("machine", {}).get("date_utc", "?")
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured {date} by `{' '.join(argv)}` in {total_seconds:.0f} s "
+        "(raw data: `bench/results/*.json`). Figures are what this run measured, good or "
+        "bad; rerun `make bench` to refresh them.",
+        "",
+        "## Machine",
+        "",
+        *_machine(results),
+        "",
+        "The host has 2 cores shared with other work: load generator and system under test "
+        "compete for them with each other and with whatever else runs (load averages above), "
+        "so absolute figures are low and vary between runs by tens of percent. Compare rows "
+        "of one report rather than reports.",
+        "",
+        "## Summary",
+        "",
+        "| benchmark | subject | figure |",
+        "| --- | --- | --- |",
+    ]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in summary_rows(results)]
+    proxy = results.get("proxydhcp")
+    if proxy is not None:
+        lines += [
+            "", "## ProxyDHCP: flexlab Boot Proxy vs dnsmasq proxy mode",
+            "",
+            "How: `bench/proxydhcp.py` builds one lab (segment `lan`, hosts `gen` and `sut`, "
+            "network namespaces) and runs each proxy in turn in `sut`, each serving the same "
+            f"{(proxy.get('plan') or {}).get('clients', '?')} client MACs (Boot Proxy: "
+            "`--assignments-file`, log level warning; dnsmasq: `dhcp-host` per MAC with "
+            "`dhcp-ignore=tag:!known`, `--quiet-dhcp`, no `log-dhcp`). "
+            "**DISCOVER→OFFER**: ISC `perfdhcp -4 -i -r RATE -M macs` with options 60 "
+            "(`PXEClient:Arch:00007`), 93 and 94; perfdhcp sends as a relay (from UDP 67, "
+            "`giaddr` set) so this measures the proxies' relay path; latency percentiles are "
+            "from its per-exchange timers (`-x t`). **REQUEST→ACK on 4011**: "
+            "`bench/pxe4011.py`, an open-loop asyncio UDP generator (perfdhcp cannot send "
+            "43.71): UEFI x64 boot-server REQUESTs from UDP 4011 with `ciaddr` set and 43.71 "
+            "= the type each proxy serves (0 for the Boot Proxy; 0x8001, dnsmasq's number "
+            "for its `x86-64_EFI` service); latency is send → ACK seen by its event loop. "
+            f"Each step lasts {(proxy.get('plan') or {}).get('step_seconds', '?')} s (count = "
+            "rate * seconds) plus 1 s for late answers, which count as lost; rates rise "
+            "until loss passes 20 % or two steps in a row lose ≥ 1 %, then bisect between "
+            "the last good and the first bad rate. Headline: the highest answered rate with "
+            "< 1 % loss, and its latency. \"sent/s\" below the offered rate means the load "
+            "generator itself (Python, or perfdhcp sharing the 2 cores) was the limit.",
+            *_proxydhcp(proxy),
+        ]
+    tftp = results.get("tftp_http")
+    if tftp is not None:
+        lines += [
+            "", "## TFTP and HTTP boot servers",
+            "",
+            "How: `bench/tftp_http.py` (its own notes: docs/BENCH-TFTP-HTTP.md), called by "
+            "the runner with the flags shown in `bench/results/tftp_http.json`: on loopback, "
+            "the Boot Proxy's TFTP server against tftpd-hpa and its HTTP server against "
+            "nginx, one client implementation for all.",
+            *_tftp_http(tftp),
+        ]
+    storm = results.get("storm")
+    if storm is not None:
+        lines += [
+            "", "## Boot storm (emulated machines)",
+            "",
+            "How: `bench/storm.py` loads `scenarios/boot-storm.yaml`, resizes both machine "
+            f"groups (SeaBIOS+iPXE and UEFI x64) to {storm.get('per_kind', '?')} copies in "
+            "code and runs it with `harness.scenario.runner.ScenarioRunner`: Control Plane, "
+            "site dnsmasq DHCP, the reference Boot Proxy and the sim driver's emulated "
+            "firmware, all powered on at t = 0. Power-on→Ready per machine is the Control "
+            "Plane's `node.ready` time minus the power-on time, from the run result; time to "
+            "all Ready is the largest of them. Firmware timers run at the scenario's "
+            f"time_scale ({storm.get('time_scale')}), so this is the harness and proxies' "
+            "throughput, not what real firmware would take. DHCP retransmissions are "
+            "requests a machine sent again because no answer came in time: the storm's "
+            "drops as clients saw them.",
+            *_storm(storm),
+        ]
+    vm = results.get("vm")
+    if vm is not None:
+        lines += ["", "## Virtual machine power-on → Ready", ""]
+        if vm.get("ready_s"):
+            lines.append(f"{vm.get('subject')}: {fmt(vm['ready_s'], 1)} s "
+                         f"(accelerator {vm.get('accel', '?')}). {vm.get('how', '')}")
+        else:
+            lines.append(f"Not measured: {vm.get('reason') or vm.get('error')}")
+    lines.append("")
+    return "\n".join(lines)

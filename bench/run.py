@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""The benchmark runner: every benchmark in turn, one table, docs/BENCHMARKS.md.
+
+Run as root (the benchmarks build network namespaces)::
+
+    .venv/bin/python -m bench.run            # ~10-15 min on a 2-core host
+    .venv/bin/python bench/run.py --quick    # < 3 min: shorter steps, 100-machine storm
+
+Benchmarks: ProxyDHCP rate/latency (bench/proxydhcp.py), TFTP/HTTP throughput
+(bench/tftp_http.py, run as a child with its own flags, its output kept in
+bench/results/tftp_http.json so its own files are left alone), the boot storm
+(bench/storm.py: 500 + 500 emulated machines, 50 + 50 with --quick) and the VM
+power-on → Ready time when a VM scenario driver exists. A benchmark that fails
+is reported as "not measured" with its error; the others still run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+if __package__ in (None, ""):
+    sys.path.insert(0, str(REPO))
+
+from bench import proxydhcp, storm  # noqa: E402
+from bench.errors import BenchError  # noqa: E402
+from bench.report import render, summary_rows  # noqa: E402
+
+__all__ = ["main", "run_all", "run_tftp_http", "vm_boot"]
+
+RESULTS = REPO / "bench" / "results"
+DOC = REPO / "docs" / "BENCHMARKS.md"
+
+
+def run_tftp_http(quick: bool, results: Path = RESULTS) -> dict[str, Any]:
+    """Run bench/tftp_http.py as a child into a temp dir; keep its JSON as tftp_http.json."""
+    flags = (["--tftp-size-mb", "5", "--runs", "2", "--http-clients", "20"] if quick
+             else ["--tftp-size-mb", "20", "--runs", "3", "--http-clients", "100"])
+    with tempfile.TemporaryDirectory(prefix="flexlab-bench-") as tmp:
+        argv = [sys.executable, str(REPO / "bench" / "tftp_http.py"), *flags,
+                "--results", tmp, "--doc", str(Path(tmp) / "doc.md")]
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
+        if proc.returncode != 0:
+            raise BenchError(f"bench/tftp_http.py exited {proc.returncode}: "
+                             f"{(proc.stderr or proc.stdout)[-1000:]}")
+        doc = {"command": " ".join(["bench/tftp_http.py", *flags]),
+               "tftp": json.loads((Path(tmp) / "tftp.json").read_text()),
+               "http": json.loads((Path(tmp) / "http.json").read_text())}
+    (results / "tftp_http.json").write_text(json.dumps(doc, indent=2) + "\n")
+    return doc
+
+
+def vm_boot() -> dict[str, Any]:
+    """The VM power-on → Ready figure, or why it was not measured.
+
+    Needs a VM scenario driver (harness/scenario/vm_driver.py) in the runner;
+    until one exists the figure is honestly absent.
+    """
+    if importlib.util.find_spec("harness.scenario.vm_driver") is None:
+        return {"subject": "1 VM", "reason": "harness/scenario/vm_driver.py (the runner's VM "
+                "driver) does not exist yet, so no VM can be driven to Ready by a scenario"}
+    return {"subject": "1 VM", "reason": "a VM driver exists but this runner does not drive "
+            "it yet (see bench/run.py vm_boot)"}
+
+
+def _guard(name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run one benchmark; a failure becomes ``{"error": ...}`` and the next one still runs."""
+    t0 = time.monotonic()
+    print(f"== {name}", flush=True)
+    try:
+        out = fn()
+    except Exception as exc:  # one broken benchmark must not hide the others' figures
+        traceback.print_exc()
+        out = {"error": f"{type(exc).__name__}: {exc}"}
+    out["seconds"] = round(time.monotonic() - t0, 1)
+    print(f"== {name}: {out['seconds']} s", flush=True)
+    return out
+
+
+def run_all(quick: bool, skip: set[str]) -> dict[str, Any]:
+    """Every benchmark not in ``skip``; the results dict :func:`bench.report.render` takes."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {"machine": proxydhcp.machine_facts(), "quick": quick}
+    if "proxydhcp" not in skip:
+        plan = proxydhcp.Plan.quick() if quick else proxydhcp.Plan()
+        results["proxydhcp"] = _guard("proxydhcp", lambda: proxydhcp.run_benchmark(plan))
+    if "tftp_http" not in skip:
+        results["tftp_http"] = _guard("tftp_http", lambda: run_tftp_http(quick))
+    if "storm" not in skip:
+        per_kind = 50 if quick else 500
+        results["storm"] = _guard("storm", lambda: storm.run_storm(
+            per_kind, timeout=120 if quick else 600))
+    if "vm" not in skip:
+        results["vm"] = vm_boot()
+    results["machine"]["loadavg_at_end"] = " ".join(
+        Path("/proc/loadavg").read_text().split()[:3])
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse flags, run, print the table, write docs/BENCHMARKS.md."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="under 3 minutes")
+    parser.add_argument("--skip", action="append", default=[],
+                        choices=["proxydhcp", "tftp_http", "storm", "vm"])
+    parser.add_argument("--doc", type=Path, default=DOC)
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        print("bench/run.py needs root (the benchmarks build network namespaces)",
+              file=sys.stderr)
+        return 2
+    t0 = time.monotonic()
+    results = run_all(args.quick, set(args.skip))
+    total = time.monotonic() - t0
+    rows = summary_rows(results)
+    width = [max(len(r[i]) for r in rows) if rows else 10 for i in range(2)]
+    print()
+    for a, b, c in rows:
+        print(f"{a:{width[0]}}  {b:{width[1]}}  {c}")
+    cmd = ["bench/run.py", *(argv if argv is not None else sys.argv[1:])]
+    args.doc.write_text(render(results, cmd, total))
+    (RESULTS / "summary.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(f"\nwrote {args.doc} and {RESULTS / 'summary.json'} in {total:.0f} s")
+    failed = [k for k in ("proxydhcp", "tftp_http", "storm")
+              if isinstance(results.get(k), dict) and "error" in results[k]]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
