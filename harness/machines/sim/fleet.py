@@ -38,6 +38,7 @@ class FleetResult:
     frames_sent: int = 0
     frames_received: int = 0
     frames_dropped: int = 0
+    kernel_drops: int = 0
     states: dict[str, int] = field(default_factory=dict)
 
     def write(self, path: Path) -> Path:
@@ -138,6 +139,7 @@ class Fleet:
             for task in done:
                 if task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
+            kernel_drops = port.kernel_drops()
         finally:
             loop.remove_reader(drain.fileno())
             drain.close()
@@ -150,6 +152,7 @@ class Fleet:
         return FleetResult(
             machines=results, wall_seconds=time.monotonic() - started,
             frames_sent=port.sent, frames_received=port.received, frames_dropped=port.dropped,
+            kernel_drops=kernel_drops,
             states=dict(Counter(r["state"] for r in results)),
         )
 

@@ -45,7 +45,7 @@ BCAST = b"\xff\xff\xff\xff"
 _TYPES = {1: "DISCOVER", 2: "OFFER", 3: "REQUEST", 5: "ACK", 6: "NAK"}
 
 
-MAX_NAK_RESTARTS = 4
+MAX_NAK_RESTARTS = 8
 
 
 class _Nak(Exception):

@@ -9,13 +9,38 @@ cost one socket and one asyncio reader.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import socket
+import struct
 from collections.abc import Callable
 
 from harness.machines.sim.errors import FrameError, SimMachineError
 from harness.machines.sim.frames import ETH_P_IP, UdpFrame, mac_text, parse_udp_frame
 
 PACKET_OUTGOING = 4
+SO_RCVBUFFORCE = 33
+SO_SNDBUFFORCE = 32
+SO_ATTACH_FILTER = 26
+SOL_PACKET = 263
+PACKET_STATISTICS = 6
+
+#: classic BPF: accept IPv4, UDP, not a fragment, destination port 68; drop the rest
+_DHCP_CLIENT_BPF = (
+    (0x28, 0, 0, 12), (0x15, 0, 8, 0x0800),   # ethertype == IPv4
+    (0x30, 0, 0, 23), (0x15, 0, 6, 17),       # protocol == UDP
+    (0x28, 0, 0, 20), (0x45, 4, 0, 0x1FFF),   # no fragment offset
+    (0xB1, 0, 0, 14), (0x48, 0, 0, 16),       # X = IP header length; A = UDP dport
+    (0x15, 0, 1, 68),
+    (0x06, 0, 0, 0x40000), (0x06, 0, 0, 0),
+)
+
+
+def attach_dhcp_filter(sock: socket.socket) -> None:
+    """Attach the kernel-side filter that keeps only frames to UDP port 68."""
+    prog = b"".join(struct.pack("HBBI", *ins) for ins in _DHCP_CLIENT_BPF)
+    buf = ctypes.create_string_buffer(prog)
+    fprog = struct.pack("HL", len(_DHCP_CLIENT_BPF), ctypes.addressof(buf))
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
 
 Handler = Callable[[UdpFrame], None]
 
@@ -36,9 +61,14 @@ class SegmentPort:
             self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IP))
         except PermissionError as exc:
             raise SimMachineError("raw sockets need root (CAP_NET_RAW): run as root") from exc
+        # Only DHCP replies reach Python: the same interface carries every machine's TFTP
+        # and HTTP traffic (their macvlans sit on it), which would otherwise be copied here.
+        attach_dhcp_filter(self.sock)
         self.sock.bind((ifname, ETH_P_IP))
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
+        # FORCE variants (root) pass net.core.rmem_max: a burst of replies must not be lost
+        # while the loop is busy with a thousand machines.
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 16 << 20)
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, 16 << 20)
         self.sock.setblocking(False)
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -81,6 +111,11 @@ class SegmentPort:
             if handler is not None:
                 self.received += 1
                 handler(udp)
+
+    def kernel_drops(self) -> int:
+        """Frames the kernel dropped on this socket since the last call (buffer full)."""
+        raw = self.sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8)
+        return int(struct.unpack("II", raw)[1])
 
     def close(self) -> None:
         """Stop reading and close the socket."""
