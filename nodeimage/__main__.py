@@ -1,4 +1,5 @@
-"""Command line: ``python -m nodeimage build [--kernel-package P] [--force] [--out DIR]``."""
+"""Command line: ``python -m nodeimage build [--kernel-package P] [--force] [--out DIR]``
+and ``python -m nodeimage prune [--keep N]``."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from nodeimage.build import DEFAULT_CACHE, DEFAULT_OUT, build_image
+from nodeimage.build import DEFAULT_CACHE, DEFAULT_OUT, build_image, prune
 from nodeimage.errors import NodeImageError
 
 
@@ -22,8 +23,15 @@ def main(argv: list[str] | None = None) -> int:
                        help="pin e.g. linux-image-6.1.0-56-amd64 (default: what "
                             "linux-image-amd64 depends on)")
     build.add_argument("--force", action="store_true", help="rebuild even if cached")
+    prune_cmd = sub.add_parser("prune", help="delete all but the newest images")
+    prune_cmd.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    prune_cmd.add_argument("--keep", type=int, default=2)
     args = parser.parse_args(argv)
     try:
+        if args.command == "prune":
+            for gone in prune(args.out, args.keep):
+                print(f"nodeimage: removed {gone}", file=sys.stderr)
+            return 0
         result = build_image(args.out, args.cache, args.kernel_package, args.force)
     except NodeImageError as exc:
         print(f"nodeimage: error: {exc}", file=sys.stderr)

@@ -89,6 +89,17 @@ def latest_built(out_root: Path = DEFAULT_OUT) -> BuildResult | None:
     return BuildResult(directory.name, directory, cached=True)
 
 
+def prune(out_root: Path = DEFAULT_OUT, keep: int = 2) -> list[Path]:
+    """Delete all but the ``keep`` newest images (every agent change makes a new ~11 MB one)."""
+    if keep < 1:
+        raise PackageError("keep at least one image: --keep must be >= 1")
+    manifests = sorted(out_root.glob("*/manifest.json"), key=lambda p: p.stat().st_mtime)
+    doomed = [m.parent for m in manifests[:-keep]]
+    for directory in doomed:
+        shutil.rmtree(directory)
+    return doomed
+
+
 def build_image(out_root: Path = DEFAULT_OUT, cache_dir: Path = DEFAULT_CACHE,
                 kernel_package: str | None = None, force: bool = False) -> BuildResult:
     """Build (or reuse) the node image and return where it is."""

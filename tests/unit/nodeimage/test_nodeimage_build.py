@@ -14,7 +14,7 @@ from kofake import write_fake_module
 
 from nodeimage import build as build_mod
 from nodeimage import packages
-from nodeimage.build import build_image, input_digest, latest_built
+from nodeimage.build import build_image, input_digest, latest_built, prune
 from nodeimage.initramfs import FILES_DIR
 from nodeimage.kmod import WANTED_MODULES
 from nodeimage.packages import DebPackage
@@ -139,3 +139,14 @@ def test_latest_built_finds_newest_without_apt(tmp_path: Path,
     os.utime(first.directory / "manifest.json", (1, 1))
     found = latest_built(tmp_path / "out")
     assert found is not None and found.image_id == second.image_id
+
+
+def test_prune_keeps_newest(tmp_path: Path) -> None:
+    for index, name in enumerate(["a", "b", "c"]):
+        (tmp_path / name).mkdir()
+        manifest = tmp_path / name / "manifest.json"
+        manifest.write_text("{}")
+        os.utime(manifest, (100 + index, 100 + index))
+    removed = prune(tmp_path, keep=2)
+    assert removed == [tmp_path / "a"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b", "c"]
