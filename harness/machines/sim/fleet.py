@@ -25,7 +25,7 @@ from pyroute2 import netns as pr_netns
 from harness.lab.lab import Lab
 from harness.machines.sim.errors import SimMachineError
 from harness.machines.sim.machine import MachineSpec, SimMachine
-from harness.machines.sim.netdev import SYSCTLS, MacvlanFactory
+from harness.machines.sim.netdev import SYSCTLS, MacvlanFactory, Peer
 from harness.machines.sim.segment import SegmentPort
 
 
@@ -59,11 +59,14 @@ class Fleet:
     """Boots ``specs`` from lab host ``host`` (a namespace with an unaddressed link on ``segment``).
 
     ``scale`` multiplies every firmware timer (0.1: a 4 s DISCOVER timeout
-    waits 0.4 s); ``spread`` staggers power-on over that many wall seconds.
+    waits 0.4 s); ``spread`` staggers power-on over that many wall seconds;
+    ``pin_neighbours`` replaces ARP with permanent neighbour entries on both
+    sides (needed beyond a few hundred concurrent machines, see netdev.py).
     """
 
     def __init__(self, lab: Lab, host: str, segment: str, specs: Sequence[MachineSpec], *,
-                 scale: float = 0.1, spread: float = 0.0, ifprefix: str = "m") -> None:
+                 scale: float = 0.1, spread: float = 0.0, ifprefix: str = "m",
+                 pin_neighbours: bool = False) -> None:
         macs = [s.mac.lower() for s in specs]
         if len(set(macs)) != len(macs):
             raise SimMachineError("two machines share a MAC: give each machine its own")
@@ -74,6 +77,7 @@ class Fleet:
         self.scale = scale
         self.spread = spread
         self.ifprefix = ifprefix
+        self.pin_neighbours = pin_neighbours
         self.machines: list[SimMachine] = []
 
     def run(self, timeout: float = 300.0) -> FleetResult:
@@ -82,7 +86,7 @@ class Fleet:
             self.lab.sysctl(self.host, key, value)
         ns = self.lab.ns(self.host)
         lower = self.lab.link(self.host, self.segment).host_iface
-        factory = MacvlanFactory(ns, lower)
+        factory = MacvlanFactory(ns, lower, self._peers() if self.pin_neighbours else ())
         box: dict[str, Any] = {}
 
         def thread_main() -> None:
@@ -104,6 +108,13 @@ class Fleet:
             raise box["error"]
         result: FleetResult = box["result"]
         return result
+
+    def _peers(self) -> tuple[Peer, ...]:
+        return tuple(
+            Peer(self.lab.ns(host), info.host_iface, str(info.address.ip), info.mac)
+            for (host, seg), info in self.lab.links.items()
+            if seg == self.segment and host != self.host and info.address is not None
+        )
 
     async def _main(self, factory: MacvlanFactory, lower: str, timeout: float) -> FleetResult:
         loop = asyncio.get_running_loop()

@@ -7,12 +7,21 @@ namespace at lease time, gives the kernel's stack the machine's own MAC
 MAC) and its leased address. Sockets bind to that address and to the device
 (SO_BINDTODEVICE), since 1,000 devices share one subnet. The namespace
 answers ARP only on the device that owns the address (arp_ignore=1).
+
+The kernel's neighbour table is one budget for the whole host (gc_thresh3,
+1024 entries by default, counted across every namespace), and 1,000
+machines talking to three servers need ~6,000 entries. ``pinned`` peers get
+permanent entries on both sides instead (permanent entries are exempt from
+that budget); ARP is then not exercised, so scale runs use it and
+conformance runs do not.
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from pyroute2 import IPRoute
 from pyroute2 import netns as pr_netns
@@ -28,6 +37,19 @@ SYSCTLS = (
 )
 
 
+NUD_PERMANENT = 0x80
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A statically addressed lab host on the machines' segment (a server they talk to)."""
+
+    ns: str
+    ifname: str
+    address: str
+    mac: str
+
+
 class MacvlanFactory:
     """Creates and removes per-machine macvlans in namespace ``ns`` on ``lower``.
 
@@ -35,9 +57,12 @@ class MacvlanFactory:
     asyncio loop never blocks on them.
     """
 
-    def __init__(self, ns: str, lower: str) -> None:
+    def __init__(self, ns: str, lower: str, pinned: tuple[Peer, ...] = ()) -> None:
         self.ns = ns
         self.lower = lower
+        self.pinned = pinned
+        self._peer_ipr: dict[str, tuple[IPRoute, int]] = {}
+        self._addresses: dict[str, str] = {}
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"macvlan-{ns}",
                                         initializer=pr_netns.setns, initargs=(ns,))
         self._ipr: IPRoute | None = None
@@ -57,6 +82,13 @@ class MacvlanFactory:
                 raise SimMachineError(f"no interface {self.lower!r} in namespace {self.ns}")
             self._lower_index = found[0]
             self._ipr.link("set", index=self._lower_index, state="up")
+            for peer in self.pinned:  # a netlink socket belongs to the netns it was made in
+                pr_netns.setns(peer.ns)
+                try:
+                    pipr = IPRoute()
+                    self._peer_ipr[peer.ns] = (pipr, pipr.link_lookup(ifname=peer.ifname)[0])
+                finally:
+                    pr_netns.setns(self.ns)
         return self._ipr
 
     def create(self, ifname: str, mac: str, address: str, prefixlen: int) -> None:
@@ -68,6 +100,12 @@ class MacvlanFactory:
         idx = ipr.link_lookup(ifname=ifname)[0]
         ipr.addr("add", index=idx, address=address, prefixlen=prefixlen)
         ipr.link("set", index=idx, state="up")
+        for peer in self.pinned:
+            ipr.neigh("replace", dst=peer.address, lladdr=peer.mac, ifindex=idx,
+                      state=NUD_PERMANENT)
+            pipr, pidx = self._peer_ipr[peer.ns]
+            pipr.neigh("replace", dst=address, lladdr=mac, ifindex=pidx, state=NUD_PERMANENT)
+        self._addresses[ifname] = address
 
     def remove(self, ifname: str) -> None:
         """Delete one macvlan (call on the worker)."""
@@ -75,6 +113,11 @@ class MacvlanFactory:
         found = ipr.link_lookup(ifname=ifname)
         if found:
             ipr.link("del", index=found[0])
+        address = self._addresses.pop(ifname, None)
+        for pipr, pidx in self._peer_ipr.values():
+            if address is not None:
+                with contextlib.suppress(Exception):  # already gone is fine
+                    pipr.neigh("del", dst=address, ifindex=pidx)
         if ifname in self.created:
             self.created.remove(ifname)
 
@@ -93,6 +136,9 @@ class MacvlanFactory:
             if self._ipr is not None:
                 ipr, self._ipr = self._ipr, None
                 self._pool.submit(ipr.close).result()
+            for pipr, _ in self._peer_ipr.values():
+                self._pool.submit(pipr.close).result()
+            self._peer_ipr.clear()
             self._pool.shutdown(wait=True)
 
 

@@ -62,7 +62,8 @@ def test_many_machines_boot_to_their_scripts(make_lab) -> None:  # type: ignore[
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     with site, proxy:
         started = time.monotonic()
-        result = Fleet(lab, "machines", "lan", specs, scale=SCALE, spread=SPREAD).run(600)
+        result = Fleet(lab, "machines", "lan", specs, scale=SCALE, spread=SPREAD,
+                       pin_neighbours=COUNT > 200).run(600)
         wall = time.monotonic() - started
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     result.write(lab.reports_dir / "machines.json")
