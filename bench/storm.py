@@ -20,8 +20,12 @@ drops as the clients saw them. Writes bench/results/storm.json.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import ipaddress
 import json
 import os
+import random
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -33,10 +37,12 @@ if __package__ in (None, ""):
 
 from bench.errors import BenchError  # noqa: E402
 from bench.stats import percentiles  # noqa: E402
+from harness.lab.topology import Topology  # noqa: E402
 from harness.scenario.loader import load_scenario  # noqa: E402
 from harness.scenario.model import Scenario  # noqa: E402
 from harness.scenario.result import MachineResult, RunResult  # noqa: E402
 from harness.scenario.runner import ScenarioRunner  # noqa: E402
+from harness.scenario.topology import SiteLayout  # noqa: E402
 
 __all__ = ["main", "retransmissions", "run_storm", "storm_scenario", "summarise_run"]
 
@@ -57,6 +63,43 @@ def storm_scenario(per_kind: int, path: Path = SCENARIO, timeout: float | None =
     update["clusters"] = clusters
     # model_copy skips validation: round-trip through the model so a bad count still fails here
     return Scenario.model_validate(base.model_copy(update=update).model_dump(by_alias=True))
+
+
+def _root_networks() -> list[ipaddress.IPv4Network]:
+    out = subprocess.run(["ip", "-j", "-4", "addr"], capture_output=True, text=True,
+                         timeout=10, check=False).stdout or "[]"
+    nets = []
+    for link in json.loads(out):
+        for a in link.get("addr_info", []):
+            nets.append(ipaddress.IPv4Network(f"{a['local']}/{a['prefixlen']}", strict=False))
+    return nets
+
+
+def wide_subnet(prefix: int = 20) -> str:
+    """A random private /``prefix`` in 10.64.0.0/10 that no root-namespace address uses."""
+    pool = ipaddress.IPv4Network("10.64.0.0/10")
+    taken = _root_networks()
+    rng = random.SystemRandom()
+    for _ in range(200):
+        net = rng.choice(list(pool.subnets(new_prefix=prefix)))
+        if not any(net.overlaps(t) for t in taken):
+            return str(net)
+    raise BenchError(f"no free /{prefix} in {pool} for the storm segment")
+
+
+def widen(layout: SiteLayout, prefix: int = 20) -> SiteLayout:
+    """The same layout with every segment on a /``prefix``.
+
+    Scenario segments get a random /24, whose site DHCP pool (the upper half)
+    holds 127 leases: 1,000 machines would mostly wait for an address that never
+    comes. The benchmark measures the proxies and the harness, not pool
+    exhaustion, so it gives the segments room (a /20: 2,047 leases).
+    """
+    segments = tuple(dataclasses.replace(seg, subnet=wide_subnet(prefix))
+                     for seg in layout.topology.segments)
+    topology = Topology(segments=segments, hosts=layout.topology.hosts)
+    topology.validate()
+    return dataclasses.replace(layout, topology=topology)
 
 
 def retransmissions(machine: MachineResult) -> int:
@@ -114,9 +157,11 @@ def run_storm(per_kind: int, results: Path = RESULTS, timeout: float | None = No
     t0 = time.time()
     runner = ScenarioRunner(scenario, reports_dir=REPO / "reports" / "bench",
                             scenario_file=SCENARIO)
+    runner.layout = widen(runner.layout)
     result = runner.run()
     doc = {"date_utc": time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(t0)),
            "scenario": f"{SCENARIO.relative_to(REPO)} with count={per_kind} per group",
+           "segment_prefix": 20,
            **summarise_run(result, per_kind)}
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(json.dumps(doc, indent=2) + "\n")

@@ -87,7 +87,7 @@ def test_run_on_loopback_counts_answers_and_drops(answer_every: int,
     try:
         result = asyncio.run(run_load("127.0.0.1", [MAC, "00:0c:01:00:00:2b"], rate=2000,
                                       count=200, duration=5, item_type=0, bind="127.0.0.1",
-                                      source_port=0, server_port=port, drain=1.0))
+                                      source_port=0, server_port=port, drain=2.0))
     finally:
         stop.set()
         thread.join()

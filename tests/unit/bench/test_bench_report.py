@@ -1,0 +1,91 @@
+"""Boot-storm helpers and the BENCHMARKS.md renderer, on fixed data."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.report import fmt, render, summary_rows
+from bench.storm import retransmissions, storm_scenario, summarise_run
+from harness.scenario.result import MachineResult, RunResult, TimelineEvent
+
+pytestmark = pytest.mark.unit
+
+
+def _machine(name: str, events: list[tuple[str, str]], ready: float | None) -> MachineResult:
+    return MachineResult(
+        name=name, mac="52:54:00:00:00:01", firmware="uefi-x64", segment="lan",
+        cluster="storm", driver="sim", state="Ready" if ready is not None else "Booting",
+        ready_seconds=ready,
+        timeline=[TimelineEvent(t=i * 0.1, kind=k, summary=s) for i, (k, s) in enumerate(events)])
+
+
+def test_retransmissions_count_resends_without_answer() -> None:
+    clean = _machine("a", [("state", "dhcp-discover"), ("sent", "DISCOVER"),
+                           ("received", "OFFER"), ("sent", "REQUEST"), ("received", "ACK"),
+                           ("state", "dhcp-discover"), ("sent", "DISCOVER"),
+                           ("received", "OFFER")], 1.0)
+    lossy = _machine("b", [("state", "dhcp-discover"), ("sent", "DISCOVER"),
+                           ("sent", "DISCOVER"), ("sent", "DISCOVER"), ("received", "OFFER"),
+                           ("sent", "REQUEST"), ("sent", "REQUEST"), ("received", "ACK")], 2.0)
+    assert retransmissions(clean) == 0
+    assert retransmissions(lossy) == 3
+
+
+def test_storm_scenario_resizes_every_group() -> None:
+    scenario = storm_scenario(7)
+    assert [m.count for m in scenario.machines] == [7, 7]
+    assert scenario.name == "boot-storm-14"
+
+
+def _run(machines: list[MachineResult]) -> RunResult:
+    return RunResult(scenario_name="s", scenario_file=None, scenario={"time_scale": 0.25},
+                     tier="sim", lab_id="x", started=0.0, finished=12.0, machines=machines,
+                     phases=[("machines", 1.0, 9.0)])
+
+
+def test_summarise_run_reports_all_ready_time_and_percentiles() -> None:
+    ms = [_machine(f"m{i}", [("sent", "DISCOVER"), ("received", "OFFER")], float(i + 1))
+          for i in range(4)]
+    doc = summarise_run(_run(ms), 2)
+    assert doc["ready"] == 4 and doc["not_ready"] == 0
+    assert doc["time_to_all_ready_s"] == 4.0
+    assert doc["ready_s"] == {"p50": 2.0, "p95": 4.0, "p99": 4.0}
+    assert doc["phases_s"] == {"machines": 8.0}
+
+
+def test_summarise_run_without_all_ready_has_no_all_ready_time() -> None:
+    ms = [_machine("a", [], 1.0), _machine("b", [], None)]
+    doc = summarise_run(_run(ms), 1)
+    assert doc["not_ready"] == 1 and doc["time_to_all_ready_s"] is None
+
+
+SYSTEM = {"name": "flexlab Boot Proxy", "version": "0.1", "offers_per_s": 3000.0,
+          "acks_per_s": 4000.0, "drop_ratio": 0.001,
+          "latency_ms": {"p50": 0.2, "p95": 0.9, "p99": 3.1},
+          "ack_drop_ratio": 0.0, "ack_latency_ms": {"p50": 0.3, "p95": 1.0, "p99": 2.0},
+          "offer_steps": [{"offered_per_s": 3000, "sent": 12000, "answered_per_s": 3000.0,
+                           "drop_ratio": 0.001,
+                           "latency_ms": {"p50": 0.2, "p95": 0.9, "p99": 3.1}}],
+          "ack_steps": []}
+
+
+def test_render_has_machine_tables_and_honest_gaps() -> None:
+    results = {
+        "machine": {"nproc": 2, "kernel": "6.1", "date_utc": "2026-11-25 23:00:00Z"},
+        "proxydhcp": {"plan": {"step_seconds": 4, "clients": 1000}, "systems": [SYSTEM]},
+        "tftp_http": {"error": "BenchError: tftpd-hpa missing"},
+        "vm": {"subject": "1 VM", "reason": "no VM driver"},
+    }
+    doc = render(results, ["bench/run.py"], 61.0)
+    assert "2026-11-25 23:00:00Z" in doc and "- nproc: 2" in doc
+    assert "| flexlab Boot Proxy | 0.1 | 3,000 | 0.10 % | 0.20 / 0.90 / 3.10 |" in doc
+    assert "Not measured: BenchError: tftpd-hpa missing" in doc
+    assert "Not measured: no VM driver" in doc
+    rows = summary_rows(results)
+    assert rows[0][0] == "proxydhcp" and "3,000 offers/s" in rows[0][2]
+    assert any("not measured" in r[2] for r in rows)
+
+
+def test_fmt_marks_missing_figures() -> None:
+    assert fmt(None) == "\u2013"
+    assert fmt(1234.5, 1) == "1,234.5"
