@@ -54,9 +54,11 @@ def error_packet(code: int, message: str) -> bytes:
 class TftpClient:
     """Fetch files over one bound UDP socket, with timeouts already scaled to wall seconds."""
 
-    def __init__(self, sock: socket.socket, server: str, timeouts: tuple[float, ...]) -> None:
+    def __init__(self, sock: socket.socket, server: str, timeouts: tuple[float, ...],
+                 port: int = 69) -> None:
         self.sock = sock
         self.server = server
+        self.port = port
         self.timeouts = timeouts
         self.loop = asyncio.get_running_loop()
 
@@ -75,7 +77,7 @@ class TftpClient:
             opts["blksize"] = str(blksize)
         packet = rrq(filename, opts)
         for timeout in self.timeouts:
-            await self.loop.sock_sendto(self.sock, packet, (self.server, 69))
+            await self.loop.sock_sendto(self.sock, packet, (self.server, self.port))
             got = await self._recv(timeout)
             if got is None:
                 continue
@@ -108,7 +110,7 @@ class TftpClient:
         expected = 1
         peer: tuple[str, int] | None = None
         last_sent = rrq(filename, opts)
-        dest: tuple[str, int] = (self.server, 69)
+        dest: tuple[str, int] = (self.server, self.port)
         await self.loop.sock_sendto(self.sock, last_sent, dest)
         tries = 0
         in_window = 0
