@@ -1,66 +1,14 @@
-"""A lab for the emulators: site DHCP, a dnsmasq ProxyDHCP, a static web server, machines."""
+"""A lab for the emulators: site DHCP running, hosts for a proxy, a web server and machines."""
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from harness.components.dnsmasq import SiteDhcp
-from harness.components.sockets import tcp_listening
-from harness.lab import Host, HostLink, Lab, Segment, Topology
-from harness.lab.process import LabProcess
-from harness.wait import wait_until
-
-TOPOLOGY = Topology(
-    segments=(Segment("lan"),),
-    hosts=(
-        Host("dhcp", (HostLink("lan"),)),
-        Host("proxy", (HostLink("lan"),)),
-        Host("web", (HostLink("lan"),)),
-        Host("machines", (HostLink("lan", address=None),)),
-    ),
-)
-WEB_PORT = 8080
-
-
-@dataclass
-class WebRoot:
-    """A static HTTP server in lab host ``web`` serving ``root``."""
-
-    root: Path
-    url: str
-    process: LabProcess
-
-
-def start_web(lab: Lab, root: Path) -> WebRoot:
-    """python -m http.server in host ``web``; ready when it listens on its port."""
-    proc = lab.start_process("web", [sys.executable, "-m", "http.server", str(WEB_PORT),
-                                     "--directory", str(root)], "web")
-    wait_until(lambda: tcp_listening(proc.pid, WEB_PORT) or (
-        None if proc.running() else pytest.fail("http.server died:\n" + proc.log_tail())),
-        timeout=10, what="http.server to listen", evidence=proc.log_tail)
-    return WebRoot(root, f"http://{lab.address('web', 'lan')}:{WEB_PORT}", proc)
-
-
-def write_boot_files(root: Path, web_url: str, macs: list[str]) -> dict[str, bytes]:
-    """A per-MAC iPXE script naming a kernel and an initrd; returns the files' contents."""
-    kernel = os.urandom(300_000)
-    initrd = os.urandom(500_000)
-    (root / "boot").mkdir(parents=True, exist_ok=True)
-    (root / "vmlinuz").write_bytes(kernel)
-    (root / "initrd.img").write_bytes(initrd)
-    for mac in macs:
-        (root / "boot" / f"{mac}.ipxe").write_text(
-            "#!ipxe\n"
-            f"kernel {web_url}/vmlinuz console=ttyS0 flexlab.mac=${{mac}}\n"
-            "initrd /initrd.img\n"
-            "boot\n")
-    return {"vmlinuz": kernel, "initrd.img": initrd}
+from harness.lab import Lab, Topology
+from tests.sim.machines.webroot import TOPOLOGY
 
 
 @pytest.fixture

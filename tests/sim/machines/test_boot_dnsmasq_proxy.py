@@ -10,7 +10,7 @@ from harness.capture.decode import decode_pcap
 from harness.components.dnsmasq_proxy import DnsmasqProxy
 from harness.lab import Lab
 from harness.machines.sim import Fleet, MachineSpec, profile
-from tests.sim.machines.conftest import start_web, write_boot_files
+from tests.sim.machines.webroot import start_web, write_boot_files
 
 pytestmark = pytest.mark.sim
 
