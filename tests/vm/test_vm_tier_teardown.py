@@ -1,0 +1,112 @@
+"""vm tier: a run leaves nothing behind — no libvirt domain, tap, disk image, QEMU process,
+namespace or temp dir — even when it fails mid-boot.
+
+The scenario's timeout is shorter than a TCG boot, so the run ends with the VMs
+still booting: the hardest path for teardown. One SeaBIOS and one OVMF VM (the
+latter has a UEFI variable store to remove too).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness.lab import Lab
+from harness.machines.vm.libvirt_vm import connect, domains_of_lab
+from harness.scenario.drivers import MachineProgress
+from harness.scenario.loader import parse_scenario
+from harness.scenario.model import Scenario
+from harness.scenario.runner import ScenarioRunner
+from harness.scenario.vm_driver import VmDriver
+
+pytest.importorskip("libvirt", reason="needs libvirt-python (pip install .[vm])")
+
+pytestmark = [
+    pytest.mark.vm,
+    pytest.mark.skipif(
+        os.geteuid() != 0 or shutil.which("qemu-system-x86_64") is None
+        or not Path("/run/libvirt/libvirt-sock").exists(),
+        reason="needs root, qemu-system-x86 and a running libvirtd (scripts/setup-host.sh)"),
+]
+
+SCENARIO = """
+name: vm-teardown
+tier: vm
+timeout: 20
+segments: [{name: lan}]
+site_dhcp: [{segment: lan}]
+proxies: [{name: bp1, segments: [lan], clusters: [alpha], kind: container}]
+clusters: [{name: alpha}]
+machines:
+  - {name: bios, segment: lan, cluster: alpha, firmware: seabios-ipxe, nic: e1000,
+     facts: {cores: 1, memory_gb: 1, disk_gb: 12}}
+  - {name: uefi, segment: lan, cluster: alpha, firmware: uefi-x64, nic: virtio,
+     facts: {cores: 1, memory_gb: 1, disk_gb: 12}}
+steps: [{at: 0, action: power_on, machines: [bios, uefi]}]
+expect:
+  machines: [{name: bios, state: Ready}, {name: uefi, state: Ready}]
+"""
+
+
+def _qemu_processes_of(lab_id: str) -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(
+                errors="replace")
+        except OSError:
+            continue  # exited while we looked
+        if "qemu-system" in cmdline and lab_id in cmdline:
+            found.append(f"{entry.name}: {cmdline[:120]}")
+    return found
+
+
+def test_failed_run_leaves_no_domain_tap_disk_or_process(tmp_path: Path) -> None:
+    scenario: Scenario = parse_scenario(SCENARIO)
+    drivers: list[VmDriver] = []
+    seen_running: dict[str, bool] = {}
+
+    def factory(lab: Lab, sc: Scenario) -> VmDriver:
+        driver = VmDriver(lab, sc)
+        drivers.append(driver)
+        return driver
+
+    def watch(_phase: str, progress: dict[str, MachineProgress]) -> None:
+        # proves the run really started the VMs before it timed out
+        driver = drivers[0]
+        seen_running.update({k: bool(vm.dom is not None and vm.dom.isActive())
+                             for k, vm in driver.vms.items() if vm.dom is not None})
+
+    result = ScenarioRunner(scenario, reports_dir=tmp_path, driver_factory=factory,
+                            progress=watch).run()
+    lab_id = result.lab_id
+    assert result.error and "scenario timeout" in result.error, result.error
+    assert seen_running == {"bios": True, "uefi": True}, seen_running
+    driver = drivers[0]
+    files = [p for vm in driver.vms.values()
+             for p in (vm.spec.data_disk.path if vm.spec.data_disk else None,
+                       vm.spec.uefi_vars, vm.spec.serial_log) if p is not None]
+    assert len(files) == 5
+    assert [str(p) for p in files if p.exists()] == []
+    assert not Path(f"/tmp/flexlab-{lab_id}").exists()
+    conn = connect()
+    try:
+        assert domains_of_lab(conn, lab_id) == []
+        assert [d.name() for d in conn.listAllDomains() if d.name().startswith(lab_id)] == []
+    finally:
+        conn.close()
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True,
+                           check=True).stdout
+    assert [line for line in links.splitlines() if lab_id in line] == []
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
+                           check=True).stdout
+    assert [line for line in netns.splitlines() if lab_id in line] == []
+    assert _qemu_processes_of(lab_id) == []
+    consoles = tmp_path / "labs" / lab_id / "consoles"
+    assert sorted(p.name for p in consoles.iterdir()) == ["bios.log", "uefi.log"]
