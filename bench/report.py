@@ -54,20 +54,27 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
                          f"{fmt(r['mb_per_s_median'])} MB/s aggregate, {r['clients']} clients"))
     elif tftp is not None:
         rows.append(("tftp/http", DASH, f"not measured: {tftp.get('error')}"))
-    storm = results.get("storm")
-    if isinstance(storm, dict) and "machines" in storm:
-        rows.append(("boot storm", f"{storm['machines']} sim machines",
-                     f"{storm['ready']} Ready, all in {fmt(storm['time_to_all_ready_s'], 1)} s, "
-                     f"p50/p95 {fmt(storm['ready_s']['p50'], 2)}/"
-                     f"{fmt(storm['ready_s']['p95'], 2)} s"))
-    elif storm is not None:
-        rows.append(("boot storm", DASH, f"not measured: {storm.get('error')}"))
+    for storm in _storms(results):
+        if "machines" in storm:
+            rows.append(("boot storm", f"{storm['machines']} sim machines",
+                         f"{storm['ready']} Ready; all Ready in "
+                         f"{fmt(storm['time_to_all_ready_s'], 1)} s; power-on->Ready p50/p95 "
+                         f"{fmt(storm['ready_s']['p50'], 2)}/{fmt(storm['ready_s']['p95'], 2)} s"))
+        else:
+            rows.append(("boot storm", DASH, f"not measured: {storm.get('error')}"))
     vm = results.get("vm")
     if isinstance(vm, dict):
         rows.append(("vm boot", vm.get("subject", DASH),
                      f"{fmt(vm.get('ready_s'), 1)} s power-on→Ready" if vm.get("ready_s")
                      else f"not measured: {vm.get('reason') or vm.get('error')}"))
     return rows
+
+
+def _storms(results: dict[str, Any]) -> list[dict[str, Any]]:
+    storm = results.get("storm")
+    if storm is None:
+        return []
+    return [s for s in (storm if isinstance(storm, list) else [storm]) if isinstance(s, dict)]
 
 
 def _machine(results: dict[str, Any]) -> list[str]:
@@ -127,28 +134,34 @@ def _tftp_http(tftp: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _storm(storm: dict[str, Any]) -> list[str]:
-    if "machines" not in storm:
-        return ["", f"Not measured: {storm.get('error')}"]
-    ph = storm.get("phases_s", {})
+def _storm(storms: list[dict[str, Any]]) -> list[str]:
     lines = [
         "",
         "| machines | Ready | time to all Ready s | power-on→Ready p50 / p95 / p99 s | "
         "DHCP retransmissions (machines) | run wall s | verdict |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | --- |",
-        f"| {storm['machines']} | {storm['ready']} | {fmt(storm['time_to_all_ready_s'], 2)} | "
-        f"{_lat(storm['ready_s'])} | {storm['dhcp_retransmissions']} "
-        f"({storm['machines_with_retransmissions']}) | {fmt(storm['wall_s'], 1)} | "
-        f"{storm['verdict']} |",
-        "",
-        "Phases (s): " + ", ".join(f"{k} {v}" for k, v in ph.items()) + ".",
     ]
-    if storm.get("error"):
-        lines += ["", f"Run error: `{storm['error']}`"]
-    if storm.get("failed_expectations"):
-        lines += ["", "Failed expectations (the verdict, not the timing):", ""]
-        lines += [f"- {e[:300]}" for e in storm["failed_expectations"]]
-    return lines
+    notes: list[str] = []
+    for storm in storms:
+        if "machines" not in storm:
+            notes += ["", f"Not measured: {storm.get('error')}"]
+            continue
+        lines.append(
+            f"| {storm['machines']} | {storm['ready']} | "
+            f"{fmt(storm['time_to_all_ready_s'], 2)} | {_lat(storm['ready_s'])} | "
+            f"{storm['dhcp_retransmissions']} ({storm['machines_with_retransmissions']}) | "
+            f"{fmt(storm['wall_s'], 1)} | {storm['verdict']} |")
+        ph = storm.get("phases_s", {})
+        notes += ["", f"{storm['machines']} machines, phases (s): "
+                  + ", ".join(f"{k} {v}" for k, v in ph.items()) + "; end states: "
+                  + ", ".join(f"{k} {v}" for k, v in storm.get("states", {}).items()) + "."]
+        for reason, n in storm.get("not_ready_reasons", {}).items():
+            notes.append(f"- not Ready because \"{reason}\": {n} machines")
+        if storm.get("error"):
+            notes.append(f"Run error: `{storm['error'][:400]}`")
+        for e in storm.get("failed_expectations", []):
+            notes.append(f"- failed expectation: {e[:300]}")
+    return lines + notes
 
 
 def render(results: dict[str, Any], argv: Sequence[str], total_seconds: float) -> str:
@@ -213,14 +226,16 @@ def render(results: dict[str, Any], argv: Sequence[str], total_seconds: float) -
             "nginx, one client implementation for all.",
             *_tftp_http(tftp),
         ]
-    storm = results.get("storm")
-    if storm is not None:
+    storms = _storms(results)
+    if storms:
+        storm = next((s for s in storms if "per_kind" in s), storms[0])
         lines += [
             "", "## Boot storm (emulated machines)",
             "",
             "How: `bench/storm.py` loads `scenarios/boot-storm.yaml`, resizes both machine "
-            f"groups (SeaBIOS+iPXE and UEFI x64) to {storm.get('per_kind', '?')} copies in "
-            "code and runs it with `harness.scenario.runner.ScenarioRunner`: Control Plane, "
+            "groups (SeaBIOS+iPXE and UEFI x64) to N copies each in code, puts its segment "
+            "on a /20 (a scenario segment is a /24 whose site DHCP pool holds 127 leases) "
+            "and runs it with `harness.scenario.runner.ScenarioRunner`: Control Plane, "
             "site dnsmasq DHCP, the reference Boot Proxy and the sim driver's emulated "
             "firmware, all powered on at t = 0. Power-on→Ready per machine is the Control "
             "Plane's `node.ready` time minus the power-on time, from the run result; time to "
@@ -229,7 +244,7 @@ def render(results: dict[str, Any], argv: Sequence[str], total_seconds: float) -
             "throughput, not what real firmware would take. DHCP retransmissions are "
             "requests a machine sent again because no answer came in time: the storm's "
             "drops as clients saw them.",
-            *_storm(storm),
+            *_storm(storms),
         ]
     vm = results.get("vm")
     if vm is not None:

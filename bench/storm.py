@@ -25,7 +25,9 @@ import ipaddress
 import json
 import os
 import random
+import re
 import subprocess
+from collections import Counter
 import sys
 import time
 from pathlib import Path
@@ -103,21 +105,23 @@ def widen(layout: SiteLayout, prefix: int = 20) -> SiteLayout:
 
 
 def retransmissions(machine: MachineResult) -> int:
-    """DHCP requests the machine sent again with no answer in between (its view of drops)."""
+    """DHCP requests the machine sent again in the same boot phase (its view of drops).
+
+    A phase runs from one ``state`` event to the next (dhcp-discover, dhcp-request,
+    pxe-request …); every DISCOVER or REQUEST beyond the first of its kind in a
+    phase is a retransmission: the firmware timed out waiting for an answer.
+    """
     count = 0
-    waiting: str | None = None
+    seen: dict[str, int] = {}
     for event in machine.timeline:
-        kind, summary = event.kind, event.summary
-        if kind == "sent" and summary.split()[0] in ("DISCOVER", "REQUEST"):
-            word = summary.split()[0]
-            if waiting == word:
-                count += 1
-            waiting = word
-        elif kind == "received":
-            waiting = None
-        elif kind == "state":
-            waiting = None if summary not in ("dhcp-discover", "dhcp-request",
-                                              "pxe-request") else waiting
+        if event.kind == "state":
+            seen = {}
+        elif event.kind == "sent":
+            word = event.summary.split()[0] if event.summary else ""
+            if word in ("DISCOVER", "REQUEST"):
+                seen[word] = seen.get(word, 0) + 1
+                if seen[word] > 1:
+                    count += 1
     return count
 
 
@@ -127,7 +131,11 @@ def summarise_run(result: RunResult, per_kind: int) -> dict[str, Any]:
     times = [m.ready_seconds for m in ready if m.ready_seconds is not None]
     phases = {name: round(end - start, 2) for name, start, end in result.phases}
     retries = sum(retransmissions(m) for m in result.machines)
+    reasons = Counter(re.sub(r"-?\d+(\.\d+)?", "N", r)
+                      for m in result.machines if m.state != "Ready" for r in m.reasons[:1])
     return {
+        "states": dict(Counter(m.state for m in result.machines).most_common()),
+        "not_ready_reasons": dict(reasons.most_common(3)),
         "machines": len(result.machines) or per_kind * 2,
         "per_kind": per_kind,
         "ready": len(ready),

@@ -25,8 +25,11 @@ def test_retransmissions_count_resends_without_answer() -> None:
                            ("state", "dhcp-discover"), ("sent", "DISCOVER"),
                            ("received", "OFFER")], 1.0)
     lossy = _machine("b", [("state", "dhcp-discover"), ("sent", "DISCOVER"),
-                           ("sent", "DISCOVER"), ("sent", "DISCOVER"), ("received", "OFFER"),
-                           ("sent", "REQUEST"), ("sent", "REQUEST"), ("received", "ACK")], 2.0)
+                           ("received", "OFFER"), ("sent", "DISCOVER"), ("sent", "DISCOVER"),
+                           ("received", "OFFER"), ("state", "dhcp-request"),
+                           ("sent", "REQUEST"), ("sent", "REQUEST"), ("received", "ACK"),
+                           ("state", "pxe-request"), ("sent", "REQUEST"),
+                           ("received", "ACK")], 2.0)
     assert retransmissions(clean) == 0
     assert retransmissions(lossy) == 3
 
