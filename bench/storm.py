@@ -27,9 +27,9 @@ import os
 import random
 import re
 import subprocess
-from collections import Counter
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
