@@ -116,12 +116,12 @@ def _unix_socket_answers(path: str) -> bool:
 def _kvm_works() -> bool:
     """KVM counts only if a tiny guest (the node image) really boots under it."""
     from harness.machines.vm.accel import Accel, choose_accel
+    from nodeimage.build import latest_built
 
-    images = sorted(Path("build/nodeimage").glob("*/vmlinuz"), key=lambda p: p.stat().st_mtime)
-    if not images:
+    image = latest_built()
+    if image is None:
         return False
-    kernel = images[-1]
-    decision = choose_accel(kernel, kernel.with_name("initrd.img"), measure_tcg=False)
+    decision = choose_accel(image.kernel, image.initrd, measure_tcg=False)
     return decision.accel is Accel.KVM
 
 

@@ -88,6 +88,12 @@ if ! sock_answers /var/run/docker.sock; then
 fi
 log "dockerd ready"
 
+# libvirt probes QEMU as root but checks its capability cache as libvirt-qemu: with
+# /dev/kvm 0600 root it re-probes on every define (~40 s each here). Group kvm fixes it.
+if [ -e /dev/kvm ] && getent group kvm >/dev/null; then
+  chgrp kvm /dev/kvm && chmod 0660 /dev/kvm
+fi
+
 if ! sock_answers /run/libvirt/virtlogd-sock; then
   log "starting virtlogd"
   setsid nohup virtlogd >/var/log/flexlab/virtlogd.log 2>&1 < /dev/null &

@@ -62,7 +62,8 @@ def judge_expectations(
     for exp in scenario.expect.machines:
         for key, mac in zip(keys(exp.name), macs[exp.name], strict=True):
             answers = proxy_answers(captures, mac)
-            via = proxy_names(sorted({e.src_ip for e in answers}))
+            # a relay delivers replies from its own address: option 54 names the server
+            via = proxy_names(sorted({e.server_id or e.src_ip for e in answers}))
             if exp.booted_via is not None:
                 ok = via == [exp.booted_via]
                 out.append(ExpectationResult(
