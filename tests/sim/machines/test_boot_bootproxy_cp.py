@@ -6,12 +6,16 @@ from collections.abc import Callable
 
 import pytest
 
+from harness.capture.decode import decode_pcap
 from harness.components.bootproxy import BootProxy
 from harness.components.controlplane import ControlPlane
 from harness.components.dnsmasq import SiteDhcp
 from harness.lab import Host, HostLink, Lab, Segment, Topology
 from harness.machines.sim import PROFILES, Fleet, MachineSpec, profile
 from harness.machines.sim.agent import NodeFacts
+from harness.rules.context import RuleContext
+from harness.rules.engine import check_capture
+from harness.rules.model import Level
 from harness.wait import wait_until
 
 pytestmark = [pytest.mark.sim, pytest.mark.timeout(240)]
@@ -67,3 +71,18 @@ def test_every_profile_reaches_ready_and_a_small_machine_is_rejected(
     assert machines[small.mac]["state"] == "Rejected"
     reasons = " ".join(machines[small.mac]["reasons"])
     assert "cpu_cores" in reasons and "clock" in reasons
+
+    pcap = lab.pcaps["lan"]
+    proxy_ip = lab.address("bp1", "lan")
+    lab.teardown()
+    report = check_capture(decode_pcap(str(pcap)), RuleContext(
+        proxies=frozenset({proxy_ip}),
+        serves={proxy_ip: frozenset(s.mac for s in [*specs, small])},
+        site_dhcp=frozenset({lab.address("dhcp", "lan")}),
+        vendor_classes=("PXEClient", "HTTPClient", "HW-Client"), time_scale=0.1))
+    for f in report.failures():
+        print(f.rule_id, f.level.value, f.client, f.message[:160])
+    cli = [(f.rule_id, f.client) for f in report.failures() if f.rule_id.startswith("CLI-")]
+    no97 = next(s.mac for s in specs if s.profile.name == "intel-no97")
+    assert cli == [("CLI-1", no97)], cli
+    assert report.ok, report.failures(Level.MUST)

@@ -10,6 +10,9 @@ from harness.capture.decode import decode_pcap
 from harness.components.dnsmasq_proxy import DnsmasqProxy
 from harness.lab import Lab
 from harness.machines.sim import Fleet, MachineSpec, profile
+from harness.rules.context import RuleContext
+from harness.rules.engine import check_capture
+from harness.rules.model import Level
 from tests.sim.machines.webroot import start_web, write_boot_files
 
 pytestmark = pytest.mark.sim
@@ -71,3 +74,16 @@ def test_each_profile_boots_to_its_script_and_a_stranger_gets_no_proxy_offer(
     ipxe = [e for e in to_4011 if (e.vendor_class or "").endswith("UNDI:003010")]
     assert edk2 and all(e.sport == 4011 for e in edk2)
     assert all(e.sport == 68 for e in ipxe)
+
+    # The rules engine on the same capture: the emulators' own traffic must classify as
+    # real firmware (CLI-*), and dnsmasq, the reference proxy, must pass every MUST rule.
+    report = check_capture(cap, RuleContext(
+        proxies=frozenset({proxy_ip}), serves={proxy_ip: frozenset(served)},
+        site_dhcp=frozenset({lab.address("dhcp", "lan")}),
+        vendor_classes=("PXEClient", "HTTPClient", "HW-Client"), time_scale=0.1))
+    for f in report.findings:
+        if f.verdict.value != "pass":
+            print(f.rule_id, f.verdict.value, f.level.value, f.message[:160])
+    cli = [(f.rule_id, f.client) for f in report.failures() if f.rule_id.startswith("CLI-")]
+    assert cli == [("CLI-1", served[PROFILES.index("intel-no97")])], cli  # its missing 97
+    assert report.ok, report.failures(Level.MUST)
