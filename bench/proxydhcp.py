@@ -166,7 +166,7 @@ def loadgen_step(lab: Lab, server: str, macs_file: Path, item_type: int, rate: i
     out = json.loads(_ns_run(lab, "gen", argv, timeout=seconds + 20))
     if "error" in out:
         raise BenchError(out["error"])
-    return dict(out)
+    return {**out, "offered_per_s": rate}
 
 
 def probe_item_type(lab: Lab, server: str, macs_file: Path, fallback: int) -> int:
@@ -196,7 +196,7 @@ def dnsmasq_item_type(proxy: DnsmasqProxy, csa: str = "x86-64_EFI") -> int:
 
 def _show(label: str, s: dict[str, Any]) -> None:
     lat = s["latency_ms"]
-    print(f"  {label:30s} offered {s['offered_per_s']:6d}/s  answered "
+    print(f"  {label:30s} offered {s['offered_per_s']:6.0f}/s  answered "
           f"{s['answered_per_s']:8.0f}/s  loss {100 * s['drop_ratio']:6.2f} %  "
           f"p50 {lat['p50']} p99 {lat['p99']} ms", flush=True)
 

@@ -164,6 +164,14 @@ def _storm(storms: list[dict[str, Any]]) -> list[str]:
     return lines + notes
 
 
+def _reused(section: Any) -> list[str]:
+    items = section if isinstance(section, list) else [section]
+    if any(isinstance(i, dict) and i.get("reused") for i in items):
+        return ["", "*Not rerun this time: figures kept from the previous run "
+                "(dates in bench/results).*"]
+    return []
+
+
 def render(results: dict[str, Any], argv: Sequence[str], total_seconds: float) -> str:
     """The whole BENCHMARKS.md: machine, one section per benchmark with its method, the date."""
     date = results.get("machine", {}).get("date_utc", "?")
@@ -213,6 +221,7 @@ def render(results: dict[str, Any], argv: Sequence[str], total_seconds: float) -
             "the last good and the first bad rate. Headline: the highest answered rate with "
             "< 1 % loss, and its latency. \"sent/s\" below the offered rate means the load "
             "generator itself (Python, or perfdhcp sharing the 2 cores) was the limit.",
+            *_reused(proxy),
             *_proxydhcp(proxy),
         ]
     tftp = results.get("tftp_http")
@@ -224,6 +233,7 @@ def render(results: dict[str, Any], argv: Sequence[str], total_seconds: float) -
             "the runner with the flags shown in `bench/results/tftp_http.json`: on loopback, "
             "the Boot Proxy's TFTP server against tftpd-hpa and its HTTP server against "
             "nginx, one client implementation for all.",
+            *_reused(tftp),
             *_tftp_http(tftp),
         ]
     storms = _storms(results)
@@ -244,6 +254,7 @@ def render(results: dict[str, Any], argv: Sequence[str], total_seconds: float) -
             "throughput, not what real firmware would take. DHCP retransmissions are "
             "requests a machine sent again because no answer came in time: the storm's "
             "drops as clients saw them.",
+            *_reused(storms),
             *_storm(storms),
         ]
     vm = results.get("vm")

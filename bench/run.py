@@ -89,22 +89,48 @@ def _guard(name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def run_all(quick: bool, skip: set[str]) -> dict[str, Any]:
-    """Every benchmark not in ``skip``; the results dict :func:`bench.report.render` takes."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
+def stored(out: Path) -> dict[str, Any]:
+    """The results a previous run left in ``out`` (for benchmarks skipped this time)."""
+    path = out / "summary.json"
+    if not path.is_file():
+        return {}
+    try:
+        previous = json.loads(path.read_text())
+    except ValueError:
+        return {}
+    return previous if isinstance(previous, dict) else {}
+
+
+def run_all(quick: bool, skip: set[str], out: Path = RESULTS) -> dict[str, Any]:
+    """Every benchmark not in ``skip``; the results dict :func:`bench.report.render` takes.
+
+    Raw JSON goes to ``out`` (bench/results by default). A skipped benchmark keeps
+    the figures of the last run stored in ``out`` (marked ``"reused": true``), so the
+    document stays whole when one benchmark is rerun.
+    """
+    out.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"machine": proxydhcp.machine_facts(), "quick": quick}
+    previous = stored(out)
+    for name in skip & {"proxydhcp", "tftp_http", "storm", "vm"}:
+        if name in previous:
+            kept = previous[name]
+            for item in kept if isinstance(kept, list) else [kept]:
+                if isinstance(item, dict):
+                    item["reused"] = True
+            results[name] = kept
     if "proxydhcp" not in skip:
         plan = proxydhcp.Plan.quick() if quick else proxydhcp.Plan()
-        results["proxydhcp"] = _guard("proxydhcp", lambda: proxydhcp.run_benchmark(plan))
+        results["proxydhcp"] = _guard("proxydhcp", lambda: proxydhcp.run_benchmark(
+            plan, out / "proxydhcp.json"))
     if "tftp_http" not in skip:
-        results["tftp_http"] = _guard("tftp_http", lambda: run_tftp_http(quick))
+        results["tftp_http"] = _guard("tftp_http", lambda: run_tftp_http(quick, out))
     if "storm" not in skip:
         # (machines per firmware kind, scenario timeout s): the shipped storm's size, which
         # completes, then the 1,000-machine storm, bounded so the runner stays under 15 min
         sizes = [(50, 90)] if quick else [(100, 180), (500, 180)]
         results["storm"] = [
             _guard(f"storm {2 * n}", lambda n=n, t=t: storm.run_storm(    # type: ignore[misc]
-                n, RESULTS / f"storm-{2 * n}.json", timeout=t))
+                n, out / f"storm-{2 * n}.json", timeout=t))
             for n, t in sizes]
     if "vm" not in skip:
         results["vm"] = vm_boot()
@@ -121,13 +147,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", action="append", default=[],
                         choices=["proxydhcp", "tftp_http", "storm", "vm"])
     parser.add_argument("--doc", type=Path, default=DOC)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="directory for raw JSON")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("bench/run.py needs root (the benchmarks build network namespaces)",
               file=sys.stderr)
         return 2
     t0 = time.monotonic()
-    results = run_all(args.quick, set(args.skip))
+    results = run_all(args.quick, set(args.skip), args.out)
     total = time.monotonic() - t0
     rows = summary_rows(results)
     width = [max(len(r[i]) for r in rows) if rows else 10 for i in range(2)]
@@ -136,8 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{a:{width[0]}}  {b:{width[1]}}  {c}")
     cmd = ["bench/run.py", *(argv if argv is not None else sys.argv[1:])]
     args.doc.write_text(render(results, cmd, total))
-    (RESULTS / "summary.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
-    print(f"\nwrote {args.doc} and {RESULTS / 'summary.json'} in {total:.0f} s")
+    (args.out / "summary.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(f"\nwrote {args.doc} and {args.out / 'summary.json'} in {total:.0f} s")
     failed = [k for k in ("proxydhcp", "tftp_http")
               if isinstance(results.get(k), dict) and "error" in results[k]]
     return 1 if failed else 0
