@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import ipaddress
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from harness.components.base import Component
 from harness.components.dnsmasq import DnsmasqConfig, require_dnsmasq
@@ -110,6 +112,15 @@ class DnsmasqProxyConfig:
     def argv(self) -> list[str]:
         """The full command line."""
         return self.dnsmasq().argv()
+
+
+def served_macs_from_control_plane(api: Any, clusters: Iterable[str]) -> tuple[str, ...]:
+    """The MACs the Control Plane assigned to ``clusters``: the filter for ``served_macs``.
+
+    ``api`` is a Control Plane admin client (``harness.components.controlplane``);
+    dnsmasq reads its filter only at start, so restart the proxy after assignments change.
+    """
+    return tuple(sorted({m["mac"].lower() for c in clusters for m in api.machines(c)}))
 
 
 def prepare_tftp_root(root: Path, files: tuple[str, ...] = ("undionly.kpxe", "ipxe.efi"),

@@ -394,6 +394,10 @@ class SimMachine:
         if not cp or not token:
             raise BootFailed("AGENT", "kernel command line lacks flexlab.cp= or flexlab.token=")
         self._set_state("agent", cp=cp)
+        # like nodeimage/files/agent.sh: compare clocks first, then register
+        now = time.time() + self.spec.facts.clock_skew
+        cp_time = await self._api(cp, "/api/v1/time", None, None)
+        self.timeline.add(self._now(), "state", "clock", skew=round(now - cp_time["unix"], 3))
         firmware = "bios" if self.spec.profile.arch == 0 else "efi"
         body = self.spec.facts.payload(self.ident.mac, firmware, time.time())
         reg = await self._api(cp, "/api/v1/nodes/register", token, body)
@@ -406,14 +410,21 @@ class SimMachine:
         await self._api(cp, f"/api/v1/nodes/{self.ident.mac}/ready", reg["node_token"], {})
         self._set_state("ready")
 
-    async def _api(self, cp: str, path: str, token: str, body: dict[str, Any]) -> Any:
+    async def _api(self, cp: str, path: str, token: str | None,
+                   body: dict[str, Any] | None) -> Any:
+        """GET (``body`` None) or POST JSON to the Control Plane, as the agent does."""
         assert self.lease is not None
         sock = bound_socket(socket.SOCK_STREAM, self.ifname, self.lease.address)
+        method = "GET" if body is None else "POST"
+        headers = {} if body is None else {"Content-Type": "application/json"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
         resp = await sim_http.request(
-            sock, cp.rstrip("/") + path, method="POST", body=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+            sock, cp.rstrip("/") + path, method=method,
+            body=b"" if body is None else json.dumps(body).encode(), headers=headers,
             user_agent="flexlab-agent-sim")
-        self.timeline.add(self._now(), "sent", f"POST {path}", status=resp.status)
+        self.timeline.add(self._now(), "sent", f"{method} {path}", status=resp.status)
         if resp.status != 200:
-            raise BootFailed("AGENT", f"POST {path} answered {resp.status}: {resp.body[:200]!r}")
+            raise BootFailed("AGENT", f"{method} {path} answered {resp.status}: "
+                             f"{resp.body[:200]!r}")
         return resp.json()

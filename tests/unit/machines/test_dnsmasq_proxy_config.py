@@ -6,7 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.components.dnsmasq_proxy import DnsmasqProxyConfig, PxeService
+from harness.components.dnsmasq_proxy import (
+    DnsmasqProxyConfig,
+    PxeService,
+    served_macs_from_control_plane,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -53,3 +57,14 @@ def test_each_service_gets_binary_for_firmware_and_script_for_ipxe() -> None:
         "--pxe-service=tag:ipxe,x86PC,flexlab network boot,"
         "http://10.9.0.1:8080/boot/${mac}.ipxe",
     ]
+
+
+def test_served_macs_come_from_the_control_plane_assignments() -> None:
+    class FakeApi:
+        def machines(self, cluster: str) -> list[dict[str, str]]:
+            return {"a": [{"mac": "52:54:00:AA:00:02"}, {"mac": "52:54:00:aa:00:01"}],
+                    "b": [{"mac": "52:54:00:aa:00:03"}]}[cluster]
+
+    macs = served_macs_from_control_plane(FakeApi(), ["a"])
+    assert macs == ("52:54:00:aa:00:01", "52:54:00:aa:00:02")
+    assert "--dhcp-host=52:54:00:aa:00:03,set:known" not in _config(served_macs=macs).argv()
