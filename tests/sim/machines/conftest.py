@@ -8,7 +8,8 @@ import pytest
 
 from harness.components.dnsmasq import SiteDhcp
 from harness.lab import Lab, Topology
-from tests.sim.machines.webroot import TOPOLOGY
+
+from .webroot import TOPOLOGY
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ from harness.machines.sim import Fleet, MachineSpec, profile
 from harness.rules.context import RuleContext
 from harness.rules.engine import check_capture
 from harness.rules.model import Level
-from tests.sim.machines.webroot import start_web, write_boot_files
+
+from .webroot import start_web, write_boot_files
 
 pytestmark = pytest.mark.sim
 

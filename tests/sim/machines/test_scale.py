@@ -22,7 +22,8 @@ from harness.components.dnsmasq import SiteDhcp
 from harness.components.dnsmasq_proxy import DnsmasqProxy
 from harness.lab import Host, HostLink, Lab, Segment, Topology
 from harness.machines.sim import Fleet, FleetResult, MachineSpec, profile
-from tests.sim.machines.webroot import start_web, write_boot_files
+
+from .webroot import start_web, write_boot_files
 
 pytestmark = [pytest.mark.sim, pytest.mark.timeout(900)]
 
