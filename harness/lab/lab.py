@@ -272,14 +272,16 @@ class Lab:
             if seg.subnet:
                 net = ipaddress.IPv4Network(seg.subnet)
             else:
+                size = 1 << (32 - seg.prefixlen)
                 for _ in range(1000):
-                    offset = rng.randrange(_POOL.num_addresses // 256) * 256
-                    net = ipaddress.IPv4Network((int(_POOL.network_address) + offset, 24))
+                    offset = rng.randrange(_POOL.num_addresses // size) * size
+                    net = ipaddress.IPv4Network((int(_POOL.network_address) + offset,
+                                                 seg.prefixlen))
                     clash = [*taken, *self.subnets.values()]
                     if not any(net.overlaps(t) for t in clash):
                         break
                 else:
-                    raise LabError("no free private /24 for a lab segment")
+                    raise LabError(f"no free private /{seg.prefixlen} for segment {seg.name!r}")
             self.subnets[seg.name] = net
             self.subnets6[seg.name] = ipaddress.IPv6Network((ula + (index << 64), 64))
         next_auto = {seg: iter(net.hosts()) for seg, net in self.subnets.items()}

@@ -30,7 +30,8 @@ class LinkState(enum.Enum):
 class Segment:
     """One L2 domain: a Linux bridge inside the lab's own namespace.
 
-    ``subnet`` is chosen at random per lab when left ``None``; ``ipv6_ra``
+    ``subnet`` is chosen at random per lab when left ``None`` (a /``prefixlen``:
+    the DHCP pool is its upper half, so size it for the machines); ``ipv6_ra``
     asks the segment's DHCP server to send router advertisements (iPXE waits
     ~16 s for one otherwise).
     """
@@ -38,6 +39,7 @@ class Segment:
     name: str
     subnet: str | None = None
     ipv6_ra: bool = True
+    prefixlen: int = 24
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,9 @@ class Topology:
             if seg.name in seen_segments:
                 raise TopologyError(f"duplicate segment name {seg.name!r}")
             seen_segments.add(seg.name)
+            if not 16 <= seg.prefixlen <= 29:
+                raise TopologyError(f"segment {seg.name!r}: prefixlen {seg.prefixlen} is not "
+                                    "between 16 and 29")
             if seg.subnet is not None:
                 net = _parse_subnet(seg)
                 for other, other_net in subnets.items():

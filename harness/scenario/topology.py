@@ -8,6 +8,7 @@ and ``mach<n>`` (the attachment of the emulated machines of segment n).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from harness.lab import Host, HostLink, Segment, Topology
@@ -29,9 +30,19 @@ class SiteLayout:
         return [s.name for s in scenario.segments if s.relay and s.relay.upstream == upstream]
 
 
+def _prefix_for(scenario: Scenario, segment: str) -> int:
+    """A subnet whose upper half (the DHCP pool) holds the segment's machines twice over."""
+    machines = sum(m.count for m in scenario.machines if m.segment == segment)
+    need = 4 * machines + 64
+    return max(16, min(24, 32 - math.ceil(math.log2(need))))
+
+
 def layout_for(scenario: Scenario) -> SiteLayout:
     """The hosts and links a scenario needs (validated like any topology)."""
-    segments = tuple(Segment(s.name, ipv6_ra=s.ipv6_ra) for s in scenario.segments)
+    segments = tuple(
+        Segment(s.name, ipv6_ra=s.ipv6_ra, prefixlen=_prefix_for(scenario, s.name))
+        for s in scenario.segments
+    )
     hosts: list[Host] = [Host("cp", tuple(HostLink(s.name) for s in scenario.segments))]
     dhcp_hosts: dict[int, str] = {}
     for i, dhcp in enumerate(scenario.site_dhcp):

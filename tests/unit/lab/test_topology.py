@@ -35,6 +35,7 @@ def test_valid_topology_passes():
         (topo(segments=(Segment("a", "10.9.0.0/24"), Segment("b", "10.9.0.128/25"))),
          "overlaps segment 'a'"),
         (topo(segments=(Segment("a", "8.8.8.0/24"),)), "must be private"),
+        (topo(segments=(Segment("a", prefixlen=30),)), "prefixlen 30 is not between 16 and 29"),
         (topo(Host("a", (HostLink("dyn", "10.1.1.1"),)), segments=(Segment("dyn"),)),
          "a fixed address needs a fixed subnet"),
     ],
