@@ -30,6 +30,7 @@ from harness.components.controlplane import ControlPlane
 from harness.components.dnsmasq import SiteDhcp
 from harness.components.relay import DhcpRelay
 from harness.components.snooping import enable_snooping
+from harness.components.tcpdump import capture_stats
 from harness.errors import FlexlabError
 from harness.lab import Lab
 from harness.rules.context import RuleContext
@@ -38,7 +39,7 @@ from harness.scenario.checks import machine_macs
 from harness.scenario.drivers import MachineDriver, MachinePlan, MachineProgress
 from harness.scenario.expectations import judge_expectations
 from harness.scenario.model import Scenario
-from harness.scenario.result import MachineResult, RunResult
+from harness.scenario.result import ExpectationResult, MachineResult, RunResult
 from harness.scenario.topology import SiteLayout, layout_for
 
 Progress = Callable[[str, dict[str, MachineProgress]], None]
@@ -456,6 +457,15 @@ class ScenarioRunner:
             ))
         result.expectations = judge_expectations(
             self.scenario, result, captures, cp_state, self._proxy_names, self._keys)
+        for seg in result.pcaps:
+            log = self.lab.reports_dir / "logs" / f"capture-{seg}.log"
+            stats = capture_stats(log.read_text()) if log.exists() else {}
+            if stats.get("dropped"):
+                # rule verdicts on an incomplete capture can be false: say so, loudly
+                result.expectations.append(ExpectationResult(
+                    "run", f"capture {seg}", "the capture is complete", "fail",
+                    f"tcpdump dropped {stats['dropped']} of {stats.get('received', '?')} "
+                    "frames: findings on this segment may be wrong"))
 
     def _proxy_names(self, addresses: list[str]) -> list[str]:
         """Proxy names for server addresses (addresses that are no proxy are kept)."""
