@@ -106,6 +106,7 @@ class Offer:
     boot_item: tuple[int, int] | None
     netmask: str | None
     received_at: float = 0.0
+    router: str | None = None
 
     @property
     def is_proxy(self) -> bool:
@@ -157,6 +158,7 @@ def parse_reply(payload: bytes, src_ip: str, sport: int, now: float) -> Offer | 
     vc = joined(f.options, 60)
     sid = joined(f.options, 54)
     mask = joined(f.options, 1)
+    router = joined(f.options, 3)
     file = cstring(f.file_raw) if f.overload not in (1, 3) else ""
     opt67 = joined(f.options, 67)
     if not file and opt67:
@@ -178,4 +180,5 @@ def parse_reply(payload: bytes, src_ip: str, sport: int, now: float) -> Offer | 
         boot_menu=menu, discovery_control=control, boot_item=item,
         netmask=str(ipaddress.IPv4Address(mask)) if mask and len(mask) == 4 else None,
         received_at=now,
+        router=str(ipaddress.IPv4Address(router[:4])) if router and len(router) >= 4 else None,
     )

@@ -259,7 +259,7 @@ class SimMachine:
             self._netdev_up = False
         if not self._netdev_up:
             await loop.run_in_executor(self.netdevs.executor, self.netdevs.create, self.ifname,
-                                       self.ident.mac, lease.address, prefix)
+                                       self.ident.mac, lease.address, prefix, ack.router)
             self._netdev_up = True
         self.lease = lease
         self._set_state("bound", address=lease.address, server=lease.server)

@@ -91,8 +91,14 @@ class MacvlanFactory:
                     pr_netns.setns(self.ns)
         return self._ipr
 
-    def create(self, ifname: str, mac: str, address: str, prefixlen: int) -> None:
-        """Create macvlan ``ifname`` with ``mac`` and ``address`` (call on the worker)."""
+    def create(self, ifname: str, mac: str, address: str, prefixlen: int,
+               gateway: str | None = None) -> None:
+        """Create macvlan ``ifname`` with ``mac`` and ``address`` (call on the worker).
+
+        With ``gateway`` (DHCP option 3) the device gets its own default route: servers
+        behind a relay are reached through it (RELAY-2). Sockets are bound to the device,
+        so each machine's lookup finds its own route; the metric keeps routes distinct.
+        """
         ipr = self._ipr_ready()
         ipr.link("add", ifname=ifname, kind="macvlan", link=self._lower_index,
                  macvlan_mode="bridge", address=mac)
@@ -100,6 +106,8 @@ class MacvlanFactory:
         idx = ipr.link_lookup(ifname=ifname)[0]
         ipr.addr("add", index=idx, address=address, prefixlen=prefixlen)
         ipr.link("set", index=idx, state="up")
+        if gateway is not None:
+            ipr.route("add", dst="0.0.0.0/0", gateway=gateway, oif=idx, priority=idx)
         for peer in self.pinned:
             ipr.neigh("replace", dst=peer.address, lladdr=peer.mac, ifindex=idx,
                       state=NUD_PERMANENT)
