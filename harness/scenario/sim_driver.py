@@ -31,6 +31,7 @@ PROFILE_OF = {
     "hw-client": "hw-client",
 }
 FINAL = ("done", "failed", "ready", "rejected")
+BOOT_ATTEMPTS = 3
 
 
 def node_facts(plan: MachinePlan) -> NodeFacts:
@@ -77,8 +78,10 @@ class SimDriver:
             plan = self.plans[key]
             by_segment.setdefault((plan.attach_host, plan.segment), []).append(plan)
         for (host, segment), plans in by_segment.items():
+            # firmware that finds no boot retries after a reboot, as most BIOSes do
             specs = [MachineSpec(mac=p.mac, profile=profile(PROFILE_OF[p.firmware]),
-                                 facts=node_facts(p)) for p in plans]
+                                 facts=node_facts(p), boot_attempts=BOOT_ATTEMPTS)
+                     for p in plans]
             self._count += 1
             fleet = Fleet(self.lab, host, segment, specs, scale=self.scale,
                           ifprefix=f"f{self._count}m")

@@ -61,7 +61,9 @@ class MachineSpec:
     """What one emulated machine is: MAC, firmware, facts, and how far it should go.
 
     ``stop_after`` ends the boot early: ``dhcp``, ``tftp``, ``script`` or
-    ``agent`` (the whole way, the default).
+    ``agent`` (the whole way, the default). ``boot_attempts`` > 1 models firmware
+    that reboots and tries the network again after a failed boot, ``reboot_delay``
+    firmware seconds later (scaled like every firmware timer).
     """
 
     mac: str
@@ -69,6 +71,8 @@ class MachineSpec:
     uuid: bytes = field(default_factory=lambda: random.randbytes(16))
     facts: NodeFacts = field(default_factory=NodeFacts)
     stop_after: str = "agent"
+    boot_attempts: int = 1
+    reboot_delay: float = 10.0
 
 
 @dataclass
@@ -126,11 +130,19 @@ class SimMachine:
         self.port.register(self.ident.mac, self._inbox.put_nowait)
         self._set_state("power-on", profile=self.spec.profile.name)
         try:
-            await self._boot()
-        except BootFailed as exc:
-            self.error = exc
-            self.timeline.add(self._now(), "error", exc.code, message=str(exc))
-            self._set_state("failed", code=exc.code)
+            for attempt in range(1, self.spec.boot_attempts + 1):
+                try:
+                    await self._boot()
+                    self.error = None
+                    break
+                except BootFailed as exc:
+                    self.error = exc
+                    self.timeline.add(self._now(), "error", exc.code, message=str(exc))
+                    if attempt == self.spec.boot_attempts:
+                        self._set_state("failed", code=exc.code)
+                        break
+                    self._set_state("rebooting", attempt=attempt + 1)
+                    await asyncio.sleep(self.spec.reboot_delay * self.scale)  # POST again
         finally:
             self.port.unregister(self.ident.mac)
             if self._netdev_up:
