@@ -159,8 +159,11 @@ def _storm(storms: list[dict[str, Any]]) -> list[str]:
             notes.append(f"- not Ready because \"{reason}\": {n} machines")
         if storm.get("error"):
             notes.append(f"Run error: `{storm['error'][:400]}`")
-        for e in storm.get("failed_expectations", []):
-            notes.append(f"- failed expectation: {e[:300]}")
+        failed = storm.get("failed_expectations", [])
+        for e in failed[:4]:
+            notes.append(f"- failed expectation: {e[:240]}")
+        if len(failed) > 4:
+            notes.append(f"- … {len(failed) - 4} more failed expectations in the JSON")
     return lines + notes
 
 
@@ -261,8 +264,10 @@ def render(results: dict[str, Any], argv: Sequence[str], total_seconds: float) -
     if vm is not None:
         lines += ["", "## Virtual machine power-on → Ready", ""]
         if vm.get("ready_s"):
-            lines.append(f"{vm.get('subject')}: {fmt(vm['ready_s'], 1)} s "
-                         f"(accelerator {vm.get('accel', '?')}). {vm.get('how', '')}")
+            lines.append(f"{vm.get('subject')}: **{fmt(vm['ready_s'], 1)} s** power-on → "
+                         f"Ready (accelerator: {vm.get('accel', '?')}; run wall "
+                         f"{fmt(vm.get('wall_s'), 1)} s, verdict {vm.get('verdict')}). "
+                         f"How: {vm.get('how', '')}")
         else:
             lines.append(f"Not measured: {vm.get('reason') or vm.get('error')}")
     lines.append("")
