@@ -25,3 +25,7 @@ class ArtifactError(HttpBootError):
 
 class RequestError(HttpBootError):
     """A client's HTTP request is malformed; the server answers 400 and closes."""
+
+
+class ControlPlaneUnavailable(HttpBootError):
+    """The Control Plane could not be reached (or answered garbage): the client should retry."""

@@ -26,7 +26,13 @@ from urllib.parse import unquote, urlsplit
 
 from bootproxy.httpboot.cache import ArtifactCache
 from bootproxy.httpboot.counters import HttpCounters
-from bootproxy.httpboot.errors import ArtifactError, BootDataError, HttpBootError, RequestError
+from bootproxy.httpboot.errors import (
+    ArtifactError,
+    BootDataError,
+    ControlPlaneUnavailable,
+    HttpBootError,
+    RequestError,
+)
 from bootproxy.httpboot.ranges import Unsatisfiable, parse_range
 from bootproxy.httpboot.script import normalise_mac, render_script
 from bootproxy.httpboot.source import BootSource
@@ -259,6 +265,10 @@ class HttpBootServer:
             return keep
         try:
             boot = await self.source.boot_data(mac)
+        except ControlPlaneUnavailable as exc:
+            log.warning("http boot: boot data for %s: %s", mac, exc)
+            return await self._simple(writer, 503, "Control Plane unavailable, retry\n", keep,
+                                      head, extra={"Retry-After": "5"})
         except HttpBootError as exc:
             log.warning("http boot: boot data for %s: %s", mac, exc)
             return await self._simple(writer, 502, "boot data unavailable\n", keep, head)

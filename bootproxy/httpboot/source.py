@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from bootproxy.httpboot.errors import ArtifactError, BootDataError
+from bootproxy.httpboot.errors import ArtifactError, BootDataError, ControlPlaneUnavailable
 from bootproxy.httpboot.script import BootData
 
 
@@ -46,14 +46,28 @@ class ControlPlaneSource:
         await self._client.aclose()
 
     async def boot_data(self, mac: str) -> BootData | None:
-        """``GET /api/v1/machines/{mac}/boot``; 403/404 mean "not ours" and give None."""
-        response = await self._client.get(f"/api/v1/machines/{mac}/boot")
+        """``GET /api/v1/machines/{mac}/boot``; 403/404 mean "not ours" and give None.
+
+        An unreachable Control Plane, or one that answers something that is not JSON,
+        raises ControlPlaneUnavailable: the machine is told to retry, never given a guess.
+        """
+        import httpx
+
+        try:
+            response = await self._client.get(f"/api/v1/machines/{mac}/boot")
+        except httpx.HTTPError as exc:
+            raise ControlPlaneUnavailable(f"Control Plane unreachable: {exc!r}") from exc
         if response.status_code in (403, 404):
             return None
         if response.status_code != 200:
             raise BootDataError(f"Control Plane answered {response.status_code} for the boot "
                                 f"data of {mac}: {response.text[:200]}")
-        body = response.json()
+        try:
+            body = response.json()
+        except ValueError:
+            raise ControlPlaneUnavailable(
+                f"Control Plane boot data for {mac} is not JSON: {response.text[:80]!r}"
+            ) from None
         try:
             return BootData(mac=mac, hostname=str(body["hostname"]), kernel=str(body["kernel"]),
                             initrd=str(body["initrd"]), cmdline=str(body["cmdline"]),

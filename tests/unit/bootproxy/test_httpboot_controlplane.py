@@ -96,3 +96,63 @@ def test_scripts_and_artifacts_from_the_control_plane(cp: ControlPlaneProcess,
                 await source.aclose()
 
         run(go())
+
+
+def _garbage_server() -> tuple[object, str]:
+    """A loopback HTTP server that answers every request 200 with a non-JSON body."""
+    import http.server
+    import threading
+
+    class Liar(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"<html>surprise</html>"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Liar)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, f"http://127.0.0.1:{srv.server_address[1]}"
+
+
+@pytest.mark.parametrize("cp_kind", ["down", "garbage"])
+def test_control_plane_down_or_lying_gives_503_retry(tmp_path: Path, cp_kind: str) -> None:
+    """No script is guessed: an unreachable or lying Control Plane means 503 + Retry-After."""
+    liar = None
+    if cp_kind == "garbage":
+        liar, url = _garbage_server()
+    else:
+        import socket
+
+        with socket.socket() as s:  # a port nobody listens on
+            s.bind(("127.0.0.1", 0))
+            url = f"http://127.0.0.1:{s.getsockname()[1]}"
+
+    async def go() -> None:
+        root = tmp_path / "root"
+        root.mkdir()
+        source = ControlPlaneSource(url, "token", timeout=2.0)
+        server = HttpBootServer(HttpBootConfig(root=root, cache_dir=tmp_path / "cache",
+                                               host="127.0.0.1", port=0), source)
+        await server.start()
+        try:
+            host, port = server.address
+            async with httpx.AsyncClient(base_url=f"http://{host}:{port}") as client:
+                reply = await client.get("/boot/02:00:00:00:00:01.ipxe")
+                assert reply.status_code == 503
+                assert reply.headers["Retry-After"] == "5"
+                assert "#!ipxe" not in reply.text
+                assert server.counters.scripts_served == 0
+        finally:
+            await server.stop()
+            await source.aclose()
+
+    try:
+        run(go())
+    finally:
+        if liar is not None:
+            liar.shutdown()  # type: ignore[attr-defined]
