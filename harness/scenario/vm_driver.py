@@ -39,6 +39,7 @@ from harness.machines.vm.domain import (
     Nic,
     NicModel,
 )
+from harness.machines.vm.errors import VmError
 from harness.machines.vm.libvirt_vm import connect, teardown
 from harness.scenario.drivers import MachinePlan, MachineProgress
 from harness.scenario.model import Scenario
@@ -62,18 +63,20 @@ FIRMWARE_OF: dict[str, tuple[Firmware, bool]] = {
     "ovmf-ipxe": (Firmware.UEFI, True),    # OVMF running iPXE EFI from the NIC ROM
 }
 
-# Console text that moves a copy's phase forward, in boot order (last match wins).
-_PHASE_MARKERS: tuple[tuple[str, str], ...] = (
-    ("SeaBIOS", "firmware"),
-    ("BdsDxe", "firmware"),
-    (">>Start PXE", "dhcp"),
-    ("Station IP address", "boot-server"),
-    ("Downloading NBP", "tftp"),
-    ("iPXE", "ipxe"),
-    ("http://", "http"),
-    ("Linux version", "agent"),
-    ("FLEXLAB-AGENT: ", "agent"),
-)
+# Console text (regular expressions) that moves a copy's phase forward, in boot order
+# (the latest stage seen wins).
+_PHASE_MARKERS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), phase) for pattern, phase in (
+        (r"SeaBIOS", "firmware"),
+        (r"BdsDxe", "firmware"),
+        (r">>Start PXE", "dhcp"),
+        (r"Station IP address", "boot-server"),
+        (r"Downloading NBP", "tftp"),
+        (r"iPXE", "ipxe"),
+        (r"https?://\d+\.\d+\.\d+\.\d+", "http"),  # a download; iPXE's banner names ipxe.org
+        (r"Linux version", "agent"),
+        (r"FLEXLAB-AGENT: ", "agent"),
+    ))
 # The firmware has nothing left to try: a stranger's boot ends here.
 _GAVE_UP = ("No bootable device", "Boot failed", "No more network devices")
 _NEXT_SERVER = re.compile(r"Next server: (\d+\.\d+\.\d+\.\d+)")
@@ -144,7 +147,7 @@ def phase_of(console: str) -> str:
     phase = "firmware" if console else "power-on"
     best = -1
     for index, (marker, name) in enumerate(_PHASE_MARKERS):
-        if marker in console and index > best:
+        if index > best and marker.search(console):
             best, phase = index, name
     return phase
 
@@ -187,12 +190,18 @@ class VmDriver:
                 raise VmDriverError(
                     f"machine {plan.key}: firmware {plan.firmware!r} has no VM equivalent; "
                     f"use one of {', '.join(FIRMWARE_OF)}")
-            firmware, rom = FIRMWARE_OF[plan.firmware]
+            _, rom = FIRMWARE_OF[plan.firmware]
             if not rom and plan.nic != "virtio":
                 raise VmDriverError(f"machine {plan.key}: OVMF's own PXE stack (uefi-x64) "
                                     "works with virtio only; set nic: virtio or use ovmf-ipxe")
         if not plans:
             return
+        try:
+            self._prepare(plans)
+        except VmError as exc:  # the runner reports FlexlabErrors as the run's error
+            raise VmDriverError(f"{type(exc).__name__}: {exc}") from exc
+
+    def _prepare(self, plans: list[MachinePlan]) -> None:
         self.accel = _accel_decision()
         self.conn = connect(self.uri)
         # libvirt's QEMU runs as libvirt-qemu: it must traverse the lab's 0700 temp dir.

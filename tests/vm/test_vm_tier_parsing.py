@@ -1,0 +1,65 @@
+"""vm tier driver, the parts that need no VM: console phases, the agent's outcome, sizes,
+and the domain name `flexlab clean` relies on. (Marked vm to stay with the tier's files;
+they need neither root nor libvirt.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.machines.vm.console import agent_events
+from harness.machines.vm.domain import Firmware, Nic
+from harness.scenario.vm_driver import (
+    FIRMWARE_OF,
+    LabDomainSpec,
+    disk_bytes,
+    memory_mib,
+    outcome_of,
+    phase_of,
+)
+
+pytestmark = pytest.mark.vm
+
+SEABIOS = "SeaBIOS (version 1.16.2-debian-1.16.2-1)\nBooting from ROM...\n"
+IPXE = "iPXE (http://ipxe.org) 00:03.0 C900 PCI2.10 PnP PMM+\nNext server: 10.1.0.3\n"
+HTTP = "http://10.1.0.3:8080/boot/52-54-00-00-00-01.ipxe... ok\n"
+KERNEL = "[    0.000000] Linux version 6.1.0-56-amd64\n"
+READY = ("FLEXLAB-AGENT: init kernel=6.1.0-56-amd64\r\n"
+         "FLEXLAB-AGENT: registered state=Registered\r\n"
+         "FLEXLAB-AGENT: ready ok\r\nFLEXLAB-AGENT: done result=ok\r\n")
+REJECTED = ('FLEXLAB-AGENT: registered state=Rejected reasons=["cpu_cores 1 < 2"]\n'
+            "FLEXLAB-AGENT: done result=failed\n")
+
+
+def test_phase_follows_the_boot_chain() -> None:
+    assert phase_of("") == "power-on"
+    assert phase_of(SEABIOS) == "firmware"
+    assert phase_of(SEABIOS + IPXE) == "ipxe"
+    assert phase_of(SEABIOS + IPXE + HTTP) == "http"
+    assert phase_of(SEABIOS + IPXE + HTTP + KERNEL + READY) == "agent"
+    assert phase_of("BdsDxe: loading Boot0001\n>>Start PXE over IPv4.\n") == "dhcp"
+
+
+def test_outcome_is_ready_rejected_failed_or_pending() -> None:
+    assert outcome_of(agent_events(READY)) == "ready"
+    assert outcome_of(agent_events(REJECTED)) == "rejected"
+    assert outcome_of(agent_events("FLEXLAB-AGENT: done result=failed\n")) == "failed"
+    assert outcome_of(agent_events("FLEXLAB-AGENT: init kernel=x\n")) is None
+
+
+def test_sizes_meet_the_control_plane_units() -> None:
+    assert memory_mib(4) * 2**20 > 3 * 10**9        # 4 GB passes the 3·10⁹ MemTotal check
+    assert memory_mib(2) * 2**20 < 3 * 10**9
+    assert disk_bytes(12) >= 10 * 10**9 > disk_bytes(8)
+
+
+def test_firmware_map_and_domain_name() -> None:
+    assert FIRMWARE_OF["seabios-ipxe"] == (Firmware.BIOS, True)
+    assert FIRMWARE_OF["uefi-x64"] == (Firmware.UEFI, False)
+    assert FIRMWARE_OF["ovmf-ipxe"] == (Firmware.UEFI, True)
+    spec = LabDomainSpec(lab_id="flabcde", machine="bios",
+                         nics=(Nic("flabcdev0", "52:54:00:00:00:01"),),
+                         serial_log=Path("/tmp/x.log"))
+    assert spec.name == "flabcde-bios"             # the prefix flexlab clean destroys by
+    assert "<name>flabcde-bios</name>" in spec.to_xml()
