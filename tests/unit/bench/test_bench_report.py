@@ -92,3 +92,13 @@ def test_render_has_machine_tables_and_honest_gaps() -> None:
 def test_fmt_marks_missing_figures() -> None:
     assert fmt(None) == "\u2013"
     assert fmt(1234.5, 1) == "1,234.5"
+
+
+def test_one_vm_scenario_keeps_one_machine_and_its_expectations() -> None:
+    from bench.vmboot import one_vm_scenario
+
+    scenario = one_vm_scenario("bios", timeout=123)
+    assert [m.name for m in scenario.machines] == ["bios"]
+    assert [e.name for e in scenario.expect.machines] == ["bios"]
+    assert all(s.machines == ["bios"] for s in scenario.steps)
+    assert scenario.timeout == 123 and scenario.tier == "vm"
