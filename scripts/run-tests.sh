@@ -8,6 +8,7 @@ mkdir -p reports
 status=0
 echo "== ruff"; .venv/bin/ruff check . || status=1
 echo "== mypy"; .venv/bin/mypy || status=1
+started=$(date +%s)
 echo "== pytest (all tiers)"
 .venv/bin/pytest -p no:cacheprovider --timeout=900 "$@"
 rc=$?
@@ -16,10 +17,21 @@ if [ $rc -eq 5 ]; then
   rc=1
 fi
 [ $rc -ne 0 ] && status=$rc
-leftover=$(.venv/bin/python -c 'from harness.lab.registry import Registry; print(" ".join(Registry().lab_ids()))' 2>/dev/null)
+# Labs this run made and left behind: created after it started, owner gone. (Labs of
+# other runs on the same host, and live ones, are not ours to judge or remove.)
+leftover=$(.venv/bin/python - "$started" <<'PY'
+import sys
+from harness.lab.registry import Registry, owner_alive
+reg = Registry()
+since = float(sys.argv[1])
+left = [i for i in reg.lab_ids()
+        if (r := reg.load(i)) is not None and r.created >= since and not owner_alive(r)]
+print(" ".join(left))
+PY
+)
 if [ -n "$leftover" ]; then
   echo "run-tests: labs left behind after the run: $leftover (cleaning them now)" >&2
-  .venv/bin/flexlab clean --all --force || true
+  for id in $leftover; do .venv/bin/flexlab clean --lab "$id" || true; done
   status=1
 fi
 exit $status
