@@ -28,6 +28,7 @@ from harness.components.bootproxy import BootProxy
 from harness.components.container import DEFAULT_IMAGE, BootProxyContainer
 from harness.components.controlplane import ControlPlane
 from harness.components.dnsmasq import SiteDhcp
+from harness.components.dnsmasq_proxy import DnsmasqProxy, served_macs_from_control_plane
 from harness.components.relay import DhcpRelay
 from harness.components.snooping import enable_snooping
 from harness.components.tcpdump import capture_stats
@@ -252,7 +253,19 @@ class ScenarioRunner:
         image = self.boot_proxy_image or spec.image
         proxy: Component
         if spec.kind == "dnsmasq":
-            raise FlexlabError(f"proxy {name!r}: kind dnsmasq is not wired into the runner yet")
+            # the second, independent ProxyDHCP implementation; its MAC filter comes from the
+            # same Control Plane state. dnsmasq serves no HTTP: iPXE's script URL points at
+            # port 8080 of the proxy host, where nothing answers, so its machines stop there.
+            if len(spec.segments) != 1:
+                raise FlexlabError(f"proxy {name!r}: kind dnsmasq serves exactly one segment")
+            seg = spec.segments[0]
+            proxy = DnsmasqProxy(
+                self.lab, name, seg, name=f"dnsmasq-proxy-{name}",
+                script_url=f"http://{self.lab.address(name, seg)}:8080/boot/${{mac}}.ipxe",
+                served_macs=served_macs_from_control_plane(self.cp.api, spec.clusters))
+            self.proxies[name] = proxy
+            self._start(proxy)
+            return
         if spec.kind == "container" or image or self.scenario.tier == "vm":
             proxy = BootProxyContainer(self.lab, name, list(spec.segments),
                                        image=image or DEFAULT_IMAGE, cp_url=cp_url,
