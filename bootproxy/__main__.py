@@ -39,8 +39,19 @@ async def run(config: BootProxyConfig, stop: asyncio.Event | None = None) -> Non
         await proxy.stop()
 
 
+def _raise_fd_limit(want: int = 65536) -> None:
+    """Each TFTP transfer and HTTP client holds descriptors: lift the soft limit to the hard."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse flags/env/YAML, run, and turn proxy errors into a one-line message."""
+    _raise_fd_limit()
     try:
         config = load_config(argv)
         setup_logging(config.name, config.log_level)
