@@ -272,5 +272,18 @@ def render(results: dict[str, Any], argv: Sequence[str], total_seconds: float) -
                          f"How: {vm.get('how', '')}")
         else:
             lines.append(f"Not measured: {vm.get('reason') or vm.get('error')}")
-    lines.append("")
+    lines += [
+        "", "## Known limits of these measurements", "",
+        "- Two shared cores: the load generators (perfdhcp, bench/pxe4011.py, the TFTP/HTTP "
+        "clients, the sim fleet) run on the same cores as the servers they measure.",
+        "- bench/pxe4011.py is Python: where \"sent/s\" falls short of \"offered/s\" the "
+        "generator, not the proxy, was the limit, and its latencies include its own "
+        "event-loop delay.",
+        "- perfdhcp exercises the relay path only (it always sets `giaddr`); the broadcast "
+        "path of a client on the proxy's own segment is not measured here.",
+        "- The boot storm measures the whole harness (one Python process emulates every "
+        "machine; the Control Plane rejects a node whose agent clock lags by more than 1 s, "
+        "which happens when that process falls behind), not the proxy alone.",
+        "",
+    ]
     return "\n".join(lines)

@@ -164,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     for a, b, c in rows:
         print(f"{a:{width[0]}}  {b:{width[1]}}  {c}")
     cmd = ["bench/run.py", *(argv if argv is not None else sys.argv[1:])]
+    results["run"] = {"argv": cmd, "total_seconds": round(total, 1)}
     args.doc.write_text(render(results, cmd, total))
     (args.out / "summary.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(f"\nwrote {args.doc} and {args.out / 'summary.json'} in {total:.0f} s")
