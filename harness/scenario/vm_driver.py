@@ -226,8 +226,9 @@ class VmDriver:
                 uefi_vars=(self.workdir / f"{plan.key}.OVMF_VARS.fd"
                            if firmware is Firmware.UEFI else None),
                 data_disk=disk,
-                # A guest reboot ends the domain like -no-reboot; reset is the driver's job.
-                on_reboot="destroy",
+                # A firmware that found nothing to boot resets and tries again, like a real
+                # server (SeaBIOS: "No bootable device. Retrying in 60 seconds").
+                on_reboot="restart",
                 extra_metadata={"segment": plan.segment, "firmware": plan.firmware},
             )
             self.vms[plan.key] = _Vm(plan, spec, tap, stranger=clusters.get(plan.group) is None)
