@@ -47,7 +47,7 @@ fi
 stamp=.venv/.flexlab-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   log "installing flexlab (editable) with test and vm extras"
-  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q --upgrade pip || echo "[setup] pip upgrade failed; continuing with the bundled pip"
   .venv/bin/pip install -q -e '.[test,vm]'
   touch "$stamp"
 fi

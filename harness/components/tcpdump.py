@@ -17,7 +17,6 @@ from harness.errors import DependencyError
 from harness.lab import names
 from harness.lab.lab import Lab
 
-
 SNAPLEN = 2048
 
 
