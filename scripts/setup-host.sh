@@ -88,6 +88,14 @@ if ! sock_answers /var/run/docker.sock; then
 fi
 log "dockerd ready"
 
+# The neighbour (ARP) table limits are host-wide, shared by every namespace: a boot
+# storm of a few hundred emulated machines overflowed the default 1,024 entries
+# ("neighbor table overflow") and replies that needed ARP were dropped.
+for kv in net.ipv4.neigh.default.gc_thresh1=8192 net.ipv4.neigh.default.gc_thresh2=16384 \
+          net.ipv4.neigh.default.gc_thresh3=32768; do
+  sysctl -q -w "$kv" || echo "[setup] could not set $kv (boot storms may drop replies)"
+done
+
 # libvirt probes QEMU as root but checks its capability cache as libvirt-qemu: with
 # /dev/kvm 0600 root it re-probes on every define (~40 s each here). Group kvm fixes it.
 if [ -e /dev/kvm ] && getent group kvm >/dev/null; then
