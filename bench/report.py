@@ -221,8 +221,10 @@ def render(results: dict[str, Any], argv: Sequence[str], total_seconds: float) -
             "= the type each proxy serves (0 for the Boot Proxy; 0x8001, dnsmasq's number "
             "for its `x86-64_EFI` service); latency is send → ACK seen by its event loop. "
             f"Each step lasts {(proxy.get('plan') or {}).get('step_seconds', '?')} s (count = "
-            "rate * seconds) plus 1 s for late answers, which count as lost; rates rise "
-            "until loss passes 20 % or two steps in a row lose ≥ 1 %, then bisect between "
+            "rate * seconds) plus 1 s for late answers, which count as lost; a step losing "
+            "≥ 1 % is run a second time and the better run kept (other work on the shared "
+            "host causes loss bursts); rates rise until loss passes 20 % or two steps in a "
+            "row lose ≥ 1 %, then bisect between "
             "the last good and the first bad rate. Headline: the highest answered rate with "
             "< 1 % loss, and its latency. \"sent/s\" below the offered rate means the load "
             "generator itself (Python, or perfdhcp sharing the 2 cores) was the limit.",
