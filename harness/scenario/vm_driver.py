@@ -101,10 +101,22 @@ class LabDomainSpec(DomainSpec):
     """A :class:`DomainSpec` named ``<lab id>-<machine>``: the prefix ``flexlab clean``
     destroys by (harness/lab/cleanup.py); DomainSpec itself says ``flexlab-<lab>-<machine>``."""
 
+    # SeaBIOS retries the boot this long after "No bootable device" (libvirt
+    # <bios rebootTimeout>); its default is never, unlike a real server's firmware.
+    bios_reboot_timeout_ms: int | None = 5000
+
     @property
     def name(self) -> str:
         """The libvirt domain name."""
         return f"{self.lab_id}-{self.machine}"
+
+    def to_xml(self) -> str:
+        """DomainSpec's XML, plus SeaBIOS's boot retry."""
+        xml = super().to_xml()
+        if self.firmware is Firmware.BIOS and self.bios_reboot_timeout_ms is not None:
+            retry = f'rebootTimeout="{self.bios_reboot_timeout_ms}"'
+            xml = xml.replace('<bios useserial="yes"', f'<bios useserial="yes" {retry}', 1)
+        return xml
 
 
 @dataclass

@@ -62,4 +62,6 @@ def test_firmware_map_and_domain_name() -> None:
                          nics=(Nic("flabcdev0", "52:54:00:00:00:01"),),
                          serial_log=Path("/tmp/x.log"))
     assert spec.name == "flabcde-bios"             # the prefix flexlab clean destroys by
-    assert "<name>flabcde-bios</name>" in spec.to_xml()
+    xml = spec.to_xml()
+    assert "<name>flabcde-bios</name>" in xml
+    assert '<bios useserial="yes" rebootTimeout="5000"' in xml   # SeaBIOS retries its boot
