@@ -92,7 +92,7 @@ log "dockerd ready"
 # storm of a few hundred emulated machines overflowed the default 1,024 entries
 # ("neighbor table overflow") and replies that needed ARP were dropped.
 for kv in net.ipv4.neigh.default.gc_thresh1=8192 net.ipv4.neigh.default.gc_thresh2=16384 \
-          net.ipv4.neigh.default.gc_thresh3=32768; do
+          net.ipv4.neigh.default.gc_thresh3=32768 net.core.netdev_max_backlog=10000; do
   sysctl -q -w "$kv" || echo "[setup] could not set $kv (boot storms may drop replies)"
 done
 

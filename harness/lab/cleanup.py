@@ -8,12 +8,14 @@ swallowed, so the caller can report them.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
 
+from pyroute2 import IPRoute
 from pyroute2 import netns as pr_netns
 
 from harness.lab import names
@@ -112,6 +114,7 @@ def destroy(record: LabRecord, registry: Registry) -> list[str]:
             _kill_and_reap([proc.pid], errors)
     remove_docker_containers(record.lab_id, errors)
     _destroy_vm_domains(record.lab_id, errors)
+    _remove_root_taps(record.lab_id, errors)
     namespaces = sorted(set(record.namespaces) | set(lab_namespaces(record.lab_id)))
     for ns in namespaces:
         _kill_and_reap(pids_in_namespace(ns), errors)
@@ -132,30 +135,42 @@ def destroy(record: LabRecord, registry: Registry) -> list[str]:
 
 
 def _destroy_vm_domains(lab_id: str, errors: list[str]) -> None:
-    """Destroy libvirt domains whose name carries the lab id (the VM tier's naming rule)."""
+    """Destroy libvirt domains carrying the lab's flexlab metadata label (or its name prefix)."""
     if not Path("/run/libvirt/libvirt-sock").exists():
         return
     try:
-        import libvirt
+        from harness.machines.vm.libvirt_vm import connect, domains_of_lab, teardown
     except ImportError:
         return
     try:
-        conn = libvirt.open("qemu:///system")
-    except libvirt.libvirtError as exc:
+        conn = connect()
+    except Exception as exc:  # libvirt missing or refusing: say so, keep cleaning the rest
         errors.append(f"libvirt: {exc}")
         return
     try:
-        for dom in conn.listAllDomains():
-            if not dom.name().startswith(f"{lab_id}-"):
-                continue
+        doomed = {dom.name(): dom for dom in domains_of_lab(conn, lab_id)}
+        doomed.update({dom.name(): dom for dom in conn.listAllDomains()
+                       if dom.name().startswith(f"{lab_id}-")})
+        for name, dom in doomed.items():
             try:
-                if dom.isActive():
-                    dom.destroy()
-                dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
-            except libvirt.libvirtError as exc:
-                errors.append(f"libvirt domain {dom.name()}: {exc}")
+                teardown(dom)
+            except Exception as exc:
+                errors.append(f"libvirt domain {name}: {exc}")
     finally:
         conn.close()
+
+
+def _remove_root_taps(lab_id: str, errors: list[str]) -> None:
+    """VM taps live in the root namespace for a moment before moving into the lab
+    (``<lab id>v<n>``): remove any a crash left there."""
+    with IPRoute() as ipr:
+        for link in ipr.get_links():
+            name = link.get("IFLA_IFNAME") or ""
+            if re.fullmatch(rf"{re.escape(lab_id)}v\d+", name):
+                try:
+                    ipr.link("del", index=link["index"])
+                except Exception as exc:
+                    errors.append(f"tap {name}: {exc}")
 
 
 def clean(lab_ids: list[str] | None, *, force: bool = False,

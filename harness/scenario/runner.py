@@ -467,6 +467,7 @@ class ScenarioRunner:
                 answered_by=self._proxy_names(prog.answered_by),
                 ready_seconds=(ready_at - powered) if ready_at and powered else None,
                 timeline=list(prog.timeline),
+                console=Path(prog.console) if prog.console else None,
             ))
         result.expectations = judge_expectations(
             self.scenario, result, captures, cp_state, self._proxy_names, self._keys)
