@@ -52,6 +52,7 @@ class DnsmasqConfig:
     force_options: tuple[str, ...] = ()
     extra_args: tuple[str, ...] = field(default_factory=tuple)
     binary: str = "dnsmasq"
+    hosts_file: Path | None = None
 
     def argv(self) -> list[str]:
         """The full command line: foreground, logging to stderr, DNS off."""
@@ -89,6 +90,8 @@ class DnsmasqConfig:
             args.append("--dhcp-option=option:router")  # send no router: the lab is not routed
         if self.ipv6_ra:
             args += ["--enable-ra", f"--dhcp-range=::,constructor:{self.interface},ra-only"]
+        if self.hosts_file is not None:
+            args.append(f"--dhcp-hostsfile={self.hosts_file}")
         args += [f"--dhcp-option={opt}" for opt in self.options]
         args += [f"--dhcp-option-force={opt}" for opt in self.force_options]
         args += list(self.extra_args)
@@ -118,7 +121,11 @@ class SiteDhcp(Component):
         name: str | None = None,
         relayed_segments: tuple[str, ...] = (),
         relay_routers: dict[str, str] | None = None,
+        reservations: dict[str, str] | None = None,
     ) -> None:
+        """``reservations`` (MAC -> IPv4) become dnsmasq host entries: with ``--no-ping``
+        dnsmasq holds nothing between OFFER and REQUEST, and in a storm of hundreds of
+        machines it NAKs many of them ("address in use") over and over."""
         relay_routers = relay_routers or {}
         self.lab = lab
         self.host = host
@@ -133,9 +140,14 @@ class SiteDhcp(Component):
                       router=relay_routers.get(seg))
             for seg in relayed_segments
         ))
+        hosts_file = None
+        if reservations:
+            hosts_file = lab.temp_dir / f"{self.name}.hosts"
+            hosts_file.write_text("".join(f"{mac},{ip}\n" for mac, ip in reservations.items()))
         self.config = DnsmasqConfig(
             interface=info.host_iface,
             lease_file=lab.temp_dir / f"{self.name}.leases",
+            hosts_file=hosts_file,
             ranges=ranges,
             ipv6_ra=lab.topology.segment(segment).ipv6_ra,
             force_options=force_options,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
 import platform
 import subprocess
 import time
@@ -48,6 +49,9 @@ Progress = Callable[[str, dict[str, MachineProgress]], None]
 # 1 s behind; the image has no NTP client) — the sim agent ignores it
 CMDLINE = ("console=ttyS0 panic=-1 flexlab.cp={cp_url} flexlab.token={join_token} "
            "flexlab.mac={mac} flexlab.hostname={hostname} flexlab.timeurl={cp_url}/api/v1/time")
+
+
+RESERVE_FROM = 100  # machines on a segment from which the site DHCP reserves addresses
 
 
 def _sim_artifact(name: str, size: int) -> bytes:
@@ -208,7 +212,8 @@ class ScenarioRunner:
             force = ("60,PXEClient",) if spec.sends_pxeclient else ()
             dhcp = SiteDhcp(lab, layout.dhcp_hosts[i], spec.segment, force_options=force,
                             relayed_segments=tuple(relayed), relay_routers=routers,
-                            name=f"site-dhcp{i}")
+                            name=f"site-dhcp{i}",
+                            reservations=self._reservations([spec.segment, *relayed]))
             self._start(dhcp)
         for seg in scenario.segments:
             if seg.relay is None:
@@ -239,6 +244,25 @@ class ScenarioRunner:
         for proxy in scenario.proxies:
             if proxy.start == "at-start":
                 self.start_proxy(proxy.name)
+
+    def _reservations(self, segments: list[str]) -> dict[str, str] | None:
+        """Big segments get one reserved address per machine (see SiteDhcp): a boot storm
+        then measures the Boot Proxy, not dnsmasq's NAKs. Small ones stay dynamic."""
+        assert self.lab is not None
+        out: dict[str, str] = {}
+        for seg in segments:
+            machines = [m for m in self.scenario.machines if m.segment == seg]
+            if sum(m.count for m in machines) < RESERVE_FROM:
+                continue
+            first, last = self.lab.dhcp_pool(seg)
+            pool = ipaddress.IPv4Address(first)
+            for m in machines:
+                for mac in self.macs[m.name]:
+                    if pool > ipaddress.IPv4Address(last):
+                        raise FlexlabError(f"segment {seg!r}: DHCP pool too small")
+                    out[mac] = str(pool)
+                    pool += 1
+        return out or None
 
     def start_proxy(self, name: str) -> None:
         """Start (or restart) the Boot Proxy called ``name``."""
