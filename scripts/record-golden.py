@@ -74,6 +74,8 @@ class Firmware:
     name: str
     mac: str
     description: str
+    #: rules the capture must keep exercising (test_golden.py checks they PASS)
+    expect_pass: tuple[str, ...] = ()
 
     def machine_args(self, workdir: Path) -> list[str]:
         """QEMU arguments selecting this firmware and its NIC (virtio-net in all three)."""
@@ -90,13 +92,17 @@ class Firmware:
                 "-netdev", netdev, "-device", f"virtio-net-pci,netdev=n0,mac={self.mac}{rom}"]
 
 
+COMMON_PASS = ("OFFER-2", "ACK4011-1", "IPXE-1", "CLI-1", "CLI-2", "CLI-3", "CLI-4")
+
 FIRMWARE: tuple[Firmware, ...] = (
     Firmware("seabios-ipxe", "52:54:00:6f:00:01",
-             "SeaBIOS, virtio-net with its default iPXE ROM (Debian ipxe-qemu)"),
+             "SeaBIOS, virtio-net with its default iPXE ROM (Debian ipxe-qemu)",
+             COMMON_PASS),
     Firmware("ovmf-pxe", "52:54:00:6f:00:02",
-             "OVMF (EDK2) own PXE stack, virtio-net with romfile='' (then chainloads ipxe.efi)"),
+             "OVMF (EDK2) own PXE stack, virtio-net with romfile='' (then chainloads ipxe.efi)",
+             (*COMMON_PASS, "TFTP-1")),
     Firmware("ovmf-ipxe", "52:54:00:6f:00:03",
-             "OVMF, virtio-net with its default iPXE EFI ROM"),
+             "OVMF, virtio-net with its default iPXE EFI ROM", COMMON_PASS),
 )
 
 
@@ -161,6 +167,7 @@ def record_one(fw: Firmware, out_dir: Path) -> dict[str, object]:
         "serves": {proxy_ip: [fw.mac]},
         "site_dhcp": [site_ip],
         "expect_fail": [],
+        "expect_pass": list(fw.expect_pass),
         "mac": fw.mac,
     }
     (out_dir / f"golden_{fw.name}_dnsmasq.json").write_text(json.dumps(sidecar, indent=2) + "\n")
