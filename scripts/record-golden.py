@@ -138,9 +138,10 @@ def record_one(fw: Firmware, out_dir: Path) -> dict[str, object]:
         lab.run(None, ["ip", "tuntap", "add", "dev", TAP, "mode", "tap"])
         lab.run(None, ["ip", "link", "set", TAP, "master", names.bridge("lan"), "up"])
         web = _start_web(lab, lab.temp_dir / "www")
-        with SiteDhcp(lab, "dhcp", "lan") as site, DnsmasqProxy(
-                lab, "proxy", "lan", script_url=web + "/boot.ipxe",
-                served_macs=(fw.mac,)) as proxy:
+        site = SiteDhcp(lab, "dhcp", "lan")
+        proxy = DnsmasqProxy(lab, "proxy", "lan", script_url=web + "/boot.ipxe",
+                             served_macs=(fw.mac,))
+        with site, proxy:
             serial = lab.reports_dir / f"{fw.name}-serial.log"
             argv = ["qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-no-reboot",
                     "-display", "none", "-serial", f"file:{serial}", "-boot", "n",
