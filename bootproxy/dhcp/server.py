@@ -49,6 +49,19 @@ def interface_address(iface: str) -> str:
     return socket.inet_ntoa(raw[20:24])
 
 
+RECEIVE_BUFFER = 4 * 1024 * 1024
+
+
+def _grow_receive_buffer(sock: socket.socket) -> None:
+    """A 1,000-machine power-on sends ~1,000 DISCOVERs at once: the default ~200 KiB buffer
+    overflowed and retransmissions went unanswered (TIME-1). Past net.core.rmem_max only
+    SO_RCVBUFFORCE (CAP_NET_ADMIN) helps; without it keep what SO_RCVBUF allows."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, 33, RECEIVE_BUFFER)  # SO_RCVBUFFORCE
+    except OSError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+
+
 def open_udp_socket(iface: str | None, port: int, host: str = "0.0.0.0") -> socket.socket:
     """Open a non-blocking UDP socket on `host:port`, bound to `iface` when given, broadcast on.
 
@@ -61,6 +74,7 @@ def open_udp_socket(iface: str | None, port: int, host: str = "0.0.0.0") -> sock
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
         if iface:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, iface.encode() + b"\0")
+        _grow_receive_buffer(sock)
         sock.bind((host, port))
         sock.setblocking(False)
     except OSError as exc:
