@@ -1,7 +1,7 @@
 # flexlab: two commands do all the set-up on a fresh Debian 12 machine (as root):
 #   make demo   install what the host needs, build, run the demo lab, write the report
 #   make test   the whole suite exactly as CI runs it (.ci/run calls this)
-.PHONY: setup demo test lint unit sim vm images nodeimage clean-labs bench
+.PHONY: setup demo test lint unit sim vm images nodeimage clean-labs bench bench-quick
 
 VENV := .venv/bin
 
@@ -37,3 +37,11 @@ vm: setup
 
 clean-labs:
 	$(VENV)/flexlab clean --all
+
+# benchmarks against peers in the same run (dnsmasq, tftpd-hpa, nginx, perfdhcp); writes
+# docs/BENCHMARKS.md and bench/results/*.json (~10 min; bench-quick < 3 min, into reports/)
+bench: setup images nodeimage
+	$(VENV)/python -m bench.run
+
+bench-quick: setup images
+	$(VENV)/python -m bench.run --quick --out reports/bench-quick --doc reports/bench-quick/BENCHMARKS.md
