@@ -32,6 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from harness.components.bootproxy import BootProxy  # noqa: E402
 from harness.components.dnsmasq import SiteDhcp  # noqa: E402
 from harness.components.dnsmasq_proxy import DnsmasqProxy  # noqa: E402
 from harness.components.sockets import tcp_listening  # noqa: E402
@@ -76,6 +77,11 @@ class Firmware:
     description: str
     #: rules the capture must keep exercising (test_golden.py checks they PASS)
     expect_pass: tuple[str, ...] = ()
+    #: boot files the proxy hands this firmware in the exchange (EDK2 PXE: ipxe.efi, then
+    #: the chainloaded iPXE's script), to stop a VM that does not end itself
+    boot_files: int = 1
+    #: expect_pass with our Boot Proxy, which puts the boot file in its OFFER (no 4011 for iPXE)
+    bootproxy_pass: tuple[str, ...] = ()
 
     def machine_args(self, workdir: Path) -> list[str]:
         """QEMU arguments selecting this firmware and its NIC (virtio-net in all three)."""
@@ -93,16 +99,18 @@ class Firmware:
 
 
 COMMON_PASS = ("OFFER-2", "ACK4011-1", "IPXE-1", "CLI-1", "CLI-2", "CLI-3", "CLI-4")
+BOOTPROXY_PASS = ("OFFER-2", "IPXE-1", "CLI-1", "CLI-2", "CLI-3", "CLI-4")
 
 FIRMWARE: tuple[Firmware, ...] = (
     Firmware("seabios-ipxe", "52:54:00:6f:00:01",
              "SeaBIOS, virtio-net with its default iPXE ROM (Debian ipxe-qemu)",
-             COMMON_PASS),
+             COMMON_PASS, 1, BOOTPROXY_PASS),
     Firmware("ovmf-pxe", "52:54:00:6f:00:02",
              "OVMF (EDK2) own PXE stack, virtio-net with romfile='' (then chainloads ipxe.efi)",
-             (*COMMON_PASS, "TFTP-1")),
+             (*COMMON_PASS, "TFTP-1"), 2, (*BOOTPROXY_PASS, "ACK4011-1", "TFTP-1")),
     Firmware("ovmf-ipxe", "52:54:00:6f:00:03",
-             "OVMF, virtio-net with its default iPXE EFI ROM", COMMON_PASS),
+             "OVMF, virtio-net with its default iPXE EFI ROM", COMMON_PASS, 1,
+             BOOTPROXY_PASS),
 )
 
 
@@ -132,15 +140,52 @@ def _start_web(lab: Lab, root: Path) -> str:
     return f"http://{lab.address('web', 'lan')}:{WEB_PORT}"
 
 
-def record_one(fw: Firmware, out_dir: Path) -> dict[str, object]:
-    """Boot ``fw`` in a fresh lab, then write its trimmed pcap and sidecar; return a summary."""
+def _assignments(lab: Lab, mac: str) -> Path:
+    """A static assignments document (the Control Plane API's shape) serving only ``mac``."""
+    path = lab.temp_dir / "assignments.json"
+    path.write_text(json.dumps({"revision": 1, "assignments": [
+        {"mac": mac, "cluster": "golden", "hostname": "golden-vm", "role": "worker",
+         "profile": "default"}]}))
+    return path
+
+
+def _exchange_done(pcap: Path, fw: Firmware, proxy_ip: str) -> bool:
+    """True once the proxy has handed the firmware every boot file it is expected to get.
+
+    Our Boot Proxy's script does not end the VM by itself (unlike the web host's
+    ``reboot`` script used with dnsmasq), so the capture tells when to stop.
+    """
+    from harness.capture import decode_pcap
+    from harness.capture.errors import CaptureError
+
+    try:
+        cap = decode_pcap(str(pcap), require_dhcp=False)
+    except CaptureError:  # tcpdump is mid-write
+        return False
+    answers = [e for e in cap.dhcp if e.op == 2 and e.src_ip == proxy_ip
+               and e.chaddr == fw.mac and e.file]
+    return len(answers) >= fw.boot_files
+
+
+def record_one(fw: Firmware, out_dir: Path, proxy_kind: str = "dnsmasq") -> dict[str, object]:
+    """Boot ``fw`` in a fresh lab, then write its trimmed pcap and sidecar; return a summary.
+
+    ``proxy_kind`` is ``dnsmasq`` (dnsmasq in proxy mode) or ``bootproxy`` (ours,
+    serving the VM's MAC from a static assignments file).
+    """
     with Lab(TOPOLOGY) as lab:
         lab.run(None, ["ip", "tuntap", "add", "dev", TAP, "mode", "tap"])
         lab.run(None, ["ip", "link", "set", TAP, "master", names.bridge("lan"), "up"])
         web = _start_web(lab, lab.temp_dir / "www")
         site = SiteDhcp(lab, "dhcp", "lan")
-        proxy = DnsmasqProxy(lab, "proxy", "lan", script_url=web + "/boot.ipxe",
-                             served_macs=(fw.mac,))
+        proxy: DnsmasqProxy | BootProxy
+        if proxy_kind == "dnsmasq":
+            proxy = DnsmasqProxy(lab, "proxy", "lan", script_url=web + "/boot.ipxe",
+                                 served_macs=(fw.mac,))
+            proxy_ip = proxy.server_ip
+        else:
+            proxy = BootProxy(lab, "proxy", ["lan"], assignments_file=_assignments(lab, fw.mac))
+            proxy_ip = proxy.address("lan")
         with site, proxy:
             serial = lab.reports_dir / f"{fw.name}-serial.log"
             argv = ["qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-no-reboot",
@@ -150,28 +195,37 @@ def record_one(fw: Firmware, out_dir: Path) -> dict[str, object]:
             qemu = lab.start_process(f"qemu-{fw.name}", argv, None)
             try:
                 deadline = started + BOOT_TIMEOUT_S
+                exchanged_at: float | None = None
                 while qemu.running() and time.monotonic() < deadline:
                     time.sleep(0.2)
+                    if proxy_kind == "dnsmasq" or exchanged_at is not None:
+                        if exchanged_at is not None and time.monotonic() > exchanged_at + 1:
+                            break  # 1 s more for the firmware's next packets, then stop it
+                        continue
+                    if _exchange_done(lab.pcaps["lan"], fw, proxy_ip):
+                        exchanged_at = time.monotonic()
                 finished = not qemu.running()
             finally:
                 qemu.stop()  # by PID (process group); a no-op once QEMU has exited
             elapsed = time.monotonic() - started
             console = serial.read_text(errors="replace") if serial.exists() else ""
-            site_ip, proxy_ip = site.server_ip, proxy.server_ip
+            site_ip = site.server_ip
         raw = lab.pcaps["lan"]
         lab.teardown()  # stops tcpdump, so the pcap is complete
-        summary = trim(raw, out_dir / f"golden_{fw.name}_dnsmasq.pcap")
+        summary = trim(raw, out_dir / f"golden_{fw.name}_{proxy_kind}.pcap")
     sidecar = {
         "firmware": fw.description,
-        "recorded_with": "scripts/record-golden.py (QEMU TCG, dnsmasq proxy mode, site dnsmasq)",
+        "recorded_with": f"scripts/record-golden.py (QEMU TCG, proxy: {proxy_kind}, "
+                         "site DHCP: dnsmasq)",
         "proxy": [proxy_ip],
         "serves": {proxy_ip: [fw.mac]},
         "site_dhcp": [site_ip],
         "expect_fail": [],
-        "expect_pass": list(fw.expect_pass),
+        "expect_pass": list(fw.expect_pass if proxy_kind == "dnsmasq" else fw.bootproxy_pass),
         "mac": fw.mac,
     }
-    (out_dir / f"golden_{fw.name}_dnsmasq.json").write_text(json.dumps(sidecar, indent=2) + "\n")
+    sidecar_path = out_dir / f"golden_{fw.name}_{proxy_kind}.json"
+    sidecar_path.write_text(json.dumps(sidecar, indent=2) + "\n")
     summary.update(firmware=fw.name, vm_ended_itself=finished, seconds=round(elapsed, 1),
                    script_reached="FLEXLAB-GOLDEN-SCRIPT" in console)
     return summary
@@ -212,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     """Record every firmware (or those named by ``--only``); print one JSON line per firmware."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", action="append", choices=[f.name for f in FIRMWARE])
+    ap.add_argument("--proxy", action="append", choices=["dnsmasq", "bootproxy"],
+                    help="proxy under which to record (default: dnsmasq only)")
     ap.add_argument("--out", type=Path, default=REPO / "fixtures" / "pcaps")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -223,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     for fw in FIRMWARE:
         if args.only and fw.name not in args.only:
             continue
-        print(json.dumps(record_one(fw, args.out)), flush=True)
+        for kind in args.proxy or ["dnsmasq"]:
+            print(json.dumps(record_one(fw, args.out, kind)), flush=True)
     return 0
 
 
