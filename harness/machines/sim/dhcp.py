@@ -74,7 +74,10 @@ def client_message(
     if requested_ip is not None:
         body += _opt(50, ipaddress.IPv4Address(requested_ip).packed)
     opts = profile_options(profile, ident)
-    for code in profile.option_order:
+    order = profile.option_order
+    if boot_item is not None or (ciaddr != "0.0.0.0" and profile.pxebs_order is not None):
+        order = profile.pxebs_order or order  # the 4011 boot-server request
+    for code in order:
         if code in opts:
             body += _opt(code, opts[code])
     if boot_item is not None:

@@ -20,8 +20,9 @@ from dataclasses import dataclass, replace
 from harness.machines.sim.errors import SimMachineError
 
 #: EDK2 PxeBc's parameter request list (PxeBcBuildDhcp4Options).
+# as OVMF sends it (golden capture fixtures/pcaps/golden_ovmf-pxe_dnsmasq.pcap): 97 before 128
 EDK2_PARAMS = bytes([1, 2, 3, 4, 5, 6, 12, 13, 15, 17, 18, 22, 23, 28, 40, 41, 42, 43, 50, 51,
-                     54, 58, 59, 60, 66, 67, 128, 129, 130, 131, 132, 133, 134, 135])
+                     54, 58, 59, 60, 66, 67, 97, 128, 129, 130, 131, 132, 133, 134, 135])
 #: iPXE's parameter request list (dhcp_request_options_data).
 IPXE_PARAMS = bytes([1, 3, 6, 7, 12, 15, 17, 26, 43, 60, 66, 67, 119, 128, 129, 130, 131,
                      132, 133, 134, 135, 175, 203])
@@ -69,6 +70,7 @@ class FirmwareProfile:
     proxy_wait: float | None = None
     pxebs_timeouts: tuple[float, ...] = (1.0, 2.0, 3.0, 4.0)
     pxebs_sport: int = 68
+    pxebs_order: tuple[int, ...] | None = None  # option order of the 4011 request if it differs
     ipxe_proxy_request: bool = False
     chain: str = "ipxe"
     tftp_tsize_probe: bool = False
@@ -135,6 +137,7 @@ EDK2_X64 = FirmwareProfile(
     param_list=EDK2_PARAMS,
     max_msg_size=1472,
     pxebs_sport=4011,
+    pxebs_order=(55, 57, 60, 93, 94, 97),  # EDK2 builds its 4011 REQUEST in another order
     tftp_tsize_probe=True,
     tftp_blksize=1468,
     tftp_windowsize=4,

@@ -156,10 +156,6 @@ KNOWN_DIFFERENCES = {
         "the proxy offered a menu (43), so real iPXE sends a PXE boot-server request: "
         "option 43.71 (item 0x8003) last, option 60 just 'PXEClient', broadcast flag set; "
         "the emulator sends a plain ProxyDHCPREQUEST (no 43, full option 60, no broadcast)"),
-    "ovmf-pxe-r0-DISCOVER-vs-edk2-x64": _EDK2_55,
-    "ovmf-pxe-r0-4011-vs-edk2-x64": (
-        "EDK2's 4011 REQUEST orders options 53, 55, 57, 60, 93, 94, 97 (its DISCOVER order "
-        "is 53, 57, 55, 97, 94, 93, 60); the emulator reuses the DISCOVER order; " + _EDK2_55),
     "ovmf-pxe-r1-4011-vs-edk2-x64+ipxe": _IPXE_PROXYREQ,
     "ovmf-ipxe-r0-4011-vs-edk2-x64+ipxe": _IPXE_PROXYREQ,
 }
