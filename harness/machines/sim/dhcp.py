@@ -57,13 +57,18 @@ def client_message(
     requested_ip: str | None = None,
     server_id: str | None = None,
     boot_item: tuple[int, int] | None = None,
+    pxebs_server: str | None = None,
 ) -> bytes:
     """A DHCPDISCOVER/REQUEST payload with this firmware's options, in its order.
 
-    ``boot_item`` makes it a PXE boot-server request (option 43.71, sent to
-    UDP 4011); ``requested_ip``/``server_id`` make it the REQUEST of a lease.
+    ``pxebs_server`` (the boot server's address) makes it the request sent to
+    UDP 4011, ``boot_item`` adds option 43.71 to it; ``requested_ip``/``server_id``
+    make it the REQUEST of a lease.
     """
+    pxebs = pxebs_server is not None or boot_item is not None
     flags = 0x8000 if profile.broadcast_flag and ciaddr == "0.0.0.0" else 0
+    if pxebs and profile.pxebs_broadcast:
+        flags = 0x8000
     head = struct.pack("!BBBBIHH4s4s4s4s16s64s128s", 1, 1, 6, 0, xid, secs, flags,
                        ipaddress.IPv4Address(ciaddr).packed, b"\0" * 4, b"\0" * 4, b"\0" * 4,
                        mac_bytes(ident.mac), b"", b"")
@@ -74,12 +79,12 @@ def client_message(
     if requested_ip is not None:
         body += _opt(50, ipaddress.IPv4Address(requested_ip).packed)
     opts = profile_options(profile, ident)
-    order = profile.option_order
-    if boot_item is not None or (ciaddr != "0.0.0.0" and profile.pxebs_order is not None):
-        order = profile.pxebs_order or order  # the 4011 boot-server request
+    order = profile.pxebs_order if pxebs and profile.pxebs_order else profile.option_order
     for code in order:
         if code in opts:
             body += _opt(code, opts[code])
+    if pxebs and profile.pxebs_server_id and pxebs_server is not None:
+        body += _opt(54, ipaddress.IPv4Address(pxebs_server).packed)
     if boot_item is not None:
         item = struct.pack("!HH", *boot_item)
         body += _opt(43, _opt(71, item) + b"\xff")

@@ -303,7 +303,7 @@ class SimMachine:
         self._set_state("pxe-request", server=server, item=list(item) if item else None)
         xid = random.getrandbits(32)
         payload = client_message(prof, self.ident, REQUEST, xid, ciaddr=self.lease.address,
-                                 boot_item=item)
+                                 boot_item=item, pxebs_server=server)
         sock = bound_socket(socket.SOCK_DGRAM, self.ifname, self.lease.address, prof.pxebs_sport)
         loop = asyncio.get_running_loop()
         try:

@@ -71,6 +71,8 @@ class FirmwareProfile:
     pxebs_timeouts: tuple[float, ...] = (1.0, 2.0, 3.0, 4.0)
     pxebs_sport: int = 68
     pxebs_order: tuple[int, ...] | None = None  # option order of the 4011 request if it differs
+    pxebs_broadcast: bool = False  # iPXE sets the broadcast flag on its 4011 request
+    pxebs_server_id: bool = False  # iPXE names the proxy in option 54, after 97
     ipxe_proxy_request: bool = False
     chain: str = "ipxe"
     tftp_tsize_probe: bool = False
@@ -111,6 +113,8 @@ IPXE_ROM = FirmwareProfile(
     param_list=IPXE_PARAMS,
     max_msg_size=1472,
     user_class=b"iPXE",
+    pxebs_broadcast=True,
+    pxebs_server_id=True,
     ipxe_features=IPXE_FEATURES,
     broadcast_flag=False,
     discover_timeouts=(1.0, 2.0, 4.0, 8.0, 10.0),
