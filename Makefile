@@ -1,7 +1,7 @@
 # flexlab: two commands do all the set-up on a fresh Debian 12 machine (as root):
 #   make demo   install what the host needs, build, run the demo lab, write the report
 #   make test   the whole suite exactly as CI runs it (.ci/run calls this)
-.PHONY: setup demo test lint unit sim vm images nodeimage clean-labs bench bench-quick
+.PHONY: setup demo test lint unit sim vm images nodeimage clean-labs bench bench-quick golden
 
 VENV := .venv/bin
 
@@ -45,3 +45,7 @@ bench: setup images nodeimage
 
 bench-quick: setup images
 	$(VENV)/python -m bench.run --quick --out reports/bench-quick --doc reports/bench-quick/BENCHMARKS.md
+
+# re-record the golden captures of real QEMU firmware (SeaBIOS iPXE, OVMF PXE, OVMF iPXE EFI)
+golden: setup
+	$(VENV)/python scripts/record-golden.py --proxy dnsmasq --proxy bootproxy
