@@ -79,11 +79,14 @@ def client_message(
     if requested_ip is not None:
         body += _opt(50, ipaddress.IPv4Address(requested_ip).packed)
     opts = profile_options(profile, ident)
+    if boot_item is not None and profile.is_ipxe:
+        opts[60] = b"PXEClient"  # iPXE's boot-server request names only the class
     order = profile.pxebs_order if pxebs and profile.pxebs_order else profile.option_order
     for code in order:
         if code in opts:
             body += _opt(code, opts[code])
-    if pxebs and profile.pxebs_server_id and pxebs_server is not None:
+    # iPXE's ProxyDHCP request names the proxy; its boot-server request (43.71) does not
+    if pxebs and profile.pxebs_server_id and pxebs_server is not None and boot_item is None:
         body += _opt(54, ipaddress.IPv4Address(pxebs_server).packed)
     if boot_item is not None:
         item = struct.pack("!HH", *boot_item)

@@ -281,7 +281,9 @@ class SimMachine:
         boot = sel.boot
         if boot is None:
             raise BootFailed("PXE-E53", "no boot filename received (no ProxyDHCP offer)")
-        if prof.is_ipxe and prof.ipxe_proxy_request and boot.is_proxy:
+        # iPXE asks the proxy on 4011 for its boot file, unless the offer carries a PXE menu:
+        # then it goes straight to a boot-server request for the first item (as recorded)
+        if prof.is_ipxe and prof.ipxe_proxy_request and boot.is_proxy and not boot.boot_menu:
             ack = await self._pxe_request(prof, boot.server_id or boot.src_ip, None,
                                           prof.pxebs_timeouts[:1])
             if ack is not None and (ack.file or ack.boot_menu):
