@@ -272,6 +272,19 @@ def render(results: dict[str, Any], argv: Sequence[str], total_seconds: float) -
                          f"Ready (accelerator: {vm.get('accel', '?')}; run wall "
                          f"{fmt(vm.get('wall_s'), 1)} s, verdict {vm.get('verdict')}). "
                          f"How: {vm.get('how', '')}")
+            if vm.get("ready_all_s"):
+                lines.append("")
+                lines.append("Every boot (s): " + ", ".join(fmt(x, 1) for x in vm["ready_all_s"]))
+            split = vm.get("phase_split_s") or {}
+            if split:
+                lines += ["", "| phase (median) | seconds |", "| --- | ---: |"]
+                lines += [f"| {name} | {fmt(sec, 2)} |" for name, sec in split.items()]
+                lines.append("")
+                lines.append("Phases are read off the capture: firmware = power-on → first "
+                             "DISCOVER; dhcp+proxy → first TFTP request; tftp → last TFTP "
+                             "packet; http → last answer of the proxy's HTTP server (script, "
+                             "kernel, initrd); kernel → the agent's first Control Plane call; "
+                             "agent → its ready call.")
         else:
             lines.append(f"Not measured: {vm.get('reason') or vm.get('error')}")
     lines += [
