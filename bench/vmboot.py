@@ -58,12 +58,13 @@ PHASES = ("firmware", "dhcp+proxy", "tftp", "http", "kernel", "agent")
 def phase_split(captures: dict[str, Capture], mac: str, ready_s: float) -> dict[str, float]:
     """Where one VM's power-on→Ready time went, read off its capture.
 
-    firmware: power-on → its first DISCOVER; dhcp+proxy: → its first TFTP request
-    (address, proxy offer, 4011); tftp: → the last TFTP packet to it (the iPXE
-    binary); http: → the last answer of the Boot Proxy's HTTP server (script,
-    kernel, initrd); kernel: → the agent's first call to the Control Plane (boot
-    of the node image, its own DHCP); agent: → its ready call. Power-on is the
-    ready call's time minus the Control Plane's power-on→Ready figure.
+    firmware: power-on → its first DISCOVER. dhcp+proxy: → its first TFTP request
+    (or first HTTP request when its ROM is already iPXE): address, proxy offer,
+    4011. tftp: → the last TFTP packet to it (the iPXE binary, if any). http: →
+    the last answer of the Boot Proxy's HTTP server (script, kernel, initrd).
+    kernel: → the agent's first call to the Control Plane (the node image boots
+    and does its own DHCP). agent: → its ready call. Power-on is the ready call's
+    time minus the Control Plane's power-on→Ready figure.
     """
     dhcp = [e for c in captures.values() for e in c.dhcp if e.chaddr == mac and e.op == 1]
     if not dhcp:
@@ -74,12 +75,16 @@ def phase_split(captures: dict[str, Capture], mac: str, ready_s: float) -> dict[
                   if ip in (e.src_ip, e.dst_ip))
     proxy_http = sorted(e.time for c in captures.values() for e in c.http
                         if e.kind == "response" and e.dst_ip == ip and e.sport != 8000)
+    proxy_asks = sorted(e.time for c in captures.values() for e in c.http
+                        if e.kind == "request" and e.src_ip == ip and e.dport != 8000)
     cp_calls = sorted(e.time for c in captures.values() for e in c.http
                       if e.kind == "request" and e.src_ip == ip and e.dport == 8000)
-    if not (tftp and proxy_http and cp_calls):
+    if not (proxy_http and proxy_asks and cp_calls):
         return {}
+    # a NIC with an iPXE ROM fetches nothing by TFTP: that phase is then empty
+    tftp_start, tftp_end = (tftp[0], tftp[-1]) if tftp else (proxy_asks[0], proxy_asks[0])
     t_ready = cp_calls[-1]
-    marks = [t_ready - ready_s, min(e.time for e in dhcp), tftp[0], tftp[-1],
+    marks = [t_ready - ready_s, min(e.time for e in dhcp), tftp_start, tftp_end,
              proxy_http[-1], cp_calls[0], t_ready]
     return {name: round(max(0.0, b - a), 2) for name, a, b in zip(PHASES, marks, marks[1:],
                                                                    strict=False)}
