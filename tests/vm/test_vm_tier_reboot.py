@@ -9,12 +9,11 @@ console lines of both boots.
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from vmhelpers import needs_root_qemu_libvirt
 
 import harness.scenario.runner as runner_module
 from harness.lab import Lab
@@ -27,13 +26,7 @@ from harness.scenario.vm_driver import VM_CMDLINE, VmDriver, outcome_of
 
 pytest.importorskip("libvirt", reason="needs libvirt-python (pip install .[vm])")
 
-pytestmark = [
-    pytest.mark.vm,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or shutil.which("qemu-system-x86_64") is None
-        or not Path("/run/libvirt/libvirt-sock").exists(),
-        reason="needs root, qemu-system-x86 and a running libvirtd (scripts/setup-host.sh)"),
-]
+pytestmark = [pytest.mark.vm, needs_root_qemu_libvirt]
 
 SCENARIO = """
 name: vm-reboot

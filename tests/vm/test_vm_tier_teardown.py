@@ -8,12 +8,11 @@ latter has a UEFI variable store to remove too).
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from vmhelpers import needs_root_qemu_libvirt
 
 from harness.lab import Lab
 from harness.machines.vm.libvirt_vm import connect, domains_of_lab
@@ -25,13 +24,7 @@ from harness.scenario.vm_driver import VmDriver
 
 pytest.importorskip("libvirt", reason="needs libvirt-python (pip install .[vm])")
 
-pytestmark = [
-    pytest.mark.vm,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or shutil.which("qemu-system-x86_64") is None
-        or not Path("/run/libvirt/libvirt-sock").exists(),
-        reason="needs root, qemu-system-x86 and a running libvirtd (scripts/setup-host.sh)"),
-]
+pytestmark = [pytest.mark.vm, needs_root_qemu_libvirt]
 
 SCENARIO = """
 name: vm-teardown

@@ -28,6 +28,11 @@ needs_root_qemu = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("qemu-system-x86_64") is None,
     reason="needs root and qemu-system-x86 (scripts/setup-host.sh)",
 )
+needs_root_qemu_libvirt = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("qemu-system-x86_64") is None
+    or not Path("/run/libvirt/libvirt-sock").exists(),
+    reason="needs root, qemu-system-x86 and a running libvirtd (scripts/setup-host.sh)",
+)
 
 
 def wait_for_text(path: Path, marker: str, timeout_s: float,
