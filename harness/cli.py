@@ -89,6 +89,9 @@ DELEGATED = {
     "report": ("harness.reports.cli", "run"),
     "bootproxy": ("bootproxy.__main__", "main"),
     "cp": ("controlplane.__main__", "main"),
+    "site-check": ("harness.sitecheck.cli", "main"),
+    "certify": ("harness.certify.cli", "main"),
+    "verify": ("harness.certify.verify", "main"),
 }
 
 
@@ -138,6 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("bootproxy", help="the reference Boot Proxy: `flexlab bootproxy --help`")
 
     sub.add_parser("cp", help="the Control Plane mock: `flexlab cp serve --help`")
+
+    sub.add_parser("site-check", help="check a site's LAN against the KubeFlex requirements "
+                   "(DHCP, ProxyDHCP, rogue proxies, DNS, time, ports, L2); see --help for "
+                   "exactly what it sends")
+    sub.add_parser("certify", help="boot one machine into the node image and write a signed "
+                   "certification bundle")
+    sub.add_parser("verify", help="verify a certification bundle's hashes and signature")
     return parser
 
 

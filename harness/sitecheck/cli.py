@@ -1,0 +1,158 @@
+"""``flexlab site-check``: validate a site's LAN against the KubeFlex on-prem requirements.
+
+Exit status: 0 when the site passes (warnings allowed), 1 when any check fails, 2 when
+the check could not run (bad option, no such interface, not root).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from harness.errors import FlexlabError
+from harness.sitecheck.model import SiteCheckError, SiteCheckOptions, Verdict
+
+DESCRIPTION = """\
+Run on a host in the site's LAN (ideally the future Boot Proxy host). It checks each
+requirement of the KubeFlex on-prem guide and prints pass/warn/fail with the evidence,
+then writes site-check.html and site-check.json.
+
+What it sends (nothing at all with --passive, which only listens):
+  * on IFACE only: one plain DHCPDISCOVER and one PXE DISCOVER per probe MAC (at most
+    two tries each, 200 ms apart); it never sends a DHCPREQUEST, so no lease is taken;
+  * on IFACE only: one IPv6 Router Solicitation to ff02::2;
+  * DNS queries and one RFC 2136 test record (added, then deleted) to the DNS servers the
+    site's DHCP offer names (or --dns-server); NTP requests to its NTP servers (or --ntp);
+  * one TCP connection per port (80, 443, 8888) to the Control Plane host (or
+    --port-target), and GET /healthz when --control-plane is given.
+It never scans and never contacts addresses other than these.
+With --serve it also runs a Boot Proxy (ProxyDHCP for the listed MACs only) on IFACE and
+watches those machines when you power them on.
+"""
+
+_MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+
+
+def _macs(values: list[str] | None) -> list[str]:
+    out: list[str] = []
+    for value in values or []:
+        for item in value.split(","):
+            mac = item.strip().lower().replace("-", ":")
+            if not mac:
+                continue
+            if not _MAC.match(mac):
+                raise SiteCheckError(f"{item!r} is not a MAC address (want aa:bb:cc:dd:ee:ff)")
+            out.append(mac)
+    return out
+
+
+def _ports(text: str) -> list[int]:
+    try:
+        ports = [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise SiteCheckError(
+            f"--ports {text!r}: want a comma-separated list like 80,443,8888") from None
+    bad = [p for p in ports if not 0 < p < 65536]
+    if bad or not ports:
+        raise SiteCheckError(f"--ports {text!r}: ports are 1..65535")
+    return ports
+
+
+def _url(text: str | None) -> str | None:
+    if text is None:
+        return None
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SiteCheckError(f"--control-plane {text!r}: want an http(s)://host[:port] URL")
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and the docs)."""
+    p = argparse.ArgumentParser(prog="flexlab site-check", description=DESCRIPTION,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--iface", required=True, help="the interface on the site's LAN")
+    p.add_argument("--control-plane", metavar="URL",
+                   help="the Control Plane URL: outbound ports are tested against its host; "
+                   "with FLEXLAB_CP_TOKEN (admin) its machines' hostnames are checked too")
+    p.add_argument("--serve", action="append", metavar="MACS",
+                   help="run a Boot Proxy for these MACs (comma-separated, repeatable) and "
+                   "watch them boot: tells 'nothing reached the proxy' from 'the proxy "
+                   "answered but the reply was dropped on the way'")
+    p.add_argument("--mac", action="append", metavar="MAC",
+                   help="probe PXE responders as this machine's MAC (repeatable; default: "
+                   "this interface's MAC)")
+    p.add_argument("--passive", action="store_true", help="send nothing; only listen")
+    p.add_argument("--listen", type=float, default=6.0, metavar="S",
+                   help="seconds to collect answers per probe (default 6)")
+    p.add_argument("--serve-seconds", type=float, default=120.0, metavar="S",
+                   help="with --serve: how long to wait for the machines (default 120)")
+    p.add_argument("--dns-server", action="append", metavar="IP", default=[],
+                   help="DNS server to check (default: those the site DHCP offers)")
+    p.add_argument("--public-name", action="append", metavar="NAME", default=[],
+                   help="a public name that must resolve (repeatable; default: a short list "
+                   "of what nodes need)")
+    p.add_argument("--dns-update-zone", metavar="ZONE",
+                   help="try an RFC 2136 dynamic update (a TXT record, deleted afterwards) "
+                   "in this zone")
+    p.add_argument("--dns-update-server", metavar="IP",
+                   help="send the RFC 2136 update here (default: the first DNS server)")
+    p.add_argument("--hostname", action="append", metavar="NAME", default=[],
+                   help="planned node hostname; duplicates fail (repeatable)")
+    p.add_argument("--ntp", action="append", metavar="SERVER", default=[],
+                   help="NTP server (default: those the site DHCP offers, option 42)")
+    p.add_argument("--ports", default="80,443,8888", help="outbound TCP ports (80,443,8888)")
+    p.add_argument("--port-target", metavar="HOST",
+                   help="host to test outbound ports against when no --control-plane is given")
+    p.add_argument("--out", metavar="DIR",
+                   help="where to write site-check.html/.json (default "
+                   "reports/site-check-<time>)")
+    p.add_argument("--json", metavar="FILE", help="also write the JSON report here")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    return p
+
+
+def options_from(args: argparse.Namespace) -> SiteCheckOptions:
+    """Validated options from parsed arguments (SiteCheckError on bad input)."""
+    if args.listen <= 0 or args.listen > 120:
+        raise SiteCheckError("--listen: seconds in (0, 120]")
+    if args.serve_seconds <= 0:
+        raise SiteCheckError("--serve-seconds must be positive")
+    serve = _macs(args.serve)
+    if args.passive and serve:
+        raise SiteCheckError("--passive sends nothing; --serve answers machines: pick one")
+    return SiteCheckOptions(
+        iface=args.iface, control_plane=_url(args.control_plane), serve_macs=serve,
+        probe_macs=_macs(args.mac), passive=args.passive, listen_seconds=args.listen,
+        serve_seconds=args.serve_seconds, dns_servers=list(args.dns_server),
+        public_names=list(args.public_name), dns_update_zone=args.dns_update_zone,
+        dns_update_server=args.dns_update_server, hostnames=list(args.hostname),
+        ntp_servers=list(args.ntp), ports=_ports(args.ports), port_target=args.port_target)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``flexlab site-check``."""
+    from harness.sitecheck.render import render_screen, write_reports
+    from harness.sitecheck.runner import run_site_check
+
+    args = build_parser().parse_args(argv)
+    try:
+        options = options_from(args)
+        progress = None if args.quiet else (lambda line: print(line, file=sys.stderr,
+                                                               flush=True))
+        report = run_site_check(options, progress)
+    except FlexlabError as exc:
+        print(f"flexlab site-check: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out or f"reports/site-check-{time.strftime('%Y%m%d-%H%M%S')}")
+    json_path, html_path = write_reports(report, out)
+    if args.json:
+        Path(args.json).write_text(json_path.read_text())
+    width = shutil.get_terminal_size((110, 40)).columns
+    sys.stdout.write(render_screen(report, html_path, width=width, colour=sys.stdout.isatty()))
+    return 1 if report.overall == Verdict.FAIL else 0

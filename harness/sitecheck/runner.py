@@ -1,0 +1,163 @@
+"""Run the site checks in order and collect one report.
+
+The order matters: the layer-2 check says whether the link is up at all, the DHCP probe
+learns the site's DNS and NTP servers (what a PXE-booted node will use), and the DNS,
+time and outbound checks use them. A check that crashes is recorded as a FAIL of that
+check ("the check itself failed") and the others still run, so one bug never hides
+the rest of the verdict.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import socket
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.sitecheck.model import (
+    REQUIREMENTS,
+    CheckResult,
+    SiteCheckError,
+    SiteCheckOptions,
+    SiteContext,
+    Verdict,
+    worst,
+)
+
+# (module, function, what the progress line says); run in this order
+CHECKS: list[tuple[str, str, str]] = [
+    ("harness.sitecheck.l2_check", "check_l2", "layer 2: link, MTU, IPv6 router advertisements"),
+    ("harness.sitecheck.dhcp_probe", "check_dhcp", "site DHCP: plain DISCOVER"),
+    ("harness.sitecheck.dhcp_probe", "check_proxydhcp", "ProxyDHCP: PXE DISCOVER per MAC"),
+    ("harness.sitecheck.serve", "check_serve", "Boot Proxy view (--serve)"),
+    ("harness.sitecheck.dns_check", "check_dns", "DNS"),
+    ("harness.sitecheck.time_check", "check_time", "time (NTP)"),
+    ("harness.sitecheck.ports_check", "check_outbound", "outbound ports"),
+]
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class SiteReport:
+    """The whole run: where it ran, what was asked, every result."""
+
+    options: SiteCheckOptions
+    host: str
+    iface_mac: str
+    iface_ipv4: str | None
+    started: float
+    finished: float = 0.0
+    results: list[CheckResult] = field(default_factory=list)
+
+    @property
+    def overall(self) -> Verdict:
+        """FAIL if anything failed, WARN if anything warned, else PASS."""
+        return worst([r.verdict for r in self.results if r.verdict != Verdict.SKIP])
+
+    def by_requirement(self) -> dict[str, list[CheckResult]]:
+        """Results grouped under the guide's requirements, in the guide's order."""
+        out: dict[str, list[CheckResult]] = {key: [] for key in REQUIREMENTS}
+        for r in self.results:
+            out[r.requirement].append(r)
+        return out
+
+    def counts(self) -> dict[str, int]:
+        """How many results have each verdict."""
+        out = {v.value: 0 for v in Verdict}
+        for r in self.results:
+            out[r.verdict.value] += 1
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-safe form (report.json)."""
+        opts = dict(vars(self.options))
+        return {"tool": f"flexlab {__version__}", "host": self.host, "iface": self.options.iface,
+                "iface_mac": self.iface_mac, "iface_ipv4": self.iface_ipv4,
+                "started": self.started, "finished": self.finished,
+                "overall": self.overall.value, "counts": self.counts(), "options": opts,
+                "results": [r.to_json() for r in self.results]}
+
+
+def interface_facts(iface: str) -> tuple[str, str | None]:
+    """The interface's MAC and first IPv4 address ("a.b.c.d/len"), or a SiteCheckError
+    naming the interfaces that do exist."""
+    base = Path("/sys/class/net")
+    if not (base / iface).exists():
+        have = ", ".join(sorted(p.name for p in base.iterdir())) if base.exists() else "none"
+        raise SiteCheckError(f"no network interface {iface!r} here (have: {have})")
+    mac = (base / iface / "address").read_text().strip()
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        index = ipr.link_lookup(ifname=iface)[0]
+        for msg in ipr.get_addr(family=socket.AF_INET, index=index):
+            addr = msg.get_attr("IFA_ADDRESS")
+            if addr:
+                return mac, f"{addr}/{msg['prefixlen']}"
+    return mac, None
+
+
+def _check_privileges(options: SiteCheckOptions) -> None:
+    # listening (--passive) needs a packet socket too, so root is needed either way
+    if os.geteuid() != 0:
+        raise SiteCheckError("site-check sends and captures raw DHCP frames: run it as root "
+                             "(or with CAP_NET_RAW and CAP_NET_BIND_SERVICE)")
+
+
+def _load(module: str, func: str) -> Callable[[SiteContext], list[CheckResult]] | None:
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name == module:
+            return None  # that check is not part of this build
+        raise
+    found: Callable[[SiteContext], list[CheckResult]] = getattr(mod, func)
+    return found
+
+
+def run_site_check(options: SiteCheckOptions, progress: Progress | None = None) -> SiteReport:
+    """Run every check against ``options.iface`` and return the report (never raises for a
+    site problem; raises SiteCheckError when nothing can be checked at all)."""
+    say = progress or (lambda line: None)
+    _check_privileges(options)
+    mac, ipv4 = interface_facts(options.iface)
+    ctx = SiteContext(options=options, iface_mac=mac, iface_ipv4=ipv4)
+    report = SiteReport(options=options, host=socket.gethostname(), iface_mac=mac,
+                        iface_ipv4=ipv4, started=time.time())
+    for module, func, what in CHECKS:
+        check = _load(module, func)
+        if check is None:
+            continue
+        say(f"checking {what} …")
+        start = time.monotonic()
+        try:
+            results = check(ctx)
+        except SiteCheckError as exc:
+            req = _requirement_of(module)
+            results = [CheckResult(req, f"{req}.not-run", Verdict.SKIP,
+                                   f"could not check: {exc}")]
+        except Exception as exc:  # a bug in one check must not hide the others' verdicts
+            req = _requirement_of(module)
+            results = [CheckResult(
+                req, f"{req}.crashed", Verdict.FAIL,
+                f"the check itself failed: {type(exc).__name__}: {exc}",
+                evidence=traceback.format_exc().splitlines()[-6:],
+                hint="this is a flexlab bug: please report it with report.json")]
+        for r in results:
+            say(f"  {r.verdict.value.upper():4}  {r.name}: {r.summary}")
+        say(f"  ({time.monotonic() - start:.1f} s)")
+        report.results.extend(results)
+    report.finished = time.time()
+    return report
+
+
+def _requirement_of(module: str) -> str:
+    return {"l2_check": "l2", "dhcp_probe": "dhcp", "serve": "proxydhcp", "dns_check": "dns",
+            "time_check": "time", "ports_check": "outbound"}[module.rsplit(".", 1)[1]]

@@ -1,0 +1,138 @@
+"""The site-check frame: options, the runner's ordering and crash isolation, the renderers."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from harness.sitecheck import cli, render, runner
+from harness.sitecheck.model import CheckResult, SiteCheckError, SiteContext, Verdict, worst
+
+pytestmark = pytest.mark.unit
+
+
+def _args(*argv: str) -> cli.SiteCheckOptions:
+    return cli.options_from(cli.build_parser().parse_args(["--iface", "eth9", *argv]))
+
+
+def test_options_parse_and_normalise() -> None:
+    opts = _args("--serve", "AA-BB-CC-DD-EE-01,aa:bb:cc:dd:ee:02", "--mac", "02:00:00:00:00:09",
+                 "--ports", "80,8443", "--control-plane", "https://cp.example:8443")
+    assert opts.serve_macs == ["aa:bb:cc:dd:ee:01", "aa:bb:cc:dd:ee:02"]
+    assert opts.probe_macs == ["02:00:00:00:00:09"]
+    assert opts.ports == [80, 8443]
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--serve", "zz:00"], "not a MAC"),
+    (["--ports", "80,http"], "comma-separated"),
+    (["--ports", "0"], "1..65535"),
+    (["--control-plane", "cp.example"], "http(s)://"),
+    (["--listen", "0"], "--listen"),
+    (["--passive", "--serve", "02:00:00:00:00:01"], "pick one"),
+])
+def test_bad_options_are_clear_errors(argv: list[str], needle: str) -> None:
+    with pytest.raises(SiteCheckError, match=None) as err:
+        _args(*argv)
+    assert needle in str(err.value)
+
+
+def test_main_reports_bad_input_with_status_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--iface", "eth9", "--ports", "x"]) == 2
+    assert "--ports" in capsys.readouterr().err
+
+
+def test_worst_orders_verdicts() -> None:
+    assert worst([Verdict.PASS, Verdict.WARN, Verdict.SKIP]) is Verdict.WARN
+    assert worst([Verdict.PASS, Verdict.FAIL, Verdict.WARN]) is Verdict.FAIL
+    assert worst([]) is Verdict.PASS
+
+
+def test_unknown_requirement_is_refused() -> None:
+    with pytest.raises(ValueError):
+        CheckResult("nonsense", "x", Verdict.PASS, "x")
+
+
+def _fake_checks(monkeypatch: pytest.MonkeyPatch, funcs: dict[str, object]) -> list[str]:
+    calls: list[str] = []
+    mod = types.ModuleType("fake_checks")
+    for name, fn in funcs.items():
+        def wrapped(ctx: SiteContext, fn: object = fn, name: str = name) -> list[CheckResult]:
+            calls.append(name)
+            return fn(ctx)  # type: ignore[operator,no-any-return]
+        setattr(mod, name, wrapped)
+    monkeypatch.setitem(sys.modules, "fake_checks", mod)
+    monkeypatch.setattr(runner, "CHECKS", [("fake_checks", n, n) for n in funcs]
+                        + [("harness.sitecheck.not_built_yet", "check_x", "absent")])
+    monkeypatch.setattr(runner, "_check_privileges", lambda options: None)
+    monkeypatch.setattr(runner, "interface_facts", lambda iface: ("02:00:00:00:00:01",
+                                                                  "10.9.0.2/24"))
+    return calls
+
+
+def test_runner_keeps_going_after_a_crashing_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    def dhcp(ctx: SiteContext) -> list[CheckResult]:
+        ctx.facts.dns_servers.append("10.9.0.1")
+        return [CheckResult("dhcp", "dhcp.offers", Verdict.PASS, "one server offered")]
+
+    def boom(ctx: SiteContext) -> list[CheckResult]:
+        raise RuntimeError("bug")
+
+    def dns(ctx: SiteContext) -> list[CheckResult]:
+        # later checks see what earlier ones learned
+        assert ctx.facts.dns_servers == ["10.9.0.1"]
+        return [CheckResult("dns", "dns.public", Verdict.WARN, "slow")]
+
+    calls = _fake_checks(monkeypatch, {"check_dhcp": dhcp, "check_serve": boom,
+                                       "check_dns": dns})
+    monkeypatch.setattr(runner, "_requirement_of", lambda module: "proxydhcp")
+    lines: list[str] = []
+    report = runner.run_site_check(_args(), lines.append)
+    assert calls == ["check_dhcp", "check_serve", "check_dns"]
+    crashed = [r for r in report.results if r.name.endswith(".crashed")]
+    assert len(crashed) == 1 and crashed[0].verdict is Verdict.FAIL
+    assert "RuntimeError: bug" in crashed[0].summary
+    assert report.overall is Verdict.FAIL
+    assert any("dhcp.offers" in line for line in lines)
+
+
+def _report(verdicts: dict[str, Verdict]) -> runner.SiteReport:
+    rep = runner.SiteReport(options=_args(), host="h1", iface_mac="02:00:00:00:00:01",
+                            iface_ipv4="10.9.0.2/24", started=1.0, finished=3.5)
+    for name, v in verdicts.items():
+        req = name.split(".")[0]
+        rep.results.append(CheckResult(
+            req, name, v, f"{name} is {v.value} <b>", evidence=["line <1>", "line 2"],
+            hint="do this" if v is not Verdict.PASS else "",
+            data={"responders": [{"ip": "10.9.0.1", "role": "dhcp", "answered": []},
+                                 {"ip": "10.9.0.7", "role": "proxy", "via": "10.8.0.1",
+                                  "answered": ["02:00:00:00:00:01"]}]}))
+    return rep
+
+
+def test_screen_shows_every_requirement_and_the_overall(tmp_path: Path) -> None:
+    rep = _report({"dhcp.offers": Verdict.PASS, "dns.rfc2136": Verdict.WARN,
+                   "time.offset": Verdict.FAIL})
+    text = render.render_screen(rep, tmp_path / "x.html", width=140, colour=False)
+    for label in ("1 site DHCP", "4 DNS", "5 time", "7 layer 2"):
+        assert label in text
+    assert "SITE FAIL" in text and "1 pass · 1 warn · 1 fail" in text
+    assert "→ do this" in text
+    assert "not checked" in text  # requirements with no result say so
+
+
+def test_html_is_self_contained_and_escaped(tmp_path: Path) -> None:
+    rep = _report({"dhcp.offers": Verdict.PASS, "proxydhcp.offer": Verdict.PASS})
+    json_path, html_path = render.write_reports(rep, tmp_path)
+    html = html_path.read_text()
+    assert "SITE PASS" in html and "<svg" in html and "via relay 10.8.0.1" in html
+    assert "<b>" not in html.replace("<b>02", "").split("<main>")[1].split("</main>")[0] or \
+        "&lt;b&gt;" in html
+    assert "<script" not in html and "http://" not in html.replace(
+        'xmlns="http://www.w3.org/2000/svg"', "")
+    data = json.loads(json_path.read_text())
+    assert data["overall"] == "pass" and len(data["results"]) == 2
