@@ -1,0 +1,171 @@
+"""A small NTP v4 server whose clock is off by a chosen amount, for the site-check time tests.
+
+Real NTP daemons refuse to serve a clock they know is wrong, and shifting the lab
+host's clock would shift every test's clock: this server answers like a stratum-1
+server whose receive and transmit timestamps are ``now + offset``, so a client on an
+honest clock sees exactly ``offset`` (RFC 5905 §8: offset = ((T2-T1) + (T3-T4)) / 2).
+
+It runs as its own process (``python -m harness.components.fake_ntp --offset 3``) in a
+lab host, or in a thread (:class:`NtpResponder`) for unit tests on loopback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import struct
+import sys
+import threading
+import time
+
+from harness.components.base import Component
+from harness.components.sockets import udp_bound
+from harness.errors import ComponentError
+from harness.lab.lab import Lab
+from harness.wait import wait_until
+
+NTP_PORT = 123
+NTP_EPOCH_DELTA = 2208988800  # seconds from 1900-01-01 (NTP era 0) to 1970-01-01
+_PACKET = struct.Struct("!BBbb II 4s QQQQ")   # RFC 5905 figure 8, without extensions
+_MODE_CLIENT = 3
+_MODE_SERVER = 4
+
+
+def to_ntp(unix: float) -> int:
+    """A Unix time as a 64-bit NTP timestamp (32.32 fixed point since 1900)."""
+    return int((unix + NTP_EPOCH_DELTA) * (1 << 32)) & ((1 << 64) - 1)
+
+
+def from_ntp(stamp: int) -> float:
+    """A 64-bit NTP timestamp as Unix time (era 0)."""
+    return stamp / (1 << 32) - NTP_EPOCH_DELTA
+
+
+def build_reply(request: bytes, received_unix: float, offset: float,
+                clock: float | None = None) -> bytes | None:
+    """The server reply to one client ``request``, or None when it is not a client request.
+
+    ``received_unix`` is when the request arrived (honest clock); ``clock`` is the honest
+    clock at transmit time (default: now). Both are shifted by ``offset``.
+    """
+    if len(request) < _PACKET.size:
+        return None
+    first = request[0]
+    version, mode = (first >> 3) & 7, first & 7
+    if mode != _MODE_CLIENT or version not in (1, 2, 3, 4):
+        return None
+    (_, _, poll, _, _, _, _, _, _, _, client_xmit) = _PACKET.unpack_from(request)
+    now = time.time() if clock is None else clock
+    li_vn_mode = (0 << 6) | (version << 3) | _MODE_SERVER
+    return _PACKET.pack(
+        li_vn_mode,
+        1,                        # stratum 1: a primary reference, as a GPS clock would be
+        poll,
+        -20,                      # precision ~1 µs
+        0,                        # root delay
+        1 << 6,                   # root dispersion ~1 ms (16.16 fixed point)
+        b"FLAB",                  # reference id: ASCII for stratum 1
+        to_ntp(now + offset - 16),  # reference time: "last set 16 s ago"
+        client_xmit,              # origin = the client's transmit timestamp, echoed
+        to_ntp(received_unix + offset),
+        to_ntp(now + offset),
+    )
+
+
+class NtpResponder:
+    """The server loop on one UDP socket; :meth:`serve_in_thread` for unit tests."""
+
+    def __init__(self, offset: float, host: str = "0.0.0.0", port: int = NTP_PORT) -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.offset = offset
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        self.sock.bind((host, port))
+        self.address: tuple[str, int] = self.sock.getsockname()[:2]
+        self.answered = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def serve(self) -> None:
+        """Answer requests until :meth:`close` (polls a stop flag every 0.2 s)."""
+        self.sock.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                data, peer = self.sock.recvfrom(2048)
+            except TimeoutError:
+                continue
+            except OSError:
+                if self._stop.is_set():
+                    return
+                raise
+            reply = build_reply(data, time.time(), self.offset)
+            if reply is not None:
+                self.sock.sendto(reply, peer)
+                self.answered += 1
+
+    def serve_in_thread(self) -> NtpResponder:
+        """Start :meth:`serve` in a daemon thread and return self."""
+        self._thread = threading.Thread(target=self.serve, name="fake-ntp", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop serving and close the socket."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        self.sock.close()
+
+
+class FakeNtp(Component):
+    """An NTP server off by ``offset_seconds`` in lab host ``host`` (UDP 123)."""
+
+    def __init__(self, lab: Lab, host: str, offset_seconds: float = 0.0, *,
+                 port: int = NTP_PORT, name: str | None = None) -> None:
+        self.lab = lab
+        self.host = host
+        self.offset = offset_seconds
+        self.port = port
+        self.name = name or f"fake-ntp-{host}"
+
+    def start(self) -> None:
+        """Launch the server process in the host's namespace."""
+        argv = [sys.executable, "-m", "harness.components.fake_ntp",
+                "--offset", repr(self.offset), "--port", str(self.port)]
+        self.process = self.lab.start_process(self.name, argv, self.host)
+
+    def wait_ready(self, timeout: float = 10.0) -> None:
+        """Ready when this very process holds its UDP socket."""
+        proc = self.process
+        assert proc is not None, "start() first"
+
+        def bound() -> bool:
+            if not proc.running():
+                raise ComponentError(f"{self.name} exited before binding UDP {self.port}:\n"
+                                     + proc.log_tail())
+            return udp_bound(proc.pid, self.port)
+
+        wait_until(bound, timeout=timeout, what=f"{self.name} to bind UDP {self.port}",
+                   evidence=proc.log_tail)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m harness.components.fake_ntp --offset S [--bind ADDR] [--port N]``."""
+    parser = argparse.ArgumentParser(description="an NTP v4 server whose clock is off by S s")
+    parser.add_argument("--offset", type=float, default=0.0, help="seconds ahead (+) / behind")
+    parser.add_argument("--bind", default="0.0.0.0")
+    parser.add_argument("--port", type=int, default=NTP_PORT)
+    args = parser.parse_args(argv)
+    responder = NtpResponder(args.offset, args.bind, args.port)
+    print(f"fake-ntp serving on {responder.address[0]}:{responder.address[1]} "
+          f"offset {args.offset:+.3f} s", flush=True)
+    try:
+        responder.serve()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        responder.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""The time check against a fake NTP server on loopback (real UDP, our own server code)."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from harness.components.fake_ntp import NtpResponder, build_reply, from_ntp, to_ntp
+from harness.sitecheck.model import SiteCheckOptions, SiteContext, SiteFacts, Verdict
+from harness.sitecheck.time_check import check_time, describe_offset
+
+pytestmark = pytest.mark.unit
+
+
+def _ctx(ntp: list[str] | None = None, facts_ntp: list[str] | None = None,
+         passive: bool = False) -> SiteContext:
+    opts = SiteCheckOptions(iface="lo", ntp_servers=ntp or [], passive=passive)
+    return SiteContext(options=opts, iface_mac="00:00:00:00:00:00", iface_ipv4=None,
+                       facts=SiteFacts(ntp_servers=facts_ntp or []))
+
+
+@pytest.fixture
+def ntp_server() -> Iterator[callable]:  # type: ignore[valid-type]
+    started: list[NtpResponder] = []
+
+    def start(offset: float) -> str:
+        srv = NtpResponder(offset, "127.0.0.1", 0).serve_in_thread()
+        started.append(srv)
+        return f"127.0.0.1:{srv.address[1]}"
+
+    try:
+        yield start
+    finally:
+        for srv in started:
+            srv.close()
+
+
+def _silent_port() -> tuple[socket.socket, str]:
+    """A bound UDP socket nobody reads: requests to it go unanswered (no ICMP either)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    return sock, f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+def test_ntp_timestamps_round_trip() -> None:
+    now = time.time()
+    assert abs(from_ntp(to_ntp(now)) - now) < 1e-6
+
+
+def test_reply_shifts_receive_and_transmit_and_echoes_origin() -> None:
+    request = bytearray(48)
+    request[0] = (4 << 3) | 3
+    struct.pack_into("!Q", request, 40, to_ntp(1000.0))
+    reply = build_reply(bytes(request), received_unix=2000.0, offset=3.0, clock=2000.5)
+    assert reply is not None and len(reply) == 48
+    assert reply[0] & 7 == 4 and (reply[0] >> 3) & 7 == 4 and reply[1] == 1
+    origin, recv, xmit = struct.unpack_from("!QQQ", reply, 24)
+    assert origin == to_ntp(1000.0)
+    assert abs(from_ntp(recv) - 2003.0) < 1e-6 and abs(from_ntp(xmit) - 2003.5) < 1e-6
+
+
+def test_reply_ignores_non_client_packets() -> None:
+    server_mode = bytes([(4 << 3) | 4]) + bytes(47)
+    assert build_reply(server_mode, 0.0, 0.0) is None
+    assert build_reply(b"short", 0.0, 0.0) is None
+
+
+def test_clock_within_limit_passes(ntp_server) -> None:
+    results = check_time(_ctx(facts_ntp=[ntp_server(0.2)]))
+    assert [r.verdict for r in results] == [Verdict.PASS]
+    assert "option 42" in results[0].evidence[0]
+    assert 0.1 < results[0].data["offsets"][next(iter(results[0].data["offsets"]))] < 0.3
+
+
+def test_clock_three_seconds_off_fails_with_offset(ntp_server) -> None:
+    server = ntp_server(3.0)
+    [result] = check_time(_ctx(ntp=[server]))
+    assert result.verdict is Verdict.FAIL
+    assert "local clock 3.0" in result.summary and f"behind {server}" in result.summary
+
+
+def test_clock_ahead_is_said_so(ntp_server) -> None:
+    [result] = check_time(_ctx(ntp=[ntp_server(-2.5)]))
+    assert result.verdict is Verdict.FAIL and "2.50 s ahead of" in result.summary
+
+
+def test_options_win_over_dhcp_offer(ntp_server) -> None:
+    good = ntp_server(0.0)
+    bad = ntp_server(5.0)
+    [result] = check_time(_ctx(ntp=[good], facts_ntp=[bad]))
+    assert result.verdict is Verdict.PASS and bad not in " ".join(result.evidence)
+
+
+def test_silent_server_fails_and_partial_warns(ntp_server) -> None:
+    sock, silent = _silent_port()
+    try:
+        start = time.monotonic()
+        [alone] = check_time(_ctx(ntp=[silent]))
+        took = time.monotonic() - start
+        [partial] = check_time(_ctx(ntp=[ntp_server(0.0), silent]))
+    finally:
+        sock.close()
+    assert alone.verdict is Verdict.FAIL and "no NTP server answered" in alone.summary
+    assert took < 4, "one request per server, ~2 s timeout"
+    assert partial.verdict is Verdict.WARN and silent in partial.summary
+
+
+def test_no_server_known_warns() -> None:
+    [result] = check_time(_ctx())
+    assert result.verdict is Verdict.WARN
+    assert result.summary == "no NTP server known (DHCP option 42 or --ntp)"
+
+
+def test_passive_sends_nothing(ntp_server) -> None:
+    server = NtpResponder(0.0, "127.0.0.1", 0).serve_in_thread()
+    try:
+        [result] = check_time(_ctx(ntp=[f"127.0.0.1:{server.address[1]}"], passive=True))
+        assert result.verdict is Verdict.SKIP and server.answered == 0
+    finally:
+        server.close()
+
+
+def test_describe_offset_signs() -> None:
+    assert describe_offset(3.02, "10.1.2.3") == "local clock 3.02 s behind 10.1.2.3"
+    assert describe_offset(-0.5, "x") == "local clock 0.50 s ahead of x"
