@@ -164,15 +164,33 @@ class Analysis:
         return out
 
     def _tftp_transfers(self) -> list[TftpTransfer]:
+        """Group TFTP packets into transfers by the full pair of transfer ids.
+
+        A client that resends its RRQ from the same port gets one answer per request,
+        each from a new server port (RFC 1350 §4); keying on the client's port alone
+        would merge those into one transfer that seems to change its server port.
+        So each server port binds to the oldest request of that client it has not
+        answered yet. A server packet from an unknown port with no request waiting
+        joins the client's latest transfer: that is the port change TFTP-1 catches.
+        """
         out: list[TftpTransfer] = []
-        by_client: dict[tuple[str, int], TftpTransfer] = {}
+        waiting: dict[tuple[str, int], list[TftpTransfer]] = defaultdict(list)
+        latest: dict[tuple[str, int], TftpTransfer] = {}
+        bound: dict[tuple[str, int, int], TftpTransfer] = {}
         for ev in self.capture.tftp:
             if ev.dport == 69 and ev.opcode in (1, 2):
                 t = TftpTransfer(ev)
                 out.append(t)
-                by_client[(ev.src_ip, ev.sport)] = t
+                waiting[(ev.src_ip, ev.sport)].append(t)
+                latest[(ev.src_ip, ev.sport)] = t
                 continue
-            found = by_client.get((ev.src_ip, ev.sport)) or by_client.get((ev.dst_ip, ev.dport))
+            to_client = (ev.dst_ip, ev.dport, ev.sport)
+            from_client = (ev.src_ip, ev.sport, ev.dport)
+            found = bound.get(to_client) or bound.get(from_client)
+            if found is None and (ev.dst_ip, ev.dport) in latest:
+                pending = waiting[(ev.dst_ip, ev.dport)]
+                found = pending.pop(0) if pending else latest[(ev.dst_ip, ev.dport)]
+                bound[to_client] = found
             if found is not None:
                 found.events.append(ev)
         return out

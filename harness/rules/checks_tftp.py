@@ -134,7 +134,8 @@ def tftp4(an: Analysis, j: Judge) -> None:
         data = _data(t)
         frames = [oack.frame]
         if err8 is not None:
-            after = [e for e in t.from_server() if e.time > err8.time]
+            # an ERROR answering a stray packet after the abort is not "kept sending"
+            after = [e for e in t.from_server() if e.time > err8.time and e.op_name != "ERROR"]
             if after:
                 j.fail(
                     "server kept sending after the client's ERROR 8 (option refused)",
@@ -231,13 +232,45 @@ def tftp6(an: Analysis, j: Judge) -> None:
             j.checked()
 
 
+# A resend within this long after a duplicate ACK looks like a reaction to it ...
+_REACTION_S = 0.05
+# ... unless it also sits on the server's own retransmission rhythm (within this share).
+_TIMER_SLACK = 0.2
+
+
+def _resend_period(t: TftpTransfer, events: list[TftpEvent]) -> float | None:
+    """The server's retransmission timeout: the negotiated ``timeout`` option, else the
+    median gap between consecutive sends of one block (None when it never resent twice)."""
+    o = _oack(t)
+    value = dict(o.options).get("timeout") if o else None
+    if value and value.isdigit() and int(value) > 0:
+        return float(value)
+    last: dict[int, float] = {}
+    gaps: list[float] = []
+    for e in events:
+        if e.op_name == "DATA" and e.block is not None and e.src_ip == t.server_ip:
+            if e.block in last:
+                gaps.append(e.time - last[e.block])
+            last[e.block] = e.time
+    if len(gaps) < 2:
+        return None
+    return sorted(gaps)[len(gaps) // 2]
+
+
 @check("TFTP-7", unit="transfer")
 def tftp7(an: Analysis, j: Judge) -> None:
-    """No resend on duplicate ACK (Sorcerer's Apprentice); bounded retries."""
+    """No resend on duplicate ACK (Sorcerer's Apprentice); bounded retries.
+
+    A timer-driven server under load also resends a block soon after a late duplicate
+    ACK by coincidence. What gives the Apprentice away is a resend that follows the
+    duplicate ACK at once *and* breaks the server's own retransmission rhythm.
+    """
     for t in _transfers(an, j):
         events = sorted(t.events, key=lambda e: e.frame)
+        period = _resend_period(t, events)
         acks_seen: dict[int, int] = {}
         sent: dict[int, int] = {}
+        sent_at: dict[int, float] = {}
         bad: list[tuple[str, list[int]]] = []
         last_dup: TftpEvent | None = None
         for e in events:
@@ -246,11 +279,15 @@ def tftp7(an: Analysis, j: Judge) -> None:
                 last_dup = e if acks_seen[e.block] > 1 else None
             elif e.op_name == "DATA" and e.block is not None:
                 sent[e.block] = sent.get(e.block, 0) + 1
+                gap = e.time - sent_at.get(e.block, e.time)
+                sent_at[e.block] = e.time
+                on_timer = period is not None and abs(gap - period) <= _TIMER_SLACK * period
                 if (
                     sent[e.block] > 1
                     and last_dup is not None
                     and last_dup.block == e.block - 1
-                    and e.time - last_dup.time < 0.5
+                    and e.time - last_dup.time < _REACTION_S
+                    and not on_timer
                 ):
                     bad.append(
                         (

@@ -1,0 +1,99 @@
+"""TFTP rules on traffic a loaded but correct server produces (seen in the 1,000-machine
+storm): retried requests, timer resends that land just after a late duplicate ACK, and
+an ERROR answering a stray packet after the client's ERROR 8. None of these is a defect;
+the defects next to them still are."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from harness.capture.synth import Host
+from harness.capture.synth_flows import BIOS, Flow, bios_flow
+from harness.rules import Report
+
+pytestmark = pytest.mark.unit
+
+Judge = Callable[..., Report]
+RRQ = b"\x00\x01pxelinux.0\x00octet\x00blksize\x00512\x00"
+OACK = b"\x00\x06blksize\x00512\x00"
+
+
+def _ack(n: int) -> bytes:
+    return b"\x00\x04" + n.to_bytes(2, "big")
+
+
+def _data(n: int, size: int = 512) -> bytes:
+    return b"\x00\x03" + n.to_bytes(2, "big") + bytes(size)
+
+
+def _error(code: int) -> bytes:
+    return b"\x00\x05" + code.to_bytes(2, "big") + b"x\x00"
+
+
+def _hosts(f: Flow) -> tuple[Host, Host]:
+    return Host(BIOS.mac, BIOS.ip), f.site.proxy
+
+
+def _retried_request(f: Flow, *, change_port_mid_transfer: bool = False) -> None:
+    bios_flow(f)
+    me, p = _hosts(f)
+    f.b.udp(me, p, 2080, 69, RRQ, 0.01)
+    f.b.udp(me, p, 2080, 69, RRQ, 1.0)          # the client's own retry
+    f.b.udp(p, me, 40010, 2080, OACK, 0.01)      # answer to the first request
+    f.b.udp(p, me, 40011, 2080, OACK, 0.01)      # answer to the retry, from a new port
+    f.b.udp(me, p, 2080, 40010, _ack(0), 0.01)   # the client keeps the first ...
+    f.b.udp(me, p, 2080, 40011, _error(5), 0.01)  # ... and turns the other away
+    f.b.udp(p, me, 40010, 2080, _data(1), 0.01)
+    f.b.udp(me, p, 2080, 40010, _ack(1), 0.01)
+    f.b.udp(p, me, 40012 if change_port_mid_transfer else 40010, 2080, _data(2, 10), 0.01)
+    f.b.udp(me, p, 2080, 40010, _ack(2), 0.01)
+
+
+def test_a_retried_request_answered_twice_is_two_transfers(judge: Judge) -> None:
+    assert "TFTP-1" not in judge(_retried_request).failed_rules()
+
+
+def test_a_port_change_inside_a_transfer_is_still_caught(judge: Judge) -> None:
+    report = judge(lambda f: _retried_request(f, change_port_mid_transfer=True))
+    assert "TFTP-1" in report.failed_rules()
+
+
+def _slow_client(f: Flow) -> None:
+    bios_flow(f)
+    me, p = _hosts(f)
+    f.b.udp(me, p, 2090, 69, RRQ, 0.01)
+    f.b.udp(p, me, 40020, 2090, OACK, 0.01)
+    f.b.udp(me, p, 2090, 40020, _ack(0), 0.01)
+    f.b.udp(p, me, 40020, 2090, _data(1), 0.01)
+    f.b.udp(me, p, 2090, 40020, _ack(1), 0.01)
+    f.b.udp(p, me, 40020, 2090, _data(2), 0.01)   # lost on the way
+    f.b.udp(p, me, 40020, 2090, _data(2), 1.0)    # the server's 1 s timer
+    f.b.udp(me, p, 2090, 40020, _ack(1), 0.98)    # the client's own late resend ...
+    f.b.udp(p, me, 40020, 2090, _data(2), 0.02)   # ... just before the timer fires again
+    f.b.udp(me, p, 2090, 40020, _ack(2), 0.01)
+    f.b.udp(p, me, 40020, 2090, _data(3, 10), 0.01)
+    f.b.udp(me, p, 2090, 40020, _ack(3), 0.01)
+
+
+def test_a_timer_resend_just_after_a_duplicate_ack_is_not_the_apprentice(judge: Judge) -> None:
+    assert "TFTP-7" not in judge(_slow_client).failed_rules()
+
+
+def _after_error8(f: Flow, server_sends: bytes) -> None:
+    bios_flow(f)
+    me, p = _hosts(f)
+    f.b.udp(me, p, 2095, 69, b"\x00\x01pxelinux.0\x00octet\x00tsize\x000\x00", 0.01)
+    f.b.udp(p, me, 40030, 2095, b"\x00\x06tsize\x003000\x00", 0.01)
+    f.b.udp(me, p, 2095, 40030, _error(8), 0.01)
+    f.b.udp(me, p, 2095, 40030, _ack(0), 0.5)     # a confused client's stray packet
+    f.b.udp(p, me, 40030, 2095, server_sends, 0.01)
+
+
+def test_an_error_answering_a_stray_packet_after_error_8_is_fine(judge: Judge) -> None:
+    assert "TFTP-4" not in judge(lambda f: _after_error8(f, _error(5))).failed_rules()
+
+
+def test_data_after_error_8_is_still_caught(judge: Judge) -> None:
+    assert "TFTP-4" in judge(lambda f: _after_error8(f, _data(1))).failed_rules()
