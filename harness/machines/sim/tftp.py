@@ -61,6 +61,10 @@ class TftpClient:
         self.port = port
         self.timeouts = timeouts
         self.loop = asyncio.get_running_loop()
+        # transfer ids this client aborted (the size probe's ERROR 8): a late resend from
+        # one of them must not be taken for the answer to the next request on this port
+        self.closed: set[tuple[str, int]] = set()
+        self.stale_packets = 0
 
     async def _recv(self, timeout: float) -> tuple[bytes, tuple[str, int]] | None:
         try:
@@ -85,6 +89,7 @@ class TftpClient:
             opcode = struct.unpack("!H", data[:2])[0]
             if opcode == ERROR:
                 raise BootFailed("PXE-E3B", f"TFTP error for {filename}: {data[4:-1]!r}")
+            self.closed.add(addr)
             if opcode == OACK:
                 oack = parse_oack(data[2:])
                 await self.loop.sock_sendto(self.sock, error_packet(8, "size probe"), addr)
@@ -126,6 +131,9 @@ class TftpClient:
                 await self.loop.sock_sendto(self.sock, last_sent, dest)
                 continue
             data, addr = got
+            if addr in self.closed:
+                self.stale_packets += 1  # a resend from a transfer we already aborted
+                continue
             if peer is not None and addr != peer:
                 result.foreign_packets += 1  # RFC 1350 §4: tell the stranger, keep going
                 await self.loop.sock_sendto(self.sock, error_packet(5, "unknown transfer id"),

@@ -22,11 +22,15 @@ FILE = os.urandom(10_000)
 class Server(asyncio.DatagramProtocol):
     """Answers RRQs from a new port (its TID), honouring blksize/windowsize/tsize.
 
-    ``drop_first_data`` loses DATA 1 once, ``stranger`` sends one packet from another port.
+    ``drop_first_data`` loses DATA 1 once, ``stranger`` sends one packet from another port,
+    ``stale_oack`` resends the OACK of a transfer the client already aborted (as a loaded
+    server whose resend timer fired while the client's ERROR 8 was on its way does).
     """
 
-    def __init__(self, drop_first_data: bool = False, stranger: bool = False) -> None:
+    def __init__(self, drop_first_data: bool = False, stranger: bool = False,
+                 stale_oack: bool = False) -> None:
         self.log: list[Any] = []
+        self.stale_oack = stale_oack
         self.drop_first_data = drop_first_data
         self.stranger = stranger
         self.tasks: list[asyncio.Task[None]] = []
@@ -59,6 +63,8 @@ class Server(asyncio.DatagramProtocol):
                 op, num = struct.unpack("!HH", reply[:4])
                 self.log.append(("ERROR" if op == ERROR else "ACK", num))
                 if op == ERROR:
+                    if self.stale_oack:
+                        await loop.sock_sendto(sock, struct.pack("!H", OACK) + oack, client)
                     return
             if self.stranger:
                 other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -99,8 +105,12 @@ async def fetch(server: Server, **kw: Any) -> tuple[Any, Server]:
     sock.setblocking(False)
     try:
         client = TftpClient(sock, "127.0.0.1", (0.3, 0.3, 0.3), port=port)
-        if kw.pop("probe", False):
-            result: Any = await client.probe_size("f", 1468)
+        if kw.pop("probe_then_get", False):
+            await client.probe_size("f", 1468)
+            await asyncio.wait_for(asyncio.gather(*server.tasks), 5)
+            result: Any = await client.get("f", **kw)
+        elif kw.pop("probe", False):
+            result = await client.probe_size("f", 1468)
         else:
             result = await client.get("f", **kw)
         # the server logs the client's last packet (final ACK / ERROR 8) before we look
@@ -125,6 +135,14 @@ def test_size_probe_aborts_with_error_8() -> None:
     size, server = asyncio.run(fetch(Server(), probe=True))
     assert size == len(FILE)
     assert server.log[-1] == ("ERROR", 8)
+
+
+def test_a_late_resend_from_the_aborted_probe_is_not_taken_for_the_next_answer() -> None:
+    # seen in the 1,000-machine storm: the client answered the stale OACK with ACK 0 and
+    # then refused the real transfer's packets as coming from an unknown transfer id
+    res, _server = asyncio.run(fetch(Server(stale_oack=True), probe_then_get=True,
+                                    blksize=1000, tsize=False, windowsize=None))
+    assert res.sha256 == hashlib.sha256(FILE).hexdigest() and res.foreign_packets == 0
 
 
 def test_lost_block_is_recovered_by_timeout_retransmission() -> None:
