@@ -20,7 +20,7 @@ class SiteCheckError(FlexlabError):
     """The check could not run at all (as opposed to finding a problem on the site)."""
 
 
-class Verdict(str, enum.Enum):
+class Verdict(enum.StrEnum):
     """Ordered from best to worst, so the worst verdict of a group is ``max(...)``."""
 
     PASS = "pass"
