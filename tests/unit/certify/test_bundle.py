@@ -1,0 +1,225 @@
+"""Signed bundles: a round trip verifies; any change to a file, the manifest, the signature or
+the member list, a wrong --pubkey or an unsafe tar member makes verify say INVALID."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import stat
+import tarfile
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from harness.certify.bundle import MANIFEST, SIGNATURE, write_bundle
+from harness.certify.errors import BundleError, CertifyError
+from harness.certify.keys import default_key, fingerprint, load_public_key
+from harness.certify.verify import main as verify_main
+from harness.certify.verify import verify_bundle
+
+pytestmark = pytest.mark.unit
+
+FILES: dict[str, bytes] = {
+    "certification.json": json.dumps({"verdict": "CERTIFIED", "mac": "52:54:00:00:00:01"}).encode(),
+    "firmware-options.json": b'{"firmware": "bios"}',
+    "rules.json": b'{"ok": true}',
+    "timings.json": b'{"phases": {}}',
+    "facts.json": b'{"facts": {"cpu_cores": 2}}',
+    "boot.pcap": bytes(range(256)) * 40,
+    "console.log": b"iPXE 1.21\nLinux version 6.1\n",
+}
+
+
+def _members(path: Path) -> dict[str, bytes]:
+    with tarfile.open(path, "r:gz") as tar:
+        out = {}
+        for m in tar:
+            f = tar.extractfile(m)
+            assert f is not None
+            out[m.name] = f.read()
+        return out
+
+
+def _rewrite(path: Path, members: dict[str, bytes], extra: list[tarfile.TarInfo] = ()) -> None:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for info in extra:
+            tar.addfile(info, io.BytesIO(b"x" * info.size) if info.isreg() else None)
+
+
+@pytest.fixture
+def key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.generate()
+
+
+@pytest.fixture
+def bundle(tmp_path: Path, key: Ed25519PrivateKey) -> Path:
+    path = tmp_path / "b.tar.gz"
+    write_bundle(path, FILES, key)
+    return path
+
+
+def _pubkey_file(tmp_path: Path, key: Ed25519PrivateKey, name: str = "pub.pem") -> Path:
+    path = tmp_path / name
+    path.write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return path
+
+
+def test_round_trip_is_valid_and_names_the_signer(bundle: Path, key: Ed25519PrivateKey,
+                                                   tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    verified = verify_bundle(bundle, key.public_key())
+    assert verified.fingerprint == fingerprint(key.public_key())
+    assert set(verified.files) == set(FILES)
+    assert verified.certification["verdict"] == "CERTIFIED"
+    assert verify_main([str(bundle), "--pubkey", str(_pubkey_file(tmp_path, key))]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("VALID") and fingerprint(key.public_key()) in out
+    members = _members(bundle)
+    assert set(members) == set(FILES) | {MANIFEST, SIGNATURE}
+    sig = json.loads(members[SIGNATURE])
+    assert base64.b64decode(sig["public_key"]) == key.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+@pytest.mark.parametrize("name", sorted(FILES))
+def test_a_changed_file_is_invalid(bundle: Path, name: str,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    members = _members(bundle)
+    members[name] = members[name][:-1] + bytes([members[name][-1] ^ 1])  # same size, one bit
+    _rewrite(bundle, members)
+    assert verify_main([str(bundle)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("INVALID") and name in out and "sha256" in out
+
+
+def test_a_truncated_file_is_invalid_by_size(bundle: Path) -> None:
+    members = _members(bundle)
+    members["boot.pcap"] = members["boot.pcap"][:100]
+    _rewrite(bundle, members)
+    with pytest.raises(BundleError, match=r"boot\.pcap: size 100"):
+        verify_bundle(bundle)
+
+
+def test_a_changed_manifest_breaks_the_signature(bundle: Path) -> None:
+    members = _members(bundle)
+    manifest = json.loads(members[MANIFEST])
+    manifest["files"]["boot.pcap"]["size"] += 1
+    members[MANIFEST] = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+    _rewrite(bundle, members)
+    with pytest.raises(BundleError, match="signature does not match"):
+        verify_bundle(bundle)
+
+
+def test_a_changed_signature_is_invalid(bundle: Path) -> None:
+    members = _members(bundle)
+    sig = json.loads(members[SIGNATURE])
+    raw = bytearray(base64.b64decode(sig["signature"]))
+    raw[0] ^= 0xFF
+    sig["signature"] = base64.b64encode(bytes(raw)).decode()
+    members[SIGNATURE] = json.dumps(sig).encode()
+    _rewrite(bundle, members)
+    with pytest.raises(BundleError, match="signature does not match"):
+        verify_bundle(bundle)
+
+
+def test_a_swapped_key_with_the_old_fingerprint_is_invalid(bundle: Path) -> None:
+    members = _members(bundle)
+    sig = json.loads(members[SIGNATURE])
+    other = Ed25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    sig["public_key"] = base64.b64encode(other).decode()
+    members[SIGNATURE] = json.dumps(sig).encode()
+    _rewrite(bundle, members)
+    with pytest.raises(BundleError, match="fingerprint"):
+        verify_bundle(bundle)
+
+
+def test_a_re_signed_bundle_fails_only_against_the_expected_key(
+        tmp_path: Path, key: Ed25519PrivateKey, capsys: pytest.CaptureFixture[str]) -> None:
+    forger = Ed25519PrivateKey.generate()
+    forged = tmp_path / "forged.tar.gz"
+    write_bundle(forged, {**FILES, "certification.json": b'{"verdict": "CERTIFIED"}'}, forger)
+    assert verify_bundle(forged).fingerprint == fingerprint(forger.public_key())
+    assert verify_main([str(forged), "--pubkey", str(_pubkey_file(tmp_path, key))]) == 1
+    out = capsys.readouterr().out
+    assert "INVALID" in out and "not by the given --pubkey" in out
+
+
+def test_missing_and_extra_files_are_invalid(bundle: Path) -> None:
+    members = _members(bundle)
+    without = dict(members)
+    del without["console.log"]
+    _rewrite(bundle, without)
+    with pytest.raises(BundleError, match=r"missing file.*console.log"):
+        verify_bundle(bundle)
+    _rewrite(bundle, {**members, "extra.txt": b"hello"})
+    with pytest.raises(BundleError, match=r"extra file.*extra.txt"):
+        verify_bundle(bundle)
+
+
+@pytest.mark.parametrize("bad", [
+    ("../evil", tarfile.REGTYPE), ("/etc/passwd", tarfile.REGTYPE),
+    ("sub/dir.txt", tarfile.REGTYPE), ("link", tarfile.SYMTYPE), ("hard", tarfile.LNKTYPE),
+    ("adir", tarfile.DIRTYPE), ("fifo", tarfile.FIFOTYPE),
+])
+def test_unsafe_members_are_rejected(bundle: Path, bad: tuple[str, bytes]) -> None:
+    name, kind = bad
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    if kind in (tarfile.SYMTYPE, tarfile.LNKTYPE):
+        info.linkname = "/etc/shadow"
+    info.size = 1 if kind == tarfile.REGTYPE else 0
+    _rewrite(bundle, _members(bundle), [info])
+    with pytest.raises(BundleError, match=r"unsafe member|link|directory|regular file"):
+        verify_bundle(bundle)
+
+
+def test_duplicate_members_are_rejected(bundle: Path) -> None:
+    members = _members(bundle)
+    info = tarfile.TarInfo("boot.pcap")
+    info.size = 1
+    _rewrite(bundle, members, [info])
+    with pytest.raises(BundleError, match="twice"):
+        verify_bundle(bundle)
+
+
+def test_garbage_is_invalid_not_a_crash(tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    junk = tmp_path / "junk.tar.gz"
+    junk.write_bytes(b"\x1f\x8b" + os.urandom(200))
+    assert verify_main([str(junk)]) == 1
+    assert capsys.readouterr().out.startswith("INVALID")
+    assert verify_main([str(tmp_path / "absent.tar.gz")]) == 1
+
+
+def test_bundle_refuses_unknown_or_missing_contents(tmp_path: Path,
+                                                    key: Ed25519PrivateKey) -> None:
+    with pytest.raises(CertifyError, match="missing"):
+        write_bundle(tmp_path / "x.tar.gz", {"boot.pcap": b""}, key)
+    with pytest.raises(CertifyError, match="unknown"):
+        write_bundle(tmp_path / "x.tar.gz", {**FILES, "notes.txt": b""}, key)
+
+
+def test_default_key_is_created_once_with_mode_0600(tmp_path: Path) -> None:
+    path = tmp_path / "cfg" / "flexlab" / "certify-ed25519.pem"
+    key, where, created = default_key(path)
+    assert created and where == path
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    again, _, created_again = default_key(path)
+    assert not created_again
+    assert fingerprint(again.public_key()) == fingerprint(key.public_key())
+    # the private key file also works as --pubkey, as does base64 of the raw key
+    assert fingerprint(load_public_key(path)) == fingerprint(key.public_key())
+    raw = tmp_path / "raw.b64"
+    raw.write_text(base64.b64encode(key.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw)).decode())
+    assert fingerprint(load_public_key(raw)) == fingerprint(key.public_key())
