@@ -164,7 +164,7 @@ class LocalBoot:
         assert api is not None
         try:
             api.create_cluster(CLUSTER, len(self.macs), mode="standalone",
-                               environment="certification")
+                               environment="test")
             api.upload_artifact("vmlinuz", cfg.kernel)
             api.upload_artifact("initrd.img", cfg.initrd)
             api.create_profile("local", "vmlinuz", "initrd.img", cfg.cmdline)

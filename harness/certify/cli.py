@@ -131,19 +131,19 @@ def _wait_for_machine(lb: LocalBoot, mac: str, pcap: Path, timeout: float,
     """Poll until the machine registers or ``timeout``; print each new phase reached."""
     deadline = time.monotonic() + timeout
     started = time.monotonic()
-    shown = ""
+    shown: set[str] = set()
     machine: dict[str, Any] = {}
-    phase = "off"
+    out(f"  [{0.0:6.1f} s] off: {PHASE_TEXT['off']}")
     while True:
         machine = lb.machine(mac)
         view = boot_view(mac, read_capture(pcap), lb.proxy_events(), machine["state"],
                          lb.http_port)
-        phase = view.phase
-        if phase != shown:
-            out(f"  [{time.monotonic() - started:6.1f} s] {phase}: {PHASE_TEXT[phase]}")
-            shown = phase
+        for name in view.reached():
+            if name not in shown:
+                out(f"  [{time.monotonic() - started:6.1f} s] {name}: {PHASE_TEXT[name]}")
+                shown.add(name)
         if machine["state"] in FINAL_STATES or time.monotonic() > deadline:
-            return machine, phase
+            return machine, view.phase
         time.sleep(0.5)  # poll interval of the progress loop
 
 

@@ -50,19 +50,21 @@ class BootView:
     http: bool = False
     cp_state: str = "Pending"
 
+    def reached(self) -> list[str]:
+        """Every phase with evidence, in boot order (a fast machine skips none of them:
+        the capture still shows its DISCOVER when the Control Plane already has its facts)."""
+        flags = {"discover": bool(self.discovers), "proxy-offer": bool(self.offers_sent),
+                 "boot-server-ack": bool(self.acks_sent), "tftp": self.tftp,
+                 "http": self.http,
+                 "booting": self.cp_state in ("Booting", "Registered", "Ready", "Rejected"),
+                 "registered": self.cp_state in ("Registered", "Ready", "Rejected")}
+        return [name for name in PHASES[1:] if flags[name]]
+
     @property
     def phase(self) -> str:
         """The furthest phase reached."""
-        if self.cp_state in ("Registered", "Ready", "Rejected"):
-            return "registered"
-        if self.cp_state == "Booting":
-            return "booting"
-        for flag, name in ((self.http, "http"), (self.tftp, "tftp"),
-                           (self.acks_sent, "boot-server-ack"),
-                           (self.offers_sent, "proxy-offer"), (self.discovers, "discover")):
-            if flag:
-                return name
-        return "off"
+        reached = self.reached()
+        return reached[-1] if reached else "off"
 
 
 def boot_view(mac: str, capture: Capture | None, proxy_events: list[dict[str, Any]],
