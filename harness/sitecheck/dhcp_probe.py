@@ -78,7 +78,7 @@ def describe(msg: DhcpMessage) -> str:
         parts.append(f"option 60 {msg.vendor_class!r}")
     if msg.boot_file:
         parts.append(f"boot file {msg.boot_file!r}")
-    if msg.siaddr != ZERO:
+    if msg.siaddr != ZERO and (msg.yiaddr == ZERO or msg.has_boot_data):
         parts.append(f"next server {msg.siaddr}")
     if msg.pxe_summary():
         parts.append(msg.pxe_summary())
@@ -265,11 +265,15 @@ def _offer_result(ctx: SiteContext, probe: Probe, ex: Exchange) -> CheckResult:
         "mac": probe.mac, "proxies": list(proxies),
         "responders": [responder(s.message, "proxy", probe.mac) for s in proxies.values()]
         + [responder(s.message, "dhcp", probe.mac) for s in sites.values()]}
-    if proxies:
-        text = "; ".join(f"{ip} {_how(s.message)}" for ip, s in proxies.items())
-        noun = "Boot Proxy" if len(proxies) == 1 else "Boot Proxies"
+    if len(proxies) == 1:
+        ip, seen = next(iter(proxies.items()))
         return CheckResult("proxydhcp", "proxydhcp.offer", Verdict.PASS,
-                           f"{noun} {text} answered {probe.mac}", evidence, data=data)
+                           f"Boot Proxy {ip} answered {probe.mac} {_how(seen.message)}",
+                           evidence, data=data)
+    if proxies:
+        text = ", ".join(f"{ip} ({_how(s.message)})" for ip, s in proxies.items())
+        return CheckResult("proxydhcp", "proxydhcp.offer", Verdict.PASS,
+                           f"Boot Proxies {text} answered {probe.mac}", evidence, data=data)
     relayed = [s.message for s in sites.values() if s.message.relayed]
     if relayed:
         evidence.append(f"the site DHCP offer came through relay {relayed[0].giaddr}: does "

@@ -130,7 +130,7 @@ def test_proxy_offer_passes_directly() -> None:
     results = check_proxydhcp(ctx(probe_macs=[NODE]), link=lan, clock=lan.clock)
     r = only(results, "proxydhcp.offer")
     assert r.verdict is Verdict.PASS
-    assert r.summary == f"Boot Proxy 10.9.0.5 directly answered {NODE}"
+    assert r.summary == f"Boot Proxy 10.9.0.5 answered {NODE} directly"
     assert only(results, "responders.conflict").verdict is Verdict.PASS
     sent = [m for _, m in lan.sent]
     assert [m.chaddr for m in sent] == [NODE]

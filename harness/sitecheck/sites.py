@@ -1,0 +1,214 @@
+"""Simulated sites for site-check's tests: a scenario's LAN, built, with a host to check from.
+
+A test declares a site as a :class:`~harness.scenario.model.Scenario` (segments,
+relays, snooping, site DHCP, Boot Proxies, clusters and machines — see
+``fixtures/sites/*.yaml``), and :class:`SiteLab` builds it the way a scenario run does
+(lab, Control Plane loaded with the clusters and machines, site DHCP, relays,
+snooping, proxies) but powers nothing on. It adds one more host, ``check``, on the
+segment the test names: that is where the site engineer's laptop would be plugged in,
+and :meth:`SiteLab.run_sitecheck` runs the real ``flexlab site-check`` CLI there.
+
+Usage::
+
+    with SiteLab(load_site("good"), checker_segment="lan") as site:
+        run = site.run_sitecheck(["--mac", site.macs["node"][0], "--listen", "2"])
+        assert run.result("proxydhcp.offer").verdict == "pass"
+
+Everything started is stopped and the lab removed on every path (a build that fails
+halfway included); evidence (component logs, pcaps, each run's report) stays under
+``reports/labs/<lab id>/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.components.controlplane import ControlPlane
+from harness.errors import LabError
+from harness.lab import Host, HostLink, Lab, Topology
+from harness.lab.process import ns_argv
+from harness.scenario.loader import load_scenario
+from harness.scenario.model import Scenario
+from harness.scenario.runner import ScenarioRunner
+
+SITES_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "sites"
+CHECKER = "check"
+
+
+def load_site(name: str) -> Scenario:
+    """The site scenario ``fixtures/sites/<name>.yaml`` (validated like any scenario)."""
+    path = SITES_DIR / f"{name}.yaml"
+    if not path.exists():
+        have = ", ".join(sorted(p.stem for p in SITES_DIR.glob("*.yaml"))) or "none"
+        raise LabError(f"no site {name!r} in {SITES_DIR} (have: {have})")
+    return load_scenario(path)
+
+
+@dataclass
+class SiteCheckRun:
+    """One run of the site-check CLI: exit status, screen output and the JSON report.
+
+    Unpacks as ``rc, stdout, report = site.run_sitecheck(...)``.
+    """
+
+    rc: int
+    stdout: str
+    report: dict[str, Any]
+    stderr: str = ""
+    argv: list[str] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.rc, self.stdout, self.report))
+
+    def results(self, name: str) -> list[dict[str, Any]]:
+        """Every result called ``name`` (e.g. one ``proxydhcp.offer`` per probed MAC)."""
+        return [r for r in self.report.get("results", []) if r.get("name") == name]
+
+    def result(self, name: str) -> dict[str, Any]:
+        """The single result called ``name``; an AssertionError that shows the whole run
+        when there is none or several (so a failing test explains itself)."""
+        found = self.results(name)
+        if len(found) != 1:
+            raise AssertionError(f"expected one result {name!r}, found {len(found)}:\n"
+                                 + self.explain())
+        return found[0]
+
+    def explain(self) -> str:
+        """Exit status, the screen, stderr and every result's one-line summary."""
+        lines = [f"rc={self.rc} argv={' '.join(self.argv)}", self.stdout, self.stderr]
+        lines += [f"{r.get('verdict', '?'):5} {r.get('name')}: {r.get('summary')}"
+                  for r in self.report.get("results", [])]
+        return "\n".join(lines)
+
+
+class SiteLab:
+    """A scenario's site, built without machines, plus a checker host on one segment.
+
+    Attributes once entered: ``lab`` (the :class:`Lab`), ``runner`` (the
+    :class:`ScenarioRunner` that built it: ``runner.proxies``, ``runner.layout``),
+    ``cp`` (the Control Plane; ``cp.api`` talks to it), ``checker_host``,
+    ``checker_iface`` (its interface name inside its namespace), ``checker_mac``,
+    ``checker_address`` (None with ``checker_address=False``) and ``macs`` (scenario
+    machine name -> its MACs, registered in the Control Plane but never powered on).
+    """
+
+    def __init__(self, scenario: Scenario, *, checker_segment: str,
+                 checker_address: bool = True, reports_dir: Path = Path("reports")) -> None:
+        if checker_segment not in {s.name for s in scenario.segments}:
+            raise LabError(f"checker segment {checker_segment!r} is not in the site "
+                           f"(segments: {', '.join(s.name for s in scenario.segments)})")
+        if any(p.name == CHECKER for p in scenario.proxies):
+            raise LabError(f"a proxy is called {CHECKER!r}, the checker host's name: rename it")
+        self.scenario = scenario
+        self.checker_segment = checker_segment
+        self.checker_host = CHECKER
+        self.runner = ScenarioRunner(scenario, reports_dir=reports_dir)
+        layout = self.runner.layout
+        link = HostLink(checker_segment, address="auto" if checker_address else None)
+        topology = Topology(segments=layout.topology.segments,
+                            hosts=(*layout.topology.hosts, Host(CHECKER, (link,))))
+        topology.validate()
+        self.runner.layout = dataclasses.replace(layout, topology=topology)
+        self.lab = Lab(topology, reports_dir=reports_dir / "labs")
+        self.macs: dict[str, list[str]] = dict(self.runner.macs)
+        self._runs = 0
+
+    # -- life ---------------------------------------------------------------------------
+    def __enter__(self) -> SiteLab:
+        self.build()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.teardown()
+
+    def build(self) -> None:
+        """Build the lab, load the Control Plane, start the site's servers; on any failure
+        remove everything made so far and re-raise."""
+        self.runner.lab = self.lab
+        try:
+            self.lab.build()
+            self.runner._start_control_plane()
+            self.runner._start_site()
+        except BaseException:
+            with contextlib.suppress(Exception):  # the build error is the one to report
+                self.teardown()
+            raise
+
+    def teardown(self) -> None:
+        """Stop the site's servers and the Control Plane, remove the lab (by its id).
+        Raises LabError listing whatever could not be removed."""
+        errors = []
+        for comp in reversed(self.runner.components):
+            try:
+                comp.stop()
+            except Exception as exc:  # keep going: the rest must still be stopped
+                errors.append(f"{type(comp).__name__}: {exc}")
+        if self.runner.cp is not None:
+            try:
+                self.runner.cp.close()
+            except Exception as exc:
+                errors.append(f"control plane: {exc}")
+        try:
+            self.lab.teardown()
+        except LabError as exc:
+            errors.append(str(exc))
+        if errors:
+            raise LabError(f"site lab {self.lab.id} teardown: " + "; ".join(errors))
+
+    # -- what tests use -----------------------------------------------------------------
+    @property
+    def cp(self) -> ControlPlane:
+        """The site's Control Plane."""
+        if self.runner.cp is None:
+            raise LabError("the site is not built: use `with SiteLab(...) as site:`")
+        return self.runner.cp
+
+    @property
+    def checker_iface(self) -> str:
+        """The checker's interface, as site-check's --iface names it."""
+        return self.lab.link(CHECKER, self.checker_segment).host_iface
+
+    @property
+    def checker_mac(self) -> str:
+        """The checker interface's own MAC (site-check's default probe MAC)."""
+        return self.lab.link(CHECKER, self.checker_segment).mac
+
+    @property
+    def checker_address(self) -> str | None:
+        """The checker's static IPv4 address, or None when it has none."""
+        info = self.lab.link(CHECKER, self.checker_segment)
+        return str(info.address.ip) if info.address is not None else None
+
+    def address(self, host: str, segment: str | None = None) -> str:
+        """A site host's address (a proxy's name, ``cp``, ``dhcp0``, ``relay<n>``) on
+        ``segment`` (default: the checker's segment)."""
+        return self.lab.address(host, segment or self.checker_segment)
+
+    def run_sitecheck(self, args: list[str], *, timeout: float = 120.0) -> SiteCheckRun:
+        """Run ``flexlab site-check --iface <checker iface> ARGS`` in the checker's namespace
+        and return its exit status, screen and JSON report (kept under the lab's reports)."""
+        self._runs += 1
+        out = self.lab.reports_dir / f"sitecheck-{self._runs}"
+        json_path = out / "result.json"
+        argv = [sys.executable, "-m", "harness.cli", "site-check", "--iface",
+                self.checker_iface, "--out", str(out), "--json", str(json_path), "-q", *args]
+        try:
+            res = subprocess.run(ns_argv(self.lab.ns(CHECKER), argv), capture_output=True,
+                                 text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired as exc:
+            said = [o.decode(errors="replace") if isinstance(o, bytes) else o or ""
+                    for o in (exc.stdout, exc.stderr)]
+            raise LabError(f"site-check ran longer than {timeout:.0f}s: {' '.join(argv)}\n"
+                           + "".join(said)) from None
+        report: dict[str, Any] = {}
+        if json_path.exists():
+            report = json.loads(json_path.read_text())
+        return SiteCheckRun(res.returncode, res.stdout, report, res.stderr, argv)
