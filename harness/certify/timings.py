@@ -31,6 +31,11 @@ def machine_addresses(capture: Capture, mac: str) -> set[str]:
     mac = mac.lower()
     out = {e.yiaddr for e in capture.dhcp
            if e.op == 2 and e.chaddr == mac and e.yiaddr != "0.0.0.0"}
+    # a relay forwards the machine's REQUEST to every helper: option 50 names its lease
+    out |= {e.requested_ip for e in capture.dhcp
+            if e.op == 1 and e.chaddr == mac and e.requested_ip}
+    out |= {e.ciaddr for e in capture.dhcp
+            if e.op == 1 and e.chaddr == mac and e.ciaddr != "0.0.0.0"}
     for events in (capture.tftp, capture.http):
         out |= {e.src_ip for e in events if e.src_mac == mac and e.src_ip != "0.0.0.0"}
     return out
