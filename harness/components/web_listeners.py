@@ -145,7 +145,7 @@ def block_tcp_port(lab: Lab, host: str, segment: str, port: int) -> str:
 def dropped_packets(lab: Lab, table: str) -> int:
     """How many packets a :func:`block_tcp_port` rule dropped (evidence that it worked)."""
     out = lab.run(None, ["nft", "list", "table", "bridge", table])
-    return sum(int(part.split()[1]) for part in out.split("counter packets ")[1:])
+    return sum(int(part.split()[0]) for part in out.split("counter packets ")[1:])
 
 
 def unblock(lab: Lab, table: str) -> None:

@@ -208,11 +208,12 @@ def _rfc2136_result(ctx: SiteContext, servers: list[str]) -> CheckResult:
     host, port = split_server(server, 53)
     shown = show_server(host, port, 53)
     origin = dns.name.from_text(zone)
+    zone_text = origin.to_text(omit_final_dot=True)
     label = f"flexlab-sitecheck-{secrets.token_hex(4)}"
     fqdn = dns.name.from_text(label, origin)
     token = secrets.token_hex(8)
     tsig = _tsig()
-    evidence = [f"UPDATE zone {origin} at {shown}: add {fqdn} 60 TXT \"{token}\""
+    evidence = [f"UPDATE zone {zone_text} at {shown}: add {fqdn} 60 TXT \"{token}\""
                 + (f" (TSIG key {tsig['keyname']})" if tsig else "")]
     add = dns.update.UpdateMessage(origin, **tsig)
     add.add(fqdn, 60, "TXT", f'"{token}"')
@@ -231,10 +232,11 @@ def _rfc2136_result(ctx: SiteContext, servers: list[str]) -> CheckResult:
             delete = dns.update.UpdateMessage(origin, **tsig)
             delete.delete(fqdn)
             evidence.append(f"delete {fqdn} → {_send_update(delete, host, port)}")
-    data = {"zone": str(origin), "server": server, "record": str(fqdn), "rcode": rcode}
+    data = {"zone": zone_text, "server": server,
+            "record": fqdn.to_text(omit_final_dot=True), "rcode": rcode}
     if rcode == "NOERROR" and seen:
         return CheckResult("dns", "dns.rfc2136", Verdict.PASS,
-                           f"{shown} accepts RFC 2136 updates in {origin}", evidence, data=data)
+                           f"{shown} accepts RFC 2136 updates in {zone_text}", evidence, data=data)
     if rcode == "NOERROR":
         return CheckResult(
             "dns", "dns.rfc2136", Verdict.WARN,
@@ -244,9 +246,9 @@ def _rfc2136_result(ctx: SiteContext, servers: list[str]) -> CheckResult:
     shown_rcode = "timeout" if rcode == "TIMEOUT" else rcode.removeprefix("ERROR:")
     return CheckResult(
         "dns", "dns.rfc2136", Verdict.WARN,
-        f"{shown} does not accept RFC 2136 updates in {origin} ({shown_rcode})",
+        f"{shown} does not accept RFC 2136 updates in {zone_text} ({shown_rcode})",
         evidence, data=data,
-        hint=f"allow dynamic updates for {origin} from the Boot Proxy host (with a TSIG key: "
+        hint=f"allow dynamic updates for {zone_text} from the Boot Proxy host (with a TSIG key: "
              f"{TSIG_ENV}), or delegate a subdomain to the DNS server KubeFlex ships")
 
 

@@ -51,6 +51,7 @@ class LinkFacts:
     ethtool_error: str | None = None
     link_local: list[str] = field(default_factory=list)   # usable (non-tentative) fe80::
     ipv6_addresses: int = 0
+    mac: str | None = None
 
 
 def ethtool_speed(iface: str) -> tuple[int | None, str | None, str | None]:
@@ -84,7 +85,8 @@ def link_facts(iface: str) -> LinkFacts:
         link = ipr.get_links(index)[0]
         facts = LinkFacts(index=index, mtu=int(link.get_attr("IFLA_MTU") or 0),
                           operstate=str(link.get_attr("IFLA_OPERSTATE") or "UNKNOWN"),
-                          carrier=link.get_attr("IFLA_CARRIER"))
+                          carrier=link.get_attr("IFLA_CARRIER"),
+                          mac=link.get_attr("IFLA_ADDRESS"))
         for msg in ipr.get_addr(family=socket.AF_INET6, index=index):
             facts.ipv6_addresses += 1
             addr = msg.get_attr("IFA_ADDRESS")
@@ -261,8 +263,9 @@ def _ra_result(ctx: SiteContext, facts: LinkFacts, down: bool) -> CheckResult:
         evidence.append(f"{iface} has no IPv6 address (IPv6 disabled here?): listening only")
     source = facts.link_local[0] if facts.link_local else None
     send = not passive and facts.ipv6_addresses > 0
+    # the MAC from netlink, not ctx.iface_mac: see the module docstring about sysfs
     adverts, note = listen_for_adverts(iface, facts.index, seconds,
-                                       ctx.iface_mac if source else None, send)
+                                       facts.mac if source else None, send)
     if send:
         evidence.append(f"sent one Router Solicitation to ff02::2 from {source or '::'}")
     if note:
