@@ -6,9 +6,11 @@ with allow-update does), or answer REFUSED/NOTIMP, or stay silent.
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import dns.message
@@ -241,3 +243,71 @@ def test_resolv_conf_parsing(tmp_path: Path) -> None:
     conf.write_text("# c\nsearch x\nnameserver 10.0.0.2\nnameserver fe80::1%eth0\n")
     assert resolv_conf_servers(conf) == ["10.0.0.2", "fe80::1"]
     assert resolv_conf_servers(tmp_path / "missing") == []
+
+
+class _CpMachines(BaseHTTPRequestHandler):
+    token = "admin-secret"
+    hostnames: tuple[str, ...] = ()
+
+    def do_GET(self) -> None:
+        ok = self.headers.get("Authorization") == f"Bearer {self.token}"
+        body = json.dumps([{"mac": f"52:54:00:00:00:{i:02x}", "hostname": h}
+                           for i, h in enumerate(self.hostnames)] if ok else
+                          {"error": "unauthorized", "detail": "bad token"}).encode()
+        self.send_response(200 if ok and self.path == "/api/v1/machines" else 401)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def cp_machines() -> Iterator[Callable[..., str]]:
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(*hostnames: str) -> str:
+        handler = type("H", (_CpMachines,), {"hostnames": hostnames})
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+
+
+def test_control_plane_hostnames_join_the_uniqueness_check(cp_machines, fake_dns,
+                                                           monkeypatch) -> None:
+    monkeypatch.setenv("FLEXLAB_CP_TOKEN", "admin-secret")
+    url = cp_machines("node1", "node2")
+    hosts = _by_name(check_dns(_ctx(control_plane=url, hostnames=["NODE2"],
+                                    dns_servers=[fake_dns(PUBLIC).server],
+                                    public_names=["pypi.org"])))
+    hosts = hosts["dns.hostnames"]
+    assert hosts.verdict is Verdict.FAIL and hosts.data["duplicates"] == ["node2"]
+    assert "NODE2 (--hostname)" in " ".join(hosts.evidence)
+    assert "node2 (Control Plane)" in " ".join(hosts.evidence)
+
+
+def test_control_plane_wrong_token_warns(cp_machines, fake_dns, monkeypatch) -> None:
+    monkeypatch.setenv("FLEXLAB_CP_TOKEN", "wrong")
+    url = cp_machines("node1")
+    res = _by_name(check_dns(_ctx(control_plane=url, dns_servers=[fake_dns(PUBLIC).server],
+                                  public_names=["pypi.org"])))
+    assert res["dns.hostnames"].verdict is Verdict.WARN
+    assert "401" in " ".join(res["dns.hostnames"].evidence)
+
+
+def test_control_plane_without_token_is_said(cp_machines, fake_dns, monkeypatch) -> None:
+    monkeypatch.delenv("FLEXLAB_CP_TOKEN", raising=False)
+    res = _by_name(check_dns(_ctx(control_plane=cp_machines("n1"), hostnames=["a", "b"],
+                                  dns_servers=[fake_dns(PUBLIC).server],
+                                  public_names=["pypi.org"])))
+    assert res["dns.hostnames"].verdict is Verdict.PASS
+    assert "no admin token" in " ".join(res["dns.hostnames"].evidence)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import struct
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -127,3 +130,61 @@ def test_passive_sends_nothing(ntp_server) -> None:
 def test_describe_offset_signs() -> None:
     assert describe_offset(3.02, "10.1.2.3") == "local clock 3.02 s behind 10.1.2.3"
     assert describe_offset(-0.5, "x") == "local clock 0.50 s ahead of x"
+
+
+class _CpClock(BaseHTTPRequestHandler):
+    offset = 0.0
+
+    def do_GET(self) -> None:
+        body = json.dumps({"unix": time.time() + self.offset}).encode()
+        self.send_response(200 if self.path == "/api/v1/time" else 404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def cp_clock() -> Iterator[Callable[[float], str]]:
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(offset: float) -> str:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), type("H", (_CpClock,), {"offset": offset}))
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+
+
+def test_control_plane_clock_compared_with_ntp(ntp_server, cp_clock) -> None:
+    # local clock 2 s behind NTP, CP agrees with NTP: the CP is fine, the host is not
+    ctx = _ctx(ntp=[ntp_server(2.0)])
+    ctx.options.control_plane = cp_clock(2.0)
+    ntp, cp = check_time(ctx)
+    assert ntp.verdict is Verdict.FAIL
+    assert cp.name == "time.controlplane" and cp.verdict is Verdict.PASS, cp.evidence
+    assert abs(cp.data["cp_vs_reference"]) < 0.3 and cp.data["reference"].startswith("NTP")
+
+
+def test_control_plane_clock_off_warns(ntp_server, cp_clock) -> None:
+    ctx = _ctx(ntp=[ntp_server(0.0)])
+    ctx.options.control_plane = cp_clock(-4.0)
+    _, cp = check_time(ctx)
+    assert cp.verdict is Verdict.WARN and "4.0" in cp.summary and "behind NTP" in cp.summary
+
+
+def test_control_plane_unreachable_warns() -> None:
+    ctx = _ctx()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        ctx.options.control_plane = f"http://127.0.0.1:{s.getsockname()[1]}"
+    _, cp = check_time(ctx)
+    assert cp.verdict is Verdict.WARN and "could not read" in cp.summary
