@@ -41,8 +41,9 @@ from harness.wait import wait_until
 
 CLUSTER = "flexlab-local"
 PROXY = "flexlab-localboot"
-# what the node image's agent reads (same as the scenario runner's); the sim agent too
-CMDLINE = ("console=ttyS0 console=tty0 panic=-1 flexlab.cp={cp_url} flexlab.token={join_token} "
+# what the node image's agent reads (as the scenario runner's, with its clock sync); the last
+# console= is /dev/console, where the agent writes: the serial port, with the screen as well
+CMDLINE = ("console=tty0 console=ttyS0 panic=-1 flexlab.cp={cp_url} flexlab.token={join_token} "
            "flexlab.mac={mac} flexlab.hostname={hostname} flexlab.timeurl={cp_url}/api/v1/time")
 
 

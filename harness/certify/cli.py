@@ -221,8 +221,16 @@ def certify(args: argparse.Namespace, out: Out = print) -> Outcome:
             f"{phase} ({PHASE_TEXT[phase]})")]
     failures = [r.reason for r in requirements if not r.ok]
     certified = registered and not failures
-    other = [f"{f.rule_id} {f.level.value}: {f.message}" for f in report.failures()
-             if not f.rule_id.startswith("CLI-")]
+    # this port sees the machine's broadcasts but not the site server's unicast replies:
+    # say so where a rule missed them, rather than blame the site
+    leased_from = sorted({e.server_id for e in capture.dhcp
+                          if e.op == 1 and e.chaddr == mac and e.msg_type == "REQUEST"
+                          and e.server_id and e.server_id != proxy_ip})
+    other = [f"{f.rule_id} {f.level.value}: {f.message}"
+             + (f" (the machine did REQUEST a lease from {', '.join(leased_from)}: its "
+                "unicast offer just did not pass this port)"
+                if f.rule_id == "SITE-3" and leased_from else "")
+             for f in report.failures() if not f.rule_id.startswith("CLI-")]
     timings = phase_times(capture, mac, proxy_ip=proxy_ip, http_port=http_port,
                           cp_port=cp_port)
     certification = {
@@ -288,7 +296,7 @@ def render(outcome: Outcome, out: Out = print) -> None:
     out(f"  rules on the captured boot: {s.get('pass', 0)} pass, {s.get('fail', 0)} fail "
         f"({s.get('must_failures', 0)} MUST), {s.get('not-applicable', 0)} not applicable")
     for line in outcome.other_rule_failures[:5]:
-        out(f"        Boot Proxy/site (does not fail the machine): {line[:150]}")
+        out(f"        Boot Proxy/site (does not fail the machine): {line[:240]}")
     phases = outcome.timings.get("phases", {})
     shown = [f"{name} {span['seconds']:.1f} s" for name, span in phases.items() if span]
     if shown:

@@ -2,7 +2,9 @@
 
 Phases (each from its first to its last packet; absent phases are ``null``):
 
-- ``dhcp``: first DISCOVER → the site DHCP server's ACK with an address;
+- ``dhcp``: first DISCOVER → the site DHCP server's ACK with an address; when that ACK is
+  unicast to the machine (a switch then never shows it to this port) the phase ends at the
+  machine's broadcast REQUEST for its lease instead, and ``notes`` says so;
 - ``proxydhcp``: first DISCOVER → the Boot Proxy's offer, and on to its 4011 ACK when
   the ROM asks there;
 - ``tftp``: first read request → last TFTP packet (the iPXE binary; empty for a NIC with
@@ -63,6 +65,14 @@ def phase_times(capture: Capture, mac: str, *, proxy_ip: str, http_port: int,
     proxy_offer = next((e.time for e in replies if e.msg_type == "OFFER"
                         and e.yiaddr == "0.0.0.0"
                         and proxy_ip in (e.server_id, e.src_ip)), None)
+    notes: list[str] = []
+    if lease_ack is None:
+        lease_ack = next((e.time for e in capture.dhcp if e.op == 1 and e.chaddr == mac
+                          and e.msg_type == "REQUEST" and e.dport == 67
+                          and e.server_id not in (None, proxy_ip)), None)
+        if lease_ack is not None:
+            notes.append("dhcp ends at the machine's REQUEST: the site server's ACK was "
+                         "unicast and did not pass this port")
     ack4011 = next((e.time for e in replies if e.sport == 4011 and e.msg_type == "ACK"), None)
     ips = machine_addresses(capture, mac)
     tftp = sorted(e.time for e in capture.tftp if e.src_ip in ips or e.dst_ip in ips)
@@ -82,4 +92,4 @@ def phase_times(capture: Capture, mac: str, *, proxy_ip: str, http_port: int,
         "total": _span(t0, register, t0),
     }
     return {"first_discover": t0, "discovers": len(discs), "machine_ips": sorted(ips),
-            "phases": phases}
+            "phases": phases, "notes": notes}

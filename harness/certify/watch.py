@@ -15,6 +15,7 @@ from typing import Any
 from harness.capture.decode import decode_pcap
 from harness.capture.errors import CaptureError
 from harness.capture.events import Capture
+from harness.certify.timings import machine_addresses
 
 PHASES = ("off", "discover", "proxy-offer", "boot-server-ack", "tftp", "http", "booting",
           "registered")
@@ -82,8 +83,7 @@ def boot_view(mac: str, capture: Capture | None, proxy_events: list[dict[str, An
     if capture is not None:
         view.discovers = sum(1 for e in capture.dhcp if e.op == 1 and e.chaddr == mac
                              and e.msg_type == "DISCOVER")
-        ips = {e.yiaddr for e in capture.dhcp
-               if e.op == 2 and e.chaddr == mac and e.yiaddr != "0.0.0.0"}
+        ips = machine_addresses(capture, mac)
         view.tftp = any(e.src_ip in ips and e.op_name == "RRQ" for e in capture.tftp)
         view.http = any(e.kind == "request" and e.src_ip in ips and e.dport == http_port
                         for e in capture.http)
