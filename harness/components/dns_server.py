@@ -196,10 +196,19 @@ class BindDns(_DnsComponent):
         return self.config.argv()
 
     def wait_ready(self, timeout: float = 15.0) -> None:
-        """Bound to UDP 53 and logged ``running`` (named binds before it finishes loading)."""
+        """Bound to UDP 53 and logged ``running``; every zone loaded (named keeps running
+        without a zone that has errors, and would then answer SERVFAIL for it)."""
         super().wait_ready(timeout)
-        assert self.process is not None
-        self.process.wait_for_log(r"\brunning\b", timeout)
+        proc = self.process
+        assert proc is not None
+        proc.wait_for_log(r"\brunning\b", timeout)
+        log = proc.log_text()
+        zones = ["."] + ([self.config.update_zone.rstrip(".")] if self.config.update_zone
+                         else [])
+        missing = [z for z in zones if f"zone {z}/IN: loaded serial" not in log]
+        if missing:
+            raise ComponentError(f"{self.name}: zone(s) {', '.join(missing)} not loaded "
+                                 "(see the zone errors above):\n" + proc.log_tail())
 
 
 class DnsmasqDns(_DnsComponent):
