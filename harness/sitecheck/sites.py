@@ -34,7 +34,6 @@ from typing import Any
 from harness.components.controlplane import ControlPlane
 from harness.errors import LabError
 from harness.lab import Host, HostLink, Lab, Topology
-from harness.lab.process import ns_argv
 from harness.scenario.loader import load_scenario
 from harness.scenario.model import Scenario
 from harness.scenario.runner import ScenarioRunner
@@ -192,17 +191,29 @@ class SiteLab:
         ``segment`` (default: the checker's segment)."""
         return self.lab.address(host, segment or self.checker_segment)
 
+    def in_checker(self, argv: list[str]) -> list[str]:
+        """``argv`` wrapped to run on the checker host as on a real one: ``ip netns exec``
+        also mounts a /sys of the checker's namespace, so /sys/class/net shows the checker's
+        own interfaces (plain nsenter --net would show the lab host's)."""
+        return ["ip", "netns", "exec", self.lab.ns(CHECKER), *argv]
+
+    def sitecheck_argv(self, args: list[str], out: Path) -> list[str]:
+        """The site-check command line for the checker host, writing its reports to
+        ``out`` (site-check.html/.json, and result.json for the test)."""
+        return [sys.executable, "-m", "harness.cli", "site-check", "--iface",
+                self.checker_iface, "--out", str(out), "--json", str(out / "result.json"),
+                *args]
+
     def run_sitecheck(self, args: list[str], *, timeout: float = 120.0) -> SiteCheckRun:
         """Run ``flexlab site-check --iface <checker iface> ARGS`` in the checker's namespace
         and return its exit status, screen and JSON report (kept under the lab's reports)."""
         self._runs += 1
         out = self.lab.reports_dir / f"sitecheck-{self._runs}"
         json_path = out / "result.json"
-        argv = [sys.executable, "-m", "harness.cli", "site-check", "--iface",
-                self.checker_iface, "--out", str(out), "--json", str(json_path), "-q", *args]
+        argv = self.sitecheck_argv(["-q", *args], out)
         try:
-            res = subprocess.run(ns_argv(self.lab.ns(CHECKER), argv), capture_output=True,
-                                 text=True, timeout=timeout, check=False)
+            res = subprocess.run(self.in_checker(argv), capture_output=True, text=True,
+                                 timeout=timeout, check=False)
         except subprocess.TimeoutExpired as exc:
             said = [o.decode(errors="replace") if isinstance(o, bytes) else o or ""
                     for o in (exc.stdout, exc.stderr)]

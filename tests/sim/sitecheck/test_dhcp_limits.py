@@ -1,0 +1,129 @@
+"""What site-check's DHCP probes put on the wire, read back from the segment's capture:
+bounded and rate limited when active, nothing at all with --passive."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import select
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.capture.decode import decode_pcap
+from harness.capture.events import DhcpEvent
+from harness.lab.nsthread import NamespaceWorker
+from harness.sitecheck.dhcp_link import PacketLink
+from harness.sitecheck.dhcp_wire import pxe_discover_frame
+from harness.sitecheck.sites import SiteCheckRun, SiteLab, load_site
+from harness.wait import wait_until
+
+pytestmark = [pytest.mark.sim, pytest.mark.timeout(60)]
+
+STRANGERS = ["52:54:00:5e:00:01", "52:54:00:5e:00:02"]  # MACs no Boot Proxy serves
+
+def reports(request: pytest.FixtureRequest) -> Path:
+    return Path(request.config.getoption("flexlab_reports"))
+
+def client_frames(pcap: Path, macs: set[str]) -> list[DhcpEvent]:
+    """Every DHCP frame the given MACs sent, in capture order."""
+    return [e for e in decode_pcap(str(pcap), require_dhcp=False).dhcp
+            if e.src_mac in macs and e.sport == 68]
+
+def test_active_probes_are_few_rate_limited_and_never_request(
+        request: pytest.FixtureRequest) -> None:
+    # snooping drops every proxy reply, so each probe MAC is retried: the worst case
+    with SiteLab(load_site("snooping"), checker_segment="lan",
+                 reports_dir=reports(request)) as site:
+        node = site.macs["node"][0]
+        args = ["--listen", "2"] + [a for m in (node, *STRANGERS) for a in ("--mac", m)]
+        run = site.run_sitecheck(args)
+        checker = site.checker_mac
+        pcap = site.lab.pcaps["lan"]
+    assert [r["verdict"] for r in run.results("proxydhcp.offer")] == ["fail"] * 3, run.explain()
+    sent = client_frames(pcap, {checker, node, *STRANGERS})
+    assert sent, "the capture shows no probe at all"
+    assert {e.msg_type for e in sent} == {"DISCOVER"}  # never a REQUEST: no lease taken
+    assert all(e.dst_ip == "255.255.255.255" and e.giaddr == "0.0.0.0" for e in sent)
+    per_mac = {mac: [e for e in sent if e.chaddr == mac] for mac in (checker, node, *STRANGERS)}
+    assert all(1 <= len(frames) <= 2 for frames in per_mac.values()), per_mac
+    assert all(e.vendor_class is None for e in per_mac[checker])          # the plain probe
+    assert all((e.vendor_class or "").startswith("PXEClient") for mac in (node, *STRANGERS)
+               for e in per_mac[mac])
+    pxe = sorted((e for e in sent if e.chaddr != checker), key=lambda e: e.time)
+    gaps = [b.time - a.time for a, b in itertools.pairwise(pxe)]
+    assert min(gaps) >= 0.18, gaps  # 200 ms apart (capture timestamps jitter a little)
+
+def _wait_for_line(proc: subprocess.Popen[str], text: str, timeout: float) -> str:
+    """Read the CLI's progress (stderr) until a line contains ``text``."""
+    assert proc.stderr is not None
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stderr], [], [], max(deadline - time.monotonic(), 0))
+        if not ready:
+            break
+        line = proc.stderr.readline()
+        if not line:
+            break
+        seen.append(line)
+        if text in line:
+            return line
+    raise AssertionError(f"site-check never said {text!r}; it said:\n{''.join(seen)}")
+
+def test_passive_sends_nothing_and_reports_what_it_overheard(
+        request: pytest.FixtureRequest) -> None:
+    with SiteLab(load_site("good"), checker_segment="lan",
+                 reports_dir=reports(request)) as site:
+        node = site.macs["node"][0]
+        out = site.lab.reports_dir / "passive"
+        argv = site.in_checker(site.sitecheck_argv(["--passive", "--listen", "3"], out))
+        proc = subprocess.Popen(argv, text=True, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        try:
+            _wait_for_line(proc, "checking ProxyDHCP", timeout=30)
+            wait_until(lambda: _holds_packet_socket(proc.pid), timeout=10,
+                       what="site-check to listen for ProxyDHCP traffic")
+            # a machine's PXE ROM, from the machines' attachment host: the proxy serves it
+            machine_host = site.runner.layout.machine_hosts["lan"]
+            with NamespaceWorker(site.lab.ns(machine_host)) as worker:
+                worker.call(_send_pxe_discover, site.lab.link(machine_host, "lan").host_iface,
+                            node)
+            stdout, stderr = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        checker = site.checker_mac
+        pcap = site.lab.pcaps["lan"]
+
+    report = json.loads((out / "result.json").read_text())
+    run = SiteCheckRun(proc.returncode, stdout, report, stderr, argv)
+    assert client_frames(pcap, {checker}) == []
+    dhcp = run.result("dhcp.offers")
+    assert dhcp["verdict"] == "skip", run.explain()  # nobody asked for an address meanwhile
+    offer = run.result("proxydhcp.offer")
+    assert offer["verdict"] == "pass", run.explain()
+    assert offer["summary"].startswith("passive: ProxyDHCP ") and node in offer["summary"]
+    assert any(f"PXE DISCOVERs from {node}" in line for line in offer["evidence"])
+    assert run.result("responders.conflict")["verdict"] == "pass"
+
+def _holds_packet_socket(pid: int) -> bool:
+    """Process ``pid`` has an AF_PACKET socket open (its passive listener)."""
+    mine = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                mine.add(target[8:-1])
+    lines = Path(f"/proc/{pid}/net/packet").read_text().splitlines()[1:]
+    return any(line.split()[-1] in mine for line in lines)
+
+
+def _send_pxe_discover(iface: str, mac: str) -> None:
+    with PacketLink(iface) as link:
+        link.send(pxe_discover_frame(mac, 0x5EED))
