@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import platform
 import socket
 import sys
@@ -32,6 +33,7 @@ from harness.certify.errors import CertifyError
 from harness.certify.firmware import discovers, firmware_kind, firmware_options
 from harness.certify.judge import Requirement, judge_machine
 from harness.certify.keys import default_key, fingerprint, load_private_key
+from harness.certify.redfish import PowerOn, power_on
 from harness.certify.timings import REGISTER_PATH, machine_addresses, phase_times
 from harness.certify.watch import PHASE_TEXT, boot_view, read_capture
 from harness.errors import FlexlabError
@@ -41,6 +43,7 @@ from harness.rules.engine import check_capture
 from harness.wait import wait_until
 
 FINAL_STATES = ("Registered", "Ready", "Rejected")
+PASSWORD_ENV = "FLEXLAB_BMC_PASSWORD"
 Out = Callable[[str], None]
 
 
@@ -72,6 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="TCP port of the local Control Plane (default: any free port)")
     p.add_argument("--http-port", type=int, default=0,
                    help="TCP port of the Boot Proxy's HTTP boot server (default: any free)")
+    bmc = p.add_argument_group(
+        "power on through the BMC (Redfish) instead of by hand",
+        "one system: the URL names it, or the BMC manages only one. Sets a one-time PXE boot "
+        "(best effort), then ComputerSystem.Reset On (ForceRestart if it is on).")
+    bmc.add_argument("--redfish", metavar="URL", default=None,
+                     help="e.g. https://10.0.0.9/redfish/v1/Systems/1")
+    bmc.add_argument("--bmc-user", default=None, help="BMC user name")
+    bmc.add_argument("--bmc-password", default=None,
+                     help=f"BMC password (better: the environment variable {PASSWORD_ENV})")
+    bmc.add_argument("--redfish-insecure", action="store_true",
+                     help="do not verify the BMC's TLS certificate (most are self-signed)")
     return p
 
 
@@ -147,6 +161,11 @@ def _wait_for_machine(lb: LocalBoot, mac: str, pcap: Path, timeout: float,
         time.sleep(0.5)  # poll interval of the progress loop
 
 
+def _power_on(args: argparse.Namespace) -> PowerOn:
+    password = args.bmc_password or os.environ.get(PASSWORD_ENV, "")
+    return power_on(args.redfish, args.bmc_user, password, verify=not args.redfish_insecure)
+
+
 def _register_captured(pcap: Path, mac: str, cp_port: int) -> Capture | None:
     """The capture, once it holds the agent's register request (tcpdump writes a moment
     after the Control Plane has answered)."""
@@ -175,6 +194,11 @@ def certify(args: argparse.Namespace, out: Out = print) -> Outcome:
                 "publish this fingerprint so others can check your bundles")
     kernel, initrd, image_note = _artifacts(args, out)
     pcap = work / "boot.pcap"
+    redfish: dict[str, Any] | None = None
+    if args.redfish and not (args.bmc_user and (args.bmc_password
+                                                 or os.environ.get(PASSWORD_ENV))):
+        raise CertifyError(f"--redfish needs --bmc-user and a password ({PASSWORD_ENV} or "
+                           "--bmc-password)")
     started = time.time()
     cfg = LocalBootConfig(iface=args.iface, macs=[mac], kernel=kernel, initrd=initrd,
                           workdir=work, cp_port=args.cp_port, http_port=args.http_port)
@@ -183,8 +207,18 @@ def certify(args: argparse.Namespace, out: Out = print) -> Outcome:
         with BootCapture(args.iface, pcap, bpf):
             out(f"Boot Proxy on {args.iface} ({lb.address}) serving only {mac}; Control Plane "
                 f"{lb.cp_url}")
-            out(f"power on {mac} now (PXE boot from that NIC); waiting up to "
-                f"{args.timeout:.0f} s")
+            if args.redfish:
+                done = _power_on(args)
+                redfish = {"system": done.system, "power_state_before": done.power_state,
+                           "reset_type": done.reset_type, "warnings": done.warnings}
+                out(f"powered {mac} on through Redfish: {done.system} was "
+                    f"{done.power_state}, sent ComputerSystem.Reset {done.reset_type}")
+                for warning in done.warnings:
+                    out(f"  warning: {warning}")
+                out(f"waiting up to {args.timeout:.0f} s")
+            else:
+                out(f"power on {mac} now (PXE boot from that NIC); waiting up to "
+                    f"{args.timeout:.0f} s")
             machine, phase = _wait_for_machine(lb, mac, pcap, args.timeout, out)
             registered_at, _ = _registration(lb, mac)
             if registered_at is not None:
@@ -252,7 +286,7 @@ def certify(args: argparse.Namespace, out: Out = print) -> Outcome:
             "http_port": http_port, "kernel": str(kernel), "initrd": str(initrd),
             "kernel_sha256": _sha256(Path(kernel)), "initrd_sha256": _sha256(Path(initrd)),
             "image": image_note, "console": str(args.console) if args.console else None,
-            "signing_key": str(key_path),
+            "signing_key": str(key_path), "redfish": redfish,
         },
         "host": {"hostname": socket.gethostname(), "kernel": platform.release(),
                  "flexlab": __version__, "python": platform.python_version()},
