@@ -110,6 +110,15 @@ class RouterAdvert:
     mtu: int | None = None
     dns: list[str] = field(default_factory=list)
 
+    @property
+    def problem(self) -> str | None:
+        """Why hosts must ignore this RA (RFC 4861 §6.1.2), or None when it is valid."""
+        if not self.router.lower().startswith("fe80:"):
+            return "source is not link-local: hosts must ignore it"
+        if self.hop_limit is not None and self.hop_limit != 255:
+            return f"hop limit {self.hop_limit}, not 255: hosts must ignore it"
+        return None
+
     def describe(self) -> str:
         """One evidence line."""
         flags = "".join(f for f, on in (("M", self.managed), ("O", self.other)) if on) or "-"
@@ -120,8 +129,8 @@ class RouterAdvert:
             parts.append(f"MTU {self.mtu}")
         if self.dns:
             parts.append("RDNSS " + ", ".join(self.dns))
-        if self.hop_limit is not None and self.hop_limit != 255:
-            parts.append(f"hop limit {self.hop_limit} (not 255: hosts must ignore it)")
+        if self.problem:
+            parts.append(f"INVALID ({self.problem})")
         return "; ".join(parts)
 
 
@@ -181,7 +190,7 @@ def router_solicitation(mac: str | None) -> bytes:
 
 def listen_for_adverts(iface: str, index: int, seconds: float, solicit_from: str | None,
                        send: bool) -> tuple[list[RouterAdvert], str | None]:
-    """Listen on ``iface`` for up to ``seconds`` (stopping ~1 s after the first RA), after
+    """Listen on ``iface`` for up to ``seconds`` (stopping ~1 s after the first valid RA), after
     sending one RS when ``send``; returns the RAs and a note if the RS could not be sent."""
     adverts: list[RouterAdvert] = []
     note = None
@@ -209,7 +218,7 @@ def listen_for_adverts(iface: str, index: int, seconds: float, solicit_from: str
                     hop = struct.unpack("i", value[:4])[0]
             ra = parse_router_advert(data, str(peer[0]).split("%")[0], hop)
             if ra is not None:
-                if not adverts:
+                if ra.problem is None and not any(a.problem is None for a in adverts):
                     deadline = min(deadline, time.monotonic() + _MORE_ROUTERS_WINDOW)
                 adverts.append(ra)
     return adverts, note
@@ -267,20 +276,30 @@ def _ra_result(ctx: SiteContext, facts: LinkFacts, down: bool) -> CheckResult:
     adverts, note = listen_for_adverts(iface, facts.index, seconds,
                                        facts.mac if source else None, send)
     if send:
-        evidence.append(f"sent one Router Solicitation to ff02::2 from {source or '::'}")
+        evidence.append("sent one Router Solicitation to ff02::2 from " + (
+            source or "the address the kernel chose (no link-local address is usable yet)"))
     if note:
         evidence.append(note)
     evidence.append(f"listened on {iface} for up to {seconds:g} s: {len(adverts)} RA(s)")
-    evidence += [ra.describe() for ra in adverts]
-    routers = sorted({ra.router for ra in adverts})
+    counts: dict[str, int] = {}
+    for ra in adverts:   # a router answering the RS and also advertising: one line, counted
+        line = ra.describe()
+        counts[line] = counts.get(line, 0) + 1
+    evidence += [line + (f" (x{n})" if n > 1 else "") for line, n in counts.items()]
+    valid = [ra for ra in adverts if ra.problem is None]
+    routers = sorted({ra.router for ra in valid})
     data: dict[str, Any] = {"routers": routers,
-                            "prefixes": sorted({p for ra in adverts for p in ra.prefixes}),
+                            "prefixes": sorted({p for ra in valid for p in ra.prefixes}),
+                            "invalid": sorted({ra.router for ra in adverts if ra.problem}),
                             "solicited": send}
-    if adverts:
+    if valid:
         return CheckResult("l2", "l2.ipv6_ra", Verdict.PASS,
                            f"IPv6 router advertisement from {', '.join(routers)}",
                            evidence, data=data)
     summary = "no IPv6 router advertisement: iPXE waits for one before giving up on IPv6"
+    if adverts:
+        summary = (f"only invalid IPv6 router advertisements (from {', '.join(data['invalid'])})"
+                   ": iPXE ignores them and waits before giving up on IPv6")
     if passive:
         evidence.append("passive mode: no solicitation sent, and routers advertise "
                         "unsolicited only every few minutes; run without --passive to be sure")

@@ -53,6 +53,13 @@ def test_parse_router_advert_with_options() -> None:
     assert "hop limit 64" in parse_router_advert(_ra(), "fe80::1", 64).describe()
 
 
+def test_ra_validity_rules() -> None:
+    assert parse_router_advert(_ra(), "fe80::1", 255).problem is None
+    assert "not link-local" in parse_router_advert(_ra(), "fd00::2", 255).problem
+    assert "hop limit 64" in parse_router_advert(_ra(), "fe80::1", 64).problem
+    assert "INVALID" in parse_router_advert(_ra(), "fd00::2", 255).describe()
+
+
 def test_parse_rejects_other_types_and_survives_bad_options() -> None:
     assert parse_router_advert(b"\x87" + bytes(23), "fe80::1", 255) is None
     truncated = _ra()[:-5]
