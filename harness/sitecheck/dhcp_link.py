@@ -9,6 +9,7 @@ can hand them a fake link with recorded replies.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import socket
 import struct
@@ -22,6 +23,41 @@ SOL_PACKET = 263
 PACKET_ADD_MEMBERSHIP = 1
 PACKET_MR_PROMISC = 1
 PACKET_OUTGOING = 4  # sll_pkttype of our own frames, which the socket also sees
+
+
+SO_ATTACH_FILTER = 26
+
+# Classic BPF: keep IPv4 UDP whose source or destination port is 67 or 68 (and not a
+# later fragment), drop everything else in the kernel, so a busy (or promiscuous) LAN
+# costs nothing in Python. (code, jt, jf, k) per instruction; offsets from the Ethernet
+# header.
+_LDH, _LDB, _LDXB_MSH, _LDH_IND = 0x28, 0x30, 0xB1, 0x48
+_JEQ, _JSET, _RET = 0x15, 0x45, 0x06
+DHCP_FILTER: tuple[tuple[int, int, int, int], ...] = (
+    (_LDH, 0, 0, 12),             # 0: ethertype
+    (_JEQ, 0, 12, 0x0800),        # 1: IPv4, else drop
+    (_LDB, 0, 0, 23),             # 2: IP protocol
+    (_JEQ, 0, 10, 17),            # 3: UDP, else drop
+    (_LDH, 0, 0, 20),             # 4: flags + fragment offset
+    (_JSET, 8, 0, 0x1FFF),        # 5: a later fragment: drop
+    (_LDXB_MSH, 0, 0, 14),        # 6: X = IP header length
+    (_LDH_IND, 0, 0, 14),         # 7: UDP source port
+    (_JEQ, 4, 0, 67),             # 8
+    (_JEQ, 3, 0, 68),             # 9
+    (_LDH_IND, 0, 0, 16),         # 10: UDP destination port
+    (_JEQ, 1, 0, 67),             # 11
+    (_JEQ, 0, 1, 68),             # 12
+    (_RET, 0, 0, 0x40000),        # 13: accept the whole frame
+    (_RET, 0, 0, 0),              # 14: drop
+)
+
+
+def attach_dhcp_filter(sock: socket.socket) -> None:
+    """Attach :data:`DHCP_FILTER` to a packet socket (SO_ATTACH_FILTER)."""
+    program = b"".join(struct.pack("HBBI", *insn) for insn in DHCP_FILTER)
+    buf = ctypes.create_string_buffer(program, len(program))
+    fprog = struct.pack("HL", len(DHCP_FILTER), ctypes.addressof(buf))
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
 
 
 class FrameLink(Protocol):
@@ -48,12 +84,14 @@ class PacketLink:
     def __init__(self, iface: str, *, promiscuous: bool = False) -> None:
         self.iface = iface
         try:
-            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IP))
+            # protocol 0: the socket receives nothing until it is filtered and bound
+            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
         except PermissionError:
             raise SiteCheckError("sending DHCP probes needs a packet socket: run as root "
                                  "(or with CAP_NET_RAW)") from None
         try:
-            sock.bind((iface, ETH_P_IP))
+            attach_dhcp_filter(sock)
+            sock.bind((iface, ETH_P_IP))  # CPython converts proto to network order
             if promiscuous:
                 index = socket.if_nametoindex(iface)
                 mreq = struct.pack("iHH8s", index, PACKET_MR_PROMISC, 0, b"")
