@@ -96,3 +96,27 @@ def test_a_one_core_machine_is_not_certified_with_the_cpu_reason(
     cert = verify_bundle(bundle, key.public_key()).certification
     assert cert["failures"] == ["cpu: 1 core, needs >= 2"]
     assert cert["control_plane"]["state"] == "Rejected"
+
+
+def test_a_machine_that_never_boots_is_not_certified_with_the_last_phase(
+        make_lab: Callable[[Topology], Lab], tmp_path: Path) -> None:
+    lab = make_lab(TOPOLOGY)
+    mac = "52:54:00:ce:00:03"
+    kernel, initrd = tmp_path / "vmlinuz", tmp_path / "initrd.img"
+    kernel.write_bytes(stand_in_artifact("vmlinuz", 1000))
+    initrd.write_bytes(stand_in_artifact("initrd.img", 1000))
+    key_file = tmp_path / "key.pem"
+    key_file.write_bytes(Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    proc = lab.start_process("certify", [
+        sys.executable, "-m", "harness.certify", "--iface", lab.link("cert", "lan").host_iface,
+        "--mac", mac, "--out", str(tmp_path / "out"), "--key", str(key_file), "--timeout", "3",
+        "--kernel", str(kernel), "--initrd", str(initrd)], "cert")
+    wait_until(lambda: not proc.running(), timeout=60, what="certify to give up",
+               evidence=proc.log_tail)
+    log = proc.log_text()
+    assert proc.returncode() == 1, log
+    assert f"boot: {mac} did not register within 3 s; last phase reached: off" in log
+    bundle = next((tmp_path / "out").glob("certification-*.tar.gz"))
+    assert verify_bundle(bundle).certification["verdict"] == "NOT CERTIFIED"
