@@ -48,7 +48,9 @@ class BindConfig:
     """named.conf and zone files for a lab DNS server; :meth:`write` puts them in place.
 
     ``records`` (name → IPv4) go into the root zone; ``update_zone`` is a separate zone
-    whose ``allow-update`` is ``any`` when ``allow_update`` is set, ``none`` otherwise.
+    whose ``allow-update`` is ``any`` when ``allow_update`` is set, ``none`` otherwise;
+    with ``tsig_key`` (name, base64 secret) only updates signed with that key (hmac-sha256)
+    are accepted, as a careful site would configure it.
     """
 
     directory: Path
@@ -58,6 +60,7 @@ class BindConfig:
     allow_update: bool = True
     port: int = DNS_PORT
     binary: str = "named"
+    tsig_key: tuple[str, str] | None = None
 
     @property
     def conf_path(self) -> Path:
@@ -83,8 +86,13 @@ class BindConfig:
             "controls { };\n"
             f'zone "." {{ type primary; file "{d}/root.zone"; }};\n'
         )
+        if self.tsig_key is not None:
+            text += (f'key "{self.tsig_key[0]}" {{ algorithm hmac-sha256; '
+                     f'secret "{self.tsig_key[1]}"; }};\n')
         if self.update_zone:
             allow = "any" if self.allow_update else "none"
+            if self.allow_update and self.tsig_key is not None:
+                allow = f'key "{self.tsig_key[0]}"'
             text += (f'zone "{self.update_zone.rstrip(".")}" {{ type primary; '
                      f'file "{d}/update.zone"; allow-update {{ {allow}; }}; }};\n')
         return text
@@ -184,11 +192,13 @@ class BindDns(_DnsComponent):
 
     def __init__(self, lab: Lab, host: str, segment: str, records: Mapping[str, str], *,
                  update_zone: str | None = "site.test", allow_update: bool = True,
+                 tsig_key: tuple[str, str] | None = None,
                  name: str | None = None) -> None:
         super().__init__(lab, host, segment, name or f"named-{host}")
         self.config = BindConfig(
             directory=lab.temp_dir / self.name, listen=lab.address(host, segment),
             records=dict(records), update_zone=update_zone, allow_update=allow_update,
+            tsig_key=tsig_key,
             binary=require_named())
 
     def _argv(self) -> list[str]:
@@ -201,7 +211,7 @@ class BindDns(_DnsComponent):
         super().wait_ready(timeout)
         proc = self.process
         assert proc is not None
-        proc.wait_for_log(r"\brunning\b", timeout)
+        proc.wait_for_log(r" running$", timeout)  # not "running on Linux", "running as"
         log = proc.log_text()
         zones = ["."] + ([self.config.update_zone.rstrip(".")] if self.config.update_zone
                          else [])

@@ -178,9 +178,13 @@ def _tsig() -> dict[str, Any]:
     if len(parts) not in (2, 3):
         raise SiteCheckError(f"{TSIG_ENV} must be keyname:base64secret[:algorithm], "
                              f"e.g. flexlab-key:c2VjcmV0:hmac-sha256")
-    keyring = dns.tsigkeyring.from_text({parts[0]: parts[1]})
     algorithm = parts[2] if len(parts) == 3 else "hmac-sha256"
-    return {"keyring": keyring, "keyname": parts[0], "keyalgorithm": algorithm}
+    try:
+        keyring = dns.tsigkeyring.from_text({parts[0]: (algorithm, parts[1])})
+    except (ValueError, dns.exception.DNSException) as exc:
+        raise SiteCheckError(f"{TSIG_ENV}: {exc} (want keyname:base64secret[:algorithm])"
+                             ) from exc
+    return {"keyring": keyring, "keyname": parts[0]}
 
 
 def _send_update(update: dns.update.UpdateMessage, host: str, port: int) -> str:
@@ -212,7 +216,11 @@ def _rfc2136_result(ctx: SiteContext, servers: list[str]) -> CheckResult:
     label = f"flexlab-sitecheck-{secrets.token_hex(4)}"
     fqdn = dns.name.from_text(label, origin)
     token = secrets.token_hex(8)
-    tsig = _tsig()
+    try:
+        tsig = _tsig()
+    except SiteCheckError as exc:
+        return CheckResult("dns", "dns.rfc2136", Verdict.SKIP, f"not tried: {exc}",
+                           hint=f"fix or unset {TSIG_ENV}")
     evidence = [f"UPDATE zone {zone_text} at {shown}: add {fqdn} 60 TXT \"{token}\""
                 + (f" (TSIG key {tsig['keyname']})" if tsig else "")]
     add = dns.update.UpdateMessage(origin, **tsig)

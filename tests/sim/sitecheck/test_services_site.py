@@ -10,6 +10,7 @@ named, found by the DHCP probe, exactly as on a real site.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -197,6 +198,29 @@ def test_bad_site_refuses_updates_clock_off_443_blocked_no_ra(make_lab) -> None:
     assert ra["verdict"] == "warn", ra
     assert "iPXE waits" in ra["summary"]
     assert rc == 1
+
+
+def test_rfc2136_with_tsig_needs_the_key(make_lab) -> None:
+    """A careful site accepts only signed updates: unsigned is REFUSED (WARN), signed with
+    $FLEXLAB_DNS_TSIG passes, and the record is deleted with the same key."""
+    lab = make_lab(_topology(ipv6_ra=True))
+    inet = lab.address("inet", "lan")
+    key = ("flexlab-key", base64.b64encode(b"0123456789abcdef0123456789abcdef").decode())
+    named = BindDns(lab, "inet", "lan", {name: inet for name in PUBLIC}, tsig_key=key)
+    args = ["--dns-update-zone", "site.test", "--ntp", inet, "--port-target", inet,
+            "--ports", "80"]
+    with running(named, FakeNtp(lab, "inet"), WebListeners(lab, "inet", [80]),
+                 _site_dhcp(lab)):
+        _, unsigned, err1 = run_sitecheck(lab, args)
+        _, signed, err2 = run_sitecheck(lab, args, env={"FLEXLAB_DNS_TSIG": ":".join(key)})
+        named_log = named.logs()
+    refused = _results(unsigned, err1)("dns.rfc2136")
+    assert refused["verdict"] == "warn" and refused["data"]["rcode"] == "REFUSED", refused
+    accepted = _results(signed, err2)("dns.rfc2136")
+    assert accepted["verdict"] == "pass", accepted
+    assert "(TSIG key flexlab-key)" in accepted["evidence"][0]
+    record = accepted["data"]["record"]
+    assert f"delete all rrsets from name '{record}'" in named_log
 
 
 def test_passive_run_sends_no_dns_ntp_or_tcp(make_lab) -> None:

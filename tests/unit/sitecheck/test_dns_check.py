@@ -311,3 +311,14 @@ def test_control_plane_without_token_is_said(cp_machines, fake_dns, monkeypatch)
                                   public_names=["pypi.org"])))
     assert res["dns.hostnames"].verdict is Verdict.PASS
     assert "no admin token" in " ".join(res["dns.hostnames"].evidence)
+
+
+def test_malformed_tsig_setting_skips_only_the_update(fake_dns, monkeypatch) -> None:
+    monkeypatch.setenv("FLEXLAB_DNS_TSIG", "just-a-name")
+    srv = fake_dns(PUBLIC)
+    res = _by_name(check_dns(_ctx(dns_servers=[srv.server], public_names=["pypi.org"],
+                                  dns_update_zone="site.test")))
+    assert res["dns.public"].verdict is Verdict.PASS
+    assert res["dns.rfc2136"].verdict is Verdict.SKIP
+    assert "FLEXLAB_DNS_TSIG must be keyname:base64secret" in res["dns.rfc2136"].summary
+    assert srv.updates == []

@@ -39,3 +39,10 @@ def test_dnsmasq_dns_argv(tmp_path: Path) -> None:
     assert "--port=53" in argv and "--listen-address=10.1.0.4" in argv
     assert "--host-record=pypi.org,10.1.0.9" in argv and "--no-resolv" in argv
     assert not any(a.startswith("--dhcp") for a in argv)
+
+
+def test_bind_config_with_tsig_accepts_only_signed_updates(tmp_path: Path) -> None:
+    conf = BindConfig(directory=tmp_path, listen="10.1.0.3",
+                      tsig_key=("flexlab-key", "c2VjcmV0c2VjcmV0")).named_conf()
+    assert 'key "flexlab-key" { algorithm hmac-sha256; secret "c2VjcmV0c2VjcmV0"; };' in conf
+    assert 'allow-update { key "flexlab-key"; }' in conf
