@@ -133,6 +133,7 @@ def _public_result(ctx: SiteContext, servers: list[str], source: str) -> CheckRe
         return CheckResult("dns", "dns.public", Verdict.FAIL, "no DNS server known",
                            evidence, hint="offer DNS servers in DHCP option 6")
     failed: dict[str, list[str]] = {}      # name -> servers where it failed
+    why: dict[str, str] = {}               # name -> the first failure's rcode/timeout
     for server in servers:
         shown = show_server(*split_server(server, 53), 53)
         timeouts = 0
@@ -141,18 +142,21 @@ def _public_result(ctx: SiteContext, servers: list[str], source: str) -> CheckRe
                 evidence.append(f"{shown}: {name}: not asked (server timed out "
                                 f"{_MAX_TIMEOUTS} times)")
                 failed.setdefault(name, []).append(server)
+                why.setdefault(name, "timeout")
                 continue
             ok, detail = resolve(server, name)
             timeouts = timeouts + 1 if detail.startswith("timeout") else 0
             evidence.append(f"{shown}: {name}: {detail}")
             if not ok:
                 failed.setdefault(name, []).append(server)
+                why.setdefault(name, detail)
     data = {"servers": servers, "names": names, "failed": failed}
     nowhere = [n for n, where in failed.items() if len(where) == len(servers)]
     if nowhere:
         return CheckResult(
             "dns", "dns.public", Verdict.FAIL,
-            f"{len(nowhere)} of {len(names)} names do not resolve: {', '.join(nowhere)}",
+            f"{len(nowhere)} of {len(names)} names do not resolve: "
+            + ", ".join(f"{n} ({why[n]})" for n in nowhere),
             evidence, data=data,
             hint="the site's DNS servers must resolve public names (recursion or forwarding "
                  "to the internet); nodes pull images and packages by name")
