@@ -7,10 +7,12 @@ import contextlib
 import itertools
 import json
 import os
-import select
+import queue
 import subprocess
+import threading
 import time
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -58,22 +60,43 @@ def test_active_probes_are_few_rate_limited_and_never_request(
     gaps = [b.time - a.time for a, b in itertools.pairwise(pxe)]
     assert min(gaps) >= 0.18, gaps  # 200 ms apart (capture timestamps jitter a little)
 
-def _wait_for_line(proc: subprocess.Popen[str], text: str, timeout: float) -> str:
-    """Read the CLI's progress (stderr) until a line contains ``text``."""
-    assert proc.stderr is not None
-    seen = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stderr], [], [], max(deadline - time.monotonic(), 0))
-        if not ready:
-            break
-        line = proc.stderr.readline()
-        if not line:
-            break
-        seen.append(line)
-        if text in line:
-            return line
-    raise AssertionError(f"site-check never said {text!r}; it said:\n{''.join(seen)}")
+class Progress:
+    """The CLI's progress lines (stderr), read by a thread as they come: a buffered pipe
+    read under select() would see a line only when the next write arrives."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stderr is not None
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._read, args=(proc.stderr,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            self.lines.append(line)
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def wait_for(self, text: str, timeout: float) -> str:
+        """Block until a line containing ``text`` arrives; AssertionError with all lines
+        seen when the CLI ends or the time runs out first."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self._queue.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            if text in line:
+                return line
+        raise AssertionError(f"site-check never said {text!r}; it said:\n{self.text()}")
+
+    def text(self) -> str:
+        """Everything read so far (all of it once the CLI has ended and was joined)."""
+        self._thread.join(timeout=10)
+        return "".join(self.lines)
+
 
 def test_passive_sends_nothing_and_reports_what_it_overheard(
         request: pytest.FixtureRequest) -> None:
@@ -85,15 +108,19 @@ def test_passive_sends_nothing_and_reports_what_it_overheard(
         proc = subprocess.Popen(argv, text=True, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)
         try:
-            _wait_for_line(proc, "checking ProxyDHCP", timeout=30)
-            wait_until(lambda: _holds_packet_socket(proc.pid), timeout=10,
+            progress = Progress(proc)
+            progress.wait_for("checking ProxyDHCP", timeout=30)
+            wait_until(lambda: _holds_packet_socket(proc.pid), timeout=5,
                        what="site-check to listen for ProxyDHCP traffic")
             # a machine's PXE ROM, from the machines' attachment host: the proxy serves it
             machine_host = site.runner.layout.machine_hosts["lan"]
             with NamespaceWorker(site.lab.ns(machine_host)) as worker:
                 worker.call(_send_pxe_discover, site.lab.link(machine_host, "lan").host_iface,
                             node)
-            stdout, stderr = proc.communicate(timeout=30)
+            assert proc.stdout is not None
+            stdout = proc.stdout.read()
+            proc.wait(timeout=30)
+            stderr = progress.text()
         finally:
             if proc.poll() is None:
                 proc.kill()
