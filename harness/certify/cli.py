@@ -15,12 +15,14 @@ import hashlib
 import json
 import os
 import platform
+import signal
 import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from harness import __version__
@@ -340,9 +342,15 @@ def render(outcome: Outcome, out: Out = print) -> None:
     out(f"  signed by {outcome.fingerprint}; check with `flexlab verify {outcome.bundle}`")
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: 0 certified, 1 not certified, 2 could not run."""
     args = build_parser().parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so the Boot Proxy, Control Plane and tcpdump are stopped
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         outcome = certify(args)
     except FlexlabError as exc:

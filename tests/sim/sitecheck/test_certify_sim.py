@@ -10,6 +10,8 @@ still verifies (a failed certification is evidence too).
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -120,3 +122,33 @@ def test_a_machine_that_never_boots_is_not_certified_with_the_last_phase(
     assert f"boot: {mac} did not register within 3 s; last phase reached: off" in log
     bundle = next((tmp_path / "out").glob("certification-*.tar.gz"))
     assert verify_bundle(bundle).certification["verdict"] == "NOT CERTIFIED"
+
+
+def _children(pid: int) -> set[int]:
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return {int(p) for p in text.split()}
+
+
+def test_sigterm_stops_the_boot_proxy_control_plane_and_capture(
+        make_lab: Callable[[Topology], Lab], tmp_path: Path) -> None:
+    lab = make_lab(TOPOLOGY)
+    kernel, initrd = tmp_path / "vmlinuz", tmp_path / "initrd.img"
+    kernel.write_bytes(stand_in_artifact("vmlinuz", 1000))
+    initrd.write_bytes(stand_in_artifact("initrd.img", 1000))
+    key_file = tmp_path / "key.pem"
+    key_file.write_bytes(Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    proc = lab.start_process("certify", [
+        sys.executable, "-m", "harness.certify", "--iface", lab.link("cert", "lan").host_iface,
+        "--mac", "52:54:00:ce:00:04", "--out", str(tmp_path / "out"), "--key", str(key_file),
+        "--timeout", "300", "--kernel", str(kernel), "--initrd", str(initrd)], "cert")
+    proc.wait_for_log(r"power on \S+ now", timeout=60)
+    children = _children(proc.pid)
+    names = {Path(f"/proc/{c}/comm").read_text().strip() for c in children}
+    assert "tcpdump" in names and len(children) == 3, names  # proxy, control plane, tcpdump
+    os.kill(proc.pid, signal.SIGTERM)  # the certify process only, not its group
+    wait_until(lambda: not proc.running(), timeout=30, what="certify to stop",
+               evidence=proc.log_tail)
+    assert proc.returncode() == 2 and "interrupted" in proc.log_text()
+    assert not [c for c in children if Path(f"/proc/{c}").exists()], "children left running"
