@@ -85,9 +85,9 @@ def describe(msg: DhcpMessage) -> str:
     return "; ".join(parts)
 
 
-def responder(msg: DhcpMessage, role: str, mac: str) -> dict[str, Any]:
-    """The responder-map entry (render.py) for one reply."""
-    return {"ip": msg.server, "role": role, "answered": [mac], "src_mac": msg.src_mac,
+def responder(msg: DhcpMessage, role: str) -> dict[str, Any]:
+    """The responder-map entry (render.py) for one reply: who answered which MAC, how."""
+    return {"ip": msg.server, "role": role, "answered": [msg.chaddr], "src_mac": msg.src_mac,
             "via": msg.giaddr if msg.relayed else None, "pxeclient": msg.pxeclient and
             role == "dhcp" and not msg.has_boot_data, "boot_file": msg.boot_file or None}
 
@@ -140,7 +140,7 @@ def check_dhcp(ctx: SiteContext, *, link: FrameLink | None = None,
                  for s in replies if not is_address_offer(s.message)]
     evidence += ex.malformed_evidence()
     data: dict[str, Any] = {"servers": list(servers),
-                            "responders": [responder(s.message, "dhcp", mac)
+                            "responders": [responder(s.message, "dhcp")
                                            for s in servers.values()]}
     results: list[CheckResult] = []
     if not servers:
@@ -165,7 +165,7 @@ def check_dhcp(ctx: SiteContext, *, link: FrameLink | None = None,
                 f"{len(servers)} DHCP servers offered addresses: {', '.join(servers)}",
                 evidence, hint="two DHCP servers on one LAN hand out conflicting leases "
                 "unless their ranges are split on purpose: keep one", data=data))
-    results.append(_site_pxeclient(list(servers.values()), mac))
+    results.append(_site_pxeclient(list(servers.values())))
     stray = [s for s in replies if is_proxy_offer(s.message) and s.message.yiaddr == ZERO]
     if stray:
         names = sorted({s.message.server for s in stray})
@@ -175,7 +175,7 @@ def check_dhcp(ctx: SiteContext, *, link: FrameLink | None = None,
             [describe(s.message) for s in stray],
             hint="a ProxyDHCP must answer only PXE clients (option 60 PXEClient, SILENT-1): "
             "installed nodes renewing their leases would get boot offers too",
-            data={"responders": [responder(s.message, "proxy", mac) for s in stray]}))
+            data={"responders": [responder(s.message, "proxy") for s in stray]}))
     return results
 
 
@@ -197,13 +197,13 @@ def _learn(ctx: SiteContext, offers: list[Seen]) -> None:
     facts.dhcp_servers = [s.message.server for s in offers]
 
 
-def _site_pxeclient(offers: list[Seen], mac: str) -> CheckResult:
+def _site_pxeclient(offers: list[Seen]) -> CheckResult:
     name = "responders.site_pxeclient"
     if not offers:
         return CheckResult("responders", name, Verdict.SKIP,
                            "no site DHCP offer to inspect for option 60")
     bad = [s.message for s in offers if s.message.pxeclient]
-    resp = [responder(s.message, "dhcp", mac) for s in offers]
+    resp = [responder(s.message, "dhcp") for s in offers]
     if not bad:
         return CheckResult("responders", name, Verdict.PASS,
                            "the site DHCP server does not send option 60 PXEClient",
@@ -263,8 +263,8 @@ def _offer_result(ctx: SiteContext, probe: Probe, ex: Exchange) -> CheckResult:
     evidence += ex.malformed_evidence()
     data: dict[str, Any] = {
         "mac": probe.mac, "proxies": list(proxies),
-        "responders": [responder(s.message, "proxy", probe.mac) for s in proxies.values()]
-        + [responder(s.message, "dhcp", probe.mac) for s in sites.values()]}
+        "responders": [responder(s.message, "proxy") for s in proxies.values()]
+        + [responder(s.message, "dhcp") for s in sites.values()]}
     if len(proxies) == 1:
         ip, seen = next(iter(proxies.items()))
         return CheckResult("proxydhcp", "proxydhcp.offer", Verdict.PASS,
@@ -304,7 +304,7 @@ def _conflicts(proxy_offers: dict[str, list[Seen]], *, probed: bool) -> CheckRes
             evidence.append(f"{mac} was offered boot by {len(servers)} servers:")
             for s in servers.values():
                 evidence.append(f"  {describe(s.message)}")
-                resp.append(responder(s.message, "proxy", mac))
+                resp.append(responder(s.message, "proxy"))
         first_mac, first = next(iter(clashes.items()))
         return CheckResult(
             "responders", name, Verdict.FAIL,
@@ -341,7 +341,7 @@ def _passive_dhcp(ctx: SiteContext, ex: Exchange) -> list[CheckResult]:
     evidence = [f"listened {seconds:g} s on {ctx.options.iface}, sent nothing", _overheard(ex)]
     evidence += [describe(s.message) + f" (to {s.message.chaddr})" for s in servers.values()]
     evidence += ex.malformed_evidence()
-    resp = [responder(s.message, "dhcp", s.message.chaddr) for s in servers.values()]
+    resp = [responder(s.message, "dhcp") for s in servers.values()]
     if not servers:
         return [CheckResult("dhcp", "dhcp.offers", Verdict.SKIP,
                             f"passive: no DHCP offer seen in {seconds:g} s", evidence,
@@ -352,7 +352,7 @@ def _passive_dhcp(ctx: SiteContext, ex: Exchange) -> list[CheckResult]:
     return [CheckResult("dhcp", "dhcp.offers", verdict,
                         f"passive: DHCP server {', '.join(servers)} seen handing out addresses",
                         evidence, data={"servers": list(servers), "responders": resp}),
-            _site_pxeclient(list(servers.values()), "")]
+            _site_pxeclient(list(servers.values()))]
 
 
 def _passive_proxy(ctx: SiteContext, ex: Exchange) -> list[CheckResult]:
@@ -369,7 +369,7 @@ def _passive_proxy(ctx: SiteContext, ex: Exchange) -> list[CheckResult]:
     evidence += [f"ProxyDHCP offer to {s.message.chaddr}: {describe(s.message)}"
                  for s in offers]
     evidence += ex.malformed_evidence()
-    resp = [responder(s.message, "proxy", s.message.chaddr) for s in offers]
+    resp = [responder(s.message, "proxy") for s in offers]
     if offers:
         servers = sorted({s.message.server for s in offers})
         result = CheckResult("proxydhcp", "proxydhcp.offer", Verdict.PASS,

@@ -189,3 +189,21 @@ def test_passive_reports_overheard_proxy_offers_and_conflicts() -> None:
     assert lan.sent == []
     assert only(results, "proxydhcp.offer").verdict is Verdict.PASS
     assert only(results, "responders.conflict").verdict is Verdict.FAIL
+
+
+def test_responders_reach_the_html_responder_map() -> None:
+    from harness.sitecheck.render import responder_map_svg
+    from harness.sitecheck.runner import SiteReport
+
+    lan = FakeLan(servers=[site_server("10.9.0.2", "10.9.0.150", pxeclient=True),
+                           proxy_server("10.9.0.5", giaddr="10.2.0.1"),
+                           proxy_server("10.9.0.6")])
+    c = ctx()
+    report = SiteReport(options=c.options, host="h", iface_mac=MAC, iface_ipv4=None, started=0)
+    report.results = (check_dhcp(c, link=lan, clock=lan.clock)
+                      + check_proxydhcp(c, link=lan, clock=lan.clock))
+    svg = responder_map_svg(report)
+    assert "site DHCP 10.9.0.2" in svg and "sends PXEClient" in svg
+    assert "Boot Proxy 10.9.0.5" in svg and "via relay 10.2.0.1" in svg
+    assert "Boot Proxy 10.9.0.6" in svg
+    assert svg.count("#c62828") >= 3  # the PXEClient site server and both conflicting proxies
