@@ -33,7 +33,6 @@ from harness.components.web_listeners import (
     unblock,
 )
 from harness.lab import Host, HostLink, Lab, Segment, Topology
-from harness.lab.process import ns_argv
 
 pytestmark = [pytest.mark.sim, pytest.mark.timeout(120)]
 
@@ -72,16 +71,21 @@ def _site_dhcp(lab: Lab) -> SiteDhcp:
 
 def run_sitecheck(lab: Lab, args: list[str], env: dict[str, str] | None = None
                   ) -> tuple[int, dict[str, Any], str]:
-    """The real CLI in the checker's namespace; (exit status, JSON report, stderr)."""
-    out = lab.reports_dir / "sitecheck"
+    """The real CLI on the checker host; (exit status, JSON report, stderr).
+
+    ``ip netns exec`` (not nsenter) so the checker sees its own /sys, as a real host does.
+    Each run writes its reports to a new directory under the lab's reports.
+    """
+    out = lab.reports_dir / f"sitecheck-{len(list(lab.reports_dir.glob('sitecheck-*'))) + 1}"
     json_path = out / "result.json"
-    argv = [sys.executable, "-m", "harness.sitecheck", "--iface",
-            lab.link("checker", "lan").host_iface, "--out", str(out), "--json",
+    argv = ["ip", "netns", "exec", lab.ns("checker"), sys.executable, "-m", "harness.sitecheck",
+            "--iface", lab.link("checker", "lan").host_iface, "--out", str(out), "--json",
             str(json_path), "--listen", "2", *args]
-    res = subprocess.run(ns_argv(lab.ns("checker"), argv), capture_output=True, text=True,
-                         timeout=100, check=False, env={**os.environ, **(env or {})})
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=100, check=False,
+                         env={**os.environ, **(env or {})})
     report = json.loads(json_path.read_text()) if json_path.exists() else {}
     print(res.stdout)  # the one-screen verdict, shown by pytest when a test fails
+    assert report.get("iface_mac") == lab.link("checker", "lan").mac, res.stderr
     return res.returncode, report, res.stderr
 
 
