@@ -74,8 +74,11 @@ class MacWatch:
 
 
 def observe(mac: str, capture: Capture | None, proxy_events: list[dict[str, Any]],
-            http_port: int) -> MacWatch:
-    """Combine the capture and the proxy log into one MAC's view."""
+            http_port: int, own_ip: str | None = None) -> MacWatch:
+    """Combine the capture and the proxy log into one MAC's view.
+
+    Only steps toward *this* host count as going on (``own_ip``, when given): a machine
+    that went on with another Boot Proxy did not act on ours."""
     w = MacWatch(mac)
     first_offer: float | None = None
     for rec in proxy_events:
@@ -100,16 +103,20 @@ def observe(mac: str, capture: Capture | None, proxy_events: list[dict[str, Any]
     w.discover_giaddrs = {e.giaddr for e in discovers if e.giaddr != "0.0.0.0"}
     if first_offer is not None:
         w.discovers_after_offer = sum(1 for e in discovers if e.time > first_offer)
+    def ours(dst: str) -> bool:
+        return own_ip is None or dst in (own_ip, "255.255.255.255")
+
     w.requests_4011 = sum(1 for e in capture.dhcp if e.op == 1 and e.chaddr == mac
-                          and e.dport == 4011)
+                          and e.dport == 4011 and ours(e.dst_ip))
     w.address_offers = sum(1 for e in capture.dhcp if e.op == 2 and e.chaddr == mac
                            and e.msg_type == "OFFER" and e.yiaddr != "0.0.0.0")
     ips = machine_addresses(capture, mac)
     bare = mac.replace(":", "")
     w.tftp_reads = [f"{e.filename} from {e.src_ip}" for e in capture.tftp
-                    if e.op_name == "RRQ" and (e.src_ip in ips or e.src_mac == mac)]
+                    if e.op_name == "RRQ" and (e.src_ip in ips or e.src_mac == mac)
+                    and ours(e.dst_ip)]
     w.http_gets = [f"{e.method} {e.path} from {e.src_ip}" for e in capture.http
-                   if e.kind == "request" and e.dport == http_port
+                   if e.kind == "request" and e.dport == http_port and ours(e.dst_ip)
                    and (e.src_ip in ips or e.src_mac == mac
                         or mac in (e.path or "").lower() or bare in (e.path or "").lower())]
     return w
@@ -186,7 +193,8 @@ def watch(lb: LocalBoot, pcap: Path, macs: Sequence[str], seconds: float,
     while True:
         capture = read_capture(pcap)
         events = lb.proxy_events()
-        views = {mac: observe(mac, capture, events, lb.http_port) for mac in macs}
+        views = {mac: observe(mac, capture, events, lb.http_port, lb.address)
+                 for mac in macs}
         for mac, w in views.items():
             state = (w.discovers, w.offers_sent, w.went_on)
             if state != reported.get(mac):

@@ -19,10 +19,10 @@ HTTP_PORT = 8080
 
 def dhcp(t: float, *, op: int = 1, msg: str = "DISCOVER", dport: int = 67,
          giaddr: str = "0.0.0.0", yiaddr: str = "0.0.0.0",
-         requested_ip: str | None = None) -> DhcpEvent:
+         requested_ip: str | None = None, dst_ip: str = "255.255.255.255") -> DhcpEvent:
     return DhcpEvent(
         frame=int(t * 10), time=t, src_mac=MAC, dst_mac="ff:ff:ff:ff:ff:ff",
-        src_ip="0.0.0.0", dst_ip="255.255.255.255", sport=68, dport=dport, op=op, htype=1,
+        src_ip="0.0.0.0", dst_ip=dst_ip, sport=68, dport=dport, op=op, htype=1,
         hlen=6, hops=0, xid=1, secs=0, flags=0, broadcast=False, ciaddr="0.0.0.0",
         yiaddr=yiaddr, siaddr="0.0.0.0", giaddr=giaddr, chaddr=MAC, sname="", file="",
         sname_raw=b"", file_raw=b"", magic_ok=True, msg_type=msg, options=(),
@@ -92,3 +92,10 @@ def test_one_answer_and_silence_is_too_early_to_tell() -> None:
 def test_other_macs_are_not_counted() -> None:
     other = {"event": "dhcp_offer", "mac": "52:54:00:5e:00:99", "ts": 1.0}
     assert observe(MAC, None, [other], HTTP_PORT).offers_sent == 0
+
+
+def test_going_on_with_another_boot_proxy_does_not_count() -> None:
+    cap = Capture("x", 2, dhcp=[dhcp(1.0), dhcp(2.0, msg="REQUEST", dport=4011,
+                                                 dst_ip="10.0.0.7")])
+    assert observe(MAC, cap, [offer_log(1.01)], HTTP_PORT, own_ip="10.0.0.9").requests_4011 == 0
+    assert observe(MAC, cap, [offer_log(1.01)], HTTP_PORT, own_ip="10.0.0.7").requests_4011 == 1
