@@ -30,9 +30,17 @@ What it sends (nothing at all with --passive, which only listens):
     site's DHCP offer names (or --dns-server); NTP requests to its NTP servers (or --ntp);
   * one TCP connection per port (80, 443, 8888) to the Control Plane host (or
     --port-target), and GET /healthz when --control-plane is given.
-It never scans and never contacts addresses other than these.
+It never scans and never contacts addresses other than these. --passive also skips the
+DNS, time and outbound checks (they cannot work without sending).
 With --serve it also runs a Boot Proxy (ProxyDHCP for the listed MACs only) on IFACE and
 watches those machines when you power them on.
+
+Environment:
+  FLEXLAB_CP_TOKEN   admin token of the Control Plane: its machines' hostnames are checked
+  FLEXLAB_CP_CA      CA file for a Control Plane with a private certificate
+  FLEXLAB_DNS_TSIG   keyname:base64secret[:algorithm] to sign the RFC 2136 test update
+
+Exit status: 0 site passes (warnings allowed), 1 a check failed, 2 could not run.
 """
 
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")

@@ -16,7 +16,6 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from harness import __version__
@@ -87,16 +86,19 @@ class SiteReport:
 
 def interface_facts(iface: str) -> tuple[str, str | None]:
     """The interface's MAC and first IPv4 address ("a.b.c.d/len"), or a SiteCheckError
-    naming the interfaces that do exist."""
-    base = Path("/sys/class/net")
-    if not (base / iface).exists():
-        have = ", ".join(sorted(p.name for p in base.iterdir())) if base.exists() else "none"
-        raise SiteCheckError(f"no network interface {iface!r} here (have: {have})")
-    mac = (base / iface / "address").read_text().strip()
+    naming the interfaces that do exist.
+
+    Asked over netlink, not /sys: under ``nsenter --net`` /sys still shows the host's
+    interfaces, and the wrong MAC would become the default probe MAC."""
     from pyroute2 import IPRoute
 
     with IPRoute() as ipr:
-        index = ipr.link_lookup(ifname=iface)[0]
+        found = ipr.link_lookup(ifname=iface)
+        if not found:
+            have = ", ".join(sorted(str(link.get_attr("IFLA_IFNAME")) for link in ipr.get_links()))
+            raise SiteCheckError(f"no network interface {iface!r} here (have: {have})")
+        index = found[0]
+        mac = str(ipr.get_links(index)[0].get_attr("IFLA_ADDRESS"))
         for msg in ipr.get_addr(family=socket.AF_INET, index=index):
             addr = msg.get_attr("IFA_ADDRESS")
             if addr:
