@@ -115,6 +115,9 @@ class ScenarioRunner:
         self.t0 = 0.0
         self.result: RunResult | None = None
         self.captures: dict[str, Capture] = {}  # decoded pcaps, kept for the reports
+        # dnsmasq "code,value" options every site DHCP server adds (e.g. DNS/NTP servers a
+        # site-check lab runs); set before the site starts
+        self.extra_dhcp_options: tuple[str, ...] = ()
 
     # -- the run -----------------------------------------------------------------
     def run(self) -> RunResult:
@@ -210,6 +213,7 @@ class ScenarioRunner:
             relayed = layout.relays_into(scenario, spec.segment)
             routers = {seg: lab.address(layout.relay_hosts[seg], seg) for seg in relayed}
             force = ("60,PXEClient",) if spec.sends_pxeclient else ()
+            force += self.extra_dhcp_options
             dhcp = SiteDhcp(lab, layout.dhcp_hosts[i], spec.segment, force_options=force,
                             relayed_segments=tuple(relayed), relay_routers=routers,
                             name=f"site-dhcp{i}",

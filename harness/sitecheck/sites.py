@@ -40,6 +40,8 @@ from harness.scenario.runner import ScenarioRunner
 
 SITES_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "sites"
 CHECKER = "check"
+# the "public" names a services site's DNS answers (what nodes fetch from)
+PUBLIC_NAMES = ("registry-1.docker.io", "archive.ubuntu.com", "pypi.org")
 
 
 def load_site(name: str) -> Scenario:
@@ -100,7 +102,12 @@ class SiteLab:
     """
 
     def __init__(self, scenario: Scenario, *, checker_segment: str,
-                 checker_address: bool = True, reports_dir: Path = Path("reports")) -> None:
+                 checker_address: bool = True, reports_dir: Path = Path("reports"),
+                 services: bool = False) -> None:
+        """``services`` makes the Control Plane's host the site's "internet" too: a DNS
+        server taking RFC 2136 updates for ``site.test`` and answering :data:`PUBLIC_NAMES`,
+        an NTP server on time and web listeners on 80/443/8888; the site DHCP offers the
+        DNS and NTP servers (options 6 and 42) as a real site's would."""
         if checker_segment not in {s.name for s in scenario.segments}:
             raise LabError(f"checker segment {checker_segment!r} is not in the site "
                            f"(segments: {', '.join(s.name for s in scenario.segments)})")
@@ -118,6 +125,7 @@ class SiteLab:
         self.runner.layout = dataclasses.replace(layout, topology=topology)
         self.lab = Lab(topology, reports_dir=reports_dir / "labs")
         self.macs: dict[str, list[str]] = dict(self.runner.macs)
+        self.services = services
         self._runs = 0
 
     # -- life ---------------------------------------------------------------------------
@@ -134,12 +142,29 @@ class SiteLab:
         self.runner.lab = self.lab
         try:
             self.lab.build()
+            if self.services:
+                self._start_services()
             self.runner._start_control_plane()
             self.runner._start_site()
         except BaseException:
             with contextlib.suppress(Exception):  # the build error is the one to report
                 self.teardown()
             raise
+
+    def _start_services(self) -> None:
+        from harness.components.dns_server import BindDns
+        from harness.components.fake_ntp import FakeNtp
+        from harness.components.web_listeners import WebListeners
+
+        host = self.runner.layout.cp_host
+        inet = self.lab.address(host, self.checker_segment)
+        for comp in (BindDns(self.lab, host, self.checker_segment,
+                             {name: inet for name in PUBLIC_NAMES}, update_zone="site.test"),
+                     FakeNtp(self.lab, host, 0.0), WebListeners(self.lab, host)):
+            self.runner.components.append(comp)  # stopped by teardown, failure included
+            comp.start()
+            comp.wait_ready()
+        self.runner.extra_dhcp_options = (f"6,{inet}", f"42,{inet}")
 
     def teardown(self) -> None:
         """Stop the site's servers and the Control Plane, remove the lab (by its id).
