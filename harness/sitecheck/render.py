@@ -100,9 +100,8 @@ def _badge(v: Verdict) -> str:
 def _grid(report: SiteReport) -> str:
     tiles = []
     for key, results in report.by_requirement().items():
-        v = worst([r.verdict for r in results]) if results else Verdict.SKIP
-        if results and all(r.verdict == Verdict.SKIP for r in results):
-            v = Verdict.SKIP
+        checked = [r.verdict for r in results if r.verdict != Verdict.SKIP]
+        v = worst(checked) if checked else Verdict.SKIP  # a skipped part does not grey it
         bad = [r for r in results if r.verdict in (Verdict.FAIL, Verdict.WARN)]
         line = bad[0].summary if bad else (results[0].summary if results else "not checked")
         tiles.append(f'<div class="req v-{v.value}"><div class="t">{_t(REQUIREMENTS[key])}</div>'

@@ -136,3 +136,11 @@ def test_html_is_self_contained_and_escaped(tmp_path: Path) -> None:
         'xmlns="http://www.w3.org/2000/svg"', "")
     data = json.loads(json_path.read_text())
     assert data["overall"] == "pass" and len(data["results"]) == 2
+
+
+def test_a_skipped_part_does_not_grey_out_a_passing_requirement() -> None:
+    rep = _report({"dns.public": Verdict.PASS, "dns.hostnames": Verdict.SKIP,
+                   "time.ntp": Verdict.SKIP})
+    grid = render._grid(rep)
+    assert '<div class="req v-pass"><div class="t">4. DNS' in grid
+    assert '<div class="req v-skip"><div class="t">5. Time' in grid
