@@ -11,7 +11,6 @@ expectations. Teardown runs on every path; a failure becomes ``result.error``.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import ipaddress
 import platform
 import subprocess
@@ -35,6 +34,7 @@ from harness.components.snooping import enable_snooping
 from harness.components.tcpdump import capture_stats
 from harness.errors import FlexlabError
 from harness.lab import Lab
+from harness.localboot import stand_in_artifact
 from harness.rules.context import RuleContext
 from harness.rules.engine import check_capture
 from harness.scenario.checks import machine_macs
@@ -52,16 +52,6 @@ CMDLINE = ("console=ttyS0 panic=-1 flexlab.cp={cp_url} flexlab.token={join_token
 
 
 RESERVE_FROM = 100  # machines on a segment from which the site DHCP reserves addresses
-
-
-def _sim_artifact(name: str, size: int) -> bytes:
-    """Deterministic stand-in bytes for a kernel/initrd in the sim tier (fetched, never run)."""
-    out = bytearray()
-    seed = name.encode()
-    while len(out) < size:
-        seed = hashlib.sha256(seed).digest()
-        out += seed
-    return bytes(out[:size])
 
 
 def _version(argv: list[str]) -> str:
@@ -204,7 +194,8 @@ class ScenarioRunner:
 
             image = build_image()  # cached by content hash: a no-op when already built
             return image.kernel, image.initrd
-        return _sim_artifact("vmlinuz", 256 * 1024), _sim_artifact("initrd.img", 512 * 1024)
+        return (stand_in_artifact("vmlinuz", 256 * 1024),
+                stand_in_artifact("initrd.img", 512 * 1024))
 
     def _start_site(self) -> None:
         lab, scenario, layout = self.lab, self.scenario, self.layout
@@ -212,7 +203,7 @@ class ScenarioRunner:
         for i, spec in enumerate(scenario.site_dhcp):
             relayed = layout.relays_into(scenario, spec.segment)
             routers = {seg: lab.address(layout.relay_hosts[seg], seg) for seg in relayed}
-            force = ("60,PXEClient",) if spec.sends_pxeclient else ()
+            force: tuple[str, ...] = ("60,PXEClient",) if spec.sends_pxeclient else ()
             force += self.extra_dhcp_options
             dhcp = SiteDhcp(lab, layout.dhcp_hosts[i], spec.segment, force_options=force,
                             relayed_segments=tuple(relayed), relay_routers=routers,

@@ -10,6 +10,7 @@ no privileges), so the user learns the difference between "your site is broken" 
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +35,7 @@ class Verdict(enum.StrEnum):
         return [Verdict.PASS, Verdict.SKIP, Verdict.WARN, Verdict.FAIL].index(self)
 
 
-def worst(verdicts: list[Verdict]) -> Verdict:
+def worst(verdicts: Iterable[Verdict]) -> Verdict:
     """The most severe verdict of a group; PASS for an empty group."""
     return max(verdicts, key=lambda v: v.rank, default=Verdict.PASS)
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -81,21 +80,11 @@ def _handler(bmc: Bmc) -> type[BaseHTTPRequestHandler]:
 
 
 @pytest.fixture
-def serve() -> Iterator[Any]:
-    servers: list[ThreadingHTTPServer] = []
-
+def serve(loopback_http: Callable[..., str]) -> Callable[[Bmc], str]:
     def start(bmc: Bmc) -> str:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(bmc))
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}"
+        return loopback_http(_handler(bmc))
 
-    try:
-        yield start
-    finally:
-        for server in servers:
-            server.shutdown()
-            server.server_close()
+    return start
 
 
 def test_the_only_system_is_set_to_pxe_once_and_powered_on(serve: Any) -> None:

@@ -10,7 +10,7 @@ import json
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import dns.message
@@ -265,22 +265,11 @@ class _CpMachines(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def cp_machines() -> Iterator[Callable[..., str]]:
-    servers: list[ThreadingHTTPServer] = []
-
+def cp_machines(loopback_http: Callable[..., str]) -> Callable[..., str]:
     def start(*hostnames: str) -> str:
-        handler = type("H", (_CpMachines,), {"hostnames": hostnames})
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}"
+        return loopback_http(type("H", (_CpMachines,), {"hostnames": hostnames}))
 
-    try:
-        yield start
-    finally:
-        for server in servers:
-            server.shutdown()
-            server.server_close()
+    return start
 
 
 def test_control_plane_hostnames_join_the_uniqueness_check(cp_machines, fake_dns,

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import socket
 import struct
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -147,21 +146,11 @@ class _CpClock(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def cp_clock() -> Iterator[Callable[[float], str]]:
-    servers: list[ThreadingHTTPServer] = []
-
+def cp_clock(loopback_http: Callable[..., str]) -> Callable[[float], str]:
     def start(offset: float) -> str:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), type("H", (_CpClock,), {"offset": offset}))
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}"
+        return loopback_http(type("H", (_CpClock,), {"offset": offset}))
 
-    try:
-        yield start
-    finally:
-        for server in servers:
-            server.shutdown()
-            server.server_close()
+    return start
 
 
 def test_control_plane_clock_compared_with_ntp(ntp_server, cp_clock) -> None:
