@@ -14,7 +14,7 @@ APT_PACKAGES=(
   libvirt-daemon-system libvirt-dev pkg-config
   docker.io mmdebstrap busybox-static
   kea-admin tftpd-hpa tftp-hpa nginx-light isc-dhcp-relay
-  chromium bind9
+  chromium bind9 ipmitool
 )
 
 if [ "$(id -u)" != 0 ]; then
