@@ -33,6 +33,8 @@ from harness.certify.bundle import write_bundle
 from harness.certify.capture import BootCapture, boot_filter
 from harness.certify.errors import CertifyError
 from harness.certify.firmware import discovers, firmware_kind, firmware_options
+from harness.certify.ipmi import IpmiPowerOn, IpmiTarget, find_ipmitool, parse_address
+from harness.certify.ipmi import power_on as ipmi_power_on
 from harness.certify.judge import Requirement, judge_machine
 from harness.certify.keys import default_key, fingerprint, load_private_key
 from harness.certify.redfish import PowerOn, power_on
@@ -57,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
         "IF for MAC only, boot the machine into the node image, check x86-64, >= 2 cores, "
         ">= 3 GB RAM, >= 10 GB disk, PXE from MAC, EFI or BIOS, clock within 1 s, the "
         "conformance rules on its boot, and write an ed25519-signed bundle for "
-        "`flexlab verify`. It only answers MAC (and, with --redfish, talks to that BMC). "
+        "`flexlab verify`. It only answers MAC (and, with --redfish or --ipmi, talks to that "
+        "BMC). "
         "Exit 0 certified, 1 not certified, 2 error.")
     p.add_argument("--iface", required=True, help="interface on the machine's LAN (needs IPv4)")
     p.add_argument("--mac", required=True, help="MAC of the NIC the machine PXE-boots from")
@@ -78,11 +81,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--http-port", type=int, default=0,
                    help="TCP port of the Boot Proxy's HTTP boot server (default: any free)")
     bmc = p.add_argument_group(
-        "power on through the BMC (Redfish) instead of by hand",
-        "one system: the URL names it, or the BMC manages only one. Sets a one-time PXE boot "
-        "(best effort), then ComputerSystem.Reset On (ForceRestart if it is on).")
-    bmc.add_argument("--redfish", metavar="URL", default=None,
-                     help="e.g. https://10.0.0.9/redfish/v1/Systems/1")
+        "power on through the BMC (Redfish or IPMI) instead of by hand",
+        "Redfish: one system, the URL names it or the BMC manages only one; sets a one-time "
+        "PXE boot (best effort), then ComputerSystem.Reset On (ForceRestart if it is on). "
+        "IPMI: ipmitool -I lanplus (password passed through its environment, never argv); "
+        "chassis bootdev pxe (best effort), then chassis power on (reset if it is on).")
+    which = bmc.add_mutually_exclusive_group()
+    which.add_argument("--redfish", metavar="URL", default=None,
+                       help="e.g. https://10.0.0.9/redfish/v1/Systems/1")
+    which.add_argument("--ipmi", metavar="HOST[:PORT]", default=None,
+                       help="BMC address for IPMI 2.0 over LAN (port 623 by default); "
+                       "needs ipmitool")
     bmc.add_argument("--bmc-user", default=None, help="BMC user name")
     bmc.add_argument("--bmc-password", default=None,
                      help=f"BMC password (better: the environment variable {PASSWORD_ENV})")
@@ -168,6 +177,23 @@ def _power_on(args: argparse.Namespace) -> PowerOn:
     return power_on(args.redfish, args.bmc_user, password, verify=not args.redfish_insecure)
 
 
+def _ipmi_target(args: argparse.Namespace) -> IpmiTarget:
+    """The BMC behind --ipmi, checked before anything starts (address, ipmitool present)."""
+    host, port = parse_address(args.ipmi)
+    password = args.bmc_password or os.environ.get(PASSWORD_ENV, "")
+    return IpmiTarget(host=host, port=port, user=args.bmc_user, password=password,
+                      tool=find_ipmitool())
+
+
+def _ipmi_power_on(target: IpmiTarget, mac: str, out: Out) -> IpmiPowerOn:
+    done = ipmi_power_on(target)
+    out(f"powered {mac} on through IPMI: the BMC at {done.bmc} said power {done.power_state}, "
+        f"sent {done.command}")
+    for warning in done.warnings:
+        out(f"  warning: {warning}")
+    return done
+
+
 def _register_captured(pcap: Path, mac: str, cp_port: int) -> Capture | None:
     """The capture, once it holds the agent's register request (tcpdump writes a moment
     after the Control Plane has answered)."""
@@ -194,13 +220,18 @@ def certify(args: argparse.Namespace, out: Out = print) -> Outcome:
         if created:
             out(f"created signing key {key_path} ({fingerprint(key.public_key())}); "
                 "publish this fingerprint so others can check your bundles")
+    if args.redfish and args.ipmi:  # argparse refuses both; this guards direct callers
+        raise CertifyError("give --redfish or --ipmi, not both: one BMC powers the machine")
+    bmc_flag = "--redfish" if args.redfish else "--ipmi" if args.ipmi else None
+    if bmc_flag and not (args.bmc_user and (args.bmc_password
+                                            or os.environ.get(PASSWORD_ENV))):
+        raise CertifyError(f"{bmc_flag} needs --bmc-user and a password ({PASSWORD_ENV} or "
+                           "--bmc-password)")
+    ipmi_target = _ipmi_target(args) if args.ipmi else None
     kernel, initrd, image_note = _artifacts(args, out)
     pcap = work / "boot.pcap"
     redfish: dict[str, Any] | None = None
-    if args.redfish and not (args.bmc_user and (args.bmc_password
-                                                 or os.environ.get(PASSWORD_ENV))):
-        raise CertifyError(f"--redfish needs --bmc-user and a password ({PASSWORD_ENV} or "
-                           "--bmc-password)")
+    ipmi: dict[str, Any] | None = None
     started = time.time()
     cfg = LocalBootConfig(iface=args.iface, macs=[mac], kernel=kernel, initrd=initrd,
                           workdir=work, cp_port=args.cp_port, http_port=args.http_port)
@@ -217,6 +248,9 @@ def certify(args: argparse.Namespace, out: Out = print) -> Outcome:
                     f"{done.power_state}, sent ComputerSystem.Reset {done.reset_type}")
                 for warning in done.warnings:
                     out(f"  warning: {warning}")
+                out(f"waiting up to {args.timeout:.0f} s")
+            elif ipmi_target is not None:
+                ipmi = _ipmi_power_on(ipmi_target, mac, out).to_json()
                 out(f"waiting up to {args.timeout:.0f} s")
             else:
                 out(f"power on {mac} now (PXE boot from that NIC); waiting up to "
@@ -288,7 +322,7 @@ def certify(args: argparse.Namespace, out: Out = print) -> Outcome:
             "http_port": http_port, "kernel": str(kernel), "initrd": str(initrd),
             "kernel_sha256": _sha256(Path(kernel)), "initrd_sha256": _sha256(Path(initrd)),
             "image": image_note, "console": str(args.console) if args.console else None,
-            "signing_key": str(key_path), "redfish": redfish,
+            "signing_key": str(key_path), "redfish": redfish, "ipmi": ipmi,
         },
         "host": {"hostname": socket.gethostname(), "kernel": platform.release(),
                  "flexlab": __version__, "python": platform.python_version()},
