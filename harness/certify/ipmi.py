@@ -38,18 +38,18 @@ _HINT = ("check the BMC address and port, --bmc-user and the password, and that 
 def parse_address(text: str) -> tuple[str, int]:
     """``HOST``, ``HOST:PORT``, ``[V6]`` or ``[V6]:PORT`` → (host, port); port 623 by default."""
     value = text.strip()
-    host, port_text = value, ""
+    host, port_text = value, None
     if value.startswith("["):
         end = value.find("]")
         if end < 0 or (value[end + 1:] and not value[end + 1:].startswith(":")):
             raise CertifyError(f"--ipmi {text!r}: want HOST[:PORT] or [IPv6][:PORT]")
-        host, port_text = value[1:end], value[end + 2:]
+        host, port_text = value[1:end], (value[end + 2:] if value[end + 1:] else None)
     elif value.count(":") == 1:
         host, port_text = value.split(":")
     # more than one colon without brackets: a bare IPv6 address, no port
     if not host or any(c.isspace() for c in host):
         raise CertifyError(f"--ipmi {text!r}: want HOST[:PORT], e.g. 10.0.0.9 or 10.0.0.9:623")
-    if not port_text:
+    if port_text is None:
         return host, DEFAULT_PORT
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise CertifyError(f"--ipmi {text!r}: the port must be a number from 1 to 65535")
@@ -114,11 +114,14 @@ def _redact(text: str, secret: str) -> str:
     return text.replace(secret, "***") if secret else text
 
 
-def run(target: IpmiTarget, *command: str) -> str:
+def run(target: IpmiTarget, *command: str, expect: str | None = None) -> str:
     """Run one ipmitool command against ``target`` and return its stdout.
 
     Raises IpmiCommandError (a CertifyError) with ipmitool's own message and what to
-    check when it exits non-zero; CertifyError when it cannot run or times out.
+    check when it exits non-zero, or when its stdout does not match ``expect``: ipmitool
+    1.8.19 prints ``Set Chassis Boot Parameter 5 failed`` for a refused ``bootdev`` and
+    still exits 0, so success is read from what it says it did. CertifyError when it
+    cannot run or times out.
     """
     what = " ".join(command)
     try:
@@ -130,7 +133,7 @@ def run(target: IpmiTarget, *command: str) -> str:
     except subprocess.TimeoutExpired as exc:
         raise CertifyError(f"ipmitool {what} on the BMC at {target.address} did not finish "
                            f"within {target.timeout:.0f} s: {_HINT}") from exc
-    if done.returncode != 0:
+    if done.returncode != 0 or (expect and not re.search(expect, done.stdout)):
         said = _redact(done.stderr.strip() or done.stdout.strip(), target.password)[-400:]
         raise IpmiCommandError(f"ipmitool {what} on the BMC at {target.address} failed "
                                f"(exit {done.returncode}): {said or 'no message'}; {_HINT}",
@@ -170,7 +173,7 @@ def power_on(target: IpmiTarget, *, pxe_once: bool = True) -> IpmiPowerOn:
     override: str | None = None
     if pxe_once:
         try:
-            run(target, "chassis", "bootdev", "pxe")
+            run(target, "chassis", "bootdev", "pxe", expect=r"Set Boot Device to pxe")
             override = "pxe (next boot only)"
         except IpmiCommandError as exc:
             warnings.append(f"one-time PXE boot (chassis bootdev pxe) refused ({exc.said}): "
@@ -178,14 +181,14 @@ def power_on(target: IpmiTarget, *, pxe_once: bool = True) -> IpmiPowerOn:
     state = parse_power_status(run(target, "chassis", "power", "status"))
     if state == "off":
         command = "chassis power on"
-        run(target, "chassis", "power", "on")
+        run(target, "chassis", "power", "on", expect=r"Chassis Power Control: Up/On")
     else:
         command = "chassis power reset"
         try:
-            run(target, "chassis", "power", "reset")
+            run(target, "chassis", "power", "reset", expect=r"Chassis Power Control: Reset")
         except IpmiCommandError as exc:
             warnings.append(f"chassis power reset refused ({exc.said}); sent power cycle "
                             "instead")
             command = "chassis power cycle"
-            run(target, "chassis", "power", "cycle")
+            run(target, "chassis", "power", "cycle", expect=r"Chassis Power Control: Cycle")
     return IpmiPowerOn(target.address, state, command, override, warnings)
