@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Redfish: one system, the URL names it or the BMC manages only one; sets a one-time "
         "PXE boot (best effort), then ComputerSystem.Reset On (ForceRestart if it is on). "
         "IPMI: ipmitool -I lanplus (password passed through its environment, never argv); "
-        "chassis bootdev pxe (best effort), then chassis power on (reset if it is on).")
+        "chassis power status, bootdev pxe (best effort), then power on (reset if it is on).")
     which = bmc.add_mutually_exclusive_group()
     which.add_argument("--redfish", metavar="URL", default=None,
                        help="e.g. https://10.0.0.9/redfish/v1/Systems/1")

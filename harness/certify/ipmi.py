@@ -7,11 +7,12 @@ unwise to reimplement. One subprocess per command, each with a timeout. The pass
 never reaches argv (``ps`` shows every argv to every user): ipmitool's ``-E`` reads it
 from ``IPMI_PASSWORD`` in the child's environment only.
 
-The sequence mirrors the Redfish one: a one-time PXE boot (``chassis bootdev pxe``; best
-effort, a refusal is a warning and the machine's own boot order decides), then
-``chassis power status``, then ``chassis power on`` for a machine that is off or
-``chassis power reset`` for one already on (``cycle`` if the BMC refuses the reset), so it
-PXE-boots now either way.
+The sequence mirrors the Redfish one: ``chassis power status`` first (it proves the
+address and the credentials: an unreachable BMC costs ipmitool's retries once, and is an
+error, not a warning about the boot device), then a one-time PXE boot (``chassis bootdev
+pxe``; best effort, a refusal is a warning and the machine's own boot order decides), then
+``chassis power on`` for a machine that is off or ``chassis power reset`` for one already
+on (``cycle`` if the BMC refuses the reset), so it PXE-boots now either way.
 """
 
 from __future__ import annotations
@@ -168,7 +169,9 @@ class IpmiPowerOn:
 
 
 def power_on(target: IpmiTarget, *, pxe_once: bool = True) -> IpmiPowerOn:
-    """Set a one-time PXE boot (best effort), then power the machine on or reset it."""
+    """Read the power state, set a one-time PXE boot (best effort), then power the machine
+    on or reset it."""
+    state = parse_power_status(run(target, "chassis", "power", "status"))
     warnings: list[str] = []
     override: str | None = None
     if pxe_once:
@@ -178,7 +181,6 @@ def power_on(target: IpmiTarget, *, pxe_once: bool = True) -> IpmiPowerOn:
         except IpmiCommandError as exc:
             warnings.append(f"one-time PXE boot (chassis bootdev pxe) refused ({exc.said}): "
                             "the machine's boot order decides")
-    state = parse_power_status(run(target, "chassis", "power", "status"))
     if state == "off":
         command = "chassis power on"
         run(target, "chassis", "power", "on", expect=r"Chassis Power Control: Up/On")
