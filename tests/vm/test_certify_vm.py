@@ -10,8 +10,13 @@ The 2-vCPU VM is powered on by certify itself through Redfish: sushy-tools' emul
 libvirt driver, restricted to this one domain) plays the BMC inside the certify host's
 namespace, so ``--redfish`` sends a real ComputerSystem.Reset that starts the domain; the
 tap is then moved onto the segment (the ROM retries DHCP, so a DISCOVER sent in the few
-milliseconds before that is not missed for good). The 1-vCPU VM is powered on by hand
-(started paused, tap moved, resumed), as an operator would.
+milliseconds before that is not missed for good).
+
+The 1-vCPU VM is powered on by certify through IPMI: virtualbmc's daemon (own config dir
+and pid file under tmp_path, ZMQ control port and IPMI port inside the certify host's
+namespace) is the BMC for that one domain, and ``--ipmi 127.0.0.1:PORT`` makes certify run
+the real ``ipmitool -I lanplus`` (power status, bootdev pxe, power on), with the password
+given through FLEXLAB_BMC_PASSWORD only. Still two boots in all.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,11 +35,12 @@ from vmhelpers import needs_root_qemu_libvirt
 
 from harness.certify.verify import verify_bundle
 from harness.components.dnsmasq import SiteDhcp
+from harness.components.sockets import tcp_listening, udp_bound
 from harness.lab import Host, HostLink, Lab, Segment, Topology
 from harness.lab import names as lab_names
 from harness.machines.vm.disk import create_sparse_disk
 from harness.machines.vm.domain import Accel, DataDisk, DomainSpec, Firmware, Nic, NicModel
-from harness.machines.vm.libvirt_vm import connect, started_domain, teardown
+from harness.machines.vm.libvirt_vm import connect, teardown
 from harness.wait import wait_until
 
 pytestmark = [pytest.mark.vm, needs_root_qemu_libvirt, pytest.mark.timeout(600)]
@@ -45,6 +52,9 @@ TOPOLOGY = Topology(
 MEMORY_MIB = 3584          # 3.76 GB: above 3 GB once the kernel has taken its share
 DISK_BYTES = 12 * 1024**3  # sparse qcow2: costs nothing until written
 BMC_PORT = 8000           # inside the certify host's namespace
+IPMI_PORT = 6230          # virtualbmc's IPMI port, inside the certify host's namespace
+VBMCD_PORT = 50891        # vbmcd's ZMQ control port, inside the certify host's namespace
+IPMI_PASSWORD = "ipmi-Secret-42"
 
 
 def _ip(*args: str, netns: str | None = None) -> None:
@@ -68,6 +78,51 @@ def _redfish_bmc(lab: Lab, tmp_path: Path, uuid: str) -> str:
     return f"http://127.0.0.1:{BMC_PORT}/redfish/v1/Systems/{uuid}"
 
 
+def _family(pid: int) -> list[int]:
+    """``pid`` and its descendants (vbmcd serves each BMC from a child process)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    family, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        family.append(current)
+        todo += children.get(current, [])
+    return family
+
+
+def _ipmi_bmc(lab: Lab, tmp_path: Path, domain: str) -> str:
+    """virtualbmc in the certify host's namespace, the BMC of domain ``domain`` only."""
+    bindir = str(Path(sys.executable).parent)
+    vbmcd, vbmc = shutil.which("vbmcd", path=bindir), shutil.which("vbmc", path=bindir)
+    if vbmcd is None or vbmc is None:
+        pytest.skip("virtualbmc not installed: pip install -e .[test]")
+    if shutil.which("ipmitool") is None:
+        pytest.skip("ipmitool not installed: apt-get install ipmitool (scripts/setup-host.sh)")
+    state = tmp_path / "vbmc"
+    state.mkdir()
+    config = tmp_path / "virtualbmc.conf"
+    config.write_text(f"[default]\nconfig_dir = {state}\npid_file = {tmp_path / 'vbmcd.pid'}\n"
+                      f"server_port = {VBMCD_PORT}\n[log]\ndebug = true\n")
+    env = ["env", f"VIRTUALBMC_CONFIG={config}"]
+    daemon = lab.start_process("vbmcd", [*env, vbmcd, "--foreground"], "cert")
+    wait_until(lambda: any(tcp_listening(p, VBMCD_PORT) for p in _family(daemon.pid))
+               or not daemon.running(), timeout=30, what="vbmcd's control port",
+               evidence=daemon.log_tail)
+    assert daemon.running(), daemon.log_tail()
+    lab.run("cert", [*env, vbmc, "add", domain, "--address", "127.0.0.1", "--port",
+                     str(IPMI_PORT), "--username", "admin", "--password", IPMI_PASSWORD,
+                     "--libvirt-uri", "qemu:///system"])
+    lab.run("cert", [*env, vbmc, "start", domain])
+    wait_until(lambda: any(udp_bound(p, IPMI_PORT) for p in _family(daemon.pid)), timeout=30,
+               what=f"virtualbmc to bind UDP {IPMI_PORT}", evidence=daemon.log_tail)
+    return f"127.0.0.1:{IPMI_PORT}"
+
+
 def _plug(lab: Lab, tap: str) -> str:
     """Move the VM's tap from the root namespace onto the lab segment's bridge."""
     _ip("link", "set", "dev", tap, "netns", lab.switch_ns)
@@ -75,8 +130,9 @@ def _plug(lab: Lab, tap: str) -> str:
     return lab.switch_ns
 
 
-def _certify_vm(lab: Lab, tmp_path: Path, mac: str, vcpus: int, *, redfish: bool
+def _certify_vm(lab: Lab, tmp_path: Path, mac: str, vcpus: int, *, bmc: str
                 ) -> tuple[int | None, str, Path, Ed25519PrivateKey]:
+    """Certify a fresh VM that certify powers on through ``bmc`` ("redfish" or "ipmi")."""
     key = Ed25519PrivateKey.generate()
     key_file = tmp_path / "key.pem"
     key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
@@ -104,25 +160,24 @@ def _certify_vm(lab: Lab, tmp_path: Path, mac: str, vcpus: int, *, redfish: bool
     dom = None
     try:
         with SiteDhcp(lab, "dhcp", "lan"):
-            if redfish:
-                dom = conn.defineXMLFlags(spec.to_xml(), 0)
+            dom = conn.defineXMLFlags(spec.to_xml(), 0)
+            if bmc == "redfish":
                 url = _redfish_bmc(lab, tmp_path, dom.UUIDString())
-                proc = lab.start_process("certify", [
-                    *argv, "--redfish", url, "--bmc-user", "admin", "--bmc-password", "unused"],
-                    "cert")
-                wait_until(lambda: dom.isActive() or not proc.running(), timeout=180,
-                           what="the BMC to power the VM on", evidence=proc.log_tail)
-                where = _plug(lab, tap)
-                wait_until(lambda: not proc.running(), timeout=420, interval=1.0,
-                           what="certify to judge the VM", evidence=proc.log_tail)
+                argv += ["--redfish", url, "--bmc-user", "admin", "--bmc-password", "unused"]
             else:
-                proc = lab.start_process("certify", argv, "cert")
-                proc.wait_for_log(r"power on \S+ now", timeout=180)  # may build the image
-                with started_domain(conn, spec) as paused:
-                    where = _plug(lab, tap)
-                    paused.resume()
-                    wait_until(lambda: not proc.running(), timeout=420, interval=1.0,
-                               what="certify to judge the VM", evidence=proc.log_tail)
+                # env execs certify: the password is in its environment, not in any argv
+                address = _ipmi_bmc(lab, tmp_path, dom.name())
+                argv = ["env", f"FLEXLAB_BMC_PASSWORD={IPMI_PASSWORD}", *argv,
+                        "--ipmi", address, "--bmc-user", "admin"]
+            proc = lab.start_process("certify", argv, "cert")
+            wait_until(lambda: dom.isActive() or not proc.running(), timeout=180,
+                       what="the BMC to power the VM on", evidence=proc.log_tail)
+            if bmc == "ipmi" and proc.running():
+                cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+                assert IPMI_PASSWORD.encode() not in cmdline, "the password is in ps"
+            where = _plug(lab, tap)
+            wait_until(lambda: not proc.running(), timeout=420, interval=1.0,
+                       what="certify to judge the VM", evidence=proc.log_tail)
     finally:
         if dom is not None:
             teardown(dom)
@@ -137,7 +192,7 @@ def test_a_two_cpu_vm_is_certified_and_its_bundle_verifies(
         make_lab: Callable[[Topology], Lab], tmp_path: Path) -> None:
     lab = make_lab(TOPOLOGY)
     mac = "52:54:00:ce:0a:02"
-    rc, log, bundle, key = _certify_vm(lab, tmp_path, mac, vcpus=2, redfish=True)
+    rc, log, bundle, key = _certify_vm(lab, tmp_path, mac, vcpus=2, bmc="redfish")
     assert rc == 0, log
     assert f"CERTIFIED: {mac}" in log and "NOT CERTIFIED" not in log
     assert "through Redfish" in log and "ComputerSystem.Reset On" in log
@@ -155,8 +210,21 @@ def test_a_one_cpu_vm_is_not_certified_with_the_cpu_reason(
         make_lab: Callable[[Topology], Lab], tmp_path: Path) -> None:
     lab = make_lab(TOPOLOGY)
     mac = "52:54:00:ce:0a:01"
-    rc, log, bundle, key = _certify_vm(lab, tmp_path, mac, vcpus=1, redfish=False)
+    rc, log, bundle, key = _certify_vm(lab, tmp_path, mac, vcpus=1, bmc="ipmi")
     assert rc == 1, log
     assert f"NOT CERTIFIED: {mac}" in log and "cpu: 1 core, needs >= 2" in log
+    assert "through IPMI" in log and "sent chassis power on" in log
     cert = verify_bundle(bundle, key.public_key()).certification
     assert cert["failures"] == ["cpu: 1 core, needs >= 2"]
+    ipmi = cert["settings"]["ipmi"]
+    assert ipmi["bmc"] == f"127.0.0.1:{IPMI_PORT}" and ipmi["interface"] == "lanplus"
+    assert (ipmi["power_state_before"], ipmi["command"]) == ("off", "chassis power on")
+    # virtualbmc honours bootdev (it rewrites the domain's boot order to the network)
+    assert (ipmi["boot_override"], ipmi["warnings"]) == ("pxe (next boot only)", [])
+    assert cert["settings"]["redfish"] is None
+    # the password is nowhere: not in certify's output, not in any file of the bundle
+    assert IPMI_PASSWORD not in log
+    with tarfile.open(bundle) as tar:
+        for member in tar.getmembers():
+            data = tar.extractfile(member)
+            assert data is not None and IPMI_PASSWORD.encode() not in data.read(), member.name
