@@ -15,14 +15,12 @@ import hashlib
 import json
 import os
 import platform
-import signal
 import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from harness import __version__
@@ -44,6 +42,7 @@ from harness.errors import FlexlabError
 from harness.localboot import LocalBoot, LocalBootConfig, normalise_mac
 from harness.rules.context import RuleContext
 from harness.rules.engine import check_capture
+from harness.signals import sigterm_as_interrupt
 from harness.wait import wait_until
 
 FINAL_STATES = ("Registered", "Ready", "Rejected")
@@ -376,17 +375,13 @@ def render(outcome: Outcome, out: Out = print) -> None:
     out(f"  signed by {outcome.fingerprint}; check with `flexlab verify {outcome.bundle}`")
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: 0 certified, 1 not certified, 2 could not run."""
     args = build_parser().parse_args(argv)
-    # SIGTERM unwinds like Ctrl-C, so the Boot Proxy, Control Plane and tcpdump are stopped
-    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        outcome = certify(args)
+        # SIGTERM unwinds like Ctrl-C, so the Boot Proxy, Control Plane and tcpdump stop
+        with sigterm_as_interrupt():
+            outcome = certify(args)
     except FlexlabError as exc:
         print(f"flexlab certify: {exc}", file=sys.stderr)
         return 2

@@ -9,13 +9,13 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
-import signal
 import sys
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from harness.errors import FlexlabError
+from harness.signals import sigterm_as_interrupt
 from harness.sitecheck.model import SiteCheckError, SiteCheckOptions, Verdict
 
 DESCRIPTION = """\
@@ -144,23 +144,19 @@ def options_from(args: argparse.Namespace) -> SiteCheckOptions:
         ntp_servers=list(args.ntp), ports=_ports(args.ports), port_target=args.port_target)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``flexlab site-check``."""
     from harness.sitecheck.render import render_screen, write_reports
     from harness.sitecheck.runner import run_site_check
 
     args = build_parser().parse_args(argv)
-    # SIGTERM unwinds like Ctrl-C: --serve's Boot Proxy, Control Plane and capture stop
-    signal.signal(signal.SIGTERM, _interrupt)
     try:
         options = options_from(args)
         progress = None if args.quiet else (lambda line: print(line, file=sys.stderr,
                                                                flush=True))
-        report = run_site_check(options, progress)
+        # SIGTERM unwinds like Ctrl-C: --serve's Boot Proxy, Control Plane and capture stop
+        with sigterm_as_interrupt():
+            report = run_site_check(options, progress)
     except FlexlabError as exc:
         print(f"flexlab site-check: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,49 @@
+"""SIGTERM as Ctrl-C only inside the block, only in the process that asked for it."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from harness.signals import sigterm_as_interrupt
+
+pytestmark = pytest.mark.unit
+
+
+def test_sigterm_raises_keyboardinterrupt_inside_and_the_old_handler_returns() -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), sigterm_as_interrupt():
+        os.kill(os.getpid(), signal.SIGTERM)
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_a_forked_child_still_dies_of_sigterm() -> None:
+    # pyroute2 forks helpers and stops them with SIGTERM; a copy of pytest that raised
+    # KeyboardInterrupt instead ran the session's teardown and removed the parent's labs
+    with sigterm_as_interrupt():
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: say it is ready, then wait to be stopped
+            os.close(read)
+            os.write(write, b"x")
+            try:
+                signal.pause()
+            except KeyboardInterrupt:
+                os._exit(3)  # what the bug looked like
+            os._exit(4)
+        os.close(write)
+        assert os.read(read, 1) == b"x"
+        os.close(read)
+        os.kill(pid, signal.SIGTERM)
+        _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM, status
+
+
+def test_site_check_main_leaves_no_handler_behind() -> None:
+    from harness.sitecheck import cli
+
+    before = signal.getsignal(signal.SIGTERM)
+    assert cli.main(["--iface", "nonexistent0", "-q"]) == 2
+    assert signal.getsignal(signal.SIGTERM) == before
