@@ -37,7 +37,7 @@ class ControlPlaneProcess:
                  extra_args: list[str] | None = None, prefix: list[str] | None = None,
                  env: dict[str, str] | None = None) -> None:
         self.argv = [*(prefix or []), sys.executable, "-m", "controlplane",
-                     "--listen", listen, "--db", str(db), "--admin-token", admin_token,
+                     "--listen", listen, "--db", str(db), f"--admin-token={admin_token}",
                      *(extra_args or [])]
         self.admin_token = admin_token
         self.env = {**os.environ, **(env or {})}

@@ -179,3 +179,12 @@ def test_heartbeat_is_recorded_and_scoped(admin: ControlPlaneClient) -> None:
     assert listed[ours["proxy"]]["segments"] == ["seg0", "seg1"]
     assert listed[ours["proxy"]]["last_heartbeat"] is not None
     assert listed[theirs["proxy"]]["last_heartbeat"] is None
+
+
+def test_an_admin_token_beginning_with_a_dash_starts_the_service(tmp_path) -> None:
+    # secrets.token_urlsafe() begins with "-" one time in 64; as a separate argv word
+    # argparse took it for an option and the service exited (seen in CI via certify)
+    token = "-starts-with-a-dash"
+    with ControlPlaneProcess(tmp_path / "cp.sqlite3", token) as proc, \
+            ControlPlaneClient(proc.url, token) as client:
+        assert client.clusters() == []
