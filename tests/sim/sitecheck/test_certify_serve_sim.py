@@ -39,9 +39,14 @@ def _serve_and_boot(site: SiteLab, boot: bool, serve_seconds: int = 40) -> SiteC
     try:
         if boot:
             # our Boot Proxy is up when the checker's namespace holds UDP 4011
-            wait_until(lambda: ":4011" in site.lab.run(site.checker_host,
-                                                       ["ss", "-Hlun", "sport = :4011"]),
-                       timeout=120, what="the --serve Boot Proxy to listen on 4011",
+            def listening() -> bool:
+                if not thread.is_alive():  # site-check ended before serving: say why now
+                    raise AssertionError(box["run"].explain() if "run" in box
+                                         else f"site-check failed: {box.get('error')!r}")
+                return ":4011" in site.lab.run(site.checker_host,
+                                               ["ss", "-Hlun", "sport = :4011"])
+
+            wait_until(listening, timeout=120, what="the --serve Boot Proxy to listen on 4011",
                        interval=0.2)
             host = site.runner.layout.machine_hosts["lan"]
             Fleet(site.lab, host, "lan", [MachineSpec(MAC, profile("pxe-bios"))],
