@@ -8,6 +8,7 @@ neither.
 
 from __future__ import annotations
 
+import functools
 import socket
 import struct
 from dataclasses import dataclass, field
@@ -113,10 +114,19 @@ class DhcpPacket:
 
     def get(self, code: int) -> bytes | None:
         """Return option `code`, concatenating split instances (RFC 3396), or None if absent."""
-        parts = [value for c, value in self.options if c == code]
-        if not parts:
-            return None
-        return b"".join(parts)
+        found: bytes | None = None
+        parts: list[bytes] | None = None
+        for c, value in self.options:
+            if c == code:
+                if found is None:
+                    found = value
+                elif parts is None:
+                    parts = [found, value]
+                else:
+                    parts.append(value)
+        if parts is not None:
+            return b"".join(parts)
+        return found
 
     def has(self, code: int) -> bool:
         """Tell whether option `code` is present at all (even empty)."""
@@ -133,7 +143,7 @@ class DhcpPacket:
     @property
     def mac(self) -> str:
         """The client hardware address in lower-case colon form (first `hlen` bytes)."""
-        return ":".join(f"{b:02x}" for b in self.chaddr[: min(self.hlen, 16)])
+        return self.chaddr[: min(self.hlen, 16)].hex(":")
 
     @property
     def broadcast(self) -> bool:
@@ -145,7 +155,9 @@ def _ip(raw: bytes) -> str:
     return socket.inet_ntoa(raw)
 
 
+@functools.lru_cache(maxsize=4096)
 def _ip_bytes(text: str, name: str) -> bytes:
+    """Validate and pack a dotted quad; cached: a proxy encodes the same few addresses."""
     parts = text.split(".")
     if len(parts) != 4 or not all(p.isdigit() and len(p) <= 3 and int(p) <= 255 for p in parts):
         raise CodecError(f"{name} {text!r} is not a dotted-quad IPv4 address")

@@ -8,6 +8,7 @@ what the Control Plane said about the MAC.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from bootproxy.dhcp.codec import (
@@ -132,9 +133,18 @@ class ResponderConfig:
         return f"http://{self.http_host or server_addr}:{self.http_port}"
 
 
-def _client_kind(packet: DhcpPacket, cfg: ResponderConfig) -> str | None:
+def _options(packet: DhcpPacket) -> dict[int, bytes]:
+    """Every option once, split instances joined (RFC 3396): what `DhcpPacket.get` returns,
+    read in one pass instead of one scan per lookup."""
+    out: dict[int, bytes] = {}
+    for code, value in packet.options:
+        seen = out.get(code)
+        out[code] = value if seen is None else seen + value
+    return out
+
+
+def _client_kind(value: bytes | None, cfg: ResponderConfig) -> str | None:
     """Return "PXEClient", "HTTPClient" or None (SILENT-1) from option 60's prefix."""
-    value = packet.get(Opt.VENDOR_CLASS)
     if value is None:
         return None
     if value.startswith(b"PXEClient"):
@@ -147,12 +157,12 @@ def _client_kind(packet: DhcpPacket, cfg: ResponderConfig) -> str | None:
     return None
 
 
-def _arch(packet: DhcpPacket) -> int:
+def _arch(opts: dict[int, bytes]) -> int:
     """Architecture from option 93 (first entry), else option 60's Arch field, else BIOS."""
-    raw = packet.get(Opt.CLIENT_ARCH)
+    raw = opts.get(Opt.CLIENT_ARCH)
     if raw is not None:
         return decode_arch(raw)[0]
-    vc = packet.get(Opt.VENDOR_CLASS)
+    vc = opts.get(Opt.VENDOR_CLASS)
     if vc is not None:
         arch = decode_vendor_class(vc).arch
         if arch is not None:
@@ -181,15 +191,17 @@ def _base_reply(request: DhcpPacket, msg_type: int, ctx: ReceiveContext) -> Dhcp
     )
 
 
+@functools.lru_cache(maxsize=256)
 def _ip_raw(addr: str) -> bytes:
     return bytes(int(part) for part in addr.split("."))
 
 
 def _boot_file(
-    request: DhcpPacket, kind: str, arch: int, ctx: ReceiveContext, cfg: ResponderConfig
+    request: DhcpPacket, kind: str, arch: int, ipxe: bool, ctx: ReceiveContext,
+    cfg: ResponderConfig,
 ) -> str | None:
     """Pick the boot file: script URL for iPXE (IPXE-1), HTTP URL for HTTPClient, TFTP name."""
-    if is_ipxe(request.get(Opt.USER_CLASS)):
+    if ipxe:
         return cfg.http_base(ctx.server_addr) + cfg.script_path.format(mac=request.mac)
     if kind == "HTTPClient":
         name = cfg.http_files.get(arch)
@@ -217,7 +229,10 @@ def decide(request: DhcpPacket, ctx: ReceiveContext, cfg: ResponderConfig) -> Re
 def _decide(request: DhcpPacket, ctx: ReceiveContext, cfg: ResponderConfig) -> Reply | Drop:
     if request.op != BOOTREQUEST:
         return Drop(DropReason.NOT_REQUEST)
-    msg_type = request.message_type
+    opts = _options(request)
+    msg_raw = opts.get(Opt.MESSAGE_TYPE)
+    # as DhcpPacket.message_type: absent or not one byte is plain BOOTP
+    msg_type = msg_raw[0] if msg_raw is not None and len(msg_raw) == 1 else None
     if msg_type is None:
         return Drop(DropReason.NO_MSGTYPE)
     if request.htype != 1 or request.hlen != 6:
@@ -225,7 +240,7 @@ def _decide(request: DhcpPacket, ctx: ReceiveContext, cfg: ResponderConfig) -> R
     if ctx.port not in (DHCP_PORT, PXE_PORT):
         return Drop(DropReason.WRONG_PORT, str(ctx.port))
 
-    vendor43 = request.get(Opt.VENDOR_SPECIFIC)
+    vendor43 = opts.get(Opt.VENDOR_SPECIFIC)
     boot_item_raw: bytes | None = None
     if vendor43 is not None and msg_type == MessageType.REQUEST:
         for code, value in decode_suboptions(vendor43):
@@ -243,11 +258,11 @@ def _decide(request: DhcpPacket, ctx: ReceiveContext, cfg: ResponderConfig) -> R
     else:
         return Drop(DropReason.SILENT_MSGTYPE, f"message type {msg_type}")
 
-    kind = _client_kind(request, cfg)
+    kind = _client_kind(opts.get(Opt.VENDOR_CLASS), cfg)
     if kind is None:
         return Drop(DropReason.NOT_PXE)
 
-    server_id = request.get(Opt.SERVER_ID)
+    server_id = opts.get(Opt.SERVER_ID)
     if server_id is not None and server_id != _ip_raw(ctx.server_addr):
         return Drop(DropReason.OTHER_SERVER, ".".join(str(b) for b in server_id))
 
@@ -259,15 +274,15 @@ def _decide(request: DhcpPacket, ctx: ReceiveContext, cfg: ResponderConfig) -> R
         if item.type not in cfg.boot_item_types:
             return Drop(DropReason.UNKNOWN_BOOT_ITEM, f"type {item.type}")
 
-    arch = _arch(request)
-    ipxe = is_ipxe(request.get(Opt.USER_CLASS))
-    boot_file = _boot_file(request, kind, arch, ctx, cfg)
+    arch = _arch(opts)
+    ipxe = is_ipxe(opts.get(Opt.USER_CLASS))
+    boot_file = _boot_file(request, kind, arch, ipxe, ctx, cfg)
     if boot_file is None:
         return Drop(DropReason.UNSUPPORTED_ARCH, f"arch {arch} ({kind})")
 
     reply = _base_reply(request, reply_type, ctx)
     reply.options.append((Opt.VENDOR_CLASS, kind.encode()))
-    uuid_raw = request.get(Opt.CLIENT_UUID)
+    uuid_raw = opts.get(Opt.CLIENT_UUID)
     if uuid_raw is not None and len(uuid_raw) == 17 and uuid_raw[0] == 0:
         # Verbatim (OFFER-5); a malformed 97 (CLI-2) is not echoed rather than grow the reply.
         reply.options.append((Opt.CLIENT_UUID, uuid_raw))
@@ -287,7 +302,7 @@ def _decide(request: DhcpPacket, ctx: ReceiveContext, cfg: ResponderConfig) -> R
         dest = ctx.source  # ACK4011-1: back to the request's address and port
         return Reply(reply, dest, cfg.reply_delay, "ack")
 
-    relay82 = request.get(Opt.RELAY_AGENT)
+    relay82 = opts.get(Opt.RELAY_AGENT)
     if request.giaddr != "0.0.0.0":
         reply.flags |= BROADCAST_FLAG
         if relay82 is not None:
