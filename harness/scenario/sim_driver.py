@@ -3,23 +3,29 @@ runner's :class:`MachineDriver` interface.
 
 Each power-on step starts one :class:`Fleet` per segment in a background
 thread (the emulators are asyncio, all machines of a fleet share one loop and
-one raw socket); progress is read from the live machines.
+one raw socket); progress is read from the live machines. Fleets linger until
+:meth:`SimDriver.close`, so ``power_off`` cuts a machine inside its fleet and a
+later ``power_on`` (or the runner's ``reset`` = off + on) boots the same machine
+again from firmware, its timeline continuing.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import threading
 from dataclasses import dataclass
 
 from harness.errors import FlexlabError
 from harness.lab import Lab
 from harness.machines.sim.agent import Disk, NodeFacts
-from harness.machines.sim.fleet import Fleet
-from harness.machines.sim.machine import MachineSpec
+from harness.machines.sim.fleet import Fleet, FleetClosed
+from harness.machines.sim.machine import MachineSpec, SimMachine
 from harness.machines.sim.profiles import profile
 from harness.scenario.drivers import MachinePlan, MachineProgress
 from harness.scenario.model import Scenario
 from harness.scenario.result import TimelineEvent
+from harness.wait import wait_until
 
 # scenario firmware names -> emulator profiles
 PROFILE_OF = {
@@ -30,7 +36,7 @@ PROFILE_OF = {
     "intel-no97": "intel-no97",
     "hw-client": "hw-client",
 }
-FINAL = ("done", "failed", "ready", "rejected")
+FINAL = ("done", "failed", "ready", "rejected")  # plus "off" after a power cut
 BOOT_ATTEMPTS = 3
 
 
@@ -49,6 +55,11 @@ class _Run:
     error: BaseException | None = None
 
 
+def _started(run: _Run) -> bool:
+    """The fleet takes power requests, or it already ended (its error is in progress())."""
+    return run.fleet.running or not run.thread.is_alive()
+
+
 class SimDriver:
     """Emulated machines: many per segment, one fleet per power-on step and segment."""
 
@@ -61,6 +72,7 @@ class SimDriver:
         self.plans: dict[str, MachinePlan] = {}
         self.runs: list[_Run] = []
         self._where: dict[str, tuple[_Run, int]] = {}
+        self._history: dict[str, list[TimelineEvent]] = {}  # boots in fleets that ended
         self._count = 0
 
     def add(self, plans: list[MachinePlan]) -> None:
@@ -72,10 +84,20 @@ class SimDriver:
             self.plans[plan.key] = plan
 
     def power_on(self, keys: list[str], at: float) -> None:
-        """Start one fleet per segment for these copies."""
+        """Boot these copies: again in their own fleet if they had one, else in a new fleet
+        per segment (a copy that is already on is left alone, as a power button would)."""
         by_segment: dict[tuple[str, str], list[MachinePlan]] = {}
         for key in keys:
             plan = self.plans[key]
+            where = self._where.get(key)
+            if where is not None:
+                run, index = where
+                try:
+                    run.fleet.power_on([plan.mac])
+                    continue
+                except FleetClosed:  # that fleet ended (its timeout): keep the record
+                    self._history[key] = self._history.get(key, []) + self._timeline(
+                        run.fleet.machines[index])
             by_segment.setdefault((plan.attach_host, plan.segment), []).append(plan)
         for (host, segment), plans in by_segment.items():
             # firmware that finds no boot retries after a reboot, as most BIOSes do
@@ -84,7 +106,7 @@ class SimDriver:
                      for p in plans]
             self._count += 1
             fleet = Fleet(self.lab, host, segment, specs, scale=self.scale,
-                          ifprefix=f"f{self._count}m")
+                          ifprefix=f"f{self._count}m", linger=True)
             run = _Run(fleet, threading.Thread(target=lambda: None))
 
             def main(run: _Run = run) -> None:
@@ -99,10 +121,18 @@ class SimDriver:
             for index, plan in enumerate(plans):
                 self._where[plan.key] = (run, index)
             run.thread.start()
+            # power_off right after this step must find the machines on their loop
+            wait_until(functools.partial(_started, run), timeout=60, interval=0.01,
+                       what=f"fleet {self._count} on {segment} to start")
 
     def power_off(self, keys: list[str]) -> None:
-        """Emulated machines cannot be cut mid-boot yet: say so rather than pretend."""
-        raise FlexlabError("power_off/reset are not supported by the sim driver yet")
+        """Cut these copies' power; returns when each is off (sends nothing any more)."""
+        for key in keys:
+            where = self._where.get(key)
+            if where is None:
+                continue  # never powered on: already off
+            with contextlib.suppress(FleetClosed):  # its fleet ended: nothing of it runs
+                where[0].fleet.power_off([self.plans[key].mac])
 
     def progress(self) -> dict[str, MachineProgress]:
         """Live state of every declared copy."""
@@ -116,20 +146,14 @@ class SimDriver:
                 if index < len(machines):
                     m = machines[index]
                     prog.phase = m.state
-                    prog.timeline = [
-                        TimelineEvent(e.t, e.kind, e.summary,
-                                      peer=str(e.detail.get("src_ip") or e.detail.get("server")
-                                               or "") or None,
-                                      detail=dict(e.detail))
-                        for e in list(m.timeline.events)
-                    ]
+                    prog.timeline = self._history.get(key, []) + self._timeline(m)
                     prog.answered_by = sorted({
                         str(e.detail.get("src_ip")) for e in m.timeline.events
                         if e.kind == "received" and e.detail.get("proxy")
                         and e.detail.get("pxe")
                     })
                     prog.error = str(m.error) if m.error else None
-                    prog.finished = m.state in FINAL or m.state.startswith("timeout")
+                    prog.finished = m.finished or m.state in FINAL
                 else:
                     prog.phase = "power-on"
                 if not run.thread.is_alive():
@@ -140,7 +164,19 @@ class SimDriver:
             out[key] = prog
         return out
 
+    @staticmethod
+    def _timeline(m: SimMachine) -> list[TimelineEvent]:
+        return [
+            TimelineEvent(e.t, e.kind, e.summary,
+                          peer=str(e.detail.get("src_ip") or e.detail.get("server")
+                                   or "") or None,
+                          detail=dict(e.detail))
+            for e in list(m.timeline.events)
+        ]
+
     def close(self) -> None:
-        """Wait for the fleets (each ends by its own timeout) so nothing is left running."""
+        """Stop the fleets (they linger for power buttons) and wait so nothing is left running."""
+        for run in self.runs:
+            run.fleet.stop()
         for run in self.runs:
             run.thread.join(self.timeout + 90)

@@ -8,6 +8,7 @@ TCP sockets — lives there, while the harness stays in the host namespace.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import dataclasses
 import json
@@ -24,7 +25,7 @@ from pyroute2 import netns as pr_netns
 
 from harness.lab.lab import Lab
 from harness.machines.sim.errors import SimMachineError
-from harness.machines.sim.machine import MachineSpec, SimMachine
+from harness.machines.sim.machine import SETTLED, MachineSpec, SimMachine
 from harness.machines.sim.netdev import SYSCTLS, MacvlanFactory, Peer
 from harness.machines.sim.segment import SegmentPort
 
@@ -62,11 +63,17 @@ class Fleet:
     waits 0.4 s); ``spread`` staggers power-on over that many wall seconds;
     ``pin_neighbours`` replaces ARP with permanent neighbour entries on both
     sides (needed beyond a few hundred concurrent machines, see netdev.py).
+
+    :meth:`run` boots everything and returns when every machine has settled.
+    :meth:`start` / :meth:`wait` split that in two so another thread can
+    :meth:`power_off`, :meth:`power_on` or :meth:`reset` machines meanwhile;
+    with ``linger`` the fleet keeps its loop (and its machines' power buttons)
+    until :meth:`stop`, even when every machine has settled.
     """
 
     def __init__(self, lab: Lab, host: str, segment: str, specs: Sequence[MachineSpec], *,
                  scale: float = 0.1, spread: float = 0.0, ifprefix: str = "m",
-                 pin_neighbours: bool = False) -> None:
+                 pin_neighbours: bool = False, linger: bool = False) -> None:
         macs = [s.mac.lower() for s in specs]
         if len(set(macs)) != len(macs):
             raise SimMachineError("two machines share a MAC: give each machine its own")
@@ -78,36 +85,148 @@ class Fleet:
         self.spread = spread
         self.ifprefix = ifprefix
         self.pin_neighbours = pin_neighbours
+        self.linger = linger
         self.machines: list[SimMachine] = []
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self._requests = 0          # power requests scheduled on the loop, not yet done
+        self._closed = False        # the loop is ending: no more power requests
+        self._stopping = False
+        self._ready = threading.Event()
+        self._box: dict[str, Any] = {}
+        self._worker: threading.Thread | None = None
+        self._factory: MacvlanFactory | None = None
+        self._timeout = 300.0
 
+    # -- life ----------------------------------------------------------------------
     def run(self, timeout: float = 300.0) -> FleetResult:
         """Boot every machine, wait for all to finish (or ``timeout``), clean up, return results."""
+        self.start(timeout)
+        return self.wait()
+
+    def start(self, timeout: float = 300.0) -> None:
+        """Start the fleet's thread and power every machine on; returns once they are on."""
+        if self._worker is not None:
+            raise SimMachineError("this fleet was already started: make a new Fleet")
+        self._timeout = timeout
         for key, value in SYSCTLS:
             self.lab.sysctl(self.host, key, value)
         ns = self.lab.ns(self.host)
         lower = self.lab.link(self.host, self.segment).host_iface
         factory = MacvlanFactory(ns, lower, self._peers() if self.pin_neighbours else ())
-        box: dict[str, Any] = {}
+        self._factory = factory
+        box = self._box
 
         def thread_main() -> None:
             try:
                 pr_netns.setns(ns)
                 box["result"] = asyncio.run(self._main(factory, lower, timeout))
-            except BaseException as exc:  # handed to the caller's thread below
+            except BaseException as exc:  # handed to the caller's thread by wait()
                 box["error"] = exc
+            finally:
+                self._ready.set()
 
-        worker = threading.Thread(target=thread_main, name=f"fleet-{ns}", daemon=True)
-        try:
-            worker.start()
-            worker.join(timeout + 60)
-            if worker.is_alive():
-                raise SimMachineError(f"fleet in {ns} did not finish within {timeout + 60:.0f}s")
-        finally:
-            factory.close()
+        self._worker = threading.Thread(target=thread_main, name=f"fleet-{ns}", daemon=True)
+        self._worker.start()
+        if not self._ready.wait(60):
+            raise SimMachineError(f"fleet in {ns} did not start within 60 s")
         if "error" in box:
-            raise box["error"]
-        result: FleetResult = box["result"]
+            self.wait()  # raises the error, after cleaning up
+
+    def wait(self, timeout: float | None = None) -> FleetResult:
+        """Wait for the fleet to end (all settled, :meth:`stop`, or its timeout); results."""
+        if self._worker is None:
+            raise SimMachineError("the fleet was never started: call start() or run()")
+        limit = (self._timeout + 60) if timeout is None else timeout
+        try:
+            self._worker.join(limit)
+            if self._worker.is_alive():
+                raise SimMachineError(
+                    f"fleet in {self.lab.ns(self.host)} did not finish within {limit:.0f}s")
+        finally:
+            if self._factory is not None and not self._worker.is_alive():
+                factory, self._factory = self._factory, None
+                factory.close()
+        if "error" in self._box:
+            raise self._box["error"]
+        result: FleetResult = self._box["result"]
         return result
+
+    def stop(self) -> None:
+        """End the fleet now (any thread): machines still booting are recorded as timed out."""
+        with self._lock:
+            self._stopping = True
+            loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):  # the loop already ended
+                loop.call_soon_threadsafe(wake.set)
+
+    @property
+    def running(self) -> bool:
+        """True while power requests are taken (the loop runs and is not ending)."""
+        with self._lock:
+            return self._loop is not None and not self._closed
+
+    def machine(self, mac: str) -> SimMachine:
+        """The live machine with ``mac`` (after :meth:`start`)."""
+        for m in self.machines:
+            if m.ident.mac == mac.lower():
+                return m
+        raise KeyError(mac)
+
+    # -- power buttons (thread-safe) -------------------------------------------------
+    def power_off(self, macs: Sequence[str], timeout: float = 30.0) -> None:
+        """Cut these machines' power; returns when they are off (see SimMachine.power_off)."""
+        self._request("off", macs, timeout)
+
+    def power_on(self, macs: Sequence[str], timeout: float = 30.0) -> None:
+        """Press these machines' power button: a fresh boot for those that are off."""
+        self._request("on", macs, timeout)
+
+    def reset(self, macs: Sequence[str], timeout: float = 30.0) -> None:
+        """Power off, then on: the machines boot again from firmware."""
+        self._request("reset", macs, timeout)
+
+    def _request(self, what: str, macs: Sequence[str], timeout: float) -> None:
+        if threading.current_thread() is self._worker:
+            raise SimMachineError("power requests come from outside the fleet's thread")
+        with self._lock:
+            if self._loop is None or self._closed:
+                raise FleetClosed("the fleet is not running: power machines on in a new Fleet")
+            machines = [self.machine(mac) for mac in macs]
+            self._requests += 1
+            try:
+                future = asyncio.run_coroutine_threadsafe(self._power(what, machines),
+                                                          self._loop)
+            except RuntimeError as exc:  # the loop closed under us
+                self._requests -= 1
+                raise FleetClosed(f"the fleet ended: {exc}") from exc
+        try:
+            future.result(timeout)
+        except concurrent.futures.CancelledError as exc:
+            raise FleetClosed("the fleet ended before the power request ran") from exc
+        except concurrent.futures.TimeoutError as exc:
+            raise SimMachineError(f"power {what} of {', '.join(macs)} took over {timeout:.0f}s"
+                                  ) from exc
+
+    async def _power(self, what: str, machines: list[SimMachine]) -> None:
+        try:
+            if what in ("off", "reset"):
+                await asyncio.gather(*(m.power_off() for m in machines))
+            if what in ("on", "reset"):
+                with self._lock:
+                    closed = self._closed
+                if closed:
+                    raise FleetClosed("the fleet is ending: power machines on in a new Fleet")
+                for m in machines:
+                    self._tasks.add(m.power_on())
+        finally:
+            with self._lock:
+                self._requests -= 1
+            assert self._wake is not None
+            self._wake.set()
 
     def _peers(self) -> tuple[Peer, ...]:
         return tuple(
@@ -116,6 +235,7 @@ class Fleet:
             if seg == self.segment and host != self.host and info.address is not None
         )
 
+    # -- the loop ----------------------------------------------------------------------
     async def _main(self, factory: MacvlanFactory, lower: str, timeout: float) -> FleetResult:
         loop = asyncio.get_running_loop()
         port = SegmentPort(lower)
@@ -137,26 +257,36 @@ class Fleet:
         async def launch(i: int, m: SimMachine) -> None:
             if step:
                 await asyncio.sleep(i * step)  # staggered power-on, part of the scenario
-            await m.run()
+            if m.cuts == 0 and not m.powered:  # not cut or pressed while it waited its turn
+                self._tasks.add(m.power_on())
 
-        tasks = [asyncio.create_task(launch(i, m)) for i, m in enumerate(self.machines)]
+        self._wake = asyncio.Event()
+        self._tasks = {asyncio.create_task(launch(i, m)) for i, m in enumerate(self.machines)}
+        with self._lock:
+            self._loop = loop
+        self._ready.set()
         try:
-            done, pending = await asyncio.wait(tasks, timeout=timeout)
+            await self._settle(loop.time() + timeout)
+            with self._lock:
+                self._closed = True
+            pending = [t for t in self._tasks if not t.done()]
             for task in pending:
                 task.cancel()
             for task in pending:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            for task in done:
-                if task.exception() is not None:
-                    raise task.exception()  # type: ignore[misc]
+            for task in self._tasks:
+                if not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]  # a bug, not a boot failure
             kernel_drops = port.kernel_drops()
         finally:
+            with self._lock:
+                self._closed = True
             loop.remove_reader(drain.fileno())
             drain.close()
             port.close()
         for m in self.machines:
-            if m.state not in ("done", "failed"):
+            if m.state not in SETTLED and not m.state.startswith("timeout:"):
                 m.timeline.add(m._now(), "error", "TIMEOUT", state=m.state)
                 m.state = f"timeout:{m.state}"
         results = [m.result() for m in self.machines]
@@ -166,6 +296,31 @@ class Fleet:
             kernel_drops=kernel_drops,
             states=dict(Counter(r["state"] for r in results)),
         )
+
+    async def _settle(self, deadline: float) -> None:
+        """Wait until every machine settled (or :meth:`stop`, or ``deadline``)."""
+        loop = asyncio.get_running_loop()
+        assert self._wake is not None
+        while True:
+            with self._lock:
+                live = {t for t in self._tasks if not t.done()}
+                if self._stopping or (not live and not self.linger and self._requests == 0):
+                    self._closed = True
+                    return
+            left = deadline - loop.time()
+            if left <= 0:
+                return
+            self._wake.clear()
+            waiter = asyncio.ensure_future(self._wake.wait())
+            try:
+                await asyncio.wait([*live, waiter], timeout=left,
+                                   return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
+
+
+class FleetClosed(SimMachineError):
+    """A power request reached a fleet that has ended: start a new Fleet for those machines."""
 
 
 def _drain(sock: socket.socket) -> None:

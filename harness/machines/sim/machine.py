@@ -10,10 +10,13 @@ CI run takes a fraction of real firmware time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
+import os
 import random
 import socket
+import struct
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +49,8 @@ _TYPES = {1: "DISCOVER", 2: "OFFER", 3: "REQUEST", 5: "ACK", 6: "NAK"}
 
 
 MAX_NAK_RESTARTS = 8
+#: states in which a machine has nothing more to do until its power button is pressed again
+SETTLED = ("done", "failed", "off")
 
 
 class _Nak(Exception):
@@ -104,10 +109,17 @@ class SimMachine:
         self._inbox: asyncio.Queue[UdpFrame] = asyncio.Queue()
         self._t0 = 0.0
         self._netdev_up = False
+        # power: on between power_on() and power_off(); boots and cuts count the presses
+        self.powered = False
+        self.boots = 0
+        self.cuts = 0
+        self.tftp: TftpClient | None = None  # the transfer in progress (tests watch its blocks)
+        self._task: asyncio.Task[None] | None = None
+        self._sockets: list[socket.socket] = []  # kernel sockets of this boot, for a cut
 
     # -- bookkeeping ---------------------------------------------------------------
     def _now(self) -> float:
-        return time.monotonic() - self._t0
+        return time.monotonic() - self._t0 if self._t0 else 0.0
 
     def _fw_now(self) -> float:
         return self._now() / self.scale
@@ -116,19 +128,106 @@ class SimMachine:
         self.state = state
         self.timeline.add(self._now(), "state", state, **detail)
 
+    @property
+    def finished(self) -> bool:
+        """Nothing more will happen until someone presses the power button.
+
+        Booted, gave up, timed out, or cut by :meth:`power_off` (a machine that was
+        never powered on is "off" too, but not finished: it is waiting for its turn).
+        """
+        return (self.state in ("done", "failed") or self.state.startswith("timeout:")
+                or (self.state == "off" and self.cuts > 0 and not self.powered))
+
     def result(self) -> dict[str, Any]:
-        """A JSON-ready summary of the machine's boot."""
+        """A JSON-ready summary of the machine's boot (the last one, after a reset)."""
         return {"mac": self.ident.mac, "profile": self.spec.profile.name, "state": self.state,
                 "error": str(self.error) if self.error else None,
                 "address": self.lease.address if self.lease else None, "files": self.files,
-                "registration": self.registration, "timeline": self.timeline.to_json()}
+                "registration": self.registration, "boots": self.boots, "cuts": self.cuts,
+                "timeline": self.timeline.to_json()}
+
+    # -- power -----------------------------------------------------------------------
+    def power_on(self) -> asyncio.Task[None]:
+        """Press the power button (call on the fleet's loop): a fresh boot from firmware.
+
+        Nothing survives from an earlier boot but the record (timeline, files): no
+        lease, no xid, no join token, no disk. A machine already on is left alone,
+        as a real power button press on a running machine does nothing.
+        """
+        if self.powered and self._task is not None:
+            return self._task
+        self.powered = True
+        self.boots += 1
+        self.error = None
+        self.lease = None
+        self.registration = None
+        self._inbox = asyncio.Queue()
+        self._task = asyncio.get_running_loop().create_task(self.run(),
+                                                            name=f"machine-{self.ident.mac}")
+        return self._task
+
+    async def power_off(self) -> None:
+        """Cut the power (call on the fleet's loop): from now on the machine sends nothing.
+
+        The boot task is cancelled wherever it is. Its open kernel sockets are held
+        open (a duplicate descriptor) until its macvlan is gone, so the task's own
+        closing sends no FIN: a machine losing power does not say goodbye. Once the
+        device is deleted the kernel has no route to send anything from that MAC or
+        address; the ``power off`` event is recorded then, with the wall clock
+        (``unix``) against which a capture can be checked.
+        """
+        if not self.powered:
+            return
+        self.powered = False
+        was = self.state
+        self.port.unregister(self.ident.mac)
+        held = [os.dup(s.fileno()) for s in self._sockets if s.fileno() != -1]
+        task = self._task
+        try:
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await self._remove_netdev()
+        finally:
+            for fd in held:
+                _abort(fd)
+            self._sockets.clear()
+        self.cuts += 1
+        self.tftp = None
+        self.timeline.add(self._now(), "power", "power off", state=was, unix=time.time())
+        self._set_state("off")
+
+    def _socket(self, kind: int, port: int = 0) -> socket.socket:
+        """A socket on this machine's device, remembered so a power cut can silence it."""
+        assert self.lease is not None
+        self._sockets = [s for s in self._sockets if s.fileno() != -1]
+        sock = bound_socket(kind, self.ifname, self.lease.address, port)
+        self._sockets.append(sock)
+        return sock
+
+    async def _remove_netdev(self) -> None:
+        if not self._netdev_up:
+            return
+        # free the device (and its neighbour entries, a host-wide budget)
+        self._netdev_up = False
+        loop = asyncio.get_running_loop()
+        await asyncio.shield(loop.run_in_executor(self.netdevs.executor, self.netdevs.remove,
+                                                  self.ifname))
 
     # -- the boot ------------------------------------------------------------------
     async def run(self) -> None:
-        """Boot to the end (or to ``stop_after``); failures end in state ``failed``."""
-        self._t0 = time.monotonic()
+        """Boot to the end (or to ``stop_after``); failures end in state ``failed``.
+
+        :meth:`power_on` runs this as the machine's task; timeline times count from
+        the first power-on, so a reset's events follow the first boot's.
+        """
+        if not self._t0:
+            self._t0 = time.monotonic()
+        self.powered = True
+        self.boots = max(self.boots, 1)
         self.port.register(self.ident.mac, self._inbox.put_nowait)
-        self._set_state("power-on", profile=self.spec.profile.name)
+        self._set_state("power-on", profile=self.spec.profile.name, boot=self.boots)
         try:
             for attempt in range(1, self.spec.boot_attempts + 1):
                 try:
@@ -145,12 +244,7 @@ class SimMachine:
                     await asyncio.sleep(self.spec.reboot_delay * self.scale)  # POST again
         finally:
             self.port.unregister(self.ident.mac)
-            if self._netdev_up:
-                # powered off: free the device (and its neighbour entries, a host-wide budget)
-                self._netdev_up = False
-                loop = asyncio.get_running_loop()
-                await loop.run_in_executor(self.netdevs.executor, self.netdevs.remove,
-                                           self.ifname)
+            await self._remove_netdev()
 
     async def _boot(self) -> None:
         prof = self.spec.profile
@@ -182,10 +276,13 @@ class SimMachine:
 
     # -- DHCP ----------------------------------------------------------------------
     def _send_dhcp(self, payload: bytes, msg_type: int, src_ip: bytes = ZERO) -> None:
+        if not self.powered:
+            return  # no power, no frames (the task is being cancelled)
         frame = udp_frame(mac_bytes(self.ident.mac), BROADCAST_MAC, src_ip, BCAST, 68, 67,
                           payload, ident=random.getrandbits(16))
         self.port.send(frame)
-        self.timeline.add(self._now(), "sent", _TYPES[msg_type], dport=67, bytes=len(payload))
+        self.timeline.add(self._now(), "sent", _TYPES[msg_type], dport=67, bytes=len(payload),
+                          xid=int.from_bytes(payload[4:8], "big"))
 
     async def _recv_reply(self, xid: int, deadline_fw: float) -> Offer | None:
         while True:
@@ -306,7 +403,7 @@ class SimMachine:
         xid = random.getrandbits(32)
         payload = client_message(prof, self.ident, REQUEST, xid, ciaddr=self.lease.address,
                                  boot_item=item, pxebs_server=server)
-        sock = bound_socket(socket.SOCK_DGRAM, self.ifname, self.lease.address, prof.pxebs_sport)
+        sock = self._socket(socket.SOCK_DGRAM, prof.pxebs_sport)
         loop = asyncio.get_running_loop()
         try:
             for timeout in timeouts:
@@ -334,9 +431,10 @@ class SimMachine:
     async def _tftp(self, prof: FirmwareProfile, server: str, filename: str) -> None:
         assert self.lease is not None
         self._set_state("tftp", server=server, file=filename)
-        sock = bound_socket(socket.SOCK_DGRAM, self.ifname, self.lease.address)
+        sock = self._socket(socket.SOCK_DGRAM)
         try:
             client = TftpClient(sock, server, tuple(t * self.scale for t in prof.tftp_timeouts))
+            self.tftp = client
             if prof.tftp_tsize_probe:
                 size = await client.probe_size(filename, prof.tftp_blksize)
                 self.timeline.add(self._now(), "file", "tsize-probe", file=filename, size=size)
@@ -345,6 +443,7 @@ class SimMachine:
                                    windowsize=prof.tftp_windowsize)
         finally:
             sock.close()
+            self.tftp = None
         entry = {"proto": "tftp", "name": filename, "size": res.size, "sha256": res.sha256,
                  "oack": res.oack, "retransmits": res.retransmits}
         self.files.append(entry)
@@ -359,7 +458,7 @@ class SimMachine:
     async def _http_file(self, url: str, kind: str,
                          user_agent: str = "iPXE/1.0.0+") -> sim_http.HttpResponse:
         assert self.lease is not None
-        sock = bound_socket(socket.SOCK_STREAM, self.ifname, self.lease.address)
+        sock = self._socket(socket.SOCK_STREAM)
         resp = await sim_http.request(sock, url, timeout=max(30.0, 60 * self.scale),
                                       user_agent=user_agent)
         entry = {"proto": "http", "kind": kind, "name": url, "status": resp.status,
@@ -428,7 +527,7 @@ class SimMachine:
                    body: dict[str, Any] | None) -> Any:
         """GET (``body`` None) or POST JSON to the Control Plane, as the agent does."""
         assert self.lease is not None
-        sock = bound_socket(socket.SOCK_STREAM, self.ifname, self.lease.address)
+        sock = self._socket(socket.SOCK_STREAM)
         method = "GET" if body is None else "POST"
         headers = {} if body is None else {"Content-Type": "application/json"}
         if token is not None:
@@ -442,3 +541,16 @@ class SimMachine:
             raise BootFailed("AGENT", f"{method} {path} answered {resp.status}: "
                              f"{resp.body[:200]!r}")
         return resp.json()
+
+
+def _abort(fd: int) -> None:
+    """Close a held socket descriptor abortively: no FIN, no lingering orphan.
+
+    Called after the machine's device is gone, so the reset the kernel tries to
+    send has no route and never reaches the wire.
+    """
+    sock = socket.socket(fileno=fd)
+    with contextlib.suppress(OSError):
+        if sock.type == socket.SOCK_STREAM:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()

@@ -65,6 +65,7 @@ class TftpClient:
         # one of them must not be taken for the answer to the next request on this port
         self.closed: set[tuple[str, int]] = set()
         self.stale_packets = 0
+        self.blocks = 0  # DATA blocks taken so far, over every transfer (live progress)
 
     async def _recv(self, timeout: float) -> tuple[bytes, tuple[str, int]] | None:
         try:
@@ -170,6 +171,7 @@ class TftpClient:
             digest.update(payload)
             result.size += len(payload)
             result.blocks += 1
+            self.blocks += 1
             expected += 1
             in_window += 1
             last_block = len(payload) < size_block

@@ -12,8 +12,9 @@ from typing import Any
 class TimelineEvent:
     """One thing a machine did or saw.
 
-    ``t`` is wall-clock seconds since the machine powered on; ``kind`` is one
-    of ``state``, ``sent``, ``received``, ``chosen``, ``file``, ``error``;
+    ``t`` is wall-clock seconds since the machine was first powered on (a reset's
+    events follow on); ``kind`` is one of ``state``, ``sent``, ``received``,
+    ``chosen``, ``file``, ``error``, ``power`` (a power cut);
     ``detail`` holds the specifics (message type, peer, sizes, reasons).
     """
 
