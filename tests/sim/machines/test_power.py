@@ -1,0 +1,194 @@
+"""Power cuts and resets of emulated machines, proved on the segment's capture.
+
+A machine cut mid-TFTP sends nothing more (while the server keeps sending to
+it); a machine reset mid-boot sends a new DISCOVER with a fresh xid and boots
+to Ready through the reference Boot Proxy and the Control Plane.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import struct
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from harness.components.bootproxy import BootProxy
+from harness.components.controlplane import ControlPlane
+from harness.components.dnsmasq import SiteDhcp
+from harness.components.dnsmasq_proxy import DnsmasqProxy
+from harness.lab import Host, HostLink, Lab, Segment, Topology
+from harness.machines.sim import Fleet, MachineSpec, profile
+from harness.machines.sim.profiles import FirmwareProfile
+from harness.wait import wait_until
+
+pytestmark = [pytest.mark.sim, pytest.mark.timeout(180)]
+
+# EDK2 fetching ipxe.efi (~1 MB) in 512-byte blocks, one at a time: ~2,000 round trips,
+# long enough to be cut in the middle of it
+SLOW_EDK2: FirmwareProfile = dataclasses.replace(profile("edk2-x64"), tftp_blksize=512,
+                                                 tftp_windowsize=None)
+
+
+@dataclasses.dataclass(frozen=True)
+class Frame:
+    """One captured Ethernet frame: time, addresses, and the IPv4/UDP bits the checks need."""
+
+    ts: float
+    src: str
+    dst: str
+    udp_sport: int | None
+    udp_dport: int | None
+    dhcp_xid: int | None
+    dhcp_type: int | None
+
+
+def _mac(b: bytes) -> str:
+    return ":".join(f"{x:02x}" for x in b)
+
+
+def read_frames(pcap: Path) -> list[Frame]:
+    """Every complete frame of a (possibly still growing) classic pcap written by tcpdump."""
+    data = pcap.read_bytes()
+    magic = struct.unpack("<I", data[:4])[0]
+    endian = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
+    nano = magic in (0xA1B23C4D, 0x4D3CB2A1)
+    out: list[Frame] = []
+    off = 24
+    while off + 16 <= len(data):
+        sec, frac, incl, _ = struct.unpack(endian + "IIII", data[off:off + 16])
+        if off + 16 + incl > len(data):
+            break  # tcpdump is still writing this one
+        raw = data[off + 16:off + 16 + incl]
+        off += 16 + incl
+        ts = sec + frac / (1e9 if nano else 1e6)
+        sport = dport = xid = mtype = None
+        if len(raw) >= 42 and raw[12:14] == b"\x08\x00" and raw[23] == 17:
+            ihl = (raw[14] & 0x0F) * 4
+            udp = 14 + ihl
+            sport, dport = struct.unpack("!HH", raw[udp:udp + 4])
+            body = raw[udp + 8:]
+            if dport == 67 and len(body) > 240:
+                xid = struct.unpack("!I", body[4:8])[0]
+                opts = body[240:]
+                i = 0
+                while i + 1 < len(opts) and opts[i] != 255:
+                    if opts[i] == 0:
+                        i += 1
+                        continue
+                    if opts[i] == 53:
+                        mtype = opts[i + 2]
+                    i += 2 + opts[i + 1]
+        out.append(Frame(ts, _mac(raw[6:12]), _mac(raw[0:6]), sport, dport, xid, mtype))
+    return out
+
+
+def _stop(fleet: Fleet) -> None:
+    fleet.stop()
+    with contextlib.suppress(Exception):
+        fleet.wait(60)
+
+
+def test_power_off_mid_tftp_leaves_the_machine_silent(emu_lab: Lab) -> None:
+    lab = emu_lab
+    mac = "52:54:00:0f:f1:01"
+    proxy = DnsmasqProxy(lab, "proxy", "lan", script_url="http://192.0.2.1/boot/${mac}.ipxe",
+                         served_macs=(mac,))
+    with proxy:
+        fleet = Fleet(lab, "machines", "lan", [MachineSpec(mac, SLOW_EDK2)], scale=0.1,
+                      linger=True)
+        fleet.start(timeout=90)
+        try:
+            m = fleet.machine(mac)
+            wait_until(lambda: m.tftp is not None and m.tftp.blocks >= 100, timeout=60,
+                       interval=0.002, what="the TFTP transfer to be under way",
+                       evidence=lambda: f"state {m.state}: {m.timeline.events[-3:]}")
+            fleet.power_off([mac])
+            assert m.state == "off" and m.finished
+            off = m.timeline.of_kind("power")[-1].detail["unix"]
+            # the cut is complete: its macvlan is gone from the machines' namespace
+            links = subprocess.run(["ip", "-n", lab.ns("machines"), "-o", "link"],
+                                   capture_output=True, text=True, check=True).stdout
+            assert f" {m.ifname}@" not in links, links
+            # dnsmasq, unanswered, retransmits its DATA to the dead machine: wait for that,
+            # so the silence below is silence under stimulus
+            pcap = lab.pcaps["lan"]
+            wait_until(lambda: [f for f in read_frames(pcap)
+                                if f.dst == mac and f.ts > off and f.udp_sport != 67],
+                       timeout=30, what="the TFTP server to resend to the cut machine",
+                       interval=0.2)
+        finally:
+            _stop(fleet)
+    lab.teardown()  # flushes the capture
+    frames = read_frames(lab.pcaps["lan"])
+    before = [f for f in frames if f.src == mac and f.ts <= off]
+    after = [f for f in frames if f.src == mac and f.ts > off]
+    assert [f for f in before if f.udp_dport and f.udp_dport not in (67, 69, 4011)], \
+        "the capture should show the machine's TFTP ACKs before the cut"
+    assert after == [], f"{len(after)} frames from {mac} after power off at {off}: {after[:5]}"
+    resent = [f for f in frames if f.dst == mac and f.ts > off and f.udp_sport not in (67,)]
+    assert resent, "the server should have kept sending to the machine after the cut"
+
+
+TOPOLOGY = Topology(
+    segments=(Segment("lan"),),
+    hosts=(Host("cp", (HostLink("lan"),)), Host("dhcp", (HostLink("lan"),)),
+           Host("bp1", (HostLink("lan"),)), Host("machines", (HostLink("lan", None),))),
+)
+
+
+def test_reset_mid_boot_discovers_afresh_and_reaches_ready(
+        make_lab: Callable[[Topology], Lab]) -> None:
+    lab = make_lab(TOPOLOGY)
+    mac = "52:54:00:0f:f2:01"
+    cp = ControlPlane(lab, "cp")
+    try:
+        with cp:
+            api = cp.api
+            api.create_cluster("alpha", 1, mode="standalone", environment="test")
+            api.upload_artifact("vmlinuz", b"K" * 200_000)
+            api.upload_artifact("initrd.img", b"I" * 300_000)
+            api.create_profile("default", "vmlinuz", "initrd.img",
+                               "console=ttyS0 flexlab.token={join_token} flexlab.cp={cp_url} "
+                               "flexlab.mac={mac}")
+            api.create_machine(mac, "alpha", "node0", "default")
+            token = api.register_proxy("bp1", ["alpha"], segments=["lan"])
+            proxy = BootProxy(lab, "bp1", ["lan"], cp_url=cp.url("lan"), cp_token=token)
+            with SiteDhcp(lab, "dhcp", "lan"), proxy:
+                fleet = Fleet(lab, "machines", "lan", [MachineSpec(mac, SLOW_EDK2)],
+                              scale=0.1)
+                fleet.start(timeout=120)
+                try:
+                    m = fleet.machine(mac)
+                    wait_until(lambda: m.tftp is not None and m.tftp.blocks >= 100,
+                               timeout=60, interval=0.002, what="the first boot's TFTP",
+                               evidence=lambda: f"state {m.state}")
+                    fleet.reset([mac])
+                    result = fleet.wait(120)
+                finally:
+                    _stop(fleet)
+                state = api.machines()[0]
+    finally:
+        cp.close()
+    got = result.by_mac(mac)
+    assert got["state"] == "done", (got["error"], got["timeline"])
+    assert got["boots"] == 2 and got["cuts"] == 1
+    events = got["timeline"]["events"]
+    states = [e["summary"] for e in events if e["kind"] == "state"]
+    cut = states.index("off")
+    assert "tftp" in states[:cut] and "ready" not in states[:cut]
+    assert states[cut + 1] == "power-on" and states[-2:] == ["ready", "done"]
+    assert state["mac"] == mac and state["state"] == "Ready", state
+    off = next(e for e in events if e["kind"] == "power")["detail"]["unix"]
+
+    pcap = lab.pcaps["lan"]
+    lab.teardown()
+    frames = read_frames(pcap)
+    discovers = [f for f in frames if f.src == mac and f.dhcp_type == 1]
+    first = {f.dhcp_xid for f in discovers if f.ts <= off}
+    second = {f.dhcp_xid for f in discovers if f.ts > off}
+    assert first and second, [(f.ts, f.dhcp_xid) for f in discovers]
+    assert not first & second, "the reset machine reused an xid of its first boot"
