@@ -116,6 +116,7 @@ class SimMachine:
         self.tftp: TftpClient | None = None  # the transfer in progress (tests watch its blocks)
         self._task: asyncio.Task[None] | None = None
         self._sockets: list[socket.socket] = []  # kernel sockets of this boot, for a cut
+        self._leased = False  # a macvlan was ever asked for (the device worker is in use)
 
     # -- bookkeeping ---------------------------------------------------------------
     def _now(self) -> float:
@@ -173,29 +174,35 @@ class SimMachine:
         open (a duplicate descriptor) until its macvlan is gone, so the task's own
         closing sends no FIN: a machine losing power does not say goodbye. Once the
         device is deleted the kernel has no route to send anything from that MAC or
-        address; the ``power off`` event is recorded then, with the wall clock
-        (``unix``) against which a capture can be checked.
+        address; the ``power off`` event is recorded then, with the wall clock of the
+        cut's start (``cut_at``) and end (``unix``): from ``cut_at`` on, a capture shows
+        nothing from this machine (the kernel may still acknowledge TCP data arriving
+        in those few milliseconds; the emulator itself sends nothing).
         """
         if not self.powered:
             return
         self.powered = False
-        was = self.state
+        was, cut_at = self.state, time.time()
         self.port.unregister(self.ident.mac)
         held = [os.dup(s.fileno()) for s in self._sockets if s.fileno() != -1]
         task = self._task
+        loop = asyncio.get_running_loop()
         try:
-            if task is not None and not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            while task is not None and not task.done():
+                task.cancel()  # again if a library swallowed the first one
+                await asyncio.wait({task}, timeout=0.05)
             await self._remove_netdev()
+            if self._leased:
+                # the device worker is FIFO: once this no-op ran, the task's removal is done
+                await loop.run_in_executor(self.netdevs.executor, _nothing)
         finally:
             for fd in held:
                 _abort(fd)
             self._sockets.clear()
         self.cuts += 1
         self.tftp = None
-        self.timeline.add(self._now(), "power", "power off", state=was, unix=time.time())
+        self.timeline.add(self._now(), "power", "power off", state=was, cut_at=cut_at,
+                          unix=time.time())
         self._set_state("off")
 
     def _socket(self, kind: int, port: int = 0) -> socket.socket:
@@ -290,7 +297,10 @@ class SimMachine:
             if left <= 0:
                 return None
             try:
-                frame = await asyncio.wait_for(self._inbox.get(), left)
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel
+                # (a power cut) that lands as the frame arrives
+                async with asyncio.timeout(left):
+                    frame = await self._inbox.get()
             except TimeoutError:
                 return None
             src = str(ipaddress.IPv4Address(frame.src_ip))
@@ -367,9 +377,10 @@ class SimMachine:
             await loop.run_in_executor(self.netdevs.executor, self.netdevs.remove, self.ifname)
             self._netdev_up = False
         if not self._netdev_up:
+            self._leased = True
+            self._netdev_up = True  # before the await: a cut during creation still removes it
             await loop.run_in_executor(self.netdevs.executor, self.netdevs.create, self.ifname,
                                        self.ident.mac, lease.address, prefix, ack.router)
-            self._netdev_up = True
         self.lease = lease
         self._set_state("bound", address=lease.address, server=lease.server)
 
@@ -413,8 +424,8 @@ class SimMachine:
                 deadline = loop.time() + timeout * self.scale
                 while (left := deadline - loop.time()) > 0:
                     try:
-                        data, addr = await asyncio.wait_for(loop.sock_recvfrom(sock, 4096),
-                                                            left)
+                        async with asyncio.timeout(left):  # not wait_for: see _recv_reply
+                            data, addr = await loop.sock_recvfrom(sock, 4096)
                     except TimeoutError:
                         break
                     reply = parse_reply(data, addr[0], addr[1], self._fw_now())
@@ -541,6 +552,10 @@ class SimMachine:
             raise BootFailed("AGENT", f"{method} {path} answered {resp.status}: "
                              f"{resp.body[:200]!r}")
         return resp.json()
+
+
+def _nothing() -> None:
+    """A barrier job for the device worker."""
 
 
 def _abort(fd: int) -> None:

@@ -69,8 +69,10 @@ class TftpClient:
 
     async def _recv(self, timeout: float) -> tuple[bytes, tuple[str, int]] | None:
         try:
-            data, addr = await asyncio.wait_for(self.loop.sock_recvfrom(self.sock, 65536),
-                                                timeout)
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel (a power
+            # cut) that lands as a packet arrives, and the transfer would go on
+            async with asyncio.timeout(timeout):
+                data, addr = await self.loop.sock_recvfrom(self.sock, 65536)
         except TimeoutError:
             return None
         return data, addr

@@ -11,8 +11,9 @@ import contextlib
 import dataclasses
 import struct
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -108,7 +109,7 @@ def test_power_off_mid_tftp_leaves_the_machine_silent(emu_lab: Lab) -> None:
                        evidence=lambda: f"state {m.state}: {m.timeline.events[-3:]}")
             fleet.power_off([mac])
             assert m.state == "off" and m.finished
-            off = m.timeline.of_kind("power")[-1].detail["unix"]
+            off = m.timeline.of_kind("power")[-1].detail["cut_at"]
             # the cut is complete: its macvlan is gone from the machines' namespace
             links = subprocess.run(["ip", "-n", lab.ns("machines"), "-o", "link"],
                                    capture_output=True, text=True, check=True).stdout
@@ -140,10 +141,9 @@ TOPOLOGY = Topology(
 )
 
 
-def test_reset_mid_boot_discovers_afresh_and_reaches_ready(
-        make_lab: Callable[[Topology], Lab]) -> None:
-    lab = make_lab(TOPOLOGY)
-    mac = "52:54:00:0f:f2:01"
+@contextlib.contextmanager
+def cp_site(lab: Lab, mac: str) -> Iterator[Any]:
+    """Control Plane (one cluster, ``mac`` assigned), site DHCP and our Boot Proxy, running."""
     cp = ControlPlane(lab, "cp")
     try:
         with cp:
@@ -158,21 +158,28 @@ def test_reset_mid_boot_discovers_afresh_and_reaches_ready(
             token = api.register_proxy("bp1", ["alpha"], segments=["lan"])
             proxy = BootProxy(lab, "bp1", ["lan"], cp_url=cp.url("lan"), cp_token=token)
             with SiteDhcp(lab, "dhcp", "lan"), proxy:
-                fleet = Fleet(lab, "machines", "lan", [MachineSpec(mac, SLOW_EDK2)],
-                              scale=0.1)
-                fleet.start(timeout=120)
-                try:
-                    m = fleet.machine(mac)
-                    wait_until(lambda: m.tftp is not None and m.tftp.blocks >= 100,
-                               timeout=60, interval=0.002, what="the first boot's TFTP",
-                               evidence=lambda: f"state {m.state}")
-                    fleet.reset([mac])
-                    result = fleet.wait(120)
-                finally:
-                    _stop(fleet)
-                state = api.machines()[0]
+                yield api
     finally:
         cp.close()
+
+
+def test_reset_mid_boot_discovers_afresh_and_reaches_ready(
+        make_lab: Callable[[Topology], Lab]) -> None:
+    lab = make_lab(TOPOLOGY)
+    mac = "52:54:00:0f:f2:01"
+    with cp_site(lab, mac) as api:
+        fleet = Fleet(lab, "machines", "lan", [MachineSpec(mac, SLOW_EDK2)], scale=0.1)
+        fleet.start(timeout=120)
+        try:
+            m = fleet.machine(mac)
+            wait_until(lambda: m.tftp is not None and m.tftp.blocks >= 100,
+                       timeout=60, interval=0.002, what="the first boot's TFTP",
+                       evidence=lambda: f"state {m.state}")
+            fleet.reset([mac])
+            result = fleet.wait(120)
+        finally:
+            _stop(fleet)
+        state = api.machines()[0]
     got = result.by_mac(mac)
     assert got["state"] == "done", (got["error"], got["timeline"])
     assert got["boots"] == 2 and got["cuts"] == 1
@@ -192,3 +199,39 @@ def test_reset_mid_boot_discovers_afresh_and_reaches_ready(
     second = {f.dhcp_xid for f in discovers if f.ts > off}
     assert first and second, [(f.ts, f.dhcp_xid) for f in discovers]
     assert not first & second, "the reset machine reused an xid of its first boot"
+
+
+def test_power_off_mid_http_sends_no_fin_or_reset(make_lab: Callable[[Topology], Lab]) -> None:
+    """Cut while the agent waits on a slow registration: the open TCP connection dies
+    silently (no FIN, no RST from the machine), even when the Control Plane answers it."""
+    lab = make_lab(TOPOLOGY)
+    mac = "52:54:00:0f:f3:01"
+    with cp_site(lab, mac) as api:
+        api.set_fault("register", latency_ms=3000)
+        fleet = Fleet(lab, "machines", "lan", [MachineSpec(mac, profile("ipxe-bios"))],
+                      scale=0.1, linger=True)
+        fleet.start(timeout=60)
+        try:
+            m = fleet.machine(mac)
+            # the clock check is done: the agent's POST /nodes/register is in flight
+            wait_until(lambda: "clock" in m.timeline.states(), timeout=30,
+                       what="the agent to be registering", evidence=lambda: m.state)
+            assert m.lease is not None
+            address = m.lease.address
+            fleet.power_off([mac])
+            off = m.timeline.of_kind("power")[-1].detail["cut_at"]
+            assert m.timeline.of_kind("power")[-1].detail["state"] == "agent"
+            pcap = lab.pcaps["lan"]
+            # the Control Plane answers the dead connection once its latency is over
+            wait_until(lambda: [f for f in read_frames(pcap) if f.dst == mac and f.ts > off
+                                and f.udp_sport is None and f.src != "ff:ff:ff:ff:ff:ff"],
+                       timeout=15, what="the Control Plane to answer the cut connection",
+                       interval=0.2)
+        finally:
+            _stop(fleet)
+    lab.teardown()
+    frames = read_frames(pcap)
+    before = [f for f in frames if f.src == mac and f.ts <= off and f.udp_sport is None]
+    after = [f for f in frames if f.src == mac and f.ts > off]
+    assert before, f"the capture should show the machine's TCP ({address}) before the cut"
+    assert after == [], f"{len(after)} frames from {mac} after power off: {after[:5]}"
