@@ -41,6 +41,7 @@ class Frame:
     ts: float
     src: str
     dst: str
+    ip_proto: int | None
     udp_sport: int | None
     udp_dport: int | None
     dhcp_xid: int | None
@@ -67,6 +68,7 @@ def read_frames(pcap: Path) -> list[Frame]:
         off += 16 + incl
         ts = sec + frac / (1e9 if nano else 1e6)
         sport = dport = xid = mtype = None
+        proto = raw[23] if len(raw) >= 34 and raw[12:14] == b"\x08\x00" else None
         if len(raw) >= 42 and raw[12:14] == b"\x08\x00" and raw[23] == 17:
             ihl = (raw[14] & 0x0F) * 4
             udp = 14 + ihl
@@ -83,7 +85,7 @@ def read_frames(pcap: Path) -> list[Frame]:
                     if opts[i] == 53:
                         mtype = opts[i + 2]
                     i += 2 + opts[i + 1]
-        out.append(Frame(ts, _mac(raw[6:12]), _mac(raw[0:6]), sport, dport, xid, mtype))
+        out.append(Frame(ts, _mac(raw[6:12]), _mac(raw[0:6]), proto, sport, dport, xid, mtype))
     return out
 
 
@@ -224,14 +226,14 @@ def test_power_off_mid_http_sends_no_fin_or_reset(make_lab: Callable[[Topology],
             pcap = lab.pcaps["lan"]
             # the Control Plane answers the dead connection once its latency is over
             wait_until(lambda: [f for f in read_frames(pcap) if f.dst == mac and f.ts > off
-                                and f.udp_sport is None and f.src != "ff:ff:ff:ff:ff:ff"],
+                                and f.ip_proto == 6],
                        timeout=15, what="the Control Plane to answer the cut connection",
                        interval=0.2)
         finally:
             _stop(fleet)
     lab.teardown()
     frames = read_frames(pcap)
-    before = [f for f in frames if f.src == mac and f.ts <= off and f.udp_sport is None]
+    before = [f for f in frames if f.src == mac and f.ts <= off and f.ip_proto == 6]
     after = [f for f in frames if f.src == mac and f.ts > off]
     assert before, f"the capture should show the machine's TCP ({address}) before the cut"
     assert after == [], f"{len(after)} frames from {mac} after power off: {after[:5]}"
