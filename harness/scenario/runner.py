@@ -74,6 +74,16 @@ def versions() -> dict[str, str]:
     }
 
 
+def ready_after(events: list[dict[str, Any]], mac: str, powered: float | None) -> float | None:
+    """When the Control Plane first saw ``mac`` Ready after its last power-on (None if never).
+
+    A machine reset after it was Ready must not be timed against its earlier boot: taking
+    the first ``node.ready`` of the run gave negative seconds and a vacuous ready_within."""
+    return next((e["time"] for e in events
+                 if e["kind"] == "node.ready" and e["subject"] == mac
+                 and (powered is None or e["time"] >= powered)), None)
+
+
 class ScenarioRunner:
     """Runs one loaded scenario on this host and returns a :class:`RunResult`."""
 
@@ -473,9 +483,8 @@ class ScenarioRunner:
         for plan in (self.plans() if self.cp else []):
             prog = progress.get(plan.key, MachineProgress(plan.key))
             cp_machine = machines_by_mac.get(plan.mac, {})
-            ready_at = next((e["time"] for e in cp_state.get("events", [])
-                             if e["kind"] == "node.ready" and e["subject"] == plan.mac), None)
             powered = self.power_on_at.get(plan.key)
+            ready_at = ready_after(cp_state.get("events", []), plan.mac, powered)
             result.machines.append(MachineResult(
                 name=plan.key, mac=plan.mac, firmware=plan.firmware, segment=plan.segment,
                 cluster=next(m.cluster for m in self.scenario.machines if m.name == plan.group),
