@@ -230,6 +230,7 @@ def render(results: dict[str, Any], argv: Sequence[str], total_seconds: float) -
             "generator itself (Python, or perfdhcp sharing the 2 cores) was the limit.",
             *_reused(proxy),
             *_proxydhcp(proxy),
+            "", "ProxyDHCP notes (three-run spread, profile, storm): docs/BENCH-PROXYDHCP.md.",
         ]
     tftp = results.get("tftp_http")
     if tftp is not None:
