@@ -351,6 +351,11 @@ class Lab:
         with NetNS(ns_name) as hn:
             lo = hn.link_lookup(ifname="lo")[0]
             hn.link("set", index=lo, state="up")
+        # no duplicate address detection in a lab namespace (addresses are unique by
+        # construction): while a link-local address is tentative the kernel sources an
+        # early router advertisement from the segment's ULA, which hosts must ignore
+        self.run(host.name, ["sysctl", "-q", "-w", "net.ipv6.conf.all.accept_dad=0",
+                             "net.ipv6.conf.default.accept_dad=0"])
         for hl in host.links:
             self._attach(host.name, hl.segment, ns_name)
         if host.forwarding:
