@@ -36,6 +36,15 @@ class Exchange:
         return self.request.giaddr != ZERO
 
 
+def _answers(reply: TftpEvent, request: TftpEvent) -> bool:
+    """Could ``reply`` (a server's first packet) answer ``request``? An OACK names only
+    options the request asked for (RFC 2347); anything else could answer any request."""
+    if reply.op_name != "OACK":
+        return True
+    asked = {name.lower() for name, _ in request.options}
+    return all(name.lower() in asked for name, _ in reply.options)
+
+
 @dataclass
 class TftpTransfer:
     """One TFTP transfer: the request and every packet of the conversation."""
@@ -189,7 +198,15 @@ class Analysis:
             found = bound.get(to_client) or bound.get(from_client)
             if found is None and (ev.dst_ip, ev.dport) in latest:
                 pending = waiting[(ev.dst_ip, ev.dport)]
-                found = pending.pop(0) if pending else latest[(ev.dst_ip, ev.dport)]
+                if pending:
+                    # a request that was never answered (dropped under load) must not
+                    # capture the answer to a later one: prefer the oldest request
+                    # whose options the reply fits
+                    fits = [t for t in pending if _answers(ev, t.request)]
+                    found = fits[0] if fits else pending[0]
+                    pending.remove(found)
+                else:
+                    found = latest[(ev.dst_ip, ev.dport)]
                 bound[to_client] = found
             if found is not None:
                 found.events.append(ev)

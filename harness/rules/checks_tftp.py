@@ -120,6 +120,10 @@ def tftp3(an: Analysis, j: Judge) -> None:
             j.checked()
 
 
+# A server packet this soon after the client's ERROR 8 was sent before the server saw it.
+_IN_FLIGHT_S = 0.05
+
+
 @check("TFTP-4", unit="transfer")
 def tftp4(an: Analysis, j: Judge) -> None:
     """DATA only after ACK 0 following an OACK; silence after ERROR 8."""
@@ -134,8 +138,10 @@ def tftp4(an: Analysis, j: Judge) -> None:
         data = _data(t)
         frames = [oack.frame]
         if err8 is not None:
-            # an ERROR answering a stray packet after the abort is not "kept sending"
-            after = [e for e in t.from_server() if e.time > err8.time and e.op_name != "ERROR"]
+            # an ERROR answering a stray packet after the abort is not "kept sending", nor
+            # is a resend that crossed the ERROR 8 on the wire (sent before it arrived)
+            after = [e for e in t.from_server()
+                     if e.time > err8.time + _IN_FLIGHT_S and e.op_name != "ERROR"]
             if after:
                 j.fail(
                     "server kept sending after the client's ERROR 8 (option refused)",
