@@ -24,6 +24,7 @@ from harness.certify.keys import fingerprint
 from harness.certify.verify import verify_bundle
 from harness.components.dnsmasq import SiteDhcp
 from harness.lab import Host, HostLink, Lab, Segment, Topology
+from harness.lab.process import LabProcess
 from harness.localboot import stand_in_artifact
 from harness.machines.sim import Fleet, MachineSpec, profile
 from harness.machines.sim.agent import Disk, NodeFacts
@@ -38,22 +39,29 @@ TOPOLOGY = Topology(
 )
 
 
-def _certify(lab: Lab, tmp_path: Path, mac: str, facts: NodeFacts,
-             firmware: str = "pxe-bios") -> tuple[int | None, str, Path, Ed25519PrivateKey]:
+def _start_certify(lab: Lab, tmp_path: Path, mac: str, timeout: int,
+                   boot_bytes: int = 1000) -> tuple[LabProcess, Ed25519PrivateKey]:
+    """The real certify CLI in the certify host's namespace, with a fresh signing key and
+    stand-in boot files (only the network path and the judging matter here)."""
     key = Ed25519PrivateKey.generate()
     key_file = tmp_path / "key.pem"
     key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
                                            serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
     kernel, initrd = tmp_path / "vmlinuz", tmp_path / "initrd.img"
-    kernel.write_bytes(stand_in_artifact("vmlinuz", 200_000))
-    initrd.write_bytes(stand_in_artifact("initrd.img", 300_000))
-    out = tmp_path / "out"
-    iface = lab.link("cert", "lan").host_iface
+    kernel.write_bytes(stand_in_artifact("vmlinuz", boot_bytes))
+    initrd.write_bytes(stand_in_artifact("initrd.img", boot_bytes))
     proc = lab.start_process("certify", [
-        sys.executable, "-m", "harness.certify", "--iface", iface, "--mac", mac,
-        "--out", str(out), "--key", str(key_file), "--timeout", "90",
-        "--kernel", str(kernel), "--initrd", str(initrd)], "cert")
+        sys.executable, "-m", "harness.certify", "--iface", lab.link("cert", "lan").host_iface,
+        "--mac", mac, "--out", str(tmp_path / "out"), "--key", str(key_file),
+        "--timeout", str(timeout), "--kernel", str(kernel), "--initrd", str(initrd)], "cert")
+    return proc, key
+
+
+def _certify(lab: Lab, tmp_path: Path, mac: str, facts: NodeFacts,
+             firmware: str = "pxe-bios") -> tuple[int | None, str, Path, Ed25519PrivateKey]:
+    proc, key = _start_certify(lab, tmp_path, mac, timeout=90, boot_bytes=300_000)
+    out = tmp_path / "out"
     with SiteDhcp(lab, "dhcp", "lan"):
         proc.wait_for_log(r"power on \S+ now", timeout=60)
         result = Fleet(lab, "machines", "lan",
@@ -104,17 +112,7 @@ def test_a_machine_that_never_boots_is_not_certified_with_the_last_phase(
         make_lab: Callable[[Topology], Lab], tmp_path: Path) -> None:
     lab = make_lab(TOPOLOGY)
     mac = "52:54:00:ce:00:03"
-    kernel, initrd = tmp_path / "vmlinuz", tmp_path / "initrd.img"
-    kernel.write_bytes(stand_in_artifact("vmlinuz", 1000))
-    initrd.write_bytes(stand_in_artifact("initrd.img", 1000))
-    key_file = tmp_path / "key.pem"
-    key_file.write_bytes(Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
-    proc = lab.start_process("certify", [
-        sys.executable, "-m", "harness.certify", "--iface", lab.link("cert", "lan").host_iface,
-        "--mac", mac, "--out", str(tmp_path / "out"), "--key", str(key_file), "--timeout", "3",
-        "--kernel", str(kernel), "--initrd", str(initrd)], "cert")
+    proc, _ = _start_certify(lab, tmp_path, mac, timeout=3)
     wait_until(lambda: not proc.running(), timeout=60, what="certify to give up",
                evidence=proc.log_tail)
     log = proc.log_text()
@@ -132,17 +130,7 @@ def _children(pid: int) -> set[int]:
 def test_sigterm_stops_the_boot_proxy_control_plane_and_capture(
         make_lab: Callable[[Topology], Lab], tmp_path: Path) -> None:
     lab = make_lab(TOPOLOGY)
-    kernel, initrd = tmp_path / "vmlinuz", tmp_path / "initrd.img"
-    kernel.write_bytes(stand_in_artifact("vmlinuz", 1000))
-    initrd.write_bytes(stand_in_artifact("initrd.img", 1000))
-    key_file = tmp_path / "key.pem"
-    key_file.write_bytes(Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
-    proc = lab.start_process("certify", [
-        sys.executable, "-m", "harness.certify", "--iface", lab.link("cert", "lan").host_iface,
-        "--mac", "52:54:00:ce:00:04", "--out", str(tmp_path / "out"), "--key", str(key_file),
-        "--timeout", "300", "--kernel", str(kernel), "--initrd", str(initrd)], "cert")
+    proc, _ = _start_certify(lab, tmp_path, "52:54:00:ce:00:04", timeout=300)
     proc.wait_for_log(r"power on \S+ now", timeout=60)
     children = _children(proc.pid)
     names = {Path(f"/proc/{c}/comm").read_text().strip() for c in children}
