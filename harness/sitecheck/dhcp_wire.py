@@ -16,6 +16,7 @@ import struct
 from dataclasses import dataclass, field
 
 from harness.capture.dhcp_codec import NotDhcp, cstring, joined, mac_str, parse_dhcp
+from harness.machines.sim.frames import checksum
 from harness.sitecheck.model import SiteCheckError
 
 BROADCAST_MAC = "ff:ff:ff:ff:ff:ff"
@@ -59,15 +60,6 @@ def probe_guid(mac: str) -> bytes:
     return b"\x00" + hashlib.sha256(b"flexlab-sitecheck " + mac_bytes(mac)).digest()[:16]
 
 
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
 def _options(options: list[tuple[int, bytes]]) -> bytes:
     out = bytearray()
     for code, value in options:
@@ -102,10 +94,10 @@ def udp_frame(src_mac: str, dst_mac: str, src_ip: str, dst_ip: str, sport: int, 
     udp_len = 8 + len(payload)
     pseudo = src + dst + struct.pack("!BBH", 0, 17, udp_len)
     udp = struct.pack("!HHHH", sport, dport, udp_len, 0) + payload
-    csum = _checksum(pseudo + udp) or 0xFFFF
+    csum = checksum(pseudo + udp) or 0xFFFF
     udp = udp[:6] + struct.pack("!H", csum) + udp[8:]
     ip = struct.pack("!BBHHHBB", 0x45, 0x10, 20 + udp_len, 0, 0, 64, 17) + b"\0\0" + src + dst
-    ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
+    ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
     return mac_bytes(dst_mac) + mac_bytes(src_mac) + struct.pack("!H", ETH_P_IP) + ip + udp
 
 
