@@ -25,7 +25,6 @@ from harness.components.base import Component
 from harness.components.sockets import udp_bound
 from harness.errors import ComponentError, DependencyError
 from harness.lab.lab import Lab
-from harness.wait import wait_until
 
 DNS_PORT = 53
 
@@ -174,17 +173,8 @@ class _DnsComponent(Component):
 
     def wait_ready(self, timeout: float = 15.0) -> None:
         """Ready when this very process holds UDP 53 (zones are loaded before it binds)."""
-        proc = self.process
-        assert proc is not None, "start() first"
-
-        def bound() -> bool:
-            if not proc.running():
-                raise ComponentError(f"{self.name} exited before serving DNS:\n"
-                                     + proc.log_tail())
-            return udp_bound(proc.pid, DNS_PORT)
-
-        wait_until(bound, timeout=timeout, what=f"{self.name} to bind UDP {DNS_PORT}",
-                   evidence=proc.log_tail)
+        self.wait_for_process(lambda pid: udp_bound(pid, DNS_PORT), f"bind UDP {DNS_PORT}",
+                              timeout)
 
 
 class BindDns(_DnsComponent):

@@ -23,9 +23,8 @@ from typing import Any
 from harness.components.base import Component
 from harness.components.dnsmasq import DnsmasqConfig, require_dnsmasq
 from harness.components.sockets import udp_bound
-from harness.errors import ComponentError, DependencyError
+from harness.errors import DependencyError
 from harness.lab.lab import Lab
-from harness.wait import wait_until
 
 IPXE_DIR = Path("/usr/lib/ipxe")
 
@@ -179,14 +178,6 @@ class DnsmasqProxy(Component):
 
     def wait_ready(self, timeout: float = 10.0) -> None:
         """Ready when dnsmasq holds its sockets on UDP 67, 4011 and 69."""
-        proc = self.process
-        assert proc is not None, "start() first"
-
-        def bound() -> bool:
-            if not proc.running():
-                raise ComponentError(f"{self.name} exited before binding its ports "
-                                     "(check the argv in the log):\n" + proc.log_tail())
-            return all(udp_bound(proc.pid, port) for port in (67, 4011, 69))
-
-        wait_until(bound, timeout=timeout, what=f"{self.name} to bind UDP 67/4011/69",
-                   evidence=proc.log_tail)
+        # an early exit is almost always a bad argv: the log shows it
+        self.wait_for_process(lambda pid: all(udp_bound(pid, p) for p in (67, 4011, 69)),
+                              "bind UDP 67/4011/69", timeout)

@@ -20,9 +20,7 @@ import time
 
 from harness.components.base import Component
 from harness.components.sockets import udp_bound
-from harness.errors import ComponentError
 from harness.lab.lab import Lab
-from harness.wait import wait_until
 
 NTP_PORT = 123
 NTP_EPOCH_DELTA = 2208988800  # seconds from 1900-01-01 (NTP era 0) to 1970-01-01
@@ -135,17 +133,8 @@ class FakeNtp(Component):
 
     def wait_ready(self, timeout: float = 10.0) -> None:
         """Ready when this very process holds its UDP socket."""
-        proc = self.process
-        assert proc is not None, "start() first"
-
-        def bound() -> bool:
-            if not proc.running():
-                raise ComponentError(f"{self.name} exited before binding UDP {self.port}:\n"
-                                     + proc.log_tail())
-            return udp_bound(proc.pid, self.port)
-
-        wait_until(bound, timeout=timeout, what=f"{self.name} to bind UDP {self.port}",
-                   evidence=proc.log_tail)
+        self.wait_for_process(lambda pid: udp_bound(pid, self.port),
+                              f"bind UDP {self.port}", timeout)
 
 
 def main(argv: list[str] | None = None) -> int:

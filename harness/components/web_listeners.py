@@ -20,9 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from harness.components.base import Component
 from harness.components.sockets import tcp_listening
-from harness.errors import ComponentError
 from harness.lab.lab import Lab
-from harness.wait import wait_until
 
 DEFAULT_PORTS = (80, 443, 8888)
 
@@ -113,16 +111,8 @@ class WebListeners(Component):
 
     def wait_ready(self, timeout: float = 10.0) -> None:
         """Ready when this process listens on every port."""
-        proc = self.process
-        assert proc is not None, "start() first"
-
-        def listening() -> bool:
-            if not proc.running():
-                raise ComponentError(f"{self.name} exited before listening:\n" + proc.log_tail())
-            return all(tcp_listening(proc.pid, port) for port in self.ports)
-
-        wait_until(listening, timeout=timeout,
-                   what=f"{self.name} to listen on TCP {self.ports}", evidence=proc.log_tail)
+        self.wait_for_process(lambda pid: all(tcp_listening(pid, p) for p in self.ports),
+                              f"listen on TCP {self.ports}", timeout)
 
 
 def block_tcp_port(lab: Lab, host: str, segment: str, port: int) -> str:
