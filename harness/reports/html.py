@@ -61,9 +61,12 @@ def relative_linker(out_dir: Path, base: Path | None = None) -> Linker:
     return link
 
 
-def _t(s: object) -> str:
+def html_text(s: object) -> str:
     """Escape text; write '://' as an entity so the file holds no literal URL scheme."""
     return escape(str(s)).replace("://", ":&#47;&#47;")
+
+
+_t = html_text  # short form used throughout the templates below
 
 
 def _when(ts: float) -> str:

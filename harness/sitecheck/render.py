@@ -10,11 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-from html import escape
 from pathlib import Path
 from typing import Any
 
 from harness.reports.html import CSS
+from harness.reports.html import html_text as _t
 from harness.sitecheck.model import REQUIREMENTS, CheckResult, Verdict, worst
 from harness.sitecheck.runner import SiteReport
 
@@ -72,10 +72,6 @@ def escape_markup(text: str) -> str:
     from rich.markup import escape as rich_escape
 
     return rich_escape(text)
-
-
-def _t(s: object) -> str:
-    return escape(str(s)).replace("://", ":&#47;&#47;")
 
 
 EXTRA_CSS = """
