@@ -29,15 +29,17 @@ from harness.sitecheck.model import (
     worst,
 )
 
-# (module, function, what the progress line says); run in this order
-CHECKS: list[tuple[str, str, str]] = [
-    ("harness.sitecheck.l2_check", "check_l2", "layer 2: link, MTU, IPv6 router advertisements"),
-    ("harness.sitecheck.dhcp_probe", "check_dhcp", "site DHCP: plain DISCOVER"),
-    ("harness.sitecheck.dhcp_probe", "check_proxydhcp", "ProxyDHCP: PXE DISCOVER per MAC"),
-    ("harness.sitecheck.serve", "check_serve", "Boot Proxy view (--serve)"),
-    ("harness.sitecheck.dns_check", "check_dns", "DNS"),
-    ("harness.sitecheck.time_check", "check_time", "time (NTP)"),
-    ("harness.sitecheck.ports_check", "check_outbound", "outbound ports"),
+# (module, function, requirement, what the progress line says); run in this order
+CHECKS: list[tuple[str, str, str, str]] = [
+    ("harness.sitecheck.l2_check", "check_l2", "l2",
+     "layer 2: link, MTU, IPv6 router advertisements"),
+    ("harness.sitecheck.dhcp_probe", "check_dhcp", "dhcp", "site DHCP: plain DISCOVER"),
+    ("harness.sitecheck.dhcp_probe", "check_proxydhcp", "proxydhcp",
+     "ProxyDHCP: PXE DISCOVER per MAC"),
+    ("harness.sitecheck.serve", "check_serve", "proxydhcp", "Boot Proxy view (--serve)"),
+    ("harness.sitecheck.dns_check", "check_dns", "dns", "DNS"),
+    ("harness.sitecheck.time_check", "check_time", "time", "time (NTP)"),
+    ("harness.sitecheck.ports_check", "check_outbound", "outbound", "outbound ports"),
 ]
 
 Progress = Callable[[str], None]
@@ -133,7 +135,7 @@ def run_site_check(options: SiteCheckOptions, progress: Progress | None = None) 
     ctx = SiteContext(options=options, iface_mac=mac, iface_ipv4=ipv4)
     report = SiteReport(options=options, host=socket.gethostname(), iface_mac=mac,
                         iface_ipv4=ipv4, started=time.time())
-    for module, func, what in CHECKS:
+    for module, func, req, what in CHECKS:
         check = _load(module, func)
         if check is None:
             continue
@@ -142,24 +144,17 @@ def run_site_check(options: SiteCheckOptions, progress: Progress | None = None) 
         try:
             results = check(ctx)
         except SiteCheckError as exc:
-            req = _requirement_of(module)
             results = [CheckResult(req, f"{req}.not-run", Verdict.SKIP,
                                    f"could not check: {exc}")]
         except Exception as exc:  # a bug in one check must not hide the others' verdicts
-            req = _requirement_of(module)
             results = [CheckResult(
                 req, f"{req}.crashed", Verdict.FAIL,
                 f"the check itself failed: {type(exc).__name__}: {exc}",
                 evidence=traceback.format_exc().splitlines()[-6:],
-                hint="this is a flexlab bug: please report it with report.json")]
+                hint="this is a flexlab bug: please report it with site-check.json")]
         for r in results:
             say(f"  {r.verdict.value.upper():4}  {r.name}: {r.summary}")
         say(f"  ({time.monotonic() - start:.1f} s)")
         report.results.extend(results)
     report.finished = time.time()
     return report
-
-
-def _requirement_of(module: str) -> str:
-    return {"l2_check": "l2", "dhcp_probe": "dhcp", "serve": "proxydhcp", "dns_check": "dns",
-            "time_check": "time", "ports_check": "outbound"}[module.rsplit(".", 1)[1]]

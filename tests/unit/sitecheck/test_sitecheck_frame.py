@@ -57,7 +57,8 @@ def test_unknown_requirement_is_refused() -> None:
         CheckResult("nonsense", "x", Verdict.PASS, "x")
 
 
-def _fake_checks(monkeypatch: pytest.MonkeyPatch, funcs: dict[str, object]) -> list[str]:
+def _fake_checks(monkeypatch: pytest.MonkeyPatch, funcs: dict[str, object],
+                 requirements: list[str]) -> list[str]:
     calls: list[str] = []
     mod = types.ModuleType("fake_checks")
     for name, fn in funcs.items():
@@ -66,8 +67,9 @@ def _fake_checks(monkeypatch: pytest.MonkeyPatch, funcs: dict[str, object]) -> l
             return fn(ctx)  # type: ignore[operator,no-any-return]
         setattr(mod, name, wrapped)
     monkeypatch.setitem(sys.modules, "fake_checks", mod)
-    monkeypatch.setattr(runner, "CHECKS", [("fake_checks", n, n) for n in funcs]
-                        + [("harness.sitecheck.not_built_yet", "check_x", "absent")])
+    monkeypatch.setattr(runner, "CHECKS", [("fake_checks", n, req, n)
+                                           for n, req in zip(funcs, requirements, strict=True)]
+                        + [("harness.sitecheck.not_built_yet", "check_x", "l2", "absent")])
     monkeypatch.setattr(runner, "_check_privileges", lambda options: None)
     monkeypatch.setattr(runner, "interface_facts", lambda iface: ("02:00:00:00:00:01",
                                                                   "10.9.0.2/24"))
@@ -88,8 +90,7 @@ def test_runner_keeps_going_after_a_crashing_check(monkeypatch: pytest.MonkeyPat
         return [CheckResult("dns", "dns.public", Verdict.WARN, "slow")]
 
     calls = _fake_checks(monkeypatch, {"check_dhcp": dhcp, "check_serve": boom,
-                                       "check_dns": dns})
-    monkeypatch.setattr(runner, "_requirement_of", lambda module: "proxydhcp")
+                                       "check_dns": dns}, ["dhcp", "proxydhcp", "dns"])
     lines: list[str] = []
     report = runner.run_site_check(_args(), lines.append)
     assert calls == ["check_dhcp", "check_serve", "check_dns"]
