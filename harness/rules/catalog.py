@@ -171,7 +171,8 @@ _RULES: list[Rule] = [
     Rule(
         "SILENT-3",
         M,
-        "A proxy does not answer a REQUEST whose option 54 names another server.",
+        "A proxy does not answer a REQUEST whose option 54 names another server, on "
+        "port 67 as on 4011.",
         "RFC 2131 §3.1 step 4",
     ),
     Rule("SILENT-4", M, "A proxy never sets a non-zero yiaddr on port 67.", "PXE 2.1 (OFFER-2)"),
@@ -208,7 +209,13 @@ _RULES: list[Rule] = [
         "architecture; a client with it gets a script URL, never the binary again.",
         "ipxe.org/cfg/user-class",
     ),
-    Rule("IPXE-2", M, "iPXE is given a full http:// or tftp:// URL in file.", "[impl]"),
+    Rule(
+        "IPXE-2",
+        M,
+        "A stock iPXE is given a name it can fetch: a full http:// or tftp:// URL in file, "
+        "or a relative name with siaddr set to a TFTP server that serves it.",
+        "[impl]; iPXE resolves a relative file against tftp://siaddr/",
+    ),
     Rule(
         "IPXE-3",
         Y,
@@ -290,6 +297,42 @@ _RULES: list[Rule] = [
         "A PXE client receives an address offer and, if it is served, a proxy "
         "offer, within the time limits.",
         "KubeFlex guide",
+    ),
+    # WAN, DNS, NTP: the site around the boot LAN; judged from lab state, not a LAN capture
+    Rule(
+        "WAN-1",
+        M,
+        "Nothing on the Control Plane's side opens a connection into the site; every "
+        "site-to-Control Plane flow is outbound TCP to 80, 443 or 8888, or inside the "
+        "private WAN tunnel.",
+        "KubeFlex guide: outbound ports; hybrid private WAN",
+    ),
+    Rule(
+        "WAN-2",
+        M,
+        "The Boot Proxy and the nodes work through NAT and survive a WAN outage: known "
+        "machines boot from the last good state, unknown ones are refused.",
+        "KubeFlex guide: NAT on the WAN",
+    ),
+    Rule(
+        "WAN-3",
+        M,
+        "Every exchange with the Control Plane across the WAN is TLS, verified against the "
+        "CA the client was given.",
+        "KubeFlex guide: certificates, root CA / internal CA",
+    ),
+    Rule(
+        "DNS-1",
+        S,
+        "Each node's hostname is unique and, once Ready, resolves in the site's DNS, placed "
+        "there by an RFC 2136 update; a refused update is reported.",
+        "KubeFlex guide: RFC 2136, unique meaningful hostnames",
+    ),
+    Rule(
+        "NTP-1",
+        M,
+        "A Ready node's clock is within 1 s of the site's time source.",
+        "KubeFlex guide: clocks within 1 second",
     ),
 ]
 

@@ -15,6 +15,7 @@ from harness.rules import (  # noqa: F401
     checks_relay,
     checks_silent,
     checks_site,
+    checks_site_services,
     checks_tftp,
     checks_time,
 )
