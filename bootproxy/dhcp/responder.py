@@ -1,7 +1,7 @@
 """The ProxyDHCP decision: one request in, one reply (and where to send it) or a Drop out.
 
 Pure and synchronous, so the whole conformance table (OFFER, ACK4011, RELAY,
-SILENT, IPXE in /work/shared/CONFORMANCE.md) is unit-tested without sockets.
+SILENT, IPXE in docs/CONFORMANCE.md) is unit-tested without sockets.
 The server feeds it a `ReceiveContext` describing where the packet arrived and
 what the Control Plane said about the MAC.
 """
