@@ -15,6 +15,7 @@ APT_PACKAGES=(
   docker.io mmdebstrap busybox-static
   kea-admin tftpd-hpa tftp-hpa nginx-light isc-dhcp-relay
   chromium bind9 ipmitool
+  kea-dhcp4-server kea-dhcp-ddns-server chrony
 )
 
 if [ "$(id -u)" != 0 ]; then

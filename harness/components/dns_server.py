@@ -60,6 +60,7 @@ class BindConfig:
     port: int = DNS_PORT
     binary: str = "named"
     tsig_key: tuple[str, str] | None = None
+    reverse_zones: tuple[str, ...] = ()   # in-addr.arpa zones for PTR records, updated alike
 
     @property
     def conf_path(self) -> Path:
@@ -94,6 +95,9 @@ class BindConfig:
                 allow = f'key "{self.tsig_key[0]}"'
             text += (f'zone "{self.update_zone.rstrip(".")}" {{ type primary; '
                      f'file "{d}/update.zone"; allow-update {{ {allow}; }}; }};\n')
+            for zone in self.reverse_zones:
+                text += (f'zone "{zone.rstrip(".")}" {{ type primary; '
+                         f'file "{d}/{zone.rstrip(".")}.zone"; allow-update {{ {allow}; }}; }};\n')
         return text
 
     def root_zone(self) -> str:
@@ -116,6 +120,14 @@ class BindConfig:
                 f"@ IN NS ns.{origin}\n"
                 f"ns IN A {self.listen}\n")
 
+    def reverse_zone_text(self, zone: str) -> str:
+        """An empty reverse zone whose name server is the update zone's."""
+        assert self.update_zone is not None
+        ns = f"ns.{_fqdn(self.update_zone)}"
+        return (f"$ORIGIN {_fqdn(zone)}\n$TTL 300\n"
+                f"@ IN SOA {ns} hostmaster.{_fqdn(self.update_zone)} 1 3600 600 86400 300\n"
+                f"@ IN NS {ns}\n")
+
     def write(self) -> None:
         """Write named.conf and the zone files into ``directory``."""
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -123,6 +135,9 @@ class BindConfig:
         (self.directory / "root.zone").write_text(self.root_zone())
         if self.update_zone:
             (self.directory / "update.zone").write_text(self.update_zone_text())
+            for zone in self.reverse_zones:
+                (self.directory / f"{zone.rstrip('.')}.zone").write_text(
+                    self.reverse_zone_text(zone))
 
     def argv(self) -> list[str]:
         """Foreground, logging to stderr, one worker thread (the CI host has 2 shared cores)."""
@@ -183,12 +198,13 @@ class BindDns(_DnsComponent):
     def __init__(self, lab: Lab, host: str, segment: str, records: Mapping[str, str], *,
                  update_zone: str | None = "site.test", allow_update: bool = True,
                  tsig_key: tuple[str, str] | None = None,
+                 reverse_zones: tuple[str, ...] = (),
                  name: str | None = None) -> None:
         super().__init__(lab, host, segment, name or f"named-{host}")
         self.config = BindConfig(
             directory=lab.temp_dir / self.name, listen=lab.address(host, segment),
             records=dict(records), update_zone=update_zone, allow_update=allow_update,
-            tsig_key=tsig_key,
+            tsig_key=tsig_key, reverse_zones=reverse_zones,
             binary=require_named())
 
     def _argv(self) -> list[str]:
@@ -205,6 +221,7 @@ class BindDns(_DnsComponent):
         log = proc.log_text()
         zones = ["."] + ([self.config.update_zone.rstrip(".")] if self.config.update_zone
                          else [])
+        zones += [z.rstrip(".") for z in self.config.reverse_zones if self.config.update_zone]
         missing = [z for z in zones if f"zone {z}/IN: loaded serial" not in log]
         if missing:
             raise ComponentError(f"{self.name}: zone(s) {', '.join(missing)} not loaded "
