@@ -24,6 +24,7 @@ from typing import Any
 import uvicorn
 
 from .app import create_app
+from .dns_update import DnsUpdateConfig, DnsUpdater
 from .errors import ControlPlaneError
 from .logs import JsonLog
 from .seed import apply_seed, load_seed
@@ -55,6 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--public-url", default=None,
                         help="base URL put into boot data (default: the URL each client used)")
     parser.add_argument("--lab", default=None, help="lab id added to every log line")
+    parser.add_argument("--dns-server", default=None, metavar="IP[:PORT]",
+                        help="put each Ready node's hostname in this DNS server (RFC 2136)")
+    parser.add_argument("--dns-zone", default=None, metavar="ZONE",
+                        help="the forward zone node names go in (with --dns-server)")
+    parser.add_argument("--dns-reverse-zone", default=None, metavar="ZONE",
+                        help="an in-addr.arpa zone for PTR records (with --dns-server)")
+    parser.add_argument("--dns-key-file", default=None, metavar="FILE",
+                        help="TSIG key NAME:BASE64SECRET (hmac-sha256) signing the updates")
     parser.add_argument("--dump-openapi", nargs="?", const="-", default=None, metavar="FILE",
                         help="write the OpenAPI document to FILE (or stdout) and exit")
     return parser
@@ -121,7 +130,8 @@ def _serve(args: argparse.Namespace, log: JsonLog) -> int:
         bound = sock.getsockname()[1]
         scheme = "https" if tls else "http"
         shown = f"[{host}]" if ":" in host else host
-        app = create_app(store, admin_token, public_url=args.public_url, log=log)
+        app = create_app(store, admin_token, public_url=args.public_url, log=log,
+                         dns=_dns_updater(args))
         config = uvicorn.Config(
             app, log_config=None, access_log=False, log_level="warning",
             ssl_certfile=str(tls.server_cert) if tls else None,
@@ -185,6 +195,28 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
+
+
+def _dns_updater(args: argparse.Namespace) -> DnsUpdater | None:
+    """The RFC 2136 updater the flags ask for, or None; bad flags are a clear error."""
+    if args.dns_server is None:
+        if args.dns_zone or args.dns_key_file or args.dns_reverse_zone:
+            raise ControlPlaneError("--dns-zone/--dns-key-file need --dns-server")
+        return None
+    if not args.dns_zone:
+        raise ControlPlaneError("--dns-server needs --dns-zone (the zone node names go in)")
+    server, _, port = args.dns_server.partition(":")
+    if port and not port.isdigit():
+        raise ControlPlaneError(f"--dns-server {args.dns_server!r}: write it as IP[:PORT]")
+    key: tuple[str | None, str | None] = (None, None)
+    if args.dns_key_file:
+        try:
+            key = DnsUpdateConfig.parse_key(Path(args.dns_key_file).read_text())
+        except OSError as exc:
+            raise ControlPlaneError(f"--dns-key-file: {exc.strerror}: {args.dns_key_file}") \
+                from exc
+    return DnsUpdater(DnsUpdateConfig(server, args.dns_zone, int(port or 53), key[0], key[1],
+                                      args.dns_reverse_zone))
 
 
 def _tls(args: argparse.Namespace, host: str) -> TlsFiles:

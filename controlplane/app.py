@@ -22,6 +22,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from . import __version__
+from .dns_update import DnsUpdater
 from .errors import ControlPlaneError, Forbidden, InvalidReference, Unauthenticated
 from .faults import FaultTable
 from .logs import silent
@@ -69,6 +70,32 @@ def _route_id(route: APIRoute) -> str:
     return route.name
 
 
+def node_address(machine: dict[str, Any]) -> str | None:
+    """The IPv4 address a node reported on its booting NIC (else on any NIC)."""
+    nics = (machine.get("facts") or {}).get("nics") or []
+    on_boot_nic = [n.get("ipv4") for n in nics if n.get("mac") == machine["mac"]]
+    for ip in [*on_boot_nic, *(n.get("ipv4") for n in nics)]:
+        if ip:
+            return str(ip)
+    return None
+
+
+def _place_in_dns(dns: DnsUpdater, store: Store, machine: dict[str, Any],
+                  placed: dict[str, str]) -> None:
+    """Put a Ready node's name in DNS and record the outcome; never fails the request."""
+    mac = machine["mac"]
+    address = node_address(machine)
+    if address is None:
+        store.record_event("dns.update", mac, ok=False, fqdn=machine["hostname"], address=None,
+                           detail="the node reported no IPv4 address in its facts")
+        return
+    outcome = dns.add(machine["hostname"], address, previous=placed.get(mac))
+    if outcome.ok:
+        placed[mac] = address
+    store.record_event("dns.update", mac, ok=outcome.ok, fqdn=outcome.fqdn,
+                       address=outcome.address, detail=outcome.detail)
+
+
 def create_app(
     store: Store,
     admin_token: str,
@@ -76,14 +103,17 @@ def create_app(
     public_url: str | None = None,
     log: Callable[..., None] = silent,
     faults: FaultTable | None = None,
+    dns: DnsUpdater | None = None,
 ) -> FastAPI:
     """Build the Control Plane API around `store`; `admin_token` guards admin routes.
 
     `public_url` is the base URL put into boot data (`{cp_url}`, artifact URLs);
     without it each request's own base URL is used, which is what a proxy
-    reached the service by.
+    reached the service by. With `dns`, a node that reports Ready gets its hostname placed
+    in the site's DNS (RFC 2136); every attempt is recorded as a `dns.update` event.
     """
     notifier = ChangeNotifier()
+    placed: dict[str, str] = {}  # MAC -> address this Control Plane put in DNS
     store.on_change(notifier.notify)
     fault_table = faults or FaultTable()
 
@@ -481,7 +511,10 @@ def create_app(
                 raise Forbidden(f"this node token belongs to {who.name}, not {clean}")
             if who.state != "active":
                 raise Forbidden("node token superseded by a newer registration; use the latest")
-        return store.ready(clean)
+        machine = store.ready(clean)
+        if dns is not None:
+            _place_in_dns(dns, store, machine, placed)
+        return machine
 
     # -- conflicts, events, state, faults ------------------------------------
 

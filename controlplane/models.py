@@ -9,6 +9,7 @@ Add fields, never rename or remove them (docs/CONTROLPLANE-API.md).
 from __future__ import annotations
 
 import re
+from ipaddress import IPv4Address
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -145,6 +146,9 @@ class Nic(Strict):
 
     name: str = Field(min_length=1, max_length=64)
     mac: Annotated[str, AfterValidator(str.lower)] = Field(max_length=64)
+    ipv4: IPv4Address | None = Field(
+        None, description="the address the node got on this NIC; the Control Plane puts it "
+        "in the site's DNS when the node is Ready (if DNS updates are configured)")
 
 
 class Facts(Strict):

@@ -446,7 +446,7 @@ class Store:
             _check_join_token(row, body.mac)
             db.execute("UPDATE tokens SET state='used' WHERE hash=?", (digest,))
             reasons = check_requirements(body.facts, now)
-            facts = body.facts.model_dump()
+            facts = body.facts.model_dump(mode="json")
             if reasons:
                 db.execute(
                     "UPDATE machines SET state='Rejected', reasons=?, facts=?, updated_at=? "
