@@ -118,6 +118,7 @@ def destroy(record: LabRecord, registry: Registry) -> list[str]:
     namespaces = sorted(set(record.namespaces) | set(lab_namespaces(record.lab_id)))
     for ns in namespaces:
         _kill_and_reap(pids_in_namespace(ns), errors)
+    _remove_wireguard_sockets(record.lab_id, errors)
     # hosts first, the switch namespace (bridges) last
     for ns in sorted(namespaces, key=lambda n: n == record.lab_id):
         if ns in pr_netns.listnetns():
@@ -158,6 +159,16 @@ def _destroy_vm_domains(lab_id: str, errors: list[str]) -> None:
                 errors.append(f"libvirt domain {name}: {exc}")
     finally:
         conn.close()
+
+
+def _remove_wireguard_sockets(lab_id: str, errors: list[str]) -> None:
+    """A SIGKILLed wireguard-go leaves its control socket in the host-wide directory;
+    the lab's tunnel interfaces are named ``<lab id>-wg…`` (harness/wan/config.py)."""
+    for sock in Path("/run/wireguard").glob(f"{lab_id}-*.sock"):
+        try:
+            sock.unlink()
+        except OSError as exc:
+            errors.append(f"wireguard socket {sock}: {exc}")
 
 
 def _remove_root_taps(lab_id: str, errors: list[str]) -> None:
