@@ -17,6 +17,7 @@ from typing import Any
 from bootproxy.assignments import AssignmentStore, AssignmentSync, ControlPlaneClient
 from bootproxy.config import BootProxyConfig, arch_map
 from bootproxy.conflicts import ConflictWatch
+from bootproxy.cptls import client_context
 from bootproxy.dhcp.responder import (
     ARCH_BIOS,
     ARCH_HTTP_X64,
@@ -86,6 +87,8 @@ class BootProxy:
             "revision": self.store.revision,
             "cp_sync_age_seconds": age,
         }
+        if self.sync is not None:
+            details.update(self.sync.tls.details())
         return bool(self.listeners) and self.store.loaded, details
 
     async def start(self) -> dict[str, Any]:
@@ -109,7 +112,9 @@ class BootProxy:
         if cfg.cp_url:
             if not cfg.cp_token:
                 raise ConfigError("--cp-url needs a proxy token: set FLEXLAB_BP_CP_TOKEN")
-            self.client = ControlPlaneClient(cfg.cp_url, cfg.name, cfg.cp_token)
+            self.client = ControlPlaneClient(
+                cfg.cp_url, cfg.name, cfg.cp_token, verify=client_context(cfg.cp_ca)
+            )
             self.sync = AssignmentSync(
                 self.store,
                 self.client,
@@ -235,7 +240,8 @@ class BootProxy:
         assert cfg.boot_root is not None
         source: Any
         if cfg.cp_url and cfg.cp_token:
-            source = ControlPlaneSource(cfg.cp_url, cfg.cp_token)
+            source = ControlPlaneSource(cfg.cp_url, cfg.cp_token,
+                                        verify=client_context(cfg.cp_ca))
             self._closers.append(source.aclose)
         else:
             source = NoControlPlane()

@@ -6,6 +6,9 @@ written to a disk cache atomically (temp file + rename). At start the cache is
 loaded, so a restart during a Control Plane outage still boots known machines;
 unknown machines are refused (fail closed). A malformed answer never replaces
 the last good state; it is counted (`bootproxy_cp_sync_errors_total{kind="garbage"}`).
+A Control Plane whose certificate does not verify against `--cp-ca` is treated
+like one that is down (cache kept, unknown MACs refused), counted as
+`kind="tls"` and reported with its reason (see bootproxy.cptls).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import json
 import logging
 import os
 import re
+import ssl
 import tempfile
 import time
 from collections.abc import Callable
@@ -25,6 +29,7 @@ from typing import Any
 import httpx
 import yaml
 
+from bootproxy.cptls import CpTlsStatus, tls_failure
 from bootproxy.errors import AssignmentError
 from bootproxy.logs import log_event
 from bootproxy.metrics import Registry
@@ -227,9 +232,20 @@ class FetchResult:
 
 
 class ControlPlaneClient:
-    """The proxy's calls to the Control Plane (assignments, heartbeat, conflicts), with a token."""
+    """The proxy's calls to the Control Plane (assignments, heartbeat, conflicts), with a token.
 
-    def __init__(self, base_url: str, proxy_name: str, token: str, timeout: float = 10.0) -> None:
+    `verify` is the TLS context for an https URL (`bootproxy.cptls.client_context`);
+    the default verifies against the system store.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        proxy_name: str,
+        token: str,
+        timeout: float = 10.0,
+        verify: ssl.SSLContext | bool = True,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.proxy_name = proxy_name
         self.timeout = timeout
@@ -237,6 +253,7 @@ class ControlPlaneClient:
             base_url=self.base_url,
             headers={"Authorization": f"Bearer {token}"},
             timeout=timeout,
+            verify=verify,
         )
 
     async def close(self) -> None:
@@ -302,15 +319,27 @@ class AssignmentSync:
         self.segments = segments or []
         self.max_backoff = max_backoff
         self.first_sync = asyncio.Event()
+        self.tls = CpTlsStatus(registry)
+
+    def _failed(self, exc: httpx.HTTPError) -> str:
+        """Sort a transport error into `tls` (with its reason logged) or `unreachable`."""
+        failure = tls_failure(exc)
+        if failure is not None:
+            self.tls.failed(failure, self.client.base_url)
+            return "tls"
+        return "unreachable"
 
     async def sync_once(self) -> bool:
         """One poll; True when the CP answered sanely (200 valid or 304)."""
         try:
             result = await self.client.fetch_assignments(self.store.etag, self.wait)
         except httpx.HTTPError as exc:
-            self.registry.inc("bootproxy_cp_sync_errors_total", kind="unreachable")
-            log_event(_LOG, "cp_unreachable", logging.WARNING, error=repr(exc))
+            kind = self._failed(exc)
+            self.registry.inc("bootproxy_cp_sync_errors_total", kind=kind)
+            if kind == "unreachable":
+                log_event(_LOG, "cp_unreachable", logging.WARNING, error=repr(exc))
             return False
+        self.tls.ok()
         if result.status == 304:
             self.store.mark_contact()
             return True
@@ -349,8 +378,8 @@ class AssignmentSync:
             try:
                 status = await self.client.heartbeat(self.version, self.segments)
                 result = "ok" if status == 200 else f"http_{status}"
-            except httpx.HTTPError:
-                result = "unreachable"
+            except httpx.HTTPError as exc:
+                result = self._failed(exc)
             self.registry.inc("bootproxy_heartbeats_total", result=result)
             await asyncio.sleep(self.heartbeat_interval)
 

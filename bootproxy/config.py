@@ -32,6 +32,7 @@ class BootProxyConfig:
     advertise_addr: str | None = None
     cp_url: str | None = None
     cp_token: str | None = None
+    cp_ca: Path | None = None
     cache_path: Path = Path("/var/lib/flexlab-bootproxy/assignments.json")
     assignments_file: Path | None = None
     boot_root: Path | None = None
@@ -64,6 +65,10 @@ _HELP: dict[str, str] = {
     "cp_url": "Control Plane base URL, e.g. http://10.0.0.2:8000; without it, "
     "--assignments-file or the cache is the only MAC list",
     "cp_token": "proxy bearer token from the Control Plane (prefer the env var)",
+    "cp_ca": "PEM CA certificate(s) the Control Plane's HTTPS certificate must chain to "
+    "(default: the system trust store); a certificate that does not verify is treated like "
+    "an unreachable Control Plane: known MACs are served from the cache, unknown ones refused, "
+    "and the reason is logged (cp_tls_failed) and shown in /healthz and /metrics",
     "cache_path": "where the last good assignment list is kept across restarts and CP outages",
     "assignments_file": "static assignments document (the API's JSON/YAML shape) "
     "instead of a Control Plane",
@@ -160,7 +165,7 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
             return int(value)
         if isinstance(default, float):
             return float(value)
-        if isinstance(default, Path) or name in ("assignments_file", "boot_root"):
+        if isinstance(default, Path) or name in ("assignments_file", "boot_root", "cp_ca"):
             return Path(str(value))
     except ValueError as exc:
         raise ConfigError(
@@ -212,4 +217,9 @@ def load_config(
         raise ConfigError(f"file_filter must be 'mac' or 'off', not {config.file_filter!r}")
     if config.reply_delay_ms < 0:
         raise ConfigError("reply_delay_ms must be >= 0")
+    if config.cp_ca is not None and not (config.cp_url or "").lower().startswith("https://"):
+        raise ConfigError(
+            f"cp_ca is set but cp_url {config.cp_url!r} is not https://: the CA would "
+            "verify nothing; use the Control Plane's https URL or drop cp_ca"
+        )
     return config

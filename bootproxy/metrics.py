@@ -28,6 +28,9 @@ REGISTRY_HELP: dict[str, str] = {
     "bootproxy_cp_sync_errors_total": "Failed Control Plane assignment syncs, by kind",
     "bootproxy_assignments": "MACs this proxy currently serves",
     "bootproxy_heartbeats_total": "Heartbeats sent to the Control Plane, by result",
+    "bootproxy_cp_tls_failures_total": "Control Plane certificates refused, by reason "
+    "(unknown-ca, hostname-mismatch, expired, not-yet-valid, verify-failed)",
+    "bootproxy_cp_tls_ok": "1 while the last Control Plane handshake verified (or none failed)",
 }
 
 

@@ -29,7 +29,7 @@ from .errors import ControlPlaneError
 from .logs import JsonLog
 from .seed import apply_seed, load_seed
 from .store import Store
-from .tls import TlsFiles, make_lab_ca
+from .tls import TLS_FAULTS, TlsFiles, fault_server_cert, make_lab_ca
 
 ADMIN_TOKEN_ENV = "FLEXLAB_CP_ADMIN_TOKEN"
 
@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="serve HTTPS with a lab CA kept in DIR (created if missing)")
     parser.add_argument("--tls-name", action="append", default=[], metavar="NAME_OR_IP",
                         help="extra DNS name or IP for the server certificate (repeatable)")
+    parser.add_argument("--tls-fault", choices=TLS_FAULTS, default=None,
+                        help="serve a certificate clients must refuse (with --tls-dir): "
+                             "signed by another CA, for another name, or expired; the "
+                             "ready line still names the lab CA clients trust")
     parser.add_argument("--seed", default=None, metavar="FILE",
                         help="YAML/JSON of clusters, artifacts, profiles, proxies, machines")
     parser.add_argument("--public-url", default=None,
@@ -125,6 +129,8 @@ def _serve(args: argparse.Namespace, log: JsonLog) -> int:
         if args.seed:
             tokens = apply_seed(store, load_seed(args.seed), Path(args.seed).resolve().parent)
             log("seeded", file=args.seed, revision=store.revision())
+        if args.tls_fault and not args.tls_dir:
+            raise ControlPlaneError("--tls-fault needs --tls-dir (the lab CA it is a fault of)")
         tls = _tls(args, host) if args.tls_dir else None
         sock = _bind(host, port)
         bound = sock.getsockname()[1]
@@ -143,6 +149,10 @@ def _serve(args: argparse.Namespace, log: JsonLog) -> int:
                                  "pid": os.getpid(), "revision": store.revision()}
         if tls:
             ready["ca_cert"] = str(tls.ca_cert)
+        if tls and args.tls_fault:
+            ready["tls_fault"] = args.tls_fault
+            log("tls_fault", fault=args.tls_fault, server_cert=str(tls.server_cert),
+                detail="this Control Plane serves a certificate verifying clients must refuse")
         if generated:
             ready["admin_token"] = admin_token
         if tokens:
@@ -229,6 +239,9 @@ def _tls(args: argparse.Namespace, host: str) -> TlsFiles:
         else:
             if item not in ("0.0.0.0", "::"):
                 ips.append(item)
+    if args.tls_fault:
+        return fault_server_cert(args.tls_dir, args.tls_fault, sorted(set(names)),
+                                 sorted(set(ips)))
     return make_lab_ca(args.tls_dir, sorted(set(names)), sorted(set(ips)))
 
 

@@ -5,6 +5,7 @@ The app injects any object with these two coroutines; tests inject a fake.
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 from typing import Protocol
 
@@ -31,14 +32,16 @@ class BootSource(Protocol):
 class ControlPlaneSource:
     """:class:`BootSource` over the Control Plane API v1 with httpx (Debian: python3-httpx).
 
-    ``base_url`` is the Control Plane's root URL, ``token`` a proxy token.
+    ``base_url`` is the Control Plane's root URL, ``token`` a proxy token,
+    ``verify`` the TLS context for an https URL (the proxy's ``--cp-ca``).
     """
 
-    def __init__(self, base_url: str, token: str, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, token: str, timeout: float = 10.0,
+                 verify: ssl.SSLContext | bool = True) -> None:
         import httpx  # imported here so the server itself needs only the stdlib
 
         self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"), timeout=timeout,
+            base_url=base_url.rstrip("/"), timeout=timeout, verify=verify,
             headers={"Authorization": f"Bearer {token}"})
 
     async def aclose(self) -> None:
