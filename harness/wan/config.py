@@ -217,6 +217,9 @@ class WanRouterConfig:
             "\tchain input {\n"
             "\t\ttype filter hook input priority filter; policy accept;\n"
             f"\t\tiifname {outs} ct state established,related accept\n"
+            # IPv6 link chatter (neighbour discovery, MLD): the WAN is IPv4 and IPv6 is
+            # never forwarded; refused, but not counted as a flow into the site
+            f"\t\tiifname {outs} meta nfproto ipv6 drop\n"
             f"{refuse_in}"
             "\t}\n\n"
             "\tchain postrouting {\n"
