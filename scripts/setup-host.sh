@@ -15,6 +15,7 @@ APT_PACKAGES=(
   docker.io mmdebstrap busybox-static
   kea-admin tftpd-hpa tftp-hpa nginx-light isc-dhcp-relay
   chromium bind9 ipmitool
+  wireguard-tools wireguard-go util-linux
   kea-dhcp4-server kea-dhcp-ddns-server chrony
 )
 

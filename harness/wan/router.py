@@ -87,6 +87,7 @@ class WanRouter(Component):
         self._table_loaded = False
         self._impaired = False
         self._link_up = True
+        self._configured_impairment_pending = False
 
     # -- life -------------------------------------------------------------------------
     def start(self) -> None:
@@ -94,14 +95,13 @@ class WanRouter(Component):
         caps = self._caps if self._caps is not None else cap.detect()
         self.backend = requirements(self.config, caps)
         self.addressing = addressing_for(self.lab, self.config)
+        self._configured_impairment_pending = True
         self._event("start", backend=self.backend or "none",
                     ports=",".join(map(str, self.config.egress_ports)))
         try:
             self._configure_router()
             if self.config.private:
                 self._start_tunnel()
-            if self.config.loss_pct or self.config.latency_ms:
-                self.set_impairment(self.config.loss_pct, self.config.latency_ms)
         except BaseException:
             try:
                 self.stop()
@@ -112,7 +112,9 @@ class WanRouter(Component):
     def wait_ready(self, timeout: float = 10.0) -> None:
         """Ready when the router reaches the cloud over the WAN link (ICMP echo from the
         router's namespace) and, if private, a WireGuard handshake has completed and an
-        echo crosses the tunnel."""
+        echo crosses the tunnel. The configured loss and latency are applied after the
+        first such proof: the path is proven on a clean link, so a heavy loss setting
+        cannot turn readiness into a lottery."""
         a = self._resolved()
         targets = [str(a.cloud_wan.ip)]
         if self.config.private:
@@ -132,6 +134,10 @@ class WanRouter(Component):
                            what=f"{self.name}: WireGuard handshake on {end.iface}",
                            evidence=self._evidence)
         self._event("ready")
+        if self._configured_impairment_pending:
+            self._configured_impairment_pending = False
+            if self.config.loss_pct or self.config.latency_ms:
+                self.set_impairment(self.config.loss_pct, self.config.latency_ms)
 
     def stop(self) -> None:
         """Save the flows and counters as evidence, then remove table, tunnel and

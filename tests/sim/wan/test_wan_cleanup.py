@@ -31,6 +31,8 @@ def test_stop_removes_table_and_tunnel_and_keeps_the_evidence(tmp_path: Path) ->
             pids = [p.pid for p in lab.processes if "-wg-" in p.name]
             sockets = sorted(UAPI_DIR.glob(f"{lab.id}-*.sock"))
             assert len(sockets) == (2 if router.backend == "userspace" else 0)
+            # the configured loss is in place once the router is ready, on both link ends
+            assert lab.run(None, ["nft", "list", "tables"]).count("impair_") == 2
         assert "flexlab_wan" not in lab.run("wan", ["nft", "list", "tables"])
         assert "-wg" not in lab.run("wan", ["ip", "-o", "link"])
         assert "-wg" not in lab.run("cloud", ["ip", "-o", "link"])
