@@ -37,14 +37,13 @@ from controlplane.process import ControlPlaneProcess
 from harness.components.bootproxy import BootProxyConfig, prepare_boot_root
 from harness.components.sockets import udp_bound
 from harness.errors import FlexlabError
+from harness.plan.cmdline import LOCAL_CMDLINE
 from harness.wait import wait_until
 
 CLUSTER = "flexlab-local"
 PROXY = "flexlab-localboot"
-# what the node image's agent reads (as the scenario runner's, with its clock sync); the last
-# console= is /dev/console, where the agent writes: the serial port, with the screen as well
-CMDLINE = ("console=tty0 console=ttyS0 panic=-1 flexlab.cp={cp_url} flexlab.token={join_token} "
-           "flexlab.mac={mac} flexlab.hostname={hostname} flexlab.timeurl={cp_url}/api/v1/time")
+# what the node image's agent reads (harness.plan.cmdline): the screen and the serial port
+CMDLINE = LOCAL_CMDLINE.template()
 
 
 class LocalBootError(FlexlabError):

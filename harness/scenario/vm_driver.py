@@ -41,6 +41,7 @@ from harness.machines.vm.domain import (
 )
 from harness.machines.vm.errors import VmError
 from harness.machines.vm.libvirt_vm import connect, teardown
+from harness.plan.cmdline import NODE_CMDLINE
 from harness.scenario.drivers import MachinePlan, MachineProgress
 from harness.scenario.model import Scenario
 from harness.scenario.result import TimelineEvent
@@ -49,12 +50,9 @@ from harness.scenario.result import TimelineEvent
 # accelerator's timeout scale (TCG measured ~4x here), capped by the scenario timeout.
 KVM_BOOT_BUDGET_S = 75.0
 KVM_PROBE_TIMEOUT_S = 10.0
-# The boot profile's cmdline the vm tier needs: the runner's, plus the node agent's clock
-# sync from the Control Plane (stands in for site NTP). A VM's clock starts from the RTC,
-# which has whole-second resolution, so without it a TCG guest is 0.3-1.4 s behind and
-# the CP's 1 s skew check rejects it about one boot in three (measured here).
-VM_CMDLINE = ("console=ttyS0 flexlab.cp={cp_url} flexlab.token={join_token} flexlab.mac={mac} "
-              "flexlab.hostname={hostname} flexlab.timeurl={cp_url}/api/v1/time")
+# The boot profile's cmdline VMs boot with: the scenario profile's (harness.plan.cmdline,
+# which also says why the agent's clock sync flexlab.timeurl is in it).
+VM_CMDLINE = NODE_CMDLINE.template()
 
 # scenario firmware -> (libvirt firmware, keep the NIC's iPXE option ROM)
 FIRMWARE_OF: dict[str, tuple[Firmware, bool]] = {

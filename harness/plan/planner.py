@@ -1,0 +1,246 @@
+"""``plan(scenario) -> SitePlan``: every wiring decision of a run, made once, without root.
+
+Declared, validated, then built (Mininet's Topo): this module decides — host names
+and links, the Control Plane's place and seed, the site DHCP servers' ranges and
+reservations, relays with the servers they forward to and the routes back, snooping
+trust, proxy kinds, each machine copy — and :mod:`harness.plan.validate` says what of
+it cannot be wired. A builder only executes the result.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.errors import TopologyError
+from harness.plan.cmdline import NODE_CMDLINE
+from harness.plan.errors import PlanError
+from harness.plan.items import (
+    BootProfile,
+    ClusterSeed,
+    ControlPlanePlan,
+    ControlPlaneSeed,
+    DhcpServerPlan,
+    HostOn,
+    MachineCopy,
+    MachineSeed,
+    PlannedStep,
+    ProxyKind,
+    ProxyPlan,
+    ProxySeed,
+    RelayedRange,
+    RelayPlan,
+    ReservedPool,
+    Route,
+    RuleInputs,
+    SitePlan,
+    SnoopingPlan,
+)
+from harness.plan.topology import HostRoles, site_topology
+from harness.plan.validate import problems_of
+from harness.scenario.checks import check, machine_macs
+from harness.scenario.model import Scenario, Step
+
+# A segment with this many machines gets one reserved address per machine: with
+# --no-ping dnsmasq holds nothing between OFFER and REQUEST, and in a storm of hundreds
+# it NAKs many of them ("address in use") over and over. Small segments stay dynamic.
+RESERVE_FROM = 100
+PXECLIENT_OPTION = "60,PXEClient"   # a misconfigured site server's option 60 (SITE-2)
+LINK_ACTIONS = ("cut_link", "restore_link", "netem")
+
+
+def plan(scenario: Scenario, *, boot_proxy_image: str | None = None) -> SitePlan:
+    """The site plan of ``scenario``; :class:`PlanError` lists every problem otherwise.
+
+    ``boot_proxy_image`` is the run's ``--boot-proxy-image``: every proxy that is not
+    dnsmasq then runs as that container."""
+    found = [message for _, message in check(scenario)]
+    if found:  # names that do not resolve: nothing below could be decided
+        raise PlanError(scenario.name, found)
+    topology, roles = site_topology(scenario)
+    try:
+        topology.validate()
+    except TopologyError as exc:
+        found.append(str(exc))
+    keys = copy_keys(scenario)
+    macs = machine_macs(scenario)
+    dhcp_servers = _dhcp_servers(scenario, roles, macs)
+    proxies = tuple(_proxy(scenario, roles, p.name, macs, boot_proxy_image)
+                    for p in scenario.proxies)
+    site = SitePlan(
+        name=scenario.name, tier=scenario.tier, time_scale=scenario.time_scale,
+        timeout=scenario.timeout, topology=topology,
+        control_plane=ControlPlanePlan(roles.cp_host, "every-segment",
+                                       tuple(s.name for s in scenario.segments),
+                                       scenario.control_plane.tls),
+        seed=_seed(scenario, keys, macs),
+        dhcp_servers=dhcp_servers,
+        relays=_relays(scenario, roles),
+        snooping=_snooping(scenario, roles),
+        proxies=proxies,
+        machine_hosts=roles.machine_hosts,
+        machines=_copies(scenario, roles, keys, macs),
+        steps=_steps(scenario, roles, keys),
+        rule_inputs=RuleInputs(
+            proxies=tuple((at, p.served_macs) for p in proxies for at in p.addresses),
+            site_dhcp=tuple(d.address for d in dhcp_servers),
+            relays=tuple(HostOn(host, seg) for seg, host in roles.relay_hosts)),
+    )
+    found += problems_of(scenario, site)
+    if found:
+        raise PlanError(scenario.name, found)
+    return site
+
+
+def copy_keys(scenario: Scenario) -> dict[str, tuple[str, ...]]:
+    """Each scenario machine's copy keys: its name alone, or ``<name>1`` … ``<name>N``."""
+    return {m.name: (m.name,) if m.count == 1 else tuple(f"{m.name}{i + 1}"
+                                                         for i in range(m.count))
+            for m in scenario.machines}
+
+
+def _seed(scenario: Scenario, keys: dict[str, tuple[str, ...]],
+          macs: dict[str, list[str]]) -> ControlPlaneSeed:
+    clusters = tuple(
+        ClusterSeed(c.name, c.expected_nodes or sum(
+            m.count for m in scenario.machines if m.cluster == c.name) or 1,
+            c.mode, c.environment)
+        for c in scenario.clusters)
+    profile = None
+    if scenario.clusters:
+        profile = BootProfile("default", "vmlinuz", "initrd.img", NODE_CMDLINE.template(),
+                              "node-image" if scenario.tier == "vm" else "stand-in")
+    machines = tuple(MachineSeed(key, mac, m.cluster, m.role, "default")
+                     for m in scenario.machines if m.cluster is not None
+                     for key, mac in zip(keys[m.name], macs[m.name], strict=True))
+    proxies = tuple(ProxySeed(p.name, tuple(p.clusters), tuple(p.segments))
+                    for p in scenario.proxies)
+    return ControlPlaneSeed(clusters, profile, machines, proxies,
+                            tuple(scenario.control_plane.faults))
+
+
+def relayed_into(scenario: Scenario, upstream: str) -> list[str]:
+    """Segments whose relay forwards to ``upstream``, in segment order."""
+    return [s.name for s in scenario.segments if s.relay and s.relay.upstream == upstream]
+
+
+def _dhcp_servers(scenario: Scenario, roles: HostRoles,
+                  macs: dict[str, list[str]]) -> tuple[DhcpServerPlan, ...]:
+    relay_of = dict(roles.relay_hosts)
+    out = []
+    for i, (host, spec) in enumerate(zip(roles.dhcp_hosts, scenario.site_dhcp, strict=True)):
+        relayed = relayed_into(scenario, spec.segment)
+        reserved = []
+        for seg in (spec.segment, *relayed):
+            machines = [m for m in scenario.machines if m.segment == seg]
+            if sum(m.count for m in machines) >= RESERVE_FROM:
+                reserved.append(ReservedPool(seg, tuple(mac for m in machines
+                                                        for mac in macs[m.name])))
+        out.append(DhcpServerPlan(
+            name=f"site-dhcp{i}", host=host, segment=spec.segment,
+            relayed=tuple(RelayedRange(seg, HostOn(relay_of[seg], seg)) for seg in relayed),
+            forced_options=(PXECLIENT_OPTION,) if spec.sends_pxeclient else (),
+            reserved=tuple(reserved)))
+    return tuple(out)
+
+
+def servers_on(scenario: Scenario, roles: HostRoles, segment: str) -> tuple[str, ...]:
+    """Hosts answering DHCP on ``segment``: its site DHCP servers, then its proxies."""
+    dhcp = [h for h, d in zip(roles.dhcp_hosts, scenario.site_dhcp, strict=True)
+            if d.segment == segment]
+    return (*dhcp, *(p.name for p in scenario.proxies if segment in p.segments))
+
+
+def _relays(scenario: Scenario, roles: HostRoles) -> tuple[RelayPlan, ...]:
+    relay_of = dict(roles.relay_hosts)
+    out = []
+    for seg in scenario.segments:
+        if seg.relay is None:
+            continue
+        host, upstream = relay_of[seg.name], seg.relay.upstream
+        servers = servers_on(scenario, roles, upstream)
+        gateway = HostOn(host, upstream)
+        out.append(RelayPlan(
+            name=f"relay-{seg.name}", host=host, downstream=seg.name, upstream=upstream,
+            servers=tuple(HostOn(s, upstream) for s in servers),
+            routes=tuple(Route(s, seg.name, gateway) for s in servers)))
+    return tuple(out)
+
+
+def _snooping(scenario: Scenario, roles: HostRoles) -> tuple[SnoopingPlan, ...]:
+    relay_of = dict(roles.relay_hosts)
+    out = []
+    for seg in scenario.segments:
+        if seg.snooping is None:
+            continue
+        trusted = [relay_of[seg.name]] if seg.name in relay_of else []
+        for name in seg.snooping.trusted:
+            if name == "site-dhcp":
+                trusted += [h for h, d in zip(roles.dhcp_hosts, scenario.site_dhcp, strict=True)
+                            if d.segment == seg.name]
+            else:
+                trusted.append(name)
+        out.append(SnoopingPlan(seg.name, tuple(trusted)))
+    return tuple(out)
+
+
+def _proxy(scenario: Scenario, roles: HostRoles, name: str, macs: dict[str, list[str]],
+           run_image: str | None) -> ProxyPlan:
+    spec = next(p for p in scenario.proxies if p.name == name)
+    kind: ProxyKind = spec.kind
+    image = None
+    if spec.kind != "dnsmasq":
+        # an image (the file's or the run's) means a container; the vm tier always uses
+        # one, as the image is what a site would deploy
+        image = run_image or spec.image
+        if spec.kind == "container" or image or scenario.tier == "vm":
+            kind = "container"
+    served = sorted({mac for m in scenario.machines if m.cluster in spec.clusters
+                     for mac in macs[m.name]})
+    return ProxyPlan(name=name, kind=kind, image=image, segments=tuple(spec.segments),
+                     clusters=tuple(spec.clusters), served_macs=tuple(served),
+                     start=spec.start, cp_via=HostOn(roles.cp_host, spec.segments[0]))
+
+
+def _copies(scenario: Scenario, roles: HostRoles, keys: dict[str, tuple[str, ...]],
+            macs: dict[str, list[str]]) -> tuple[MachineCopy, ...]:
+    attach = dict(roles.machine_hosts)
+    return tuple(
+        MachineCopy(key=key, group=m.name, mac=mac, firmware=m.firmware, segment=m.segment,
+                    attach_host=attach[m.segment], nic=m.nic, facts=m.facts,
+                    driver=m.driver or scenario.tier, cluster=m.cluster, role=m.role,
+                    cp_via=HostOn(roles.cp_host, m.segment))
+        for m in scenario.machines
+        for key, mac in zip(keys[m.name], macs[m.name], strict=True))
+
+
+def step_field(step: Step, name: str) -> Any:
+    """A step's field, or None for an action without it (each action may get its own
+    step type; a plan must not care which shape the model has today)."""
+    return getattr(step, name, None)
+
+
+def link_host(scenario: Scenario, roles: HostRoles, name: str, segment: str | None) -> str:
+    """The lab host behind a step's ``host:``: 'site-dhcp' (the server on that segment),
+    a machine group (its segment's attachment), else a proxy or ``cp`` by name."""
+    if name == "site-dhcp":
+        on = [h for h, d in zip(roles.dhcp_hosts, scenario.site_dhcp, strict=True)
+              if d.segment == segment]
+        return on[0] if on else name
+    for m in scenario.machines:
+        if m.name == name:
+            return dict(roles.machine_hosts)[m.segment]
+    return name
+
+
+def _steps(scenario: Scenario, roles: HostRoles,
+           keys: dict[str, tuple[str, ...]]) -> tuple[PlannedStep, ...]:
+    out = []
+    for step in sorted(scenario.steps, key=lambda s: s.at):  # stable: file order at ties
+        copies = tuple(k for name in step_field(step, "machines") or () for k in keys[name])
+        link = None
+        host, segment = step_field(step, "host"), step_field(step, "segment")
+        if step.action in LINK_ACTIONS and host is not None and segment is not None:
+            link = HostOn(link_host(scenario, roles, host, segment), segment)
+        out.append(PlannedStep(step.at, step, copies, link))
+    return tuple(out)
+
