@@ -164,7 +164,7 @@ def _destroy_vm_domains(lab_id: str, errors: list[str]) -> None:
 def _remove_wireguard_sockets(lab_id: str, errors: list[str]) -> None:
     """A SIGKILLed wireguard-go leaves its control socket in the host-wide directory;
     the lab's tunnel interfaces are named ``<lab id>-wg…`` (harness/wan/config.py)."""
-    for sock in Path("/run/wireguard").glob(f"{lab_id}-*.sock"):
+    for sock in Path("/var/run/wireguard").glob(f"{lab_id}-*.sock"):
         try:
             sock.unlink()
         except OSError as exc:
