@@ -7,5 +7,6 @@ Build with ``python -m nodeimage build``; see docs/NODEIMAGE.md.
 
 from nodeimage.build import BuildResult, build_image, latest_built
 from nodeimage.errors import NodeImageError
+from nodeimage.trust import initrd_with_ca
 
-__all__ = ["BuildResult", "NodeImageError", "build_image", "latest_built"]
+__all__ = ["BuildResult", "NodeImageError", "build_image", "initrd_with_ca", "latest_built"]

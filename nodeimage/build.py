@@ -15,7 +15,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from nodeimage import initramfs, kmod, packages
+from bootproxy.cainitrd import CA_PATH
+from nodeimage import initramfs, kmod, packages, tlsclient
 from nodeimage.errors import PackageError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -24,7 +25,7 @@ DEFAULT_CACHE = REPO_ROOT / ".cache" / "nodeimage"
 FORMAT_VERSION = 1
 # The kernel command line a VM needs besides the flexlab.* parameters.
 BASE_CMDLINE = "console=ttyS0 panic=-1"
-_BUILDER_SOURCES = ("build.py", "initramfs.py", "kmod.py", "packages.py")
+_BUILDER_SOURCES = ("build.py", "initramfs.py", "kmod.py", "packages.py", "tlsclient.py")
 
 
 @dataclass(frozen=True)
@@ -112,13 +113,15 @@ def build_image(out_root: Path = DEFAULT_OUT, cache_dir: Path = DEFAULT_CACHE,
         )
     kernel_deb = packages.download(kernel_name, debs)
     busybox_deb = packages.download(packages.BUSYBOX_PACKAGE, debs)
-    image_id, inputs = input_digest([kernel_deb, busybox_deb])
+    tls_debs = [packages.download(name, debs) for name in tlsclient.TLS_PACKAGES]
+    image_id, inputs = input_digest([kernel_deb, busybox_deb, *tls_debs])
     final = out_root / image_id
     if (final / "manifest.json").exists() and not force:
         return BuildResult(image_id, final, cached=True)
 
     kernel_tree = packages.extract(kernel_deb, cache_dir)
     busybox = packages.extract(busybox_deb, cache_dir) / "bin" / "busybox"
+    tls_trees = {deb.name: packages.extract(deb, cache_dir) for deb in tls_debs}
     releases = sorted(p.name for p in (kernel_tree / "lib/modules").iterdir())
     if len(releases) != 1:
         raise PackageError(f"expected one kernel release in {kernel_deb.path}, found {releases}")
@@ -132,6 +135,7 @@ def build_image(out_root: Path = DEFAULT_OUT, cache_dir: Path = DEFAULT_CACHE,
         tree = work / "root"
         tree.mkdir()
         initramfs.stage(tree, busybox, modules, modules_root, release)
+        tls_files = tlsclient.stage(tree, tls_trees)
         initramfs.write_archive(tree, work / "initrd.img", busybox)
         shutil.rmtree(tree)
         shutil.copyfile(kernel_tree / "boot" / f"vmlinuz-{release}", work / "vmlinuz")
@@ -142,6 +146,9 @@ def build_image(out_root: Path = DEFAULT_OUT, cache_dir: Path = DEFAULT_CACHE,
             "agent_cmdline_keys": ["flexlab.cp", "flexlab.token", "flexlab.mac",
                                    "flexlab.poweroff"],
             "modules": [m.name for m in modules],
+            "tls_client": {"program": "/" + tlsclient.PROGRAM, "https": "/flexlab/https.sh",
+                           "ca_path": "/" + CA_PATH,
+                           "files": ["/" + f for f in tls_files]},
             "outputs": {name: {"sha256": _sha256(work / name),
                                "size": (work / name).stat().st_size}
                         for name in ("vmlinuz", "initrd.img")},

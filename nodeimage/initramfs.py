@@ -22,6 +22,7 @@ IMAGE_FILES: tuple[tuple[str, str, int], ...] = (
     ("init", "init", 0o755),
     ("agent.sh", "flexlab/agent.sh", 0o755),
     ("udhcpc.script", "flexlab/udhcpc.script", 0o755),
+    ("https.sh", "flexlab/https.sh", 0o755),
 )
 EMPTY_DIRS = ("bin", "sbin", "usr/bin", "usr/sbin", "dev", "proc", "sys", "tmp", "run",
               "mnt/data", "etc", "root", "var/run")

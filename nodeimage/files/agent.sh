@@ -9,6 +9,9 @@
 #   flexlab.cp=<url> flexlab.token=<join token> flexlab.mac=<mac> [flexlab.poweroff=1]
 #   [flexlab.diskwait=<s>: how long to wait for a qualifying disk, default 15]
 #   [flexlab.timeurl=<url>: set the clock from this {"unix": ...} URL before the check]
+# An https:// Control Plane is reached through /flexlab/https.sh, which verifies its
+# certificate against /flexlab/cp-ca.pem (the CA initrd delivered with the boot);
+# a certificate that does not verify stops the agent before the token is sent.
 
 DATA_LABEL=flexlab-data
 DATA_MOUNT=/mnt/data
@@ -148,9 +151,37 @@ dhcp() {
     return 1
 }
 
-# http METHOD-ARGS...: wget wrapper; body on stdout, last error line in /tmp/http.err.
-# busybox 1.35 wget -T crashes (static build), so the time limit comes from timeout(1).
-http() { timeout 15 wget -q -O - "$@" 2>/tmp/http.err; }
+CA_FILE=/flexlab/cp-ca.pem
+
+# http [--header H]... [--post-data D] URL: body on stdout, last error line in
+# /tmp/http.err. https:// goes through the verifying client (https.sh); a refused
+# certificate is logged as "tls refused reason=..." and leaves tls-<reason> as the
+# error. busybox 1.35 wget -T crashes (static build), so timeout(1) bounds both.
+http() {
+    eval "last=\${$#}"
+    case "$last" in
+        https://*)
+            FLEXLAB_CA=$CA_FILE timeout 15 /bin/sh /flexlab/https.sh "$@" 2>/tmp/http.err
+            rc=$?
+            refused=$(grep '^tls refused ' /tmp/http.err)
+            [ -n "$refused" ] && log "$refused url=$last"
+            return $rc ;;
+        *) timeout 15 wget -q -O - "$@" 2>/tmp/http.err ;;
+    esac
+}
+
+# tls_ca: say which CA this boot trusts for the Control Plane (or that none came).
+tls_ca() {
+    case "$CP" in https://*) ;; *) return 0 ;; esac
+    if [ -s "$CA_FILE" ]; then
+        fp=$(openssl x509 -noout -fingerprint -sha256 -in "$CA_FILE" 2>/dev/null | sed 's/.*=//')
+        subject=$(openssl x509 -noout -subject -nameopt oneline -in "$CA_FILE" 2>/dev/null \
+            | sed 's/^subject= *//' | tr ' ' '_')
+        log "tls ca=$CA_FILE sha256=${fp:-unreadable} subject=${subject:-unknown}"
+    else
+        log "tls ca=none reason=no-ca-initrd"
+    fi
+}
 
 # Optional time sync (flexlab.timeurl=<url answering {"unix": <float>}>), standing in
 # for the site NTP server a real node would use; busybox has no NTP client here.
@@ -194,7 +225,11 @@ register() {
     body="{\"mac\":\"$MAC\",\"facts\":{$FACTS_HEAD,\"clock_unix\":$(now_unix)}}"
     resp=$(http --header "Content-Type: application/json" --header "Authorization: Bearer $TOKEN" \
         --post-data "$body" "$CP/api/v1/nodes/register") || {
-        log "registered state=error reason=$(tail -n1 /tmp/http.err | tr ' ' '_')"
+        why=$(tail -n1 /tmp/http.err | tr ' ' '_')
+        case "$why" in
+            tls-*) log "registered state=refused reason=$why" ;;
+            *) log "registered state=error reason=$why" ;;
+        esac
         return 1
     }
     state=$(echo "$resp" | sed -n 's/.*"state" *: *"\([A-Za-z]*\)".*/\1/p')
@@ -242,6 +277,7 @@ if [ -z "$CP" ]; then
 fi
 [ -n "$MAC" ] || MAC=$(cat "/sys/class/net/$(pick_nic '')/address" 2>/dev/null)
 if ! dhcp; then finish failed; exit 1; fi
+tls_ca
 [ -n "$TIMEURL" ] && sync_time
 check_clock
 if register && report_ready; then finish ok; exit 0; fi

@@ -11,13 +11,16 @@ from pathlib import Path
 
 import pytest
 from kofake import write_fake_module
+from tlsfake import host_tls_trees
 
+from bootproxy.cainitrd import CA_PATH
 from nodeimage import build as build_mod
 from nodeimage import packages
 from nodeimage.build import build_image, input_digest, latest_built, prune
 from nodeimage.initramfs import FILES_DIR
 from nodeimage.kmod import WANTED_MODULES
 from nodeimage.packages import DebPackage
+from nodeimage.tlsclient import TLS_FILES
 
 pytestmark = pytest.mark.unit
 
@@ -54,11 +57,16 @@ def fake_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, 
     shutil.copyfile(BUSYBOX, bb_tree / "bin/busybox")
     (bb_tree / "bin/busybox").chmod(0o755)
 
+    tls_trees = host_tls_trees(tmp_path / "tls")
+
     def download(name: str, cache_dir: Path) -> DebPackage:
         key = "busybox" if name == packages.BUSYBOX_PACKAGE else "kernel"
-        return DebPackage(name, versions[key], cache_dir / f"{name}.deb", f"{key}-sha")
+        key = name if name in tls_trees else key
+        return DebPackage(name, versions.get(key, "1"), cache_dir / f"{name}.deb", f"{key}-sha")
 
     def extract(pkg: DebPackage, cache_dir: Path) -> Path:
+        if pkg.name in tls_trees:
+            return tls_trees[pkg.name]
         return bb_tree if pkg.name == packages.BUSYBOX_PACKAGE else kernel_tree
 
     monkeypatch.setattr(packages, "download", download)
@@ -100,12 +108,18 @@ def test_initrd_layout(tmp_path: Path, fake_packages: dict[str, str]) -> None:
                              capture_output=True, check=True).stdout.decode().split()
     for expected in ("init", "bin/busybox", "bin/sh", "flexlab/agent.sh",
                      "flexlab/udhcpc.script", f"lib/modules/{RELEASE}/modules.dep",
-                     f"lib/modules/{RELEASE}/flexlab.load"):
+                     f"lib/modules/{RELEASE}/flexlab.load", "flexlab/https.sh",
+                     "usr/bin/openssl", "lib64/ld-linux-x86-64.so.2",
+                     *(rel for rels in TLS_FILES.values() for rel in rels)):
         assert expected in listing
     assert listing == sorted(listing)
     manifest = result.manifest
     assert manifest["kernel_release"] == RELEASE
     assert "virtio_net" in json.dumps(manifest["modules"])
+    client = manifest["tls_client"]
+    assert isinstance(client, dict) and client["program"] == "/usr/bin/openssl"
+    assert client["ca_path"] == "/" + CA_PATH and client["https"] == "/flexlab/https.sh"
+    assert {"openssl", "libssl3", "libc6"} <= {p["name"] for p in manifest["inputs"]["packages"]}
 
 
 def test_digest_covers_agent_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -121,7 +135,7 @@ def test_digest_covers_agent_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 
 
 @needs_busybox
-@pytest.mark.parametrize("script", ["init", "agent.sh", "udhcpc.script"])
+@pytest.mark.parametrize("script", ["init", "agent.sh", "udhcpc.script", "https.sh"])
 def test_shell_files_parse(script: str) -> None:
     assert BUSYBOX is not None
     proc = subprocess.run([BUSYBOX, "sh", "-n", str(FILES_DIR / script)],

@@ -1,0 +1,105 @@
+#!/bin/sh
+# flexlab node image: HTTPS that verifies (busybox wget's TLS checks nothing).
+#   https.sh [--header 'Name: value']... [--post-data BODY] https://HOST[:PORT]/PATH
+# The same options the agent gives busybox wget. HTTP/1.0 over `openssl s_client`,
+# trusting only $FLEXLAB_CA (default /flexlab/cp-ca.pem, put there by the CA initrd
+# the Boot Proxy serves, see docs/NODEIMAGE.md), checking the chain, the validity
+# window and the host name (or IP). The handshake fails before a byte of the
+# request (token included) is sent. Body on stdout, exit 0 on a 2xx answer.
+# On failure the last stderr line is a short reason for the agent's log:
+#   tls-<unknown-ca|hostname-mismatch|expired|not-yet-valid|verify-failed|no-ca>
+#     (preceded by "tls refused reason=... verify_code=... host=... detail=...")
+#   connect-failed / no-answer / http-<status>
+# $OPENSSL overrides the client binary (tests run the image's copy on the host).
+
+CA=${FLEXLAB_CA:-/flexlab/cp-ca.pem}
+OPENSSL=${OPENSSL:-openssl}
+TMP=${TMPDIR:-/tmp}/https.$$
+method=GET
+body=
+headers=
+
+while [ $# -gt 1 ]; do
+    case "$1" in
+        --header) headers="$headers$2
+"; shift 2 ;;
+        --post-data) method=POST; body=$2; shift 2 ;;
+        *) echo "https.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+done
+url=$1
+case "$url" in
+    https://*) ;;
+    *) echo "https.sh: not an https:// URL: $url" >&2; echo "bad-url" >&2; exit 2 ;;
+esac
+
+rest=${url#https://}
+authority=${rest%%/*}
+path=/${rest#"$authority"}
+path=/${path#/}
+case "$authority" in
+    \[*\]:*) host=${authority%%]:*}; host=${host#[}; port=${authority##*]:} ;;
+    \[*\]) host=${authority#[}; host=${host%]}; port=443 ;;
+    *:*) host=${authority%:*}; port=${authority##*:} ;;
+    *) host=$authority; port=443 ;;
+esac
+case "$host" in
+    *:*) connect="[$host]:$port"; name_check="-verify_ip $host"; sni= ;;
+    *[!0-9.]*) connect="$host:$port"; name_check="-verify_hostname $host"; sni="-servername $host" ;;
+    *) connect="$host:$port"; name_check="-verify_ip $host"; sni= ;;
+esac
+
+refuse() {  # reason code detail
+    echo "tls refused reason=$1 verify_code=$2 host=$host detail=$3" >&2
+    echo "tls-$1" >&2
+    rm -f "$TMP".*
+    exit 3
+}
+
+[ -s "$CA" ] || refuse no-ca 0 "no_CA_file_$CA"
+
+{
+    printf '%s %s HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n' "$method" "$path" "$authority"
+    printf '%s' "$headers" | while IFS= read -r line; do
+        [ -n "$line" ] && printf '%s\r\n' "$line"
+    done
+    if [ "$method" = POST ]; then
+        printf 'Content-Length: %s\r\n\r\n%s' "$(printf '%s' "$body" | wc -c)" "$body"
+    else
+        printf '\r\n'
+    fi
+} > "$TMP.req"
+
+# -quiet also means -ign_eof: after the request, read until the server closes.
+# shellcheck disable=SC2086  # name_check and sni are option pairs on purpose
+"$OPENSSL" s_client -connect "$connect" $sni $name_check -CAfile "$CA" -no-CApath \
+    -no-CAstore -verify_return_error -quiet < "$TMP.req" > "$TMP.resp" 2> "$TMP.err"
+
+verify=$(sed -n 's/^verify error:num=\([0-9]*\):\(.*\)$/\1 \2/p' "$TMP.err" | head -n1)
+if [ -n "$verify" ]; then
+    code=${verify%% *}
+    detail=$(echo "${verify#* }" | tr ' ' '_')
+    case "$code" in
+        2|7|18|19|20|21) refuse unknown-ca "$code" "$detail" ;;
+        9) refuse not-yet-valid "$code" "$detail" ;;
+        10) refuse expired "$code" "$detail" ;;
+        62|64) refuse hostname-mismatch "$code" "$detail" ;;
+        *) refuse verify-failed "$code" "$detail" ;;
+    esac
+fi
+status=$(head -n1 "$TMP.resp" | tr -d '\r' | sed -n 's/^HTTP\/1\.[01] \([0-9][0-9][0-9]\).*/\1/p')
+if [ -z "$status" ]; then
+    if grep -q 'connect:errno\|Connection refused\|No route' "$TMP.err"; then
+        echo "$(tail -n1 "$TMP.err")" >&2; echo "connect-failed" >&2
+    else
+        tail -n2 "$TMP.err" >&2; echo "no-answer" >&2
+    fi
+    rm -f "$TMP".*
+    exit 4
+fi
+tr -d '\r' < "$TMP.resp" | sed '1,/^$/d'
+rm -f "$TMP".*
+case "$status" in
+    2??) exit 0 ;;
+    *) echo "http-$status" >&2; exit 5 ;;
+esac
