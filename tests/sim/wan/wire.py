@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
+from harness.capture.errors import CaptureError
 from harness.capture.pcapfile import iter_ip_frames
 from harness.wait import wait_until
+
+T = TypeVar("T")
 
 TCP, UDP = 6, 17
 
@@ -41,9 +46,24 @@ def wire_frames(pcap: Path) -> list[WireFrame]:
     return frames
 
 
+def _readable(read: Callable[[], T]) -> Callable[[], T | None]:
+    """``read`` as a probe: a record tcpdump is writing at this instant reads as corrupt;
+    the next poll sees it whole."""
+
+    def probe() -> T | None:
+        try:
+            return read()
+        except CaptureError:
+            return None
+
+    return probe
+
+
 def frame_count(pcap: Path) -> int:
-    """How many records (of any kind) the capture holds now."""
-    return sum(1 for _ in iter_ip_frames(str(pcap)))
+    """How many records (of any kind) the capture holds now (plus one: never zero, so
+    it can be a wait's result)."""
+    return wait_until(_readable(lambda: 1 + sum(1 for _ in iter_ip_frames(str(pcap)))),
+                      timeout=5.0, what=f"{pcap.name} to be readable") - 1
 
 
 def frames_after(pcap: Path, start: int, until: int = 1, timeout: float = 5.0,
@@ -52,8 +72,9 @@ def frames_after(pcap: Path, start: int, until: int = 1, timeout: float = 5.0,
     written (tcpdump flushes each packet, but after the sender returned)."""
 
     def enough() -> list[WireFrame] | None:
-        frames = [f for f in wire_frames(pcap) if f.number > start]
-        return frames if len(frames) >= until else None
+        frames = _readable(lambda: wire_frames(pcap))()
+        after = [f for f in frames or [] if f.number > start]
+        return after if len(after) >= until else None
 
     return wait_until(enough, timeout=timeout, what=what,
                       evidence=lambda: "\n".join(map(str, wire_frames(pcap)[-20:])))
