@@ -18,6 +18,7 @@ from harness.lab import Topology
 from harness.rules.context import RuleContext
 from harness.scenario.drivers import MachinePlan
 from harness.scenario.model import Facts, Fault, Step
+from harness.wan.config import WanRouterConfig
 
 # lab.address(host, segment) as the builder has it; tests pass a fake
 AddressOf = Callable[[str, str], str]
@@ -294,18 +295,9 @@ class RuleInputs:
 
 
 # -- whole-site slots (issue 13) -------------------------------------------------------
-@dataclass(frozen=True)
-class WanPlan:
-    """The WAN router between a site segment and the cloud namespace. None today: no
-    scenario declares ``wan:`` yet; when one does, this carries the router's settings
-    (harness/wan's router config) and the Control Plane may move behind it."""
-
-    router: str
-    site_segment: str
-    wan_segment: str
-    cloud: str
-
-
+# wan: harness.wan's WanRouterConfig (declared router/cloud hosts and segments, egress
+# ports, WireGuard), None until scenarios declare ``wan:``; the Control Plane may then
+# move to the cloud host, and consumers' ``cp_via`` follows it.
 @dataclass(frozen=True)
 class DnsPlan:
     """The site's DNS server (RFC 2136 updates for ``zone``), announced in DHCP option 6.
@@ -333,6 +325,8 @@ class SitePlan:
     with ``seed``), ``dhcp_servers``, ``relays`` (with their routes), ``snooping``,
     the ``at-start`` ``proxies``, adds ``machines`` to the ``tier``'s driver and plays
     ``steps`` in order; the judge reads ``rule_inputs`` and the copies' keys.
+    ``wan``, ``dns`` and ``ntp`` are the whole site's pieces: None until scenarios
+    declare them.
     """
 
     name: str
@@ -350,7 +344,7 @@ class SitePlan:
     machines: tuple[MachineCopy, ...]
     steps: tuple[PlannedStep, ...]
     rule_inputs: RuleInputs
-    wan: WanPlan | None = None
+    wan: WanRouterConfig | None = None
     dns: DnsPlan | None = None
     ntp: NtpPlan | None = None
 
