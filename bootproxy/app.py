@@ -12,9 +12,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from bootproxy.assignments import AssignmentStore, AssignmentSync, ControlPlaneClient
+from bootproxy.cainitrd import ca_initrd
 from bootproxy.config import BootProxyConfig, arch_map
 from bootproxy.conflicts import ConflictWatch
 from bootproxy.cptls import client_context
@@ -250,6 +252,7 @@ class BootProxy:
                 root=cfg.boot_root,
                 cache_dir=cfg.cache_path.parent / "artifacts",
                 port=cfg.http_port,
+                ca_initrd=self._ca_initrd(),
             ),
             source,
             allow_mac=self.store.served,
@@ -270,6 +273,22 @@ class BootProxy:
 
         self.registry.collector("bootproxy_http_bytes_total", http_bytes)
         return int(server.address[1])
+
+    def _ca_initrd(self) -> Path | None:
+        """Write `--cp-ca` as the nodes' CA initrd (bootproxy.cainitrd); None without it.
+
+        The nodes this proxy boots then trust exactly the CA it trusts itself.
+        """
+        if self.config.cp_ca is None:
+            return None
+        try:
+            pem = self.config.cp_ca.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"--cp-ca {self.config.cp_ca}: {exc.strerror}") from exc
+        path = self.config.cache_path.parent / "trust" / "cp-ca.cpio"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(ca_initrd(pem))
+        return path
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         async def guarded() -> None:

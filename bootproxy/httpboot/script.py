@@ -43,11 +43,17 @@ def _check_line(value: str, field: str) -> None:
                             "fix the boot profile in the Control Plane")
 
 
-def render_script(boot: BootData, base_url: str) -> str:
+CA_INITRD_PATH = "/trust/cp-ca.cpio"
+
+
+def render_script(boot: BootData, base_url: str, ca_initrd: bool = False) -> str:
     """The iPXE script: fetch kernel and initrd from ``base_url``/artifacts/, boot with cmdline.
 
     The initrd is named ``initrd`` and the kernel gets ``initrd=initrd`` so
-    EFI kernels (which load it via the EFI file protocol) find it too.
+    EFI kernels (which load it via the EFI file protocol) find it too. With
+    ``ca_initrd`` a second initrd, ``cpca`` (the proxy's ``--cp-ca`` as a cpio,
+    bootproxy.cainitrd), follows it: Linux unpacks both into one initramfs, so
+    the node trusts the CA its Boot Proxy trusts.
     """
     for field, value in (("kernel", boot.kernel), ("initrd", boot.initrd)):
         if not _ARTIFACT.match(value):
@@ -58,11 +64,14 @@ def render_script(boot: BootData, base_url: str) -> str:
     base = base_url.rstrip("/")
     kernel_url = f"{base}/artifacts/{quote(boot.kernel)}"
     initrd_url = f"{base}/artifacts/{quote(boot.initrd)}"
+    ca_arg = " initrd=cpca" if ca_initrd else ""
+    ca_line = f"initrd --name cpca {base}{CA_INITRD_PATH}\n" if ca_initrd else ""
     return (
         "#!ipxe\n"
         f"# flexlab Boot Proxy: {boot.hostname} ({boot.mac})\n"
         f"echo Booting {boot.hostname} from {base}\n"
-        f"kernel {kernel_url} initrd=initrd {boot.cmdline}\n"
+        f"kernel {kernel_url} initrd=initrd{ca_arg} {boot.cmdline}\n"
         f"initrd --name initrd {initrd_url}\n"
+        f"{ca_line}"
         "boot\n"
     )

@@ -9,6 +9,7 @@ URL space::
 
     GET/HEAD /boot/<mac>.ipxe        per-machine script (404 unless served: SILENT-5)
     GET/HEAD /artifacts/<name>       kernel/initrd from the Control Plane, cached on disk
+    GET/HEAD /trust/cp-ca.cpio       the Control Plane CA as an initrd (only with ca_initrd)
     GET/HEAD /<path>                 files under the boot root (ipxe.efi, undionly.kpxe, ...)
 """
 
@@ -34,7 +35,7 @@ from bootproxy.httpboot.errors import (
     RequestError,
 )
 from bootproxy.httpboot.ranges import Unsatisfiable, parse_range
-from bootproxy.httpboot.script import normalise_mac, render_script
+from bootproxy.httpboot.script import CA_INITRD_PATH, normalise_mac, render_script
 from bootproxy.httpboot.source import BootSource
 from bootproxy.tftp.errors import PathError
 from bootproxy.tftp.paths import resolve_in_root
@@ -67,6 +68,7 @@ class HttpBootConfig:
     public_url: str = ""
     idle_timeout: float = 30.0
     max_connections: int = 1024
+    ca_initrd: Path | None = None
 
 
 @dataclass
@@ -231,6 +233,10 @@ class HttpBootServer:
         if path.startswith("/boot/") and path.endswith(".ipxe"):
             return await self._script(request, path[len("/boot/"):-len(".ipxe")], writer, keep,
                                       head)
+        if path == CA_INITRD_PATH and self.config.ca_initrd is not None:
+            stat = self.config.ca_initrd.stat()
+            etag = f'"ca-{stat.st_size:x}-{stat.st_mtime_ns:x}"'
+            return await self._file(request, self.config.ca_initrd, etag, writer, keep, head)
         if path.startswith("/artifacts/"):
             name = path[len("/artifacts/"):]
             if "/" in name or name in ("", ".", ".."):
@@ -279,7 +285,7 @@ class HttpBootServer:
         self.cache.expect(boot.initrd, boot.initrd_sha256)
         base = self.config.public_url or f"http://{request.headers.get('host', 'localhost')}"
         try:
-            text = render_script(boot, base)
+            text = render_script(boot, base, ca_initrd=self.config.ca_initrd is not None)
         except BootDataError as exc:
             log.warning("http boot: %s", exc)
             return await self._simple(writer, 502, "bad boot data\n", keep, head)

@@ -27,10 +27,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from bootproxy.app import BootProxy
 from bootproxy.assignments import AssignmentStore, AssignmentSync, ControlPlaneClient
+from bootproxy.cainitrd import ca_initrd
 from bootproxy.config import load_config
 from bootproxy.cptls import client_context
 from bootproxy.dhcp.codec import DhcpPacket, MessageType, Opt, encode, parse
 from bootproxy.errors import ConfigError
+from bootproxy.httpboot import BootData, HttpBootConfig, HttpBootServer
 from bootproxy.metrics import Registry
 from controlplane.tls import (
     WRONG_NAME,
@@ -91,7 +93,11 @@ class TlsStandIn(StandInCP):
         super().__init__()
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(str(cert[0]), str(cert[1]))
-        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        # The handshake runs in the handler thread, not in accept(): a client that
+        # stops mid-handshake must not block serve_forever (and so shutdown()).
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True,
+                                                 do_handshake_on_connect=False)
+        self.server.handle_error = lambda request, address: None  # refused handshakes
 
     def https(self, host: str = "127.0.0.1") -> str:
         return f"https://{host}:{self.server.server_address[1]}"
@@ -262,6 +268,69 @@ def test_whole_proxy_serves_cached_macs_and_reports_the_reason(
             json.dumps(health)
         finally:
             client.close()
+            await proxy.stop()
+
+    asyncio.run(body())
+
+
+class _OneMachine:
+    """A BootSource serving KNOWN only (the HTTP boot server's view of the Control Plane)."""
+
+    async def boot_data(self, mac: str) -> BootData | None:
+        return BootData(mac=mac, hostname="n1", kernel="vmlinuz", initrd="initrd.img",
+                        cmdline="console=ttyS0") if mac == KNOWN else None
+
+    async def fetch_artifact(self, name: str, dest: Path, etag: str | None) -> str | None:
+        raise AssertionError("no artifact is fetched in these tests")
+
+
+@pytest.mark.parametrize("with_ca", [True, False])
+def test_ipxe_script_hands_the_node_the_ca_initrd(tmp_path: Path, pki: Pki,
+                                                  with_ca: bool) -> None:
+    cpio = tmp_path / "cp-ca.cpio"
+    cpio.write_bytes(ca_initrd(pki.ca.read_bytes()))
+    root = tmp_path / "root"
+    root.mkdir()
+    config = HttpBootConfig(root=root, cache_dir=tmp_path / "cache", host="127.0.0.1", port=0,
+                            ca_initrd=cpio if with_ca else None)
+
+    async def body() -> None:
+        async with HttpBootServer(config, _OneMachine()) as server:
+            base = f"http://127.0.0.1:{server.address[1]}"
+            async with httpx.AsyncClient(base_url=base) as h:
+                script = (await h.get(f"/boot/{KNOWN}.ipxe")).text
+                ca = await h.get("/trust/cp-ca.cpio")
+        if with_ca:
+            assert f"initrd --name cpca {base}/trust/cp-ca.cpio\n" in script
+            assert " initrd=initrd initrd=cpca console=ttyS0\n" in script
+            assert ca.status_code == 200 and ca.content == cpio.read_bytes()
+        else:
+            assert "cpca" not in script and ca.status_code == 404
+
+    asyncio.run(body())
+
+
+def test_whole_proxy_serves_its_cp_ca_as_the_nodes_ca_initrd(serve, pki: Pki,
+                                                              tmp_path: Path) -> None:
+    good = serve("good", [KNOWN])
+    root = tmp_path / "root"
+    root.mkdir()
+    cfg = load_config([
+        "--interfaces", "lo", "--dhcp-port", "0", "--pxe-port", "0", "--tftp-port", "0",
+        "--http-port", "0", "--boot-root", str(root), "--file-filter", "off",
+        "--metrics-host", "127.0.0.1", "--metrics-port", "0", "--conflict-watch", "no",
+        "--cache-path", str(tmp_path / "cache.json"), "--cp-url", good.https(),
+        "--cp-ca", str(pki.ca), "--longpoll-wait", "0",
+    ], {"FLEXLAB_BP_CP_TOKEN": TOKEN})
+
+    async def body() -> None:
+        proxy = BootProxy(cfg)
+        try:
+            ready = await proxy.start()
+            async with httpx.AsyncClient() as h:
+                got = await h.get(f"http://127.0.0.1:{ready['http_port']}/trust/cp-ca.cpio")
+            assert got.status_code == 200 and got.content == ca_initrd(pki.ca.read_bytes())
+        finally:
             await proxy.stop()
 
     asyncio.run(body())

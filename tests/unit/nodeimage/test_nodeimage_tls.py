@@ -106,7 +106,10 @@ class _Server:
         context.load_cert_chain(str(files.server_cert), str(files.server_key))
         self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.http.daemon_threads = True
-        self.http.socket = context.wrap_socket(self.http.socket, server_side=True)
+        # Handshake in the handler thread: a stuck client must not block shutdown().
+        self.http.socket = context.wrap_socket(self.http.socket, server_side=True,
+                                               do_handshake_on_connect=False)
+        self.http.handle_error = lambda request, address: None  # refused handshakes
         self.thread = threading.Thread(target=self.http.serve_forever, daemon=True)
         self.thread.start()
 
