@@ -118,6 +118,7 @@ class Offer:
     netmask: str | None
     received_at: float = 0.0
     router: str | None = None
+    ntp_servers: tuple[str, ...] = ()   # option 42, as the OS's DHCP client would read it
 
     @property
     def is_proxy(self) -> bool:
@@ -170,6 +171,7 @@ def parse_reply(payload: bytes, src_ip: str, sport: int, now: float) -> Offer | 
     sid = joined(f.options, 54)
     mask = joined(f.options, 1)
     router = joined(f.options, 3)
+    ntp = joined(f.options, 42) or b""
     file = cstring(f.file_raw) if f.overload not in (1, 3) else ""
     opt67 = joined(f.options, 67)
     if not file and opt67:
@@ -192,4 +194,6 @@ def parse_reply(payload: bytes, src_ip: str, sport: int, now: float) -> Offer | 
         netmask=str(ipaddress.IPv4Address(mask)) if mask and len(mask) == 4 else None,
         received_at=now,
         router=str(ipaddress.IPv4Address(router[:4])) if router and len(router) >= 4 else None,
+        ntp_servers=tuple(str(ipaddress.IPv4Address(ntp[i:i + 4]))
+                          for i in range(0, len(ntp) - len(ntp) % 4, 4)),
     )

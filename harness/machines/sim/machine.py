@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.machines.sim import http as sim_http
-from harness.machines.sim.agent import NodeFacts
+from harness.machines.sim.agent import NodeFacts, sntp_offset, sntp_request
 from harness.machines.sim.dhcp import (
     ACK,
     DISCOVER,
@@ -87,6 +87,7 @@ class Lease:
     address: str
     prefixlen: int
     server: str
+    ntp_servers: tuple[str, ...] = ()
 
 
 class SimMachine:
@@ -371,7 +372,7 @@ class SimMachine:
     async def _bring_up(self, ack: Offer) -> None:
         mask = ack.netmask or "255.255.255.0"
         prefix = ipaddress.IPv4Network(f"0.0.0.0/{mask}").prefixlen
-        lease = Lease(ack.yiaddr, prefix, ack.server_id or ack.src_ip)
+        lease = Lease(ack.yiaddr, prefix, ack.server_id or ack.src_ip, ack.ntp_servers)
         loop = asyncio.get_running_loop()
         if self._netdev_up and self.lease is not None and self.lease.address != lease.address:
             await loop.run_in_executor(self.netdevs.executor, self.netdevs.remove, self.ifname)
@@ -518,12 +519,27 @@ class SimMachine:
         if not cp or not token:
             raise BootFailed("AGENT", "kernel command line lacks flexlab.cp= or flexlab.token=")
         self._set_state("agent", cp=cp)
-        # like nodeimage/files/agent.sh: compare clocks first, then register
-        now = time.time() + self.spec.facts.clock_skew
-        cp_time = await self._api(cp, "/api/v1/time", None, None)
-        self.timeline.add(self._now(), "state", "clock", skew=round(now - cp_time["unix"], 3))
+        # like nodeimage/files/agent.sh: set the clock from the site's NTP server (DHCP
+        # option 42) before registering; without one the clock stays as the machine
+        # started (skewed by facts.clock_skew) and the Control Plane judges that
+        correction = 0.0
+        if self.lease.ntp_servers:
+            server = self.lease.ntp_servers[0]
+            try:
+                correction = await self._ntp_offset(server)
+            except (OSError, TimeoutError, ValueError) as exc:
+                self.timeline.add(self._now(), "state", "clock", ntp=server,
+                                  error=f"{type(exc).__name__}: {exc}")
+            else:
+                self.timeline.add(self._now(), "state", "clock", ntp=server,
+                                  stepped=round(correction, 3))
+        else:
+            self.timeline.add(self._now(), "state", "clock", ntp=None,
+                              skew=round(self.spec.facts.clock_skew, 3))
         firmware = "bios" if self.spec.profile.arch == 0 else "efi"
-        body = self.spec.facts.payload(self.ident.mac, firmware, time.time())
+        clock = time.time() + self.spec.facts.clock_skew + correction
+        body = self.spec.facts.payload(self.ident.mac, firmware, clock,
+                                       ipv4=self.lease.address)
         reg = await self._api(cp, "/api/v1/nodes/register", token, body)
         self.registration = reg
         state = reg.get("state")
@@ -533,6 +549,17 @@ class SimMachine:
             raise BootFailed("AGENT", f"registration {state}: {reg.get('reasons')}")
         await self._api(cp, f"/api/v1/nodes/{self.ident.mac}/ready", reg["node_token"], {})
         self._set_state("ready")
+
+    async def _ntp_offset(self, server: str) -> float:
+        """One SNTP exchange (RFC 4330) from this machine's address: the step that brings
+        its skewed clock to the server's. Raises on no answer or a malformed one."""
+        sock = self._socket(socket.SOCK_DGRAM)
+        sock.setblocking(False)
+        loop = asyncio.get_running_loop()
+        skewed = time.time() + self.spec.facts.clock_skew
+        await loop.sock_sendto(sock, sntp_request(skewed), (server, 123))
+        data = await asyncio.wait_for(loop.sock_recv(sock, 512), timeout=2.0 * self.scale + 1)
+        return sntp_offset(data, skewed, time.time() + self.spec.facts.clock_skew)
 
     async def _api(self, cp: str, path: str, token: str | None,
                    body: dict[str, Any] | None) -> Any:

@@ -1,0 +1,57 @@
+"""The emulated agent's clock: SNTP as RFC 4330 computes it, and what it reports."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from harness.machines.sim.agent import NTP_EPOCH, NodeFacts, sntp_offset, sntp_request
+
+pytestmark = pytest.mark.unit
+
+
+def _stamp(unix: float) -> bytes:
+    secs = unix + NTP_EPOCH
+    return struct.pack("!II", int(secs), int((secs % 1) * 2**32))
+
+
+def _reply(origin: bytes, t2: float, t3: float, *, mode: int = 4, stratum: int = 8) -> bytes:
+    head = bytes([0x20 | mode, stratum]) + b"\0" * 22
+    return head + origin + _stamp(t2) + _stamp(t3)
+
+
+def test_offset_of_a_clock_five_seconds_fast() -> None:
+    t1 = 1_800_000_000.25           # the client's (fast) clock at send
+    server_now = t1 - 5.0 + 0.010   # the server's clock: 5 s behind, 10 ms one way
+    reply = _reply(sntp_request(t1)[40:48], server_now, server_now + 0.001)
+    offset = sntp_offset(reply, t1, t1 + 0.021)
+    assert offset == pytest.approx(-5.0, abs=0.001)
+
+
+def test_request_is_a_version_4_client_request_with_our_timestamp() -> None:
+    req = sntp_request(1_800_000_000.5)
+    assert len(req) == 48 and req[0] == 0x23
+    assert req[40:48] == _stamp(1_800_000_000.5)
+
+
+@pytest.mark.parametrize(("mutate", "message"), [
+    (lambda r: r[:40], "bytes"),
+    (lambda r: bytes([0x23]) + r[1:], "mode 3"),
+    (lambda r: r[:1] + b"\0" + r[2:], "kiss-o'-death"),
+    (lambda r: r[:24] + b"\1" * 8 + r[32:], "origin"),
+])
+def test_a_reply_that_is_no_answer_is_refused(mutate, message: str) -> None:
+    t1 = 1_800_000_000.0
+    good = _reply(sntp_request(t1)[40:48], t1, t1)
+    with pytest.raises(ValueError, match=message):
+        sntp_offset(mutate(good), t1, t1)
+
+
+def test_payload_reports_the_clock_as_given_and_the_address() -> None:
+    body = NodeFacts(clock_skew=7.0).payload("52:54:00:00:00:01", "efi", 1000.0,
+                                             ipv4="10.0.0.9")
+    assert body["facts"]["clock_unix"] == 1000.0  # the caller applies skew and NTP step
+    assert body["facts"]["nics"] == [{"name": "eth0", "mac": "52:54:00:00:00:01",
+                                      "ipv4": "10.0.0.9"}]
+    assert "ipv4" not in NodeFacts().payload("52:54:00:00:00:01", "efi", 1.0)["facts"]["nics"][0]
