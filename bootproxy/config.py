@@ -92,8 +92,8 @@ _HELP: dict[str, str] = {
     "http_arch_files": "more HTTP boot files as ARCH=FILE, e.g. 19=ipxe-arm64.efi",
     "conflict_watch": "watch port 68 for other ProxyDHCP servers answering our MACs (true/false)",
     "file_filter": "mac: TFTP/HTTP boot files only for IPs whose MAC is served (SILENT-5; "
-    "relayed BIOS clients are then refused, their IP is not learnable); off: files for anyone "
-    "(scripts stay MAC-filtered)",
+    "the IP is learnt from DHCP, relayed REQUESTs included, or the ARP table); off: files "
+    "for anyone (scripts stay MAC-filtered)",
     "longpoll_wait": "seconds per assignments long-poll (?wait=, at most 60)",
     "heartbeat_interval": "seconds between heartbeats to the Control Plane",
     "log_level": "debug, info, warning or error (logs are JSON lines on stderr)",

@@ -41,6 +41,7 @@ __all__ = [
     "ReceiveContext",
     "Reply",
     "ResponderConfig",
+    "client_address",
     "decide",
 ]
 
@@ -319,3 +320,24 @@ def _decide(request: DhcpPacket, ctx: ReceiveContext, cfg: ResponderConfig) -> R
         dest = ("255.255.255.255", CLIENT_PORT)
     kind_name = "offer" if reply_type == MessageType.OFFER else "ack"
     return Reply(reply, dest, cfg.reply_delay, kind_name)
+
+
+def client_address(request: DhcpPacket, source_ip: str) -> str | None:
+    """The address ``request`` shows its client holds, or is being granted; None if none.
+
+    TFTP and HTTP see only an IP, so the MAC filter (SILENT-5) needs this IP->MAC fact.
+    ``ciaddr`` is the client's own; a direct unicast's source is the client; a relayed
+    packet's source is the relay, never the client. A REQUEST's option 50 is the address
+    the client is taking from the site's server: for a relayed client that never talks to
+    the proxy directly (UEFI HTTP boot, a BIOS ROM that reads its boot file from the offer)
+    it is the only place its address appears. A DISCOVER's option 50 is a wish, not learnt.
+    """
+    if request.ciaddr != "0.0.0.0":
+        return request.ciaddr
+    if request.giaddr == "0.0.0.0" and source_ip not in ("0.0.0.0", "255.255.255.255"):
+        return source_ip
+    if request.message_type == MessageType.REQUEST:
+        wanted = request.get(Opt.REQUESTED_ADDRESS)
+        if wanted is not None and len(wanted) == 4 and wanted != b"\0\0\0\0":
+            return ".".join(str(b) for b in wanted)
+    return None

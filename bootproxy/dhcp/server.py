@@ -23,6 +23,7 @@ from bootproxy.dhcp.responder import (
     ReceiveContext,
     Reply,
     ResponderConfig,
+    client_address,
     decide,
 )
 from bootproxy.errors import CodecError, ListenerError
@@ -222,11 +223,8 @@ class DhcpListener:
             log_event(_LOG, "dhcp_malformed", logging.DEBUG, src=addr[0], error=str(exc))
             return
         mac = request.mac
-        if self.learn is not None and request.giaddr == "0.0.0.0":
-            if request.ciaddr != "0.0.0.0":
-                self.learn(request.ciaddr, mac)
-            elif addr[0] != "0.0.0.0":
-                self.learn(addr[0], mac)
+        if self.learn is not None and (ip := client_address(request, addr[0])) is not None:
+            self.learn(ip, mac)
         ctx = ReceiveContext(
             server_addr=self.server_addr,
             port=self.role,
