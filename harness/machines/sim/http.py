@@ -108,10 +108,10 @@ async def request(sock: socket.socket, url: str, *, method: str = "GET",
             if method != "HEAD":
                 await _read_body(reader, resp_headers, resp)
             return resp
+    except TimeoutError:  # first: TimeoutError is an OSError, whose message is empty
+        raise BootFailed("HTTP", f"{method} {url}: no answer within {timeout:.1f}s") from None
     except (OSError, asyncio.IncompleteReadError) as exc:
         raise BootFailed("HTTP", f"{method} {url}: {exc}") from exc
-    except TimeoutError:
-        raise BootFailed("HTTP", f"{method} {url}: no answer within {timeout:.1f}s") from None
     finally:
         if writer is not None:
             writer.close()
