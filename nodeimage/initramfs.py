@@ -1,5 +1,6 @@
 """Assemble the initramfs tree and write it as a reproducible gzip'd newc cpio archive.
 
+The archive is NUL-padded to a multiple of 4 bytes so another archive can follow it.
 Reproducible means: same inputs, same bytes. So every file gets a fixed mtime and
 mode, the file list is sorted, cpio renumbers inodes and drops device numbers,
 owners are 0:0, and gzip stores no name and no timestamp.
@@ -96,3 +97,8 @@ def write_archive(root: Path, out: Path, busybox: Path) -> None:
     ) as gz:
         shutil.copyfileobj(raw, gz)
     cpio_path.unlink()
+    # Linux takes a further (uncompressed) archive after this one only at a 4-byte
+    # aligned offset and skips NULs between archives: pad, so the Control Plane CA
+    # initrd (bootproxy.cainitrd) can follow however the boot loader concatenates.
+    with out.open("ab") as dest:
+        dest.write(b"\0" * (-out.stat().st_size % 4))

@@ -16,6 +16,12 @@ __all__ = ["CA_PATH", "initrd_with_ca"]
 
 
 def initrd_with_ca(initrd: Path, ca_cert: Path, dest: Path) -> Path:
-    """Write ``initrd`` followed by the CA archive for ``ca_cert`` to ``dest``; return it."""
-    dest.write_bytes(initrd.read_bytes() + ca_initrd(ca_cert.read_bytes()))
+    """Write ``initrd`` followed by the CA archive for ``ca_cert`` to ``dest``; return it.
+
+    Linux reads an archive after a compressed one only at a 4-byte aligned offset
+    (NULs in between are skipped), so the image is padded first; images built
+    since the TLS client came are padded already.
+    """
+    image = initrd.read_bytes()
+    dest.write_bytes(image + b"\0" * (-len(image) % 4) + ca_initrd(ca_cert.read_bytes()))
     return dest

@@ -164,7 +164,8 @@ http() {
             FLEXLAB_CA=$CA_FILE timeout 15 /bin/sh /flexlab/https.sh "$@" 2>/tmp/http.err
             rc=$?
             refused=$(grep '^tls refused ' /tmp/http.err)
-            [ -n "$refused" ] && log "$refused url=$last"
+            # stderr: the caller captures stdout (the body), the console must see this.
+            [ -n "$refused" ] && log "$refused url=$last" >&2
             return $rc ;;
         *) timeout 15 wget -q -O - "$@" 2>/tmp/http.err ;;
     esac

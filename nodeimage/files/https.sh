@@ -35,7 +35,7 @@ esac
 
 rest=${url#https://}
 authority=${rest%%/*}
-path=/${rest#"$authority"}
+path=${rest#"$authority"}
 path=/${path#/}
 case "$authority" in
     \[*\]:*) host=${authority%%]:*}; host=${host#[}; port=${authority##*]:} ;;

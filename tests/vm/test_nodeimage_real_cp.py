@@ -23,7 +23,7 @@ from vmhelpers import (
     wait_for_text,
 )
 
-from nodeimage import build_image
+from nodeimage import build_image, initrd_with_ca
 
 pytestmark = [pytest.mark.vm, needs_root_qemu]
 
@@ -87,3 +87,88 @@ def test_node_registers_and_becomes_ready(tmp_path: Path) -> None:
     assert status == 200 and machine["state"] == "Ready", machine
     facts = machine["facts"]
     assert isinstance(facts, dict) and facts["memory_bytes"] >= 3 * 10**9
+
+
+_NS_BOOT = """
+import json, sys
+from controlplane.client import ControlPlaneClient
+url, token, mac, ca = sys.argv[1:5]
+with ControlPlaneClient(url, token, verify=ca if ca != "-" else False) as cp:
+    print(json.dumps(cp.boot(mac)))
+"""
+
+
+@pytest.mark.parametrize("fault", [None, "wrong-ca"])
+def test_node_verifies_the_cp_certificate_with_the_ca_from_the_boot(
+    tmp_path: Path, fault: str | None,
+) -> None:
+    """HTTPS Control Plane; the CA arrives as a second initrd (what the Boot Proxy serves).
+
+    With the lab's certificate the node registers and is Ready; with a certificate
+    from another CA it refuses before sending its token, and says why.
+    """
+    image = build_image()
+    disk = tmp_path / "data.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "12G"], check=True)
+    url = "https://10.77.0.1:8443"
+    seed = {
+        "clusters": [{"name": "c1", "mode": "standalone", "expected_nodes": 1,
+                      "environment": "test"}],
+        "artifacts": {"vmlinuz": str(image.kernel), "initrd.img": str(image.initrd)},
+        "profiles": [{"name": "node", "kernel": "vmlinuz", "initrd": "initrd.img",
+                      "cmdline": "console=ttyS0 panic=-1 flexlab.poweroff=1 "
+                                 "flexlab.timeurl={cp_url}/api/v1/time "
+                                 "flexlab.cp={cp_url} flexlab.token={join_token} "
+                                 "flexlab.mac={mac}"}],
+        "proxies": [{"name": "bp1", "segments": ["s1"], "clusters": ["c1"], "token": PROXY}],
+        "machines": [{"mac": MAC, "cluster": "c1", "role": "worker", "hostname": "n1",
+                      "profile": "node"}],
+    }
+    (tmp_path / "seed.json").write_text(json.dumps(seed))
+    pki = tmp_path / "pki"
+    with node_net(tmp_path, stub_cp=False) as net:
+        cp_log = tmp_path / "controlplane.log"
+        cp = subprocess.Popen(
+            ["ip", "netns", "exec", net.netns, sys.executable, "-m", "controlplane",
+             "--listen", "10.77.0.1:8443", "--db", str(tmp_path / "cp.sqlite3"),
+             "--admin-token", ADMIN, "--seed", str(tmp_path / "seed.json"),
+             "--public-url", url, "--lab", "fltest", "--tls-dir", str(pki),
+             *(["--tls-fault", fault] if fault else [])],
+            cwd=REPO, stdout=cp_log.open("wb"), stderr=subprocess.STDOUT)
+        try:
+            wait_for_text(cp_log, '"ready"', 30, cp)
+            # The test plays the Boot Proxy; under a fault it must not verify to get the data.
+            got = subprocess.run(
+                ["ip", "netns", "exec", net.netns, sys.executable, "-c", _NS_BOOT, url, PROXY,
+                 MAC, "-" if fault else str(pki / "ca.pem")],
+                cwd=REPO, capture_output=True, text=True, timeout=60, check=True)
+            cmdline = str(json.loads(got.stdout)["cmdline"])
+            initrd = initrd_with_ca(image.initrd, pki / "ca.pem", tmp_path / "initrd-ca.img")
+            console = boot_node_image(
+                image.kernel, initrd, tmp_path / "boot.log",
+                append=cmdline.replace("console=ttyS0 panic=-1 ", ""), disk=disk,
+                nic_args=["-netdev", f"tap,id=n0,ifname={net.tap},script=no,downscript=no",
+                          "-device", f"virtio-net-pci,netdev=n0,mac={MAC}"],
+                netns=net.netns, memory_mib=3584)
+            got = subprocess.run(
+                ["ip", "netns", "exec", net.netns, sys.executable, "-c",
+                 "import json, sys\nfrom controlplane.client import ControlPlaneClient\n"
+                 "with ControlPlaneClient(sys.argv[1], sys.argv[2], verify=False) as cp:\n"
+                 "    print(json.dumps(cp.get_machine(sys.argv[3])))", url, ADMIN, MAC],
+                cwd=REPO, capture_output=True, text=True, timeout=60, check=True)
+            machine = json.loads(got.stdout)
+        finally:
+            cp.terminate()
+            cp.wait(timeout=15)
+    lines = agent_lines(console)
+    assert any(x.startswith("FLEXLAB-AGENT: tls ca=/flexlab/cp-ca.pem sha256=") for x in lines)
+    if fault is None:
+        assert "FLEXLAB-AGENT: registered state=Registered" in lines, "\n".join(lines)
+        assert "FLEXLAB-AGENT: ready ok" in lines, lines
+        assert machine["state"] == "Ready", machine
+    else:
+        assert any(x.startswith("FLEXLAB-AGENT: tls refused reason=unknown-ca ")
+                   for x in lines), "\n".join(lines)
+        assert "FLEXLAB-AGENT: registered state=refused reason=tls-unknown-ca" in lines, lines
+        assert "FLEXLAB-AGENT: done result=failed" in lines
+        assert machine["state"] not in ("Registered", "Ready"), machine

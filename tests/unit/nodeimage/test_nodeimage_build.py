@@ -103,6 +103,7 @@ def test_initrd_layout(tmp_path: Path, fake_packages: dict[str, str]) -> None:
     result = build_image(tmp_path / "out", tmp_path / "cache", "linux-image-6.1.0-99-amd64")
     raw = result.initrd.read_bytes()
     assert raw[4:8] == b"\0\0\0\0", "gzip header must carry no timestamp"
+    assert len(raw) % 4 == 0, "a CA initrd appended must start 4-byte aligned"
     assert BUSYBOX is not None
     listing = subprocess.run([BUSYBOX, "cpio", "-t"], input=gzip.decompress(raw),
                              capture_output=True, check=True).stdout.decode().split()

@@ -28,6 +28,7 @@ from nodeimage.build import latest_built
 from nodeimage.errors import PackageError
 from nodeimage.initramfs import FILES_DIR
 from nodeimage.tlsclient import LIBRARY_DIRS, check_closure, elf_dependencies
+from nodeimage.trust import initrd_with_ca
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(120)]
 
@@ -92,8 +93,10 @@ class _Server:
             def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length).decode()
-                server.requests.append((self.command, self.path, body))
-                out = json.dumps({"unix": 1.5, "path": self.path, "auth":
+                # The raw target: http.server folds a leading "//" in self.path.
+                target = self.requestline.split()[1]
+                server.requests.append((self.command, target, body))
+                out = json.dumps({"unix": 1.5, "path": target, "auth":
                                   self.headers.get("Authorization", "")}).encode()
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(out)))
@@ -222,3 +225,16 @@ def test_image_client_accepts_the_lab_ca_and_refuses_without_one(
     done = _https(image_root, env, None, good.url("/api/v1/time"))
     assert done.returncode == 3 and done.stderr.strip().endswith("tls-no-ca"), done.stderr
     assert len(good.requests) == before
+
+
+def test_ca_initrd_starts_4_byte_aligned_after_any_image(tmp_path: Path) -> None:
+    """Linux ignores an archive at an unaligned offset: the CA would silently be missing."""
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(CA_PEM)
+    for size in range(4, 8):
+        image = tmp_path / f"initrd-{size}.img"
+        image.write_bytes(b"\x1f\x8b" + b"x" * (size - 2))
+        joined = initrd_with_ca(image, ca, tmp_path / "joined.img").read_bytes()
+        offset = joined.index(b"070701")
+        assert offset % 4 == 0 and joined[size:offset] == b"\0" * (offset - size)
+        assert joined[offset:] == ca_initrd(CA_PEM) and len(ca_initrd(CA_PEM)) % 4 == 0
