@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,9 @@ class BootProxyContainer(Component):
         self.state_dir = lab.temp_dir / f"bootproxy-{self.name}"
         self.ready_info: dict[str, Any] = {}
         self._started = False
+        # routes through the host's lab interfaces (e.g. back to a relayed segment): a moved
+        # interface loses them, so they are re-added in the container, on every restart too
+        self._routes: set[tuple[str, str, int, str]] = set()
 
     def _args(self) -> list[str]:
         ifaces = ",".join(self.lab.link(self.host, s).host_iface for s in self.segments)
@@ -104,7 +108,12 @@ class BootProxyContainer(Component):
                 self.lab.relink(self.host, seg)
         with NetNS(self.lab.ns(self.host)) as hn:
             for seg in self.segments:
-                idx = hn.link_lookup(ifname=self.lab.link(self.host, seg).host_iface)[0]
+                ifname = self.lab.link(self.host, seg).host_iface
+                idx = hn.link_lookup(ifname=ifname)[0]
+                self._routes |= {(ifname, r.get_attr("RTA_DST") or "0.0.0.0", r["dst_len"],
+                                  r.get_attr("RTA_GATEWAY"))
+                                 for r in hn.get_routes(family=socket.AF_INET, oif=idx)
+                                 if r.get_attr("RTA_GATEWAY")}
                 hn.link("set", index=idx, net_ns_pid=self.pid)
         with NetNS(target) as cn:
             lo = cn.link_lookup(ifname="lo")[0]
@@ -116,6 +125,9 @@ class BootProxyContainer(Component):
                     cn.addr("add", index=idx, address=str(info.address.ip),
                             prefixlen=info.address.network.prefixlen)
                 cn.link("set", index=idx, state="up")
+            for ifname, dst, dst_len, gateway in sorted(self._routes):
+                cn.route("replace", dst=dst, dst_len=dst_len, gateway=gateway,
+                         oif=cn.link_lookup(ifname=ifname)[0])
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Ready when the proxy printed its ready line, bound 67/4011, and synced (with a CP)."""

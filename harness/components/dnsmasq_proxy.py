@@ -56,7 +56,9 @@ class DnsmasqProxyConfig:
     answer (``None`` answers everyone; an empty tuple answers no one).
     ``tftp_max`` raises dnsmasq's limit of 50 concurrent transfers.
     ``pxe_vendors`` extends the option-60 prefixes dnsmasq treats as PXE
-    (e.g. ``HW-Client`` for Huawei ROMs).
+    (e.g. ``HW-Client`` for Huawei ROMs). ``relayed_subnets`` are the subnets of
+    segments whose DHCP relays forward to this proxy: dnsmasq answers a relayed
+    request only when a ``dhcp-range`` matches its giaddr, so each gets a proxy range.
     """
 
     interface: str
@@ -72,12 +74,14 @@ class DnsmasqProxyConfig:
     tftp_max: int = 1000
     extra_args: tuple[str, ...] = field(default_factory=tuple)
     binary: str = "dnsmasq"
+    relayed_subnets: tuple[str, ...] = ()
 
     def proxy_args(self) -> list[str]:
         """The proxy-mode part of the command line (everything beyond the shared base)."""
-        net = ipaddress.IPv4Network(self.subnet, strict=False)
         args = [
-            f"--dhcp-range={net.network_address},proxy,{net.netmask}",
+            *(f"--dhcp-range={net.network_address},proxy,{net.netmask}"
+              for net in (ipaddress.IPv4Network(s, strict=False)
+                          for s in (self.subnet, *self.relayed_subnets))),
             "--dhcp-userclass=set:ipxe,iPXE",
             f"--dhcp-pxe-vendor={','.join(self.pxe_vendors)}",
         ]
@@ -135,7 +139,8 @@ def prepare_tftp_root(root: Path, files: tuple[str, ...] = ("undionly.kpxe", "ip
 
 
 class DnsmasqProxy(Component):
-    """dnsmasq as a ProxyDHCP + TFTP server on one lab host, serving one segment."""
+    """dnsmasq as a ProxyDHCP + TFTP server on one lab host, serving one segment (and the
+    ``relayed_segments`` whose relays forward to it)."""
 
     def __init__(
         self,
@@ -148,6 +153,7 @@ class DnsmasqProxy(Component):
         tftp_root: Path | None = None,
         name: str | None = None,
         extra_args: tuple[str, ...] = (),
+        relayed_segments: tuple[str, ...] = (),
     ) -> None:
         self.lab = lab
         self.host = host
@@ -165,6 +171,7 @@ class DnsmasqProxy(Component):
             served_macs=served_macs,
             extra_args=extra_args,
             binary=require_dnsmasq(),
+            relayed_subnets=tuple(str(lab.subnets[s]) for s in relayed_segments),
         )
 
     @property

@@ -291,7 +291,8 @@ class ScenarioRunner:
             proxy = DnsmasqProxy(
                 self.lab, name, seg, name=f"dnsmasq-proxy-{name}",
                 script_url=f"http://{self.lab.address(name, seg)}:8080/boot/${{mac}}.ipxe",
-                served_macs=served_macs_from_control_plane(self.cp.api, spec.clusters))
+                served_macs=served_macs_from_control_plane(self.cp.api, spec.clusters),
+                relayed_segments=tuple(self.layout.relays_into(self.scenario, seg)))
             self.proxies[name] = proxy
             self._start(proxy)
             return
