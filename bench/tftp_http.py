@@ -23,7 +23,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -37,6 +36,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bootproxy.tftp import TransferError, fetch  # noqa: E402
+from harness.lab.process import LabProcess  # noqa: E402
+from harness.lab.waits import ReadyLine  # noqa: E402
 
 MB = 1_000_000
 
@@ -84,30 +85,14 @@ def free_port(kind: int) -> int:
 
 # ---------------------------------------------------------------- processes
 @contextlib.contextmanager
-def child(argv: list[str], ready_json: bool, log: Path) -> Iterator[tuple[subprocess.Popen[str],
+def child(argv: list[str], ready_json: bool, log: Path) -> Iterator[tuple[LabProcess,
                                                                             dict[str, object]]]:
-    """Start a server in the foreground; stop it by PID on every path."""
-    with log.open("w") as err:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE if ready_json else subprocess.DEVNULL,
-                                stderr=err, text=True)
-    ready: dict[str, object] = {}
-    try:
-        if ready_json:
-            assert proc.stdout is not None
-            line = proc.stdout.readline()
-            if not line:
-                raise RuntimeError(f"{argv[0]} exited before ready; see {log}:\n"
-                                   f"{log.read_text()[-2000:]}")
-            ready = json.loads(line)
+    """Start a server in the foreground on this host (the harness's one process runner);
+    with ``ready_json`` wait for its ``{"event": "ready"}`` line; stop it by PID on every
+    path."""
+    with LabProcess(log.stem, argv, log) as proc:
+        ready: dict[str, object] = proc.wait(ReadyLine(), timeout=30)[0] if ready_json else {}
         yield proc, ready
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 async def poll(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 10.0) -> None:

@@ -8,10 +8,11 @@ Plane (a cluster, a boot profile with the given kernel and initrd, one machine p
 a proxy record), and waits on real readiness: the Control Plane's ready line and
 ``/healthz``; the Boot Proxy's ready line, its UDP 67/4011 sockets and its ``/healthz``
 reporting the MAC list loaded. Everything it started is stopped by PID on exit, on
-failure too. The processes are the same ones the lab uses
-(:class:`controlplane.process.ControlPlaneProcess`,
-:class:`bootproxy.process.BootProxyProcess`, argv from
-:class:`harness.components.bootproxy.BootProxyConfig`).
+failure too. The processes run through the harness's one process runner, with this host
+as their namespace (:class:`~harness.components.controlplane_process.ControlPlaneProcess`,
+:class:`~harness.components.bootproxy_process.BootProxyProcess`, argv from
+:class:`~harness.components.bootproxy.BootProxyConfig`, the readiness conditions of
+:mod:`harness.lab.waits`).
 """
 
 from __future__ import annotations
@@ -30,15 +31,13 @@ import httpx
 
 from bootproxy.dhcp.server import interface_address
 from bootproxy.errors import BootProxyError
-from bootproxy.process import BootProxyProcess
 from controlplane.client import ApiError, ControlPlaneClient
-from controlplane.errors import ControlPlaneError
-from controlplane.process import ControlPlaneProcess
 from harness.components.bootproxy import BootProxyConfig, prepare_boot_root
-from harness.components.sockets import udp_bound
-from harness.errors import FlexlabError
+from harness.components.bootproxy_process import BootProxyProcess
+from harness.components.controlplane_process import ControlPlaneProcess
+from harness.errors import ComponentError, FlexlabError
+from harness.lab.waits import HttpOk, UdpBound
 from harness.plan.cmdline import LOCAL_CMDLINE
-from harness.wait import wait_until
 
 CLUSTER = "flexlab-local"
 PROXY = "flexlab-localboot"
@@ -153,7 +152,7 @@ class LocalBoot:
         self.cp.start()
         try:
             self.cp.wait_ready(timeout)
-        except ControlPlaneError as exc:
+        except ComponentError as exc:  # it exited; a WaitTimeout carries its own evidence
             raise LocalBootError(str(exc)) from exc
         self.api = ControlPlaneClient(self.cp.url, self.admin_token)
         token = self._load_control_plane()
@@ -189,27 +188,19 @@ class LocalBoot:
         self.proxy = BootProxyProcess(args, self.proxy_log)
         self.proxy.start()
         try:
-            self.proxy_ready = self.proxy.wait_ready(timeout)
-        except BootProxyError as exc:
+            self.proxy_ready = self.proxy.wait_ready(timeout, UdpBound(67, 4011))
+        except ComponentError as exc:  # it exited; a WaitTimeout carries its own evidence
             raise LocalBootError(str(exc)) from exc
-        proc = self.proxy.proc
-        assert proc is not None
-        wait_until(lambda: udp_bound(proc.pid, 67) and udp_bound(proc.pid, 4011),
-                   timeout=timeout, what="the Boot Proxy to bind UDP 67 and 4011",
-                   evidence=self.proxy.log_tail)
-        wait_until(self._proxy_serves_all, timeout=timeout,
-                   what=f"the Boot Proxy to load {len(self.macs)} MAC(s) from the Control Plane",
-                   evidence=self.proxy.log_tail)
-
-    def _proxy_serves_all(self) -> bool:
         port = self.proxy_ready.get("metrics_port")
-        try:
-            answer = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1.0)
-            body = answer.json()
-        except (httpx.HTTPError, ValueError):
-            return False
+        self.proxy.wait(HttpOk(f"http://127.0.0.1:{port}/healthz", accept=self._serves_all,
+                               what=f"load {len(self.macs)} MAC(s) from the Control Plane"),
+                        timeout=timeout)
+
+    def _serves_all(self, answer: httpx.Response) -> bool:
+        """The proxy's /healthz counts every MAC of ours among its assignments."""
+        body = answer.json()
         details = body.get("details", body) if isinstance(body, dict) else {}
-        return answer.status_code == 200 and int(details.get("assignments", 0)) >= len(self.macs)
+        return int(details.get("assignments", 0)) >= len(self.macs)
 
     def stop(self) -> None:
         """Stop the Boot Proxy, then the Control Plane (by PID); keep the workdir's logs

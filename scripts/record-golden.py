@@ -35,7 +35,6 @@ sys.path.insert(0, str(REPO))
 from harness.components.bootproxy import BootProxy  # noqa: E402
 from harness.components.dnsmasq import SiteDhcp  # noqa: E402
 from harness.components.dnsmasq_proxy import DnsmasqProxy  # noqa: E402
-from harness.components.sockets import tcp_listening  # noqa: E402
 from harness.lab import (  # noqa: E402
     Host,
     HostLink,
@@ -44,6 +43,7 @@ from harness.lab import (  # noqa: E402
     Topology,
     names,
 )
+from harness.lab.sockets import tcp_listening  # noqa: E402
 from harness.wait import wait_until  # noqa: E402
 
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")

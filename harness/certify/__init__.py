@@ -2,8 +2,8 @@
 
 Modules: :mod:`~harness.certify.judge` (machine requirements from registered facts),
 :mod:`~harness.certify.firmware` (the ROM's DHCP option set), :mod:`~harness.certify.timings`
-(per-phase times from the capture), :mod:`~harness.certify.capture` (tcpdump limited to the
-machine's traffic), :mod:`~harness.certify.keys` and :mod:`~harness.certify.bundle` (the signed
+(per-phase times from the capture), :mod:`~harness.certify.bpf` (the capture filter limited to
+the machine's traffic), :mod:`~harness.certify.keys` and :mod:`~harness.certify.bundle` (the signed
 tar.gz), :mod:`~harness.certify.verify` (``flexlab verify``) and :mod:`~harness.certify.cli`
 (``flexlab certify``).
 """

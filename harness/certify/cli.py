@@ -27,8 +27,8 @@ from harness import __version__
 from harness.capture.decode import decode_pcap
 from harness.capture.errors import CaptureError
 from harness.capture.events import Capture
+from harness.certify.bpf import boot_filter
 from harness.certify.bundle import write_bundle
-from harness.certify.capture import BootCapture, boot_filter
 from harness.certify.errors import CertifyError
 from harness.certify.firmware import discovers, firmware_kind, firmware_options
 from harness.certify.ipmi import IpmiPowerOn, IpmiTarget, find_ipmitool, parse_address
@@ -39,6 +39,7 @@ from harness.certify.redfish import PowerOn, power_on
 from harness.certify.timings import REGISTER_PATH, machine_addresses, phase_times
 from harness.certify.watch import PHASE_TEXT, boot_view, read_capture
 from harness.errors import FlexlabError
+from harness.lab.tcpdump import PacketCapture
 from harness.localboot import LocalBoot, LocalBootConfig, normalise_mac
 from harness.rules.context import RuleContext
 from harness.rules.engine import check_capture
@@ -236,7 +237,7 @@ def certify(args: argparse.Namespace, out: Out = print) -> Outcome:
                           workdir=work, cp_port=args.cp_port, http_port=args.http_port)
     with LocalBoot(cfg) as lb:
         bpf = boot_filter([mac], lb.address, [lb.http_port, lb.cp_port])
-        with BootCapture(args.iface, pcap, bpf):
+        with PacketCapture("certify-capture", args.iface, pcap, bpf=bpf):
             out(f"Boot Proxy on {args.iface} ({lb.address}) serving only {mac}; Control Plane "
                 f"{lb.cp_url}")
             if args.redfish:

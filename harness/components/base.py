@@ -6,10 +6,11 @@ import abc
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from harness.errors import ComponentError
 from harness.lab.process import LabProcess
-from harness.wait import wait_until
+from harness.lab.waits import Condition, Holds
 
 
 class Component(abc.ABC):
@@ -31,22 +32,20 @@ class Component(abc.ABC):
     def wait_ready(self, timeout: float = 10.0) -> None:
         """Block until the component really serves; raise WaitTimeout with evidence."""
 
+    def wait_for(self, *conditions: Condition, timeout: float) -> list[Any]:
+        """Wait for ``conditions`` (ready line, sockets held by this PID, HTTP 200, log
+        line) on this component's own process, in order; return their results. Fails at
+        once with the log tail if the process exits first."""
+        if self.process is None:
+            raise ComponentError(f"{self.name}: start() first")
+        return self.process.wait(*conditions, timeout=timeout)
+
     def wait_for_process(self, holds: Callable[[int], bool], what: str,
                          timeout: float) -> None:
         """Wait until ``holds(pid)`` is true of this component's own process (its sockets,
-        matched by PID, so another process on the port never counts); fail at once with
-        the log tail if the process exits first. ``what`` reads "bind UDP 53" etc."""
-        proc = self.process
-        assert proc is not None, "start() first"
-
-        def probe() -> bool:
-            if not proc.running():
-                raise ComponentError(f"{self.name} exited before it could {what}:\n"
-                                     + proc.log_tail())
-            return holds(proc.pid)
-
-        wait_until(probe, timeout=timeout, what=f"{self.name} to {what}",
-                   evidence=proc.log_tail)
+        matched by PID, so another process on the port never counts). ``what`` reads
+        "bind UDP 53" etc."""
+        self.wait_for(Holds(holds, what), timeout=timeout)
 
     def stop(self) -> None:
         """Stop the process by PID; idempotent."""

@@ -10,7 +10,6 @@ UDP 67 and 4011 really bound.
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -18,15 +17,23 @@ from pathlib import Path
 from typing import Any
 
 from harness.components.base import Component
-from harness.components.sockets import udp_bound
-from harness.errors import ComponentError, DependencyError
+from harness.errors import DependencyError
 from harness.lab.lab import Lab
-from harness.wait import wait_until
+from harness.lab.waits import Condition, LogLine, ReadyLine, UdpBound
 
 IPXE_DIR = Path("/usr/lib/ipxe")
 BOOT_FILES = ("undionly.kpxe", "ipxe.efi", "snponly.efi")
 HTTP_PORT = 8080
 METRICS_PORT = 9100
+# a proxy with a Control Plane serves once it has a MAC list: fresh, or its cache in an outage
+SYNCED = r'"event": ?"assignments_(updated|cache_loaded)"'
+
+
+def proxy_ready(with_control_plane: bool) -> list[Condition]:
+    """What makes a Boot Proxy ready wherever it runs (process or container): its
+    ``{"event": "ready"}`` line (the first result), its own sockets on UDP 67 and 4011,
+    and with a Control Plane a MAC list to serve."""
+    return [ReadyLine(), UdpBound(67, 4011), *([LogLine(SYNCED)] if with_control_plane else [])]
 
 
 def prepare_boot_root(directory: Path) -> Path:
@@ -113,17 +120,5 @@ class BootProxy(Component):
 
     def wait_ready(self, timeout: float = 15.0) -> None:
         """Ready when it logged its ready event and holds UDP 67 and 4011."""
-        proc = self.process
-        if proc is None:
-            raise ComponentError("start() first")
-        match = proc.wait_for_log(r'^\{.*"event": ?"ready".*\}$', timeout)
-        try:
-            self.ready_info = json.loads(match.group(0))
-        except ValueError:
-            self.ready_info = {}
-        wait_until(lambda: udp_bound(proc.pid, 67) and udp_bound(proc.pid, 4011),
-                   timeout=timeout, what=f"{self.name} to bind UDP 67 and 4011",
-                   evidence=proc.log_tail)
-        if self.config.cp_url:
-            # serving is only meaningful with a MAC list: from the CP, or the cache in an outage
-            proc.wait_for_log(r'"event": ?"assignments_(updated|cache_loaded)"', timeout)
+        self.ready_info = self.wait_for(*proxy_ready(bool(self.config.cp_url)),
+                                        timeout=timeout)[0]

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.components.base import Component
-from harness.components.sockets import udp_bound
 from harness.errors import DependencyError
 from harness.lab.lab import Lab
+from harness.lab.waits import UdpBound
 
 NTP_PORT = 123
 
@@ -95,5 +95,4 @@ class ChronyNtp(Component):
 
     def wait_ready(self, timeout: float = 10.0) -> None:
         """Ready when this chronyd holds UDP 123 (it answers from then on)."""
-        self.wait_for_process(lambda pid: udp_bound(pid, NTP_PORT), f"bind UDP {NTP_PORT}",
-                              timeout)
+        self.wait_for(UdpBound(NTP_PORT), timeout=timeout)

@@ -10,8 +10,6 @@ Capabilities are dropped to NET_RAW and NET_BIND_SERVICE.
 
 from __future__ import annotations
 
-import json
-import re
 import shutil
 import socket
 import subprocess
@@ -21,14 +19,13 @@ from typing import Any
 from pyroute2 import NetNS
 
 from harness.components.base import Component
-from harness.components.sockets import udp_bound
+from harness.components.bootproxy import proxy_ready
 from harness.errors import ComponentError, DependencyError
 from harness.lab import names
 from harness.lab.lab import Lab
-from harness.wait import wait_until
+from harness.lab.waits import wait_for
 
 DEFAULT_IMAGE = "flexlab/bootproxy:latest"
-SYNCED = re.compile(r'"event": ?"assignments_(updated|cache_loaded)"')
 GATE = "/tmp/flexlab-go"
 # the shell gate keeps the proxy from binding before its interfaces exist
 ENTRY = (f'while [ ! -e {GATE} ]; do sleep 0.05; done; exec python3 -m bootproxy "$@"')
@@ -37,6 +34,36 @@ ENTRY = (f'while [ ! -e {GATE} ]; do sleep 0.05; done; exec python3 -m bootproxy
 def _docker(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout,
                           check=False)
+
+
+class _Watched:
+    """A container seen as the process the readiness conditions watch: its init PID,
+    Docker's state and exit code, and ``docker logs`` as its output."""
+
+    def __init__(self, owner: BootProxyContainer) -> None:
+        self.owner = owner
+        self.name = f"Boot Proxy container {owner.container}"
+
+    @property
+    def pid(self) -> int:
+        return self.owner.pid
+
+    def _state(self, field: str) -> str:
+        return _docker("inspect", "-f", f"{{{{.State.{field}}}}}",
+                       self.owner.container).stdout.strip()
+
+    def running(self) -> bool:
+        return self._state("Status") not in ("exited", "dead")
+
+    def returncode(self) -> int | None:
+        code = self._state("ExitCode")
+        return None if self.running() or not code.isdigit() else int(code)
+
+    def output(self) -> str:
+        return self.owner.logs()
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.owner.logs().splitlines()[-lines:])
 
 
 class BootProxyContainer(Component):
@@ -131,27 +158,8 @@ class BootProxyContainer(Component):
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Ready when the proxy printed its ready line, bound 67/4011, and synced (with a CP)."""
-
-        def ready() -> bool:
-            state = _docker("inspect", "-f", "{{.State.Status}}", self.container).stdout.strip()
-            if state in ("exited", "dead"):
-                raise ComponentError(f"container {self.container} {state}:\n{self.logs()[-3000:]}")
-            for line in self.logs().splitlines():
-                if '"ready"' in line and line.startswith("{"):
-                    try:
-                        event = json.loads(line)
-                    except ValueError:
-                        continue
-                    if event.get("event") == "ready":
-                        self.ready_info = event
-            if not self.ready_info or not (udp_bound(self.pid, 67) and udp_bound(self.pid, 4011)):
-                return False
-            # it has a MAC list: fresh from the Control Plane, or its cache during an outage
-            return not self.cp_url or bool(SYNCED.search(self.logs()))
-
-        wait_until(ready, timeout=timeout, interval=0.1,
-                   what=f"Boot Proxy container {self.container}",
-                   evidence=lambda: self.logs()[-3000:])
+        self.ready_info = wait_for(_Watched(self), *proxy_ready(bool(self.cp_url)),
+                                   timeout=timeout)[0]
 
     def logs(self) -> str:
         """The container's stdout and stderr."""

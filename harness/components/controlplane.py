@@ -9,19 +9,16 @@ store — that is how scenarios model an outage.
 
 from __future__ import annotations
 
-import json
 import secrets
-import sys
 from collections.abc import Callable
 from typing import Any
 
-from controlplane.client import ControlPlaneClient
+from controlplane.client import ControlPlaneClient, verify_context
 from harness.components.base import Component
-from harness.components.sockets import tcp_listening
-from harness.errors import ComponentError
+from harness.components.controlplane_process import controlplane_argv
 from harness.lab.lab import Lab
 from harness.lab.nsthread import NamespaceWorker
-from harness.wait import wait_until
+from harness.lab.waits import HttpOk, ReadyLine, TcpListening
 
 CP_PORT = 8000
 
@@ -68,14 +65,13 @@ class ControlPlane(Component):
 
     def argv(self) -> list[str]:
         """The service's command line."""
-        args = [sys.executable, "-m", "controlplane", "--listen", f"0.0.0.0:{CP_PORT}",
-                "--db", str(self.db), f"--admin-token={self.admin_token}", "--lab", self.lab.id]
+        args = ["--lab", self.lab.id]
         if self.tls_dir is not None:
             args += ["--tls-dir", str(self.tls_dir)]
             for (host, _seg), info in self.lab.links.items():
                 if host == self.host and info.address is not None:
                     args += ["--tls-name", str(info.address.ip)]
-        return args
+        return controlplane_argv(f"0.0.0.0:{CP_PORT}", self.db, self.admin_token, args)
 
     def start(self) -> None:
         """Start (or restart after stop(): the store is kept)."""
@@ -83,23 +79,18 @@ class ControlPlane(Component):
 
     def wait_ready(self, timeout: float = 20.0) -> None:
         """Ready when it printed its ready line, listens, and answers /healthz from the lab."""
-        proc = self.process
-        if proc is None:
-            raise ComponentError("start() first")
-        match = proc.wait_for_log(r'^\{.*"event": ?"ready".*\}$', timeout)
-        self.ready_info = json.loads(match.group(0))
-        wait_until(lambda: tcp_listening(proc.pid, CP_PORT), timeout=timeout,
-                   what="the Control Plane to listen", evidence=proc.log_tail)
         if self._worker is None:
             self._worker = NamespaceWorker(self.lab.ns(self.host))
-        first_segment = next(seg for (h, seg) in self.lab.links if h == self.host)
+        url = self.url(next(seg for (h, seg) in self.lab.links if h == self.host))
         verify: bool | str = True
         if self.tls_dir is not None:
             verify = str(self.tls_dir / "ca.pem")
-        client = self._worker.call(ControlPlaneClient, self.url(first_segment),
-                                   self.admin_token, verify=verify)
+        self.ready_info = self.wait_for(ReadyLine(), TcpListening(CP_PORT), timeout=timeout)[0]
+        # the CA exists once the service is up (it makes the lab CA at start)
+        self.wait_for(HttpOk(f"{url}/healthz", verify=verify_context(verify),
+                             call=self._worker.call), timeout=timeout)
+        client = self._worker.call(ControlPlaneClient, url, self.admin_token, verify=verify)
         self.api = NamespacedClient(self._worker, client)
-        self.api.healthz()
 
     def stop(self) -> None:
         """Stop the service (the store stays for a restart)."""

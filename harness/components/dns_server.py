@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.components.base import Component
-from harness.components.sockets import udp_bound
 from harness.errors import ComponentError, DependencyError
 from harness.lab.lab import Lab
+from harness.lab.waits import UdpBound
 
 DNS_PORT = 53
 
@@ -188,8 +188,7 @@ class _DnsComponent(Component):
 
     def wait_ready(self, timeout: float = 15.0) -> None:
         """Ready when this very process holds UDP 53 (zones are loaded before it binds)."""
-        self.wait_for_process(lambda pid: udp_bound(pid, DNS_PORT), f"bind UDP {DNS_PORT}",
-                              timeout)
+        self.wait_for(UdpBound(DNS_PORT), timeout=timeout)
 
 
 class BindDns(_DnsComponent):
@@ -218,7 +217,7 @@ class BindDns(_DnsComponent):
         proc = self.process
         assert proc is not None
         proc.wait_for_log(r" running$", timeout)  # not "running on Linux", "running as"
-        log = proc.log_text()
+        log = proc.output()
         zones = ["."] + ([self.config.update_zone.rstrip(".")] if self.config.update_zone
                          else [])
         zones += [z.rstrip(".") for z in self.config.reverse_zones if self.config.update_zone]

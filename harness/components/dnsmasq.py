@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.components.base import Component
-from harness.components.sockets import udp_bound
-from harness.errors import ComponentError, DependencyError
+from harness.errors import DependencyError
 from harness.lab.lab import Lab
-from harness.wait import wait_until
+from harness.lab.waits import LogLine, UdpBound
 
 
 @dataclass(frozen=True)
@@ -165,22 +164,7 @@ class SiteDhcp(Component):
 
     def wait_ready(self, timeout: float = 10.0) -> None:
         """Ready when dnsmasq has logged its DHCP range and holds its socket on UDP 67."""
-        proc = self.process
-        assert proc is not None, "start() first"
-        proc.wait_for_log(r"DHCP, IP range", timeout)
-
-        def bound() -> bool:
-            if not proc.running():
-                raise ComponentError(f"{self.name} exited before binding UDP 67:\n"
-                                     + proc.log_tail())
-            return udp_bound(proc.pid, 67)
-
-        wait_until(
-            bound,
-            timeout=timeout,
-            what=f"{self.name} to bind UDP 67",
-            evidence=proc.log_tail,
-        )
+        self.wait_for(LogLine(r"DHCP, IP range"), UdpBound(67), timeout=timeout)
 
     def leases(self) -> list[dict[str, str]]:
         """Current leases from dnsmasq's lease file: expiry, mac, ip, hostname, client id."""

@@ -22,9 +22,9 @@ from typing import Any
 
 from harness.components.base import Component
 from harness.components.dnsmasq import DnsmasqConfig, require_dnsmasq
-from harness.components.sockets import udp_bound
 from harness.errors import DependencyError
 from harness.lab.lab import Lab
+from harness.lab.waits import UdpBound
 
 IPXE_DIR = Path("/usr/lib/ipxe")
 
@@ -186,5 +186,4 @@ class DnsmasqProxy(Component):
     def wait_ready(self, timeout: float = 10.0) -> None:
         """Ready when dnsmasq holds its sockets on UDP 67, 4011 and 69."""
         # an early exit is almost always a bad argv: the log shows it
-        self.wait_for_process(lambda pid: all(udp_bound(pid, p) for p in (67, 4011, 69)),
-                              "bind UDP 67/4011/69", timeout)
+        self.wait_for(UdpBound(67, 4011, 69), timeout=timeout)

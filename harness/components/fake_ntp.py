@@ -19,8 +19,8 @@ import threading
 import time
 
 from harness.components.base import Component
-from harness.components.sockets import udp_bound
 from harness.lab.lab import Lab
+from harness.lab.waits import UdpBound
 
 NTP_PORT = 123
 NTP_EPOCH_DELTA = 2208988800  # seconds from 1900-01-01 (NTP era 0) to 1970-01-01
@@ -133,8 +133,7 @@ class FakeNtp(Component):
 
     def wait_ready(self, timeout: float = 10.0) -> None:
         """Ready when this very process holds its UDP socket."""
-        self.wait_for_process(lambda pid: udp_bound(pid, self.port),
-                              f"bind UDP {self.port}", timeout)
+        self.wait_for(UdpBound(self.port), timeout=timeout)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,11 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.components.base import Component
-from harness.components.sockets import udp_bound
 from harness.errors import ComponentError, DependencyError
 from harness.lab.lab import Lab
 from harness.lab.process import LabProcess
-from harness.wait import wait_until
+from harness.lab.waits import LogLine, UdpBound
 
 D2_PORT = 53001
 TSIG_ALGORITHM = "HMAC-SHA256"
@@ -280,19 +279,9 @@ class KeaSiteDhcp(Component):
 
     def wait_ready(self, timeout: float = 15.0) -> None:
         """Ready when D2 holds UDP 53001 and kea-dhcp4 holds UDP 67 and logged its start."""
-        d2 = self.ddns_process
-        if d2 is not None:
-            def d2_bound() -> bool:
-                if not d2.running():
-                    raise ComponentError(f"{d2.name} exited before binding UDP {D2_PORT}:\n"
-                                         + d2.log_tail())
-                return udp_bound(d2.pid, D2_PORT)
-
-            wait_until(d2_bound, timeout=timeout, what=f"{d2.name} to bind UDP {D2_PORT}",
-                       evidence=d2.log_tail)
-        self.wait_for_process(lambda pid: udp_bound(pid, 67), "bind UDP 67", timeout)
-        assert self.process is not None
-        self.process.wait_for_log(r"DHCP4_STARTED", timeout)
+        if self.ddns_process is not None:
+            self.ddns_process.wait(UdpBound(D2_PORT), timeout=timeout)
+        self.wait_for(UdpBound(67), LogLine(r"DHCP4_STARTED"), timeout=timeout)
 
     def stop(self) -> None:
         """Stop kea-dhcp4, then D2 (by PID)."""

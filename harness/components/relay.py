@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.components.base import Component
-from harness.components.sockets import udp_bound
 from harness.errors import ComponentError, DependencyError
 from harness.lab.lab import Lab
-from harness.wait import wait_until
+from harness.lab.waits import UdpBound
 
 
 @dataclass(frozen=True)
@@ -69,14 +68,4 @@ class DhcpRelay(Component):
 
     def wait_ready(self, timeout: float = 10.0) -> None:
         """Ready when dhcrelay holds its UDP 67 socket."""
-        proc = self.process
-        if proc is None:
-            raise ComponentError("start() first")
-
-        def bound() -> bool:
-            if not proc.running():
-                raise ComponentError(f"{self.name} exited:\n{proc.log_tail()}")
-            return udp_bound(proc.pid, 67)
-
-        wait_until(bound, timeout=timeout, what=f"{self.name} to bind UDP 67",
-                   evidence=proc.log_tail)
+        self.wait_for(UdpBound(67), timeout=timeout)

@@ -19,8 +19,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from harness.components.base import Component
-from harness.components.sockets import tcp_listening
 from harness.lab.lab import Lab
+from harness.lab.waits import TcpListening
 
 DEFAULT_PORTS = (80, 443, 8888)
 
@@ -111,8 +111,7 @@ class WebListeners(Component):
 
     def wait_ready(self, timeout: float = 10.0) -> None:
         """Ready when this process listens on every port."""
-        self.wait_for_process(lambda pid: all(tcp_listening(pid, p) for p in self.ports),
-                              f"listen on TCP {self.ports}", timeout)
+        self.wait_for(TcpListening(*self.ports), timeout=timeout)
 
 
 def block_tcp_port(lab: Lab, host: str, segment: str, port: int) -> str:

@@ -20,6 +20,7 @@ from harness.lab import names
 from harness.lab.cleanup import destroy
 from harness.lab.process import LabProcess, ns_argv
 from harness.lab.registry import ProcessRecord, Registry, new_record, process_starttime
+from harness.lab.tcpdump import PacketCapture
 from harness.lab.topology import Host, LinkState, Topology
 
 IFA_F_NODAD = 0x02
@@ -90,7 +91,8 @@ class Lab:
         self.subnets6: dict[str, ipaddress.IPv6Network] = {}
         self.links: dict[tuple[str, str], LinkInfo] = {}
         self.processes: list[LabProcess] = []
-        self.capture = capture
+        self.capture_all = capture
+        self.captures: dict[str, PacketCapture] = {}  # the whole-life capture per segment
         self.pcaps: dict[str, Path] = {}
         self._record = new_record(self.id)
         self._built = False
@@ -152,8 +154,10 @@ class Lab:
             self.temp_dir.mkdir(mode=0o700, parents=True, exist_ok=False)
             self.reports_dir.mkdir(parents=True, exist_ok=True)
             self._build_switch()
-            if self.capture:
-                self._start_captures()
+            if self.capture_all:
+                for seg in self.topology.segments:
+                    self.captures[seg.name] = self.capture(seg.name)
+                    self.pcaps[seg.name] = self.captures[seg.name].pcap
             for host in self.topology.hosts:
                 self._build_host(host)
         except BaseException:
@@ -184,14 +188,47 @@ class Lab:
         found by ``flexlab clean``.
         """
         netns = self.switch_ns if host is None else self.ns(host)
-        proc = LabProcess(name, argv, self.reports_dir / "logs" / f"{name}.log", netns)
+        return self._adopt(LabProcess(name, argv, self.log_path(name), netns))
+
+    def log_path(self, name: str) -> Path:
+        """Where the lab process ``name`` logs (it outlives the lab, for the reports)."""
+        return self.reports_dir / "logs" / f"{name}.log"
+
+    def _adopt(self, proc: LabProcess) -> LabProcess:
+        """Start ``proc`` as this lab's: recorded in the registry, stopped by teardown."""
         proc.start()
         self.processes.append(proc)
         self._record.processes.append(
-            ProcessRecord(proc.pid, process_starttime(proc.pid) or 0, name)
+            ProcessRecord(proc.pid, process_starttime(proc.pid) or 0, proc.name)
         )
         self.registry.save(self._record)
         return proc
+
+    # -- captures --------------------------------------------------------------
+    def capture(self, segment: str, bpf: str | None = None, *,
+                name: str | None = None, timeout: float = 10.0) -> PacketCapture:
+        """Capture ``segment`` (every frame its bridge forwards, or ``bpf``'s) into
+        ``<reports>/pcap/<name>.pcap`` until stopped or the lab is torn down.
+
+        tcpdump runs in the switch namespace on the segment's bridge (a bridge in
+        promiscuous mode sees every frame it forwards); this returns once it listens.
+        The default name is the segment's own, taken by the lab's whole-life capture.
+        """
+        if segment not in self.subnets:
+            raise LabError(f"no segment {segment!r} in this lab")
+        label = name or segment
+        cap = PacketCapture(f"capture-{label}", names.bridge(segment),
+                            self.reports_dir / "pcap" / f"{label}.pcap", bpf=bpf,
+                            netns=self.switch_ns, log_path=self.log_path(f"capture-{label}"))
+        self._adopt(cap)
+        cap.wait_ready(timeout)
+        return cap
+
+    def capture_stats(self, segment: str) -> dict[str, int]:
+        """The whole-life capture's counters for ``segment`` (captured, received, dropped),
+        known once it stopped; empty when the segment was not captured."""
+        cap = self.captures.get(segment)
+        return cap.stats() if cap is not None else {}
 
     def run(self, host: str | None, argv: list[str], timeout: float = 30) -> str:
         """Run a short command in a namespace and return its stdout; raise LabError on failure."""
@@ -331,15 +368,6 @@ class Lab:
         for key in ("net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables"):
             if Path("/proc/sys", *key.split(".")).exists():
                 self.sysctl(None, key, "0")
-
-    def _start_captures(self) -> None:
-        from harness.components.tcpdump import SegmentCapture  # components build on the lab
-
-        for seg in self.topology.segments:
-            cap = SegmentCapture(self, seg.name)
-            cap.start()
-            cap.wait_ready()
-            self.pcaps[seg.name] = cap.pcap
 
     def artifacts(self) -> list[Path]:
         """Every pcap and component log this lab wrote (they outlive the lab)."""

@@ -1,4 +1,9 @@
-"""Processes run inside a lab namespace, with their output captured to a log file."""
+"""The one way the harness runs a long-lived process: in a lab namespace or on this host.
+
+``netns=None`` is this host (LocalBoot, certify, the bench); a name is a lab namespace.
+Output goes to a log file that outlives the process; readiness is a list of
+:mod:`harness.lab.waits` conditions; stop is by process group, never by name.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,11 @@ import re
 import signal
 import subprocess
 from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
 
 from harness.errors import ComponentError
-from harness.wait import wait_until
+from harness.lab.waits import Condition, LogLine, wait_for
 
 
 def ns_argv(netns: str | None, argv: list[str]) -> list[str]:
@@ -25,19 +32,23 @@ def ns_argv(netns: str | None, argv: list[str]) -> list[str]:
 
 
 class LabProcess:
-    """One long-running process of a lab component.
+    """One long-running process: a lab component's, or one on this host (``netns=None``).
 
-    stdout and stderr go to ``log_path`` (the component log that reports
-    attach). Readiness is waited on by :meth:`wait_for_log` or a caller's own
-    probe; :meth:`stop` ends it by PID, never by name.
+    stdout and stderr go to ``log_path`` (the log that reports attach). Readiness is
+    waited on by :meth:`wait` with composable conditions; :meth:`stop` ends it by PID,
+    never by name. As a context manager it starts and always stops.
     """
 
-    def __init__(self, name: str, argv: list[str], log_path: Path, netns: str | None) -> None:
+    def __init__(self, name: str, argv: list[str], log_path: Path, netns: str | None = None,
+                 *, env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
         self.name = name
         self.argv = list(argv)
         self.log_path = log_path
         self.netns = netns
+        self.env = None if env is None else {**os.environ, **env}
+        self.cwd = cwd
         self._proc: subprocess.Popen[bytes] | None = None
+        self._start_offset = 0
 
     @property
     def pid(self) -> int:
@@ -46,10 +57,11 @@ class LabProcess:
             raise ComponentError(f"{self.name} was never started")
         return self._proc.pid
 
-    def start(self) -> None:
+    def start(self) -> Self:
         """Start the process; it runs in its own process group so stop() reaches children."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
+            self._start_offset = log.tell()  # a restart appends: waits read this run only
             try:
                 self._proc = subprocess.Popen(
                     ns_argv(self.netns, self.argv),
@@ -57,9 +69,12 @@ class LabProcess:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
+                    env=self.env,
+                    cwd=self.cwd,
                 )
             except FileNotFoundError as exc:
                 raise ComponentError(f"{self.name}: cannot run {self.argv[0]!r}: {exc}") from exc
+        return self
 
     def running(self) -> bool:
         """True while the process has not exited."""
@@ -76,25 +91,31 @@ class LabProcess:
         except OSError:
             return ""
 
+    def output(self) -> str:
+        """What this run printed (the log may hold earlier runs: a restarted service)."""
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(self._start_offset)
+                return log.read().decode(errors="replace")
+        except OSError:
+            return ""
+
     def log_tail(self, lines: int = 30) -> str:
         """The last ``lines`` lines of the log, for error messages."""
         return "\n".join(self.log_text().splitlines()[-lines:])
 
+    def log_lines(self) -> list[str]:
+        """The log so far, line by line."""
+        return self.log_text().splitlines()
+
+    def wait(self, *conditions: Condition, timeout: float) -> list[Any]:
+        """Wait for ``conditions`` in order and return their results (see :func:`wait_for`)."""
+        return wait_for(self, *conditions, timeout=timeout)
+
     def wait_for_log(self, pattern: str, timeout: float) -> re.Match[str]:
         """Wait until the log matches ``pattern``; fail at once if the process died."""
-
-        def probe() -> re.Match[str] | None:
-            match = re.search(pattern, self.log_text(), re.MULTILINE)
-            if match is None and not self.running():
-                raise ComponentError(
-                    f"{self.name} exited with status {self.returncode()} before it was ready:\n"
-                    + self.log_tail()
-                )
-            return match
-
-        return wait_until(
-            probe, timeout=timeout, what=f"{self.name} to log /{pattern}/", evidence=self.log_tail
-        )
+        match: re.Match[str] = self.wait(LogLine(pattern), timeout=timeout)[0]
+        return match
 
     def stop(self, timeout: float = 5.0, sig: int = signal.SIGTERM) -> int | None:
         """Signal the process group, wait, then SIGKILL what is left. Returns the exit status."""
@@ -110,3 +131,20 @@ class LabProcess:
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=timeout)
         return proc.returncode
+
+    def wait_ready(self, timeout: float = 20.0) -> Any:
+        """Block until the process serves (subclasses name their conditions); here: at once."""
+        return None
+
+    def __enter__(self) -> Self:
+        self.start()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()

@@ -31,7 +31,6 @@ from harness.components.dnsmasq import SiteDhcp
 from harness.components.dnsmasq_proxy import DnsmasqProxy, served_macs_from_control_plane
 from harness.components.relay import DhcpRelay
 from harness.components.snooping import enable_snooping
-from harness.components.tcpdump import capture_stats
 from harness.errors import FlexlabError
 from harness.lab import Lab
 from harness.localboot import stand_in_artifact
@@ -501,8 +500,7 @@ class ScenarioRunner:
         result.expectations = judge_expectations(
             self.scenario, result, captures, cp_state, self._proxy_names, self._keys)
         for seg in result.pcaps:
-            log = self.lab.reports_dir / "logs" / f"capture-{seg}.log"
-            stats = capture_stats(log.read_text()) if log.exists() else {}
+            stats = self.lab.capture_stats(seg)
             if stats.get("dropped"):
                 # rule verdicts on an incomplete capture can be false: say so, loudly
                 result.expectations.append(ExpectationResult(

@@ -30,10 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from harness.capture.events import Capture
-from harness.certify.capture import BootCapture, boot_filter
+from harness.certify.bpf import boot_filter
 from harness.certify.errors import CertifyError
 from harness.certify.timings import machine_addresses
 from harness.certify.watch import read_capture
+from harness.errors import ComponentError, DependencyError, WaitTimeout
+from harness.lab.tcpdump import PacketCapture
 from harness.localboot import LocalBoot, LocalBootConfig, LocalBootError, stand_in_artifact
 from harness.sitecheck.model import CheckResult, SiteCheckError, SiteContext, Verdict
 
@@ -226,14 +228,14 @@ def check_serve(ctx: SiteContext) -> list[CheckResult]:
             with LocalBoot(cfg) as lb:
                 pcap = work / "serve.pcap"
                 bpf = boot_filter(macs, lb.address, [lb.http_port, lb.cp_port])
-                with BootCapture(opts.iface, pcap, bpf):
+                with PacketCapture("serve-capture", opts.iface, pcap, bpf=bpf):
                     msg = (f"serve: Boot Proxy on {opts.iface} ({lb.address}) for "
                            f"{', '.join(macs)}: power them on now (PXE); watching up to "
                            f"{opts.serve_seconds:.0f} s")
                     ctx.log.append(msg)
                     print(msg, file=sys.stderr, flush=True)
                     views = watch(lb, pcap, macs, opts.serve_seconds, ctx.log)
-        except (LocalBootError, CertifyError) as exc:
+        except (LocalBootError, CertifyError, DependencyError, ComponentError, WaitTimeout) as exc:
             raise SiteCheckError(f"--serve could not run a Boot Proxy on {opts.iface}: {exc}"
                                  ) from exc
     seconds = time.monotonic() - started

@@ -35,9 +35,9 @@ from vmhelpers import needs_root_qemu_libvirt
 
 from harness.certify.verify import verify_bundle
 from harness.components.dnsmasq import SiteDhcp
-from harness.components.sockets import tcp_listening, udp_bound
 from harness.lab import Host, HostLink, Lab, Segment, Topology
 from harness.lab import names as lab_names
+from harness.lab.sockets import tcp_listening, udp_bound
 from harness.machines.vm.disk import create_sparse_disk
 from harness.machines.vm.domain import Accel, DataDisk, DomainSpec, Firmware, Nic, NicModel
 from harness.machines.vm.libvirt_vm import connect, teardown

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from scapy.layers.dhcp import BOOTP, DHCP
 
 from bootproxy.dhcp.codec import DhcpPacket, parse
-from bootproxy.process import BootProxyProcess
+from harness.components.bootproxy_process import BootProxyProcess
 
 T = TypeVar("T")
 _CLONE_NEWNET = 0x40000000
@@ -112,8 +112,7 @@ class Lab:
             "--log-level", "debug", *extra,
         ]
         self.proc = BootProxyProcess(
-            args, self.stderr_path, prefix=["ip", "netns", "exec", self.ns_proxy],
-            env=env, cwd=REPO,
+            args, self.stderr_path, netns=self.ns_proxy, env=env, cwd=REPO,
         )
         self.proc.start()
         self.ready = self.proc.wait_ready(20)

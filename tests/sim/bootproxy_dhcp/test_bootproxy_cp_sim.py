@@ -21,7 +21,7 @@ from bp_sim_lab import CLIENT_IP, PROXY_IP, InNetns, Lab, discover, only_reply
 
 from bootproxy.dhcp.codec import MessageType
 from controlplane.client import ControlPlaneClient as AdminClient
-from controlplane.process import ControlPlaneProcess
+from harness.components.controlplane_process import ControlPlaneProcess
 
 pytestmark = [
     pytest.mark.sim,

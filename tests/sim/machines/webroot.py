@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.components.sockets import tcp_listening
 from harness.lab import Host, HostLink, Lab, Segment, Topology
 from harness.lab.process import LabProcess
+from harness.lab.sockets import tcp_listening
 from harness.wait import wait_until
 
 TOPOLOGY = Topology(

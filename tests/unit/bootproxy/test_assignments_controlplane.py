@@ -22,7 +22,7 @@ from bootproxy.conflicts import ConflictWatch
 from bootproxy.dhcp.codec import DhcpPacket, MessageType, Opt, encode
 from bootproxy.metrics import Registry
 from controlplane.client import ControlPlaneClient as AdminClient
-from controlplane.process import ControlPlaneProcess
+from harness.components.controlplane_process import ControlPlaneProcess
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(120)]
 

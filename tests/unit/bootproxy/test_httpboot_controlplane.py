@@ -17,7 +17,7 @@ import pytest
 
 from bootproxy.httpboot import ControlPlaneSource, HttpBootConfig, HttpBootServer
 from controlplane.client import ControlPlaneClient as AdminClient
-from controlplane.process import ControlPlaneProcess
+from harness.components.controlplane_process import ControlPlaneProcess
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(120)]
 

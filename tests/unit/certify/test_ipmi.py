@@ -35,7 +35,7 @@ from harness.certify.ipmi import (
     parse_power_status,
     power_on,
 )
-from harness.components.sockets import udp_bound
+from harness.lab.sockets import udp_bound
 from harness.wait import wait_until
 
 pytestmark = pytest.mark.unit

@@ -10,7 +10,7 @@ import pytest
 from cp_helpers import site
 
 from controlplane.client import ApiError, ControlPlaneClient
-from controlplane.process import ControlPlaneProcess
+from harness.components.controlplane_process import ControlPlaneProcess
 
 pytestmark = pytest.mark.unit
 

@@ -7,7 +7,7 @@ import pytest
 from cp_helpers import facts, new_mac, site
 
 from controlplane.client import ApiError, ControlPlaneClient
-from controlplane.process import ControlPlaneProcess
+from harness.components.controlplane_process import ControlPlaneProcess
 
 pytestmark = pytest.mark.unit
 

@@ -10,7 +10,7 @@ import pytest
 
 import controlplane
 from controlplane.__main__ import render_openapi
-from controlplane.process import ControlPlaneProcess
+from harness.components.controlplane_process import ControlPlaneProcess
 
 pytestmark = pytest.mark.unit
 

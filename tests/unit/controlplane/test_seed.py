@@ -10,8 +10,8 @@ from cp_helpers import ADMIN
 
 from controlplane.client import ControlPlaneClient
 from controlplane.errors import ConfigError
-from controlplane.process import ControlPlaneProcess
 from controlplane.seed import load_seed
+from harness.components.controlplane_process import ControlPlaneProcess
 
 pytestmark = pytest.mark.unit
 
@@ -55,7 +55,7 @@ def test_bad_seed_names_file_and_field(tmp_path: Path) -> None:
 def test_port_in_use_fails_fast_with_the_reason(tmp_path: Path) -> None:
     import socket
 
-    from controlplane.process import StartError
+    from harness.errors import ComponentError
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -64,8 +64,8 @@ def test_port_in_use_fails_fast_with_the_reason(tmp_path: Path) -> None:
         proc = ControlPlaneProcess(tmp_path / "cp.sqlite3", ADMIN, listen=f"127.0.0.1:{port}")
         proc.start()
         try:
-            with pytest.raises(StartError, match="cannot listen") as info:
+            with pytest.raises(ComponentError, match="cannot listen") as info:
                 proc.wait_ready(timeout=20)
-            assert "exited with 2" in str(info.value)
+            assert "exited with status 2" in str(info.value)
         finally:
             proc.stop()

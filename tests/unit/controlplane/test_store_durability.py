@@ -10,7 +10,7 @@ import pytest
 from cp_helpers import ADMIN, facts, new_mac, site
 
 from controlplane.client import ControlPlaneClient
-from controlplane.process import ControlPlaneProcess
+from harness.components.controlplane_process import ControlPlaneProcess
 
 pytestmark = pytest.mark.unit
 

@@ -12,8 +12,8 @@ from cp_helpers import ADMIN
 from cryptography import x509
 
 from controlplane.client import verify_context
-from controlplane.process import ControlPlaneProcess
 from controlplane.tls import make_lab_ca
+from harness.components.controlplane_process import ControlPlaneProcess
 
 pytestmark = pytest.mark.unit
 
@@ -41,9 +41,8 @@ def test_service_speaks_https_with_the_lab_ca(tmp_path: Path) -> None:
                                extra_args=["--tls-dir", str(tmp_path / "pki")])
     proc.start()
     try:
-        assert proc._ready_seen.wait(20), proc.logs()
+        url = proc.wait_ready()  # verifies /healthz against the CA its ready line names
         ca = proc.ready["ca_cert"] if proc.ready else ""
-        url = proc.wait_ready()
         assert url.startswith("https://127.0.0.1:")
         assert httpx.get(f"{url}/healthz", verify=verify_context(ca)).json() == {"status": "ok"}
         with pytest.raises(httpx.ConnectError):

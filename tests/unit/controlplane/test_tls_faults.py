@@ -20,8 +20,8 @@ from cryptography import x509
 from bootproxy.cptls import tls_failure
 from controlplane.client import verify_context
 from controlplane.errors import ConfigError
-from controlplane.process import ControlPlaneProcess
 from controlplane.tls import WRONG_NAME, fault_server_cert, make_lab_ca
+from harness.components.controlplane_process import ControlPlaneProcess
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(120)]
 

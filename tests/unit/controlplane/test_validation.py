@@ -9,7 +9,7 @@ import pytest
 from cp_helpers import ADMIN, site, unique
 
 from controlplane.client import ControlPlaneClient
-from controlplane.process import ControlPlaneProcess
+from harness.components.controlplane_process import ControlPlaneProcess
 
 pytestmark = pytest.mark.unit
 

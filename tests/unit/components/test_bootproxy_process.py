@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bootproxy.errors import ListenerError
-from bootproxy.process import BootProxyProcess
+from harness.components.bootproxy_process import BootProxyProcess
+from harness.errors import ComponentError
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
 
@@ -22,7 +22,7 @@ def test_ready_line_and_clean_stop(tmp_path: Path) -> None:
                             tmp_path / "bp.log")
     with proc:
         assert proc.ready is not None and proc.ready["interfaces"][0]["name"] == "lo"
-    assert proc.proc is not None and proc.proc.returncode == 0  # SIGTERM is a clean exit
+    assert proc.returncode() == 0  # SIGTERM is a clean exit
 
 
 def test_failed_start_carries_the_reason(tmp_path: Path) -> None:
@@ -30,5 +30,5 @@ def test_failed_start_carries_the_reason(tmp_path: Path) -> None:
         ["--interfaces", "flnosuchif0", "--cache-path", str(tmp_path / "c.json")],
         tmp_path / "bp.log",
     )
-    with pytest.raises(ListenerError, match="has no IPv4 address"), proc:
+    with pytest.raises(ComponentError, match="has no IPv4 address"), proc:
         pass

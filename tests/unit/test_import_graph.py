@@ -1,0 +1,136 @@
+"""Imports inside the harness run one way: no cycle between its packages.
+
+Each package (``harness.lab``, ``harness.components``, ``harness.scenario`` …) and each
+top-level module (``harness.localboot``, ``harness.wait`` …) is one node; every import
+statement anywhere in its files, lazy ones inside functions included (a lazy import is
+still a dependency, and hid the lab <-> tcpdump cycle), is an edge. The graph must be
+acyclic once the edges in KNOWN_CYCLE_EDGES are left out. That list only shrinks: an
+entry whose edge is gone fails too, so whoever removes a cycle removes its entry.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+HARNESS = Path(__file__).resolve().parents[2] / "harness"
+
+# edge -> why it is still here; each one closes a cycle that the plan/build/judge work
+# (issue 14, items 1-3) removes
+KNOWN_CYCLE_EDGES: dict[tuple[str, str], str] = {
+    ("harness.scenario", "harness.reports"):
+        "scenario/reporting.py writes reports, while reports read scenario.result's "
+        "RunResult; the neutral judge package takes RunResult",
+    ("harness.scenario", "harness.plan"):
+        "harness.scenario is both the model that plan() reads and the runner that builds "
+        "the plan; the thin build runner leaves the scenario package",
+    ("harness.scenario", "harness.localboot"):
+        "the runner takes its stand-in boot files from localboot, which takes the kernel "
+        "command line from plan, which reads scenario.model; goes with the runner's move",
+    ("harness.lab", "harness.machines"):
+        "lab/cleanup.py lazily imports machines.vm.libvirt_vm to destroy a crashed run's "
+        "VMs by their lab label; the label lookup belongs below both",
+}
+
+
+def _unit(module: str) -> str | None:
+    """The node a module belongs to: ``harness.<package or top-level module>``."""
+    parts = module.split(".")
+    if parts[0] != "harness" or len(parts) < 2:
+        return None
+    top = parts[1]
+    if (HARNESS / top).is_dir() or (HARNESS / f"{top}.py").is_file():
+        return f"harness.{top}"
+    return None
+
+
+def _imports(path: Path) -> Iterator[str]:
+    """Every module an import statement in ``path`` names (relative ones resolved)."""
+    rel = path.relative_to(HARNESS.parent).with_suffix("").parts
+    package = rel if rel[-1] == "__init__" else rel[:-1]
+    package = package[:-1] if package[-1] == "__init__" else package
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = list(package[:len(package) - node.level + 1]) if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            yield module
+            yield from (f"{module}.{alias.name}" for alias in node.names)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Package-level import edges between harness nodes (no self-edges)."""
+    graph: dict[str, set[str]] = {}
+    for path in sorted(HARNESS.rglob("*.py")):
+        rel = path.relative_to(HARNESS.parent).with_suffix("")
+        source = _unit(".".join(rel.parts))
+        assert source is not None
+        graph.setdefault(source, set())
+        for target in filter(None, map(_unit, _imports(path))):
+            if target != source:
+                graph[source].add(target)
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle as a path ``[a, b, …, a]``, or None when the graph is acyclic."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt):], nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (found := visit(start)):
+            return found
+    return None
+
+
+def test_find_cycle_finds_one_and_only_one() -> None:
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_the_graph_sees_lazy_and_relative_imports() -> None:
+    graph = import_graph()
+    assert "harness.lab" in graph["harness.components"]
+    assert "harness.machines" in graph["harness.lab"]  # the lazy import in lab/cleanup.py
+
+
+def test_harness_packages_import_one_way() -> None:
+    graph = import_graph()
+    for source, target in KNOWN_CYCLE_EDGES:
+        graph[source].discard(target)
+    cycle = find_cycle(graph)
+    assert cycle is None, "import cycle between harness packages: " + " -> ".join(cycle or [])
+
+
+@pytest.mark.parametrize("edge", sorted(KNOWN_CYCLE_EDGES), ids="->".join)
+def test_every_allowed_edge_still_closes_a_cycle(edge: tuple[str, str]) -> None:
+    """A removed cycle leaves no stale permission behind: delete its entry."""
+    graph = import_graph()
+    source, target = edge
+    assert target in graph[source], f"{source} no longer imports {target}: drop the entry"
+    others = {k: v - {t for s, t in KNOWN_CYCLE_EDGES if s == k and (s, t) != edge}
+              for k, v in graph.items()}
+    assert find_cycle(others) is not None, f"{source} -> {target} closes no cycle any more"
+
+
+def test_lab_and_components_do_not_import_each_other() -> None:
+    """The lab is below its components (issue 14: lab.py <-> components/tcpdump.py)."""
+    assert "harness.components" not in import_graph()["harness.lab"]
