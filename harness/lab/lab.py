@@ -6,7 +6,6 @@ import contextlib
 import ipaddress
 import os
 import random
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -18,7 +17,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from harness.errors import DependencyError, LabError
 from harness.lab import names
 from harness.lab.cleanup import destroy
-from harness.lab.process import LabProcess, ns_argv
+from harness.lab.process import LabProcess, run_once
 from harness.lab.registry import ProcessRecord, Registry, new_record, process_starttime
 from harness.lab.tcpdump import PacketCapture
 from harness.lab.topology import Host, LinkState, Topology
@@ -233,9 +232,7 @@ class Lab:
     def run(self, host: str | None, argv: list[str], timeout: float = 30) -> str:
         """Run a short command in a namespace and return its stdout; raise LabError on failure."""
         netns = self.switch_ns if host is None else self.ns(host)
-        res = subprocess.run(
-            ns_argv(netns, argv), capture_output=True, text=True, timeout=timeout, check=False
-        )
+        res = run_once(argv, netns, timeout)
         if res.returncode != 0:
             raise LabError(f"{' '.join(argv)} in {netns} failed ({res.returncode}): {res.stderr}")
         return res.stdout

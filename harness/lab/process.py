@@ -31,6 +31,14 @@ def ns_argv(netns: str | None, argv: list[str]) -> list[str]:
     return ["nsenter", f"--net=/run/netns/{netns}", "--", *argv]
 
 
+def run_once(argv: list[str], netns: str | None = None,
+             timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+    """Run a short command to completion (in ``netns``, or on this host) and return it,
+    output captured; the caller decides which exit status is an error, and says so."""
+    return subprocess.run(ns_argv(netns, argv), capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
 class LabProcess:
     """One long-running process: a lab component's, or one on this host (``netns=None``).
 

@@ -28,6 +28,7 @@ from typing import Any
 from harness.errors import FlexlabError
 from harness.lab import Lab
 from harness.lab import names as lab_names
+from harness.lab.process import run_once
 from harness.machines.vm.accel import AccelDecision, choose_accel
 from harness.machines.vm.console import AgentEvent, agent_events
 from harness.machines.vm.disk import create_sparse_disk
@@ -136,10 +137,10 @@ class _Vm:
 
 
 def _ip(*args: str, netns: str | None = None) -> None:
-    argv = ["ip", *(["-n", netns] if netns else []), *args]
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    proc = run_once(["ip", *args], netns)
     if proc.returncode != 0:
-        raise VmDriverError(f"`{' '.join(argv)}` failed: {proc.stderr.strip()}")
+        where = f" in {netns}" if netns else ""
+        raise VmDriverError(f"`ip {' '.join(args)}`{where} failed: {proc.stderr.strip()}")
 
 
 def memory_mib(memory_gb: float) -> int:
