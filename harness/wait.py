@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import abc
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from types import TracebackType
+from typing import Any, Self, TypeVar
 
 from harness.errors import WaitTimeout
 
@@ -39,3 +41,37 @@ def wait_until(
                     detail = f"\n(evidence unavailable: {exc})"
             raise WaitTimeout(f"timed out after {timeout:.1f}s waiting for {what}{detail}")
         time.sleep(interval)
+
+
+class StartedAndReady(abc.ABC):
+    """``with thing:`` starts it, waits until it is ready, and always stops it.
+
+    A failed readiness wait stops what was started before the error propagates, so
+    nothing outlives a failed start. Lab components and single processes share this.
+    """
+
+    @abc.abstractmethod
+    def start(self) -> Any:
+        """Launch it."""
+
+    @abc.abstractmethod
+    def wait_ready(self, timeout: float = 10.0) -> Any:
+        """Block until it really serves (each kind has its own default timeout); raise
+        with evidence otherwise."""
+
+    @abc.abstractmethod
+    def stop(self) -> Any:
+        """Stop it; idempotent."""
+
+    def __enter__(self) -> Self:
+        self.start()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()

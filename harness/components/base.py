@@ -5,15 +5,15 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from harness.errors import ComponentError
 from harness.lab.process import LabProcess
 from harness.lab.waits import Condition, Holds
+from harness.wait import StartedAndReady
 
 
-class Component(abc.ABC):
+class Component(StartedAndReady):
     """A process-backed lab component.
 
     ``start`` launches it, ``wait_ready`` blocks on a real readiness probe and
@@ -59,20 +59,3 @@ class Component(abc.ABC):
     def artifacts(self) -> list[Path]:
         """Files a report should attach (logs by default)."""
         return [self.process.log_path] if self.process is not None else []
-
-    def __enter__(self) -> Component:
-        self.start()
-        try:
-            self.wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -13,11 +13,11 @@ import re
 import signal
 import subprocess
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 from harness.errors import ComponentError
 from harness.lab.waits import Condition, LogLine, wait_for
+from harness.wait import StartedAndReady
 
 
 def ns_argv(netns: str | None, argv: list[str]) -> list[str]:
@@ -39,7 +39,7 @@ def run_once(argv: list[str], netns: str | None = None,
                           timeout=timeout, check=False)
 
 
-class LabProcess:
+class LabProcess(StartedAndReady):
     """One long-running process: a lab component's, or one on this host (``netns=None``).
 
     stdout and stderr go to ``log_path`` (the log that reports attach). Readiness is
@@ -143,16 +143,3 @@ class LabProcess:
     def wait_ready(self, timeout: float = 20.0) -> Any:
         """Block until the process serves (subclasses name their conditions); here: at once."""
         return None
-
-    def __enter__(self) -> Self:
-        self.start()
-        try:
-            self.wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
