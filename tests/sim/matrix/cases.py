@@ -41,14 +41,16 @@ class Gap:
     ``stops_with`` must appear in the machine's failure (its reasons, which carry the
     emulator's last error): a run that fails anywhere else is a real failure, not this
     gap; a run that reaches Ready makes the strict xfail fail, so the table is updated.
-    ``answered`` says whether the proxy still answers the machine (then ``booted_via`` and
-    every rule must hold as far as the boot went). ``time_scale`` shortens a case whose
-    machine only waits out its own timers.
+    ``answered`` says whether the proxy still answers the machine (``booted_via``);
+    ``fails_rules`` are the rules the gap itself breaks (e.g. SITE-3 when the proxy stays
+    silent to a machine it serves): every other rule must hold as far as the boot went.
+    ``time_scale`` shortens a case whose machine only waits out its own timers.
     """
 
     reason: str
     stops_with: str
     answered: bool = True
+    fails_rules: frozenset[str] = frozenset()
     time_scale: float | None = None
 
 
@@ -61,7 +63,7 @@ _DNSMASQ_NO_HTTPCLIENT = Gap(
     "dnsmasq's ProxyDHCP answers only the PXE vendor classes (--dhcp-pxe-vendor); it never "
     "sends the HTTPClient vendor class and URL boot file UEFI HTTP boot needs, so the "
     "firmware gets no boot file",
-    "PXE-E53", answered=False, time_scale=0.05)
+    "PXE-E53", answered=False, fails_rules=frozenset({"SITE-3"}), time_scale=0.05)
 
 
 def _gap(firmware: str, topology: str, kind: str) -> Gap | None:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from harness.components.container import DEFAULT_IMAGE, _docker
+from harness.rules.model import Level, Verdict
 from harness.scenario.reporting import publish
 from harness.scenario.result import MachineResult, RunResult
 from harness.scenario.runner import ScenarioRunner
@@ -92,11 +93,15 @@ def _judge(result: RunResult, gap: Gap | None) -> None:
         assert gap.stops_with in failure, (
             f"documented gap ({gap.reason}) should stop at {gap.stops_with!r}, but:\n"
             + _explain(result))
-        # as far as it went, the boot was right: rules hold, the proxy answered (or not)
+        # as far as it went, the boot was right: no MUST broken but those the gap breaks,
+        # a complete capture, and the proxy answered (or, for this gap, did not)
+        broken = {f.rule_id for found in result.findings.values() for f in found
+                  if f.verdict is Verdict.FAIL and f.level is Level.MUST}
+        assert broken == gap.fails_rules, f"rules broken: {sorted(broken)}\n" + _explain(result)
         fails = [e for e in result.expectations if e.verdict == "fail"]
+        assert not [e for e in fails if e.kind == "run"], _explain(result)
         unanswered = any(e.kind == "machine" and e.description.startswith("booted via")
                          for e in fails)
-        assert not [e for e in fails if e.kind in ("rule", "run")], _explain(result)
         assert unanswered == (not gap.answered), _explain(result)
         raise KnownGap(gap.reason)
     assert result.verdict == "pass", _explain(result)
