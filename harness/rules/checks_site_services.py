@@ -1,33 +1,178 @@
-"""WAN-*, DNS-1, NTP-1: the site around the boot LAN.
+"""WAN-*, DNS-1, NTP-1: the site around the boot LAN, judged from lab state.
 
-These rules are about flows across the WAN router, TLS handshakes, DNS records
-and node clocks: facts a boot-LAN capture does not hold. Until the whole-site
-lab hands them to the rules, each says plainly that it was not applied, and
-why; "not applicable" is never read as "holds" (a scenario naming one of these
-in ``expect.rules`` fails with "never applied").
+These rules read :class:`~harness.rules.site_facts.SiteFacts` (``RuleContext.site``):
+the WAN router's flows, each Control Plane hop's TLS outcome, the site's DNS answers
+and the nodes' clocks. A boot-LAN capture holds none of that; without the facts each
+rule says why it was not applied, and "not applicable" is never read as "holds" (a
+scenario naming one of these in ``expect.rules`` fails with "never applied").
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from harness.rules.analysis import Analysis
 from harness.rules.judge import Judge, check
+from harness.rules.site_facts import SiteFacts
 
-_WHY = {
-    "WAN-1": "needs the WAN router's observed flows; a boot-LAN capture does not show them",
-    "WAN-2": "needs a run with NAT on the WAN and a WAN outage; not part of this capture",
-    "WAN-3": "needs the TLS outcome of every Control Plane hop across the WAN",
-    "DNS-1": "needs the site DNS zone and the nodes' hostnames after Ready",
-    "NTP-1": "needs each Ready node's clock offset from the site's time source",
-}
+MAX_CLOCK_OFFSET_S = 1.0
 
 
-def _register(rule_id: str) -> None:
-    def run(an: Analysis, j: Judge) -> None:
-        j.not_applicable(_WHY[rule_id])
+def _site(an: Analysis, j: Judge, rule: str, missing: str) -> SiteFacts | None:
+    site = an.ctx.site
+    if site is None:
+        j.not_applicable(f"no whole-site facts in this run ({missing}); a boot-LAN capture "
+                         "alone does not show them")
+        return None
+    if rule in site.notes:
+        j.not_applicable(site.notes[rule])
+    return site
 
-    run.__doc__ = f"{rule_id}: judged from lab state, not from a LAN capture."
-    check(rule_id, unit="item")(run)
+
+@check("WAN-1", unit="flow")
+def wan1(an: Analysis, j: Judge) -> None:
+    """Only outbound TCP to the allowed ports (or the tunnel) crosses the WAN; nothing
+    is opened from the Control Plane's side into the site."""
+    site = _site(an, j, "WAN-1", "the WAN router's flows")
+    if site is None or site.wan is None:
+        if site is not None and "WAN-1" not in site.notes:
+            j.not_applicable("this site has no WAN (the Control Plane is on site)")
+        return
+    wan = site.wan
+    if not any(f.packets for f in wan.flows):
+        j.not_applicable("no flow crossed the WAN router in this run")
+    ports = "/".join(str(p) for p in wan.allowed_ports)
+    for f in wan.flows:
+        if not f.packets:
+            continue
+        who = f" ({f.party})" if f.party else ""
+        if f.direction == "in":
+            j.fail(f"a connection was opened into the site from the Control Plane side: "
+                   f"{f.src} -> {f.dst} {f.protocol}/{f.dport}, {f.packets} packet(s), "
+                   f"{f.verdict} by the router; the site must need no inbound connection",
+                   server=f.src)
+        elif f.protocol != "tcp" or f.dport not in wan.allowed_ports:
+            j.fail(f"site -> Control Plane flow {f.src}{who} -> {f.dst} {f.protocol}/{f.dport} "
+                   f"({f.verdict}): only outbound TCP {ports} may cross the WAN",
+                   client=f.src)
+        elif wan.private and f.dst == wan.control_plane and f.path != "tunnel":
+            j.fail(f"{f.src}{who} reached the Control Plane {f.dst}:{f.dport} outside the "
+                   "private WAN; in hybrid mode that traffic must run in the tunnel",
+                   client=f.src)
+        else:
+            j.checked(note=f"{f.path} tcp/{f.dport}")
 
 
-for _rule_id in _WHY:
-    _register(_rule_id)
+@check("WAN-2", unit="item")
+def wan2(an: Analysis, j: Judge) -> None:
+    """The Control Plane sees only the NAT address; a WAN outage serves known machines
+    from the last good state and refuses unknown ones."""
+    site = _site(an, j, "WAN-2", "NAT and outage observations")
+    if site is None or site.wan is None:
+        if site is not None and "WAN-2" not in site.notes:
+            j.not_applicable("this site has no WAN (the Control Plane is on site)")
+        return
+    wan = site.wan
+    if not wan.seen_by_control_plane and not site.outage:
+        j.not_applicable("the Control Plane logged no client and no machine booted during "
+                         "a WAN outage")
+    for addr in wan.seen_by_control_plane:
+        if addr == wan.nat_address:
+            j.checked(note=f"the Control Plane saw only {wan.nat_address}")
+        else:
+            j.fail(f"the Control Plane saw client address {addr}, not the NAT address "
+                   f"{wan.nat_address}: a site host reached it without NAT", client=addr)
+    for boot in site.outage or ():
+        if boot.known and not boot.answered:
+            j.fail(f"known machine {boot.mac} got no answer during the WAN outage: the proxy "
+                   "must serve it from its last good state", client=boot.mac)
+        elif not boot.known and boot.answered:
+            j.fail(f"unknown machine {boot.mac} was answered during the WAN outage",
+                   client=boot.mac)
+        elif boot.known and not boot.ready_after:
+            j.fail(f"known machine {boot.mac} was not Ready after the WAN came back",
+                   client=boot.mac)
+        else:
+            j.checked(note="outage boots as the MAC filter says")
+
+
+@check("WAN-3", unit="hop")
+def wan3(an: Analysis, j: Judge) -> None:
+    """Every Control Plane exchange across the WAN is TLS, verified against the given CA."""
+    site = _site(an, j, "WAN-3", "each Control Plane hop's TLS outcome")
+    if site is None or site.tls is None:
+        if site is not None and site.tls is None and "WAN-3" not in site.notes:
+            j.not_applicable("no Control Plane hop reported its TLS outcome")
+        return
+    crossing = [h for h in site.tls if h.crossed_wan]
+    if not crossing:
+        j.not_applicable("no Control Plane hop crossed the WAN")
+    for hop in crossing:
+        if hop.scheme != "https":
+            j.fail(f"{hop.client} talks to the Control Plane over {hop.scheme} across the WAN "
+                   f"({hop.url}): it must be TLS", client=hop.client)
+        elif hop.verified is None:
+            j.fail(f"{hop.client} used {hop.url} but showed no certificate check: a client "
+                   "must verify the Control Plane against its CA", client=hop.client)
+        elif hop.expect_refusal and hop.verified:
+            j.fail(f"{hop.client} accepted a certificate it had to refuse ({hop.url})",
+                   client=hop.client)
+        elif not hop.verified and not hop.refused_reason:
+            j.fail(f"{hop.client} refused the Control Plane's certificate without saying why",
+                   client=hop.client)
+        elif not hop.verified and not hop.expect_refusal:
+            j.fail(f"{hop.client} refused the Control Plane's certificate: "
+                   f"{hop.refused_reason}", client=hop.client)
+        else:
+            j.checked(note="refused with a reason" if not hop.verified else "verified")
+
+
+@check("DNS-1", unit="name")
+def dns1(an: Analysis, j: Judge) -> None:
+    """Each Ready node's name is unique and resolves (A, and PTR with a reverse zone)."""
+    site = _site(an, j, "DNS-1", "the site's DNS answers")
+    if site is None or site.dns is None:
+        if site is not None and site.dns is None and "DNS-1" not in site.notes:
+            j.not_applicable("this site has no DNS server in the lab")
+        return
+    if not site.dns:
+        j.not_applicable("no node was Ready, so no name had to resolve")
+    owners: dict[str, list[str]] = defaultdict(list)
+    for name in site.dns:
+        owners[name.hostname].append(name.mac)
+    for hostname, macs in owners.items():
+        if len(macs) > 1:
+            j.fail(f"hostname {hostname!r} is used by {len(macs)} nodes ({', '.join(macs)}): "
+                   "names must be unique in the site")
+    for name in site.dns:
+        errors = f"; updates reported: {'; '.join(name.update_errors)}" \
+            if name.update_errors else ""
+        if name.resolved != (name.address,):
+            j.fail(f"{name.hostname} ({name.mac}) resolves to "
+                   f"{list(name.resolved) or 'nothing'}, not {name.address}{errors}",
+                   client=name.mac)
+        elif name.ptr is not None and not any(p.rstrip(".").split(".")[0] == name.hostname
+                                                for p in name.ptr):
+            j.fail(f"{name.address} has PTR {list(name.ptr) or 'nothing'}, not "
+                   f"{name.hostname}{errors}", client=name.mac)
+        else:
+            j.checked()
+
+
+@check("NTP-1", unit="node")
+def ntp1(an: Analysis, j: Judge) -> None:
+    """A Ready node's clock is within 1 s of the site's time source."""
+    site = _site(an, j, "NTP-1", "the nodes' clocks")
+    if site is None or site.clocks is None:
+        if site is not None and site.clocks is None and "NTP-1" not in site.notes:
+            j.not_applicable("no node clock was reported")
+        return
+    if not site.clocks:
+        j.not_applicable("no node was Ready, so no clock had to agree")
+    for clock in site.clocks:
+        source = f" (synced from {clock.source})" if clock.source else " (no NTP offered)"
+        if abs(clock.offset_s) > MAX_CLOCK_OFFSET_S:
+            j.fail(f"{clock.mac}'s clock is {clock.offset_s:+.3f} s off the site's time"
+                   f"{source}: it must be within {MAX_CLOCK_OFFSET_S:g} s", client=clock.mac)
+        else:
+            j.checked()

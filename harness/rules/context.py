@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from harness.rules.site_facts import SiteFacts
+
 
 @dataclass(frozen=True)
 class RuleContext:
@@ -20,6 +22,8 @@ class RuleContext:
     relays: relay (giaddr) addresses expected on the wire.
     vendor_classes: option 60 prefixes a proxy may answer besides PXEClient/HTTPClient.
     time_scale: factor applied to timing limits (TCG guests, loaded hosts).
+    site: what a whole-site run observed beyond the boot LAN (WAN flows, TLS, DNS,
+    clocks), for the WAN/DNS/NTP rules; None on a capture alone.
     """
 
     proxies: frozenset[str] = frozenset()
@@ -28,6 +32,7 @@ class RuleContext:
     relays: frozenset[str] = frozenset()
     vendor_classes: tuple[str, ...] = ("PXEClient", "HTTPClient")
     time_scale: float = 1.0
+    site: SiteFacts | None = None
 
     def __post_init__(self) -> None:
         # MACs are compared in lower-case colon form whatever the caller wrote
