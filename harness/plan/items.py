@@ -43,7 +43,7 @@ class HostOn:
 
 
 # -- the Control Plane -----------------------------------------------------------------
-CpPlacement = Literal["every-segment"]
+CpPlacement = Literal["every-segment", "site", "cloud"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,8 @@ class ControlPlanePlan:
     placement: CpPlacement
     segments: tuple[str, ...]
     tls: bool
+    tls_fault: str | None = None      # serve a certificate clients must refuse (WAN-3)
+    dns_updates: bool = False          # put Ready nodes' names in the site's DNS
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,11 @@ class ReservedPool:
 
 @dataclass(frozen=True)
 class DhcpServerPlan:
-    """One site DHCP server (dnsmasq) on host ``host`` serving ``segment``."""
+    """One site DHCP server (dnsmasq or Kea) on host ``host`` serving ``segment``.
+
+    Whole site: ``router`` is the segment's gateway (option 3), ``dns`` and ``ntp`` the
+    site's servers (options 6, 42), ``domain`` option 15; ``hostnames`` (MAC, name) name
+    each machine for Kea's DDNS."""
 
     name: str                                   # component and log name
     host: str
@@ -151,6 +157,13 @@ class DhcpServerPlan:
     relayed: tuple[RelayedRange, ...]
     forced_options: tuple[str, ...]             # dnsmasq "code,value", e.g. 60,PXEClient
     reserved: tuple[ReservedPool, ...]
+    kind: Literal["dnsmasq", "kea"] = "dnsmasq"
+    router: HostOn | None = None
+    dns: HostOn | None = None
+    ntp: HostOn | None = None
+    domain: str | None = None
+    ddns: bool = False
+    hostnames: tuple[tuple[str, str], ...] = ()
 
     @property
     def address(self) -> HostOn:
@@ -164,6 +177,14 @@ class Route:
 
     host: str
     segment: str
+    via: HostOn
+
+
+@dataclass(frozen=True)
+class DefaultRoute:
+    """``host``'s default route via ``via`` (whole site: off-segment traffic to a router)."""
+
+    host: str
     via: HostOn
 
 
@@ -300,20 +321,33 @@ class RuleInputs:
 # move to the cloud host, and consumers' ``cp_via`` follows it.
 @dataclass(frozen=True)
 class DnsPlan:
-    """The site's DNS server (RFC 2136 updates for ``zone``), announced in DHCP option 6.
-    None today: scenarios do not declare site DNS yet."""
+    """The site's DNS server (BIND; RFC 2136 updates for ``zone``, TSIG-signed), announced
+    in DHCP option 6; ``updates`` says who places node names (control-plane, dhcp, none)."""
 
     host: str
     segment: str
     zone: str
+    reverse: bool = True
+    updates: str = "control-plane"
+
+    @property
+    def address(self) -> HostOn:
+        """Where clients ask."""
+        return HostOn(self.host, self.segment)
 
 
 @dataclass(frozen=True)
 class NtpPlan:
-    """The site's time source, announced in DHCP option 42. None today."""
+    """The site's time source (chrony); ``offered``: announced in DHCP option 42."""
 
     host: str
     segment: str
+    offered: bool = True
+
+    @property
+    def address(self) -> HostOn:
+        """Where clients ask."""
+        return HostOn(self.host, self.segment)
 
 
 # -- the plan --------------------------------------------------------------------------
@@ -347,6 +381,8 @@ class SitePlan:
     wan: WanRouterConfig | None = None
     dns: DnsPlan | None = None
     ntp: NtpPlan | None = None
+    routes: tuple[Route | DefaultRoute, ...] = ()    # whole site: static routes to add
+    gateways: tuple[tuple[str, HostOn], ...] = ()     # whole site: segment -> gateway
 
     def proxy(self, name: str) -> ProxyPlan:
         """The proxy called ``name`` (KeyError naming it otherwise)."""

@@ -9,9 +9,12 @@ it cannot be wired. A builder only executes the result.
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from collections.abc import Callable
+from typing import Any, Literal
 
 from harness.errors import TopologyError
+from harness.lab import Topology
 from harness.plan.cmdline import NODE_CMDLINE
 from harness.plan.errors import PlanError
 from harness.plan.items import (
@@ -35,6 +38,7 @@ from harness.plan.items import (
     SitePlan,
     SnoopingPlan,
 )
+from harness.plan.site import WholeSite, declares_whole_site, whole_site
 from harness.plan.topology import HostRoles, site_topology
 from harness.plan.validate import problems_of
 from harness.scenario.checks import check, machine_macs
@@ -56,39 +60,106 @@ def plan(scenario: Scenario, *, boot_proxy_image: str | None = None) -> SitePlan
     found = [message for _, message in check(scenario)]
     if found:  # names that do not resolve: nothing below could be decided
         raise PlanError(scenario.name, found)
-    topology, roles = site_topology(scenario)
+    whole = declares_whole_site(scenario)
+    topology, roles = site_topology(scenario, control_plane_on_every_segment=not whole)
+    extra = whole_site(scenario, _hosts_on(scenario, roles),
+                       {seg: (host, _upstream(scenario, seg))
+                        for seg, host in roles.relay_hosts}) if whole else None
+    if extra is not None:
+        topology = Topology(segments=(*topology.segments, *extra.segments),
+                            hosts=(*topology.hosts, *extra.hosts))
+        control_plane = ControlPlanePlan(
+            extra.cp_host, "site" if extra.location == "site" else "cloud",
+            (extra.cp_segment,), scenario.control_plane.tls or extra.wan is not None,
+            extra.tls_fault,
+            extra.dns is not None and extra.dns.updates == "control-plane")
+    else:
+        control_plane = ControlPlanePlan(roles.cp_host, "every-segment",
+                                         tuple(s.name for s in scenario.segments),
+                                         scenario.control_plane.tls)
     try:
         topology.validate()
     except TopologyError as exc:
         found.append(str(exc))
+
+    def cp_via(segment: str) -> HostOn:
+        if extra is not None:
+            return HostOn(extra.cp_host, extra.cp_segment)
+        return HostOn(roles.cp_host, segment)
+
     keys = copy_keys(scenario)
     macs = machine_macs(scenario)
     dhcp_servers = _dhcp_servers(scenario, roles, macs)
-    proxies = tuple(_proxy(scenario, roles, p.name, macs, boot_proxy_image)
+    if extra is not None:
+        dhcp_servers = tuple(_whole_site_dhcp(scenario, d, extra, keys, macs)
+                             for d in dhcp_servers)
+    proxies = tuple(_proxy(scenario, p.name, macs, boot_proxy_image, cp_via)
                     for p in scenario.proxies)
     site = SitePlan(
         name=scenario.name, tier=scenario.tier, time_scale=scenario.time_scale,
         timeout=scenario.timeout, topology=topology,
-        control_plane=ControlPlanePlan(roles.cp_host, "every-segment",
-                                       tuple(s.name for s in scenario.segments),
-                                       scenario.control_plane.tls),
+        control_plane=control_plane,
         seed=_seed(scenario, keys, macs),
         dhcp_servers=dhcp_servers,
         relays=_relays(scenario, roles),
         snooping=_snooping(scenario, roles),
         proxies=proxies,
         machine_hosts=roles.machine_hosts,
-        machines=_copies(scenario, roles, keys, macs),
+        machines=_copies(scenario, roles, keys, macs, cp_via),
         steps=_steps(scenario, roles, keys),
         rule_inputs=RuleInputs(
             proxies=tuple((at, p.served_macs) for p in proxies for at in p.addresses),
             site_dhcp=tuple(d.address for d in dhcp_servers),
             relays=tuple(HostOn(host, seg) for seg, host in roles.relay_hosts)),
+        wan=extra.wan if extra else None,
+        dns=extra.dns if extra else None,
+        ntp=extra.ntp if extra else None,
+        routes=extra.routes if extra else (),
+        gateways=extra.gateways if extra else (),
     )
     found += problems_of(scenario, site)
     if found:
         raise PlanError(scenario.name, found)
     return site
+
+
+def _upstream(scenario: Scenario, segment: str) -> str:
+    spec = next(s for s in scenario.segments if s.name == segment)
+    assert spec.relay is not None
+    return spec.relay.upstream
+
+
+def _hosts_on(scenario: Scenario, roles: HostRoles) -> dict[str, tuple[str, ...]]:
+    """Per segment, the site's own hosts on it (DHCP servers, proxies, relays' upstream
+    legs): the hosts that need a route off the segment in a whole site."""
+    out: dict[str, list[str]] = {s.name: [] for s in scenario.segments}
+    for host, spec in zip(roles.dhcp_hosts, scenario.site_dhcp, strict=True):
+        out[spec.segment].append(host)
+    for proxy in scenario.proxies:
+        for seg in proxy.segments:
+            out[seg].append(proxy.name)
+    for seg, host in roles.relay_hosts:
+        out[_upstream(scenario, seg)].append(host)
+    return {seg: tuple(hosts) for seg, hosts in out.items()}
+
+
+def _whole_site_dhcp(scenario: Scenario, server: DhcpServerPlan, extra: WholeSite,
+                     keys: dict[str, tuple[str, ...]], macs: dict[str, list[str]]
+                     ) -> DhcpServerPlan:
+    """A site DHCP server of a whole site: its kind, the segment's gateway, the site's DNS
+    and NTP servers, and (for DDNS) each machine's name."""
+    index = int(server.name.removeprefix("site-dhcp"))
+    kind: Literal["dnsmasq", "kea"] = getattr(scenario.site_dhcp[index], "kind", "dnsmasq")
+    names = tuple((mac, key) for m in scenario.machines if m.cluster is not None
+                  for key, mac in zip(keys[m.name], macs[m.name], strict=True))
+    dns, ntp = extra.dns, extra.ntp
+    return dataclasses.replace(
+        server, kind=kind, router=extra.gateway(server.segment),
+        dns=dns.address if dns else None,
+        ntp=ntp.address if ntp and ntp.offered else None,
+        domain=dns.zone if dns else None,
+        ddns=dns is not None and dns.updates == "dhcp",
+        hostnames=names if dns is not None and dns.updates == "dhcp" else ())
 
 
 def copy_keys(scenario: Scenario) -> dict[str, tuple[str, ...]]:
@@ -183,8 +254,8 @@ def _snooping(scenario: Scenario, roles: HostRoles) -> tuple[SnoopingPlan, ...]:
     return tuple(out)
 
 
-def _proxy(scenario: Scenario, roles: HostRoles, name: str, macs: dict[str, list[str]],
-           run_image: str | None) -> ProxyPlan:
+def _proxy(scenario: Scenario, name: str, macs: dict[str, list[str]],
+           run_image: str | None, cp_via: Callable[[str], HostOn]) -> ProxyPlan:
     spec = next(p for p in scenario.proxies if p.name == name)
     kind: ProxyKind = spec.kind
     image = None
@@ -198,17 +269,18 @@ def _proxy(scenario: Scenario, roles: HostRoles, name: str, macs: dict[str, list
                      for mac in macs[m.name]})
     return ProxyPlan(name=name, kind=kind, image=image, segments=tuple(spec.segments),
                      clusters=tuple(spec.clusters), served_macs=tuple(served),
-                     start=spec.start, cp_via=HostOn(roles.cp_host, spec.segments[0]))
+                     start=spec.start, cp_via=cp_via(spec.segments[0]))
 
 
 def _copies(scenario: Scenario, roles: HostRoles, keys: dict[str, tuple[str, ...]],
-            macs: dict[str, list[str]]) -> tuple[MachineCopy, ...]:
+            macs: dict[str, list[str]], cp_via: Callable[[str], HostOn]
+            ) -> tuple[MachineCopy, ...]:
     attach = dict(roles.machine_hosts)
     return tuple(
         MachineCopy(key=key, group=m.name, mac=mac, firmware=m.firmware, segment=m.segment,
                     attach_host=attach[m.segment], nic=m.nic, facts=m.facts,
                     driver=m.driver or scenario.tier, cluster=m.cluster, role=m.role,
-                    cp_via=HostOn(roles.cp_host, m.segment))
+                    cp_via=cp_via(m.segment))
         for m in scenario.machines
         for key, mac in zip(keys[m.name], macs[m.name], strict=True))
 

@@ -58,14 +58,17 @@ class HostRoles:
     machine_hosts: tuple[tuple[str, str], ...]  # (segment, attachment host)
 
 
-def site_topology(scenario: Scenario) -> tuple[Topology, HostRoles]:
-    """The hosts and links of the scenario's site, not yet validated.
+def site_topology(scenario: Scenario, *, control_plane_on_every_segment: bool = True
+                  ) -> tuple[Topology, HostRoles]:
+    """The boot segments' hosts and links, not yet validated.
 
-    The Control Plane gets a link on every segment (its placement today); machines'
-    attachments are unaddressed (a DHCP client's interface)."""
+    The lab's shortcut gives the Control Plane a link on every segment; a whole site
+    places it itself (:mod:`harness.plan.site`). Machines' attachments are unaddressed
+    (a DHCP client's interface)."""
     segments = tuple(Segment(s.name, ipv6_ra=s.ipv6_ra, prefixlen=prefix_for(scenario, s.name))
                      for s in scenario.segments)
-    hosts = [Host(CP_HOST, tuple(HostLink(s.name) for s in scenario.segments))]
+    hosts = ([Host(CP_HOST, tuple(HostLink(s.name) for s in scenario.segments))]
+             if control_plane_on_every_segment else [])
     dhcp_hosts = tuple(dhcp_host(i) for i in range(len(scenario.site_dhcp)))
     hosts += [Host(name, (HostLink(d.segment),))
               for name, d in zip(dhcp_hosts, scenario.site_dhcp, strict=True)]

@@ -9,6 +9,7 @@ has no link. Every problem is returned, in plan order, each naming what to chang
 from __future__ import annotations
 
 from harness.plan.items import PlannedStep, SitePlan
+from harness.plan.site import RESERVED_NAMES
 from harness.plan.topology import pool_size
 from harness.scenario.model import Scenario
 
@@ -19,7 +20,36 @@ def problems_of(scenario: Scenario, site: SitePlan) -> list[str]:
     """Every wiring problem of ``site`` (planned from ``scenario``); empty when buildable."""
     return [*_proxy_problems(scenario, site), *_relay_problems(site),
             *_dhcp_problems(site), *_snooping_problems(site), *_machine_problems(site),
-            *_step_problems(site)]
+            *_step_problems(site), *_whole_site_problems(scenario, site)]
+
+
+def _whole_site_problems(scenario: Scenario, site: SitePlan) -> list[str]:
+    """The guide's modes mean something: hybrid clusters are run from the cloud, over the
+    WAN; standalone ones from the site. A DDNS site needs a DHCP server that does DDNS."""
+    out = []
+    placement = site.control_plane.placement
+    taken = {s.name for s in scenario.segments} | {p.name for p in scenario.proxies}
+    if placement == "every-segment":
+        return out  # the lab's shortcut: no site to place anything in
+    for name in sorted(taken & set(RESERVED_NAMES)):
+        out.append(f"{name!r} names the whole site's own segment or host "
+                   f"({', '.join(RESERVED_NAMES)}); rename it")
+    for cluster in scenario.clusters:
+        if cluster.mode == "hybrid" and placement != "cloud":
+            out.append(f"cluster {cluster.name!r} is hybrid: its Control Plane is in the "
+                       "cloud — set control_plane.location: cloud (with a wan:)")
+        if cluster.mode == "standalone" and placement == "cloud":
+            out.append(f"cluster {cluster.name!r} is standalone: its Control Plane is on "
+                       "site — set control_plane.location: site, or make the cluster hybrid")
+    if site.dns is not None and site.dns.updates == "dhcp":
+        plain = [d.name for d in site.dhcp_servers if d.kind != "kea"]
+        if plain:
+            out.append(f"dns.updates: dhcp needs a DHCP server that sends DDNS updates; "
+                       f"{', '.join(plain)} is dnsmasq — use site_dhcp kind: kea")
+    if site.control_plane.dns_updates and placement == "cloud":
+        out.append("dns.updates: control-plane with a cloud Control Plane would open a "
+                   "connection into the site (WAN-1); use dns.updates: dhcp (kind: kea)")
+    return out
 
 
 def _linked(site: SitePlan, host: str, segment: str) -> bool:

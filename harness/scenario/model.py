@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from harness.scenario.site_model import DnsSpec, NtpSpec, TlsFault, WanSpec
+
 NAME = r"^[a-z][a-z0-9]{0,9}$"
 Name = Annotated[str, Field(pattern=NAME, description="1-10 lower-case letters/digits")]
 MAC_RE = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
@@ -59,9 +61,11 @@ class SegmentSpec(Strict):
 
 
 class SiteDhcpSpec(Strict):
-    """The site's own DHCP server (dnsmasq), serving the given segments."""
+    """The site's own DHCP server (dnsmasq or ISC Kea), serving the given segments."""
 
     segment: Name
+    kind: Literal["dnsmasq", "kea"] = Field(
+        "dnsmasq", description="dnsmasq, or ISC Kea (with DDNS when dns.updates is dhcp)")
     sends_pxeclient: bool = Field(
         False, description="misconfigured site server that sends option 60 PXEClient (SITE-2)"
     )
@@ -91,10 +95,20 @@ class Fault(Strict):
 
 
 class ControlPlaneSpec(Strict):
-    """The Control Plane mock."""
+    """The Control Plane mock.
+
+    ``location`` places it like a real site: ``site`` on a management segment reached by
+    routing (standalone), ``cloud`` beyond the WAN router (hybrid). Unset, it keeps the
+    lab's shortcut of one leg on every boot segment."""
 
     tls: bool = False
     faults: list[Fault] = Field(default_factory=list)
+    location: Literal["site", "cloud"] | None = Field(
+        None, description="site (management segment) or cloud (beyond the WAN); unset: the "
+        "lab's shortcut, on every boot segment")
+    tls_fault: TlsFault | None = Field(
+        None, description="serve a certificate every client must refuse (wrong-ca, "
+        "wrong-name, expired); implies tls")
 
 
 class ClusterSpec(Strict):
@@ -236,5 +250,9 @@ class Scenario(Strict):
     machines: list[MachineSpec] = Field(default_factory=list)
     steps: list[Step] = Field(default_factory=list)
     expect: Expectations = Field(default_factory=lambda: Expectations())
+    wan: WanSpec | None = Field(None, description="a WAN router between the site and a "
+                                "cloud Control Plane: NAT, outbound ports, private tunnel")
+    dns: DnsSpec | None = Field(None, description="the site's DNS server (BIND, RFC 2136)")
+    ntp: NtpSpec | None = Field(None, description="the site's time source (chrony)")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
