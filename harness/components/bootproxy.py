@@ -59,6 +59,7 @@ class BootProxyConfig:
     cache_path: Path
     cp_url: str | None = None
     cp_token: str | None = None
+    cp_ca: Path | None = None          # verify the Control Plane against this CA only
     assignments_file: Path | None = None
     http_port: int = HTTP_PORT
     metrics_port: int = METRICS_PORT
@@ -80,6 +81,8 @@ class BootProxyConfig:
             args += ["--cp-url", self.cp_url]
         if self.cp_token:
             args.append(f"--cp-token={self.cp_token}")  # a token may begin with "-"
+        if self.cp_ca:
+            args += ["--cp-ca", str(self.cp_ca)]
         if self.assignments_file:
             args += ["--assignments-file", str(self.assignments_file)]
         return args + list(self.extra_args)
@@ -90,7 +93,8 @@ class BootProxy(Component):
 
     def __init__(self, lab: Lab, host: str, segments: list[str], *, cp_url: str | None = None,
                  cp_token: str | None = None, assignments_file: Path | None = None,
-                 name: str | None = None, reply_delay_ms: int = 0) -> None:
+                 name: str | None = None, reply_delay_ms: int = 0,
+                 cp_ca: Path | None = None) -> None:
         self.lab = lab
         self.host = host
         self.segments = segments
@@ -103,6 +107,7 @@ class BootProxy(Component):
             cache_path=state / "assignments.json",
             cp_url=cp_url,
             cp_token=cp_token,
+            cp_ca=cp_ca,
             assignments_file=assignments_file,
             reply_delay_ms=reply_delay_ms,
         )

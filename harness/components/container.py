@@ -71,7 +71,9 @@ class BootProxyContainer(Component):
 
     def __init__(self, lab: Lab, host: str, segments: list[str], *, image: str = DEFAULT_IMAGE,
                  cp_url: str | None = None, cp_token: str | None = None,
-                 name: str | None = None) -> None:
+                 name: str | None = None, cp_ca: Path | None = None) -> None:
+        """``cp_ca``: the CA the proxy verifies the Control Plane against; copied into the
+        state directory the container mounts."""
         if shutil.which("docker") is None:
             raise DependencyError("docker not found: apt-get install docker.io (make setup)")
         self.lab = lab
@@ -80,6 +82,7 @@ class BootProxyContainer(Component):
         self.image = image
         self.cp_url = cp_url
         self.cp_token = cp_token
+        self.cp_ca = cp_ca
         self.name = name or host
         self.container = f"{lab.id}-{self.name}"
         self.log_path = lab.reports_dir / "logs" / f"bootproxy-{self.name}.log"
@@ -99,6 +102,8 @@ class BootProxyContainer(Component):
                 "--pxe-equivalents", "HW-Client"]
         if self.cp_url:
             args += ["--cp-url", self.cp_url]
+        if self.cp_ca:
+            args += ["--cp-ca", "/var/lib/flexlab/cp-ca.pem"]
         return args
 
     def start(self) -> None:
@@ -108,6 +113,8 @@ class BootProxyContainer(Component):
         env = ["-e", f"FLEXLAB_BP_CP_TOKEN={self.cp_token}"] if self.cp_token else []
         # the assignment cache lives outside the container: nothing is lost on a restart
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        if self.cp_ca:
+            shutil.copyfile(self.cp_ca, self.state_dir / "cp-ca.pem")
         run = _docker("run", "-d", "--name", self.container, "--network", "none",
                       "--label", f"{names.DOCKER_LABEL}={self.lab.id}",
                       "--cap-drop", "ALL", "--cap-add", "NET_RAW",

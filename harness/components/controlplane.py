@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from controlplane.client import ControlPlaneClient, verify_context
@@ -47,21 +48,37 @@ class NamespacedClient:
 class ControlPlane(Component):
     """``python -m controlplane`` in lab host ``host``, listening on every segment."""
 
-    def __init__(self, lab: Lab, host: str = "cp", *, tls: bool = False) -> None:
+    def __init__(self, lab: Lab, host: str = "cp", *, tls: bool = False,
+                 tls_fault: str | None = None, advertised: str | None = None,
+                 extra_args: tuple[str, ...] = ()) -> None:
+        """``tls_fault`` (wrong-ca, wrong-name, expired) serves a certificate clients must
+        refuse — the harness itself, as the operator, then skips verification; ``advertised``
+        is the address clients use when it is not one of the host's own (a NAT or tunnel
+        address), put in the certificate and in :meth:`url`; ``extra_args`` are more
+        ``python -m controlplane`` flags (e.g. the RFC 2136 ``--dns-*`` ones)."""
         self.lab = lab
         self.host = host
         self.name = "controlplane"
         self.admin_token = secrets.token_urlsafe(24)
         self.db = lab.temp_dir / "controlplane.sqlite3"
-        self.tls_dir = lab.temp_dir / "cp-tls" if tls else None
+        self.tls_dir = lab.temp_dir / "cp-tls" if tls or tls_fault else None
+        self.tls_fault = tls_fault
+        self.advertised = advertised
+        self.extra_args = tuple(extra_args)
         self._worker: NamespaceWorker | None = None
         self.api: Any = None
         self.ready_info: dict[str, Any] = {}
 
     def url(self, segment: str) -> str:
-        """Base URL of the service as seen from ``segment``."""
+        """Base URL of the service as seen from ``segment`` (or its advertised address)."""
         scheme = "https" if self.tls_dir else "http"
-        return f"{scheme}://{self.lab.address(self.host, segment)}:{CP_PORT}"
+        host = self.advertised or self.lab.address(self.host, segment)
+        return f"{scheme}://{host}:{CP_PORT}"
+
+    @property
+    def ca_cert(self) -> Path | None:
+        """The lab CA clients verify the service against (None without TLS)."""
+        return self.tls_dir / "ca.pem" if self.tls_dir is not None else None
 
     def argv(self) -> list[str]:
         """The service's command line."""
@@ -71,6 +88,11 @@ class ControlPlane(Component):
             for (host, _seg), info in self.lab.links.items():
                 if host == self.host and info.address is not None:
                     args += ["--tls-name", str(info.address.ip)]
+            if self.advertised:
+                args += ["--tls-name", self.advertised]
+            if self.tls_fault:
+                args += ["--tls-fault", self.tls_fault]
+        args += list(self.extra_args)
         return controlplane_argv(f"0.0.0.0:{CP_PORT}", self.db, self.admin_token, args)
 
     def start(self) -> None:
@@ -81,10 +103,14 @@ class ControlPlane(Component):
         """Ready when it printed its ready line, listens, and answers /healthz from the lab."""
         if self._worker is None:
             self._worker = NamespaceWorker(self.lab.ns(self.host))
-        url = self.url(next(seg for (h, seg) in self.lab.links if h == self.host))
+        # the harness's own client goes to the host's own address (it sits beside it)
+        seg = next(seg for (h, seg) in self.lab.links if h == self.host)
+        scheme = "https" if self.tls_dir else "http"
+        url = f"{scheme}://{self.lab.address(self.host, seg)}:{CP_PORT}"
         verify: bool | str = True
         if self.tls_dir is not None:
-            verify = str(self.tls_dir / "ca.pem")
+            # a deliberately bad certificate is for the clients under test to refuse
+            verify = False if self.tls_fault else str(self.tls_dir / "ca.pem")
         self.ready_info = self.wait_for(ReadyLine(), TcpListening(CP_PORT), timeout=timeout)[0]
         # the CA exists once the service is up (it makes the lab CA at start)
         self.wait_for(HttpOk(f"{url}/healthz", verify=verify_context(verify),

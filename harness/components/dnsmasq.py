@@ -121,6 +121,8 @@ class SiteDhcp(Component):
         relayed_segments: tuple[str, ...] = (),
         relay_routers: dict[str, str] | None = None,
         reservations: dict[str, str] | None = None,
+        router: str | None = None,
+        options: tuple[str, ...] = (),
     ) -> None:
         """``reservations`` (MAC -> IPv4) become dnsmasq host entries: with ``--no-ping``
         dnsmasq holds nothing between OFFER and REQUEST, and in a storm of hundreds of
@@ -150,6 +152,8 @@ class SiteDhcp(Component):
             ranges=ranges,
             ipv6_ra=lab.topology.segment(segment).ipv6_ra,
             force_options=force_options,
+            router=router,
+            options=options,
             binary=require_dnsmasq(),
         )
 
