@@ -44,17 +44,35 @@ async def send_json(send: Send, status: int, body: dict[str, Any],
     await send({"type": "http.response.body", "body": data})
 
 
-class BodyLimit:
+class _RouteMiddleware:
+    """Passes non-HTTP traffic through; gives each HTTP request to `handle` with its route name."""
+
+    def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute]) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await self.handle(route_name(self.routes, scope), scope, receive, send)
+
+    async def handle(self, route: str, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one HTTP request that `route` (a route name, or "") will answer."""
+        raise NotImplementedError
+
+
+class BodyLimit(_RouteMiddleware):
     """Refuse request bodies over `limit` bytes with 413 (artifact uploads exempt)."""
 
     def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute],
                  limit: int = MAX_BODY_BYTES) -> None:
-        self.app = app
-        self.routes = routes
+        super().__init__(app, routes)
         self.limit = limit
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or route_name(self.routes, scope) in UNLIMITED_ROUTES:
+    async def handle(self, route: str, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the body through, counted; answer 413 once it is over the limit."""
+        if route in UNLIMITED_ROUTES:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
@@ -86,19 +104,15 @@ def _too_large(limit: int) -> dict[str, str]:
     }
 
 
-class FaultInjector:
+class FaultInjector(_RouteMiddleware):
     """Apply the fault configured for the matched route: latency, down, errors, lies."""
 
     def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute], faults: FaultTable) -> None:
-        self.app = app
-        self.routes = routes
+        super().__init__(app, routes)
         self.faults = faults
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        route = route_name(self.routes, scope)
+    async def handle(self, route: str, scope: Scope, receive: Receive, send: Send) -> None:
+        """Delay, refuse, fail or corrupt this request as its route's fault says."""
         fault = self.faults.for_route(route)
         if fault is None:
             await self.app(scope, receive, send)
@@ -107,27 +121,21 @@ class FaultInjector:
         if fault.latency_ms:
             applied.append(f"latency={fault.latency_ms}ms")
             await asyncio.sleep(fault.latency_ms / 1000.0)
-        header = [(b"x-flexlab-fault", ",".join(applied).encode())]
         if fault.down:
-            header = [(b"x-flexlab-fault", ",".join([*applied, "down"]).encode())]
-            await send_json(send, 503, {
-                "error": "service down (injected fault)",
-                "detail": f"route {route!r} is switched off; DELETE /api/v1/faults to restore it",
-            }, header)
+            await _injected(send, 503, "service down (injected fault)",
+                            f"route {route!r} is switched off; DELETE /api/v1/faults to restore it",
+                            [*applied, "down"])
             return
         if fault.error_rate and self.faults.roll(fault.error_rate):
-            header = [(b"x-flexlab-fault", ",".join([*applied, "error"]).encode())]
-            await send_json(send, 500, {
-                "error": "internal error (injected fault)",
-                "detail": f"route {route!r} fails {fault.error_rate:.0%} of requests; retry",
-            }, header)
+            await _injected(send, 500, "internal error (injected fault)",
+                            f"route {route!r} fails {fault.error_rate:.0%} of requests; retry",
+                            [*applied, "error"])
             return
         if fault.wrong_answer:
             applied.append("wrong_answer")
             await self._lie(scope, receive, send, applied)
             return
-        await self.app(scope, receive, _with_headers(send, [
-            (b"x-flexlab-fault", ",".join(applied).encode())]))
+        await self.app(scope, receive, _with_headers(send, [_fault_header(applied)]))
 
     async def _lie(self, scope: Scope, receive: Receive, send: Send, applied: list[str]) -> None:
         start: Message | None = None
@@ -151,11 +159,21 @@ class FaultInjector:
         if is_json and body:
             with contextlib.suppress(ValueError):
                 body = json.dumps(corrupt(json.loads(body))).encode()
-        headers += [(b"content-length", str(len(body)).encode()),
-                    (b"x-flexlab-fault", ",".join(applied).encode())]
+        headers += [(b"content-length", str(len(body)).encode()), _fault_header(applied)]
         await send({"type": "http.response.start", "status": start["status"],
                     "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def _fault_header(applied: list[str]) -> tuple[bytes, bytes]:
+    """`X-Flexlab-Fault: latency=…ms,down`: what the fault layer did to this answer."""
+    return (b"x-flexlab-fault", ",".join(applied).encode())
+
+
+async def _injected(send: Send, status: int, error: str, detail: str,
+                    applied: list[str]) -> None:
+    """Answer in the service's own error shape, marked as an injected fault."""
+    await send_json(send, status, {"error": error, "detail": detail}, [_fault_header(applied)])
 
 
 def _with_headers(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
@@ -166,19 +184,16 @@ def _with_headers(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
     return wrapped
 
 
-class RequestLog:
+class RequestLog(_RouteMiddleware):
     """Log one JSON line per request: method, path, route, status, duration."""
 
     def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute],
                  log: Callable[..., None]) -> None:
-        self.app = app
-        self.routes = routes
+        super().__init__(app, routes)
         self.log = log
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, route: str, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve the request, then log it, also when it failed."""
         started = time.monotonic()
         status = 0
 
@@ -193,6 +208,6 @@ class RequestLog:
         finally:
             client = scope.get("client")
             self.log("request", method=scope["method"], path=scope["path"],
-                     route=route_name(self.routes, scope), status=status,
+                     route=route, status=status,
                      ms=round((time.monotonic() - started) * 1000, 2),
                      client=client[0] if client else None)

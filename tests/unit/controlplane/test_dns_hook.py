@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from controlplane.app import create_app, node_address
+from controlplane.app import create_app
 from controlplane.dns_update import DnsOutcome, DnsUpdateConfig
 from controlplane.errors import ControlPlaneError
+from controlplane.routes.nodes import node_address
 from controlplane.store import Store
 
 pytestmark = pytest.mark.unit

@@ -7,14 +7,18 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 import controlplane
 from controlplane.__main__ import render_openapi
+from controlplane.app import create_app
+from controlplane.store import Store
 from harness.components.controlplane_process import ControlPlaneProcess
 
 pytestmark = pytest.mark.unit
 
 COMMITTED = Path(controlplane.__file__).with_name("openapi.json")
+FASTAPI_OWN = {"openapi", "swagger_ui_html", "swagger_ui_redirect", "redoc_html"}
 FIX = "regenerate it with `python -m controlplane --dump-openapi controlplane/openapi.json`"
 
 
@@ -43,3 +47,17 @@ def test_contract_routes_are_all_present() -> None:
     }
     present = {(path, method) for path, ops in paths.items() for method in ops}
     assert contract <= present, sorted(contract - present)
+
+
+def test_every_operation_is_a_fault_target(tmp_path: Path) -> None:
+    """Route names are what faults and the request log use: one per operationId."""
+    store = Store(tmp_path / "cp.sqlite3")
+    try:
+        client = TestClient(create_app(store, "admin-openapi"))
+        faults = client.get("/api/v1/faults", headers={"Authorization": "Bearer admin-openapi"})
+    finally:
+        store.close()
+    paths = json.loads(COMMITTED.read_text())["paths"]
+    operations = {op["operationId"] for ops in paths.values() for op in ops.values()}
+    assert faults.status_code == 200, faults.text
+    assert set(faults.json()["endpoints"]) == {"*", *operations, *FASTAPI_OWN}
