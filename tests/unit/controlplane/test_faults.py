@@ -91,3 +91,4 @@ def test_request_log_names_route_and_fault_status(cp: ControlPlaneProcess,
         found = [r for r in found if r["status"] == 503]
         time.sleep(0.02)
     assert found and found[-1]["route"] == "time" and found[-1]["component"] == "controlplane"
+    assert found[-1]["level"] == "error"  # a 5xx answer, injected or not, is an error line

@@ -1,8 +1,11 @@
-"""The JSON log: store events as lines, and long-polls that end when the proxy hangs up."""
+"""The JSON log: one schema with the Boot Proxy's (ts, level, component, event, msg + fields),
+store events as lines, and long-polls that end when the proxy hangs up."""
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import socket
 import time
 from typing import Any
@@ -11,7 +14,9 @@ from urllib.parse import urlsplit
 import pytest
 from cp_helpers import site
 
+from bootproxy.logs import JsonFormatter
 from controlplane.client import ControlPlaneClient
+from controlplane.logs import JsonLog
 from harness.components.controlplane_process import ControlPlaneProcess
 
 pytestmark = pytest.mark.unit
@@ -33,11 +38,78 @@ def wait_for_line(cp: ControlPlaneProcess, match: dict[str, Any],
     raise AssertionError(f"no log line with {match}; last lines: {cp.logs()[-5:]}")
 
 
+HEAD = ["ts", "level", "component", "event", "msg"]
+
+
+def lines_of(stream: io.StringIO) -> list[dict[str, Any]]:
+    """What a JsonLog wrote to `stream`, one record a line."""
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_every_line_starts_with_the_shared_head() -> None:
+    stream = io.StringIO()
+    log = JsonLog(stream, lab="lab7")
+    log("seeded", file="site.yaml", revision=3)
+    [line] = lines_of(stream)
+    assert list(line)[:6] == [*HEAD, "lab"]
+    assert line["level"] == "info" and line["component"] == "controlplane"
+    assert line["event"] == line["msg"] == "seeded"
+    assert line["file"] == "site.yaml" and line["revision"] == 3
+    assert abs(line["ts"] - time.time()) < 5
+
+
+def test_level_says_what_needs_a_look() -> None:
+    stream = io.StringIO()
+    log = JsonLog(stream)
+    log("request", status=200)
+    log("request", status=404)
+    log("request", status=503)
+    log("request", status=0)  # the app raised before it answered
+    log("error", error="configuration error", detail="bad flag")
+    log("fault_set", endpoint="time", down=True)
+    log("store_event", kind="machine.ready", level="debug")
+    levels = [line["level"] for line in lines_of(stream)]
+    assert levels == ["info", "info", "error", "error", "error", "warning", "debug"]
+
+
+def test_a_field_may_not_overwrite_the_head() -> None:
+    log = JsonLog(io.StringIO())
+    with pytest.raises(ValueError, match="overwrite"):
+        log("request", msg="hello")
+    with pytest.raises(ValueError, match="log level"):
+        log("request", level="loud")
+
+
+def test_same_field_names_as_the_boot_proxy() -> None:
+    proxy_record = logging.LogRecord("bootproxy.app", logging.WARNING, __file__, 1, "ready",
+                                     None, None)
+    proxy_record.fields = {"event": "ready"}
+    proxy_line = json.loads(JsonFormatter(proxy="bp1").format(proxy_record))
+    stream = io.StringIO()
+    JsonLog(stream)("ready", level="warning")
+    [cp_line] = lines_of(stream)
+    shared = set(proxy_line) - {"proxy"}
+    assert shared == set(HEAD) and shared <= set(cp_line)
+    for key in shared - {"ts", "component"}:
+        assert cp_line[key] == proxy_line[key], key
+
+
+def test_the_service_logs_only_schema_lines(cp: ControlPlaneProcess,
+                                            admin: ControlPlaneClient) -> None:
+    site(admin)
+    wait_for_line(cp, {"event": "request", "route": "machines_create"})
+    records = [json.loads(line) for line in cp.logs()]
+    assert records and all(list(r)[:5] == HEAD for r in records), records[:3]
+    ready = next(r for r in records if r["event"] == "ready")
+    assert ready["level"] == "info" and ready["url"] == cp.url
+
+
 def test_store_events_are_logged(cp: ControlPlaneProcess, admin: ControlPlaneClient) -> None:
     s = site(admin)
     record = wait_for_line(cp, {"event": "store_event", "kind": "machine.created",
                                 "subject": s["macs"][0]})
     assert record["component"] == "controlplane" and record["data"]["cluster"] == s["cluster"]
+    assert record["level"] == "info" and record["msg"] == "store_event"
 
 
 def test_long_poll_ends_when_the_proxy_hangs_up(cp: ControlPlaneProcess,
