@@ -64,8 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="put each Ready node's hostname in this DNS server (RFC 2136)")
     parser.add_argument("--dns-zone", default=None, metavar="ZONE",
                         help="the forward zone node names go in (with --dns-server)")
-    parser.add_argument("--dns-reverse-zone", default=None, metavar="ZONE",
-                        help="an in-addr.arpa zone for PTR records (with --dns-server)")
+    parser.add_argument("--dns-reverse-zone", action="append", default=[], metavar="ZONE",
+                        help="an in-addr.arpa zone for PTR records (repeatable; the one "
+                             "holding a node's address is updated)")
     parser.add_argument("--dns-key-file", default=None, metavar="FILE",
                         help="TSIG key NAME:BASE64SECRET (hmac-sha256) signing the updates")
     parser.add_argument("--dump-openapi", nargs="?", const="-", default=None, metavar="FILE",
@@ -226,7 +227,7 @@ def _dns_updater(args: argparse.Namespace) -> DnsUpdater | None:
             raise ControlPlaneError(f"--dns-key-file: {exc.strerror}: {args.dns_key_file}") \
                 from exc
     return DnsUpdater(DnsUpdateConfig(server, args.dns_zone, int(port or 53), key[0], key[1],
-                                      args.dns_reverse_zone))
+                                      tuple(args.dns_reverse_zone)))
 
 
 def _tls(args: argparse.Namespace, host: str) -> TlsFiles:

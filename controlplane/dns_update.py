@@ -39,7 +39,7 @@ class DnsUpdateConfig:
     port: int = 53
     key_name: str | None = None
     key_secret: str | None = None     # base64, hmac-sha256
-    reverse_zone: str | None = None
+    reverse_zones: tuple[str, ...] = ()  # in-addr.arpa zones; the one holding the address
     ttl: int = 300
     timeout: float = 2.0
 
@@ -113,9 +113,11 @@ class DnsUpdater:
                 return DnsOutcome(False, fqdn.to_text(), address,
                                   f"refused by {self.config.server}: {dns.rcode.to_text(rcode)}")
             detail = "A added"
-            if self.config.reverse_zone:
-                ptr_name = dns.reversename.from_address(address)
-                rev = self._update(dns.name.from_text(self.config.reverse_zone))
+            ptr_name = dns.reversename.from_address(address)
+            zone = next((z for z in map(dns.name.from_text, self.config.reverse_zones)
+                         if ptr_name.is_subdomain(z)), None)
+            if zone is not None:
+                rev = self._update(zone)
                 rev.replace(ptr_name, self.config.ttl, dns.rdatatype.PTR, fqdn.to_text())
                 rcode = self._send(rev)
                 if rcode != dns.rcode.NOERROR:

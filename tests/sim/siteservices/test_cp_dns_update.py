@@ -49,7 +49,7 @@ def site(make_lab):
 
 def _updater(server: str, key: tuple[str, str], zone: str | None) -> DnsUpdater:
     return DnsUpdater(DnsUpdateConfig(server, "site.test", key_name=key[0], key_secret=key[1],
-                                      reverse_zone=zone))
+                                      reverse_zones=(zone,) if zone else ()))
 
 
 def test_a_ready_node_resolves_forward_and_reverse(site) -> None:
