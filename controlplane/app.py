@@ -13,9 +13,10 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from . import __version__
-from .deps import Context, route_id
+from .deps import Context
 from .dns_update import DnsUpdater
 from .faults import FaultTable
 from .http_errors import EXCEPTION_HANDLERS
@@ -23,6 +24,11 @@ from .logs import silent
 from .middleware import BodyLimit, FaultInjector, RequestLog
 from .routes import ROUTERS
 from .store import Store
+
+
+def route_id(route: APIRoute) -> str:
+    """The OpenAPI operationId of a route: its `name`, which faults also target."""
+    return route.name
 
 
 def create_app(

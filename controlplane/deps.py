@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
-from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from .dns_update import DnsUpdater
@@ -47,11 +46,6 @@ class Context:
     notifier: ChangeNotifier = field(default_factory=ChangeNotifier)
     placed: dict[str, str] = field(default_factory=dict)  # MAC -> address we put in DNS
     route_names: list[str] = field(default_factory=list)  # what a fault may target
-
-
-def route_id(route: APIRoute) -> str:
-    """The OpenAPI operationId of a route: its `name`, which faults also target."""
-    return route.name
 
 
 async def context(request: Request) -> Context:

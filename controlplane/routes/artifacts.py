@@ -9,13 +9,12 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from ..deps import ERRORS, Context, Ctx, Who, need, route_id
+from ..deps import ERRORS, Context, Ctx, Who, need
 from ..http_errors import FieldError
 from ..models import ArtifactOut, artifact_name
 from ..store import Principal
 
-router = APIRouter(prefix="/api/v1/artifacts", tags=["artifacts"], responses=ERRORS,
-                   generate_unique_id_function=route_id)
+router = APIRouter(prefix="/api/v1/artifacts", tags=["artifacts"], responses=ERRORS)
 _BINARY_BODY = {
     "requestBody": {
         "required": True,

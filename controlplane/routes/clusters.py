@@ -6,11 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from ..deps import ERRORS, Ctx, Who, need, route_id
+from ..deps import ERRORS, Ctx, Who, need
 from ..models import ClusterIn, ClusterOut
 
-router = APIRouter(prefix="/api/v1/clusters", tags=["clusters"], responses=ERRORS,
-                   generate_unique_id_function=route_id)
+router = APIRouter(prefix="/api/v1/clusters", tags=["clusters"], responses=ERRORS)
 
 
 @router.post("", name="clusters_create", response_model=ClusterOut, status_code=201)

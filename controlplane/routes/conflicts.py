@@ -6,11 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from ..deps import ERRORS, Ctx, Who, need, route_id
+from ..deps import ERRORS, Ctx, Who, need
 from ..models import ConflictIn, ConflictOut
 
-router = APIRouter(prefix="/api/v1/conflicts", tags=["conflicts"], responses=ERRORS,
-                   generate_unique_id_function=route_id)
+router = APIRouter(prefix="/api/v1/conflicts", tags=["conflicts"], responses=ERRORS)
 
 
 @router.post("", name="conflicts_report", response_model=ConflictOut, status_code=201)

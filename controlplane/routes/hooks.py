@@ -6,12 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from ..deps import ERRORS, Context, Ctx, Who, need, route_id
+from ..deps import ERRORS, Context, Ctx, Who, need
 from ..http_errors import FieldError
 from ..models import Event, FaultIn, Faults
 
-router = APIRouter(prefix="/api/v1", tags=["test hooks"], responses=ERRORS,
-                   generate_unique_id_function=route_id)
+router = APIRouter(prefix="/api/v1", tags=["test hooks"], responses=ERRORS)
 
 
 @router.get("/events", name="events", response_model=list[Event])

@@ -6,13 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from ..deps import ERRORS, Ctx, Who, base_url, need, path_mac, route_id
+from ..deps import ERRORS, Ctx, Who, base_url, need, path_mac
 from ..errors import Forbidden
 from ..models import BootData, MachineIn, MachineOut
 
 # Tags per route: the boot route is documented under its own tag.
-router = APIRouter(prefix="/api/v1/machines", responses=ERRORS,
-                   generate_unique_id_function=route_id)
+router = APIRouter(prefix="/api/v1/machines", responses=ERRORS)
 
 
 @router.post("", name="machines_create", response_model=MachineOut, status_code=201,

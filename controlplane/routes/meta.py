@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ..deps import Ctx, route_id
+from ..deps import Ctx
 from ..models import Health, TimeOut
 
-router = APIRouter(tags=["meta"], generate_unique_id_function=route_id)
+router = APIRouter(tags=["meta"])
 
 
 @router.get("/healthz", name="healthz", response_model=Health)

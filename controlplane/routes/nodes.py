@@ -11,12 +11,11 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from ..deps import ERRORS, Context, Credentials, Ctx, Who, need, path_mac, route_id
+from ..deps import ERRORS, Context, Credentials, Ctx, Who, need, path_mac
 from ..errors import Forbidden
 from ..models import MachineOut, RegisterIn, RegisterOut
 
-router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"], responses=ERRORS,
-                   generate_unique_id_function=route_id)
+router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"], responses=ERRORS)
 
 
 @router.post("/register", name="register", response_model=RegisterOut)

@@ -6,11 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from ..deps import ERRORS, Ctx, Who, need, route_id
+from ..deps import ERRORS, Ctx, Who, need
 from ..models import ProfileIn, ProfileOut
 
-router = APIRouter(prefix="/api/v1/profiles", tags=["profiles"], responses=ERRORS,
-                   generate_unique_id_function=route_id)
+router = APIRouter(prefix="/api/v1/profiles", tags=["profiles"], responses=ERRORS)
 
 
 @router.post("", name="profiles_create", response_model=ProfileOut, status_code=201)

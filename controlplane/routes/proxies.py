@@ -10,14 +10,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from ..deps import ERRORS, Ctx, Who, need, route_id
+from ..deps import ERRORS, Ctx, Who, need
 from ..errors import Forbidden
 from ..models import Assignments, Heartbeat, Ok, ProxyIn, ProxyOut, ProxyToken
 from ..store import Principal
 
 MAX_WAIT_S = 60.0
-router = APIRouter(prefix="/api/v1/proxies", tags=["proxies"], responses=ERRORS,
-                   generate_unique_id_function=route_id)
+router = APIRouter(prefix="/api/v1/proxies", tags=["proxies"], responses=ERRORS)
 _NOT_MODIFIED = {"responses": {"304": {"description": "nothing changed within `wait` seconds"}}}
 
 
