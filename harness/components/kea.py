@@ -93,7 +93,10 @@ class KeaDhcp4Config:
         if self.dns_servers:
             options.append({"name": "domain-name-servers", "data": ", ".join(self.dns_servers)})
         if self.ntp_servers:
-            options.append({"name": "ntp-servers", "data": ", ".join(self.ntp_servers)})
+            # always sent: PXE ROMs and iPXE do not ask for 42, and the node's OS reads it
+            # from the lease it inherits (dnsmasq's --dhcp-option-force, the same choice)
+            options.append({"name": "ntp-servers", "data": ", ".join(self.ntp_servers),
+                            "always-send": True})
         for code, text in sorted(self.force_options.items()):
             # standard options (60 is vendor-class-identifier) need no definition
             options.append({"code": code, "data": text, "always-send": True})
@@ -204,10 +207,13 @@ class KeaSiteDhcp(Component):
         reverse: bool = True,
         force_options: Mapping[int, str] | None = None,
         name: str | None = None,
+        router: str | None = None,
+        ddns: bool = True,
     ) -> None:
         """``hostnames`` (MAC -> short name) become reservations that name each machine;
-        ``reservations`` (MAC -> IPv4) pin addresses too. With ``dns_server`` set, D2 runs
-        and updates ``domain`` (and each subnet's reverse zone when ``reverse``)."""
+        ``reservations`` (MAC -> IPv4) pin addresses too. ``dns_server`` is announced in
+        option 6; with ``ddns`` D2 also runs and updates ``domain`` there (and each
+        subnet's reverse zone when ``reverse``). ``router``: the own segment's gateway."""
         relay_routers = dict(relay_routers or {})
         hostnames = dict(hostnames or {})
         reservations = dict(reservations or {})
@@ -232,7 +238,7 @@ class KeaSiteDhcp(Component):
                 here[mac] = (ip, hostnames.get(mac) or mac.replace(":", ""))
             return KeaSubnet(str(net), (first, last), router, relay, here)
 
-        subnets = [subnet(segment, (), None)]
+        subnets = [subnet(segment, (), router)]
         for seg in relayed_segments:
             giaddr = relay_routers.get(seg)
             if giaddr is None:
@@ -242,9 +248,9 @@ class KeaSiteDhcp(Component):
             interface=info.host_iface, lease_file=self.state_dir / "leases4.csv",
             subnets=tuple(subnets), domain=self.domain,
             dns_servers=(dns_server,) if dns_server else (), ntp_servers=ntp_servers,
-            ddns=dns_server is not None, force_options=dict(force_options or {}))
+            ddns=dns_server is not None and ddns, force_options=dict(force_options or {}))
         self.ddns_config: KeaDdnsConfig | None = None
-        if dns_server is not None:
+        if dns_server is not None and ddns:
             zones = tuple(dict.fromkeys(reverse_zone(s.subnet) for s in subnets)) if reverse \
                 else ()
             self.ddns_config = KeaDdnsConfig(dns_server, self.domain, zones, tsig_key)

@@ -26,7 +26,7 @@ def problems_of(scenario: Scenario, site: SitePlan) -> list[str]:
 def _whole_site_problems(scenario: Scenario, site: SitePlan) -> list[str]:
     """The guide's modes mean something: hybrid clusters are run from the cloud, over the
     WAN; standalone ones from the site. A DDNS site needs a DHCP server that does DDNS."""
-    out = []
+    out: list[str] = []
     placement = site.control_plane.placement
     taken = {s.name for s in scenario.segments} | {p.name for p in scenario.proxies}
     if placement == "every-segment":

@@ -52,6 +52,7 @@ def test_kea_serves_own_and_relayed_subnets_with_named_reservations() -> None:
     assert {o["name"]: o["data"] for o in doc["option-data"]} == {
         "domain-name": "site.test", "domain-name-servers": "10.0.0.2",
         "ntp-servers": "10.0.0.3"}
+    assert next(o for o in doc["option-data"] if o["name"] == "ntp-servers")["always-send"]
 
 
 def test_kea_sends_no_boot_data_unless_told_to_misbehave() -> None:
