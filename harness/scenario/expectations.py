@@ -7,11 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.capture.events import Capture, DhcpEvent
-from harness.rules.model import Level
-from harness.rules.model import Verdict as RuleVerdict
 from harness.scenario.checks import machine_macs
-from harness.scenario.model import Scenario
-from harness.scenario.result import ExpectationResult, RunResult
+from harness.scenario.model import MachineExpectation, Scenario
+from harness.scenario.result import ExpectationResult, MachineResult, RunResult
+from harness.scenario.rule_verdicts import judge_rules
 
 PROXY_CLASSES = ("PXEClient", "HTTPClient", "HW-Client")
 
@@ -42,6 +41,19 @@ def answered_after_boot_files(captures: dict[str, Capture], mac: str) -> bool:
     return False
 
 
+def cp_state_missing(cp_state: dict[str, Any]) -> str | None:
+    """Why the Control Plane's final state is unknown, or None when it was collected.
+
+    Expectations about that state must then fail: an empty list of conflicts or
+    machines read from nowhere would otherwise pass them."""
+    if "error" in cp_state:
+        return f"Control Plane state could not be collected: {cp_state['error']}"
+    if "machines" not in cp_state:
+        return ("Control Plane state could not be collected (it never started, or did "
+                "not come back for the final read)")
+    return None
+
+
 def judge_expectations(
     scenario: Scenario,
     result: RunResult,
@@ -55,111 +67,147 @@ def judge_expectations(
     if result.error:
         out.append(ExpectationResult("run", scenario.name, "the run completes", "fail",
                                      result.error))
-    out += _rules(scenario, result)
+    out += judge_rules(scenario.expect, result.findings, proxy_names)
+    missing = cp_state_missing(cp_state)
     macs = machine_macs(scenario)
     by_key = {m.name: m for m in result.machines}
     cp_machines = {m["mac"]: m for m in cp_state.get("machines", [])}
     for exp in scenario.expect.machines:
         for key, mac in zip(keys(exp.name), macs[exp.name], strict=True):
-            answers = proxy_answers(captures, mac)
-            # a relay delivers replies from its own address: option 54 names the server
-            via = proxy_names(sorted({e.server_id or e.src_ip for e in answers}))
-            if exp.booted_via is not None:
-                ok = via == [exp.booted_via]
-                out.append(ExpectationResult(
-                    "machine", key, f"booted via {exp.booted_via} (and no other proxy)",
-                    "pass" if ok else "fail",
-                    f"proxy replies came from: {', '.join(via) or 'nobody'}"))
-            if exp.never_answered:
-                leaked = answered_after_boot_files(captures, mac)
-                ok = not answers and not leaked
-                out.append(ExpectationResult(
-                    "machine", key, "never answered by any proxy (offer, 4011, TFTP, HTTP)",
-                    "pass" if ok else "fail",
-                    f"{len(answers)} proxy DHCP replies (frames "
-                    f"{', '.join(str(e.frame) for e in answers[:8])}); boot files sent: {leaked}"
-                    if not ok else "silence on every port"))
-            if exp.received_proxy_offer is not None:
-                got = by_key[key].answered_by if key in by_key else []
-                ok = bool(got) == exp.received_proxy_offer
-                sent = f"; on the wire {', '.join(via)} answered" if via else ""
-                dropped = (" — the reply was dropped on the way (DHCP snooping or a filter "
-                           "between the proxy and the machine)") if via and not got else ""
-                out.append(ExpectationResult(
-                    "machine", key,
-                    "received a proxy offer" if exp.received_proxy_offer
-                    else "received no proxy offer",
-                    "pass" if ok else "fail",
-                    f"machine saw offers from: {', '.join(got) or 'nobody'}{sent}{dropped}"))
-            state = cp_machines.get(mac, {}).get("state", "Unknown")
-            if exp.state is not None:
-                reasons = cp_machines.get(mac, {}).get("reasons", [])
-                ok = state == exp.state
-                if ok and exp.reason_contains:
-                    ok = any(exp.reason_contains in r for r in reasons)
-                out.append(ExpectationResult(
-                    "machine", key, f"Control Plane state {exp.state}"
-                    + (f" with a reason containing {exp.reason_contains!r}"
-                       if exp.reason_contains else ""),
-                    "pass" if ok else "fail",
-                    f"state {state}" + (f"; reasons: {'; '.join(reasons)}" if reasons else "")))
-            if exp.ready_within is not None:
-                took = by_key[key].ready_seconds if key in by_key else None
-                ok = took is not None and took <= exp.ready_within
-                out.append(ExpectationResult(
-                    "machine", key, f"Ready within {exp.ready_within:g} s of power-on",
-                    "pass" if ok else "fail",
-                    f"Ready after {took:.1f} s" if took is not None else f"never Ready ({state})"))
+            out += _machine(exp, key, mac, captures, proxy_names, by_key.get(key),
+                            cp_machines.get(mac), missing)
+    out += _clusters(scenario, result, cp_state, missing)
+    out += _conflicts(scenario, cp_state, proxy_names, missing)
+    return out
+
+
+def _machine(exp: MachineExpectation, key: str, mac: str, captures: dict[str, Capture],
+             proxy_names: Callable[[list[str]], list[str]], seen: MachineResult | None,
+             cp_machine: dict[str, Any] | None, missing: str | None
+             ) -> list[ExpectationResult]:
+    out = []
+    answers = proxy_answers(captures, mac)
+    # a relay delivers replies from its own address: option 54 names the server
+    via = proxy_names(sorted({e.server_id or e.src_ip for e in answers}))
+    if exp.booted_via is not None:
+        ok = via == [exp.booted_via]
+        out.append(ExpectationResult(
+            "machine", key, f"booted via {exp.booted_via} (and no other proxy)",
+            "pass" if ok else "fail",
+            f"proxy replies came from: {', '.join(via) or 'nobody'}"))
+    if exp.never_answered:
+        leaked = answered_after_boot_files(captures, mac)
+        ok = not answers and not leaked
+        out.append(ExpectationResult(
+            "machine", key, "never answered by any proxy (offer, 4011, TFTP, HTTP)",
+            "pass" if ok else "fail",
+            f"{len(answers)} proxy DHCP replies (frames "
+            f"{', '.join(str(e.frame) for e in answers[:8])}); boot files sent: {leaked}"
+            if not ok else "silence on every port"))
+    if exp.received_proxy_offer is not None:
+        got = seen.answered_by if seen is not None else []
+        ok = bool(got) == exp.received_proxy_offer
+        sent = f"; on the wire {', '.join(via)} answered" if via else ""
+        dropped = (" — the reply was dropped on the way (DHCP snooping or a filter "
+                   "between the proxy and the machine)") if via and not got else ""
+        out.append(ExpectationResult(
+            "machine", key,
+            "received a proxy offer" if exp.received_proxy_offer else "received no proxy offer",
+            "pass" if ok else "fail",
+            f"machine saw offers from: {', '.join(got) or 'nobody'}{sent}{dropped}"))
+    state = (cp_machine or {}).get("state", "Unknown")
+    reasons = (cp_machine or {}).get("reasons", [])
+    if exp.state is not None or exp.reason_contains is not None:
+        label = " ".join(filter(None, (
+            f"Control Plane state {exp.state}" if exp.state else "Control Plane reason",
+            f"with a reason containing {exp.reason_contains!r}" if exp.reason_contains
+            else None)))
+        if missing:
+            out.append(ExpectationResult("machine", key, label, "fail", missing))
+        else:
+            ok = exp.state is None or state == exp.state
+            if ok and exp.reason_contains:
+                ok = any(exp.reason_contains in r for r in reasons)
+            out.append(ExpectationResult(
+                "machine", key, label, "pass" if ok else "fail",
+                f"state {state}" + (f"; reasons: {'; '.join(reasons)}" if reasons else "")))
+    if exp.ready_within is not None:
+        took = seen.ready_seconds if seen is not None else None
+        ok = took is not None and took <= exp.ready_within
+        never = f"never Ready ({missing or state})"
+        out.append(ExpectationResult(
+            "machine", key, f"Ready within {exp.ready_within:g} s of power-on",
+            "pass" if ok else "fail",
+            f"Ready after {took:.1f} s" if took is not None else never))
+    return out
+
+
+def cluster_ready_seconds(events: list[dict[str, Any]], cluster: str,
+                          powered: list[float]) -> float | None:
+    """Seconds from the cluster's first power-on to its first ``cluster.ready`` after it."""
+    if not powered:
+        return None
+    start = min(powered)
+    ready = next((e["time"] for e in events if e.get("kind") == "cluster.ready"
+                  and e.get("subject") == cluster and e["time"] >= start), None)
+    return None if ready is None else ready - start
+
+
+def _clusters(scenario: Scenario, result: RunResult, cp_state: dict[str, Any],
+              missing: str | None) -> list[ExpectationResult]:
+    out = []
     clusters = {c["name"]: c for c in cp_state.get("clusters", [])}
     for cexp in scenario.expect.clusters:
+        label = ("Ready" if cexp.ready else "not Ready") + (
+            f", within {cexp.within:g} s of its first power-on" if cexp.within else "")
+        if missing:
+            out.append(ExpectationResult("cluster", cexp.name, label, "fail", missing))
+            continue
         status = clusters.get(cexp.name, {}).get("status", {})
         phase = status.get("phase", "Unknown")
         ok = (phase == "Ready") == cexp.ready
-        missing = "; ".join(
+        missing_nodes = "; ".join(
             f"{m.get('hostname')} {m.get('state')}"
             + (f" ({', '.join(m.get('reasons') or [])})" if m.get("reasons") else "")
             for m in status.get("missing", []))
-        out.append(ExpectationResult(
-            "cluster", cexp.name, "Ready" if cexp.ready else "not Ready",
-            "pass" if ok else "fail",
-            f"{phase}: {status.get('ready', 0)}/{status.get('expected', '?')} nodes Ready"
-            + (f"; missing: {missing}" if missing else "")))
+        detail = (f"{phase}: {status.get('ready', 0)}/{status.get('expected', '?')} nodes "
+                  "Ready" + (f"; missing: {missing_nodes}" if missing_nodes else ""))
+        if cexp.within is not None:
+            powered = [m.powered_at for m in result.machines
+                       if m.cluster == cexp.name and m.powered_at is not None]
+            took = cluster_ready_seconds(cp_state.get("events", []), cexp.name, powered)
+            ok = ok and took is not None and took <= cexp.within
+            detail += (f"; Ready {took:.1f} s after its first power-on" if took is not None
+                       else "; the Control Plane never reported it Ready after a power-on")
+        out.append(ExpectationResult("cluster", cexp.name, label,
+                                     "pass" if ok else "fail", detail))
+    return out
+
+
+def _conflicts(scenario: Scenario, cp_state: dict[str, Any],
+               proxy_names: Callable[[list[str]], list[str]],
+               missing: str | None) -> list[ExpectationResult]:
+    out = []
     reported = cp_state.get("conflicts", [])
     for conflict in scenario.expect.conflicts:
+        subject = " vs ".join(conflict.between)
+        label = "conflict detected and reported to the Control Plane"
+        if missing:
+            out.append(ExpectationResult("conflict", subject, label, "fail", missing))
+            continue
         pair = set(conflict.between)
         hits = [c for c in reported
                 if {c.get("proxy"), *proxy_names([c.get("other_server", "")])} >= pair]
         out.append(ExpectationResult(
-            "conflict", " vs ".join(conflict.between),
-            "conflict detected and reported to the Control Plane",
-            "pass" if hits else "fail",
+            "conflict", subject, label, "pass" if hits else "fail",
             f"{len(hits)} report(s)" if hits else
             f"no report names both ({len(reported)} conflict report(s) in total)"))
     if scenario.expect.no_conflicts:
-        out.append(ExpectationResult(
-            "conflict", "site", "no conflicts reported", "pass" if not reported else "fail",
-            f"{len(reported)} conflict report(s)"))
-    return out
-
-
-def _rules(scenario: Scenario, result: RunResult) -> list[ExpectationResult]:
-    out = []
-    findings = [f for fs in result.findings.values() for f in fs]
-    for rule in scenario.expect.rules:
-        if rule == "MUST":
-            selected = [f for f in findings if f.level == Level.MUST]
-            label = "every MUST rule holds"
+        label = "no conflicts reported"
+        if missing:
+            out.append(ExpectationResult("conflict", "site", label, "fail", missing))
         else:
-            selected = [f for f in findings if f.rule_id == rule]
-            label = f"{rule} holds"
-        fails = [f for f in selected if f.verdict == RuleVerdict.FAIL]
-        if not selected:
-            out.append(ExpectationResult("rule", rule, label, "fail",
-                                         "no capture was judged: nothing shows it holds"))
-            continue
-        detail = "; ".join(f"{f.rule_id}: {f.message}" for f in fails[:5])
-        if len(fails) > 5:
-            detail += f"; and {len(fails) - 5} more"
-        out.append(ExpectationResult("rule", rule, label, "fail" if fails else "pass",
-                                     detail or f"{len(selected)} finding(s), none failing"))
+            out.append(ExpectationResult(
+                "conflict", "site", label, "pass" if not reported else "fail",
+                f"{len(reported)} conflict report(s)"))
     return out

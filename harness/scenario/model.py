@@ -209,7 +209,9 @@ class ClusterExpectation(Strict):
 
     name: Name
     ready: bool = True
-    within: float | None = Field(None, gt=0)
+    within: float | None = Field(
+        None, gt=0, description="seconds from its first machine's power-on to the Control "
+        "Plane's cluster.ready event")
 
 
 class ConflictExpectation(Strict):
@@ -223,7 +225,13 @@ class Expectations(Strict):
 
     rules: list[str] = Field(
         default_factory=lambda: ["MUST"],
-        description="rule ids that must hold; 'MUST' means every MUST rule",
+        description="rule ids that must hold: each must pass somewhere and fail nowhere "
+        "(a rule that never applied fails); 'MUST' means no MUST rule fails",
+    )
+    violations: list[str] = Field(
+        default_factory=list,
+        description="rule ids that must FAIL in this run (a defective party run on "
+        "purpose); they do not count against 'MUST'",
     )
     machines: list[MachineExpectation] = Field(default_factory=list)
     clusters: list[ClusterExpectation] = Field(default_factory=list)

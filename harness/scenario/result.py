@@ -41,6 +41,7 @@ class MachineResult:
     reasons: list[str] = field(default_factory=list)
     answered_by: list[str] = field(default_factory=list)
     ready_seconds: float | None = None
+    powered_at: float | None = None  # wall clock of its last power-on (None: never powered)
     timeline: list[TimelineEvent] = field(default_factory=list)
     console: Path | None = None
 

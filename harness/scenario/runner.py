@@ -494,6 +494,7 @@ class ScenarioRunner:
                 + ([f"machine: {prog.error}"] if prog.error else []),
                 answered_by=self._proxy_names(prog.answered_by),
                 ready_seconds=(ready_at - powered) if ready_at and powered else None,
+                powered_at=powered,
                 timeline=list(prog.timeline),
                 console=Path(prog.console) if prog.console else None,
             ))
