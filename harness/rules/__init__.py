@@ -17,7 +17,8 @@ One defect, one rule. Where CONFORMANCE.md states the same requirement twice,
 one rule owns each case so that a defective responder is flagged once:
 
 - yiaddr in an OFFER: OFFER-2; in other port-67 replies: SILENT-4.
-- an ACK/NAK to an address REQUEST: SILENT-2 (not SILENT-3, not SILENT-4).
+- an ACK/NAK to an address REQUEST: SILENT-2 (not SILENT-4); when that REQUEST's
+  option 54 names another server, SILENT-3 too (CONFORMANCE.md judges each on its own).
 - answering INFORM/RELEASE/DECLINE: SILENT-2 (not SILENT-1).
 - giaddr echo and the reply's destination when relayed: RELAY-1 (not OFFER-1/10);
   option 54 in relayed replies: RELAY-2 (not OFFER-4).

@@ -3,8 +3,9 @@
 A reply is matched to the latest earlier request with the same (chaddr, xid),
 whatever ports it used, so that a reply sent to the wrong port is still judged
 as the answer it was meant to be. Servers are classified as proxies (declared,
-or inferred: an OFFER with yiaddr 0, or any reply on UDP 4011) or as address
-servers (an OFFER/ACK with a non-zero yiaddr).
+or inferred: an OFFER with yiaddr 0, or a reply on UDP 4011 from a server that hands
+out no addresses) or as address servers (an OFFER/ACK with a non-zero yiaddr); an
+address server that also answers on 4011 is a combined DHCP+PXE server, not a proxy.
 """
 
 from __future__ import annotations
@@ -137,15 +138,22 @@ class Analysis:
                     self.reply_exchange[ev.frame] = found
 
     def _proxies(self) -> frozenset[str]:
+        """Declared proxies, or the servers the capture shows to be ProxyDHCPs.
+
+        CONFORMANCE.md's SITE preamble: an OFFER with yiaddr 0 comes from a ProxyDHCP;
+        a server that hands out addresses is an address server, and if it also answers
+        on 4011 (or carries boot data) it is a combined DHCP+PXE server — the classic
+        non-proxy set-up, judged by SITE-2, never by a proxy's OFFER/SILENT rules.
+        Only servers declared as proxies are judged as proxies whatever they send.
+        """
         if self.ctx.proxies:
             return self.ctx.proxies
-        found = set()
-        for r in self.replies:
-            if r.msg_type == "OFFER" and r.yiaddr == ZERO:
-                found.add(self.server_of(r))
-            if r.sport == 4011 or r.dport == 4011:
-                found.add(r.src_ip)
-        return frozenset(found - self.ctx.site_dhcp)
+        proxy_offers = {self.server_of(r) for r in self.replies
+                        if r.msg_type == "OFFER" and r.yiaddr == ZERO}
+        addressing = {self.server_of(r) for r in self.replies
+                      if r.msg_type in ("OFFER", "ACK") and r.yiaddr != ZERO and r.sport == 67}
+        boot_servers = {r.src_ip for r in self.replies if r.sport == 4011 or r.dport == 4011}
+        return frozenset((proxy_offers | (boot_servers - addressing)) - self.ctx.site_dhcp)
 
     def _address_servers(self) -> frozenset[str]:
         found = {

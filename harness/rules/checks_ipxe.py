@@ -6,7 +6,7 @@ import ipaddress
 from urllib.parse import urlparse
 
 from harness.capture.events import DhcpEvent
-from harness.rules.analysis import ZERO, Analysis
+from harness.rules.analysis import ZERO, Analysis, TftpTransfer
 from harness.rules.judge import Judge, check
 
 BINARY_SUFFIXES = (".kpxe", ".pxe", ".efi", ".lkrn", ".0", ".com", ".undi")
@@ -70,9 +70,17 @@ def ipxe1(an: Analysis, j: Judge) -> None:
             j.checked()
 
 
+def _tftp_reads(an: Analysis, mac: str, name: str, server: str) -> list[TftpTransfer]:
+    """Transfers of ``name`` (a relative boot file) the client ``mac`` read from ``server``."""
+    return [t for t in an.transfers
+            if t.request.filename is not None and t.request.filename.lstrip("/") == name.lstrip("/")
+            and t.server_ip == server and an.mac_of(t.request.src_ip) == mac]
+
+
 @check("IPXE-2")
 def ipxe2(an: Analysis, j: Judge) -> None:
-    """iPXE gets a full URL."""
+    """iPXE gets a name it can fetch: a full URL, or a relative name that iPXE resolves
+    against ``tftp://siaddr/`` — wrong only when siaddr is 0 or that TFTP read fails."""
     j.not_applicable("no boot file given to an iPXE client")
     for q, r in boot_replies(an):
         if not q.is_ipxe:
@@ -80,13 +88,21 @@ def ipxe2(an: Analysis, j: Judge) -> None:
         name = r.file or r.bootfile_opt or ""
         if urlparse(name).scheme in ("http", "https", "tftp"):
             j.checked()
+            continue
+        if r.siaddr == ZERO:
+            j.fail(f"iPXE was given the relative name {name!r} with siaddr 0.0.0.0: it has "
+                   "no server to fetch it from; give a full http:// or tftp:// URL or set "
+                   "next-server", [q.frame, r.frame], q.chaddr, r.src_ip)
+            continue
+        failed = [t for t in _tftp_reads(an, q.chaddr, name, r.siaddr)
+                  if any(e.op_name == "ERROR" for e in t.from_server())]
+        if failed:
+            err = next(e for e in failed[0].from_server() if e.op_name == "ERROR")
+            j.fail(f"iPXE was given the relative name {name!r}; its TFTP read from "
+                   f"{r.siaddr} failed (ERROR {err.error_code} {err.error_msg or ''})".rstrip(),
+                   [q.frame, r.frame, failed[0].request.frame, err.frame], q.chaddr, r.src_ip)
         else:
-            j.fail(
-                f"iPXE was given {name!r}; stock iPXE needs a full http:// or tftp:// URL",
-                [q.frame, r.frame],
-                q.chaddr,
-                r.src_ip,
-            )
+            j.checked(note=f"relative names resolved against tftp://{r.siaddr}/")
 
 
 @check("IPXE-3")

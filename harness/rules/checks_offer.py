@@ -230,6 +230,14 @@ def offer9(an: Analysis, j: Judge) -> None:
             j.checked()
 
 
+def delivery(o: DhcpEvent) -> str:
+    """How a reply not sent to 255.255.255.255 was delivered, in words: to the Ethernet
+    broadcast address it is a subnet-directed broadcast, else a unicast (to whose MAC)."""
+    if o.dst_mac.lower() == "ff:ff:ff:ff:ff:ff":
+        return f"sent as a subnet-directed broadcast to {o.dst_ip}"
+    return f"unicast to {o.dst_ip} ({o.dst_mac})"
+
+
 @check("OFFER-10")
 def offer10(an: Analysis, j: Judge) -> None:
     """Ports and broadcast delivery of direct (unrelayed) offers."""
@@ -241,7 +249,8 @@ def offer10(an: Analysis, j: Judge) -> None:
             bad.append(f"sent from port {o.sport} to {o.dport}, needs 67 -> 68")
         must_bcast = bool(q.flags & 0x8000) or q.ciaddr == ZERO
         if must_bcast and o.dst_ip != "255.255.255.255":
-            bad.append(f"unicast to {o.dst_ip} although the client has no address yet")
+            bad.append(f"{delivery(o)} although the client has no address yet and needs "
+                       "the limited broadcast 255.255.255.255")
         if bad:
             j.fail("proxy OFFER " + "; ".join(bad), _frames(o, q), o.chaddr, o.src_ip)
         else:

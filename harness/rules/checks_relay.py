@@ -66,7 +66,15 @@ def relay3(an: Analysis, j: Judge) -> None:
         if sent is None:
             j.fail("reply carries option 82 the request did not have", frames, q.chaddr)
         elif got is None:
-            j.checked()
+            # RFC 3046 §2.0: echo it, or leave it out only if the reply has no room
+            with_82 = r.dhcp_len + 2 + len(sent)
+            room = max(548, (q.max_msg_size or 576) - 28)  # DHCP payload of the datagram
+            if with_82 <= room:
+                j.fail(f"option 82 left out although it fits ({with_82} bytes with it, room "
+                       f"for {room}): a relay needs it echoed to deliver the reply",
+                       frames, q.chaddr, r.src_ip)
+            else:
+                j.checked(note="option 82 left out: it would not fit")
         elif got != sent:
             j.fail("option 82 not echoed verbatim", frames, q.chaddr, r.src_ip)
         elif r.options[-1][0] != 82:

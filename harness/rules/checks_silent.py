@@ -33,6 +33,9 @@ def silent1(an: Analysis, j: Judge) -> None:
 def silent2(an: Analysis, j: Judge) -> None:
     """No ACK/NAK on 67 to address requests; no answers to INFORM/RELEASE/DECLINE."""
     j.not_applicable("no REQUEST, INFORM, RELEASE or DECLINE reached a proxy's segment")
+    if not an.proxies:
+        j.not_applicable("no proxy in the capture (none declared with --proxy, none inferred)")
+        return
     for ex in an.exchanges:
         q = ex.request
         if ex.to_4011 or q.msg_type not in ("REQUEST", "INFORM", "RELEASE", "DECLINE"):
@@ -63,22 +66,25 @@ def silent2(an: Analysis, j: Judge) -> None:
 
 @check("SILENT-3")
 def silent3(an: Analysis, j: Judge) -> None:
-    """No answer to a boot REQUEST whose option 54 names another server.
+    """No answer to a REQUEST whose option 54 names another server — on port 67 (the
+    client accepting the site server's address offer) as on 4011.
 
-    Address REQUESTs without 43.71 are SILENT-2's: answering them at all is wrong.
+    An ACK on 67 to such a REQUEST also fails SILENT-2: CONFORMANCE.md judges each rule
+    on its own, so one reply can break both.
     """
-    j.not_applicable("no boot-server REQUEST naming a server in option 54")
+    j.not_applicable("no REQUEST naming a server in option 54")
+    if not an.proxies:
+        j.not_applicable("no proxy in the capture (none declared with --proxy, none inferred)")
+        return
     for ex in an.exchanges:
         q = ex.request
         if q.msg_type != "REQUEST" or q.server_id is None:
             continue
-        boot = ex.to_4011 or (q.pxe is not None and q.pxe.get(71) is not None)
-        if not boot:
-            continue
         for r in ex.replies:
             if an.is_proxy(an.proxy_of(r)) and q.server_id not in (r.src_ip, an.server_of(r)):
                 j.fail(
-                    f"answered a REQUEST addressed (option 54) to {q.server_id}",
+                    f"answered with DHCP{r.msg_type} on port {r.sport} a REQUEST addressed "
+                    f"(option 54) to {q.server_id}: that request was for another server",
                     [q.frame, r.frame],
                     q.chaddr,
                     r.src_ip,

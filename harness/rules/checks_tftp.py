@@ -207,9 +207,21 @@ def tftp5(an: Analysis, j: Judge) -> None:
             j.checked()
 
 
+def escapes_root(name: str | None) -> bool:
+    """A requested path that leaves the boot root (``..`` or a system directory)."""
+    path = (name or "").replace("\\", "/")
+    return ".." in path.split("/") or path.startswith(SYSTEM_DIRS)
+
+
+# ERROR codes that may refuse a read of a plain name: not found, access violation (a
+# symlink out), option refusal (RFC 2347); anything else says the wrong thing
+_PLAIN_REFUSALS = {1: "file not found", 2: "access violation", 8: "option refusal"}
+
+
 @check("TFTP-6", unit="error")
 def tftp6(an: Analysis, j: Judge) -> None:
-    """Error codes in range, bad modes refused, errors not resent."""
+    """The right ERROR for the case: 1 for a missing file, 2 for an access violation (a
+    path out of the root), 4 for a bad mode; codes in range; errors not resent."""
     j.not_applicable("no TFTP error and no bad request in the capture")
     for t in an.transfers:
         errors = [e for e in t.from_server() if e.op_name == "ERROR"]
@@ -227,6 +239,19 @@ def tftp6(an: Analysis, j: Judge) -> None:
         for e in errors:
             if e.error_code is None or e.error_code > 8:
                 j.fail(f"ERROR code {e.error_code} is not defined", [e.frame], None, t.server_ip)
+        first = next((e for e in t.from_server()), None)
+        refused = first is not None and first.op_name == "ERROR"
+        name = t.request.filename
+        if refused and first is not None and mode in ("octet", "netascii", "mail"):
+            code = first.error_code
+            if escapes_root(name) and code != 2:
+                j.fail(f"a read of {name!r}, outside the boot root, was refused with ERROR "
+                       f"{code}; an access violation is ERROR 2",
+                       [t.request.frame, first.frame], an.mac_of(t.request.src_ip), t.server_ip)
+            elif not escapes_root(name) and code not in _PLAIN_REFUSALS:
+                j.fail(f"a read of {name!r} was refused with ERROR {code} "
+                       f"{first.error_msg or ''!r}; a missing file is ERROR 1 (file not found)",
+                       [t.request.frame, first.frame], an.mac_of(t.request.src_ip), t.server_ip)
         if len(errors) > 1:
             j.fail(
                 "ERROR packet sent more than once (errors are not retransmitted)",
@@ -331,8 +356,7 @@ def tftp9(an: Analysis, j: Judge) -> None:
     j.not_applicable("no request for a path outside the boot root")
     for t in transfers:
         name = (t.request.filename or "").replace("\\", "/")
-        escapes = ".." in name.split("/") or name.startswith(SYSTEM_DIRS)
-        if not escapes:
+        if not escapes_root(name):
             continue
         served = [e for e in t.from_server() if e.op_name in ("DATA", "OACK")]
         if served:

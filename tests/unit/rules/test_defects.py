@@ -167,20 +167,79 @@ def http_head_404(f: Flow) -> None:
     f.http_get(HTTPBOOT, "/ipxe.efi")
 
 
+def bios_menu_on_67(f: Flow) -> None:
+    """A PXE menu offer whose boot-server request is broadcast to port 67 (discovery
+    control allows it): the proxy's ACK then comes from port 67 too."""
+    f.tweaks.setdefault("request4011", _attr(dport=67, dst=BROADCAST))
+    bios_menu_offer(f)
+
+
+def tftp_refused(name: str, code: int) -> Callable[[Flow], None]:
+    """A BIOS client (offered undionly.kpxe) reads ``name``; the server refuses it with
+    ERROR ``code``."""
+
+    def flow(f: Flow) -> None:
+        f.discover(BIOS)
+        f.site_offer(BIOS)
+        f.proxy_offer(BIOS, "a", "undionly.kpxe")
+        f.site_request_ack(BIOS)
+        me, p = Host(BIOS.mac, BIOS.ip), f.site.proxy
+        f.b.udp(me, p, 2070, 69, b"\x00\x01" + name.encode() + b"\x00octet\x00", 0.01)
+        f.b.udp(p, me, 40001, 2070, b"\x00\x05" + bytes([0, code]) + b"no\x00", 0.001)
+
+    return flow
+
+
+def ipxe_relative_name(served: bool) -> Callable[[Flow], None]:
+    """iPXE is given a relative script name with siaddr set; it reads it by TFTP from
+    siaddr, which serves it (conformant) or answers ERROR 1 (IPXE-2)."""
+
+    def flow(f: Flow) -> None:
+        f.discover(IPXE)
+        f.site_offer(IPXE)
+        f.proxy_offer(IPXE, "a", "boot.ipxe")
+        f.site_request_ack(IPXE)
+        if served:
+            f.tftp(IPXE, "boot.ipxe", size=200)
+        else:
+            me, p = Host(IPXE.mac, IPXE.ip), f.site.proxy
+            f.b.udp(me, p, 2071, 69, b"\x00\x01boot.ipxe\x00octet\x00", 0.01)
+            f.b.udp(p, me, 40002, 2071, b"\x00\x05\x00\x01File not found\x00", 0.001)
+
+    return flow
+
+
 def small_offer(s: Spec) -> None:
     s.kw["pad_to"] = 0
 
 
 SERVES_BIOS = RuleContext(proxies=frozenset({PROXY_IP}), serves={PROXY_IP: frozenset({BIOS.mac})})
 
-# (id, flows, tweaks, context or None, the one rule expected to fail)
-DEFECTS: list[tuple[str, tuple, dict, RuleContext | None, str]] = [
+# (id, flows, tweaks, context or None, the rule expected to fail — or the rules, where
+# CONFORMANCE.md judges one reply by several rules on their own)
+DEFECTS: list[tuple[str, tuple, dict, RuleContext | None, str | frozenset[str]]] = [
     ("nonzero-yiaddr", (bios_flow,), {"proxy_offer": _set(yiaddr="10.0.0.77")}, None, "OFFER-2"),
     ("no-option-60", (bios_flow,), {"proxy_offer": _opt(60, None)}, None, "OFFER-3"),
     ("4011-ack-wrong-port", (uefi_flow,), {"ack4011": _attr(dport=68)}, None, "ACK4011-1"),
     ("4011-ack-from-67", (uefi_flow,), {"ack4011": _attr(sport=67)}, None, "ACK4011-1"),
     ("4011-ack-to-ephemeral", (uefi_flow,), {"ack4011": _attr(dport=50000)}, None, "ACK4011-1"),
-    ("ack-address-request", (proxy_acks_address_request,), {}, None, "SILENT-2"),
+    # an ACK on 67 to the client's REQUEST for the site server's address: the proxy
+    # answered an address request (SILENT-2) meant for another server (SILENT-3)
+    ("ack-address-request", (proxy_acks_address_request,), {}, None,
+     frozenset({"SILENT-2", "SILENT-3"})),
+    ("4011-request-for-another-server", (uefi_flow,),
+     {"request4011": _opt(54, ip4("10.0.0.9"))}, None, "SILENT-3"),
+    ("boot-ack-on-67-gives-address", (bios_menu_on_67,),
+     {"ack4011": lambda s: (_attr(sport=67, dport=68, dst=BROADCAST)(s),
+                            _set(yiaddr="10.0.0.88")(s))}, None, "SILENT-4"),
+    ("discover-no-option-97", (bios_flow,), {"discover": _opt(97, None)}, None, "CLI-1"),
+    ("discover-option-94-short", (bios_flow,), {"discover": _opt(94, b"\x01")}, None, "CLI-2"),
+    ("discover-arch-unregistered", (bios_flow,), {"discover": _opt(93, b"\x00\x63")}, None,
+     "CLI-3"),
+    ("tftp-missing-file-error-0", (tftp_refused("undionly.kpxe", 0),), {}, None, "TFTP-6"),
+    ("tftp-escape-error-1", (tftp_refused("../../etc/shadow", 1),), {}, None, "TFTP-6"),
+    ("relay-82-dropped-though-it-fits", (relayed_flow,), {"proxy_offer": _opt(82, None)}, None,
+     "RELAY-3"),
     ("answers-inform", (proxy_answers_inform,), {}, None, "SILENT-2"),
     ("answers-foreign-mac", (served_and_foreign,), {}, SERVES_BIOS, "SILENT-5"),
     ("broken-option-43", (bios_flow,), {"proxy_offer": _opt(43, b"\x06\x05\x08")}, None, "OFFER-7"),
@@ -282,7 +341,6 @@ DEFECTS: list[tuple[str, tuple, dict, RuleContext | None, str]] = [
         "ACK4011-3",
     ),
     ("4011-ack-no-boot-item", (uefi_flow,), {"ack4011": _opt(43, None)}, None, "ACK4011-4"),
-    ("4011-ack-late", (uefi_flow,), {"ack4011": lambda s: None}, None, None),
     ("answers-non-pxe", (proxy_answers_non_pxe,), {}, None, "SILENT-1"),
     ("retransmission-ignored", (retransmission_unanswered,), {}, None, "TIME-1"),
     ("two-proxies", (rogue_proxy_too,), {}, None, "SITE-1"),
@@ -301,7 +359,13 @@ DEFECTS: list[tuple[str, tuple, dict, RuleContext | None, str]] = [
         "IPXE-1",
     ),
     ("bios-gets-efi", (bios_flow,), {"proxy_offer": _set(file=b"ipxe.efi")}, None, "IPXE-1"),
-    ("ipxe-relative-name", (ipxe_flow,), {"proxy_offer": _set(file=b"boot.ipxe")}, None, "IPXE-2"),
+    # IPXE-2 as corrected: a relative name is wrong only with no siaddr, or when the
+    # TFTP read of it fails
+    # no siaddr: the offer's shape (a) has no server either (OFFER-6)
+    ("ipxe-relative-name-no-siaddr", (ipxe_flow,),
+     {"proxy_offer": _set(file=b"boot.ipxe", siaddr="0.0.0.0")}, None,
+     frozenset({"IPXE-2", "OFFER-6"})),
+    ("ipxe-relative-name-not-served", (ipxe_relative_name(served=False),), {}, None, "IPXE-2"),
     (
         "http-boot-hostname-no-dns",
         (http_flow,),
@@ -311,7 +375,6 @@ DEFECTS: list[tuple[str, tuple, dict, RuleContext | None, str]] = [
     ),
     ("http-head-404", (http_head_404,), {}, None, "IPXE-5"),
 ]
-DEFECTS = [d for d in DEFECTS if d[4] is not None]
 
 
 @pytest.mark.parametrize(
@@ -319,23 +382,19 @@ DEFECTS = [d for d in DEFECTS if d[4] is not None]
     [pytest.param(d[1], d[2], d[3], d[4], id=d[0]) for d in DEFECTS],
 )
 def test_defect_flagged_by_exactly_its_rule(
-    judge: Judge, flows: tuple, tweaks: dict, context: RuleContext | None, rule_id: str
+    judge: Judge, flows: tuple, tweaks: dict, context: RuleContext | None,
+    rule_id: str | frozenset[str]
 ) -> None:
+    expected = {rule_id} if isinstance(rule_id, str) else set(rule_id)
     report = judge(*flows, tweaks=tweaks, context=context)
     failed = report.failed_rules()
     details = [f"{f.rule_id}: {f.message}" for f in report.failures()]
-    assert failed == {rule_id}, details
-    assert report.ok is (report.for_rule(rule_id)[0].level is not Level.MUST)
+    assert failed == expected, details
+    must = any(report.for_rule(r)[0].level is Level.MUST for r in expected)
+    assert report.ok is not must
 
 
 def test_late_offer_is_a_should_failure(judge: Judge) -> None:
-    def slow(s: Spec) -> None:
-        pass
-
-    f_tweaks = {"proxy_offer": slow}
-    report = judge(bios_flow, tweaks=f_tweaks)
-    assert report.failed_rules() == set()
-
     def late_flow(f: Flow) -> None:
         f.discover(BIOS)
         f.site_offer(BIOS)
@@ -421,6 +480,7 @@ def bios_menu_offer(f: Flow) -> None:
         served_and_foreign_ignored,
         lambda f: uefi_flow(f, replace(UEFI, uuid=b"\x01" * 16)),
         lambda f: ipxe_flow(f, replace(IPXE, mac="52:54:00:00:00:45")),
+        ipxe_relative_name(served=True),
     ],
     ids=[
         "ipxe-4011-from-68",
@@ -430,6 +490,7 @@ def bios_menu_offer(f: Flow) -> None:
         "foreign-ignored",
         "uefi-uuid",
         "ipxe-other-mac",
+        "ipxe-relative-name-served",
     ],
 )
 def test_conformant_variants_have_no_failure(judge: Judge, flow: Callable[[Flow], None]) -> None:
