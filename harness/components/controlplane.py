@@ -50,12 +50,13 @@ class ControlPlane(Component):
 
     def __init__(self, lab: Lab, host: str = "cp", *, tls: bool = False,
                  tls_fault: str | None = None, advertised: str | None = None,
-                 extra_args: tuple[str, ...] = ()) -> None:
+                 extra_args: tuple[str, ...] = (), port: int = CP_PORT) -> None:
         """``tls_fault`` (wrong-ca, wrong-name, expired) serves a certificate clients must
         refuse — the harness itself, as the operator, then skips verification; ``advertised``
         is the address clients use when it is not one of the host's own (a NAT or tunnel
         address), put in the certificate and in :meth:`url`; ``extra_args`` are more
-        ``python -m controlplane`` flags (e.g. the RFC 2136 ``--dns-*`` ones)."""
+        ``python -m controlplane`` flags (e.g. the RFC 2136 ``--dns-*`` ones); ``port``: a
+        cloud Control Plane listens on 443, the port a site's WAN lets out."""
         self.lab = lab
         self.host = host
         self.name = "controlplane"
@@ -65,6 +66,7 @@ class ControlPlane(Component):
         self.tls_fault = tls_fault
         self.advertised = advertised
         self.extra_args = tuple(extra_args)
+        self.port = port
         self._worker: NamespaceWorker | None = None
         self.api: Any = None
         self.ready_info: dict[str, Any] = {}
@@ -73,7 +75,7 @@ class ControlPlane(Component):
         """Base URL of the service as seen from ``segment`` (or its advertised address)."""
         scheme = "https" if self.tls_dir else "http"
         host = self.advertised or self.lab.address(self.host, segment)
-        return f"{scheme}://{host}:{CP_PORT}"
+        return f"{scheme}://{host}:{self.port}"
 
     @property
     def ca_cert(self) -> Path | None:
@@ -93,7 +95,7 @@ class ControlPlane(Component):
             if self.tls_fault:
                 args += ["--tls-fault", self.tls_fault]
         args += list(self.extra_args)
-        return controlplane_argv(f"0.0.0.0:{CP_PORT}", self.db, self.admin_token, args)
+        return controlplane_argv(f"0.0.0.0:{self.port}", self.db, self.admin_token, args)
 
     def start(self) -> None:
         """Start (or restart after stop(): the store is kept)."""
@@ -106,12 +108,13 @@ class ControlPlane(Component):
         # the harness's own client goes to the host's own address (it sits beside it)
         seg = next(seg for (h, seg) in self.lab.links if h == self.host)
         scheme = "https" if self.tls_dir else "http"
-        url = f"{scheme}://{self.lab.address(self.host, seg)}:{CP_PORT}"
+        url = f"{scheme}://{self.lab.address(self.host, seg)}:{self.port}"
         verify: bool | str = True
         if self.tls_dir is not None:
             # a deliberately bad certificate is for the clients under test to refuse
             verify = False if self.tls_fault else str(self.tls_dir / "ca.pem")
-        self.ready_info = self.wait_for(ReadyLine(), TcpListening(CP_PORT), timeout=timeout)[0]
+        self.ready_info = self.wait_for(ReadyLine(), TcpListening(self.port),
+                                        timeout=timeout)[0]
         # the CA exists once the service is up (it makes the lab CA at start)
         self.wait_for(HttpOk(f"{url}/healthz", verify=verify_context(verify),
                              call=self._worker.call), timeout=timeout)
