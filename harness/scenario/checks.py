@@ -7,10 +7,54 @@ file, so the loader can point at its line.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Any
 
-from harness.scenario.model import Scenario
+from harness.rules.catalog import RULES
+from harness.scenario.model import (
+    FaultStep,
+    LinkStep,
+    NetemStep,
+    PowerStep,
+    ProxyStep,
+    Scenario,
+    StepBase,
+)
 
 Loc = tuple[str | int, ...]
+Problems = list[tuple[Loc, str]]
+HOST_KINDS = "a proxy, a machine, 'site-dhcp' or 'cp'"
+
+
+@dataclass(frozen=True)
+class Declared:
+    """The names a file declares, read from the file itself: a declaration with an error
+    of its own is still declared, so what refers to it is not reported a second time."""
+
+    segments: frozenset[str]
+    clusters: frozenset[str]
+    proxies: frozenset[str]
+    machines: frozenset[str]
+
+    @classmethod
+    def of(cls, scenario: Scenario) -> Declared:
+        """The names a valid scenario declares."""
+        return cls(frozenset(s.name for s in scenario.segments),
+                   frozenset(c.name for c in scenario.clusters),
+                   frozenset(p.name for p in scenario.proxies),
+                   frozenset(m.name for m in scenario.machines))
+
+    @classmethod
+    def in_file(cls, data: dict[str, Any]) -> Declared:
+        """The names in the raw file (each section's items' ``name:``, when a string)."""
+        def names(section: str) -> frozenset[str]:
+            items = data.get(section)
+            if not isinstance(items, list):
+                return frozenset()
+            return frozenset(i["name"] for i in items
+                             if isinstance(i, dict) and isinstance(i.get("name"), str))
+
+        return cls(names("segments"), names("clusters"), names("proxies"), names("machines"))
 
 
 def machine_macs(scenario: Scenario) -> dict[str, list[str]]:
@@ -32,14 +76,18 @@ def machine_macs(scenario: Scenario) -> dict[str, list[str]]:
     return out
 
 
-def check(scenario: Scenario) -> list[tuple[Loc, str]]:
-    """All cross-reference problems, in file order."""
+def check(scenario: Scenario, declared: Declared | None = None) -> list[tuple[Loc, str]]:
+    """All cross-reference problems, in file order.
+
+    ``declared`` are the names to resolve references against (default: the scenario's
+    own); the loader passes the file's, so a partly valid file is checked as a whole."""
     problems: list[tuple[Loc, str]] = []
+    names = declared or Declared.of(scenario)
     segments = [s.name for s in scenario.segments]
-    seg_set = set(segments)
-    clusters = {c.name for c in scenario.clusters}
-    proxies = {p.name for p in scenario.proxies}
-    machines = {m.name for m in scenario.machines}
+    seg_set = set(names.segments)
+    clusters = set(names.clusters)
+    proxies = set(names.proxies)
+    machines = set(names.machines)
 
     for i, name in enumerate(segments):
         if name in segments[:i]:
@@ -88,7 +136,8 @@ def check(scenario: Scenario) -> list[tuple[Loc, str]]:
         if machine.segment not in seg_set:
             problems.append((("machines", i, "segment"),
                              f"machine {machine.name!r} is on segment {machine.segment!r}, "
-                             f"which does not exist (declared: {', '.join(segments)})"))
+                             f"which does not exist (declared: "
+                             f"{', '.join(sorted(seg_set))})"))
         if machine.cluster is not None and machine.cluster not in clusters:
             problems.append((("machines", i, "cluster"),
                              f"machine {machine.name!r} joins unknown cluster {machine.cluster!r}"))
@@ -101,22 +150,7 @@ def check(scenario: Scenario) -> list[tuple[Loc, str]]:
                                  f"duplicate MAC {mac}: machines {seen_macs[mac]!r} and "
                                  f"{machine.name!r}"))
             seen_macs[mac] = machine.name
-    last_at = 0.0
-    for i, step in enumerate(scenario.steps):
-        if step.at < last_at:
-            problems.append((("steps", i, "at"),
-                             f"step {i + 1} ({step.action}) at {step.at}s is in the past: the "
-                             f"step before it is at {last_at}s (steps run in time order)"))
-        last_at = max(last_at, step.at)
-        for j, name in enumerate(step.machines):
-            if name not in machines:
-                problems.append((("steps", i, "machines", j),
-                                 f"step names unknown machine {name!r}"))
-        if step.proxy is not None and step.proxy not in proxies:
-            problems.append((("steps", i, "proxy"), f"step names unknown proxy {step.proxy!r}"))
-        if step.segment is not None and step.segment not in seg_set:
-            problems.append((("steps", i, "segment"),
-                             f"step names unknown segment {step.segment!r}"))
+    problems += _steps(scenario, names)
     for i, exp in enumerate(scenario.expect.machines):
         if exp.name not in machines:
             problems.append((("expect", "machines", i, "name"),
@@ -133,4 +167,78 @@ def check(scenario: Scenario) -> list[tuple[Loc, str]]:
             if name not in proxies:
                 problems.append((("expect", "conflicts", i, "between", j),
                                  f"conflict names unknown proxy {name!r}"))
+    problems += _rule_ids(scenario)
+    return problems
+
+
+def _steps(scenario: Scenario, names: Declared) -> Problems:
+    """Time order, and what each step names exists (and has the link it acts on)."""
+    problems: Problems = []
+    last_at = 0.0
+    for i, step in enumerate(scenario.steps):
+        what = f"step {i + 1}"
+        if step.at < last_at:
+            problems.append((("steps", i, "at"),
+                             f"{what} ({step.action}) at {step.at}s is in the past: the "
+                             f"step before it is at {last_at}s (steps run in time order)"))
+        last_at = max(last_at, step.at)
+        problems += [(("steps", i, *loc), f"{what}{message}")
+                     for loc, message in _step_refs(scenario, names, step)]
+    return problems
+
+
+def _step_refs(scenario: Scenario, names: Declared, step: StepBase) -> Problems:
+    """References of one step; messages continue ``step N``."""
+    out: Problems = []
+    if isinstance(step, PowerStep):
+        out += [(("machines", j), f" names unknown machine {name!r}")
+                for j, name in enumerate(step.machines) if name not in names.machines]
+    elif isinstance(step, ProxyStep) and step.proxy not in names.proxies:
+        out.append((("proxy",), f" names unknown proxy {step.proxy!r}"))
+    elif isinstance(step, LinkStep | NetemStep):
+        if step.segment not in names.segments:
+            out.append((("segment",), f" names unknown segment {step.segment!r}"))
+        elif step.host not in names.proxies | names.machines | {"site-dhcp", "cp"}:
+            out.append((("host",), f" names unknown host {step.host!r} ({HOST_KINDS})"))
+        else:
+            out += [(("segment",), f": {m}") for m in _link_of(scenario, step.host,
+                                                               step.segment)]
+    elif isinstance(step, FaultStep):
+        pass  # the fault's own fields are validated by its model
+    return out
+
+
+def _link_of(scenario: Scenario, host: str, segment: str) -> list[str]:
+    """Why ``host`` has no link on ``segment`` (empty when it has one, or is not known)."""
+    for proxy in scenario.proxies:
+        if proxy.name == host and segment not in proxy.segments:
+            return [f"proxy {host!r} has no link on segment {segment!r} (it is on "
+                    f"{', '.join(repr(s) for s in proxy.segments)})"]
+    for machine in scenario.machines:
+        if machine.name == host and machine.segment != segment:
+            return [f"machine {host!r} has no link on segment {segment!r} (it is on "
+                    f"{machine.segment!r})"]
+    if host == "site-dhcp" and all(d.segment != segment for d in scenario.site_dhcp):
+        return [f"no site DHCP server is on segment {segment!r}"]
+    return []
+
+
+def _rule_ids(scenario: Scenario) -> Problems:
+    """Rule ids the expectations name exist; none must both hold and fail."""
+    problems: Problems = []
+    expect = scenario.expect
+    for field, ids in (("rules", expect.rules), ("violations", expect.violations)):
+        for j, rule in enumerate(ids):
+            if rule == "MUST":
+                if field == "violations":
+                    problems.append((("expect", field, j),
+                                     "violations lists rule ids; 'MUST' is not one"))
+            elif rule not in RULES:
+                problems.append((("expect", field, j),
+                                 f"unknown rule id {rule!r} in expect.{field} (the ids of "
+                                 "CONFORMANCE.md, e.g. SITE-1)"))
+    for j, rule in enumerate(expect.violations):
+        if rule in expect.rules and rule != "MUST":
+            problems.append((("expect", "violations", j),
+                             f"{rule} is both a rule that must hold and an expected violation"))
     return problems

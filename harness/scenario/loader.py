@@ -8,6 +8,9 @@ cross-references. Nothing is built here.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -15,18 +18,36 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from harness.errors import FlexlabError
-from harness.scenario.checks import Loc, check
-from harness.scenario.model import Scenario
+from harness.scenario.checks import Declared, Loc, check
+from harness.scenario.model import STEP_ACTIONS, Scenario
+from harness.scenario.salvage import IndexMaps, file_loc, salvage
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in a scenario file, at a 1-based line."""
+
+    line: int
+    message: str
 
 
 class ScenarioError(FlexlabError):
-    """A scenario file is invalid; ``str()`` is ``file:line: message``."""
+    """A scenario file is invalid; ``str()`` is one ``file:line: message`` per problem,
+    in file order. ``line`` and ``message`` are the first problem's."""
 
-    def __init__(self, path: Path | str, line: int, message: str) -> None:
-        super().__init__(f"{path}:{line}: {message}")
+    def __init__(self, path: Path | str, line: int, message: str,
+                 more: Sequence[Problem] = ()) -> None:
+        self.problems = [Problem(line, message), *more]
+        super().__init__("\n".join(f"{path}:{p.line}: {p.message}" for p in self.problems))
         self.path = str(path)
         self.line = line
         self.message = message
+
+    @classmethod
+    def of(cls, path: Path | str, problems: Sequence[Problem]) -> ScenarioError:
+        """One error carrying every problem (at least one)."""
+        first, *more = problems
+        return cls(path, first.line, first.message, more)
 
 
 def _lines(node: yaml.Node, path: Path, prefix: Loc = ()) -> dict[Loc, int]:
@@ -55,19 +76,58 @@ def _line_of(lines: dict[Loc, int], loc: Loc) -> int:
     return 1
 
 
-def _describe(error: ErrorDetails) -> str:
-    loc = ".".join(str(p) for p in error["loc"] if not str(p).startswith("function-"))
+def _loc(error: ErrorDetails) -> Loc:
+    """The error's path in the file: pydantic's validator markers and a step's union
+    tag (``steps.0.set_fault.fault``) are not keys of the file."""
+    loc = tuple(p for p in error["loc"] if not str(p).startswith("function-"))
+    if len(loc) >= 3 and loc[0] == "steps" and loc[2] in STEP_ACTIONS:
+        loc = (*loc[:2], *loc[3:])
+    return loc
+
+
+def _describe(error: ErrorDetails, data: dict[str, object]) -> str:
+    loc = _loc(error)
     kind = error["type"]
+    if loc[:1] == ("steps",) and len(loc) >= 2 and isinstance(loc[1], int):
+        step = _describe_step(error, loc, data)
+        if step:
+            return step
+    where = ".".join(str(p) for p in loc)
     if kind == "extra_forbidden":
-        return f"unknown key {error['loc'][-1]!r} at {loc}"
+        return f"unknown key {loc[-1]!r} at {where}"
     if kind == "missing":
-        return f"missing required key {loc}"
+        return f"missing required key {where}"
     msg = error["msg"].removeprefix("Value error, ")
-    return f"{loc}: {msg}"
+    return f"{where}: {msg}"
+
+
+def _describe_step(error: ErrorDetails, loc: Loc, data: dict[str, object]) -> str | None:
+    """A step's shape error in the words of its action: what it needs, what it takes."""
+    index = loc[1]
+    assert isinstance(index, int)
+    steps = data.get("steps")
+    raw = steps[index] if isinstance(steps, list) and index < len(steps) else None
+    action = raw.get("action") if isinstance(raw, dict) else None
+    what = f"step {index + 1}"
+    kind = error["type"]
+    known = ", ".join(STEP_ACTIONS)
+    if kind == "union_tag_invalid":
+        return f"{what}: unknown action {action!r}; one of {known}"
+    if kind == "union_tag_not_found":
+        return f"{what} needs action: (one of {known})"
+    cls = STEP_ACTIONS.get(action) if isinstance(action, str) else None
+    if cls is None or len(loc) != 3:
+        return None
+    if kind == "missing":
+        return f"{what}: {action} needs {loc[2]}:"
+    if kind == "extra_forbidden":
+        return (f"{what}: {action} does not take {loc[2]!r} (it takes: "
+                f"{', '.join(cls.model_fields)})")
+    return None
 
 
 def parse_scenario(text: str, path: Path | str = "<string>") -> Scenario:
-    """Validate scenario ``text``; raise ScenarioError (file:line) on the first problem."""
+    """Validate scenario ``text``; raise ScenarioError with every problem (file:line)."""
     path = Path(path)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -78,16 +138,23 @@ def parse_scenario(text: str, path: Path | str = "<string>") -> Scenario:
     if node is None or not isinstance(data, dict):
         raise ScenarioError(path, 1, "a scenario file is a YAML mapping (name:, segments:, …)")
     lines = _lines(node, path)
+    problems: list[Problem] = []
+    maps: IndexMaps = {}
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = tuple(p for p in first["loc"] if not str(p).startswith("function-"))
-        raise ScenarioError(path, _line_of(lines, loc), _describe(first)) from None
-    problems = check(scenario)
+        problems += [Problem(_line_of(lines, _loc(e)), _describe(e, data))
+                     for e in exc.errors()]
+        # cross-check what is valid, resolving names against everything the file declares
+        scenario, maps = salvage(Scenario, data)
+    for loc, message in check(scenario, Declared.in_file(data)):
+        at = file_loc(loc, maps)
+        if at[:1] == ("steps",) and at != loc:
+            message = re.sub(r"^step \d+", f"step {int(at[1]) + 1}", message)
+        problems.append(Problem(_line_of(lines, at), message))
     if problems:
-        loc, message = problems[0]
-        raise ScenarioError(path, _line_of(lines, loc), message)
+        ordered = sorted(dict.fromkeys(problems), key=lambda p: p.line)  # stable in a line
+        raise ScenarioError.of(path, ordered)
     return scenario
 
 

@@ -9,7 +9,7 @@ these models (``flexlab schema``); unknown keys are errors.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -169,25 +169,68 @@ class MachineSpec(Strict):
         return self
 
 
-StepAction = Literal[
-    "power_on", "power_off", "reset", "stop_control_plane", "start_control_plane",
-    "start_proxy", "stop_proxy", "cut_link", "restore_link", "netem", "set_fault",
-    "clear_faults",
-]
-
-
-class Step(Strict):
+class StepBase(Strict):
     """A timed action, ``at`` seconds after the scenario starts (scaled in the sim tier)."""
 
     at: float = Field(ge=0)
-    action: StepAction
-    machines: list[str] = Field(default_factory=list, description="machine names (all copies)")
-    proxy: Name | None = None
-    segment: Name | None = None
-    host: str | None = Field(None, description="for cut/restore_link and netem: whose link")
+
+
+class PowerStep(StepBase):
+    """Power machines on, off, or reset them (off, then on: a firmware retry)."""
+
+    action: Literal["power_on", "power_off", "reset"]
+    machines: list[str] = Field(min_length=1, description="machine names (all copies)")
+
+
+class ControlPlaneStep(StepBase):
+    """Stop or start the Control Plane, or clear every fault set on it."""
+
+    action: Literal["stop_control_plane", "start_control_plane", "clear_faults"]
+
+
+class ProxyStep(StepBase):
+    """Start (or restart) or stop one Boot Proxy."""
+
+    action: Literal["start_proxy", "stop_proxy"]
+    proxy: Name
+
+
+class LinkStep(StepBase):
+    """Cut or restore one host's link on one segment."""
+
+    action: Literal["cut_link", "restore_link"]
+    host: str = Field(description="a proxy, a machine, 'site-dhcp' or 'cp'")
+    segment: Name
+
+
+class NetemStep(StepBase):
+    """Impair one host's link: loss, and latency where the kernel has sch_netem."""
+
+    action: Literal["netem"]
+    host: str = Field(description="a proxy, a machine, 'site-dhcp' or 'cp'")
+    segment: Name
     delay_ms: int = Field(0, ge=0)
     loss_pct: float = Field(0.0, ge=0, le=100)
-    fault: Fault | None = None
+
+
+class FaultStep(StepBase):
+    """Set a Control Plane fault from this moment on."""
+
+    action: Literal["set_fault"]
+    fault: Fault
+
+
+Step = Annotated[
+    PowerStep | ControlPlaneStep | ProxyStep | LinkStep | NetemStep | FaultStep,
+    Field(discriminator="action"),
+]
+STEP_TYPES: tuple[type[StepBase], ...] = (
+    PowerStep, ControlPlaneStep, ProxyStep, LinkStep, NetemStep, FaultStep)
+#: every action, with the step type that carries it
+STEP_ACTIONS: dict[str, type[StepBase]] = {
+    action: cls for cls in STEP_TYPES
+    for action in get_args(cls.model_fields["action"].annotation)
+}
 
 
 class MachineExpectation(Strict):

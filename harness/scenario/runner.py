@@ -17,7 +17,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
 from harness import __version__
 from harness.capture.decode import decode_pcap
@@ -39,7 +39,16 @@ from harness.rules.engine import check_capture
 from harness.scenario.checks import machine_macs
 from harness.scenario.drivers import MachineDriver, MachinePlan, MachineProgress
 from harness.scenario.expectations import judge_expectations
-from harness.scenario.model import Scenario
+from harness.scenario.model import (
+    ControlPlaneStep,
+    FaultStep,
+    LinkStep,
+    NetemStep,
+    PowerStep,
+    ProxyStep,
+    Scenario,
+    Step,
+)
 from harness.scenario.result import ExpectationResult, MachineResult, RunResult
 from harness.scenario.topology import SiteLayout, layout_for
 
@@ -358,39 +367,41 @@ class ScenarioRunner:
                 )
             time.sleep(0.2)  # poll interval of the progress loop
 
-    def _play(self, step: Any, now: float) -> None:
+    def _play(self, step: Step, now: float) -> None:
         assert self.lab is not None and self.driver is not None and self.cp is not None
-        keys = [k for name in step.machines for k in self._keys(name)]
-        action = step.action
-        if action == "power_on":
-            for key in keys:
-                self.power_on_at[key] = time.time()
-            self.driver.power_on(keys, now)
-        elif action in ("power_off", "reset"):
-            self.driver.power_off(keys)
-            if action == "reset":
-                for key in keys:
-                    self.power_on_at[key] = time.time()
-                self.driver.power_on(keys, now)
-        elif action == "stop_control_plane":
-            self.cp.stop()
-        elif action == "start_control_plane":
-            self.cp.start()
-            self.cp.wait_ready()
-        elif action == "start_proxy":
-            self.start_proxy(step.proxy)
-        elif action == "stop_proxy":
-            self.proxies[step.proxy].stop()
-        elif action in ("cut_link", "restore_link"):
-            self.lab.set_link(self._host_of(step.host), step.segment, action == "restore_link")
-        elif action == "netem":
-            self.lab.impair(self._host_of(step.host), step.segment, step.delay_ms, step.loss_pct)
-        elif action == "set_fault" and step.fault is not None:
-            f = step.fault
-            self.cp.api.set_fault(f.endpoint, latency_ms=f.latency_ms, error_rate=f.error_rate,
-                                  down=f.down, wrong_answer=f.wrong_answer)
-        elif action == "clear_faults":
-            self.cp.api.clear_faults()
+        match step:
+            case PowerStep():
+                keys = [k for name in step.machines for k in self._keys(name)]
+                if step.action != "power_on":
+                    self.driver.power_off(keys)
+                if step.action != "power_off":
+                    for key in keys:
+                        self.power_on_at[key] = time.time()
+                    self.driver.power_on(keys, now)
+            case ControlPlaneStep(action="stop_control_plane"):
+                self.cp.stop()
+            case ControlPlaneStep(action="start_control_plane"):
+                self.cp.start()
+                self.cp.wait_ready()
+            case ControlPlaneStep():
+                self.cp.api.clear_faults()
+            case ProxyStep(action="start_proxy"):
+                self.start_proxy(step.proxy)
+            case ProxyStep():
+                self.proxies[step.proxy].stop()
+            case LinkStep():
+                self.lab.set_link(self._host_of(step.host), step.segment,
+                                  step.action == "restore_link")
+            case NetemStep():
+                self.lab.impair(self._host_of(step.host), step.segment, step.delay_ms,
+                                step.loss_pct)
+            case FaultStep():
+                f = step.fault
+                self.cp.api.set_fault(f.endpoint, latency_ms=f.latency_ms,
+                                      error_rate=f.error_rate, down=f.down,
+                                      wrong_answer=f.wrong_answer)
+            case _:
+                assert_never(step)
 
     def _host_of(self, name: str | None) -> str:
         """Lab host behind a step's ``host``: a proxy, 'cp', 'site-dhcp', or a machine group."""
