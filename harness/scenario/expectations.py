@@ -116,7 +116,9 @@ def _machine(exp: MachineExpectation, key: str, mac: str, captures: dict[str, Ca
             "pass" if ok else "fail",
             f"machine saw offers from: {', '.join(got) or 'nobody'}{sent}{dropped}"))
     state = (cp_machine or {}).get("state", "Unknown")
-    reasons = (cp_machine or {}).get("reasons", [])
+    # the Control Plane's reasons, and what the machine itself reported (PXE-E55 …)
+    reasons = list(dict.fromkeys([*(cp_machine or {}).get("reasons", []),
+                                  *(seen.reasons if seen is not None else [])]))
     if exp.state is not None or exp.reason_contains is not None:
         label = " ".join(filter(None, (
             f"Control Plane state {exp.state}" if exp.state else "Control Plane reason",

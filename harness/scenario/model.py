@@ -244,7 +244,9 @@ class MachineExpectation(Strict):
         "booted_via: the proxy answered but the reply was dropped on the way)")
     state: Literal["Ready", "Rejected", "Pending", "Booting", "Registered"] | None = None
     ready_within: float | None = Field(None, gt=0, description="seconds from power-on")
-    reason_contains: str | None = Field(None, description="for Rejected: text in a reason")
+    reason_contains: str | None = Field(
+        None, description="text in one of its reasons: the Control Plane's (why Rejected) "
+        "or the machine's own error (PXE-E55 …)")
 
 
 class ClusterExpectation(Strict):

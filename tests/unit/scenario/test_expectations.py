@@ -140,6 +140,16 @@ def test_reason_contains_alone_is_judged_too() -> None:
     assert only(judge(sc, cp_state=cp(sc, states={"a": "Ready"})), "machine").verdict == "fail"
 
 
+def test_reason_contains_reads_the_machines_own_error_too() -> None:
+    sc = scenario("{rules: [], machines: [{name: a, state: Pending, reason_contains: PXE-E55}]}")
+    stuck = run_result(sc, machines=[machine(sc, "a", reasons=["machine: PXE-E55: no reply"])])
+    pending = cp(sc, states={"a": "Pending"})
+    verdict = only(judge(sc, stuck, cp_state=pending), "machine")
+    assert verdict.verdict == "pass" and "PXE-E55" in verdict.detail
+    quiet = run_result(sc, machines=[machine(sc, "a")])
+    assert only(judge(sc, quiet, cp_state=pending), "machine").verdict == "fail"
+
+
 def test_booted_via_needs_that_proxy_and_no_other() -> None:
     sc = scenario("{rules: [], machines: [{name: a, booted_via: bp1}]}")
     a = mac_of(sc, "a")
