@@ -81,6 +81,8 @@ def silent3(an: Analysis, j: Judge) -> None:
         if q.msg_type != "REQUEST" or q.server_id is None:
             continue
         for r in ex.replies:
+            if r.msg_type == "OFFER":
+                continue  # answers the DISCOVER of this xid, only late (RFC 2131 §4.3.1)
             if an.is_proxy(an.proxy_of(r)) and q.server_id not in (r.src_ip, an.server_of(r)):
                 j.fail(
                     f"answered with DHCP{r.msg_type} on port {r.sport} a REQUEST addressed "
