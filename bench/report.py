@@ -253,7 +253,7 @@ def render(results: dict[str, Any], argv: Sequence[str], total_seconds: float) -
             "How: `bench/storm.py` loads `scenarios/boot-storm.yaml`, resizes both machine "
             "groups (SeaBIOS+iPXE and UEFI x64) to N copies each in code, puts its segment "
             "on a /20 (a scenario segment is a /24 whose site DHCP pool holds 127 leases) "
-            "and runs it with `harness.scenario.runner.ScenarioRunner`: Control Plane, "
+            "and runs it with `harness.builder.runner.ScenarioRunner`: Control Plane, "
             "site dnsmasq DHCP, the reference Boot Proxy and the sim driver's emulated "
             "firmware, all powered on at t = 0. Power-on→Ready per machine is the Control "
             "Plane's `node.ready` time minus the power-on time, from the run result; time to "

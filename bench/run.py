@@ -64,13 +64,13 @@ def run_tftp_http(quick: bool, results: Path = RESULTS) -> dict[str, Any]:
 def vm_boot(quick: bool, out: Path = RESULTS) -> dict[str, Any]:
     """The VM power-on → Ready figure (bench/vmboot.py), or why it was not measured.
 
-    Needs the runner's VM driver (harness/scenario/vm_driver.py), libvirt and
+    Needs the runner's VM driver (harness/builder/vm_driver.py), libvirt and
     a few minutes under TCG, so ``--quick`` leaves it out.
     """
     if quick:
         return {"subject": "1 VM", "reason": "left out of --quick (minutes under TCG)"}
-    if importlib.util.find_spec("harness.scenario.vm_driver") is None:
-        return {"subject": "1 VM", "reason": "harness/scenario/vm_driver.py (the runner's VM "
+    if importlib.util.find_spec("harness.builder.vm_driver") is None:
+        return {"subject": "1 VM", "reason": "harness/builder/vm_driver.py (the runner's VM "
                 "driver) does not exist, so no VM can be driven to Ready by a scenario"}
     from bench.vmboot import run_vm_boot
 

@@ -8,7 +8,7 @@ A script, not a test: run it as root::
 
 It loads scenarios/boot-storm.yaml and changes it in code (the file keeps its
 200 machines for CI): each machine group gets ``--per-kind`` copies. The
-scenario runner (harness.scenario.runner.ScenarioRunner) builds the site —
+scenario runner (harness.builder.runner.ScenarioRunner) builds the site —
 Control Plane, site DHCP, the reference Boot Proxy — and the sim driver plays
 every machine's firmware; the run result gives each machine's power-on →
 Ready time (from the Control Plane's ``node.ready`` event). "Retransmissions"
@@ -39,11 +39,11 @@ if __package__ in (None, ""):
 
 from bench.errors import BenchError  # noqa: E402
 from bench.stats import percentiles  # noqa: E402
+from harness.builder.runner import ScenarioRunner  # noqa: E402
+from harness.judge.result import MachineResult, RunResult  # noqa: E402
 from harness.lab.topology import Topology  # noqa: E402
 from harness.scenario.loader import load_scenario  # noqa: E402
 from harness.scenario.model import Scenario  # noqa: E402
-from harness.scenario.result import MachineResult, RunResult  # noqa: E402
-from harness.scenario.runner import ScenarioRunner  # noqa: E402
 from harness.scenario.topology import SiteLayout  # noqa: E402
 
 __all__ = ["main", "retransmissions", "run_storm", "storm_scenario", "summarise_run"]

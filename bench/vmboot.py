@@ -7,7 +7,7 @@ Proxy image::
     .venv/bin/python bench/vmboot.py
 
 It loads scenarios/vm/vm-cluster.yaml and keeps only its SeaBIOS + virtio-net
-machine (``bios``), then runs it with harness.scenario.runner.ScenarioRunner:
+machine (``bios``), then runs it with harness.builder.runner.ScenarioRunner:
 libvirt/QEMU VM, site DHCP, the Boot Proxy container, the Control Plane and
 the node image. The figure is that machine's power-on → Ready from the run
 result. Writes bench/results/vmboot.json.
@@ -28,10 +28,10 @@ REPO = Path(__file__).resolve().parent.parent
 if __package__ in (None, ""):
     sys.path.insert(0, str(REPO))
 
+from harness.builder.runner import ScenarioRunner  # noqa: E402
 from harness.capture.events import Capture  # noqa: E402
 from harness.scenario.loader import load_scenario  # noqa: E402
 from harness.scenario.model import Scenario  # noqa: E402
-from harness.scenario.runner import ScenarioRunner  # noqa: E402
 
 __all__ = ["main", "one_vm_scenario", "run_vm_boot"]
 

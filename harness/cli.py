@@ -49,7 +49,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         return run_demo(reports=args.reports)
     from pathlib import Path
 
-    from harness.scenario.cli_run import run
+    from harness.builder.cli_run import run
 
     smoke = Path(__file__).resolve().parents[1] / "scenarios" / "smoke.yaml"
     return run([str(smoke), "--reports", args.reports])
@@ -84,7 +84,7 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 
 DELEGATED = {
-    "run": ("harness.scenario.cli_run", "run"),
+    "run": ("harness.builder.cli_run", "run"),
     "check-pcap": ("harness.check_pcap", "run"),
     "report": ("harness.reports.cli", "run"),
     "bootproxy": ("bootproxy.__main__", "main"),

@@ -73,7 +73,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     """Collect scenarios/**/*.yaml as scenario tests."""
-    from harness.scenario.pytest_items import ScenarioFile, is_scenario_file
+    from harness.builder.pytest_items import ScenarioFile, is_scenario_file
 
     if is_scenario_file(file_path, Path(parent.config.rootpath)):
         return ScenarioFile.from_parent(parent, path=file_path)

@@ -1,7 +1,7 @@
 """Reports of a run: ladder diagrams, the HTML summary, the results bundle, Allure glue.
 
 ``write_reports`` is what the scenario runner calls after a run; everything is
-drawn from the :class:`~harness.scenario.result.RunResult` alone, so
+drawn from the :class:`~harness.judge.result.RunResult` alone, so
 ``flexlab report run.json`` can regenerate the same files later.
 """
 
@@ -11,12 +11,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from harness.capture.events import Capture
+from harness.judge.result import RunResult
 from harness.reports.bundle import write_bundle
 from harness.reports.errors import ReportError, RunFileError
 from harness.reports.html import load_captures, write_html
 from harness.reports.ladder import index_captures
 from harness.reports.serialize import from_json, load, to_json
-from harness.scenario.result import RunResult
 
 __all__ = [
     "ReportError",

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.capture.events import Capture
+from harness.judge.result import RunResult
 from harness.reports.html import load_captures, render_html, rule_rows
 from harness.reports.ladder import CaptureIndex, index_captures, machine_ladder, render_svg
-from harness.scenario.result import RunResult
 
 _STATUS = {"pass": "passed", "fail": "failed", "not-applicable": "skipped"}
 

@@ -23,12 +23,12 @@ from typing import Any
 import yaml
 
 from harness.capture.events import Capture
+from harness.judge.result import RunResult
 from harness.reports.errors import ReportError
 from harness.reports.html import load_captures, render_html, rule_rows
 from harness.reports.ladder import CaptureIndex, index_captures, machine_ladder, render_svg
 from harness.reports.serialize import finding_to_dict, to_plain
 from harness.rules.model import Verdict
-from harness.scenario.result import RunResult
 
 FORMAT = "flexlab-results/1"
 

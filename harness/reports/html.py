@@ -21,11 +21,11 @@ from urllib.parse import quote
 from harness.capture.decode import decode_pcap
 from harness.capture.errors import CaptureError
 from harness.capture.events import Capture
+from harness.judge.result import MachineResult, RunResult
 from harness.reports.errors import ReportError
 from harness.reports.ladder import CaptureIndex, index_captures, machine_ladder, render_svg
 from harness.rules.catalog import RULES
 from harness.rules.model import Finding, Level, Verdict
-from harness.scenario.result import MachineResult, RunResult
 
 Linker = Callable[[Path], str]
 MAX_LADDERS = 60  # Ready machines drawn inline; a 200-machine storm stays a light page

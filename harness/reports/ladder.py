@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from xml.sax.saxutils import escape, quoteattr
 
 from harness.capture.events import Capture, DhcpEvent, HttpEvent, TftpEvent
+from harness.judge.result import MachineResult, RunResult
 from harness.rules.model import Finding, Verdict
-from harness.scenario.result import MachineResult, RunResult
 
 BROADCAST = "*"  # destination lane of a broadcast the machine sent
 TIMES = "\u00d7"  # multiplication sign, for "DATA x12"

@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness.judge.result import ExpectationResult, MachineResult, RunResult, TimelineEvent
 from harness.reports.errors import RunFileError
 from harness.rules.model import Finding, Level, Verdict
-from harness.scenario.result import ExpectationResult, MachineResult, RunResult, TimelineEvent
 
 FORMAT = "flexlab-run/1"
 

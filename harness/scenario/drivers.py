@@ -8,10 +8,24 @@ which kind it drives.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from harness.scenario.model import Facts
-from harness.scenario.result import TimelineEvent
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    """One thing a machine did or saw, ``t`` seconds after the run started.
+
+    ``kind`` is one of: sent, received, chose-offer, tftp, http, state, power, note.
+    ``peer`` is the other side's address where there is one.
+    """
+
+    t: float
+    kind: str
+    summary: str
+    peer: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

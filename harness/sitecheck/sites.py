@@ -31,12 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.builder.runner import ScenarioRunner
 from harness.components.controlplane import ControlPlane
 from harness.errors import LabError
 from harness.lab import Host, HostLink, Lab, Topology
 from harness.scenario.loader import load_scenario
 from harness.scenario.model import Scenario
-from harness.scenario.runner import ScenarioRunner
 
 SITES_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "sites"
 CHECKER = "check"

@@ -20,18 +20,9 @@ pytestmark = pytest.mark.unit
 
 HARNESS = Path(__file__).resolve().parents[2] / "harness"
 
-# edge -> why it is still here; each one closes a cycle that the plan/build/judge work
-# (issue 14, items 1-3) removes
+# edge -> why it is still here (the scenario <-> reports/plan/localboot cycles went when
+# the runner moved to harness.builder and the run's results to harness.judge)
 KNOWN_CYCLE_EDGES: dict[tuple[str, str], str] = {
-    ("harness.scenario", "harness.reports"):
-        "scenario/reporting.py writes reports, while reports read scenario.result's "
-        "RunResult; the neutral judge package takes RunResult",
-    ("harness.scenario", "harness.plan"):
-        "harness.scenario is both the model that plan() reads and the runner that builds "
-        "the plan; the thin build runner leaves the scenario package",
-    ("harness.scenario", "harness.localboot"):
-        "the runner takes its stand-in boot files from localboot, which takes the kernel "
-        "command line from plan, which reads scenario.model; goes with the runner's move",
     ("harness.lab", "harness.machines"):
         "lab/cleanup.py lazily imports machines.vm.libvirt_vm to destroy a crashed run's "
         "VMs by their lab label; the label lookup belongs below both",

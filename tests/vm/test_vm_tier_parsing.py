@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.machines.vm.console import agent_events
-from harness.machines.vm.domain import Firmware, Nic
-from harness.scenario.vm_driver import (
+from harness.builder.vm_driver import (
     FIRMWARE_OF,
     LabDomainSpec,
     disk_bytes,
@@ -18,6 +16,8 @@ from harness.scenario.vm_driver import (
     outcome_of,
     phase_of,
 )
+from harness.machines.vm.console import agent_events
+from harness.machines.vm.domain import Firmware, Nic
 
 pytestmark = pytest.mark.vm
 

@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 from vmhelpers import needs_root_qemu_libvirt
 
-import harness.scenario.runner as runner_module
+import harness.builder.runner as runner_module
+from harness.builder.runner import ScenarioRunner
+from harness.builder.vm_driver import VM_CMDLINE, VmDriver, outcome_of
 from harness.lab import Lab
 from harness.machines.vm.console import agent_events
 from harness.scenario.drivers import MachineProgress
 from harness.scenario.loader import parse_scenario
 from harness.scenario.model import Scenario
-from harness.scenario.runner import ScenarioRunner
-from harness.scenario.vm_driver import VM_CMDLINE, VmDriver, outcome_of
 
 pytest.importorskip("libvirt", reason="needs libvirt-python (pip install .[vm])")
 

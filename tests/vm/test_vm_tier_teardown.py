@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from vmhelpers import needs_root_qemu_libvirt
 
+from harness.builder.runner import ScenarioRunner
+from harness.builder.vm_driver import VmDriver
 from harness.lab import Lab
 from harness.machines.vm.libvirt_vm import connect, domains_of_lab
 from harness.scenario.drivers import MachineProgress
 from harness.scenario.loader import parse_scenario
 from harness.scenario.model import Scenario
-from harness.scenario.runner import ScenarioRunner
-from harness.scenario.vm_driver import VmDriver
 
 pytest.importorskip("libvirt", reason="needs libvirt-python (pip install .[vm])")
 

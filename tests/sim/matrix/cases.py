@@ -1,7 +1,7 @@
 """The firmware x topology x proxy-kind matrix: each case as a Scenario, and the known gaps.
 
 Every firmware profile the sim tier emulates (``FIRMWARE_PROFILES`` that
-``harness.scenario.sim_driver.PROFILE_OF`` maps) boots on a segment of its own
+``harness.builder.sim_driver.PROFILE_OF`` maps) boots on a segment of its own
 (``direct``) or behind a DHCP relay (``relayed``), through each proxy kind the
 runner starts (``process``, ``container``, ``dnsmasq``). A case either reaches
 Ready, or is listed in :data:`GAPS` with the written reason it cannot and the
@@ -17,8 +17,8 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
+from harness.builder.sim_driver import PROFILE_OF
 from harness.scenario.model import FIRMWARE_PROFILES, Scenario
-from harness.scenario.sim_driver import PROFILE_OF
 
 TOPOLOGIES = ("direct", "relayed")
 KINDS = ("process", "container", "dnsmasq")

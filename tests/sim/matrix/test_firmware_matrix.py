@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
+from harness.builder.reporting import publish
+from harness.builder.runner import ScenarioRunner
 from harness.components.container import DEFAULT_IMAGE, _docker
+from harness.judge.result import MachineResult, RunResult
 from harness.rules.model import Level, Verdict
-from harness.scenario.reporting import publish
-from harness.scenario.result import MachineResult, RunResult
-from harness.scenario.runner import ScenarioRunner
 
 from .cases import (
     GAPS,

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.builder.runner import ScenarioRunner
 from harness.components.container import DEFAULT_IMAGE, _docker
 from harness.scenario.model import Scenario
-from harness.scenario.runner import ScenarioRunner
 
 from .cases import MACHINE, PROXY, matrix_scenario
 

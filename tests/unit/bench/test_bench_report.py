@@ -6,7 +6,7 @@ import pytest
 
 from bench.report import fmt, render, summary_rows
 from bench.storm import retransmissions, storm_scenario, summarise_run
-from harness.scenario.result import MachineResult, RunResult, TimelineEvent
+from harness.judge.result import MachineResult, RunResult, TimelineEvent
 
 pytestmark = pytest.mark.unit
 

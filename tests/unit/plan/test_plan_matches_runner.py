@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-import harness.scenario.runner as runner_module
+import harness.builder.runner as runner_module
+from harness.builder.runner import ScenarioRunner
 from harness.components.container import DEFAULT_IMAGE
 from harness.plan import SitePlan, plan
 from harness.plan.items import HostOn
 from harness.scenario.loader import load_scenario, parse_scenario
 from harness.scenario.model import Scenario
-from harness.scenario.runner import ScenarioRunner
 from harness.scenario.topology import layout_for
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -13,9 +13,9 @@ import pytest
 
 from harness.capture.decode import decode_pcap
 from harness.capture.synth_flows import BIOS, HTTPBOOT, UEFI, Flow, bios_flow, http_flow, uefi_flow
+from harness.judge.result import ExpectationResult, MachineResult, RunResult, TimelineEvent
 from harness.rules.context import RuleContext
 from harness.rules.engine import check_capture
-from harness.scenario.result import ExpectationResult, MachineResult, RunResult, TimelineEvent
 
 T0 = 1_764_000_000.0
 FAILING_RULE = "OFFER-3"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.judge.result import RunResult
 from harness.reports.serialize import to_json
-from harness.scenario.result import RunResult
 
 pytestmark = pytest.mark.unit
 

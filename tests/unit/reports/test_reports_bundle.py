@@ -11,8 +11,8 @@ from urllib.parse import unquote
 import pytest
 import yaml
 
+from harness.judge.result import RunResult
 from harness.reports.bundle import write_bundle
-from harness.scenario.result import RunResult
 
 pytestmark = pytest.mark.unit
 

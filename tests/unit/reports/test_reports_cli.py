@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.judge.result import RunResult
 from harness.reports import write_reports
 from harness.reports.cli import run
 from harness.reports.serialize import load
-from harness.scenario.result import RunResult
 
 pytestmark = pytest.mark.unit
 FIXTURE = Path(__file__).resolve().parents[3] / "fixtures" / "reports" / "sample-run"

@@ -14,8 +14,8 @@ from urllib.parse import unquote
 
 import pytest
 
+from harness.judge.result import RunResult
 from harness.reports.html import render_html, rule_rows, write_html
-from harness.scenario.result import RunResult
 
 pytestmark = pytest.mark.unit
 

@@ -10,6 +10,7 @@ import pytest
 
 from harness.capture.decode import decode_pcap
 from harness.capture.synth_flows import Flow, relayed_flow
+from harness.judge.result import RunResult
 from harness.reports.ladder import (
     MAX_ROWS,
     Ladder,
@@ -21,7 +22,6 @@ from harness.reports.ladder import (
     render_svg,
 )
 from harness.reports.serialize import from_json, to_json
-from harness.scenario.result import RunResult
 
 pytestmark = pytest.mark.unit
 NS = {"s": "http://www.w3.org/2000/svg"}

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
+from harness.judge.result import RunResult
 from harness.reports.errors import RunFileError
 from harness.reports.serialize import from_json, to_json
 from harness.rules.model import Verdict
-from harness.scenario.result import RunResult
 
 pytestmark = pytest.mark.unit
 

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 
 from harness.capture.events import Capture, DhcpEvent, TftpEvent
+from harness.judge.expectations import judge_expectations
+from harness.judge.result import ExpectationResult, MachineResult, RunResult
 from harness.rules.model import Finding, Level, Verdict
 from harness.scenario import parse_scenario
 from harness.scenario.checks import machine_macs
-from harness.scenario.expectations import judge_expectations
 from harness.scenario.model import Scenario
-from harness.scenario.result import ExpectationResult, MachineResult, RunResult
 
 pytestmark = pytest.mark.unit
 

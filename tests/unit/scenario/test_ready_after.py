@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.scenario.runner import ready_after
+from harness.builder.runner import ready_after
 
 pytestmark = pytest.mark.unit
 

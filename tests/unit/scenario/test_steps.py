@@ -148,7 +148,7 @@ class Recorder:
 
 
 def test_the_runner_plays_each_typed_step() -> None:
-    from harness.scenario.runner import ScenarioRunner
+    from harness.builder.runner import ScenarioRunner
 
     sc = parse_scenario(HEAD + """\
   - {at: 0, action: power_on, machines: [a]}

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.capture.events import Capture, DhcpEvent
+from harness.judge.result import ExpectationResult, MachineResult, RunResult
+from harness.judge.rule_verdicts import judge_rules
 from harness.scenario.checks import machine_macs
 from harness.scenario.model import MachineExpectation, Scenario
-from harness.scenario.result import ExpectationResult, MachineResult, RunResult
-from harness.scenario.rule_verdicts import judge_rules
 
 PROXY_CLASSES = ("PXEClient", "HTTPClient", "HW-Client")
 

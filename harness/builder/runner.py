@@ -32,13 +32,14 @@ from harness.components.dnsmasq_proxy import DnsmasqProxy, served_macs_from_cont
 from harness.components.relay import DhcpRelay
 from harness.components.snooping import enable_snooping
 from harness.errors import FlexlabError
+from harness.judge.expectations import judge_expectations
+from harness.judge.result import ExpectationResult, MachineResult, RunResult
 from harness.lab import Lab
 from harness.localboot import stand_in_artifact
 from harness.rules.context import RuleContext
 from harness.rules.engine import check_capture
 from harness.scenario.checks import machine_macs
 from harness.scenario.drivers import MachineDriver, MachinePlan, MachineProgress
-from harness.scenario.expectations import judge_expectations
 from harness.scenario.model import (
     ControlPlaneStep,
     FaultStep,
@@ -49,7 +50,6 @@ from harness.scenario.model import (
     Scenario,
     Step,
 )
-from harness.scenario.result import ExpectationResult, MachineResult, RunResult
 from harness.scenario.topology import SiteLayout, layout_for
 
 Progress = Callable[[str, dict[str, MachineProgress]], None]
@@ -534,9 +534,9 @@ class ScenarioRunner:
 def default_driver(lab: Lab, scenario: Scenario) -> MachineDriver:
     """Emulated machines in the sim tier, libvirt VMs in the vm tier."""
     if scenario.tier == "vm":
-        from harness.scenario.vm_driver import VmDriver
+        from harness.builder.vm_driver import VmDriver
 
         return VmDriver(lab, scenario)
-    from harness.scenario.sim_driver import SimDriver
+    from harness.builder.sim_driver import SimDriver
 
     return SimDriver(lab, scenario)

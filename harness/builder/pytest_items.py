@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from harness.judge.result import RunResult
 from harness.scenario.loader import ScenarioError, load_scenario
 from harness.scenario.model import Scenario
-from harness.scenario.result import RunResult
 
 
 class ScenarioFailed(Exception):
@@ -76,8 +76,8 @@ class ScenarioItem(pytest.Item):
 
     def runtest(self) -> None:
         """Run, write reports, attach evidence; fail if any expectation failed."""
-        from harness.scenario.reporting import publish
-        from harness.scenario.runner import ScenarioRunner
+        from harness.builder.reporting import publish
+        from harness.builder.runner import ScenarioRunner
 
         reports = Path(self.config.getoption("flexlab_reports"))
         image = self.config.getoption("boot_proxy_image")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.capture.events import Capture
+from harness.judge.result import RunResult
 from harness.reports import write_reports
 from harness.reports.allure import attach_run
-from harness.scenario.result import RunResult
 
 
 def run_dir(result: RunResult, reports: Path) -> Path:

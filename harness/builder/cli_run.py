@@ -12,11 +12,11 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from harness.builder.reporting import publish
+from harness.builder.runner import ScenarioRunner
+from harness.judge.result import RunResult
 from harness.scenario.drivers import MachineProgress
 from harness.scenario.loader import ScenarioError, load_scenario
-from harness.scenario.reporting import publish
-from harness.scenario.result import RunResult
-from harness.scenario.runner import ScenarioRunner
 
 PHASE_STYLE = {"done": "green", "failed": "red", "off": "dim"}
 MAX_ROWS = 24

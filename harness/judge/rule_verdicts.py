@@ -16,9 +16,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from harness.judge.result import ExpectationResult
 from harness.rules.model import Finding, Level, Verdict
 from harness.scenario.model import Expectations
-from harness.scenario.result import ExpectationResult
 
 MAX_SHOWN = 5
 IPV4 = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")

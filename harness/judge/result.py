@@ -8,23 +8,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from harness.rules.model import Finding
+from harness.scenario.drivers import TimelineEvent
+
+__all__ = ["ExpectationResult", "MachineResult", "RunResult", "TimelineEvent", "Verdict"]
 
 Verdict = Literal["pass", "fail", "skip"]
-
-
-@dataclass(frozen=True)
-class TimelineEvent:
-    """One thing a machine did or saw, ``t`` seconds after the run started.
-
-    ``kind`` is one of: sent, received, chose-offer, tftp, http, state, power, note.
-    ``peer`` is the other side's address where there is one.
-    """
-
-    t: float
-    kind: str
-    summary: str
-    peer: str | None = None
-    detail: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -43,9 +43,8 @@ from harness.machines.vm.domain import (
 from harness.machines.vm.errors import VmError
 from harness.machines.vm.libvirt_vm import connect, teardown
 from harness.plan.cmdline import NODE_CMDLINE
-from harness.scenario.drivers import MachinePlan, MachineProgress
+from harness.scenario.drivers import MachinePlan, MachineProgress, TimelineEvent
 from harness.scenario.model import Scenario
-from harness.scenario.result import TimelineEvent
 
 # A VM's power-on to Ready under working KVM; the per-VM deadline is this times the
 # accelerator's timeout scale (TCG measured ~4x here), capped by the scenario timeout.

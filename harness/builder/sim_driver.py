@@ -22,9 +22,8 @@ from harness.machines.sim.agent import Disk, NodeFacts
 from harness.machines.sim.fleet import Fleet, FleetClosed
 from harness.machines.sim.machine import MachineSpec, SimMachine
 from harness.machines.sim.profiles import profile
-from harness.scenario.drivers import MachinePlan, MachineProgress
+from harness.scenario.drivers import MachinePlan, MachineProgress, TimelineEvent
 from harness.scenario.model import Scenario
-from harness.scenario.result import TimelineEvent
 from harness.wait import wait_until
 
 # scenario firmware names -> emulator profiles
