@@ -157,9 +157,25 @@ def report_json(report: Report, ctx: RuleContext) -> str:
             "vendor_classes": list(ctx.vendor_classes),
             "time_scale": ctx.time_scale,
         },
+        "servers": report.servers,
         "findings": findings,
     }
     return json.dumps(doc, indent=2)
+
+
+def servers_line(report: Report, ctx: RuleContext) -> str:
+    """How the capture's servers were classified, in one line: a verdict is only
+    trustworthy when the user sees who was judged as a proxy and why."""
+    s = report.servers
+    how = "declared with --proxy" if ctx.proxies else "inferred from the capture"
+    parts = [f"proxies {', '.join(s.get('proxies', [])) or 'none'} ({how})"]
+    plain = [a for a in s.get("address_servers", []) if a not in s.get("combined_servers", [])]
+    if plain:
+        parts.append(f"address servers {', '.join(plain)}")
+    if s.get("combined_servers"):
+        parts.append(f"combined DHCP+PXE servers {', '.join(s['combined_servers'])} "
+                     "(hand out addresses and boot data: judged by SITE-2, not as proxies)")
+    return "servers: " + "; ".join(parts)
 
 
 def print_table(report: Report, console: Console, failures_only: bool) -> None:
@@ -222,6 +238,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     else:
         console = Console(width=None if sys.stdout.isatty() else 160)
         print_table(report, console, args.failures_only)
+        console.print(servers_line(report, ctx), markup=False)
     return 0 if report.ok else 1
 
 

@@ -9,7 +9,8 @@ project's firmware emulators (a BIOS PXE ROM and EDK2 UEFI x64); every packet fr
 server side is real dnsmasq.
 
 Run as root:  .venv/bin/python scripts/record-combined-pxe.py [--out DIR]
-Writes real_dnsmasq-combined-pxe.pcap (DHCP on 67/68/4011 plus TFTP) and its sidecar.
+Writes real_dnsmasq-combined-pxe.pcap (the whole segment: DHCP on 67/68/4011 and the
+complete TFTP reads of 3 KiB stand-in boot files) and its sidecar.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from harness.components.bootproxy import prepare_boot_root  # noqa: E402
 from harness.components.dnsmasq import SiteDhcp  # noqa: E402
 from harness.lab import Host, HostLink, Lab, Segment, Topology  # noqa: E402
 from harness.machines.sim import Fleet, MachineSpec, profile  # noqa: E402
@@ -32,6 +32,8 @@ from harness.machines.sim import Fleet, MachineSpec, profile  # noqa: E402
 TOPOLOGY = Topology(segments=(Segment("lan"),),
                     hosts=(Host("dhcp", (HostLink("lan"),)),
                            Host("machines", (HostLink("lan", None),))))
+BOOT_FILES = ("undionly.kpxe", "ipxe.efi")
+SCALE = 0.1  # the emulators' clock: firmware timeouts run ten times faster
 MACS = {"pxe-bios": "52:54:00:c0:b1:01", "edk2-x64": "52:54:00:c0:b1:02"}
 
 
@@ -40,17 +42,28 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=REPO / "fixtures" / "pcaps")
     args = parser.parse_args()
     with Lab(TOPOLOGY, reports_dir=REPO / "reports" / "record-combined") as lab:
-        root = prepare_boot_root(lab.temp_dir / "tftp")
+        root = lab.temp_dir / "tftp"
+        root.mkdir(parents=True, exist_ok=True)
+        for name in BOOT_FILES:
+            # stand-ins: the emulators stop once the file is read, and whole transfers
+            # of a few blocks keep the committed capture small (a real ipxe.efi is 1 MB)
+            (root / name).write_bytes(bytes(range(256)) * 12)
         dhcp = SiteDhcp(lab, "dhcp", "lan", name="site-dhcp-pxe")
-        # the site server is also the boot server: dnsmasq's own PXE service and TFTP
+        # the site server is also the boot server, in both classic shapes: for BIOS its
+        # own PXE service (PXEClient + 43 in the address offer, the boot file by 4011),
+        # for UEFI x64 next-server + file in the address offer itself (dhcp-boot). Both
+        # clients must boot: a fixture where one fails would make "no failure" a lie.
+        # (dnsmasq 2.90 leaves an EDK2 4011 request without 43.71 unanswered when the
+        # UEFI client is given a pxe-service instead.)
         dhcp.config = dataclasses.replace(dhcp.config, extra_args=(
             "--enable-tftp", f"--tftp-root={root}",
             '--pxe-service=x86PC,"Network boot",undionly.kpxe',
-            '--pxe-service=X86-64_EFI,"Network boot",ipxe'))
+            "--dhcp-match=set:efi64,option:client-arch,7",
+            "--dhcp-boot=tag:efi64,ipxe.efi"))
         specs = [MachineSpec(mac, profile(name), stop_after="tftp")
                  for name, mac in MACS.items()]
         with dhcp:
-            result = Fleet(lab, "machines", "lan", specs, scale=0.1).run(60)
+            result = Fleet(lab, "machines", "lan", specs, scale=SCALE).run(60)
         server = lab.address("dhcp", "lan")
         lab.teardown()
         pcap = lab.pcaps["lan"]
@@ -63,6 +76,7 @@ def main() -> int:
             "combined_server": server,
             "clients": MACS,
             "client_states": states,
+            "time_scale": SCALE,
         }
         (args.out / "real_dnsmasq-combined-pxe.json").write_text(
             json.dumps(sidecar, indent=2) + "\n")

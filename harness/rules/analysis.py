@@ -19,6 +19,13 @@ from harness.rules.context import RuleContext
 ZERO = "0.0.0.0"
 
 
+def has_boot_data(r: DhcpEvent) -> bool:
+    """The reply tells a PXE client where to boot: option 60 PXEClient, PXE sub-options
+    in 43, or a boot file (``file`` or option 67)."""
+    return ((r.vendor_class or "").startswith("PXEClient") or bool(r.file or r.bootfile_opt)
+            or bool(r.pxe is not None and r.pxe.suboptions))
+
+
 @dataclass
 class Exchange:
     """One client request and the replies matched to it."""
@@ -111,6 +118,7 @@ class Analysis:
         self._match_replies()
         self.proxies = self._proxies()
         self.address_servers = self._address_servers()
+        self.combined_servers = self._combined_servers()
         self.ip_to_mac = self._ip_to_mac()
         self.transfers = self._tftp_transfers()
         self.http = self._http_exchanges()
@@ -144,7 +152,9 @@ class Analysis:
         a server that hands out addresses is an address server, and if it also answers
         on 4011 (or carries boot data) it is a combined DHCP+PXE server — the classic
         non-proxy set-up, judged by SITE-2, never by a proxy's OFFER/SILENT rules.
-        Only servers declared as proxies are judged as proxies whatever they send.
+        Only servers declared as proxies are judged as proxies whatever they send. An
+        offer of no address counts with or without option 60: it can only be a
+        ProxyDHCP's, and OFFER-3 then names the missing 60.
         """
         if self.ctx.proxies:
             return self.ctx.proxies
@@ -162,6 +172,15 @@ class Analysis:
             if r.msg_type in ("OFFER", "ACK") and r.yiaddr != ZERO and r.sport == 67
         }
         return frozenset((found - self.ctx.proxies) | self.ctx.site_dhcp)
+
+    def _combined_servers(self) -> frozenset[str]:
+        """Address servers that are also PXE boot servers (the classic non-proxy set-up):
+        their address offers carry boot data (option 60 PXEClient, 43, a boot file) or
+        they answer on UDP 4011. SITE-2's exception covers them; no proxy rule judges them."""
+        boot = {self.server_of(r) for r in self.replies
+                if r.msg_type in ("OFFER", "ACK") and r.yiaddr != ZERO and has_boot_data(r)}
+        boot |= {r.src_ip for r in self.replies if r.sport == 4011}
+        return frozenset((boot & self.address_servers) - self.proxies)
 
     def _ip_to_mac(self) -> dict[str, str]:
         out: dict[str, str] = {}

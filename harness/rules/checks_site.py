@@ -50,7 +50,8 @@ def site2(an: Analysis, j: Judge) -> None:
         if not pxe:
             j.checked()
             continue
-        boots = any(r.file or (r.pxe and r.pxe.suboptions) for r in pxe) or any(
+        boots = any(r.file or r.bootfile_opt or (r.pxe and r.pxe.suboptions)
+                    for r in pxe) or any(
             r.src_ip == server and (r.sport == 4011 or r.dport == 4011) for r in an.replies
         )
         if boots:

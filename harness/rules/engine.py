@@ -45,7 +45,11 @@ def check_capture(
     if missing:
         raise RulesError(f"rule(s) {missing} are catalogued but not implemented")
     an = Analysis(capture, context or RuleContext())
-    report = Report(path=capture.path, frames=capture.frames)
+    report = Report(path=capture.path, frames=capture.frames, servers={
+        "proxies": sorted(an.proxies),
+        "address_servers": sorted(an.address_servers),
+        "combined_servers": sorted(an.combined_servers),
+    })
     for rule_id in selected:
         fn, unit = CHECKS[rule_id]
         judge = Judge(rule_id)

@@ -64,6 +64,9 @@ class Report:
     path: str
     frames: int
     findings: list[Finding] = field(default_factory=list)
+    # how the capture's servers were classified (CONFORMANCE.md SITE preamble):
+    # "proxies", "address_servers", "combined_servers" -> sorted addresses
+    servers: dict[str, list[str]] = field(default_factory=dict)
 
     def failures(self, level: Level | None = None) -> list[Finding]:
         """FAIL findings, optionally of one level only."""

@@ -11,32 +11,61 @@ import pytest
 from harness.capture import decode_pcap
 from harness.capture.synth import BROADCAST, Host, ip4
 from harness.capture.synth_flows import BIOS, Flow, Spec, bios_flow
-from harness.rules import Analysis, RuleContext, check_capture
+from harness.check_pcap import run
+from harness.rules import RULES, Analysis, RuleContext, check_capture
 
 pytestmark = pytest.mark.unit
 
 PCAPS = Path(__file__).resolve().parents[3] / "fixtures" / "pcaps"
 COMBINED = PCAPS / "real_dnsmasq-combined-pxe.pcap"
+SIDECAR = json.loads(COMBINED.with_suffix(".json").read_text())
+PROXY_RULES = [r for r in RULES if r.split("-")[0] in ("OFFER", "RELAY", "SILENT", "IPXE")]
 
 
-def test_a_combined_dhcp_and_pxe_server_is_not_judged_as_a_proxy() -> None:
-    """Real dnsmasq handing out addresses with PXEClient, 43 and 4011 answers
-    (scripts/record-combined-pxe.py): no proxy rule applies, SITE-2's exception holds."""
-    server = json.loads(COMBINED.with_suffix(".json").read_text())["combined_server"]
+def test_the_combined_capture_is_what_it_claims() -> None:
+    """The fixture is the classic set-up and nothing else: every client booted, one
+    server both leased addresses and answered on 4011, and nobody made a proxy offer."""
+    assert set(SIDECAR["client_states"].values()) == {"done"}
     capture = decode_pcap(str(COMBINED))
-    an = Analysis(capture, RuleContext())
-    assert server not in an.proxies and server in an.address_servers
-    report = check_capture(capture)
-    assert report.failures() == [], [f"{f.rule_id}: {f.message}" for f in report.failures()]
-    assert {f.verdict.value for f in report.for_rule("SITE-2")} == {"pass"}
-    for rule in ("OFFER-2", "OFFER-10", "SILENT-2"):
-        assert {f.verdict.value for f in report.for_rule(rule)} == {"not-applicable"}, rule
+    server = SIDECAR["combined_server"]
+    offers = [e for e in capture.dhcp if e.msg_type == "OFFER"]
+    assert offers and all(o.yiaddr != "0.0.0.0" and o.src_ip == server for o in offers)
+    assert all((o.vendor_class or "").startswith("PXEClient") for o in offers)
+    assert any(e.sport == 4011 and e.src_ip == server for e in capture.dhcp)
+    assert any(o.bootfile_opt or o.file for o in offers)  # the UEFI client's shape
+
+
+def test_check_pcap_judges_a_combined_dhcp_and_pxe_server_as_no_proxy(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Real dnsmasq handing out addresses with PXEClient, 43, a boot file and 4011
+    answers (scripts/record-combined-pxe.py), checked as a user would, without
+    --site-dhcp: no proxy rule applies, SITE-2's exception holds, exit 0."""
+    scale = str(SIDECAR["time_scale"])
+    assert run([str(COMBINED), "--json", "--time-scale", scale]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    server = SIDECAR["combined_server"]
+    assert doc["servers"] == {"proxies": [], "address_servers": [server],
+                              "combined_servers": [server]}
+    verdicts: dict[str, set[str]] = {}
+    for f in doc["findings"]:
+        verdicts.setdefault(f["rule_id"], set()).add(f["verdict"])
+    assert not [r for r, v in verdicts.items() if "fail" in v], doc["summary"]
+    assert verdicts["SITE-2"] == {"pass"}
+    for rule in PROXY_RULES:
+        assert verdicts[rule] == {"not-applicable"}, rule
+    # the boot-server half is still judged: its 4011 answer and the TFTP reads
+    for rule in ("ACK4011-1", "ACK4011-2", "TFTP-1", "TFTP-2", "SITE-3"):
+        assert verdicts[rule] == {"pass"}, rule
+    assert run([str(COMBINED), "--time-scale", scale]) == 0
+    assert f"combined DHCP+PXE servers {server}" in capsys.readouterr().out
 
 
 def test_a_server_named_as_proxy_is_judged_as_one_whatever_it_sends() -> None:
-    server = json.loads(COMBINED.with_suffix(".json").read_text())["combined_server"]
+    server = SIDECAR["combined_server"]
     report = check_capture(decode_pcap(str(COMBINED)), RuleContext(proxies=frozenset({server})))
     assert {"OFFER-2", "SILENT-2"} <= report.failed_rules()
+    assert report.servers["proxies"] == [server] and report.servers["combined_servers"] == []
 
 
 def test_a_server_making_proxy_offers_is_a_proxy_even_if_it_also_leases(tmp_path) -> None:
