@@ -31,8 +31,9 @@ from bootproxy.dhcp.responder import (
 )
 from bootproxy.dhcp.server import DhcpListener, interface_address
 from bootproxy.errors import ConfigError, ListenerError
+from bootproxy.filemetrics import HttpCollector, TftpCollector
 from bootproxy.logs import log_event
-from bootproxy.metrics import MetricsServer, Registry, Series
+from bootproxy.metrics import MetricsServer, Registry
 from bootproxy.neighbours import AddressBook
 
 __all__ = ["VERSION", "BootProxy"]
@@ -67,6 +68,7 @@ class BootProxy:
     def __init__(self, config: BootProxyConfig, registry: Registry | None = None) -> None:
         self.config = config
         self.registry = registry or Registry()
+        self.registry.build_info(version=VERSION)
         self.store = AssignmentStore(self.registry, config.cache_path)
         self.book = AddressBook()
         self.client: ControlPlaneClient | None = None
@@ -216,11 +218,7 @@ class BootProxy:
             ) from exc
         self.tftp = server
         self._closers.append(server.stop)
-
-        def tftp_bytes() -> Series:
-            return {(): float(server.counters.bytes_sent)}
-
-        self.registry.collector("bootproxy_tftp_bytes_total", tftp_bytes)
+        self.registry.register(TftpCollector(server.counters))
         return int(server.address[1])
 
     def _file_filter(self) -> Callable[[str], bool]:
@@ -267,11 +265,7 @@ class BootProxy:
             ) from exc
         self.http = server
         self._closers.append(server.stop)
-
-        def http_bytes() -> Series:
-            return {(): float(server.counters.bytes_sent)}
-
-        self.registry.collector("bootproxy_http_bytes_total", http_bytes)
+        self.registry.register(HttpCollector(server.counters))
         return int(server.address[1])
 
     def _ca_initrd(self) -> Path | None:

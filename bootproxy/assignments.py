@@ -97,10 +97,12 @@ def parse_assignments(doc: Any) -> tuple[str, dict[str, Assignment]]:
 
 
 class AssignmentStore:
-    """The current MAC table, its revision/ETag, the disk cache, and the sync age.
+    """The current MAC table, its revision/ETag, the disk cache, and when it was last synced.
 
     Reads (`served`, `get`) are lock-free dict lookups: the DHCP path calls them
-    for every packet.
+    for every packet. The last sync is kept twice: on the monotonic `clock` for the
+    age /healthz reports, and as wall time for `bootproxy_last_sync_timestamp_seconds`
+    (a timestamp, so an alert computes `time() - x` and a restart does not reset it).
     """
 
     def __init__(
@@ -108,16 +110,19 @@ class AssignmentStore:
         registry: Registry,
         cache_path: Path | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.registry = registry
         self.cache_path = cache_path
         self.clock = clock
+        self.wall = wall
         self.revision: str | None = None
         self.etag: str | None = None
         self._table: dict[str, Assignment] = {}
         self._last_contact: float | None = None
+        self._last_sync_time = 0.0
         self.loaded = False
-        registry.gauge("bootproxy_cp_sync_age_seconds", self.sync_age)
+        registry.gauge("bootproxy_last_sync_timestamp_seconds", lambda: self._last_sync_time)
         registry.gauge("bootproxy_assignments", lambda: float(len(self._table)))
 
     def served(self, mac: str) -> bool:
@@ -141,6 +146,7 @@ class AssignmentStore:
     def mark_contact(self) -> None:
         """Record a sane answer (200 with a valid body, or 304)."""
         self._last_contact = self.clock()
+        self._last_sync_time = self.wall()
 
     def replace(self, doc: Any, etag: str | None) -> None:
         """Validate `doc`, swap it in and persist it; garbage raises and changes nothing."""

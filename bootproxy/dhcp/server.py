@@ -15,6 +15,7 @@ import socket
 import struct
 from collections import deque
 from collections.abc import Callable
+from time import monotonic
 
 from bootproxy.dhcp.codec import encode, parse
 from bootproxy.dhcp.responder import (
@@ -28,7 +29,7 @@ from bootproxy.dhcp.responder import (
 )
 from bootproxy.errors import CodecError, ListenerError
 from bootproxy.logs import log_event
-from bootproxy.metrics import Counter, Registry
+from bootproxy.metrics import Observer, Registry, Series
 
 __all__ = ["DhcpListener", "interface_address", "open_udp_socket"]
 
@@ -96,7 +97,7 @@ _RECV_SIZE = 2048  # more than MAX_PACKET_SIZE: an oversized datagram still reac
 
 
 class _Counters:
-    """The listener's counter series, their label keys worked out once (hot path)."""
+    """The listener's metric series, their label children worked out once (hot path)."""
 
     def __init__(self, registry: Registry, iface: str, port: int) -> None:
         self.registry = registry
@@ -108,7 +109,13 @@ class _Counters:
             kind: registry.counter(f"bootproxy_dhcp_{kind}s_total", interface=iface)
             for kind in ("offer", "ack")
         }
-        self._drops: dict[str, Counter] = {}
+        self.latency = {
+            kind: registry.histogram(
+                "bootproxy_dhcp_reply_latency_seconds", interface=iface, kind=kind
+            )
+            for kind in ("offer", "ack")
+        }
+        self._drops: dict[str, Series] = {}
 
     def drop(self, reason: str) -> None:
         counter = self._drops.get(reason)
@@ -118,13 +125,18 @@ class _Counters:
             )
         counter.inc()
 
-    def replied(self, kind: str) -> None:
+    def replied(self, kind: str, latency: float) -> None:
         counter = self.sent.get(kind)
         if counter is None:
             counter = self.sent[kind] = self.registry.counter(
                 f"bootproxy_dhcp_{kind}s_total", interface=self.iface
             )
+            self.latency[kind] = self.registry.histogram(
+                "bootproxy_dhcp_reply_latency_seconds", interface=self.iface, kind=kind
+            )
         counter.inc()
+        observer: Observer = self.latency[kind]
+        observer.observe(latency)
 
 
 class DhcpListener:
@@ -168,7 +180,8 @@ class DhcpListener:
         self.learn = learn
         self.sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._backlog: deque[tuple[bytes, Reply, str]] = deque()
+        # (payload, reply, mac, when the request was read): replies the kernel refused
+        self._backlog: deque[tuple[bytes, Reply, str, float]] = deque()
         self._counters = _Counters(registry, iface, port)
 
     async def start(self) -> None:
@@ -201,6 +214,7 @@ class DhcpListener:
                 return
             try:
                 data, addr = sock.recvfrom(_RECV_SIZE)
+                received = monotonic()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
@@ -210,11 +224,19 @@ class DhcpListener:
                     _LOG, "dhcp_socket_error", logging.DEBUG, error=str(exc), interface=self.iface
                 )
                 return
-            handle(data, addr)
+            handle(data, addr, received)
             sock = self.sock  # a handler may have closed the listener
 
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        """Decode, decide, and send (possibly after the configured delay) or count the drop."""
+    def datagram_received(
+        self, data: bytes, addr: tuple[str, int], received: float | None = None
+    ) -> None:
+        """Decode, decide, and send (possibly after the configured delay) or count the drop.
+
+        `received` is when the datagram was read (time.monotonic); the reply's latency
+        is measured from it.
+        """
+        if received is None:
+            received = monotonic()
         self._counters.received.inc()
         try:
             request = parse(data)
@@ -247,9 +269,9 @@ class DhcpListener:
                     interface=self.iface,
                 )
             return
-        self._send(result, mac)
+        self._send(result, mac, received)
 
-    def _send(self, reply: Reply, mac: str) -> None:
+    def _send(self, reply: Reply, mac: str, received: float) -> None:
         try:
             payload = encode(reply.packet)
         except CodecError as exc:
@@ -257,30 +279,32 @@ class DhcpListener:
             log_event(_LOG, "dhcp_encode_failed", logging.ERROR, mac=mac, error=str(exc))
             return
         if reply.delay > 0:
-            asyncio.get_running_loop().call_later(reply.delay, self._sendto, payload, reply, mac)
+            asyncio.get_running_loop().call_later(
+                reply.delay, self._sendto, payload, reply, mac, received
+            )
         else:
-            self._sendto(payload, reply, mac)
+            self._sendto(payload, reply, mac, received)
 
-    def _sendto(self, payload: bytes, reply: Reply, mac: str) -> None:
+    def _sendto(self, payload: bytes, reply: Reply, mac: str, received: float) -> None:
         sock = self.sock
         if sock is None:
             return
         if self._backlog:
-            self._backlog.append((payload, reply, mac))
+            self._backlog.append((payload, reply, mac, received))
             return
         try:
             sock.sendto(payload, reply.dest)
         except (BlockingIOError, InterruptedError):
-            self._queue(payload, reply, mac)
+            self._queue(payload, reply, mac, received)
             return
         except OSError as exc:
             self._counters.drop("send_failed")
             log_event(_LOG, "dhcp_send_failed", logging.WARNING, mac=mac, error=str(exc))
             return
-        self._sent(reply, mac)
+        self._sent(reply, mac, received)
 
-    def _queue(self, payload: bytes, reply: Reply, mac: str) -> None:
-        self._backlog.append((payload, reply, mac))
+    def _queue(self, payload: bytes, reply: Reply, mac: str, received: float) -> None:
+        self._backlog.append((payload, reply, mac, received))
         if self.sock is not None and self._loop is not None:
             self._loop.add_writer(self.sock.fileno(), self._flush)
 
@@ -288,7 +312,7 @@ class DhcpListener:
         """Send what the kernel refused earlier, oldest first, until it refuses again."""
         sock = self.sock
         while self._backlog and sock is not None:
-            payload, reply, mac = self._backlog[0]
+            payload, reply, mac, received = self._backlog[0]
             try:
                 sock.sendto(payload, reply.dest)
             except (BlockingIOError, InterruptedError):
@@ -297,13 +321,14 @@ class DhcpListener:
                 self._counters.drop("send_failed")
                 log_event(_LOG, "dhcp_send_failed", logging.WARNING, mac=mac, error=str(exc))
             else:
-                self._sent(reply, mac)
+                self._sent(reply, mac, received)
             self._backlog.popleft()
         if sock is not None and self._loop is not None:
             self._loop.remove_writer(sock.fileno())
 
-    def _sent(self, reply: Reply, mac: str) -> None:
-        self._counters.replied(reply.kind)
+    def _sent(self, reply: Reply, mac: str, received: float) -> None:
+        # Observed after the sendto, outside receipt -> reply: the reply is already out.
+        self._counters.replied(reply.kind, monotonic() - received)
         # The level check comes first: building the fields below for a disabled
         # level was a fixed cost on every reply.
         if _LOG.isEnabledFor(logging.INFO):

@@ -24,7 +24,9 @@ from harness.lab.waits import Condition, LogLine, ReadyLine, UdpBound
 IPXE_DIR = Path("/usr/lib/ipxe")
 BOOT_FILES = ("undionly.kpxe", "ipxe.efi", "snponly.efi")
 HTTP_PORT = 8080
-METRICS_PORT = 9100
+# the Boot Proxy's own default (docs/BOOTPROXY.md); 9100 is node_exporter's, which a lab
+# host may well run
+METRICS_PORT = 9467
 # a proxy with a Control Plane serves once it has a MAC list: fresh, or its cache in an outage
 SYNCED = r'"event": ?"assignments_(updated|cache_loaded)"'
 

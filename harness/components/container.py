@@ -19,7 +19,7 @@ from typing import Any
 from pyroute2 import NetNS
 
 from harness.components.base import Component
-from harness.components.bootproxy import proxy_ready
+from harness.components.bootproxy import METRICS_PORT, proxy_ready
 from harness.errors import ComponentError, DependencyError
 from harness.lab import names
 from harness.lab.lab import Lab
@@ -98,7 +98,7 @@ class BootProxyContainer(Component):
         ifaces = ",".join(self.lab.link(self.host, s).host_iface for s in self.segments)
         args = ["--name", self.name, "--interfaces", ifaces, "--cache-path",
                 "/var/lib/flexlab/assignments.json", "--http-port", "8080",
-                "--metrics-host", "0.0.0.0", "--metrics-port", "9100",
+                "--metrics-host", "0.0.0.0", "--metrics-port", str(METRICS_PORT),
                 "--pxe-equivalents", "HW-Client"]
         if self.cp_url:
             args += ["--cp-url", self.cp_url]

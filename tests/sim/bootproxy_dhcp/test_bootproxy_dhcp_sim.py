@@ -161,7 +161,7 @@ def test_conflict_watch_counts_foreign_proxy_offer(lab: Lab) -> None:
         [_, metrics] = lab.probe([foreign_offer, {"kind": "metrics", "url": url}])
         text = metrics["text"]
         if any(
-            line.startswith("bootproxy_conflicts_total{") and not line.endswith(" 0")
+            line.startswith("bootproxy_conflicts_total{") and float(line.rsplit(" ", 1)[1]) > 0
             for line in text.splitlines()
         ):
             return

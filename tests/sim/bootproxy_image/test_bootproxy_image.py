@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.sim
 
@@ -189,6 +190,19 @@ def test_tftp_from_container_over_veth(tmp_path: Path, lab_id: str) -> None:
         assert served.stdout.split() == ["200", efi], served.stdout + served.stderr
         unserved = _in_ns(no, [sys.executable, "-c", HTTP_GET, url])
         assert unserved.stdout.split() == ["404"], unserved.stdout + unserved.stderr
+
+        # /metrics of the image's own prometheus_client (Debian's), by Prometheus' parser
+        metrics_url = f"http://127.0.0.1:{ready['metrics_port']}/metrics"
+        page = _docker("exec", container, "python3", "-c",
+                       f"import urllib.request; print(urllib.request.urlopen("
+                       f"{metrics_url!r}, timeout=5).read().decode())").stdout
+        samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+                   for f in text_string_to_metric_families(page) for s in f.samples}
+        assert samples[("bootproxy_tftp_transfers_total", (("result", "completed"),))] == 2
+        assert samples[("bootproxy_tftp_errors_total", (("kind", "refused_client"),))] >= 1
+        assert samples[("bootproxy_http_responses_total", (("status", "200"),))] == 1
+        assert samples[("bootproxy_http_refused_total", ())] == 1
+        assert any(name == "bootproxy_build_info" for name, _ in samples), page[:2000]
     finally:
         logs = _docker("logs", container, check=False)
         _docker("rm", "-f", container, check=False)

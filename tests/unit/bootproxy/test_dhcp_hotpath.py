@@ -132,9 +132,46 @@ def test_replies_the_kernel_refuses_are_queued_and_sent_in_order() -> None:
             assert [parse(r).xid for r in replies] == [0, 1, 2, 3, 4]
             assert registry.value("bootproxy_dhcp_acks_total", interface="lo") == 5
             assert registry.total("bootproxy_dhcp_drops_total") == 0
+            # queued replies are timed too, from their request's receipt
+            assert registry.value("bootproxy_dhcp_reply_latency_seconds_count",
+                                  interface="lo", kind="ack") == 5
         finally:
             client.close()
             listener.close()
+
+    asyncio.run(body())
+
+
+def test_reply_latency_runs_from_receipt_to_send() -> None:
+    """A 40 ms --reply-delay-ms lands every reply in the buckets above 25 ms, none below."""
+    delay = 0.04
+
+    async def body() -> None:
+        registry = Registry()
+        listener = DhcpListener(
+            iface="lo", port=0, role=4011, server_addr="127.0.0.1",
+            config=ResponderConfig(reply_delay=delay), served=lambda mac: True,
+            registry=registry, bind_host="127.0.0.1", bind_device=False,
+        )
+        await listener.start()
+        client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        client.bind(("127.0.0.1", 0))
+        client.setblocking(False)
+        try:
+            for i in range(3):
+                client.sendto(_request(i), ("127.0.0.1", listener.port))
+            await _collect(client, 3)
+        finally:
+            client.close()
+            listener.close()
+
+        def sample(name: str, **labels: str) -> float:
+            return registry.value(f"bootproxy_dhcp_reply_latency_seconds_{name}",
+                                  interface="lo", kind="ack", **labels)
+
+        assert sample("count") == 3
+        assert sample("bucket", le="0.025") == 0 and sample("bucket", le="+Inf") == 3
+        assert 3 * delay <= sample("sum") < 3 * (delay + 1.0)
 
     asyncio.run(body())
 
@@ -186,12 +223,13 @@ def test_reply_is_logged_when_info_is_on(caplog: pytest.LogCaptureFixture) -> No
 def test_counter_handle_is_the_same_series_as_inc() -> None:
     registry = Registry()
     handle = registry.counter("bootproxy_dhcp_drops_total", reason="x", interface="lo")
-    assert 'reason="x"' not in registry.render()  # not bumped yet: not rendered
+    # the series exists at 0 from the handle on (rate() needs the 0 before the first drop)
+    assert 'bootproxy_dhcp_drops_total{interface="lo",reason="x"} 0.0' in registry.render()
     handle.inc()
     registry.inc("bootproxy_dhcp_drops_total", interface="lo", reason="x")
     handle.inc(2)
     assert registry.value("bootproxy_dhcp_drops_total", reason="x", interface="lo") == 4
-    assert 'bootproxy_dhcp_drops_total{interface="lo",reason="x"} 4' in registry.render()
+    assert 'bootproxy_dhcp_drops_total{interface="lo",reason="x"} 4.0' in registry.render()
 
 
 _option = st.tuples(st.sampled_from([43, 53, 60, 77, 82, 93, 97]), st.binary(max_size=8))
