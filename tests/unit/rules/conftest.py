@@ -15,9 +15,12 @@ PROXY_IP = "10.0.0.2"
 Judge = Callable[..., Report]
 
 
-@pytest.fixture
-def judge(tmp_path: Path) -> Judge:
-    """``judge(*flow_fns, tweaks=..., context=...)`` -> Report for the written pcap."""
+def make_judge(tmp_path: Path) -> Judge:
+    """``judge(*flow_fns, tweaks=..., context=...)`` -> Report for the written pcap.
+
+    A plain function as well as the ``judge`` fixture, so test_every_rule_can_fail can
+    run a rule's failing test itself and see the report it makes.
+    """
     counter = iter(range(1000))
 
     def run(
@@ -33,3 +36,9 @@ def judge(tmp_path: Path) -> Judge:
         return check_capture(decode_pcap(path), ctx)
 
     return run
+
+
+@pytest.fixture
+def judge(tmp_path: Path) -> Judge:
+    """``judge(*flow_fns, tweaks=..., context=...)`` -> Report for the written pcap."""
+    return make_judge(tmp_path)

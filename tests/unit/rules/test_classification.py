@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from failing import shows_failing
 
 from harness.capture import decode_pcap
 from harness.capture.synth import BROADCAST, Host, ip4
@@ -81,6 +82,7 @@ def test_a_server_making_proxy_offers_is_a_proxy_even_if_it_also_leases(tmp_path
     assert p.ip in Analysis(capture, RuleContext()).proxies
 
 
+@shows_failing("OFFER-10")
 def test_offer10_says_how_a_wrong_destination_was_reached(judge) -> None:
     directed = judge(bios_flow, tweaks={"proxy_offer": lambda s: setattr(
         s, "dst", Host("ff:ff:ff:ff:ff:ff", "10.0.0.255"))})

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from failing import shows_failing
 
 from harness.capture.synth import BROADCAST, Host, ip4, pxe43
 from harness.capture.synth_flows import (
@@ -144,6 +145,7 @@ def test_tftp_capture_loss_is_a_note_not_a_failure(judge: Judge) -> None:
     assert report.failures() == []
 
 
+@shows_failing("TFTP-2")
 def test_missing_zero_length_final_block_is_tftp2(judge: Judge) -> None:
     def exact_multiple(f: Flow) -> None:
         f.discover(UEFI)
