@@ -42,9 +42,9 @@ from bench.stats import percentiles  # noqa: E402
 from harness.builder.runner import ScenarioRunner  # noqa: E402
 from harness.judge.result import MachineResult, RunResult  # noqa: E402
 from harness.lab.topology import Topology  # noqa: E402
+from harness.plan import SitePlan  # noqa: E402
 from harness.scenario.loader import load_scenario  # noqa: E402
 from harness.scenario.model import Scenario  # noqa: E402
-from harness.scenario.topology import SiteLayout  # noqa: E402
 
 __all__ = ["main", "retransmissions", "run_storm", "storm_scenario", "summarise_run"]
 
@@ -89,8 +89,8 @@ def wide_subnet(prefix: int = 20) -> str:
     raise BenchError(f"no free /{prefix} in {pool} for the storm segment")
 
 
-def widen(layout: SiteLayout, prefix: int = 20) -> SiteLayout:
-    """The same layout with every segment on a /``prefix``.
+def widen(site: SitePlan, prefix: int = 20) -> SitePlan:
+    """The same plan with every segment on a /``prefix``.
 
     Scenario segments get a random /24, whose site DHCP pool (the upper half)
     holds 127 leases: 1,000 machines would mostly wait for an address that never
@@ -98,10 +98,10 @@ def widen(layout: SiteLayout, prefix: int = 20) -> SiteLayout:
     exhaustion, so it gives the segments room (a /20: 2,047 leases).
     """
     segments = tuple(dataclasses.replace(seg, subnet=wide_subnet(prefix))
-                     for seg in layout.topology.segments)
-    topology = Topology(segments=segments, hosts=layout.topology.hosts)
+                     for seg in site.topology.segments)
+    topology = Topology(segments=segments, hosts=site.topology.hosts)
     topology.validate()
-    return dataclasses.replace(layout, topology=topology)
+    return dataclasses.replace(site, topology=topology)
 
 
 def retransmissions(machine: MachineResult) -> int:
@@ -165,7 +165,7 @@ def run_storm(per_kind: int, results: Path = RESULTS, timeout: float | None = No
     t0 = time.time()
     runner = ScenarioRunner(scenario, reports_dir=REPO / "reports" / "bench",
                             scenario_file=SCENARIO)
-    runner.layout = widen(runner.layout)
+    runner.plan = widen(runner.plan)
     result = runner.run()
     doc = {"date_utc": time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(t0)),
            "scenario": f"{SCENARIO.relative_to(REPO)} with count={per_kind} per group",

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from harness.judge.observed import Observed
 from harness.rules.model import Finding
 from harness.scenario.drivers import TimelineEvent
 
@@ -64,6 +65,7 @@ class RunResult:
     logs: list[Path] = field(default_factory=list)
     phases: list[tuple[str, float, float]] = field(default_factory=list)
     error: str | None = None
+    observed: Observed | None = None  # the judge's evidence besides the pcaps (re-judging)
 
     @property
     def duration(self) -> float:

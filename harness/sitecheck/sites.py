@@ -94,7 +94,7 @@ class SiteLab:
     """A scenario's site, built without machines, plus a checker host on one segment.
 
     Attributes once entered: ``lab`` (the :class:`Lab`), ``runner`` (the
-    :class:`ScenarioRunner` that built it: ``runner.proxies``, ``runner.layout``),
+    :class:`ScenarioRunner` that built it: ``runner.proxies``, ``runner.plan``),
     ``cp`` (the Control Plane; ``cp.api`` talks to it), ``checker_host``,
     ``checker_iface`` (its interface name inside its namespace), ``checker_mac``,
     ``checker_address`` (None with ``checker_address=False``) and ``macs`` (scenario
@@ -117,14 +117,16 @@ class SiteLab:
         self.checker_segment = checker_segment
         self.checker_host = CHECKER
         self.runner = ScenarioRunner(scenario, reports_dir=reports_dir)
-        layout = self.runner.layout
+        site = self.runner.plan
         link = HostLink(checker_segment, address="auto" if checker_address else None)
-        topology = Topology(segments=layout.topology.segments,
-                            hosts=(*layout.topology.hosts, Host(CHECKER, (link,))))
+        topology = Topology(segments=site.topology.segments,
+                            hosts=(*site.topology.hosts, Host(CHECKER, (link,))))
         topology.validate()
-        self.runner.layout = dataclasses.replace(layout, topology=topology)
-        self.lab = Lab(topology, reports_dir=reports_dir / "labs")
-        self.macs: dict[str, list[str]] = dict(self.runner.macs)
+        self.runner.plan = dataclasses.replace(site, topology=topology)
+        self.lab = self.runner.lab = Lab(topology, reports_dir=reports_dir / "labs")
+        self.macs: dict[str, list[str]] = {
+            m.name: [c.mac for c in site.machines if c.group == m.name]
+            for m in scenario.machines}
         self.services = services
         self._runs = 0
 
@@ -139,13 +141,11 @@ class SiteLab:
     def build(self) -> None:
         """Build the lab, load the Control Plane, start the site's servers; on any failure
         remove everything made so far and re-raise."""
-        self.runner.lab = self.lab
         try:
-            self.lab.build()
+            self.runner.build_lab()
             if self.services:
                 self._start_services()
-            self.runner._start_control_plane()
-            self.runner._start_site()
+            self.runner.build_site()
         except BaseException:
             with contextlib.suppress(Exception):  # the build error is the one to report
                 self.teardown()
@@ -156,34 +156,19 @@ class SiteLab:
         from harness.components.fake_ntp import FakeNtp
         from harness.components.web_listeners import WebListeners
 
-        host = self.runner.layout.cp_host
+        host = self.runner.plan.control_plane.host
         inet = self.lab.address(host, self.checker_segment)
         for comp in (BindDns(self.lab, host, self.checker_segment,
                              {name: inet for name in PUBLIC_NAMES}, update_zone="site.test"),
                      FakeNtp(self.lab, host, 0.0), WebListeners(self.lab, host)):
-            self.runner.components.append(comp)  # stopped by teardown, failure included
-            comp.start()
-            comp.wait_ready()
+            self.runner.start(comp)  # stopped by teardown, failure included
         self.runner.extra_dhcp_options = (f"6,{inet}", f"42,{inet}")
 
     def teardown(self) -> None:
         """Stop the site's servers and the Control Plane, remove the lab (by its id).
         Raises LabError listing whatever could not be removed."""
-        errors = []
-        for comp in reversed(self.runner.components):
-            try:
-                comp.stop()
-            except Exception as exc:  # keep going: the rest must still be stopped
-                errors.append(f"{type(comp).__name__}: {exc}")
-        if self.runner.cp is not None:
-            try:
-                self.runner.cp.close()
-            except Exception as exc:
-                errors.append(f"control plane: {exc}")
-        try:
-            self.lab.teardown()
-        except LabError as exc:
-            errors.append(str(exc))
+        self.runner.close()  # every stop is tried; what raised is in stop_errors
+        errors, self.runner.stop_errors = self.runner.stop_errors, []
         if errors:
             raise LabError(f"site lab {self.lab.id} teardown: " + "; ".join(errors))
 

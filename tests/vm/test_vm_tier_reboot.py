@@ -9,15 +9,13 @@ console lines of both boots.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from vmhelpers import needs_root_qemu_libvirt
 
-import harness.builder.runner as runner_module
 from harness.builder.runner import ScenarioRunner
-from harness.builder.vm_driver import VM_CMDLINE, VmDriver, outcome_of
+from harness.builder.vm_driver import VmDriver, outcome_of
 from harness.lab import Lab
 from harness.machines.vm.console import agent_events
 from harness.scenario.drivers import MachineProgress
@@ -63,14 +61,7 @@ class ResettingVmDriver(VmDriver):
         return out
 
 
-@pytest.fixture
-def vm_cmdline(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    # The runner's profile lacks the agent's clock sync; see VM_CMDLINE (the lead wires it).
-    monkeypatch.setattr(runner_module, "CMDLINE", VM_CMDLINE)
-    yield
-
-
-def test_reset_boots_fresh_os_with_data_intact(vm_cmdline: None, tmp_path: Path) -> None:
+def test_reset_boots_fresh_os_with_data_intact(tmp_path: Path) -> None:
     scenario: Scenario = parse_scenario(SCENARIO)
     drivers: list[ResettingVmDriver] = []
 

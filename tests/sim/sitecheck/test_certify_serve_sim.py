@@ -48,7 +48,7 @@ def _serve_and_boot(site: SiteLab, boot: bool, serve_seconds: int = 40) -> SiteC
 
             wait_until(listening, timeout=120, what="the --serve Boot Proxy to listen on 4011",
                        interval=0.2)
-            host = site.runner.layout.machine_hosts["lan"]
+            host = site.runner.plan.machine_host("lan")
             Fleet(site.lab, host, "lan", [MachineSpec(MAC, profile("pxe-bios"))],
                   scale=0.1).run(40)
     finally:

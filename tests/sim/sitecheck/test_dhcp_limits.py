@@ -113,7 +113,7 @@ def test_passive_sends_nothing_and_reports_what_it_overheard(
             wait_until(lambda: _holds_packet_socket(proc.pid), timeout=5,
                        what="site-check to listen for ProxyDHCP traffic")
             # a machine's PXE ROM, from the machines' attachment host: the proxy serves it
-            machine_host = site.runner.layout.machine_hosts["lan"]
+            machine_host = site.runner.plan.machine_host("lan")
             with NamespaceWorker(site.lab.ns(machine_host)) as worker:
                 worker.call(_send_pxe_discover, site.lab.link(machine_host, "lan").host_iface,
                             node)

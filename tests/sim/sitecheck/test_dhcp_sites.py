@@ -36,8 +36,9 @@ def check(request: pytest.FixtureRequest, site_name: str, segment: str = "lan") 
         run = site.run_sitecheck([*LISTEN, "--mac", mac])
         addr = {host: site.address(host) for host in ("bp1", "bp2", "dhcp0")
                 if (host, segment) in site.lab.links}
-        if segment in site.runner.layout.relay_hosts:
-            addr["relay"] = site.address(site.runner.layout.relay_hosts[segment])
+        relay_hosts = {r.downstream: r.host for r in site.runner.plan.relays}
+        if segment in relay_hosts:
+            addr["relay"] = site.address(relay_hosts[segment])
             addr["bp1"] = site.address("bp1", site.scenario.proxies[0].segments[0])
     return Checked(run, addr, mac)
 

@@ -166,9 +166,9 @@ def test_the_runner_plays_each_typed_step() -> None:
     fake = Recorder(calls)
     runner.lab = runner.driver = runner.cp = fake  # type: ignore[assignment]
     runner.proxies = {"bp1": fake}  # type: ignore[dict-item]
-    for step in sc.steps:
+    for step in runner.plan.steps:
         runner._play(step, step.at)
-    attach = runner.layout.machine_hosts["lan"]
+    attach = runner.plan.machine_host("lan")
     assert [(name, args) for name, args in calls] == [
         ("power_on", (["a"], 0)),
         ("power_off", (["a"],)), ("power_on", (["a"], 1)),

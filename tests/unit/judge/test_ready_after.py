@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.builder.runner import ready_after
+from harness.judge.judge import ready_after
 
 pytestmark = pytest.mark.unit
 
