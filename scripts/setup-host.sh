@@ -17,6 +17,7 @@ APT_PACKAGES=(
   chromium bind9 ipmitool
   wireguard-tools wireguard-go util-linux
   kea-dhcp4-server kea-dhcp-ddns-server chrony
+  openssh-client  # ssh-keygen: the bundle tests verify signatures as a third party would
 )
 
 if [ "$(id -u)" != 0 ]; then

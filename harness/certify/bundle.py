@@ -9,17 +9,26 @@ Layout (flat, no directories)::
     facts.json           what the node agent registered
     boot.pcap            the machine's DHCP/TFTP/HTTP traffic and the replies
     console.log          the serial console, when one was given
-    manifest.json        sha256 and size of every file above (canonical JSON)
-    signature.json       ed25519 over the exact manifest.json bytes, the signer's raw
-                         public key (base64) and its fingerprint
+    manifest.json        sha256 and size of every file above (canonical JSON), the format
+    signer.pub           the signer's ed25519 key, one OpenSSH public key line
+    allowed_signers      that key for ``ssh-keygen -Y verify -I flexlab-signer``
+    SHA256SUMS           ``sha256sum`` lines for every file above
+    SHA256SUMS.sig       OpenSSH signature (SSHSIG, namespace ``flexlab-bundle``) of SHA256SUMS
 
-Hashing covers the files, the signature covers the manifest, so changing any byte of
-any file, or the list of files, is caught by :func:`harness.certify.verify.verify_bundle`.
+Hashing covers the files, the signature covers the list, so changing any byte of any
+file, or the list of files, is caught by :func:`harness.certify.verify.verify_bundle`,
+and equally by standard tools alone (docs/CERTIFY.md)::
+
+    ssh-keygen -Y verify -f allowed_signers -I flexlab-signer -n flexlab-bundle \
+        -s SHA256SUMS.sig < SHA256SUMS && sha256sum -c SHA256SUMS
+
+The shipped ``signer.pub``/``allowed_signers`` only say who signed: a verifier trusts
+them after comparing ``ssh-keygen -l -f signer.pub`` with the fingerprint the vendor
+published (or uses its own allowed_signers file).
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import json
@@ -32,11 +41,16 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from harness.certify.errors import CertifyError
-from harness.certify.keys import fingerprint, raw_public
+from harness.certify.keys import fingerprint, openssh_public
+from harness.certify.sshsig import NAMESPACE, sign
 
-FORMAT = "flexlab-certification-bundle/1"
+FORMAT = "flexlab-certification-bundle/2"
 MANIFEST = "manifest.json"
-SIGNATURE = "signature.json"
+SUMS = "SHA256SUMS"
+SIGNATURE = "SHA256SUMS.sig"
+SIGNER = "signer.pub"
+ALLOWED_SIGNERS = "allowed_signers"
+PRINCIPAL = "flexlab-signer"
 REQUIRED = ("certification.json", "firmware-options.json", "rules.json", "timings.json",
             "facts.json", "boot.pcap")
 OPTIONAL = ("console.log",)
@@ -70,15 +84,29 @@ def build_manifest(files: Mapping[str, bytes | Path]) -> dict[str, Any]:
     return {"format": FORMAT, "files": entries}
 
 
-def sign_manifest(manifest_bytes: bytes, key: Ed25519PrivateKey) -> dict[str, str]:
-    """The signature document for ``manifest_bytes``."""
-    public = raw_public(key.public_key())
+def sums_text(digests: Mapping[str, str]) -> bytes:
+    """``sha256sum`` output for {name: sha256 hex}, sorted by name (``sha256sum -c`` reads it)."""
+    return "".join(f"{digests[name]}  {name}\n" for name in sorted(digests)).encode()
+
+
+def parse_sums(data: bytes) -> dict[str, str]:
+    """{name: sha256 hex} from ``sha256sum`` lines; ValueError on anything else."""
+    out: dict[str, str] = {}
+    for line in data.decode("utf-8").splitlines():
+        digest, sep, name = line.partition("  ")
+        if not sep or len(digest) != 64 or not name or name in out:
+            raise ValueError(f"bad line {line[:80]!r}")
+        int(digest, 16)
+        out[name] = digest
+    return out
+
+
+def signer_files(key: Ed25519PrivateKey) -> dict[str, bytes]:
+    """``signer.pub`` and ``allowed_signers`` for the key that signs the bundle."""
+    public = openssh_public(key.public_key())
     return {
-        "algorithm": "ed25519",
-        "signed_file": MANIFEST,
-        "public_key": base64.b64encode(public).decode(),
-        "fingerprint": fingerprint(public),
-        "signature": base64.b64encode(key.sign(manifest_bytes)).decode(),
+        SIGNER: (openssh_public(key.public_key(), PRINCIPAL) + "\n").encode(),
+        ALLOWED_SIGNERS: f'{PRINCIPAL} namespaces="{NAMESPACE}" {public}\n'.encode(),
     }
 
 
@@ -97,7 +125,7 @@ def _add(tar: tarfile.TarFile, name: str, source: bytes | Path, mtime: float) ->
 
 def write_bundle(path: Path, files: Mapping[str, bytes | Path],
                  key: Ed25519PrivateKey) -> dict[str, Any]:
-    """Write the signed bundle to ``path``; return the signature document.
+    """Write the signed bundle to ``path``; return how it was signed (``fingerprint``, ...).
 
     ``files`` maps bundle names to bytes or to files on disk; every REQUIRED name must
     be there, and nothing outside REQUIRED + OPTIONAL, so verifiers know what to expect.
@@ -106,15 +134,21 @@ def write_bundle(path: Path, files: Mapping[str, bytes | Path],
     unknown = [n for n in files if n not in REQUIRED + OPTIONAL]
     if missing or unknown:
         raise CertifyError(f"bundle contents wrong: missing {missing}, unknown {unknown}")
-    manifest_bytes = canonical_json(build_manifest(files))
-    signature = sign_manifest(manifest_bytes, key)
+    manifest = build_manifest(files)
+    meta = {MANIFEST: canonical_json(manifest), **signer_files(key)}
+    digests = {name: entry["sha256"] for name, entry in manifest["files"].items()}
+    digests.update({name: _digest(data)[0] for name, data in meta.items()})
+    sums = sums_text(digests)
+    armored = sign(sums, key).encode()
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     now = time.time()
     with tarfile.open(partial, "w:gz", format=tarfile.PAX_FORMAT) as tar:
-        _add(tar, MANIFEST, manifest_bytes, now)
-        _add(tar, SIGNATURE, json.dumps(signature, indent=1).encode() + b"\n", now)
+        for name, data in ((SUMS, sums), (SIGNATURE, armored), *meta.items()):
+            _add(tar, name, data, now)
         for name in sorted(files):
             _add(tar, name, files[name], now)
     partial.replace(path)  # a bundle appears complete or not at all
-    return signature
+    return {"format": FORMAT, "signed_file": SUMS, "signature_file": SIGNATURE,
+            "namespace": NAMESPACE, "principal": PRINCIPAL,
+            "fingerprint": fingerprint(key.public_key())}

@@ -59,15 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
         "IF for MAC only, boot the machine into the node image, check x86-64, >= 2 cores, "
         ">= 3 GB RAM, >= 10 GB disk, PXE from MAC, EFI or BIOS, clock within 1 s, the "
         "conformance rules on its boot, and write an ed25519-signed bundle for "
-        "`flexlab verify`. It only answers MAC (and, with --redfish or --ipmi, talks to that "
-        "BMC). "
+        "`flexlab verify` or `ssh-keygen -Y verify`. It only answers MAC (and, with "
+        "--redfish or --ipmi, talks to that BMC). "
         "Exit 0 certified, 1 not certified, 2 error.")
     p.add_argument("--iface", required=True, help="interface on the machine's LAN (needs IPv4)")
     p.add_argument("--mac", required=True, help="MAC of the NIC the machine PXE-boots from")
     p.add_argument("--out", type=Path, default=None,
                    help="output directory (default ./certify-<mac>-<UTC time>)")
     p.add_argument("--key", type=Path, default=None,
-                   help="ed25519 PEM signing key (default ~/.config/flexlab/"
+                   help="ed25519 signing key, PEM or OpenSSH (default ~/.config/flexlab/"
                    "certify-ed25519.pem, created on first use)")
     p.add_argument("--timeout", type=float, default=900.0,
                    help="seconds to wait for the machine to register (default %(default)s)")
@@ -373,7 +373,8 @@ def render(outcome: Outcome, out: Out = print) -> None:
     if shown:
         out("  timings: " + ", ".join(shown))
     out(f"  bundle: {outcome.bundle}")
-    out(f"  signed by {outcome.fingerprint}; check with `flexlab verify {outcome.bundle}`")
+    out(f"  signed by {outcome.fingerprint}; check with `flexlab verify {outcome.bundle}` "
+        "or ssh-keygen -Y verify (docs/CERTIFY.md)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

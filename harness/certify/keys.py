@@ -2,7 +2,9 @@
 
 The default key lives in ``~/.config/flexlab/certify-ed25519.pem`` (PKCS#8 PEM, no
 passphrase, mode 0600) so a vendor signs every bundle with one identity they can
-publish; ``--key FILE`` names another one.
+publish; ``--key FILE`` names another one (PKCS#8 PEM or an unencrypted OpenSSH key from
+``ssh-keygen -t ed25519``). Fingerprints are OpenSSH's: ``SHA256:`` and the unpadded
+base64 of sha256 over the key's SSH wire form, exactly what ``ssh-keygen -l`` prints.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from harness.certify.errors import BundleError, CertifyError
+from harness.certify.sshsig import KEY_TYPE, public_blob
 
 DEFAULT_KEY = Path("~/.config/flexlab/certify-ed25519.pem")
 
@@ -26,10 +29,18 @@ def raw_public(key: Ed25519PublicKey) -> bytes:
 
 
 def fingerprint(key: Ed25519PublicKey | bytes) -> str:
-    """``SHA256:<base64>`` of the raw public key: short enough to read out on a call."""
+    """The key's fingerprint as ``ssh-keygen -l`` prints it (``SHA256:`` + unpadded base64
+    of sha256 over the SSH wire form); ``key`` may be the 32 raw bytes."""
     raw = key if isinstance(key, bytes) else raw_public(key)
-    digest = hashlib.sha256(raw).digest()
+    digest = hashlib.sha256(public_blob(raw)).digest()
     return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+def openssh_public(key: Ed25519PublicKey | bytes, comment: str = "") -> str:
+    """The key as one OpenSSH public key line (``ssh-ed25519 AAAA... comment``)."""
+    raw = key if isinstance(key, bytes) else raw_public(key)
+    line = f"{KEY_TYPE.decode()} {base64.b64encode(public_blob(raw)).decode()}"
+    return f"{line} {comment}".rstrip()
 
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:
@@ -39,11 +50,14 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
     except OSError as exc:
         raise CertifyError(f"cannot read signing key {path}: {exc.strerror}") from exc
     try:
-        key = serialization.load_pem_private_key(data, password=None)
+        if b"OPENSSH PRIVATE KEY" in data:
+            key: object = serialization.load_ssh_private_key(data, password=None)
+        else:
+            key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
         raise CertifyError(
-            f"{path} is not an unencrypted PEM private key ({exc}); create one with "
-            "`openssl genpkey -algorithm ed25519 -out KEY.pem` or omit --key"
+            f"{path} is not an unencrypted PEM or OpenSSH private key ({exc}); create one "
+            "with `ssh-keygen -t ed25519 -N '' -f KEY` or omit --key"
         ) from exc
     if not isinstance(key, Ed25519PrivateKey):
         raise CertifyError(f"{path} holds a {type(key).__name__}, not an ed25519 key")
@@ -73,23 +87,35 @@ def default_key(path: Path | None = None) -> tuple[Ed25519PrivateKey, Path, bool
 
 
 def load_public_key(path: Path) -> Ed25519PublicKey:
-    """A public key from a PEM public key, a PEM private key, or base64 of the 32 raw bytes."""
+    """A public key from an OpenSSH public key line (a ``.pub`` or an allowed_signers line),
+    a PEM public key, a PEM or OpenSSH private key, or base64 of the 32 raw bytes."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise BundleError(f"cannot read --pubkey {path}: {exc.strerror}") from exc
+    return public_key_from(data, f"--pubkey {path}")
+
+
+def public_key_from(data: bytes, source: str) -> Ed25519PublicKey:
+    """:func:`load_public_key` on bytes; ``source`` names them in the BundleError."""
     text = data.strip()
     key: object
+    words = text.split()
     try:
-        if b"PRIVATE KEY" in text:
+        if KEY_TYPE in words[:-1]:  # "[principal [options]] ssh-ed25519 AAAA... [comment]"
+            at = words.index(KEY_TYPE)
+            key = serialization.load_ssh_public_key(b" ".join(words[at:at + 2]))
+        elif b"OPENSSH PRIVATE KEY" in text:
+            key = serialization.load_ssh_private_key(text, password=None).public_key()
+        elif b"PRIVATE KEY" in text:
             key = serialization.load_pem_private_key(text, password=None).public_key()
         elif b"PUBLIC KEY" in text:
             key = serialization.load_pem_public_key(text)
         else:
             key = Ed25519PublicKey.from_public_bytes(base64.b64decode(text, validate=True))
     except (ValueError, TypeError) as exc:
-        raise BundleError(f"--pubkey {path}: not an ed25519 key in PEM or raw base64 ({exc})"
-                          ) from exc
+        raise BundleError(f"{source}: not an ed25519 key in OpenSSH, PEM or raw "
+                          f"base64 form ({exc})") from exc
     if not isinstance(key, Ed25519PublicKey):
-        raise BundleError(f"--pubkey {path} holds a {type(key).__name__}, not an ed25519 key")
+        raise BundleError(f"{source} holds a {type(key).__name__}, not an ed25519 key")
     return key

@@ -1,19 +1,20 @@
 """``flexlab verify BUNDLE [--pubkey FILE]``: is this certification bundle intact and whose is it.
 
 Checks, in order: the archive is a readable tar.gz of plain files with safe flat names
-(no absolute paths, no ``..``, no links or devices, no duplicates); the signature over
-``manifest.json`` holds for the public key the bundle carries (and that key is the one
-given with ``--pubkey``); the manifest lists exactly the files present, every required
-one among them; every file's size and sha256 match the manifest. Nothing is extracted
-to disk: members are streamed and hashed. Prints VALID or INVALID with the reason;
-exit 0 or 1 (2 when the command line itself is wrong).
+(no absolute paths, no ``..``, no links or devices, no duplicates); ``SHA256SUMS.sig`` is
+a valid OpenSSH signature (SSHSIG, namespace ``flexlab-bundle``) over ``SHA256SUMS`` by
+the key it carries (and that key is the one given with ``--pubkey``); SHA256SUMS lists
+exactly the files present and every one's sha256 matches; ``signer.pub`` and
+``allowed_signers`` name the signing key; the manifest agrees (sizes too) and lists every
+required file. These are the checks ``ssh-keygen -Y verify`` + ``sha256sum -c`` make,
+plus the ones they cannot (extra files, sizes, the layout). Nothing is extracted to disk:
+members are streamed and hashed. Prints VALID or INVALID with the reason; exit 0 or 1
+(2 when the command line itself is wrong).
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
 import hashlib
 import json
 import sys
@@ -23,14 +24,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from harness.certify.bundle import CHUNK, FORMAT, MANIFEST, REQUIRED, SIGNATURE
+from harness.certify.bundle import (
+    ALLOWED_SIGNERS,
+    CHUNK,
+    FORMAT,
+    MANIFEST,
+    REQUIRED,
+    SIGNATURE,
+    SIGNER,
+    SUMS,
+    parse_sums,
+)
 from harness.certify.errors import BundleError
-from harness.certify.keys import fingerprint, load_public_key, raw_public
+from harness.certify.keys import fingerprint, load_public_key, public_key_from, raw_public
+from harness.certify.sshsig import verify as verify_signature
 
 MAX_JSON = 16 << 20   # manifest/signature/certification larger than this are not ours
+KEPT = (SUMS, SIGNATURE, SIGNER, ALLOWED_SIGNERS)  # small files read whole besides *.json
+LEGACY_SIGNATURE = "signature.json"  # format 1 (flexlab's own signature document)
 
 
 @dataclass
@@ -77,7 +90,7 @@ def _read_members(path: Path) -> tuple[dict[str, tuple[str, int]], dict[str, byt
                     raise BundleError(f"member {name!r} has no data")
                 h = hashlib.sha256()
                 size = 0
-                keep = name.endswith(".json")
+                keep = name.endswith(".json") or name in KEPT
                 kept = bytearray()
                 while chunk := source.read(CHUNK):
                     h.update(chunk)
@@ -101,54 +114,49 @@ def _json(name: str, data: bytes) -> Any:
         raise BundleError(f"{name} is not valid JSON ({exc})") from exc
 
 
-def _check_signature(manifest_bytes: bytes, sig_doc: Any,
-                     expected: Ed25519PublicKey | None) -> str:
-    if not isinstance(sig_doc, dict) or sig_doc.get("algorithm") != "ed25519":
-        raise BundleError(f"{SIGNATURE}: not an ed25519 signature document")
-    try:
-        public = base64.b64decode(str(sig_doc.get("public_key", "")), validate=True)
-        signature = base64.b64decode(str(sig_doc.get("signature", "")), validate=True)
-        key = Ed25519PublicKey.from_public_bytes(public)
-    except (ValueError, binascii.Error) as exc:
-        raise BundleError(f"{SIGNATURE}: public key or signature is malformed ({exc})") from exc
-    fp = fingerprint(public)
-    if sig_doc.get("fingerprint") != fp:
-        raise BundleError(f"{SIGNATURE}: fingerprint {sig_doc.get('fingerprint')!r} does not "
-                          f"belong to the key it carries ({fp})")
-    try:
-        key.verify(signature, manifest_bytes)
-    except InvalidSignature:
-        raise BundleError(f"signature does not match {MANIFEST}: the manifest or the "
-                          "signature was changed after signing") from None
-    if expected is not None and raw_public(expected) != public:
-        raise BundleError(f"signed by {fp}, not by the given --pubkey "
-                          f"({fingerprint(expected)})")
-    return fp
+def _check_signature(sums: bytes, armored: bytes, expected: Ed25519PublicKey | None) -> bytes:
+    """The signing key (raw) once the SSHSIG over SHA256SUMS holds (by ``expected``)."""
+    signed = verify_signature(sums, armored)
+    if expected is not None and raw_public(expected) != signed.public_key:
+        raise BundleError(f"signed by {fingerprint(signed.public_key)}, not by the given "
+                          f"--pubkey ({fingerprint(expected)})")
+    return signed.public_key
 
 
-def verify_bundle(path: Path, pubkey: Ed25519PublicKey | None = None) -> Verified:
-    """Check ``path`` completely; return what it says, or raise BundleError with the reason."""
-    digests, small = _read_members(path)
-    for name in (MANIFEST, SIGNATURE):
-        if name not in digests:
-            raise BundleError(f"{name} is missing: this is not a flexlab certification bundle")
-    fp = _check_signature(small[MANIFEST], _json(SIGNATURE, small[SIGNATURE]), pubkey)
-    manifest = _json(MANIFEST, small[MANIFEST])
+def _check_sums(sums: bytes, digests: dict[str, tuple[str, int]]) -> set[str]:
+    """SHA256SUMS lists exactly the members present (bar itself and its signature), each
+    with its real sha256; return the listed names."""
+    try:
+        listed = parse_sums(sums)
+    except ValueError as exc:
+        raise BundleError(f"{SUMS} is not sha256sum output ({exc})") from exc
+    present = set(digests) - {SUMS, SIGNATURE}
+    if set(listed) - present:
+        raise BundleError(f"missing file(s) listed in {SUMS}: {sorted(set(listed) - present)}")
+    if present - set(listed):
+        raise BundleError(f"extra file(s) not in {SUMS}: {sorted(present - set(listed))}")
+    for name in sorted(listed):
+        if listed[name] != digests[name][0]:
+            raise BundleError(f"{name}: sha256 does not match {SUMS} (file changed)")
+    return set(listed)
+
+
+def _check_manifest(manifest: Any, listed: set[str],
+                    digests: dict[str, tuple[str, int]]) -> dict[str, dict[str, Any]]:
+    """The manifest's format, its files (the signed list less the signer files), sizes."""
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BundleError(f"{MANIFEST}: unknown format (expected {FORMAT})")
     files = manifest.get("files")
     if not isinstance(files, dict):
         raise BundleError(f"{MANIFEST}: no file list")
-    present = set(digests) - {MANIFEST, SIGNATURE}
-    listed = set(files)
-    if listed - present:
-        raise BundleError(f"missing file(s) listed in the manifest: {sorted(listed - present)}")
-    if present - listed:
-        raise BundleError(f"extra file(s) not in the manifest: {sorted(present - listed)}")
-    absent = [n for n in REQUIRED if n not in listed]
+    payload = listed - {MANIFEST, SIGNER, ALLOWED_SIGNERS}
+    if set(files) != payload:
+        raise BundleError(f"{MANIFEST} and {SUMS} list different files: "
+                          f"{sorted(set(files) ^ payload)}")
+    absent = [n for n in REQUIRED if n not in files]
     if absent:
         raise BundleError(f"required file(s) missing: {absent}")
-    for name in sorted(listed):
+    for name in sorted(files):
         entry = files[name]
         digest, size = digests[name]
         if not isinstance(entry, dict):
@@ -157,6 +165,26 @@ def verify_bundle(path: Path, pubkey: Ed25519PublicKey | None = None) -> Verifie
             raise BundleError(f"{name}: size {size} != {entry.get('size')} in the manifest")
         if entry.get("sha256") != digest:
             raise BundleError(f"{name}: sha256 does not match the manifest (file changed)")
+    return files
+
+
+def verify_bundle(path: Path, pubkey: Ed25519PublicKey | None = None) -> Verified:
+    """Check ``path`` completely; return what it says, or raise BundleError with the reason."""
+    digests, small = _read_members(path)
+    if LEGACY_SIGNATURE in digests and SIGNATURE not in digests:
+        raise BundleError(f"{LEGACY_SIGNATURE}: a format 1 bundle (flexlab's own signature "
+                          "document, fingerprint not OpenSSH's) is no longer accepted; "
+                          "certify the machine again")
+    for name in (SUMS, SIGNATURE, MANIFEST, SIGNER, ALLOWED_SIGNERS):
+        if name not in digests:
+            raise BundleError(f"{name} is missing: this is not a flexlab certification bundle")
+    signer = _check_signature(small[SUMS], small[SIGNATURE], pubkey)
+    fp = fingerprint(signer)
+    listed = _check_sums(small[SUMS], digests)
+    for name in (SIGNER, ALLOWED_SIGNERS):
+        if raw_public(public_key_from(small[name], name)) != signer:
+            raise BundleError(f"{name} names another key than the one that signed ({fp})")
+    files = _check_manifest(_json(MANIFEST, small[MANIFEST]), listed, digests)
     cert = _json("certification.json", small["certification.json"])
     return Verified(path, fp, files, cert if isinstance(cert, dict) else {})
 
@@ -165,13 +193,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``flexlab verify``: VALID/INVALID with the reason; exit 0/1."""
     parser = argparse.ArgumentParser(
         prog="flexlab verify",
-        description="Check a certification bundle made by `flexlab certify`: every file's "
-        "sha256 and size against the signed manifest, no extra or missing files, the ed25519 "
-        "signature, and (with --pubkey) that the signer is that key.")
+        description="Check a certification bundle made by `flexlab certify`: the OpenSSH "
+        "(SSHSIG) ed25519 signature over SHA256SUMS, every file's sha256 and size, no extra "
+        "or missing files, and (with --pubkey) that the signer is that key. The same "
+        "signature verifies with `ssh-keygen -Y verify` (docs/CERTIFY.md).")
     parser.add_argument("bundle", type=Path, help="the .tar.gz bundle")
     parser.add_argument("--pubkey", type=Path, default=None,
-                        help="the signer's key you expect: PEM public or private key, or "
-                        "base64 of the 32 raw bytes")
+                        help="the signer's key you expect: an OpenSSH public key (.pub or "
+                        "allowed_signers line), a PEM public or private key, or base64 of "
+                        "the 32 raw bytes")
     args = parser.parse_args(argv)
     try:
         expected = load_public_key(args.pubkey) if args.pubkey else None

@@ -1,9 +1,12 @@
-"""Signed bundles: a round trip verifies; any change to a file, the manifest, the signature or
-the member list, a wrong --pubkey or an unsafe tar member makes verify say INVALID."""
+"""Signed bundles: a round trip verifies; any change to a file, the manifest, the checksum
+list, the signature, the signer files or the member list, a wrong --pubkey or an unsafe tar
+member makes verify say INVALID. (ssh-keygen's view of the same bundles:
+test_bundle_sshkeygen.py.)"""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import os
@@ -15,9 +18,19 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from harness.certify.bundle import MANIFEST, SIGNATURE, write_bundle
+from harness.certify.bundle import (
+    ALLOWED_SIGNERS,
+    MANIFEST,
+    SIGNATURE,
+    SIGNER,
+    SUMS,
+    parse_sums,
+    sums_text,
+    write_bundle,
+)
 from harness.certify.errors import BundleError, CertifyError
-from harness.certify.keys import default_key, fingerprint, load_public_key
+from harness.certify.keys import default_key, fingerprint, load_public_key, openssh_public
+from harness.certify.sshsig import sign
 from harness.certify.verify import main as verify_main
 from harness.certify.verify import verify_bundle
 
@@ -84,10 +97,10 @@ def test_round_trip_is_valid_and_names_the_signer(bundle: Path, key: Ed25519Priv
     out = capsys.readouterr().out
     assert out.startswith("VALID") and fingerprint(key.public_key()) in out
     members = _members(bundle)
-    assert set(members) == set(FILES) | {MANIFEST, SIGNATURE}
-    sig = json.loads(members[SIGNATURE])
-    assert base64.b64decode(sig["public_key"]) == key.public_key().public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    assert set(members) == set(FILES) | {MANIFEST, SUMS, SIGNATURE, SIGNER, ALLOWED_SIGNERS}
+    assert set(parse_sums(members[SUMS])) == set(members) - {SUMS, SIGNATURE}
+    assert members[SIGNER].decode().startswith(openssh_public(key.public_key()))
+    assert members[SIGNATURE].startswith(b"-----BEGIN SSH SIGNATURE-----\n")
 
 
 @pytest.mark.parametrize("name", sorted(FILES))
@@ -101,19 +114,31 @@ def test_a_changed_file_is_invalid(bundle: Path, name: str,
     assert out.startswith("INVALID") and name in out and "sha256" in out
 
 
-def test_a_truncated_file_is_invalid_by_size(bundle: Path) -> None:
+def test_a_truncated_file_is_invalid(bundle: Path) -> None:
     members = _members(bundle)
     members["boot.pcap"] = members["boot.pcap"][:100]
     _rewrite(bundle, members)
-    with pytest.raises(BundleError, match=r"boot\.pcap: size 100"):
+    with pytest.raises(BundleError, match=r"boot\.pcap: sha256 does not match"):
         verify_bundle(bundle)
 
 
-def test_a_changed_manifest_breaks_the_signature(bundle: Path) -> None:
+def test_a_changed_manifest_is_caught_by_the_signed_sums(bundle: Path) -> None:
     members = _members(bundle)
     manifest = json.loads(members[MANIFEST])
     manifest["files"]["boot.pcap"]["size"] += 1
     members[MANIFEST] = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+    _rewrite(bundle, members)
+    with pytest.raises(BundleError, match=r"manifest\.json: sha256 does not match SHA256SUMS"):
+        verify_bundle(bundle)
+
+
+def test_changed_sums_break_the_signature(bundle: Path) -> None:
+    """Rewriting SHA256SUMS to cover a changed file is what the signature is for."""
+    members = _members(bundle)
+    members["certification.json"] = b'{"verdict": "CERTIFIED", "mac": "forged"}'
+    sums = parse_sums(members[SUMS])
+    sums["certification.json"] = hashlib.sha256(members["certification.json"]).hexdigest()
+    members[SUMS] = sums_text(sums)
     _rewrite(bundle, members)
     with pytest.raises(BundleError, match="signature does not match"):
         verify_bundle(bundle)
@@ -121,25 +146,53 @@ def test_a_changed_manifest_breaks_the_signature(bundle: Path) -> None:
 
 def test_a_changed_signature_is_invalid(bundle: Path) -> None:
     members = _members(bundle)
-    sig = json.loads(members[SIGNATURE])
-    raw = bytearray(base64.b64decode(sig["signature"]))
-    raw[0] ^= 0xFF
-    sig["signature"] = base64.b64encode(bytes(raw)).decode()
-    members[SIGNATURE] = json.dumps(sig).encode()
+    lines = members[SIGNATURE].decode().splitlines()
+    body = bytearray(base64.b64decode("".join(lines[1:-1])))
+    body[-1] ^= 0xFF  # the last byte of the ed25519 signature
+    text = base64.b64encode(bytes(body)).decode()
+    members[SIGNATURE] = "\n".join([lines[0], text, lines[-1]]).encode()
     _rewrite(bundle, members)
     with pytest.raises(BundleError, match="signature does not match"):
         verify_bundle(bundle)
 
 
-def test_a_swapped_key_with_the_old_fingerprint_is_invalid(bundle: Path) -> None:
+@pytest.mark.parametrize("namespace", ["git", "file"])
+def test_a_signature_for_another_namespace_is_invalid(bundle: Path, key: Ed25519PrivateKey,
+                                                      namespace: str) -> None:
     members = _members(bundle)
-    sig = json.loads(members[SIGNATURE])
-    other = Ed25519PrivateKey.generate().public_key().public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    sig["public_key"] = base64.b64encode(other).decode()
-    members[SIGNATURE] = json.dumps(sig).encode()
+    members[SIGNATURE] = sign(members[SUMS], key, namespace).encode()
     _rewrite(bundle, members)
-    with pytest.raises(BundleError, match="fingerprint"):
+    with pytest.raises(BundleError, match=f"namespace '{namespace}'"):
+        verify_bundle(bundle)
+
+
+@pytest.mark.parametrize("name", [SIGNER, ALLOWED_SIGNERS])
+def test_signer_files_must_name_the_signing_key(tmp_path: Path, key: Ed25519PrivateKey,
+                                                name: str) -> None:
+    """A bundle re-signed consistently but whose signer.pub/allowed_signers name someone
+    else (to fool a reader who only looks at those) is invalid."""
+    path = tmp_path / "b.tar.gz"
+    write_bundle(path, FILES, key)
+    members = _members(path)
+    other = openssh_public(Ed25519PrivateKey.generate().public_key())
+    members[name] = (f'flexlab-signer namespaces="flexlab-bundle" {other}\n'
+                     if name == ALLOWED_SIGNERS else f"{other} flexlab-signer\n").encode()
+    sums = parse_sums(members[SUMS])
+    sums[name] = hashlib.sha256(members[name]).hexdigest()
+    members[SUMS] = sums_text(sums)
+    members[SIGNATURE] = sign(members[SUMS], key).encode()
+    _rewrite(path, members)
+    with pytest.raises(BundleError, match=f"{name} names another key"):
+        verify_bundle(path)
+
+
+def test_a_format_1_bundle_is_refused_with_the_reason(bundle: Path) -> None:
+    members = _members(bundle)
+    for name in (SUMS, SIGNATURE, SIGNER, ALLOWED_SIGNERS):
+        del members[name]
+    members["signature.json"] = b'{"algorithm": "ed25519"}'
+    _rewrite(bundle, members)
+    with pytest.raises(BundleError, match="format 1"):
         verify_bundle(bundle)
 
 
@@ -223,3 +276,9 @@ def test_default_key_is_created_once_with_mode_0600(tmp_path: Path) -> None:
     raw.write_text(base64.b64encode(key.public_key().public_bytes(
         serialization.Encoding.Raw, serialization.PublicFormat.Raw)).decode())
     assert fingerprint(load_public_key(raw)) == fingerprint(key.public_key())
+    # and so do OpenSSH forms: a .pub line, an allowed_signers line
+    for name, line in (("k.pub", openssh_public(key.public_key(), "me@example")),
+                       ("allowed", 'me namespaces="flexlab-bundle" '
+                                   + openssh_public(key.public_key()))):
+        (tmp_path / name).write_text(line + "\n")
+        assert fingerprint(load_public_key(tmp_path / name)) == fingerprint(key.public_key())
