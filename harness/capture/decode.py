@@ -128,7 +128,9 @@ def decode_pcap(path: str, require_dhcp: bool = True) -> Capture:
             is_req = dport == TFTP_PORT
             if is_req or sport == TFTP_PORT or src in tftp_clients or dst in tftp_clients:
                 t = parse_tftp(payload)
-                if is_req and t.opcode in (1, 2):
+                if is_req:
+                    # any packet to 69 expects its answer from a new port (an illegal
+                    # opcode gets ERROR 4 that way): follow the sender's port
                     tftp_clients.add(src)
                 tftp.append(TftpEvent(**_addrs(fr, sport, dport), **t.__dict__))
         elif proto == 6 and len(seg) >= 20:

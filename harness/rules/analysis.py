@@ -214,7 +214,12 @@ class Analysis:
         latest: dict[tuple[str, int], TftpTransfer] = {}
         bound: dict[tuple[str, int, int], TftpTransfer] = {}
         for ev in self.capture.tftp:
-            if ev.dport == 69 and ev.opcode in (1, 2):
+            # a read or write request starts a transfer; so does anything else sent to
+            # port 69 by a port that is not in a transfer yet (an illegal operation the
+            # server must refuse with ERROR 4, TFTP-6); a client of a server that wrongly
+            # answers from 69 keeps talking to 69 inside its transfer (TFTP-1's case)
+            bound_client = (ev.src_ip, ev.sport) in latest
+            if ev.dport == 69 and (ev.opcode in (1, 2) or not bound_client):
                 t = TftpTransfer(ev)
                 out.append(t)
                 waiting[(ev.src_ip, ev.sport)].append(t)

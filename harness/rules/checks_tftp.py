@@ -209,54 +209,75 @@ def tftp5(an: Analysis, j: Judge) -> None:
 
 def escapes_root(name: str | None) -> bool:
     """A requested path that leaves the boot root (``..`` or a system directory)."""
-    path = (name or "").replace("\\", "/")
-    return ".." in path.split("/") or path.startswith(SYSTEM_DIRS)
+    return climbs_out(name) or (name or "").replace("\\", "/").startswith(SYSTEM_DIRS)
 
 
-# ERROR codes that may refuse a read of a plain name: not found, access violation (a
-# symlink out), option refusal (RFC 2347); anything else says the wrong thing
-_PLAIN_REFUSALS = {1: "file not found", 2: "access violation", 8: "option refusal"}
+def climbs_out(name: str | None) -> bool:
+    """The path climbs out of the root with a ``..`` component: an access violation
+    whatever the server's root is (an absolute path may instead be read under the root,
+    where it is simply not found: dnsmasq answers ERROR 1 for ``/etc/passwd``)."""
+    return ".." in (name or "").replace("\\", "/").split("/")
+
+
+MODES = ("octet", "netascii", "mail")
+ERROR_NAMES = {0: "not defined", 1: "file not found", 2: "access violation", 3: "disk full",
+               4: "illegal TFTP operation", 5: "unknown transfer ID", 6: "file exists",
+               7: "no such user", 8: "option refused"}
+
+
+def _right_refusals(t: TftpTransfer) -> tuple[set[int], str]:
+    """The ERROR codes that may refuse this request (RFC 1350 §5, RFC 2347), and why."""
+    q = t.request
+    if q.op_name not in ("RRQ", "WRQ"):
+        return {4}, f"opcode {q.opcode} is not a request: illegal operation is ERROR 4"
+    if (q.mode or "").lower() not in MODES:
+        return {4}, f"mode {q.mode!r} is unknown: illegal operation is ERROR 4"
+    if q.op_name == "WRQ":
+        # a boot server refuses uploads: not allowed (2) or not supported (4)
+        return {2, 3, 4, 6}, "a write is refused with ERROR 2 or 4"
+    if climbs_out(q.filename):
+        return {2}, f"{q.filename!r} climbs out of the boot root: access violation is ERROR 2"
+    codes = {1, 2} | ({8} if q.options else set())
+    return codes, ("a missing file is ERROR 1 (2 for an access violation"
+                   + (", 8 for refused options)" if q.options else ")"))
 
 
 @check("TFTP-6", unit="error")
 def tftp6(an: Analysis, j: Judge) -> None:
-    """The right ERROR for the case: 1 for a missing file, 2 for an access violation (a
-    path out of the root), 4 for a bad mode; codes in range; errors not resent."""
+    """The right ERROR for the case (RFC 1350 §5): 1 for a missing file, 2 for an access
+    violation (a path climbing out of the root), 4 for a bad opcode or mode; codes in
+    range; errors not resent."""
     j.not_applicable("no TFTP error and no bad request in the capture")
     for t in an.transfers:
-        errors = [e for e in t.from_server() if e.op_name == "ERROR"]
-        mode = (t.request.mode or "").lower()
-        if mode not in ("octet", "netascii", "mail"):
-            served = [e for e in t.from_server() if e.op_name in ("DATA", "OACK")]
-            if served:
-                j.fail(
-                    f"mode {mode!r} should get ERROR 4 but the file was sent",
-                    [t.request.frame, served[0].frame],
-                    None,
-                    t.server_ip,
-                )
-                continue
+        q = t.request
+        replies = t.from_server()
+        errors = [e for e in replies if e.op_name == "ERROR"]
+        mac = an.mac_of(q.src_ip)
+        bad_request = q.op_name not in ("RRQ", "WRQ") or (q.mode or "").lower() not in MODES
+        served = [e for e in replies if e.op_name in ("DATA", "OACK")]
+        if bad_request and served:
+            what = f"mode {q.mode!r}" if q.op_name in ("RRQ", "WRQ") else f"opcode {q.opcode}"
+            j.fail(f"{what} should get ERROR 4 but the server answered {served[0].op_name}",
+                   [q.frame, served[0].frame], mac, t.server_ip)
+            continue
         for e in errors:
             if e.error_code is None or e.error_code > 8:
-                j.fail(f"ERROR code {e.error_code} is not defined", [e.frame], None, t.server_ip)
-        first = next((e for e in t.from_server()), None)
-        refused = first is not None and first.op_name == "ERROR"
-        name = t.request.filename
-        if refused and first is not None and mode in ("octet", "netascii", "mail"):
-            code = first.error_code
-            if escapes_root(name) and code != 2:
-                j.fail(f"a read of {name!r}, outside the boot root, was refused with ERROR "
-                       f"{code}; an access violation is ERROR 2",
-                       [t.request.frame, first.frame], an.mac_of(t.request.src_ip), t.server_ip)
-            elif not escapes_root(name) and code not in _PLAIN_REFUSALS:
-                j.fail(f"a read of {name!r} was refused with ERROR {code} "
-                       f"{first.error_msg or ''!r}; a missing file is ERROR 1 (file not found)",
-                       [t.request.frame, first.frame], an.mac_of(t.request.src_ip), t.server_ip)
+                j.fail(f"ERROR code {e.error_code} is not defined", [e.frame], mac, t.server_ip)
+        first = replies[0] if replies else None
+        if first is not None and first.op_name == "ERROR" and first.error_code is not None:
+            codes, why = _right_refusals(t)
+            if first.error_code <= 8 and first.error_code not in codes:
+                name = ERROR_NAMES.get(first.error_code, "?")
+                what = (f"{q.op_name} {q.filename!r}" if q.op_name in ("RRQ", "WRQ")
+                        else f"a packet with opcode {q.opcode} sent to port 69")
+                j.fail(f"{what} was refused with ERROR {first.error_code} "
+                       f"({name}, {first.error_msg or ''!r}); {why}",
+                       [q.frame, first.frame], mac, t.server_ip)
         if len(errors) > 1:
             j.fail(
                 "ERROR packet sent more than once (errors are not retransmitted)",
                 [e.frame for e in errors],
-                None,
+                mac,
                 t.server_ip,
             )
         elif errors:
@@ -355,13 +376,12 @@ def tftp9(an: Analysis, j: Judge) -> None:
     transfers = _transfers(an, j)
     j.not_applicable("no request for a path outside the boot root")
     for t in transfers:
-        name = (t.request.filename or "").replace("\\", "/")
-        if not escapes_root(name):
+        if not escapes_root(t.request.filename):
             continue
         served = [e for e in t.from_server() if e.op_name in ("DATA", "OACK")]
         if served:
             j.fail(
-                f"served {name!r}, a path outside the boot root",
+                f"served {t.request.filename!r}, a path outside the boot root",
                 [t.request.frame, served[0].frame],
                 an.mac_of(t.request.src_ip),
                 t.server_ip,

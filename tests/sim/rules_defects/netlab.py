@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import struct
 import subprocess
 import time
 from collections.abc import Sequence
@@ -134,3 +135,33 @@ def wait_for_text(log: Path, text: str, proc: subprocess.Popen[bytes], timeout: 
         time.sleep(0.05)
     tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
     raise TimeoutError(f"{text!r} not seen in {log} within {timeout} s:\n{tail}")
+
+
+def wait_for_packets(pcap: Path, count: int, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """Poll a capture being written until it holds ``count`` packets (tcpdump hands
+    packets over asynchronously: stopping it as soon as the traffic ends can lose them)."""
+    deadline = time.monotonic() + timeout
+    seen = 0
+    while time.monotonic() < deadline:
+        seen = _pcap_packets(pcap)
+        if seen >= count:
+            return
+        if proc.poll() is not None:
+            raise RuntimeError(f"tcpdump exited ({proc.returncode}) with {seen} of {count} packets")
+        time.sleep(0.05)
+    raise TimeoutError(f"{pcap} holds {seen} packets, not {count}, after {timeout} s")
+
+
+def _pcap_packets(pcap: Path) -> int:
+    """Packets in a classic pcap file so far (a record cut short is not counted)."""
+    data = pcap.read_bytes() if pcap.exists() else b""
+    if len(data) < 24:
+        return 0
+    endian = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    n, off = 0, 24
+    while off + 16 <= len(data):
+        incl = struct.unpack(endian + "I", data[off + 8 : off + 12])[0]
+        if off + 16 + incl > len(data):
+            break
+        n, off = n + 1, off + 16 + incl
+    return n

@@ -19,7 +19,7 @@ import pytest
 from harness.capture import decode_pcap
 from harness.rules import RuleContext, Verdict, check_capture
 
-from .netlab import Segment, wait_for_text
+from .netlab import Segment, wait_for_packets, wait_for_text
 
 pytestmark = [pytest.mark.sim, pytest.mark.needs_root]
 
@@ -41,7 +41,7 @@ def segment(tmp_path: Path) -> Iterator[Segment]:
         seg.close()
 
 
-def _dnsmasq(seg: Segment, member: str, tmp: Path, *extra: str) -> None:
+def _dnsmasq(seg: Segment, member: str, tmp: Path, *extra: str, ready: str = "DHCP, ") -> None:
     log = tmp / f"dnsmasq-{member}.log"
     argv = [
         "dnsmasq",
@@ -58,7 +58,7 @@ def _dnsmasq(seg: Segment, member: str, tmp: Path, *extra: str) -> None:
         *extra,
     ]
     proc = seg.spawn(member, argv, log)
-    wait_for_text(log, "DHCP, ", proc, timeout=10)
+    wait_for_text(log, ready, proc, timeout=10)
 
 
 @pytest.mark.parametrize(
@@ -94,7 +94,9 @@ def test_dnsmasq_proxy_boot_is_conformant(
     )
     pcap = tmp_path / "segment.pcap"
     tlog = tmp_path / "tcpdump.log"
-    dump = segment.spawn("client", ["tcpdump", "-i", "eth0", "-U", "-n", "-w", str(pcap)], tlog)
+    dump = segment.spawn(
+        "client", ["tcpdump", "-i", "eth0", "-U", "--immediate-mode", "-n", "-w", str(pcap)], tlog
+    )
     wait_for_text(tlog, "listening on", dump, timeout=10)
 
     py = sys.executable
@@ -125,3 +127,38 @@ def test_dnsmasq_proxy_boot_is_conformant(
         assert {f.verdict for f in report.for_rule(rule_id)} == {Verdict.PASS}, rule_id
     if arch == 0:  # dnsmasq sends BIOS a menu, so the 4011 request carries 43.71
         assert {f.verdict for f in report.for_rule("ACK4011-4")} == {Verdict.PASS}
+
+
+def test_dnsmasq_tftp_refusals_pass_tftp6(tmp_path: Path) -> None:
+    """Real dnsmasq's TFTP refusals, on the wire, are what TFTP-6 asks for: ERROR 1 for a
+    missing file (and for an absolute path, read under its root), 2 for `..`, 4 for a
+    bad mode, a bad opcode or a write. TFTP-6 passes on each; nothing fails."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root for network namespaces")
+    seg = Segment({"site": "10.77.0.1/24", "client": "10.77.0.9/24"}).start()
+    try:
+        root = tmp_path / "tftp"
+        root.mkdir()
+        (root / "present.kpxe").write_bytes(bytes(range(256)) * 3)
+        _dnsmasq(seg, "site", tmp_path, "--enable-tftp", f"--tftp-root={root}",
+                 ready="TFTP root is")
+        pcap, tlog = tmp_path / "segment.pcap", tmp_path / "tcpdump.log"
+        dump = seg.spawn("client", ["tcpdump", "-i", "eth0", "-U", "--immediate-mode", "-n",
+                                    "-w", str(pcap), "udp"], tlog)
+        wait_for_text(tlog, "listening on", dump, timeout=10)
+        probe = str(Path(__file__).with_name("tftp_probe.py"))
+        got = json.loads(seg.run("client", [sys.executable, probe, "10.77.0.1"]))
+        # 7 requests, 7 first answers, dnsmasq's resends of DATA 1 the probe never ACKs
+        wait_for_packets(pcap, 14, dump, timeout=10)
+        seg.stop(dump)
+    finally:
+        seg.close()
+    assert got == {"missing": [5, 1], "dotdot": [5, 2], "absolute": [5, 1], "bad-mode": [5, 4],
+                   "bad-opcode": [5, 4], "write": [5, 4], "present": [3, 1]}, got
+    assert pcap.stat().st_size > 24, tlog.read_text()
+    report = check_capture(decode_pcap(str(pcap), require_dhcp=False),
+                           RuleContext(site_dhcp=frozenset({"10.77.0.1"})))
+    assert report.failures() == [], [f"{f.rule_id}: {f.message}" for f in report.failures()]
+    [tftp6] = report.for_rule("TFTP-6")
+    assert tftp6.verdict is Verdict.PASS and tftp6.message.startswith("6 errors checked"), tftp6
+    assert {f.verdict for f in report.for_rule("TFTP-9")} == {Verdict.PASS}

@@ -175,9 +175,20 @@ def bios_menu_on_67(f: Flow) -> None:
     bios_menu_offer(f)
 
 
-def tftp_refused(name: str, code: int) -> Callable[[Flow], None]:
-    """A BIOS client (offered undionly.kpxe) reads ``name``; the server refuses it with
-    ERROR ``code``."""
+def rrq(name: str, mode: str = "octet", *options: str, opcode: int = 1) -> bytes:
+    """A TFTP request packet (RFC 1350 §5, options as in RFC 2347)."""
+    fields = [name, mode, *options]
+    return opcode.to_bytes(2, "big") + b"".join(x.encode() + b"\x00" for x in fields)
+
+
+def error(code: int, text: str = "no") -> bytes:
+    """A TFTP ERROR packet."""
+    return b"\x00\x05" + code.to_bytes(2, "big") + text.encode() + b"\x00"
+
+
+def tftp_exchange(request: bytes, *answers: bytes) -> Callable[[Flow], None]:
+    """A BIOS client (offered undionly.kpxe) sends ``request`` to port 69; the server
+    answers each of ``answers`` from its transfer port, one second apart."""
 
     def flow(f: Flow) -> None:
         f.discover(BIOS)
@@ -185,10 +196,16 @@ def tftp_refused(name: str, code: int) -> Callable[[Flow], None]:
         f.proxy_offer(BIOS, "a", "undionly.kpxe")
         f.site_request_ack(BIOS)
         me, p = Host(BIOS.mac, BIOS.ip), f.site.proxy
-        f.b.udp(me, p, 2070, 69, b"\x00\x01" + name.encode() + b"\x00octet\x00", 0.01)
-        f.b.udp(p, me, 40001, 2070, b"\x00\x05" + bytes([0, code]) + b"no\x00", 0.001)
+        f.b.udp(me, p, 2070, 69, request, 0.01)
+        for i, answer in enumerate(answers):
+            f.b.udp(p, me, 40001, 2070, answer, 0.001 if i == 0 else 1.0)
 
     return flow
+
+
+def tftp_refused(name: str, code: int) -> Callable[[Flow], None]:
+    """A read of ``name`` refused with ERROR ``code``."""
+    return tftp_exchange(rrq(name), error(code))
 
 
 def ipxe_relative_name(served: bool) -> Callable[[Flow], None]:
@@ -239,6 +256,17 @@ DEFECTS: list[tuple[str, tuple, dict, RuleContext | None, str | frozenset[str]]]
      "CLI-3"),
     ("tftp-missing-file-error-0", (tftp_refused("undionly.kpxe", 0),), {}, None, "TFTP-6"),
     ("tftp-escape-error-1", (tftp_refused("../../etc/shadow", 1),), {}, None, "TFTP-6"),
+    ("tftp-bad-mode-error-1", (tftp_exchange(rrq("undionly.kpxe", "bogus"), error(1)),), {},
+     None, "TFTP-6"),
+    ("tftp-bad-mode-served", (tftp_exchange(rrq("undionly.kpxe", "bogus"),
+                                            b"\x00\x03\x00\x01" + bytes(100)),), {},
+     None, "TFTP-6"),
+    ("tftp-bad-opcode-error-1", (tftp_exchange(rrq("undionly.kpxe", opcode=9), error(1)),), {},
+     None, "TFTP-6"),
+    ("tftp-error-resent", (tftp_exchange(rrq("missing.kpxe"), error(1), error(1)),), {}, None,
+     "TFTP-6"),
+    ("tftp-option-refusal-without-options", (tftp_refused("undionly.kpxe", 8),), {}, None,
+     "TFTP-6"),
     ("relay-82-dropped-though-it-fits", (relayed_flow,), {"proxy_offer": _opt(82, None)}, None,
      "RELAY-3"),
     ("answers-inform", (proxy_answers_inform,), {}, None, "SILENT-2"),
@@ -535,3 +563,26 @@ def test_sorcerers_apprentice_is_flagged(judge: Judge) -> None:
 
 def test_unused_payload_helper_is_exercised() -> None:
     assert len(dhcp_payload(1, 1, BIOS.mac, [(53, b"\x01")])) == 300
+
+
+@pytest.mark.parametrize(
+    "flow",
+    [
+        tftp_refused("missing.kpxe", 1),
+        tftp_refused("../../etc/shadow", 2),
+        tftp_refused("/etc/passwd", 1),  # read under the root, where it is not found
+        tftp_refused("locked.kpxe", 2),  # a symlink out, or no permission
+        tftp_exchange(rrq("undionly.kpxe", "octet", "tsize", "0"), error(8)),
+        tftp_exchange(rrq("undionly.kpxe", "bogus"), error(4)),
+        tftp_exchange(rrq("undionly.kpxe", opcode=9), error(4)),
+        tftp_exchange(rrq("upload.bin", opcode=2), error(4)),
+    ],
+    ids=["missing-1", "dotdot-2", "absolute-1", "denied-2", "options-8", "bad-mode-4",
+         "bad-opcode-4", "write-4"],
+)
+def test_right_tftp_errors_pass_tftp6(judge: Judge, flow: Callable[[Flow], None]) -> None:
+    """The codes real dnsmasq 2.90 sends (1 missing, 2 for `..`, 1 for an absolute path
+    read under its root, 4 for a bad mode, opcode or a write) and RFC 2347's 8."""
+    report = judge(flow)
+    assert report.failures() == [], [f.message for f in report.failures()]
+    assert {f.verdict.value for f in report.for_rule("TFTP-6")} == {"pass"}
