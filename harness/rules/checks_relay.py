@@ -51,6 +51,23 @@ def relay2(an: Analysis, j: Judge) -> None:
             j.checked()
 
 
+def size_with(r: DhcpEvent, extra: bytes) -> int:
+    """Bytes of DHCP message ``r`` would need with one more option of value ``extra``
+    appended: the fixed header and cookie, every option with its code and length, END,
+    and the new option (split in 255-byte instances, RFC 3396). Padding after END does
+    not count: the option goes in its place."""
+    used = 240 + sum(2 + len(v) for _, v in r.options) + 1
+    if r.overload:
+        used = min(used, r.dhcp_len)  # options in file/sname took no room of their own
+    return used + 2 * max(1, -(-len(extra) // 255)) + len(extra)
+
+
+def room_for_reply(q: DhcpEvent) -> int:
+    """The largest DHCP message the client takes: 576-byte datagrams (RFC 2131 §2) less
+    IP and UDP headers, or what its option 57 allows."""
+    return max(576, q.max_msg_size or 0) - 28
+
+
 @check("RELAY-3")
 def relay3(an: Analysis, j: Judge) -> None:
     """Option 82 echoed verbatim and last, or omitted; never invented."""
@@ -67,8 +84,7 @@ def relay3(an: Analysis, j: Judge) -> None:
             j.fail("reply carries option 82 the request did not have", frames, q.chaddr)
         elif got is None:
             # RFC 3046 §2.0: echo it, or leave it out only if the reply has no room
-            with_82 = r.dhcp_len + 2 + len(sent)
-            room = max(548, (q.max_msg_size or 576) - 28)  # DHCP payload of the datagram
+            with_82, room = size_with(r, sent), room_for_reply(q)
             if with_82 <= room:
                 j.fail(f"option 82 left out although it fits ({with_82} bytes with it, room "
                        f"for {room}): a relay needs it echoed to deliver the reply",

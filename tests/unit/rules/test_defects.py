@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -586,3 +587,44 @@ def test_right_tftp_errors_pass_tftp6(judge: Judge, flow: Callable[[Flow], None]
     report = judge(flow)
     assert report.failures() == [], [f.message for f in report.failures()]
     assert {f.verdict.value for f in report.for_rule("TFTP-6")} == {"pass"}
+
+
+BIG_82 = b"\x01\x78" + bytes(range(120))  # circuit id, 122 bytes: a verbose switch
+
+
+def relay3_at_the_boundary(judge: Judge, tmp_path: Path, spare: int) -> Report:
+    """RFC 3046 §2.0 at the boundary: the proxy drops a long option 82 from an offer it
+    has filled with other options; with 82 the offer would need exactly the room the
+    client allows (``spare`` 0: it fits) or one byte more (``spare`` 1: it does not)."""
+    from harness.capture import decode_pcap
+    from harness.rules.checks_relay import room_for_reply, size_with
+
+    def offer_filled(filler: int) -> dict:
+        # no option 57 in the request: the client takes 576-byte datagrams only
+        return {"discover": lambda s: (s.set_option(82, BIG_82), s.set_option(57, None)),
+                "proxy_offer": lambda s: (s.set_option(82, None),
+                                          s.set_option(224, bytes(filler)))}
+
+    # measure the offer without filler, then fill it to the boundary
+    f = Flow(tweaks=offer_filled(0))
+    relayed_flow(f)
+    events = decode_pcap(f.b.write(str(tmp_path / "measure.pcap"))).dhcp
+    offer = next(e for e in events if e.msg_type == "OFFER")
+    request = next(e for e in events if e.msg_type == "DISCOVER")
+    filler = room_for_reply(request) - size_with(offer, BIG_82) + spare
+    assert 0 < filler <= 255
+    return judge(relayed_flow, tweaks=offer_filled(filler))
+
+
+@shows_failing("RELAY-3")
+def test_relay3_fails_an_omitted_82_that_would_just_fit(judge: Judge, tmp_path: Path) -> None:
+    report = relay3_at_the_boundary(judge, tmp_path, spare=0)
+    assert report.failed_rules() == {"RELAY-3"}
+    assert "548 bytes with it, room for 548" in report.for_rule("RELAY-3")[0].message
+
+
+def test_relay3_passes_an_omitted_82_one_byte_too_long(judge: Judge, tmp_path: Path) -> None:
+    report = relay3_at_the_boundary(judge, tmp_path, spare=1)
+    assert report.failures() == []
+    [finding] = report.for_rule("RELAY-3")
+    assert finding.verdict.value == "pass" and "would not fit" in finding.message
