@@ -24,15 +24,22 @@ one rule owns each case so that a defective responder is flagged once:
   option 54 in relayed replies: RELAY-2 (not OFFER-4).
 - malformed option 43: OFFER-7 (OFFER-6 does not judge that packet).
 - OACK options not asked for: TFTP-3 (TFTP-5 only judges requested ones).
+- a path outside the boot root served: TFTP-9; refused with the wrong ERROR code:
+  TFTP-6 (which owns every refusal: 1 missing, 2 ``..``, 4 bad mode/opcode).
+- a relative boot file for iPXE: IPXE-2 when siaddr is 0 or its TFTP read fails; an
+  offer of shape (a) without siaddr also breaks OFFER-6 (two requirements, two rules).
 - a proxy silent to a client it serves: SITE-3; silent to a retransmission
   after answering before: TIME-1; an unanswered 4011 request: ACK4011-1;
   a late one: TIME-3.
 
 Servers are identified by option 54 (falling back to the source address), so
 captures on the client side of a relay attribute replies correctly. Without a
-context, proxies are inferred (OFFER with yiaddr 0, or replies on 4011) and
-rules needing the MAC filter (SILENT-5, the served half of SITE-3) say
-not-applicable.
+context, servers are classified as CONFORMANCE.md's SITE preamble says: an OFFER
+with yiaddr 0 makes a proxy; an OFFER/ACK with an address makes an address server,
+and one that also carries boot data or answers on 4011 is a combined DHCP+PXE server,
+judged by SITE-2 and never by a proxy's rules (``Report.servers`` says who was what).
+Servers declared as proxies are judged as proxies whatever they send. Rules needing
+the MAC filter (SILENT-5, the served half of SITE-3) say not-applicable without it.
 """
 
 from harness.rules.analysis import Analysis, ClientView

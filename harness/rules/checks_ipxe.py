@@ -70,17 +70,42 @@ def ipxe1(an: Analysis, j: Judge) -> None:
             j.checked()
 
 
-def _tftp_reads(an: Analysis, mac: str, name: str, server: str) -> list[TftpTransfer]:
-    """Transfers of ``name`` (a relative boot file) the client ``mac`` read from ``server``."""
+def _tftp_reads(an: Analysis, mac: str, name: str, server: str, after: float
+                ) -> list[TftpTransfer]:
+    """Reads of ``name`` (a relative boot file) the client ``mac`` made from ``server``
+    after it was given the name."""
     return [t for t in an.transfers
             if t.request.filename is not None and t.request.filename.lstrip("/") == name.lstrip("/")
-            and t.server_ip == server and an.mac_of(t.request.src_ip) == mac]
+            and t.server_ip == server and an.mac_of(t.request.src_ip) == mac
+            and t.request.time >= after]
+
+
+# iPXE's TFTP gives up after a few seconds of silence; a read unanswered this long
+# (scaled) before the capture ended has failed
+TFTP_SILENCE_S = 3.0
+
+
+def _read_failure(an: Analysis, reads: list[TftpTransfer]) -> tuple[str, list[int]] | None:
+    """Why the client's reads of its relative name failed, with the frames; None when
+    one of them got data (or the capture ended before failure could show)."""
+    if not reads or any(e.op_name in ("DATA", "OACK") for t in reads for e in t.from_server()):
+        return None
+    for t in reads:
+        err = next((e for e in t.from_server() if e.op_name == "ERROR"), None)
+        if err is not None:
+            why = f"ERROR {err.error_code} {err.error_msg or ''}".rstrip()
+            return why, [t.request.frame, err.frame]
+    last = reads[-1].request
+    if an.end_time - last.time >= an.scaled(TFTP_SILENCE_S):
+        return "no answer at all", [t.request.frame for t in reads]
+    return None
 
 
 @check("IPXE-2")
 def ipxe2(an: Analysis, j: Judge) -> None:
     """iPXE gets a name it can fetch: a full URL, or a relative name that iPXE resolves
-    against ``tftp://siaddr/`` — wrong only when siaddr is 0 or that TFTP read fails."""
+    against ``tftp://siaddr/`` — wrong only when siaddr is 0 or that TFTP read fails
+    (an ERROR, or silence) and no read of it succeeds."""
     j.not_applicable("no boot file given to an iPXE client")
     for q, r in boot_replies(an):
         if not q.is_ipxe:
@@ -94,13 +119,12 @@ def ipxe2(an: Analysis, j: Judge) -> None:
                    "no server to fetch it from; give a full http:// or tftp:// URL or set "
                    "next-server", [q.frame, r.frame], q.chaddr, r.src_ip)
             continue
-        failed = [t for t in _tftp_reads(an, q.chaddr, name, r.siaddr)
-                  if any(e.op_name == "ERROR" for e in t.from_server())]
-        if failed:
-            err = next(e for e in failed[0].from_server() if e.op_name == "ERROR")
+        failure = _read_failure(an, _tftp_reads(an, q.chaddr, name, r.siaddr, r.time))
+        if failure is not None:
+            why, frames = failure
             j.fail(f"iPXE was given the relative name {name!r}; its TFTP read from "
-                   f"{r.siaddr} failed (ERROR {err.error_code} {err.error_msg or ''})".rstrip(),
-                   [q.frame, r.frame, failed[0].request.frame, err.frame], q.chaddr, r.src_ip)
+                   f"tftp://{r.siaddr}/ failed ({why})", [q.frame, r.frame, *frames],
+                   q.chaddr, r.src_ip)
         else:
             j.checked(note=f"relative names resolved against tftp://{r.siaddr}/")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from harness.capture.events import DhcpEvent
 from harness.rules.analysis import ZERO, Analysis
 from harness.rules.judge import Judge, check
 
@@ -29,6 +30,13 @@ def silent1(an: Analysis, j: Judge) -> None:
             j.checked()
 
 
+def _asked(q: DhcpEvent) -> str:
+    """What an address REQUEST asked for, in words."""
+    if q.requested_ip:
+        return f"requested {q.requested_ip}"
+    return f"renewing {q.ciaddr}" if q.ciaddr != ZERO else "no address named"
+
+
 @check("SILENT-2")
 def silent2(an: Analysis, j: Judge) -> None:
     """No ACK/NAK on 67 to address requests; no answers to INFORM/RELEASE/DECLINE."""
@@ -54,7 +62,7 @@ def silent2(an: Analysis, j: Judge) -> None:
             elif r.msg_type in ("ACK", "NAK") and not boot_item:
                 j.fail(
                     f"proxy sent DHCP{r.msg_type} on port {r.sport} to an address REQUEST "
-                    f"(requested {q.requested_ip}); only the site DHCP server may, or the "
+                    f"({_asked(q)}); only the site DHCP server may, or the "
                     "client loses its lease",
                     [q.frame, r.frame],
                     q.chaddr,

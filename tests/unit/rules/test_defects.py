@@ -81,6 +81,20 @@ def proxy_acks_address_request(f: Flow) -> None:
     f.emit("bad_ack", Spec(p, BROADCAST, 67, 68, 2, BIOS.xid, BIOS.mac, opts, {"flags": 0x8000}))
 
 
+def proxy_acks_renewal(f: Flow) -> None:
+    """BIOS flow, then a renewing REQUEST (ciaddr set, no option 54: it names no server)
+    that the proxy ACKs on port 67."""
+    bios_flow(f)
+    me, p = Host(BIOS.mac, BIOS.ip), f.site.proxy
+    renew = Spec(me, f.site.dhcp, 68, 67, 1, 0x888, BIOS.mac,
+                 [(53, b"\x03"), (60, b"PXEClient:Arch:00000:UNDI:002001")],
+                 {"ciaddr": BIOS.ip})
+    f.emit("renew", renew)
+    ack = Spec(p, me, 67, 68, 2, 0x888, BIOS.mac, [(53, b"\x05"), (54, ip4(p.ip))],
+               {"ciaddr": BIOS.ip})
+    f.emit("renew_ack", ack)
+
+
 def proxy_answers_inform(f: Flow) -> None:
     """BIOS flow, then an INFORM the proxy answers with an ACK."""
     bios_flow(f)
@@ -209,21 +223,29 @@ def tftp_refused(name: str, code: int) -> Callable[[Flow], None]:
     return tftp_exchange(rrq(name), error(code))
 
 
-def ipxe_relative_name(served: bool) -> Callable[[Flow], None]:
-    """iPXE is given a relative script name with siaddr set; it reads it by TFTP from
-    siaddr, which serves it (conformant) or answers ERROR 1 (IPXE-2)."""
+def ipxe_relative_name(answer: str) -> Callable[[Flow], None]:
+    """iPXE is given a relative script name with siaddr set and reads it by TFTP from
+    siaddr, which ``answer``s: "served"; "error" (ERROR 1); "error-then-served" (a
+    second read works); "silent" (three tries, then the capture goes on 4 s)."""
 
     def flow(f: Flow) -> None:
         f.discover(IPXE)
         f.site_offer(IPXE)
         f.proxy_offer(IPXE, "a", "boot.ipxe")
         f.site_request_ack(IPXE)
-        if served:
+        me, p = Host(IPXE.mac, IPXE.ip), f.site.proxy
+        if answer in ("error", "error-then-served"):
+            f.b.udp(me, p, 2071, 69, rrq("boot.ipxe"), 0.01)
+            f.b.udp(p, me, 40002, 2071, error(1, "File not found"), 0.001)
+        if answer == "silent":
+            for _ in range(3):
+                f.b.udp(me, p, 2071, 69, rrq("boot.ipxe"), 1.0)
+            f.b.t += 4.0
+            other = Host("02:00:00:00:00:09", "10.0.0.9")
+            f.b.tcp(other, Host("02:00:00:00:00:08", "10.0.0.8"), 5000, 80,
+                    b"GET / HTTP/1.1\r\n\r\n")
+        if answer in ("served", "error-then-served"):
             f.tftp(IPXE, "boot.ipxe", size=200)
-        else:
-            me, p = Host(IPXE.mac, IPXE.ip), f.site.proxy
-            f.b.udp(me, p, 2071, 69, b"\x00\x01boot.ipxe\x00octet\x00", 0.01)
-            f.b.udp(p, me, 40002, 2071, b"\x00\x05\x00\x01File not found\x00", 0.001)
 
     return flow
 
@@ -270,6 +292,8 @@ DEFECTS: list[tuple[str, tuple, dict, RuleContext | None, str | frozenset[str]]]
      "TFTP-6"),
     ("relay-82-dropped-though-it-fits", (relayed_flow,), {"proxy_offer": _opt(82, None)}, None,
      "RELAY-3"),
+    # the same ACK to a REQUEST that names no server: SILENT-2 alone
+    ("ack-renewal-request", (proxy_acks_renewal,), {}, None, "SILENT-2"),
     ("answers-inform", (proxy_answers_inform,), {}, None, "SILENT-2"),
     ("answers-foreign-mac", (served_and_foreign,), {}, SERVES_BIOS, "SILENT-5"),
     ("broken-option-43", (bios_flow,), {"proxy_offer": _opt(43, b"\x06\x05\x08")}, None, "OFFER-7"),
@@ -395,7 +419,8 @@ DEFECTS: list[tuple[str, tuple, dict, RuleContext | None, str | frozenset[str]]]
     ("ipxe-relative-name-no-siaddr", (ipxe_flow,),
      {"proxy_offer": _set(file=b"boot.ipxe", siaddr="0.0.0.0")}, None,
      frozenset({"IPXE-2", "OFFER-6"})),
-    ("ipxe-relative-name-not-served", (ipxe_relative_name(served=False),), {}, None, "IPXE-2"),
+    ("ipxe-relative-name-not-served", (ipxe_relative_name("error"),), {}, None, "IPXE-2"),
+    ("ipxe-relative-name-unanswered", (ipxe_relative_name("silent"),), {}, None, "IPXE-2"),
     (
         "http-boot-hostname-no-dns",
         (http_flow,),
@@ -513,7 +538,8 @@ def bios_menu_offer(f: Flow) -> None:
         served_and_foreign_ignored,
         lambda f: uefi_flow(f, replace(UEFI, uuid=b"\x01" * 16)),
         lambda f: ipxe_flow(f, replace(IPXE, mac="52:54:00:00:00:45")),
-        ipxe_relative_name(served=True),
+        ipxe_relative_name("served"),
+        ipxe_relative_name("error-then-served"),
     ],
     ids=[
         "ipxe-4011-from-68",
@@ -524,6 +550,7 @@ def bios_menu_offer(f: Flow) -> None:
         "uefi-uuid",
         "ipxe-other-mac",
         "ipxe-relative-name-served",
+        "ipxe-relative-name-served-on-retry",
     ],
 )
 def test_conformant_variants_have_no_failure(judge: Judge, flow: Callable[[Flow], None]) -> None:
