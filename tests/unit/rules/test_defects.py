@@ -432,6 +432,19 @@ DEFECTS: list[tuple[str, tuple, dict, RuleContext | None, str | frozenset[str]]]
 ]
 
 
+class _Applied(dict):
+    """Tweaks that remember which of them a flow looked up (and so applied)."""
+
+    def __init__(self, tweaks: dict) -> None:
+        super().__init__(tweaks)
+        self.used: set[str] = set()
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        if key in self:
+            self.used.add(key)
+        return super().get(key, default)
+
+
 @pytest.mark.parametrize(
     ("flows", "tweaks", "context", "rule_id"),
     [pytest.param(d[1], d[2], d[3], d[4], id=d[0]) for d in DEFECTS],
@@ -441,7 +454,10 @@ def test_defect_flagged_by_exactly_its_rule(
     rule_id: str | frozenset[str]
 ) -> None:
     expected = {rule_id} if isinstance(rule_id, str) else set(rule_id)
-    report = judge(*flows, tweaks=tweaks, context=context)
+    applied = _Applied(tweaks)
+    report = judge(*flows, tweaks=applied, context=context)
+    # a tweak for a packet the flow never sends would leave a dead case behind
+    assert set(tweaks) <= applied.used, f"tweaks never applied: {set(tweaks) - applied.used}"
     failed = report.failed_rules()
     details = [f"{f.rule_id}: {f.message}" for f in report.failures()]
     assert failed == expected, details
@@ -558,23 +574,31 @@ def test_conformant_variants_have_no_failure(judge: Judge, flow: Callable[[Flow]
     assert report.failures() == [], [f.message for f in report.failures()]
 
 
+def silent_proxy(f: Flow) -> None:
+    """A BIOS client discovers twice; only the site server answers."""
+    f.discover(BIOS)
+    f.site_offer(BIOS)
+    f.discover(BIOS, role="discover_again", dt=4.0)
+    f.site_offer(BIOS, role="site_offer_again")
+
+
 def test_silent5_and_site3_need_context(judge: Judge) -> None:
+    """Without the MAC filter (--serves) neither rule can blame a proxy for whom it
+    answered or left alone: SILENT-5 says why it was not applied, and SITE-3 judges
+    only the address half, so a silent proxy is not a SITE-3 failure."""
     report = judge(served_and_foreign)
     (f,) = report.for_rule("SILENT-5")
     assert f.verdict.value == "not-applicable" and "--serves" in f.message
+    report = judge(silent_proxy, context=RuleContext(proxies=frozenset({PROXY_IP})))
+    assert [f.verdict.value for f in report.for_rule("SITE-3")] == ["pass"]
+    assert report.failures() == []
 
 
 @shows_failing("SITE-3")
 def test_served_client_left_unanswered_fails_site3(judge: Judge) -> None:
-    def silent_proxy(f: Flow) -> None:
-        f.discover(BIOS)
-        f.site_offer(BIOS)
-        f.discover(BIOS, role="discover_again", dt=4.0)
-        f.site_offer(BIOS, role="site_offer_again")
-
-    f_ctx = SERVES_BIOS
-    report = judge(silent_proxy, context=f_ctx)
+    report = judge(silent_proxy, context=SERVES_BIOS)
     assert report.failed_rules() == {"SITE-3"}
+    assert "no ProxyDHCP offer" in report.for_rule("SITE-3")[0].message
 
 
 @shows_failing("TFTP-7")
