@@ -25,7 +25,7 @@ from harness.scenario.model import Scenario
 class Observed:
     """The judge's evidence of one run, besides its pcaps (see the module docstring)."""
 
-    scenario: dict[str, Any]                # as loaded, defaults left out (see scenario_data)
+    scenario: dict[str, Any]                # as written (see scenario_data)
     addresses: dict[str, str] = field(default_factory=dict)   # "host@segment" -> IPv4
     cp_state: dict[str, Any] = field(default_factory=dict)    # machines, clusters, ...
     progress: dict[str, MachineProgress] = field(default_factory=dict)  # per copy key
@@ -41,9 +41,9 @@ class Observed:
 
 
 def scenario_data(scenario: Scenario) -> dict[str, Any]:
-    """The scenario as saved for re-judging: defaults left out, so a later model whose
-    defaults or optional fields changed still loads it."""
-    return scenario.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    """The scenario as saved for re-judging: only what its file (or code) set, as
+    written, so a later model whose optional fields or step shapes changed still loads it."""
+    return scenario.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
 
 def address_key(host: str, segment: str) -> str:

@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness.judge.observed import from_plain as observed_from_plain
+from harness.judge.observed import to_plain as observed_to_plain
 from harness.judge.result import ExpectationResult, MachineResult, RunResult, TimelineEvent
 from harness.reports.errors import RunFileError
 from harness.rules.model import Finding, Level, Verdict
@@ -56,6 +58,7 @@ def _machine(m: MachineResult) -> dict[str, Any]:
         "reasons": list(m.reasons),
         "answered_by": list(m.answered_by),
         "ready_seconds": m.ready_seconds,
+        "powered_at": m.powered_at,
         "timeline": [_event(e) for e in m.timeline],
         "console": _path(m.console),
     }
@@ -91,6 +94,8 @@ def to_plain(result: RunResult) -> dict[str, Any]:
         "logs": [str(p) for p in result.logs],
         "phases": [[name, start, end] for name, start, end in result.phases],
         "error": result.error,
+        # what the judge read besides the pcaps: `flexlab report --rejudge` judges it again
+        "observed": None if result.observed is None else observed_to_plain(result.observed),
         "verdict": result.verdict,
         "duration": result.duration,
     }
@@ -127,6 +132,7 @@ def from_plain(d: dict[str, Any]) -> RunResult:
                 reasons=list(m.get("reasons", [])),
                 answered_by=list(m.get("answered_by", [])),
                 ready_seconds=m.get("ready_seconds"),
+                powered_at=m.get("powered_at"),
                 timeline=[
                     TimelineEvent(
                         t=float(e["t"]),
@@ -141,6 +147,7 @@ def from_plain(d: dict[str, Any]) -> RunResult:
             )
             for m in d.get("machines", [])
         ]
+        observed = d.get("observed")
         return RunResult(
             scenario_name=str(_req(d, "scenario_name", "run.json")),
             scenario_file=Path(d["scenario_file"]) if d.get("scenario_file") else None,
@@ -169,6 +176,8 @@ def from_plain(d: dict[str, Any]) -> RunResult:
             logs=[Path(p) for p in d.get("logs", [])],
             phases=[(str(n), float(s), float(e)) for n, s, e in d.get("phases", [])],
             error=d.get("error"),
+            observed=None if observed is None else observed_from_plain(
+                observed, {m.name: m.timeline for m in machines}),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise RunFileError(
