@@ -240,6 +240,12 @@ class ScenarioRunner:
                 self.lab.impair(link.host, link.segment, step.delay_ms, step.loss_pct)
             case model.FaultStep():
                 set_fault(self.cp.api, step.fault)
+            case model.WanStep():
+                assert self.site.wan is not None  # the checks refuse a WAN step without one
+                if step.action == "wan_down":
+                    self.site.wan.down()
+                else:
+                    self.site.wan.up()
             case _:
                 assert_never(step)
 
@@ -256,8 +262,9 @@ class ScenarioRunner:
             result.pcaps = dict(self.lab.pcaps)
             result.logs = [p for p in self.lab.artifacts() if p.suffix == ".log"]
             observed.capture_stats = {seg: self.lab.capture_stats(seg) for seg in result.pcaps}
-        if self.stop_errors:
-            observed.run_error = observed.run_error or "teardown: " + "; ".join(self.stop_errors)
+        if self.stop_errors:  # reported beside the run's own error, never instead of it
+            observed.run_error = "; ".join(filter(None, (
+                observed.run_error, "teardown: " + "; ".join(self.stop_errors))))
         self.captures, problems = decode_captures(result.pcaps)
         result.error = observed.run_error or next(iter(problems), None)
         result.observed = observed

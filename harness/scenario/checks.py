@@ -19,6 +19,7 @@ from harness.scenario.model import (
     ProxyStep,
     Scenario,
     StepBase,
+    WanStep,
 )
 
 Loc = tuple[str | int, ...]
@@ -205,6 +206,10 @@ def _step_refs(scenario: Scenario, names: Declared, step: StepBase) -> Problems:
                                                                step.segment)]
     elif isinstance(step, FaultStep):
         pass  # the fault's own fields are validated by its model
+    elif isinstance(step, WanStep) and scenario.wan is None \
+            and scenario.control_plane.location != "cloud":
+        out.append((("action",), f" {step.action} needs a WAN: declare wan: (or "
+                    "control_plane.location: cloud)"))
     return out
 
 

@@ -220,12 +220,18 @@ class FaultStep(StepBase):
     fault: Fault
 
 
+class WanStep(StepBase):
+    """Take the site's WAN link down (an outage) or bring it back (needs ``wan:``)."""
+
+    action: Literal["wan_down", "wan_up"]
+
+
 Step = Annotated[
-    PowerStep | ControlPlaneStep | ProxyStep | LinkStep | NetemStep | FaultStep,
+    PowerStep | ControlPlaneStep | ProxyStep | LinkStep | NetemStep | FaultStep | WanStep,
     Field(discriminator="action"),
 ]
 STEP_TYPES: tuple[type[StepBase], ...] = (
-    PowerStep, ControlPlaneStep, ProxyStep, LinkStep, NetemStep, FaultStep)
+    PowerStep, ControlPlaneStep, ProxyStep, LinkStep, NetemStep, FaultStep, WanStep)
 #: every action, with the step type that carries it
 STEP_ACTIONS: dict[str, type[StepBase]] = {
     action: cls for cls in STEP_TYPES
