@@ -34,7 +34,7 @@ from harness.components.kea import KeaSiteDhcp, reverse_zone
 from harness.lab.lab import Lab
 from harness.lab.nsthread import NamespaceWorker
 from harness.plan.items import DefaultRoute, DhcpServerPlan, SitePlan
-from harness.rules.site_facts import DnsName, NodeClock, SiteFacts, WanFacts, WanFlow
+from harness.rules.site_facts import DnsName, NodeClock, SiteFacts, TlsHop, WanFacts, WanFlow
 from harness.wan.router import WanRouter
 
 TSIG_NAME = "flexlab-site"
@@ -162,14 +162,8 @@ def _host_of_address(lab: Lab) -> dict[str, str]:
 
 def _seen_by_control_plane(log_path: Path) -> tuple[str, ...]:
     """Client addresses in the Control Plane's request log (one JSON event per line)."""
-    seen: dict[str, None] = {}
-    with contextlib.suppress(OSError):
-        for line in log_path.read_text().splitlines():
-            with contextlib.suppress(ValueError):
-                event = json.loads(line)
-                if isinstance(event, dict) and event.get("client"):
-                    seen[str(event["client"])] = None
-    return tuple(seen)
+    return tuple(dict.fromkeys(str(e["client"]) for e in _json_lines(log_path)
+                               if e.get("client")))
 
 
 def site_facts(lab: Lab, plan: SitePlan, built: BuiltSite, cp_state: dict[str, Any],
@@ -225,4 +219,45 @@ def site_facts(lab: Lab, plan: SitePlan, built: BuiltSite, cp_state: dict[str, A
                                  - registered[m["mac"]], source)
                        for m in machines if m["mac"] in registered
                        and (m.get("facts") or {}).get("clock_unix") is not None)
-    return SiteFacts(wan=wan, dns=names_facts, clocks=clocks, notes=notes)
+    return SiteFacts(wan=wan, dns=names_facts, clocks=clocks, tls=_tls_hops(lab, plan),
+                     notes=notes)
+
+
+def _json_lines(path: Path) -> list[dict[str, Any]]:
+    out = []
+    with contextlib.suppress(OSError):
+        for line in path.read_text().splitlines():
+            with contextlib.suppress(ValueError):
+                event = json.loads(line)
+                if isinstance(event, dict):
+                    out.append(event)
+    return out
+
+
+def _tls_hops(lab: Lab, plan: SitePlan) -> tuple[TlsHop, ...] | None:
+    """Each Boot Proxy's hop to the Control Plane, as its own log tells it: a verified
+    sync (``assignments_updated`` over https with a CA), or a refusal (``cp_tls_failed``
+    with the reason). Hops cross the WAN when the Control Plane is in the cloud."""
+    if not plan.proxies:
+        return None
+    crossed = plan.control_plane.placement == "cloud"
+    scheme = "https" if plan.control_plane.tls else "http"
+    hops = []
+    for proxy in plan.proxies:
+        if proxy.kind == "dnsmasq":
+            continue  # dnsmasq proxies get their MAC list from the harness, not the CP
+        events = _json_lines(lab.reports_dir / "logs" / f"bootproxy-{proxy.name}.log")
+        if not events:
+            continue  # its log is not readable yet (a container's is copied at stop)
+        refused = [e for e in events if e.get("event") == "cp_tls_failed"]
+        synced = any(e.get("event") == "assignments_updated" for e in events)
+        verified: bool | None = None
+        reason = ""
+        if refused:
+            verified, reason = False, str(refused[-1].get("reason", ""))
+        elif synced and scheme == "https":
+            verified = True
+        hops.append(TlsHop(f"proxy {proxy.name}", f"{scheme}://{proxy.cp_via}", crossed,
+                           scheme, verified, reason,
+                           expect_refusal=plan.control_plane.tls_fault is not None))
+    return tuple(hops)
