@@ -168,6 +168,10 @@ def check(scenario: Scenario, declared: Declared | None = None) -> list[tuple[Lo
             if name not in proxies:
                 problems.append((("expect", "conflicts", i, "between", j),
                                  f"conflict names unknown proxy {name!r}"))
+            elif name in conflict.between[:j]:
+                problems.append((("expect", "conflicts", i, "between", j),
+                                 f"conflict names proxy {name!r} twice: a conflict is "
+                                 "between two different proxies"))
     problems += _rule_ids(scenario)
     return problems
 

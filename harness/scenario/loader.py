@@ -1,7 +1,8 @@
 """Loading scenario files strictly: every problem is reported as ``file:line: message``.
 
 YAML is composed into nodes first so that each value's line is known;
-duplicate keys are errors (plain YAML loaders silently keep the last one);
+duplicate keys are errors (plain YAML loaders silently keep the last one), reported
+with the rest;
 pydantic validates the shape and :mod:`harness.scenario.checks` the
 cross-references. Nothing is built here.
 """
@@ -50,21 +51,24 @@ class ScenarioError(FlexlabError):
         return cls(path, first.line, first.message, more)
 
 
-def _lines(node: yaml.Node, path: Path, prefix: Loc = ()) -> dict[Loc, int]:
-    """Map each value's path to its 1-based line; raise on duplicate mapping keys."""
+def _lines(node: yaml.Node, duplicates: list[Problem], prefix: Loc = ()) -> dict[Loc, int]:
+    """Map each value's path to its 1-based line; each duplicate mapping key is added to
+    ``duplicates`` (the last value is the one validated, as YAML loaders keep it, so its
+    lines are the ones kept)."""
     out: dict[Loc, int] = {prefix: node.start_mark.line + 1}
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:
             key = str(key_node.value)
             if key in seen:
-                raise ScenarioError(path, key_node.start_mark.line + 1, f"duplicate key {key!r}")
+                duplicates.append(Problem(key_node.start_mark.line + 1,
+                                          f"duplicate key {key!r}"))
             seen.add(key)
-            out.update(_lines(value_node, path, (*prefix, key)))
+            out.update(_lines(value_node, duplicates, (*prefix, key)))
             out[(*prefix, key)] = key_node.start_mark.line + 1  # the key's line, not the value's
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            out.update(_lines(item, path, (*prefix, index)))
+            out.update(_lines(item, duplicates, (*prefix, index)))
     return out
 
 
@@ -116,14 +120,19 @@ def _describe_step(error: ErrorDetails, loc: Loc, data: dict[str, object]) -> st
     if kind == "union_tag_not_found":
         return f"{what} needs action: (one of {known})"
     cls = STEP_ACTIONS.get(action) if isinstance(action, str) else None
-    if cls is None or len(loc) != 3:
+    if cls is None or len(loc) < 3:
         return None
-    if kind == "missing":
+    if kind == "missing" and len(loc) == 3:
         return f"{what}: {action} needs {loc[2]}:"
-    if kind == "extra_forbidden":
+    if kind == "extra_forbidden" and len(loc) == 3:
         return (f"{what}: {action} does not take {loc[2]!r} (it takes: "
                 f"{', '.join(cls.model_fields)})")
-    return None
+    field = ".".join(str(p) for p in loc[2:])
+    if kind == "extra_forbidden":
+        return f"{what}: unknown key {loc[-1]!r} at {field}"
+    if kind == "missing":
+        return f"{what}: missing required key {field}"
+    return f"{what}: {field}: {error['msg'].removeprefix('Value error, ')}"
 
 
 def parse_scenario(text: str, path: Path | str = "<string>") -> Scenario:
@@ -137,8 +146,8 @@ def parse_scenario(text: str, path: Path | str = "<string>") -> Scenario:
         raise ScenarioError(path, line, f"not valid YAML: {exc.problem}") from None
     if node is None or not isinstance(data, dict):
         raise ScenarioError(path, 1, "a scenario file is a YAML mapping (name:, segments:, …)")
-    lines = _lines(node, path)
     problems: list[Problem] = []
+    lines = _lines(node, problems)
     maps: IndexMaps = {}
     try:
         scenario = Scenario.model_validate(data)

@@ -111,6 +111,50 @@ def test_a_reference_to_a_declaration_with_its_own_error_is_not_reported_twice()
     assert "unknown key 'colour'" in info.value.problems[0].message
 
 
+def test_a_declaration_with_a_shape_error_still_has_its_references_checked() -> None:
+    text = HEAD.replace("{name: a, segment: lan, cluster: alpha}",
+                        "{name: a, segment: wan, cluster: beta, firmware: floppy}")
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(text + "  - {at: 0, action: power_on, machines: [a]}\n", "f.yaml")
+    found = [(p.line, p.message) for p in info.value.problems]
+    assert [line for line, _ in found] == [6, 6, 6], found
+    assert "unknown firmware 'floppy'" in found[0][1]
+    assert "machine 'a' is on segment 'wan', which does not exist" in found[1][1]
+    assert "machine 'a' joins unknown cluster 'beta'" in found[2][1]
+
+
+def test_a_step_with_a_shape_error_still_has_its_references_checked() -> None:
+    found = problems("  - {at: 0, action: power_on, machines: [a]}\n"
+                     "  - {at: 1, action: netem, host: ghost, segment: lan, loss_pct: 500}\n")
+    assert [line for line, _ in found] == [9, 9], found
+    assert found[0][1].startswith("step 2: loss_pct: "), found
+    assert found[1][1].startswith("step 2 names unknown host 'ghost'"), found
+
+
+def test_a_steps_field_error_is_numbered_like_every_other_step_problem() -> None:
+    found = problems("  - {at: 0, action: power_on, machines: [a]}\n"
+                     "  - {at: 1, action: stop_proxy, proxy: BP1}\n")
+    assert len(found) == 1 and found[0][0] == 9, found
+    assert found[0][1].startswith("step 2: proxy: String should match pattern"), found
+
+
+def test_a_duplicate_key_does_not_hide_the_other_problems() -> None:
+    text = HEAD.replace("{name: a, segment: lan, cluster: alpha}",
+                        "{name: a, segment: lan, segment: lan, cluster: alpha}")
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(text + "  - {at: 0, action: power_on, machines: [zz]}\n", "f.yaml")
+    found = [(p.line, p.message) for p in info.value.problems]
+    assert found == [(6, "duplicate key 'segment'"),
+                     (8, "step 1 names unknown machine 'zz'")], found
+
+
+def test_a_conflict_is_between_two_different_proxies() -> None:
+    found = problems("  - {at: 0, action: power_on, machines: [a]}\n",
+                     "expect: {conflicts: [{between: [bp1, bp1]}]}\n")
+    assert found == [(9, "conflict names proxy 'bp1' twice: a conflict is between two "
+                          "different proxies")], found
+
+
 @pytest.mark.parametrize(("expect", "message"), [
     ("{violations: [MUST]}", "violations lists rule ids; 'MUST' is not one"),
     ("{rules: [SITE-1], violations: [SITE-1]}",
