@@ -55,6 +55,9 @@ def normalise_mac(mac: str) -> str:
     return text
 
 
+CONNECT_TIMEOUT_S = 5.0  # TCP connect and TLS handshake to the Control Plane
+
+
 @dataclass(frozen=True)
 class Assignment:
     """One machine the Control Plane assigned to a cluster this proxy serves."""
@@ -270,11 +273,14 @@ class ControlPlaneClient:
         """GET assignments, long-polling up to `wait` s when `etag` is known."""
         headers = {"If-None-Match": etag} if etag else {}
         params = {"wait": str(int(wait))} if etag and wait > 0 else {}
+        # the long poll stretches only the read: a Control Plane that cannot be reached
+        # (a WAN dropping the port) is known after the connect timeout, not the poll window
+        read = self.timeout + (wait if params else 0.0)
         resp = await self._http.get(
             f"/api/v1/proxies/{self.proxy_name}/assignments",
             headers=headers,
             params=params,
-            timeout=self.timeout + wait,
+            timeout=httpx.Timeout(read, connect=min(self.timeout, CONNECT_TIMEOUT_S)),
         )
         if resp.status_code == 304:
             return FetchResult(304, None, etag)

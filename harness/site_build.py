@@ -182,10 +182,14 @@ def site_facts(lab: Lab, plan: SitePlan, built: BuiltSite, cp_state: dict[str, A
         flows = tuple(WanFlow(f.src, f.dst, f.protocol, f.dport, f.direction, f.path,
                               f.verdict, f.packets, names.get(f.src, ""))
                       for f in built.wan.observed_flows())
+        # the harness seeds the Control Plane from its own host: those requests are not
+        # the site's
+        own = {str(a.cloud_wan.ip), str(a.tunnel_cloud.ip), "127.0.0.1"}
+        seen = tuple(c for c in (_seen_by_control_plane(cp_log) if cp_log else ())
+                     if c not in own)
         wan = WanFacts(tuple(plan.wan.egress_ports) if plan.wan else (),
                        bool(plan.wan and plan.wan.private), nat, flows,
-                       built.wan.control_plane_address,
-                       _seen_by_control_plane(cp_log) if cp_log else ())
+                       built.wan.control_plane_address, seen)
     machines = [m for m in cp_state.get("machines", []) if m.get("state") == "Ready"]
     if "machines" not in cp_state:
         why = f"the Control Plane's state could not be collected: {cp_state.get('error', '?')}"
@@ -257,6 +261,8 @@ def _tls_hops(lab: Lab, plan: SitePlan) -> tuple[TlsHop, ...] | None:
             verified, reason = False, str(refused[-1].get("reason", ""))
         elif synced and scheme == "https":
             verified = True
+        elif not synced:
+            continue  # no exchange reached the Control Plane (it was unreachable)
         hops.append(TlsHop(f"proxy {proxy.name}", f"{scheme}://{proxy.cp_via}", crossed,
                            scheme, verified, reason,
                            expect_refusal=plan.control_plane.tls_fault is not None))

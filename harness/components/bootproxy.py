@@ -27,14 +27,17 @@ HTTP_PORT = 8080
 # the Boot Proxy's own default (docs/BOOTPROXY.md); 9100 is node_exporter's, which a lab
 # host may well run
 METRICS_PORT = 9467
-# a proxy with a Control Plane serves once it has a MAC list: fresh, or its cache in an outage
-SYNCED = r'"event": ?"assignments_(updated|cache_loaded)"'
+# a proxy with a Control Plane serves once it knows what to serve: a MAC list (fresh, or
+# its cache in an outage), or a logged failure to get one (it then serves its cache, or
+# nothing: a site whose WAN blocks the Control Plane's port must still show that)
+SYNCED = (r'"event": ?"(assignments_(updated|cache_loaded)|cp_unreachable|cp_tls_failed'
+          r'|cp_bad_answer|cp_garbage)"')
 
 
 def proxy_ready(with_control_plane: bool) -> list[Condition]:
     """What makes a Boot Proxy ready wherever it runs (process or container): its
     ``{"event": "ready"}`` line (the first result), its own sockets on UDP 67 and 4011,
-    and with a Control Plane a MAC list to serve."""
+    and with a Control Plane a decision on what to serve (:data:`SYNCED`)."""
     return [ReadyLine(), UdpBound(67, 4011), *([LogLine(SYNCED)] if with_control_plane else [])]
 
 
