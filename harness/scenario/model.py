@@ -262,7 +262,13 @@ class ClusterExpectation(Strict):
     ready: bool = True
     within: float | None = Field(
         None, gt=0, description="seconds from its first machine's power-on to the Control "
-        "Plane's cluster.ready event")
+        "Plane's cluster.ready event (with ready: true)")
+
+    @model_validator(mode="after")
+    def _deadline_to_ready(self) -> ClusterExpectation:
+        if self.within is not None and not self.ready:
+            raise ValueError("within needs ready: true (it times the cluster becoming Ready)")
+        return self
 
 
 class ConflictExpectation(Strict):

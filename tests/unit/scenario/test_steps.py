@@ -155,6 +155,13 @@ def test_a_conflict_is_between_two_different_proxies() -> None:
                           "different proxies")], found
 
 
+def test_a_cluster_deadline_needs_the_cluster_to_become_ready() -> None:
+    found = problems("  - {at: 0, action: power_on, machines: [a]}\n",
+                     "expect: {clusters: [{name: alpha, ready: false, within: 30}]}\n")
+    assert len(found) == 1 and found[0][0] == 9, found
+    assert "within needs ready: true" in found[0][1], found
+
+
 @pytest.mark.parametrize(("expect", "message"), [
     ("{violations: [MUST]}", "violations lists rule ids; 'MUST' is not one"),
     ("{rules: [SITE-1], violations: [SITE-1]}",
