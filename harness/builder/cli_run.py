@@ -15,6 +15,7 @@ from rich.text import Text
 from harness.builder.reporting import publish
 from harness.builder.runner import ScenarioRunner
 from harness.judge.result import RunResult
+from harness.plan import PlanError
 from harness.scenario.drivers import MachineProgress
 from harness.scenario.loader import ScenarioError, load_scenario
 
@@ -64,12 +65,15 @@ def run(argv: list[str]) -> int:
     for path in args.scenarios:
         try:
             scenario = load_scenario(path)
-        except ScenarioError as exc:
+            if args.tier:
+                scenario = scenario.model_copy(update={"tier": args.tier})
+            runner = ScenarioRunner(scenario, reports_dir=Path(args.reports),
+                                    scenario_file=Path(path),
+                                    boot_proxy_image=args.boot_proxy_image)
+        except (ScenarioError, PlanError) as exc:  # refused before anything is built
             console.print(f"[red]{exc}[/]")
             status = 2
             continue
-        if args.tier:
-            scenario = scenario.model_copy(update={"tier": args.tier})
         name = scenario.name
         with Live(Text(f"{name}: building the site…"), console=console,
                   refresh_per_second=4, transient=True) as live:
@@ -78,9 +82,7 @@ def run(argv: list[str]) -> int:
                      name: str = name) -> None:
                 live.update(_progress_view(name, prog))
 
-            runner = ScenarioRunner(scenario, reports_dir=Path(args.reports),
-                                    scenario_file=Path(path), progress=show,
-                                    boot_proxy_image=args.boot_proxy_image)
+            runner.progress = show
             result = runner.run()
         console.print(summary_table(result))
         paths = publish(result, Path(args.reports), runner.captures)

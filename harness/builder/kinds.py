@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import platform
-import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from harness.errors import FlexlabError
 from harness.lab import Lab, Topology
 from harness.localboot import stand_in_artifact
 from harness.plan.items import BootProfile, DhcpServerPlan, ProxyPlan, RelayPlan, SitePlan
+from harness.reports.bundle import tool_version
 from harness.scenario.drivers import MachineDriver
 from harness.scenario.model import Scenario
 from harness.site_build import BuiltSite, control_plane_args, dhcp_server, start_site
@@ -151,21 +151,12 @@ class Kinds:
     artifacts: Callable[[BootProfile], tuple[bytes | Path, bytes | Path]] = boot_artifacts
 
 
-def _version(argv: list[str]) -> str:
-    try:
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return "absent"
-    text = (out.stdout or out.stderr).strip()
-    return text.splitlines()[0] if text else "unknown"
-
-
 def versions() -> dict[str, str]:
     """Versions of what a run used, for the report and the results bundle."""
     return {
         "flexlab": __version__,
         "python": platform.python_version(),
         "kernel": platform.release(),
-        "dnsmasq": _version(["dnsmasq", "--version"]),
-        "tcpdump": _version(["tcpdump", "--version"]),
+        "dnsmasq": tool_version(["dnsmasq", "--version"]),
+        "tcpdump": tool_version(["tcpdump", "--version"]),
     }

@@ -61,7 +61,9 @@ Verdict of this run: {verdict}. Rule ids are defined in flexlab's CONFORMANCE.md
 """
 
 
-def _probe(argv: list[str]) -> str:
+def tool_version(argv: list[str]) -> str:
+    """The first line a tool prints for ``argv`` (e.g. ``dnsmasq --version``); "absent"
+    when it cannot run, "unknown" when it prints nothing."""
     try:
         out = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.SubprocessError):
@@ -82,7 +84,7 @@ def full_versions(recorded: Mapping[str, str]) -> dict[str, str]:
     out.setdefault("kernel", platform.release())
     for key, argv in probes.items():
         if key not in out:
-            out[key] = _probe(argv)
+            out[key] = tool_version(argv)
     return out
 
 

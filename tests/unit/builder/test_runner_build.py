@@ -224,6 +224,12 @@ def test_control_plane_close_raising_still_tears_the_lab_down() -> None:
     assert result.error == "teardown: control plane: ComponentError: cp would not close"
 
 
+def test_a_teardown_error_is_reported_beside_the_build_error() -> None:
+    runner, _ = fake_run({"relay-far": "ready", "site-dhcp0": "stop"})
+    assert runner.run().error == ("ComponentError: relay-far would not ready; teardown: "
+                                  "site-dhcp0: ComponentError: site-dhcp0 would not stop")
+
+
 def test_several_teardown_errors_are_all_reported() -> None:
     runner, _ = fake_run({"bp1": "stop", "lab": "teardown"})
     result = runner.run()
