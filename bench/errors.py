@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from harness.errors import FlexlabError
 
-class BenchError(Exception):
+
+class BenchError(FlexlabError):
     """A benchmark could not run or produced no usable figure; the message says what to fix."""
 
 

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.capture import CaptureError, decode_pcap
+from harness.errors import FlexlabError
 from harness.rules import RULES, Report, RuleContext, RulesError, Verdict, check_capture
 from harness.rules.analysis import Analysis
 
@@ -24,7 +25,7 @@ MAC_RE = re.compile(r"^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$")
 STYLE = {Verdict.FAIL: "bold red", Verdict.PASS: "green", Verdict.NOT_APPLICABLE: "dim"}
 
 
-class UsageError(Exception):
+class UsageError(FlexlabError):
     """Arguments that parse but make no sense together."""
 
 

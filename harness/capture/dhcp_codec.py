@@ -12,6 +12,8 @@ import struct
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
+from harness.capture.errors import CaptureError
+
 MAGIC = b"\x63\x82\x53\x63"
 BOOTP_FIXED = 236
 
@@ -171,7 +173,7 @@ class DhcpFields:
     overload: int | None
 
 
-class NotDhcp(ValueError):
+class NotDhcp(CaptureError, ValueError):
     """The payload is too short to be BOOTP."""
 
 

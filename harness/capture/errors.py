@@ -1,7 +1,9 @@
 """Errors raised while reading packet captures."""
 
+from harness.errors import FlexlabError
 
-class CaptureError(Exception):
+
+class CaptureError(FlexlabError):
     """A capture file cannot be used: missing, truncated, corrupt, or without DHCP.
 
     The message names the file and says what to do next; the CLI prints it as one

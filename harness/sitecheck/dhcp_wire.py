@@ -39,7 +39,7 @@ PXE_PARAMS = bytes((1, 3, 6, 12, 15, 43, 54, 60, 66, 67, 97, 128, 129, 130, 131,
                     134, 135))
 
 
-class MalformedReply(ValueError):
+class MalformedReply(SiteCheckError, ValueError):
     """A frame addressed to the DHCP ports whose DHCP payload cannot be read."""
 
 

@@ -33,7 +33,7 @@ from harness.machines.sim.dhcp import (
     client_message,
     parse_reply,
 )
-from harness.machines.sim.errors import BootFailed
+from harness.machines.sim.errors import BootFailed, SimMachineError
 from harness.machines.sim.frames import BROADCAST_MAC, UdpFrame, mac_bytes, udp_frame
 from harness.machines.sim.netdev import MacvlanFactory, bound_socket
 from harness.machines.sim.profiles import FirmwareProfile
@@ -53,7 +53,7 @@ MAX_NAK_RESTARTS = 8
 SETTLED = ("done", "failed", "off")
 
 
-class _Nak(Exception):
+class _Nak(SimMachineError):
     """The lease server refused the REQUEST; discovery starts over."""
 
     def __init__(self, server: str) -> None:

@@ -1,7 +1,9 @@
 """Errors of the VM machine backend; messages say what to change or install."""
 
+from harness.errors import FlexlabError
 
-class VmError(Exception):
+
+class VmError(FlexlabError):
     """Base class for VM backend failures."""
 
 
