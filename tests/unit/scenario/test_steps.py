@@ -131,6 +131,17 @@ def test_a_step_with_a_shape_error_still_has_its_references_checked() -> None:
     assert found[1][1].startswith("step 2 names unknown host 'ghost'"), found
 
 
+def test_a_problem_inside_a_rebuilt_item_points_at_its_own_line() -> None:
+    text = HEAD.replace("proxies: [{name: bp1, segments: [lan], clusters: [alpha]}]",
+                        "proxies:\n  - name: bp1\n    kind: vm\n    segments:\n"
+                        "      - LAN\n      - wan")
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(text + "  - {at: 0, action: power_on, machines: [a]}\n", "f.yaml")
+    found = [(p.line, p.message) for p in info.value.problems]
+    assert [line for line, _ in found] == [6, 8, 9], found
+    assert found[2][1] == "proxy 'bp1' on unknown segment 'wan'"
+
+
 def test_a_steps_field_error_is_numbered_like_every_other_step_problem() -> None:
     found = problems("  - {at: 0, action: power_on, machines: [a]}\n"
                      "  - {at: 1, action: stop_proxy, proxy: BP1}\n")
