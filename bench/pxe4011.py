@@ -43,6 +43,7 @@ if __package__ in (None, ""):
 
 from bench.errors import BenchError
 from bench.stats import percentiles
+from harness.macs import MacError, mac_bytes
 
 __all__ = [
     "LoadResult",
@@ -60,10 +61,10 @@ VENDOR_CLASS = b"PXEClient:Arch:00007:UNDI:003016"
 
 
 def _mac_bytes(mac: str) -> bytes:
-    raw = bytes.fromhex(mac.replace(":", "").replace("-", ""))
-    if len(raw) != 6:
-        raise BenchError(f"{mac!r} is not a MAC address (expected 00:0c:01:02:03:04)")
-    return raw
+    try:
+        return mac_bytes(mac)
+    except MacError as exc:  # the bench's own error, as its callers expect
+        raise BenchError(str(exc)) from exc
 
 
 def _header(op: int, xid: int, mac: bytes, ciaddr: str = "0.0.0.0",

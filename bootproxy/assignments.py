@@ -17,7 +17,6 @@ import asyncio
 import json
 import logging
 import os
-import re
 import ssl
 import tempfile
 import time
@@ -32,6 +31,7 @@ import yaml
 from bootproxy.cptls import CpTlsStatus, tls_failure
 from bootproxy.errors import AssignmentError
 from bootproxy.logs import log_event
+from bootproxy.macs import parse_mac
 from bootproxy.metrics import Registry
 
 __all__ = [
@@ -44,13 +44,12 @@ __all__ = [
 ]
 
 _LOG = logging.getLogger("bootproxy.assignments")
-_MAC_RE = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
 
 
 def normalise_mac(mac: str) -> str:
     """Lower-case colon form (the API's canonical form); `AssignmentError` if it is not a MAC."""
-    text = mac.strip().lower().replace("-", ":")
-    if not _MAC_RE.match(text):
+    text = parse_mac(mac)
+    if text is None:
         raise AssignmentError(f"{mac!r} is not a MAC address (expected 52:54:00:12:34:56)")
     return text
 

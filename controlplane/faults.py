@@ -10,18 +10,24 @@ always switch faults off again.
 from __future__ import annotations
 
 import random
-import re
 import secrets
 import threading
 from typing import Any
 
-from .models import FaultIn
+from .models import FaultIn, normalise_mac
 
 WILDCARD = "*"
 # Routes faults never apply to: otherwise a "*" fault could not be cleared.
 EXEMPT = frozenset({"faults_get", "faults_set", "faults_clear"})
 
-_MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+
+
+def _is_mac(value: str) -> bool:
+    """A MAC in the API's canonical form, as responses carry it."""
+    try:
+        return normalise_mac(value) == value
+    except ValueError:
+        return False
 
 
 class FaultTable:
@@ -81,7 +87,7 @@ def corrupt(value: Any, key: str = "") -> Any:
     if key == "revision" and isinstance(value, int):
         return value + 1000
     if isinstance(value, str):
-        if _MAC_RE.match(value):
+        if _is_mac(value):
             last = int(value[-2:], 16) ^ 0xFF
             return f"{value[:-2]}{last:02x}"
         if key.endswith("token"):

@@ -20,7 +20,10 @@ _ARTIFACT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 def normalise_mac(value: str) -> str:
-    """Return a MAC in lower-case colon form; raise ValueError saying the expected shape."""
+    """Return a MAC in lower-case colon form; raise ValueError saying the expected shape.
+
+    The Control Plane's only MAC parser (its routes, models and faults use it): the
+    service ships without the harness, so it does not use ``harness.macs``."""
     text = value.strip().lower()
     if not _MAC_RE.match(text):
         raise ValueError(f"{value!r} is not a MAC address; write it like 52:54:00:12:34:56")

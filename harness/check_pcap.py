@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
-import re
 import sys
 from collections.abc import Sequence
 
@@ -18,10 +17,10 @@ from rich.table import Table
 
 from harness.capture import CaptureError, decode_pcap
 from harness.errors import FlexlabError
+from harness.macs import MacError, normalize_mac
 from harness.rules import RULES, Report, RuleContext, RulesError, Verdict, check_capture
 from harness.rules.analysis import Analysis
 
-MAC_RE = re.compile(r"^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$")
 STYLE = {Verdict.FAIL: "bold red", Verdict.PASS: "green", Verdict.NOT_APPLICABLE: "dim"}
 
 
@@ -100,12 +99,7 @@ def _ip(value: str, what: str) -> str:
 
 
 def _macs(text: str) -> frozenset[str]:
-    out = set()
-    for m in filter(None, (x.strip().lower() for x in text.split(","))):
-        if not MAC_RE.match(m):
-            raise UsageError(f"--serves: {m!r} is not a MAC address (aa:bb:cc:dd:ee:ff)")
-        out.add(m.replace("-", ":"))
-    return frozenset(out)
+    return frozenset(normalize_mac(m, "--serves") for m in text.split(",") if m.strip())
 
 
 def build_context(args: argparse.Namespace, inferred: frozenset[str]) -> RuleContext:
@@ -231,7 +225,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         inferred = Analysis(capture, RuleContext()).proxies
         ctx = build_context(args, inferred)
         report = check_capture(capture, ctx, args.rule or None)
-    except (CaptureError, RulesError, UsageError) as e:
+    except (CaptureError, RulesError, UsageError, MacError) as e:
         print(f"flexlab check-pcap: {e}", file=sys.stderr)
         return 2
     if args.json:

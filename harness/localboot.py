@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import secrets
 import tempfile
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from harness.components.bootproxy_process import BootProxyProcess
 from harness.components.controlplane_process import ControlPlaneProcess
 from harness.errors import ComponentError, FlexlabError
 from harness.lab.waits import HttpOk, UdpBound
+from harness.macs import normalize_mac
 from harness.plan.cmdline import LOCAL_CMDLINE
 
 CLUSTER = "flexlab-local"
@@ -47,14 +47,6 @@ CMDLINE = LOCAL_CMDLINE.template()
 
 class LocalBootError(FlexlabError):
     """The local Control Plane or Boot Proxy could not be started; the message says why."""
-
-
-def normalise_mac(mac: str) -> str:
-    """``52-54-00-AA-BB-CC`` → ``52:54:00:aa:bb:cc``; LocalBootError for anything else."""
-    text = mac.strip().lower().replace("-", ":")
-    if not re.fullmatch(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", text):
-        raise LocalBootError(f"{mac!r} is not a MAC address; write it as 52:54:00:12:34:56")
-    return text
 
 
 def stand_in_artifact(name: str, size: int = 256 * 1024) -> bytes:
@@ -91,7 +83,7 @@ class LocalBoot:
 
     def __init__(self, config: LocalBootConfig) -> None:
         self.config = config
-        self.macs = [normalise_mac(m) for m in config.macs]
+        self.macs = [normalize_mac(m) for m in config.macs]
         if not self.macs:
             raise LocalBootError("no MAC to serve: name at least one machine")
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -222,7 +214,7 @@ class LocalBoot:
         """The Control Plane's record of one machine (state, reasons, facts)."""
         if self.api is None:
             raise LocalBootError("start() first")
-        return self.api.get_machine(normalise_mac(mac))
+        return self.api.get_machine(normalize_mac(mac))
 
     def events(self) -> list[dict[str, Any]]:
         """The Control Plane's event log (registration times come from here)."""

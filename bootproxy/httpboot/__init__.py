@@ -17,7 +17,7 @@ from bootproxy.httpboot.cache import ArtifactCache, CachedArtifact
 from bootproxy.httpboot.counters import HttpCounters
 from bootproxy.httpboot.errors import ArtifactError, BootDataError, HttpBootError, RequestError
 from bootproxy.httpboot.ranges import Unsatisfiable, parse_range
-from bootproxy.httpboot.script import BootData, normalise_mac, render_script
+from bootproxy.httpboot.script import BootData, render_script
 from bootproxy.httpboot.server import AllowIpFn, AllowMacFn, HttpBootConfig, HttpBootServer
 from bootproxy.httpboot.source import BootSource, ControlPlaneSource, NoControlPlane
 
@@ -38,7 +38,6 @@ __all__ = [
     "NoControlPlane",
     "RequestError",
     "Unsatisfiable",
-    "normalise_mac",
     "parse_range",
     "render_script",
 ]

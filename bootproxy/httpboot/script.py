@@ -8,8 +8,6 @@ from urllib.parse import quote
 
 from bootproxy.httpboot.errors import BootDataError
 
-_MAC = re.compile(r"^([0-9a-f]{2})[:-]?([0-9a-f]{2})[:-]?([0-9a-f]{2})[:-]?"
-                  r"([0-9a-f]{2})[:-]?([0-9a-f]{2})[:-]?([0-9a-f]{2})$")
 _ARTIFACT = re.compile(r"^[A-Za-z0-9._+-]{1,200}$")
 
 
@@ -29,12 +27,6 @@ class BootData:
     cmdline: str
     kernel_sha256: str | None = None
     initrd_sha256: str | None = None
-
-
-def normalise_mac(text: str) -> str | None:
-    """Lower-case colon form of a MAC written with ``:``, ``-`` or no separators; else None."""
-    match = _MAC.match(text.strip().lower())
-    return ":".join(match.groups()) if match else None
 
 
 def _check_line(value: str, field: str) -> None:

@@ -35,8 +35,9 @@ from bootproxy.httpboot.errors import (
     RequestError,
 )
 from bootproxy.httpboot.ranges import Unsatisfiable, parse_range
-from bootproxy.httpboot.script import CA_INITRD_PATH, normalise_mac, render_script
+from bootproxy.httpboot.script import CA_INITRD_PATH, render_script
 from bootproxy.httpboot.source import BootSource
+from bootproxy.macs import parse_mac
 from bootproxy.tftp.errors import PathError
 from bootproxy.tftp.paths import resolve_in_root
 
@@ -258,7 +259,7 @@ class HttpBootServer:
 
     async def _script(self, request: _Request, raw_mac: str, writer: asyncio.StreamWriter,
                       keep: bool, head: bool) -> bool:
-        mac = normalise_mac(raw_mac)
+        mac = parse_mac(raw_mac)
         if mac is None or not self.allow_mac(mac):
             self.counters.refused += 1
             return await self._simple(writer, 404, "not found\n", keep, head)

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from harness.capture.errors import CaptureError
+from harness.macs import mac_text
 
 MAGIC = b"\x63\x82\x53\x63"
 BOOTP_FIXED = 236
@@ -75,11 +76,6 @@ class PxeOptions(Mapping[int, bytes]):
 def ip_str(b: bytes) -> str:
     """Dotted-quad form of four bytes."""
     return str(ipaddress.IPv4Address(b))
-
-
-def mac_str(b: bytes) -> str:
-    """Colon form (lower case) of a hardware address."""
-    return ":".join(f"{x:02x}" for x in b)
 
 
 def cstring(b: bytes) -> str:
@@ -183,7 +179,7 @@ def parse_dhcp(payload: bytes) -> DhcpFields:
         raise NotDhcp(f"{len(payload)} bytes, BOOTP needs at least {BOOTP_FIXED}")
     op, htype, hlen, hops, xid, secs, flags = struct.unpack("!BBBBIHH", payload[:12])
     ciaddr, yiaddr, siaddr, giaddr = (ip_str(payload[o : o + 4]) for o in (12, 16, 20, 24))
-    chaddr = mac_str(payload[28 : 28 + min(hlen, 16)])
+    chaddr = mac_text(payload[28 : 28 + min(hlen, 16)])
     sname_raw = payload[44:108]
     file_raw = payload[108:236]
     magic_ok = payload[236:240] == MAGIC

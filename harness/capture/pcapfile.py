@@ -16,6 +16,7 @@ from typing import Any, BinaryIO
 from scapy.utils import RawPcapReader
 
 from harness.capture.errors import CaptureError
+from harness.macs import mac_text
 
 PCAP_MAGICS = {
     b"\xa1\xb2\xc3\xd4": ">",
@@ -111,10 +112,6 @@ def _walk_pcapng(path: str, f: BinaryIO, size: int) -> int:
     return frames
 
 
-def _mac(b: bytes) -> str:
-    return ":".join(f"{x:02x}" for x in b)
-
-
 def _link_ip(linktype: int, data: bytes) -> tuple[str, str, bytes] | None:
     """(src MAC, dst MAC, IPv4 bytes) from one frame, or None when it is not IPv4.
 
@@ -130,17 +127,17 @@ def _link_ip(linktype: int, data: bytes) -> tuple[str, str, bytes] | None:
             etype = int.from_bytes(data[off : off + 2], "big")
         if etype != 0x0800:
             return None
-        return _mac(data[6:12]), _mac(data[0:6]), data[off + 2 :]
+        return mac_text(data[6:12]), mac_text(data[0:6]), data[off + 2 :]
     if linktype == 113:  # Linux cooked (tcpdump -i any)
         if len(data) < 16 or data[14:16] != b"\x08\x00":
             return None
         halen = min(int.from_bytes(data[4:6], "big"), 8)
-        return _mac(data[6 : 6 + halen]), "", data[16:]
+        return mac_text(data[6 : 6 + halen]), "", data[16:]
     if linktype == 276:  # Linux cooked v2
         if len(data) < 20 or data[0:2] != b"\x08\x00":
             return None
         halen = min(data[11], 8)
-        return _mac(data[12 : 12 + halen]), "", data[20:]
+        return mac_text(data[12 : 12 + halen]), "", data[20:]
     if linktype in (101, 12, 228):  # raw IPv4
         return "", "", data
     if linktype == 0 and len(data) > 4:  # BSD loopback

@@ -17,6 +17,7 @@ from scapy.packet import Packet, Raw
 from scapy.utils import wrpcap
 
 from harness.capture.dhcp_codec import MAGIC
+from harness.macs import mac_bytes
 
 BROADCAST_MAC = "ff:ff:ff:ff:ff:ff"
 BROADCAST_IP = "255.255.255.255"
@@ -36,11 +37,6 @@ BROADCAST = Host(BROADCAST_MAC, BROADCAST_IP)
 def ip4(a: str) -> bytes:
     """Four bytes of a dotted-quad address."""
     return ipaddress.IPv4Address(a).packed
-
-
-def mac6(m: str) -> bytes:
-    """Six bytes of a colon-form MAC."""
-    return bytes(int(x, 16) for x in m.split(":"))
 
 
 def pxe_vendor_class(arch: int, undi: str = "002001", prefix: str = "PXEClient") -> bytes:
@@ -86,7 +82,7 @@ def dhcp_payload(
     raw_options: bytes | None = None,
 ) -> bytes:
     """A BOOTP/DHCP payload; ``raw_options`` replaces the encoded option area."""
-    hw = mac6(chaddr)
+    hw = mac_bytes(chaddr)
     head = struct.pack("!BBBBIHH", op, 1, len(hw), hops, xid, secs, flags)
     head += ip4(ciaddr) + ip4(yiaddr) + ip4(siaddr) + ip4(giaddr)
     head += hw.ljust(16, b"\x00") + sname.ljust(64, b"\x00")[:64] + file.ljust(128, b"\x00")[:128]

@@ -10,7 +10,7 @@ behind a router.
 
 from __future__ import annotations
 
-from harness.certify.errors import CertifyError
+from harness.macs import mac_bytes, normalize_mac
 
 DHCP_PORTS = "(udp port 67 or udp port 68 or udp port 4011)"
 
@@ -19,10 +19,9 @@ def chaddr_filter(mac: str) -> str:
     """BPF matching a BOOTP packet whose client hardware address is ``mac``.
 
     chaddr starts 28 bytes into the BOOTP payload, i.e. at byte 36 of the UDP header.
+    MacError (a FlexlabError) when ``mac`` is not a MAC.
     """
-    raw = bytes.fromhex(mac.replace(":", "").replace("-", ""))
-    if len(raw) != 6:
-        raise CertifyError(f"{mac!r} is not a MAC address (write it as 52:54:00:12:34:56)")
+    raw = mac_bytes(mac)
     return f"(udp[36:4] = 0x{raw[:4].hex()} and udp[40:2] = 0x{raw[4:].hex()})"
 
 
@@ -30,7 +29,7 @@ def boot_filter(macs: list[str], own_ip: str, tcp_ports: list[int]) -> str:
     """The capture filter for ``macs`` booting from this host at ``own_ip``."""
     parts = []
     for mac in macs:
-        parts.append(f"ether host {mac.lower()}")
+        parts.append(f"ether host {normalize_mac(mac)}")
         parts.append(f"({DHCP_PORTS} and {chaddr_filter(mac)})")
     services = " or ".join(f"tcp port {p}" for p in tcp_ports)
     # TFTP answers from an ephemeral port: any UDP of ours except DHCP/DNS/NTP/mDNS

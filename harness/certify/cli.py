@@ -40,7 +40,8 @@ from harness.certify.timings import REGISTER_PATH, machine_addresses, phase_time
 from harness.certify.watch import PHASE_TEXT, boot_view, read_capture
 from harness.errors import FlexlabError
 from harness.lab.tcpdump import PacketCapture
-from harness.localboot import LocalBoot, LocalBootConfig, normalise_mac
+from harness.localboot import LocalBoot, LocalBootConfig
+from harness.macs import normalize_mac
 from harness.rules.context import RuleContext
 from harness.rules.engine import check_capture
 from harness.signals import sigterm_as_interrupt
@@ -208,7 +209,7 @@ def _register_captured(pcap: Path, mac: str, cp_port: int) -> Capture | None:
 
 def certify(args: argparse.Namespace, out: Out = print) -> Outcome:
     """Run one certification; raise CertifyError (or FlexlabError) when it cannot run."""
-    mac = normalise_mac(args.mac)
+    mac = normalize_mac(args.mac, "--mac")
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     out_dir = (args.out or Path(f"certify-{mac.replace(':', '')}-{stamp}")).resolve()
     work = out_dir / "work"

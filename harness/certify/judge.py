@@ -20,6 +20,7 @@ from controlplane.requirements import (
     MIN_DISK_BYTES,
     MIN_MEMORY_BYTES,
 )
+from harness.macs import parse_mac
 from harness.rules.model import Finding, Level, Verdict
 
 _X86 = {"x86_64", "x86-64", "amd64"}
@@ -46,10 +47,6 @@ class Requirement:
 def gb(n: int) -> str:
     """``n`` bytes in both units the reader may think in: ``2.00 GB (1.86 GiB)``."""
     return f"{n / GB:.2f} GB ({n / GIB:.2f} GiB)"
-
-
-def _norm_mac(mac: str) -> str:
-    return mac.strip().lower().replace("-", ":")
 
 
 def judge_arch(facts: dict[str, Any]) -> Requirement:
@@ -97,9 +94,9 @@ def judge_disk(facts: dict[str, Any]) -> Requirement:
 def judge_pxe_nic(facts: dict[str, Any], mac: str, discover_seen: bool) -> Requirement:
     """The machine PXE-booted from the chosen NIC: its DISCOVER came from MAC and the
     registered NICs include MAC (so the NIC that booted is the one the node reports)."""
-    mac = _norm_mac(mac)
+    mac = parse_mac(mac) or mac
     nics = [n for n in facts.get("nics") or [] if isinstance(n, dict)]
-    listed = any(_norm_mac(str(n.get("mac", ""))) == mac for n in nics)
+    listed = any(parse_mac(str(n.get("mac", ""))) == mac for n in nics)
     shown = ", ".join(f"{n.get('name', '?')} {n.get('mac', '?')}" for n in nics) or "none"
     reasons = []
     if not discover_seen:

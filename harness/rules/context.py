@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from harness.macs import normalize_mac
 from harness.rules.site_facts import SiteFacts
 
 
@@ -37,7 +38,7 @@ class RuleContext:
     def __post_init__(self) -> None:
         # MACs are compared in lower-case colon form whatever the caller wrote
         norm = {
-            ip: frozenset(m.strip().lower().replace("-", ":") for m in macs)
+            ip: frozenset(normalize_mac(m) for m in macs)
             for ip, macs in self.serves.items()
         }
         object.__setattr__(self, "serves", norm)

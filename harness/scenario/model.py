@@ -8,16 +8,15 @@ these models (``flexlab schema``); unknown keys are errors.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from harness.macs import normalize_mac
 from harness.scenario.site_model import DnsSpec, NtpSpec, TlsFault, WanSpec
 
 NAME = r"^[a-z][a-z0-9]{0,9}$"
 Name = Annotated[str, Field(pattern=NAME, description="1-10 lower-case letters/digits")]
-MAC_RE = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
 
 FIRMWARE_PROFILES = (
     "seabios-ipxe",   # SeaBIOS with the iPXE ROM: arch 0, user class iPXE
@@ -156,11 +155,7 @@ class MachineSpec(Strict):
     def _mac_form(cls, value: list[str] | None) -> list[str] | None:
         if value is None:
             return None
-        out = [m.lower().replace("-", ":") for m in value]
-        for mac in out:
-            if not MAC_RE.match(mac):
-                raise ValueError(f"bad MAC {mac!r}")
-        return out
+        return [normalize_mac(m) for m in value]  # a MacError is a ValueError for pydantic
 
     @model_validator(mode="after")
     def _macs_match_count(self) -> MachineSpec:

@@ -15,8 +15,10 @@ import ipaddress
 import struct
 from dataclasses import dataclass, field
 
-from harness.capture.dhcp_codec import NotDhcp, cstring, joined, mac_str, parse_dhcp
+from harness import macs
+from harness.capture.dhcp_codec import NotDhcp, cstring, joined, parse_dhcp
 from harness.machines.sim.frames import checksum
+from harness.macs import MacError, mac_text
 from harness.sitecheck.model import SiteCheckError
 
 BROADCAST_MAC = "ff:ff:ff:ff:ff:ff"
@@ -44,14 +46,12 @@ class MalformedReply(SiteCheckError, ValueError):
 
 
 def mac_bytes(mac: str) -> bytes:
-    """Six bytes of a colon-form MAC; SiteCheckError naming the bad value otherwise."""
-    parts = mac.split(":")
-    if len(parts) != 6 or not all(len(p) == 2 for p in parts):
-        raise SiteCheckError(f"{mac!r} is not a MAC address (want aa:bb:cc:dd:ee:ff)")
+    """Six bytes of a MAC (:func:`harness.macs.mac_bytes`); SiteCheckError naming the bad
+    value otherwise, so one check fails instead of the whole run."""
     try:
-        return bytes(int(p, 16) for p in parts)
-    except ValueError:
-        raise SiteCheckError(f"{mac!r} is not a MAC address (want aa:bb:cc:dd:ee:ff)") from None
+        return macs.mac_bytes(mac)
+    except MacError as exc:
+        raise SiteCheckError(str(exc)) from None
 
 
 def probe_guid(mac: str) -> bytes:
@@ -281,7 +281,7 @@ def parse_frame(frame: bytes) -> DhcpMessage | None:
         if code not in options:
             options[code] = joined(fields.options, code) or b""
     return DhcpMessage(
-        src_mac=mac_str(frame[6:12]), src_ip=src_ip, dst_ip=dst_ip, sport=sport, dport=dport,
+        src_mac=mac_text(frame[6:12]), src_ip=src_ip, dst_ip=dst_ip, sport=sport, dport=dport,
         op=fields.op, xid=fields.xid, flags=fields.flags, ciaddr=fields.ciaddr,
         yiaddr=fields.yiaddr, siaddr=fields.siaddr, giaddr=fields.giaddr,
         chaddr=fields.chaddr,

@@ -24,6 +24,7 @@ from typing import Any
 
 from pyroute2 import IPRoute
 
+from harness.macs import mac_bytes
 from harness.sitecheck.model import CheckResult, SiteCheckError, SiteContext, Verdict
 
 MIN_MTU = 1500
@@ -184,7 +185,7 @@ def router_solicitation(mac: str | None) -> bytes:
     set (RFC 4861 §4.1: never with the unspecified source)."""
     msg = struct.pack("!BBHI", ND_ROUTER_SOLICIT, 0, 0, 0)  # the kernel fills the checksum
     if mac:
-        msg += bytes([1, 1]) + bytes.fromhex(mac.replace(":", ""))
+        msg += bytes([1, 1]) + mac_bytes(mac)
     return msg
 
 

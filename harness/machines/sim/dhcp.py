@@ -7,8 +7,8 @@ import struct
 from dataclasses import dataclass
 
 from harness.capture.dhcp_codec import NotDhcp, cstring, decode_pxe, joined, parse_dhcp
-from harness.machines.sim.frames import mac_bytes
 from harness.machines.sim.profiles import FirmwareProfile
+from harness.macs import mac_bytes
 
 MAGIC = b"\x63\x82\x53\x63"
 DISCOVER, OFFER, REQUEST, ACK, NAK = 1, 2, 3, 5, 6

@@ -16,16 +16,6 @@ ETH_P_IP = 0x0800
 BROADCAST_MAC = b"\xff" * 6
 
 
-def mac_bytes(mac: str) -> bytes:
-    """``52:54:00:12:34:56`` (or with ``-``) to 6 bytes."""
-    return bytes.fromhex(mac.replace(":", "").replace("-", ""))
-
-
-def mac_text(raw: bytes) -> str:
-    """6 bytes to lower-case colon form."""
-    return ":".join(f"{b:02x}" for b in raw)
-
-
 def checksum(data: bytes) -> int:
     """The Internet checksum (RFC 1071)."""
     if len(data) % 2:

@@ -34,7 +34,7 @@ from harness.machines.sim.dhcp import (
     parse_reply,
 )
 from harness.machines.sim.errors import BootFailed, SimMachineError
-from harness.machines.sim.frames import BROADCAST_MAC, UdpFrame, mac_bytes, udp_frame
+from harness.machines.sim.frames import BROADCAST_MAC, UdpFrame, udp_frame
 from harness.machines.sim.netdev import MacvlanFactory, bound_socket
 from harness.machines.sim.profiles import FirmwareProfile
 from harness.machines.sim.script import BootScript, expand, parse_script
@@ -42,6 +42,7 @@ from harness.machines.sim.segment import SegmentPort
 from harness.machines.sim.selection import DiscoverySession, Retransmit, Selection
 from harness.machines.sim.tftp import TftpClient
 from harness.machines.sim.timeline import Timeline
+from harness.macs import mac_bytes
 
 ZERO = b"\0\0\0\0"
 BCAST = b"\xff\xff\xff\xff"

@@ -15,7 +15,8 @@ import struct
 from collections.abc import Callable
 
 from harness.machines.sim.errors import FrameError, SimMachineError
-from harness.machines.sim.frames import ETH_P_IP, UdpFrame, mac_text, parse_udp_frame
+from harness.machines.sim.frames import ETH_P_IP, UdpFrame, parse_udp_frame
+from harness.macs import mac_text
 
 PACKET_OUTGOING = 4
 SO_RCVBUFFORCE = 33

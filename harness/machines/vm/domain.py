@@ -20,6 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from harness.machines.vm.errors import VmSpecError
+from harness.macs import MacError, normalize_mac
 
 FLEXLAB_NS = "https://flexlab.dev/ns/1"
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE.fd")
@@ -29,7 +30,6 @@ GIB = 1024**3
 
 _LAB_ID_RE = re.compile(r"^[a-z0-9]{3,12}$")
 _MACHINE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
-_MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 _TAP_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")  # IFNAMSIZ 16 incl. NUL
 
 
@@ -61,11 +61,6 @@ class NicModel(StrEnum):
     RTL8139 = "rtl8139"
 
 
-def normalise_mac(mac: str) -> str:
-    """Lower-case colon form, the form the Control Plane API uses."""
-    return mac.strip().lower().replace("-", ":")
-
-
 @dataclass(frozen=True)
 class Nic:
     """One NIC: a pre-created unmanaged tap, its MAC and the emulated model.
@@ -80,9 +75,10 @@ class Nic:
     rom: bool = True
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "mac", normalise_mac(self.mac))
-        if not _MAC_RE.match(self.mac):
-            raise VmSpecError(f"NIC MAC {self.mac!r} is not a MAC; use the form 52:54:00:12:34:56")
+        try:
+            object.__setattr__(self, "mac", normalize_mac(self.mac, "NIC MAC"))
+        except MacError as exc:
+            raise VmSpecError(str(exc)) from exc
         if not _TAP_RE.match(self.tap):
             raise VmSpecError(
                 f"tap name {self.tap!r} is not a valid interface name (1-15 characters, "

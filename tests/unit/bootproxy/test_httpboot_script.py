@@ -2,8 +2,9 @@
 
 import pytest
 
-from bootproxy.httpboot import BootData, BootDataError, Unsatisfiable, normalise_mac, parse_range
+from bootproxy.httpboot import BootData, BootDataError, Unsatisfiable, parse_range
 from bootproxy.httpboot.script import render_script
+from bootproxy.macs import parse_mac
 
 pytestmark = pytest.mark.unit
 
@@ -35,8 +36,8 @@ def test_unsafe_boot_data_is_refused(field: str, value: str) -> None:
     ("52:54:00:12:34:56", "52:54:00:12:34:56"), ("52-54-00-12-34-AB", "52:54:00:12:34:ab"),
     ("525400123456", "52:54:00:12:34:56"), ("52:54:00:12:34", None), ("zz:54:00:12:34:56", None),
 ])
-def test_normalise_mac(text: str, expected: str | None) -> None:
-    assert normalise_mac(text) == expected
+def test_parse_mac(text: str, expected: str | None) -> None:
+    assert parse_mac(text) == expected
 
 
 @pytest.mark.parametrize("header,expected", [

@@ -8,8 +8,9 @@ import pytest
 from scapy.utils import wrpcap, wrpcapng
 
 from harness.capture import CaptureError, decode_pcap
-from harness.capture.synth import BROADCAST, Host, PcapBuilder, dhcp_payload, mac6
+from harness.capture.synth import BROADCAST, Host, PcapBuilder, dhcp_payload
 from harness.capture.synth_flows import UEFI, Flow, uefi_flow
+from harness.macs import mac_bytes
 
 pytestmark = pytest.mark.unit
 
@@ -126,7 +127,7 @@ def test_linux_cooked_capture_is_read(tmp_path: Path) -> None:
                 pkttype=0,
                 lladdrtype=1,
                 lladdrlen=6,
-                src=mac6(pkt.src).ljust(8, b"\0"),
+                src=mac_bytes(pkt.src).ljust(8, b"\0"),
                 proto=0x0800,
             )
             / pkt.payload

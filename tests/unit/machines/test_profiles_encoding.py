@@ -11,8 +11,9 @@ from scapy.layers.l2 import Ether
 
 from harness.capture.dhcp_codec import parse_dhcp
 from harness.machines.sim.dhcp import DISCOVER, REQUEST, ClientIdentity, client_message
-from harness.machines.sim.frames import BROADCAST_MAC, mac_bytes, parse_udp_frame, udp_frame
+from harness.machines.sim.frames import BROADCAST_MAC, parse_udp_frame, udp_frame
 from harness.machines.sim.profiles import PROFILES, profile
+from harness.macs import mac_bytes
 
 pytestmark = pytest.mark.unit
 
