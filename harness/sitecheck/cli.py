@@ -7,7 +7,6 @@ the check could not run (bad option, no such interface, not root).
 from __future__ import annotations
 
 import argparse
-import re
 import shutil
 import sys
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from harness.errors import FlexlabError
+from harness.macs import MacError, normalize_mac
 from harness.signals import sigterm_as_interrupt
 from harness.sitecheck.model import SiteCheckError, SiteCheckOptions, Verdict
 
@@ -44,19 +44,14 @@ Environment:
 Exit status: 0 site passes (warnings allowed), 1 a check failed, 2 could not run.
 """
 
-_MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
-
-
 def _macs(values: list[str] | None) -> list[str]:
     out: list[str] = []
     for value in values or []:
-        for item in value.split(","):
-            mac = item.strip().lower().replace("-", ":")
-            if not mac:
-                continue
-            if not _MAC.match(mac):
-                raise SiteCheckError(f"{item!r} is not a MAC address (want aa:bb:cc:dd:ee:ff)")
-            out.append(mac)
+        for item in filter(str.strip, value.split(",")):
+            try:
+                out.append(normalize_mac(item))
+            except MacError as exc:
+                raise SiteCheckError(str(exc)) from exc
     return out
 
 
