@@ -7,6 +7,10 @@ import os
 
 import pytest
 
+# pytester runs the plugin's own tests (tests/unit/test_requirement_markers.py) in real
+# pytest sessions; only the root conftest may enable a plugin this way.
+pytest_plugins = ["pytester"]
+
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     """Say up front what this host can run, so a skip is never a surprise."""

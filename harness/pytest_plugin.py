@@ -2,9 +2,15 @@
 
 - Tier markers ``unit``, ``sim``, ``vm`` and ``--tier`` to select them.
 - Requirement markers ``needs_root``, ``needs_docker``, ``needs_libvirt``,
-  ``needs_kvm``, ``real_lan``: a test whose requirement is missing is skipped
-  with a reason that says how to get it — except under CI (``CI=true``),
-  where a missing requirement fails the test, so a green CI means it ran.
+  ``needs_kvm``, ``real_lan``, and the parametrised ``needs_binary(*programs,
+  how=...)``, ``needs_module(*modules, how=...)`` and ``needs(condition,
+  reason=...)``: a test whose requirement is missing is skipped with a reason
+  that says how to get it — except under CI (``CI=true``), where a missing
+  requirement fails the test, so a green CI means it ran. Only hardware CI
+  does not have (``needs_kvm``, ``real_lan``) stays a skip there. A
+  requirement known only at run time (an image not built yet) goes through
+  :func:`require`, which applies the same rule. Tests never call
+  ``pytest.skip``/``skipif``/``importorskip`` themselves.
 - Reports by default: JUnit XML at ``reports/junit.xml`` and Allure results
   in ``reports/allure-results``; every lab's pcaps and logs are attached to
   the test that made it.
@@ -15,11 +21,13 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import shutil
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -34,6 +42,16 @@ REQUIREMENT_MARKERS = {
     "needs_kvm": "needs a working KVM (a tiny guest must boot under -accel kvm); this host "
     "uses TCG",
     "real_lan": "needs a real LAN interface: pass --iface IF (site tier)",
+}
+HARDWARE_MARKERS = frozenset({"needs_kvm", "real_lan"})
+"""Requirements CI hardware does not have: missing, they skip even under CI."""
+PARAMETRISED_MARKERS = {
+    "needs_binary": "needs_binary(*programs, how=...): programs on PATH; `how` says how to "
+    "install them",
+    "needs_module": "needs_module(*modules, how=...): importable Python modules; `how` says "
+    "how to install them",
+    "needs": "needs(condition, reason=...): a requirement checked at collection (condition "
+    "true when met); reason says what is missing and how to get it",
 }
 DEFAULT_TOPOLOGY = Topology(
     segments=(Segment("lan"),),
@@ -60,7 +78,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """Register markers and point JUnit/Allure output at reports/ unless told otherwise."""
     for tier in TIERS:
         config.addinivalue_line("markers", f"{tier}: flexlab {tier} tier")
-    for marker, reason in REQUIREMENT_MARKERS.items():
+    for marker, reason in (REQUIREMENT_MARKERS | PARAMETRISED_MARKERS).items():
         config.addinivalue_line("markers", f"{marker}: {reason}")
     config.addinivalue_line("markers", "topology(t): topology for the `lab` fixture")
     reports = Path(config.getoption("flexlab_reports"))
@@ -135,17 +153,73 @@ REQUIREMENT_CHECKS: dict[str, Callable[[], bool]] = {
 }
 
 
+def in_ci() -> bool:
+    """True under CI (``CI=1|true|yes``), where a missing requirement is a failure."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def missing_requirement(reason: str, *, hardware: bool = False) -> NoReturn:
+    """Stop the current test for a requirement this host lacks: a skip that says how to get
+    it, or under CI a failure (a CI host that skips would report green for a test that never
+    ran). ``hardware=True`` is for what CI hardware has not got (KVM, a real LAN): a skip
+    everywhere."""
+    if in_ci() and not hardware:
+        pytest.fail(f"CI host is missing a requirement: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def require(condition: object, reason: str) -> None:
+    """The run-time form of the ``needs_*`` markers, for a requirement a test only learns
+    while it runs (an image not built yet, a daemon that does not answer): nothing when
+    ``condition`` holds, else :func:`missing_requirement` with ``reason``."""
+    if not condition:
+        missing_requirement(reason)
+
+
+def _module_missing(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is None
+    except (ImportError, ValueError):  # a parent package is missing or broken
+        return True
+
+
+def _how(marker: pytest.Mark) -> str:
+    how = marker.kwargs.get("how")
+    if not how:
+        raise pytest.UsageError(f"@pytest.mark.{marker.name}{marker.args} needs how=... "
+                                "(how to install what is missing)")
+    return str(how)
+
+
+def parametrised_requirements(item: pytest.Item) -> list[str]:
+    """Reasons for every ``needs_binary`` / ``needs_module`` / ``needs`` marker of ``item``
+    that this host does not meet (empty when all are met)."""
+    missing: list[str] = []
+    for mark in item.iter_markers("needs_binary"):
+        absent = [p for p in mark.args if shutil.which(p) is None]
+        if absent:
+            missing.append(f"needs {', '.join(absent)} on PATH: {_how(mark)}")
+    for mark in item.iter_markers("needs_module"):
+        absent = [m for m in mark.args if _module_missing(m)]
+        if absent:
+            missing.append(f"needs Python module {', '.join(absent)}: {_how(mark)}")
+    for mark in item.iter_markers("needs"):
+        if not mark.args or "reason" not in mark.kwargs:
+            raise pytest.UsageError("@pytest.mark.needs(condition, reason=...) takes both")
+        if not mark.args[0]:
+            missing.append(str(mark.kwargs["reason"]))
+    return missing
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Skip (or, under CI, fail) a test whose requirement this host lacks."""
-    in_ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
     for marker, check in REQUIREMENT_CHECKS.items():
         if item.get_closest_marker(marker) is None or check():
             continue
-        reason = REQUIREMENT_MARKERS[marker]
-        # needs_kvm and real_lan describe hardware CI does not have: skip even there
-        if in_ci and marker not in ("needs_kvm", "real_lan"):
-            pytest.fail(f"CI host is missing a requirement: {reason}", pytrace=False)
-        pytest.skip(reason)
+        missing_requirement(REQUIREMENT_MARKERS[marker], hardware=marker in HARDWARE_MARKERS)
+    missing = parametrised_requirements(item)
+    if missing:
+        missing_requirement("; ".join(missing))
 
 
 def attach_artifacts(paths: list[Path]) -> None:

@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from vmhelpers import needs_root_qemu_libvirt
+from vmhelpers import needs_libvirt_python, needs_qemu
 
 from harness.certify.verify import verify_bundle
 from harness.components.dnsmasq import SiteDhcp
@@ -41,9 +41,10 @@ from harness.lab.sockets import tcp_listening, udp_bound
 from harness.machines.vm.disk import create_sparse_disk
 from harness.machines.vm.domain import Accel, DataDisk, DomainSpec, Firmware, Nic, NicModel
 from harness.machines.vm.libvirt_vm import connect, teardown
+from harness.pytest_plugin import missing_requirement, require
 from harness.wait import wait_until
 
-pytestmark = [pytest.mark.vm, needs_root_qemu_libvirt, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.vm, needs_qemu, needs_libvirt_python, pytest.mark.timeout(600)]
 
 TOPOLOGY = Topology(
     segments=(Segment("lan"),),
@@ -66,7 +67,7 @@ def _redfish_bmc(lab: Lab, tmp_path: Path, uuid: str) -> str:
     """sushy-emulator in the certify host's namespace, exposing only domain ``uuid``."""
     emulator = shutil.which("sushy-emulator", path=str(Path(sys.executable).parent))
     if emulator is None:
-        pytest.skip("sushy-tools not installed: pip install -e .[test]")
+        missing_requirement("needs sushy-tools (sushy-emulator): pip install -e .[test]")
     config = tmp_path / "sushy.conf"
     config.write_text(
         f"SUSHY_EMULATOR_LISTEN_IP = '127.0.0.1'\nSUSHY_EMULATOR_LISTEN_PORT = {BMC_PORT}\n"
@@ -100,9 +101,9 @@ def _ipmi_bmc(lab: Lab, tmp_path: Path, domain: str) -> str:
     bindir = str(Path(sys.executable).parent)
     vbmcd, vbmc = shutil.which("vbmcd", path=bindir), shutil.which("vbmc", path=bindir)
     if vbmcd is None or vbmc is None:
-        pytest.skip("virtualbmc not installed: pip install -e .[test]")
-    if shutil.which("ipmitool") is None:
-        pytest.skip("ipmitool not installed: apt-get install ipmitool (scripts/setup-host.sh)")
+        missing_requirement("needs virtualbmc (vbmcd, vbmc): pip install -e .[test]")
+    require(shutil.which("ipmitool"),
+            "needs ipmitool: apt-get install ipmitool (scripts/setup-host.sh)")
     state = tmp_path / "vbmc"
     state.mkdir()
     config = tmp_path / "virtualbmc.conf"

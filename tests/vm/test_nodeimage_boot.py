@@ -11,13 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from vmhelpers import agent_lines, boot_node_image, needs_root_qemu, node_net
+from vmhelpers import agent_lines, boot_node_image, needs_qemu, node_net
 
 from harness.machines.vm.disk import fresh_uefi_vars
 from harness.machines.vm.domain import OVMF_CODE
 from nodeimage import BuildResult, build_image
 
-pytestmark = [pytest.mark.vm, needs_root_qemu]
+pytestmark = [pytest.mark.vm, needs_qemu]
 
 MAC = "52:54:00:7e:00:01"
 

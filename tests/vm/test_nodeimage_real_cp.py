@@ -17,7 +17,7 @@ from vmhelpers import (
     CP_URL,
     agent_lines,
     boot_node_image,
-    needs_root_qemu,
+    needs_qemu,
     node_net,
     ns_json,
     wait_for_text,
@@ -25,7 +25,7 @@ from vmhelpers import (
 
 from nodeimage import build_image, initrd_with_ca
 
-pytestmark = [pytest.mark.vm, needs_root_qemu]
+pytestmark = [pytest.mark.vm, needs_qemu]
 
 REPO = Path(__file__).resolve().parents[2]
 MAC = "52:54:00:7e:02:01"

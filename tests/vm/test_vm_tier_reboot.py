@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from vmhelpers import needs_root_qemu_libvirt
+from vmhelpers import needs_libvirt_python, needs_qemu
 
 from harness.builder.runner import ScenarioRunner
 from harness.builder.vm_driver import VmDriver, outcome_of
@@ -22,9 +22,7 @@ from harness.scenario.drivers import MachineProgress
 from harness.scenario.loader import parse_scenario
 from harness.scenario.model import Scenario
 
-pytest.importorskip("libvirt", reason="needs libvirt-python (pip install .[vm])")
-
-pytestmark = [pytest.mark.vm, needs_root_qemu_libvirt]
+pytestmark = [pytest.mark.vm, needs_qemu, needs_libvirt_python]
 
 SCENARIO = """
 name: vm-reboot

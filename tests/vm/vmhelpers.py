@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import secrets
-import shutil
 import subprocess
 import sys
 import time
@@ -24,15 +22,10 @@ HERE = Path(__file__).resolve().parent
 DONE_MARKER = "FLEXLAB-AGENT: done result="
 CP_URL = "http://10.77.0.1:8080"
 
-needs_root_qemu = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("qemu-system-x86_64") is None,
-    reason="needs root and qemu-system-x86 (scripts/setup-host.sh)",
-)
-needs_root_qemu_libvirt = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("qemu-system-x86_64") is None
-    or not Path("/run/libvirt/libvirt-sock").exists(),
-    reason="needs root, qemu-system-x86 and a running libvirtd (scripts/setup-host.sh)",
-)
+# Root and libvirtd come with the vm tier (the plugin adds needs_root and needs_libvirt).
+needs_qemu = pytest.mark.needs_binary(
+    "qemu-system-x86_64", how="apt-get install qemu-system-x86 (scripts/setup-host.sh)")
+needs_libvirt_python = pytest.mark.needs_module("libvirt", how="pip install -e .[vm]")
 
 
 def wait_for_text(path: Path, marker: str, timeout_s: float,

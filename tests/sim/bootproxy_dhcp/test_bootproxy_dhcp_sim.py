@@ -7,8 +7,6 @@ giaddr:67) and the conflict watch. Needs root; everything is torn down in finall
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -32,8 +30,8 @@ from bootproxy.dhcp.options import decode_boot_item, decode_suboptions
 
 pytestmark = [
     pytest.mark.sim,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
-    pytest.mark.skipif(shutil.which("ip") is None, reason="needs iproute2 (`ip`)"),
+    pytest.mark.needs_root,
+    pytest.mark.needs_binary("ip", how="apt-get install iproute2"),
     pytest.mark.timeout(120),
 ]
 

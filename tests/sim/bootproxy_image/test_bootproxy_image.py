@@ -14,7 +14,6 @@ import json
 import os
 import random
 import secrets
-import shutil
 import subprocess
 import sys
 import time
@@ -24,7 +23,10 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-pytestmark = pytest.mark.sim
+from harness.pytest_plugin import require
+
+pytestmark = [pytest.mark.sim, pytest.mark.needs_root, pytest.mark.needs_docker,
+              pytest.mark.needs_binary("nsenter", how="apt-get install util-linux")]
 
 IMAGE = os.environ.get("FLEXLAB_BOOTPROXY_IMAGE", "flexlab/bootproxy:latest")
 OK_MAC = "02:f1:00:00:00:01"
@@ -38,14 +40,10 @@ def _docker(*args: str, check: bool = True,
                           timeout=timeout)
 
 
-def _requirements() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root (network namespaces); run as root"
-    if shutil.which("docker") is None or shutil.which("nsenter") is None:
-        return "needs docker and nsenter (scripts/setup-host.sh)"
-    if _docker("image", "inspect", IMAGE, check=False).returncode != 0:
-        return f"image {IMAGE} not built; run images/build.sh (make images)"
-    return None
+def _require_image() -> None:
+    """The image under test must be built (known only by asking Docker, so at run time)."""
+    require(_docker("image", "inspect", IMAGE, check=False).returncode == 0,
+            f"image {IMAGE} not built: make images (images/build.sh)")
 
 
 def _wait_ready(container: str, timeout: float = 30.0) -> dict[str, object]:
@@ -104,9 +102,7 @@ def lab_id() -> Iterator[str]:
 
 
 def test_tftp_from_container_over_veth(tmp_path: Path, lab_id: str) -> None:
-    reason = _requirements()
-    if reason:
-        pytest.skip(reason)
+    _require_image()
     from pyroute2 import NetNS
     from pyroute2 import netns as pr_netns
 

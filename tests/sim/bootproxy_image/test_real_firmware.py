@@ -9,7 +9,6 @@ The lead may move it to tests/vm/.
 """
 
 import json
-import os
 import secrets
 import shutil
 import subprocess
@@ -20,23 +19,22 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.vm, pytest.mark.timeout(240)]
-
 MAC = "52:54:00:fe:00:01"
+IPXE_ROM = Path("/usr/lib/ipxe/undionly.kpxe")
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
 REPO = Path(__file__).resolve().parents[3]
 
-
-def _skip_reason() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root (network namespace, tap)"
-    for tool in ("qemu-system-x86_64", "dnsmasq", "ip", "nsenter"):
-        if shutil.which(tool) is None:
-            return f"needs {tool} (scripts/setup-host.sh)"
-    if not Path("/usr/lib/ipxe/undionly.kpxe").exists() or not OVMF_CODE.exists():
-        return "needs Debian packages ipxe and ovmf"
-    return None
+pytestmark = [
+    pytest.mark.vm,
+    pytest.mark.timeout(240),
+    pytest.mark.needs_root,  # a network namespace and a tap
+    pytest.mark.needs_binary("qemu-system-x86_64", "dnsmasq", "ip", "nsenter",
+                             how="scripts/setup-host.sh (make setup)"),
+    pytest.mark.needs(IPXE_ROM.exists() and OVMF_CODE.exists(),
+                      reason="needs the Debian packages ipxe and ovmf: apt-get install ipxe "
+                      "ovmf (scripts/setup-host.sh)"),
+]
 
 
 def _ip(*args: str) -> None:
@@ -66,9 +64,6 @@ def namespace() -> Iterator[str]:
 @pytest.mark.parametrize("firmware", ["bios", "uefi"])
 def test_firmware_fetches_by_tftp_and_http(firmware: str, namespace: str,
                                            tmp_path: Path) -> None:
-    reason = _skip_reason()
-    if reason:
-        pytest.skip(reason)
     root = tmp_path / "root"
     root.mkdir(parents=True)
     for name in ("undionly.kpxe", "ipxe.efi"):

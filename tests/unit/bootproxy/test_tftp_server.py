@@ -2,7 +2,6 @@
 
 import asyncio
 import os
-import shutil
 import socket
 import subprocess
 from collections.abc import AsyncIterator, Coroutine
@@ -259,8 +258,7 @@ def test_concurrency_cap_drops_extra_requests(boot_root: Path) -> None:
     run(go())
 
 
-@pytest.mark.skipif(shutil.which("tftp") is None,
-                    reason="install tftp-hpa (apt-get install tftp-hpa)")
+@pytest.mark.needs_binary("tftp", how="apt-get install tftp-hpa")
 @pytest.mark.parametrize("mode", ["binary", "ascii"])
 def test_tftp_hpa_client(boot_root: Path, tmp_path: Path, mode: str) -> None:
     async def go() -> None:

@@ -35,8 +35,8 @@ from harness.certify.verify import verify_bundle
 SSH_KEYGEN = shutil.which("ssh-keygen")
 pytestmark = [
     pytest.mark.unit,
-    pytest.mark.skipif(SSH_KEYGEN is None,
-                       reason="ssh-keygen missing: install openssh-client (scripts/setup-host.sh)"),
+    pytest.mark.needs_binary("ssh-keygen",
+                             how="apt-get install openssh-client (scripts/setup-host.sh)"),
 ]
 
 FILES: dict[str, bytes] = {

@@ -395,11 +395,15 @@ class RealBmc:
                           timeout=20.0, session_timeout=1, retries=1, tool=find_ipmitool())
 
 
+needs_ipmitool = pytest.mark.needs_binary(
+    "ipmitool", how="apt-get install ipmitool (scripts/setup-host.sh)")
+needs_pyghmi = pytest.mark.needs_module("pyghmi.ipmi.bmc", how="pip install -e .[test]")
+
+
 @pytest.fixture
 def real_bmc(tmp_path: Path) -> Iterator[Any]:
-    if shutil.which("ipmitool") is None:
-        pytest.skip("ipmitool not installed: apt-get install ipmitool (scripts/setup-host.sh)")
-    pytest.importorskip("pyghmi.ipmi.bmc", reason="pip install -e .[test] (virtualbmc)")
+    """``real_bmc(state, *refuse)``: a pyghmi BMC double on loopback (tests using it carry
+    ``needs_ipmitool`` and ``needs_pyghmi``)."""
     script = tmp_path / "bmc_double.py"
     script.write_text(BMC_DOUBLE)
     started: list[subprocess.Popen[bytes]] = []
@@ -425,6 +429,8 @@ def real_bmc(tmp_path: Path) -> Iterator[Any]:
             proc.wait(timeout=10)
 
 
+@needs_ipmitool
+@needs_pyghmi
 def test_real_ipmitool_powers_on_a_machine_that_is_off(real_bmc: Any) -> None:
     bmc = real_bmc("off")
     done = power_on(bmc.target())
@@ -432,6 +438,8 @@ def test_real_ipmitool_powers_on_a_machine_that_is_off(real_bmc: Any) -> None:
     assert bmc.said() == ["bootdev network", "power on"]
 
 
+@needs_ipmitool
+@needs_pyghmi
 def test_real_ipmitool_resets_one_that_is_on_and_falls_back_to_cycle(real_bmc: Any) -> None:
     bmc = real_bmc("on", "reset", "bootdev")
     done = power_on(bmc.target())
@@ -441,6 +449,8 @@ def test_real_ipmitool_resets_one_that_is_on_and_falls_back_to_cycle(real_bmc: A
     assert len(done.warnings) == 2 and "boot order decides" in done.warnings[0]
 
 
+@needs_ipmitool
+@needs_pyghmi
 def test_real_ipmitool_with_a_wrong_password_is_a_clear_error(real_bmc: Any) -> None:
     bmc = real_bmc("off")
     with pytest.raises(CertifyError) as info:

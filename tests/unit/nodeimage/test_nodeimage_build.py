@@ -36,9 +36,9 @@ def _busybox_with_cpio() -> str | None:
 
 
 BUSYBOX = _busybox_with_cpio()
-needs_busybox = pytest.mark.skipif(BUSYBOX is None,
-                                   reason="needs busybox with cpio --renumber-inodes: "
-                                          "apt-get install busybox-static")
+needs_busybox = pytest.mark.needs(BUSYBOX is not None,
+                                  reason="needs busybox with cpio --renumber-inodes: "
+                                         "apt-get install busybox-static")
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ import pytest
 from bootproxy.cainitrd import CA_PATH, ca_initrd
 from bootproxy.errors import ConfigError
 from controlplane.tls import TlsFiles, fault_server_cert, make_lab_ca
+from harness.pytest_plugin import missing_requirement, require
 from nodeimage.build import latest_built
 from nodeimage.errors import PackageError
 from nodeimage.initramfs import FILES_DIR
@@ -33,8 +34,7 @@ from nodeimage.trust import initrd_with_ca
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(120)]
 
 BUSYBOX = shutil.which("busybox")
-needs_busybox = pytest.mark.skipif(BUSYBOX is None,
-                                   reason="needs busybox: apt-get install busybox-static")
+needs_busybox = pytest.mark.needs_binary("busybox", how="apt-get install busybox-static")
 CA_PEM = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
 
@@ -61,8 +61,7 @@ def test_ca_initrd_refuses_what_is_not_a_certificate() -> None:
 
 def test_closure_check_names_the_missing_library(tmp_path: Path) -> None:
     openssl = Path("/usr/bin/openssl")
-    if not openssl.is_file():
-        pytest.skip("the host has no /usr/bin/openssl: apt-get install openssl")
+    require(openssl.is_file(), "the host has no /usr/bin/openssl: apt-get install openssl")
     interp, needed = elf_dependencies(openssl)
     assert interp == "/lib64/ld-linux-x86-64.so.2"
     assert {"libssl.so.3", "libcrypto.so.3", "libc.so.6"} <= set(needed)
@@ -145,10 +144,10 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, di
 def image_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The newest built image's initramfs, unpacked."""
     if BUSYBOX is None:
-        pytest.skip("needs busybox: apt-get install busybox-static")
+        missing_requirement("needs busybox on PATH: apt-get install busybox-static")
     built = latest_built()
     if built is None or "tls_client" not in built.manifest:
-        pytest.skip("no node image with the TLS client built yet: python -m nodeimage build")
+        missing_requirement("no node image with the TLS client built yet: make nodeimage")
     root = tmp_path_factory.mktemp("initramfs")
     subprocess.run([BUSYBOX, "cpio", "-i", "-d"], input=gzip.decompress(
         built.initrd.read_bytes()), cwd=root, check=True, capture_output=True)

@@ -20,8 +20,9 @@ from harness.reports.html import render_html, rule_rows, write_html
 pytestmark = pytest.mark.unit
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None, reason="headless browser test: apt-get install chromium"
+needs_chromium = pytest.mark.needs(
+    CHROMIUM is not None, reason="needs chromium for the headless browser test: "
+    "apt-get install chromium"
 )
 BROWSER_TIMEOUT = 90
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 import struct
 import threading
@@ -21,8 +20,7 @@ from harness.sitecheck.l2_check import (
 from harness.sitecheck.model import SiteCheckError, SiteCheckOptions, SiteContext, Verdict
 
 pytestmark = pytest.mark.unit
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="raw ICMPv6 sockets need root "
-                                "(CAP_NET_RAW); run the unit tier as root to cover them")
+needs_root = pytest.mark.needs_root  # raw ICMPv6 sockets need CAP_NET_RAW
 
 
 def _ra(prefix: str = "fd00:1:2:3::", plen: int = 64, lifetime: int = 1800,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -23,7 +22,7 @@ def test_raw_disk_is_sparse(tmp_path: Path) -> None:
     assert st.st_blocks * 512 < 1024**2
 
 
-@pytest.mark.skipif(shutil.which("qemu-img") is None, reason="qemu-img missing: install qemu-utils")
+@pytest.mark.needs_binary("qemu-img", how="apt-get install qemu-utils")
 def test_qcow2_disk_has_virtual_size(tmp_path: Path) -> None:
     disk = DataDisk(tmp_path / "d.qcow2", size_bytes=12 * 1024**3)
     path = create_sparse_disk(disk)
