@@ -2,22 +2,23 @@
 
 A machine assigned at the Control Plane is served within seconds (long-poll),
 an iPXE client gets its per-machine script over HTTP (the machine turns Booting),
-a foreign MAC's script is refused, and a conflicting ProxyDHCP offer is reported
-to the Control Plane. Needs root; torn down in finally.
+a foreign MAC's script is refused, and so is the client's own script asked for from an
+address that is not the client's; a conflicting ProxyDHCP offer is reported to the
+Control Plane. Each test stands alone (any order, any subset): the one that times the
+assignment uses a MAC of its own, the others assign the client through ``served_client``.
+Needs root; torn down in finally.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from bp_sim_lab import CLIENT_IP, PROXY_IP, InNetns, Lab, discover, only_reply
+from bp_sim_lab import PROXY_IP, PROXY_IP2, InNetns, Lab, discover, only_reply
 
 from bootproxy.dhcp.codec import MessageType
 from controlplane.client import ControlPlaneClient as AdminClient
@@ -25,13 +26,14 @@ from harness.components.controlplane_process import ControlPlaneProcess
 
 pytestmark = [
     pytest.mark.sim,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
-    pytest.mark.skipif(shutil.which("ip") is None, reason="needs iproute2 (`ip`)"),
+    pytest.mark.needs_root,
+    pytest.mark.needs_binary("ip", how="apt-get install iproute2"),
     pytest.mark.timeout(180),
 ]
 
 ADMIN = "admin-" + secrets.token_hex(8)
 CLIENT_MAC = "52:54:00:f2:00:01"  # the client veth's own MAC, so ARP maps its IP to it
+TIMED_MAC = "52:54:00:f2:00:02"  # assigned only by the test that times the assignment
 FOREIGN = "52:54:00:f2:00:99"
 PROXY = "bp-sim"
 
@@ -60,7 +62,7 @@ class CpLab:
         url = self.call(self.cp.wait_ready)
         self.admin = self.call(AdminClient, url, ADMIN)
         cluster = "c-sim"
-        self.call(self.admin.create_cluster, cluster, 1)
+        self.call(self.admin.create_cluster, cluster, 2)
         self.call(self.admin.upload_artifact, "vmlinuz", b"kernel")
         self.call(self.admin.upload_artifact, "initrd.img", b"initrd")
         self.call(self.admin.create_profile, "p-sim", "vmlinuz", "initrd.img",
@@ -99,29 +101,53 @@ def cplab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CpLab]:
         env.close()
 
 
-def test_machine_assigned_at_cp_is_served_within_seconds(cplab: CpLab) -> None:
-    [res] = cplab.lab.probe([discover(CLIENT_MAC, 0x8001, 0, wait=1.0, expect_reply=False)])
-    assert res["replies"] == []  # SILENT-5 before the assignment
-    assert cplab.admin is not None
-    cplab.call(cplab.admin.create_machine, CLIENT_MAC, cplab.site["cluster"], "n-sim",
-               cplab.site["profile"])
-    assigned = time.monotonic()
-    xid = 0x8100
+def _first_offer(cplab: CpLab, mac: str, xid: int, within: float) -> Any:
+    """Probe with DISCOVERs from ``mac`` until the proxy offers (the offer), failing with the
+    proxy's log after ``within`` seconds."""
+    started = time.monotonic()
     while True:
         xid += 1
-        [res] = cplab.lab.probe([discover(CLIENT_MAC, xid, 0, wait=1.0)])
+        [res] = cplab.lab.probe([discover(mac, xid, 0, wait=1.0)])
         if res["replies"]:
-            break
-        assert time.monotonic() - assigned < 10, cplab.lab.log_tail()
-    print(f"assignment to first offer: {time.monotonic() - assigned:.2f} s ({xid - 0x8100} tries)")
+            return res
+        assert time.monotonic() - started < within, cplab.lab.log_tail()
+
+
+@pytest.fixture
+def served_client(cplab: CpLab) -> str:
+    """CLIENT_MAC assigned at the Control Plane (once per lab, whichever test comes first)
+    and already offered to by the proxy; its MAC."""
+    assert cplab.admin is not None
+    if not any(m["mac"] == CLIENT_MAC for m in cplab.call(cplab.admin.machines)):
+        cplab.call(cplab.admin.create_machine, CLIENT_MAC, cplab.site["cluster"], "n-sim",
+                   cplab.site["profile"])
+    _first_offer(cplab, CLIENT_MAC, 0x8400, within=10)
+    return CLIENT_MAC
+
+
+def test_machine_assigned_at_cp_is_served_within_seconds(cplab: CpLab) -> None:
+    [res] = cplab.lab.probe([discover(TIMED_MAC, 0x8001, 0, wait=1.0, expect_reply=False)])
+    assert res["replies"] == []  # SILENT-5 before the assignment
+    assert cplab.admin is not None
+    cplab.call(cplab.admin.create_machine, TIMED_MAC, cplab.site["cluster"], "n-timed",
+               cplab.site["profile"])
+    assigned = time.monotonic()
+    res = _first_offer(cplab, TIMED_MAC, 0x8100, within=10)
+    print(f"assignment to first offer: {time.monotonic() - assigned:.2f} s")
     pkt, _ = only_reply(res)
     assert pkt.message_type == MessageType.OFFER and pkt.file == b"undionly.kpxe"
 
 
-def test_ipxe_script_over_http(cplab: CpLab) -> None:
+def test_ipxe_script_over_http(cplab: CpLab, served_client: str) -> None:
     assert cplab.admin is not None
-    if not any(m["mac"] == CLIENT_MAC for m in cplab.call(cplab.admin.machines)):
-        pytest.skip("depends on test_machine_assigned_at_cp_is_served_within_seconds")
+    before = cplab.call(cplab.admin.get_machine, CLIENT_MAC)["state"]
+    # The client's own script, asked for from the second segment (source CLIENT_IP2, whose
+    # MAC is not served): the proxy maps the source address to its MAC and refuses, and the
+    # Control Plane hears nothing of it.
+    [elsewhere] = cplab.lab.probe(
+        [{"kind": "http", "url": f"http://{PROXY_IP2}:8080/boot/{CLIENT_MAC}.ipxe"}])
+    assert elsewhere["status"] == 404, elsewhere
+    assert cplab.call(cplab.admin.get_machine, CLIENT_MAC)["state"] == before
     res, = cplab.lab.probe([discover(CLIENT_MAC, 0x8201, 0, extra=[[77, b"iPXE".hex()]])])
     pkt, _ = only_reply(res)
     url = pkt.file.decode()
@@ -137,13 +163,10 @@ def test_ipxe_script_over_http(cplab: CpLab) -> None:
     assert foreign["status"] == 404  # SILENT-5
     machine = cplab.call(cplab.admin.get_machine, CLIENT_MAC)
     assert machine["state"] == "Booting"
-    assert CLIENT_IP  # the script was fetched from the client's own address
 
 
-def test_conflict_reported_to_cp(cplab: CpLab) -> None:
+def test_conflict_reported_to_cp(cplab: CpLab, served_client: str) -> None:
     assert cplab.admin is not None
-    if not any(m["mac"] == CLIENT_MAC for m in cplab.call(cplab.admin.machines)):
-        pytest.skip("depends on test_machine_assigned_at_cp_is_served_within_seconds")
     foreign_offer = {
         "kind": "broadcast", "mac": CLIENT_MAC, "xid": 0x8301, "msg": "offer", "op": 2,
         "src": "10.77.0.9", "sport": 67, "dport": 68, "wait": 0.3, "expect_reply": False,

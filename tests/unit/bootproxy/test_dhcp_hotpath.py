@@ -177,15 +177,32 @@ def test_reply_latency_runs_from_receipt_to_send() -> None:
 
 
 def test_close_stops_answering_and_is_idempotent() -> None:
+    """Answering before close; a request already waiting in the socket when close() runs
+    is never answered; a second close() is harmless; the port is free again."""
+
     async def body() -> None:
         listener = _listener(Registry())
         await listener.start()
         port = listener.port
-        listener.close()
-        listener.close()
+        client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        client.bind(("127.0.0.1", 0))
+        client.setblocking(False)
+        try:
+            client.sendto(_request(1), ("127.0.0.1", port))
+            [reply] = await _collect(client, 1)
+            assert parse(reply).xid == 1
+            # queued in the listener's socket; the loop has not run since, so only close()
+            # stands between this request and its answer
+            client.sendto(_request(2), ("127.0.0.1", port))
+            listener.close()
+            listener.close()
+            with pytest.raises(TimeoutError):  # an answer would come within milliseconds
+                await asyncio.wait_for(asyncio.get_running_loop().sock_recv(client, 2048), 0.5)
+        finally:
+            client.close()
         probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
-            probe.bind(("127.0.0.1", port))  # the port is free again
+            probe.bind(("127.0.0.1", port))  # nothing holds the port any more
         finally:
             probe.close()
 
