@@ -1,7 +1,8 @@
 """``flexlab site-check``: validate a site's LAN against the KubeFlex on-prem requirements.
 
 Exit status: 0 when the site passes (warnings allowed), 1 when any check fails, 2 when
-the check could not run (bad option, no such interface, not root).
+site-check could not run at all (bad option, no such interface, not root), 3 when it ran
+but a check could not (INCOMPLETE: that requirement was not checked, so no PASS).
 """
 
 from __future__ import annotations
@@ -41,8 +42,16 @@ Environment:
   FLEXLAB_CP_CA      CA file for a Control Plane with a private certificate
   FLEXLAB_DNS_TSIG   keyname:base64secret[:algorithm] to sign the RFC 2136 test update
 
-Exit status: 0 site passes (warnings allowed), 1 a check failed, 2 could not run.
+Exit status:
+  0  SITE PASS or WARN: every check ran; none failed
+  1  SITE FAIL: a check failed (whatever else happened)
+  2  site-check could not run at all (bad option, no such interface, not root)
+  3  SITE INCOMPLETE: nothing failed, but a check could not run (its requirement was not
+     checked; the report names it and why), so the site is not known to pass
 """
+
+EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INCOMPLETE = 0, 1, 2, 3
+
 
 def _macs(values: list[str] | None) -> list[str]:
     out: list[str] = []
@@ -154,14 +163,23 @@ def main(argv: list[str] | None = None) -> int:
             report = run_site_check(options, progress)
     except FlexlabError as exc:
         print(f"flexlab site-check: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print("flexlab site-check: interrupted; no verdict", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
     out = Path(args.out or f"reports/site-check-{time.strftime('%Y%m%d-%H%M%S')}")
     json_path, html_path = write_reports(report, out)
     if args.json:
         Path(args.json).write_text(json_path.read_text())
     width = shutil.get_terminal_size((110, 40)).columns
     sys.stdout.write(render_screen(report, html_path, width=width, colour=sys.stdout.isatty()))
-    return 1 if report.overall == Verdict.FAIL else 0
+    return exit_status(report.overall)
+
+
+def exit_status(overall: Verdict) -> int:
+    """The exit status of a finished run with this overall verdict (see DESCRIPTION)."""
+    if overall is Verdict.FAIL:
+        return EXIT_FAIL
+    if overall is Verdict.INCOMPLETE:
+        return EXIT_INCOMPLETE
+    return EXIT_PASS

@@ -22,17 +22,26 @@ class SiteCheckError(FlexlabError):
 
 
 class Verdict(enum.StrEnum):
-    """Ordered from best to worst, so the worst verdict of a group is ``max(...)``."""
+    """Ordered from best to worst, so the worst verdict of a group is ``max(...)``.
+
+    SKIP and INCOMPLETE differ in who decided: SKIP is a check with nothing to look at
+    that the user chose (``--passive``, no zone named); INCOMPLETE is a check that should
+    have looked and could not (no privileges, the interface vanished, a bad TSIG key). A
+    site with an INCOMPLETE check is not known to pass, so it outranks WARN; a FAIL
+    elsewhere still decides the site.
+    """
 
     PASS = "pass"
     SKIP = "skip"   # not checked: passive mode, or nothing to check against (said in summary)
     WARN = "warn"
+    INCOMPLETE = "incomplete"   # the check could not run (it raised SiteCheckError)
     FAIL = "fail"
 
     @property
     def rank(self) -> int:
         """Severity, for ``worst()``."""
-        return [Verdict.PASS, Verdict.SKIP, Verdict.WARN, Verdict.FAIL].index(self)
+        return [Verdict.PASS, Verdict.SKIP, Verdict.WARN, Verdict.INCOMPLETE,
+                Verdict.FAIL].index(self)
 
 
 def worst(verdicts: Iterable[Verdict]) -> Verdict:

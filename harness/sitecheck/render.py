@@ -21,9 +21,28 @@ from harness.sitecheck.runner import SiteReport
 SHORT_LABELS = {"dhcp": "1 site DHCP", "proxydhcp": "2 ProxyDHCP reach",
                 "responders": "3 rogue/conflict", "dns": "4 DNS", "time": "5 time",
                 "outbound": "6 outbound", "l2": "7 layer 2"}
-_MARK = {Verdict.PASS: "PASS", Verdict.WARN: "WARN", Verdict.FAIL: "FAIL", Verdict.SKIP: "skip"}
+_MARK = {Verdict.PASS: "PASS", Verdict.WARN: "WARN", Verdict.FAIL: "FAIL", Verdict.SKIP: "skip",
+         Verdict.INCOMPLETE: "NOT RUN"}
 _COLOUR = {Verdict.PASS: "green", Verdict.WARN: "yellow", Verdict.FAIL: "red",
-           Verdict.SKIP: "bright_black"}
+           Verdict.SKIP: "bright_black", Verdict.INCOMPLETE: "magenta"}
+
+
+def counts_line(report: SiteReport) -> str:
+    """"3 pass · 1 warn · 0 fail · 1 not run · 2 skipped" (not run only when there is one)."""
+    c = report.counts()
+    not_run = f" · {c['incomplete']} not run" if c["incomplete"] else ""
+    return (f"{c['pass']} pass · {c['warn']} warn · {c['fail']} fail{not_run} · "
+            f"{c['skip']} skipped")
+
+
+def overall_line(report: SiteReport) -> str:
+    """The one-line verdict: SITE PASS/WARN/FAIL, or SITE INCOMPLETE naming what did not
+    run (a site with an unchecked requirement is not known to pass)."""
+    overall = report.overall
+    if overall is Verdict.INCOMPLETE:
+        names = ", ".join(r.name for r in report.not_run())
+        return f"SITE INCOMPLETE (could not run: {names})"
+    return f"SITE {overall.value.upper()}"
 
 
 def render_screen(report: SiteReport, html_path: Path | None = None, width: int = 100,
@@ -46,22 +65,19 @@ def render_screen(report: SiteReport, html_path: Path | None = None, width: int 
         for i, r in enumerate(results):
             tint = _COLOUR[r.verdict]
             finding = escape_markup(r.summary)
-            if r.hint and r.verdict in (Verdict.FAIL, Verdict.WARN):
+            if r.hint and r.verdict in (Verdict.FAIL, Verdict.WARN, Verdict.INCOMPLETE):
                 finding += f"\n[bright_black]→ {escape_markup(r.hint)}[/]"
             table.add_row(label if i == 0 else "", f"[bold {tint}]{_MARK[r.verdict]}[/]",
                           r.name, finding)
     buf = io.StringIO()
     console = Console(file=buf, width=width, force_terminal=colour, highlight=False,
                       color_system="standard" if colour else None)
-    overall = report.overall
-    c = report.counts()
     console.print(f"[bold]flexlab site-check[/] on {report.options.iface} "
                   f"({report.iface_mac}, {report.iface_ipv4 or 'no IPv4'}) "
                   f"at {report.host}")
     console.print(table)
-    console.print(f"[bold {_COLOUR[overall]}]SITE {overall.value.upper()}[/]  "
-                  f"{c['pass']} pass · {c['warn']} warn · {c['fail']} fail · "
-                  f"{c['skip']} skipped")
+    console.print(f"[bold {_COLOUR[report.overall]}]{escape_markup(overall_line(report))}[/]  "
+                  f"{counts_line(report)}")
     if html_path is not None:
         console.print(f"report: {html_path}")
     return buf.getvalue()
@@ -80,13 +96,20 @@ margin:0 0 20px}
 .req{border-radius:10px;padding:12px 14px;color:#fff;min-height:84px}
 .req .t{font-weight:700;font-size:14px}.req .s{font-size:12.5px;opacity:.95;margin-top:6px}
 .v-pass{background:#1a7f37}.v-fail{background:#c62828}.v-warn{background:#b26a00}
-.v-skip{background:#8a96a3}
-.b-warn{background:var(--warn)}
+.v-skip{background:#8a96a3}.v-incomplete{background:#6a3d9a}
+.b-warn{background:var(--warn)}.b-incomplete{background:#6a3d9a}
 .banner.warn{background:linear-gradient(90deg,#b26a00,#d18a1c)}
+.banner.incomplete{background:linear-gradient(90deg,#6a3d9a,#8a5cc0)}
 .hint{color:#6b3e00;margin-top:4px}
 pre.ev{margin:6px 0 0;padding:8px 10px;background:#f6f8fa;border-radius:6px;font-size:12px;
 white-space:pre-wrap}
 """
+
+
+def _not_run_html(report: SiteReport) -> str:
+    names = ", ".join(r.name for r in report.not_run())
+    return f"<br>could not run: {_t(names)} — these requirements were not checked" \
+        if names else ""
 
 
 def _badge(v: Verdict) -> str:
@@ -98,7 +121,9 @@ def _grid(report: SiteReport) -> str:
     for key, results in report.by_requirement().items():
         checked = [r.verdict for r in results if r.verdict != Verdict.SKIP]
         v = worst(checked) if checked else Verdict.SKIP  # a skipped part does not grey it
-        bad = [r for r in results if r.verdict in (Verdict.FAIL, Verdict.WARN)]
+        bad = sorted((r for r in results if r.verdict in (Verdict.FAIL, Verdict.INCOMPLETE,
+                                                           Verdict.WARN)),
+                     key=lambda r: -r.verdict.rank)
         line = bad[0].summary if bad else (results[0].summary if results else "not checked")
         tiles.append(f'<div class="req v-{v.value}"><div class="t">{_t(REQUIREMENTS[key])}</div>'
                      f'<div class="s">{_t(line)}</div></div>')
@@ -179,14 +204,14 @@ def _details(results: list[CheckResult]) -> str:
 def render_html(report: SiteReport) -> str:
     """One self-contained HTML page (no scripts, no external assets)."""
     overall = report.overall
-    c = report.counts()
     when = dt.datetime.fromtimestamp(report.started, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     sections = []
     for key, results in report.by_requirement().items():
         if results:
             sections.append(f"<section><h2>{_t(REQUIREMENTS[key])}</h2>{_details(results)}"
                             "</section>")
-    banner_cls = {Verdict.PASS: "pass", Verdict.WARN: "warn"}.get(overall, "fail")
+    banner_cls = {Verdict.PASS: "pass", Verdict.WARN: "warn",
+                  Verdict.INCOMPLETE: "incomplete"}.get(overall, "fail")
     return f"""<!doctype html><html><head><meta charset="utf-8">
 <title>flexlab site-check — {_t(report.host)} {_t(report.options.iface)}</title>
 <style>{CSS}{EXTRA_CSS}</style></head><body>
@@ -195,8 +220,7 @@ def render_html(report: SiteReport) -> str:
 {_t(report.iface_ipv4 or "no IPv4")} · took {report.finished - report.started:.1f} s</div>
 </header><main>
 <div class="banner {banner_cls}"><span class="big">SITE {overall.value.upper()}</span>
-<span class="sub">{c['pass']} pass · {c['warn']} warn · {c['fail']} fail · {c['skip']} skipped
-</span></div>
+<span class="sub">{_t(counts_line(report))}{_not_run_html(report)}</span></div>
 {_grid(report)}
 <section><h2>Who answered on this LAN</h2>{responder_map_svg(report)}</section>
 {''.join(sections)}

@@ -4,7 +4,8 @@ The order matters: the layer-2 check says whether the link is up at all, the DHC
 learns the site's DNS and NTP servers (what a PXE-booted node will use), and the DNS,
 time and outbound checks use them. A check that crashes is recorded as a FAIL of that
 check ("the check itself failed") and the others still run, so one bug never hides
-the rest of the verdict.
+the rest of the verdict. A check that could not run (it raised SiteCheckError, or this
+build lacks it) is INCOMPLETE: the site is then not known to pass, and says so.
 """
 
 from __future__ import annotations
@@ -59,8 +60,13 @@ class SiteReport:
 
     @property
     def overall(self) -> Verdict:
-        """FAIL if anything failed, WARN if anything warned, else PASS."""
+        """FAIL if anything failed, else INCOMPLETE if a check could not run, else WARN if
+        anything warned, else PASS (never PASS with a check that could not run)."""
         return worst([r.verdict for r in self.results if r.verdict != Verdict.SKIP])
+
+    def not_run(self) -> list[CheckResult]:
+        """The checks that could not run, in order."""
+        return [r for r in self.results if r.verdict is Verdict.INCOMPLETE]
 
     def by_requirement(self) -> dict[str, list[CheckResult]]:
         """Results grouped under the guide's requirements, in the guide's order."""
@@ -82,7 +88,8 @@ class SiteReport:
         return {"tool": f"flexlab {__version__}", "host": self.host, "iface": self.options.iface,
                 "iface_mac": self.iface_mac, "iface_ipv4": self.iface_ipv4,
                 "started": self.started, "finished": self.finished,
-                "overall": self.overall.value, "counts": self.counts(), "options": opts,
+                "overall": self.overall.value, "counts": self.counts(),
+                "not_run": [r.name for r in self.not_run()], "options": opts,
                 "results": [r.to_json() for r in self.results]}
 
 
@@ -115,15 +122,26 @@ def _check_privileges(options: SiteCheckOptions) -> None:
                              "(or with CAP_NET_RAW and CAP_NET_BIND_SERVICE)")
 
 
-def _load(module: str, func: str) -> Callable[[SiteContext], list[CheckResult]] | None:
+def _load(module: str, func: str) -> Callable[[SiteContext], list[CheckResult]]:
+    """The check function; a SiteCheckError when this build does not have it (so the
+    requirement is reported as not checked, never silently left out)."""
     try:
         mod = importlib.import_module(module)
     except ModuleNotFoundError as exc:
         if exc.name == module:
-            return None  # that check is not part of this build
+            raise SiteCheckError(f"this flexlab build has no {module}") from None
         raise
     found: Callable[[SiteContext], list[CheckResult]] = getattr(mod, func)
     return found
+
+
+def could_not_run(requirement: str, what: str, exc: SiteCheckError) -> CheckResult:
+    """The result of a check (``what`` it checks) that could not run: INCOMPLETE, with the
+    reason."""
+    return CheckResult(requirement, f"{requirement}.not-run", Verdict.INCOMPLETE,
+                       f"could not run ({what}): {exc}",
+                       hint="this requirement was not checked: fix what stopped the check "
+                       "and run site-check again")
 
 
 def run_site_check(options: SiteCheckOptions, progress: Progress | None = None) -> SiteReport:
@@ -136,16 +154,12 @@ def run_site_check(options: SiteCheckOptions, progress: Progress | None = None) 
     report = SiteReport(options=options, host=socket.gethostname(), iface_mac=mac,
                         iface_ipv4=ipv4, started=time.time())
     for module, func, req, what in CHECKS:
-        check = _load(module, func)
-        if check is None:
-            continue
         say(f"checking {what} …")
         start = time.monotonic()
         try:
-            results = check(ctx)
+            results = _load(module, func)(ctx)
         except SiteCheckError as exc:
-            results = [CheckResult(req, f"{req}.not-run", Verdict.SKIP,
-                                   f"could not check: {exc}")]
+            results = [could_not_run(req, what, exc)]
         except Exception as exc:  # a bug in one check must not hide the others' verdicts
             results = [CheckResult(
                 req, f"{req}.crashed", Verdict.FAIL,

@@ -58,7 +58,7 @@ def test_unknown_requirement_is_refused() -> None:
 
 
 def _fake_checks(monkeypatch: pytest.MonkeyPatch, funcs: dict[str, object],
-                 requirements: list[str]) -> list[str]:
+                 requirements: list[str], *, absent: bool = True) -> list[str]:
     calls: list[str] = []
     mod = types.ModuleType("fake_checks")
     for name, fn in funcs.items():
@@ -69,7 +69,8 @@ def _fake_checks(monkeypatch: pytest.MonkeyPatch, funcs: dict[str, object],
     monkeypatch.setitem(sys.modules, "fake_checks", mod)
     monkeypatch.setattr(runner, "CHECKS", [("fake_checks", n, req, n)
                                            for n, req in zip(funcs, requirements, strict=True)]
-                        + [("harness.sitecheck.not_built_yet", "check_x", "l2", "absent")])
+                        + ([("harness.sitecheck.not_built_yet", "check_x", "l2", "absent")]
+                           if absent else []))
     monkeypatch.setattr(runner, "_check_privileges", lambda options: None)
     monkeypatch.setattr(runner, "interface_facts", lambda iface: ("02:00:00:00:00:01",
                                                                   "10.9.0.2/24"))
@@ -145,3 +146,71 @@ def test_a_skipped_part_does_not_grey_out_a_passing_requirement() -> None:
     grid = render._grid(rep)
     assert '<div class="req v-pass"><div class="t">4. DNS' in grid
     assert '<div class="req v-skip"><div class="t">5. Time' in grid
+
+
+def _dhcp_pass(ctx: SiteContext) -> list[CheckResult]:
+    return [CheckResult("dhcp", "dhcp.offers", Verdict.PASS, "one server offered")]
+
+
+def _cannot_run(ctx: SiteContext) -> list[CheckResult]:
+    raise SiteCheckError("cannot read eth9 over netlink: permission denied")
+
+
+def _dns_fails(ctx: SiteContext) -> list[CheckResult]:
+    return [CheckResult("dns", "dns.public", Verdict.FAIL, "example.com does not resolve")]
+
+
+def test_a_check_that_could_not_run_makes_the_site_incomplete(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Everything that ran passed, one check could not run: INCOMPLETE, exit 3, and the
+    table, the HTML and the JSON all say which check and why — never SITE PASS."""
+    _fake_checks(monkeypatch, {"check_dhcp": _dhcp_pass, "check_l2": _cannot_run},
+                 ["dhcp", "l2"], absent=False)
+    status = cli.main(["--iface", "eth9", "-q", "--out", str(tmp_path)])
+    assert status == cli.EXIT_INCOMPLETE == 3
+    screen = capsys.readouterr().out
+    assert "SITE INCOMPLETE (could not run: l2.not-run)" in screen and "SITE PASS" not in screen
+    assert "NOT RUN" in screen and "permission denied" in screen
+    assert "1 pass · 0 warn · 0 fail · 1 not run · 0 skipped" in screen
+    data = json.loads((tmp_path / "site-check.json").read_text())
+    assert data["overall"] == "incomplete" and data["not_run"] == ["l2.not-run"]
+    [l2] = [r for r in data["results"] if r["requirement"] == "l2"]
+    assert l2["verdict"] == "incomplete" and "permission denied" in l2["summary"]
+    html = (tmp_path / "site-check.html").read_text()
+    assert '<div class="banner incomplete"><span class="big">SITE INCOMPLETE' in html
+    assert "could not run: l2.not-run" in html and 'class="req v-incomplete"' in html
+
+
+def test_a_check_that_fails_is_a_fail_not_incomplete(monkeypatch: pytest.MonkeyPatch,
+                                                     tmp_path: Path) -> None:
+    """The site's own problem is FAIL (exit 1); with a check that also could not run, the
+    failure still decides the site, and the unrun check is still named."""
+    _fake_checks(monkeypatch, {"check_dhcp": _dhcp_pass, "check_dns": _dns_fails},
+                 ["dhcp", "dns"], absent=False)
+    assert cli.main(["--iface", "eth9", "-q", "--out", str(tmp_path / "a")]) == cli.EXIT_FAIL
+    _fake_checks(monkeypatch, {"check_dns": _dns_fails, "check_l2": _cannot_run},
+                 ["dns", "l2"], absent=False)
+    assert cli.main(["--iface", "eth9", "-q", "--out", str(tmp_path / "b")]) == cli.EXIT_FAIL
+    data = json.loads((tmp_path / "b" / "site-check.json").read_text())
+    assert data["overall"] == "fail" and data["not_run"] == ["l2.not-run"]
+
+
+def test_a_check_missing_from_the_build_is_not_silently_left_out(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_checks(monkeypatch, {"check_dhcp": _dhcp_pass}, ["dhcp"])  # + an absent module
+    report = runner.run_site_check(_args())
+    assert report.overall is Verdict.INCOMPLETE
+    assert "has no harness.sitecheck.not_built_yet" in report.not_run()[0].summary
+
+
+def test_exit_status_per_overall_verdict() -> None:
+    assert [cli.exit_status(v) for v in Verdict] == [0, 0, 0, 3, 1]
+    assert [v.value for v in Verdict] == ["pass", "skip", "warn", "incomplete", "fail"]
+
+
+def test_help_documents_every_exit_status() -> None:
+    text = cli.build_parser().format_help()
+    for line in ("0  SITE PASS", "1  SITE FAIL", "2  site-check could not run at all",
+                 "3  SITE INCOMPLETE"):
+        assert line in text
