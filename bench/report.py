@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["fmt", "render", "summary_rows"]
+__all__ = ["fmt", "render", "run_verdict", "summary_rows"]
 
 DASH = "\u2013"  # a missing figure in a table
 
@@ -34,8 +34,48 @@ def _lat(lat: dict[str, Any] | None) -> str:
     return " / ".join(fmt(lat.get(p), 2) for p in ("p50", "p95", "p99"))
 
 
+def _short(text: str, limit: int = 90) -> str:
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "\u2026"
+
+
+def _why(doc: dict[str, Any]) -> str:
+    """The first reason a run did not pass: its error, else its first failed expectation."""
+    if doc.get("error"):
+        return _short(str(doc["error"]))
+    failed = doc.get("failed_expectations") or []
+    if not failed:
+        return ""
+    more = f" (+{len(failed) - 1} more)" if len(failed) > 1 else ""
+    return f"{_short(str(failed[0]))}{more}"
+
+
+def run_verdict(doc: dict[str, Any]) -> str | None:
+    """One run's verdict for a summary row — "PASS", or "FAIL (why)" — so a figure is
+    never read without it (1000 machines Ready in a run that FAILED is not a good run);
+    None when the document carries no verdict."""
+    verdict = doc.get("verdict")
+    if verdict is None:
+        return None
+    word = str(verdict).upper()
+    why = _why(doc) if verdict != "pass" else ""
+    return f"{word} ({why})" if why else word
+
+
+def _runs_verdict(vm: dict[str, Any]) -> str | None:
+    """The VM row's verdict: each run's, worst first ("FAIL: 1 of 5 runs failed")."""
+    runs = [r for r in vm.get("runs") or [] if isinstance(r, dict) and "verdict" in r]
+    if not runs:
+        return run_verdict(vm)
+    failed = [r for r in runs if r["verdict"] != "pass"]
+    if failed:
+        return f"FAIL: {len(failed)} of {len(runs)} runs did not pass " \
+            f"({', '.join(str(r['verdict']) for r in runs)})"
+    return f"PASS: all {len(runs)} runs passed"
+
+
 def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(benchmark, subject, headline) rows for the one table the runner prints."""
+    """(benchmark, subject, headline) rows for the one table the runner prints; a row for
+    a run that has a verdict starts with it."""
     rows: list[tuple[str, str, str]] = []
     proxy = results.get("proxydhcp")
     if isinstance(proxy, dict) and "systems" in proxy:
@@ -57,17 +97,31 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     for storm in _storms(results):
         if "machines" in storm:
             rows.append(("boot storm", f"{storm['machines']} sim machines",
-                         f"{storm['ready']} Ready; all Ready in "
-                         f"{fmt(storm['time_to_all_ready_s'], 1)} s; power-on->Ready p50/p95 "
-                         f"{fmt(storm['ready_s']['p50'], 2)}/{fmt(storm['ready_s']['p95'], 2)} s"))
+                         _with_verdict(run_verdict(storm),
+                                       f"{storm['ready']} of {storm['machines']} Ready; all "
+                                       f"Ready in {fmt(storm['time_to_all_ready_s'], 1)} s; "
+                                       f"power-on->Ready p50/p95 "
+                                       f"{fmt(storm['ready_s']['p50'], 2)}/"
+                                       f"{fmt(storm['ready_s']['p95'], 2)} s")))
         else:
             rows.append(("boot storm", DASH, f"not measured: {storm.get('error')}"))
     vm = results.get("vm")
     if isinstance(vm, dict):
         rows.append(("vm boot", vm.get("subject", DASH),
-                     f"{fmt(vm.get('ready_s'), 1)} s power-on→Ready" if vm.get("ready_s")
+                     _with_verdict(_runs_verdict(vm),
+                                   f"{fmt(vm.get('ready_s'), 1)} s power-on→Ready")
+                     if vm.get("ready_s")
                      else f"not measured: {vm.get('reason') or vm.get('error')}"))
     return rows
+
+
+def _with_verdict(verdict: str | None, figure: str) -> str:
+    return f"{verdict} — {figure}" if verdict else figure
+
+
+def _cell(text: str) -> str:
+    """A Markdown table cell: a ``|`` in a reason must not split the row."""
+    return text.replace("|", "\\|")
 
 
 def _storms(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -199,7 +253,7 @@ def render(results: dict[str, Any], argv: Sequence[str], total_seconds: float) -
         "| benchmark | subject | figure |",
         "| --- | --- | --- |",
     ]
-    lines += [f"| {a} | {b} | {c} |" for a, b, c in summary_rows(results)]
+    lines += [f"| {_cell(a)} | {_cell(b)} | {_cell(c)} |" for a, b, c in summary_rows(results)]
     proxy = results.get("proxydhcp")
     if proxy is not None:
         lines += [

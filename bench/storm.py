@@ -38,6 +38,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(REPO))
 
 from bench.errors import BenchError  # noqa: E402
+from bench.report import summary_rows  # noqa: E402
 from bench.stats import percentiles  # noqa: E402
 from harness.builder.runner import ScenarioRunner  # noqa: E402
 from harness.judge.result import MachineResult, RunResult  # noqa: E402
@@ -193,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"storm: {exc}", file=sys.stderr)
         return 1
     print(json.dumps({k: v for k, v in doc.items() if k != "versions"}, indent=2))
+    # the same one-line row as bench/run.py: the run's verdict first, then its figures
+    [(_, subject, figure)] = summary_rows({"storm": doc})
+    print(f"boot storm, {subject}: {figure}")
     return 0 if doc["verdict"] == "pass" else 1
 
 

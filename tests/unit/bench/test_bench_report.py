@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
-from bench.report import fmt, render, summary_rows
+from bench.report import fmt, render, run_verdict, summary_rows
 from bench.storm import retransmissions, storm_scenario, summarise_run
 from harness.judge.result import MachineResult, RunResult, TimelineEvent
 
 pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _machine(name: str, events: list[tuple[str, str]], ready: float | None) -> MachineResult:
@@ -102,3 +107,55 @@ def test_one_vm_scenario_keeps_one_machine_and_its_expectations() -> None:
     assert [e.name for e in scenario.expect.machines] == ["bios"]
     assert all(s.machines == ["bios"] for s in scenario.steps)
     assert scenario.timeout == 123 and scenario.tier == "vm"
+
+
+def _storm_doc(machines: int, verdict: str, failed: list[str]) -> dict[str, object]:
+    return {"machines": machines, "per_kind": machines // 2, "ready": machines,
+            "not_ready": 0, "time_to_all_ready_s": 84.56,
+            "ready_s": {"p50": 20.2, "p95": 83.7, "p99": 84.5}, "dhcp_retransmissions": 1,
+            "machines_with_retransmissions": 1, "phases_s": {}, "wall_s": 117.5,
+            "verdict": verdict, "error": None, "failed_expectations": failed,
+            "time_scale": 0.25}
+
+
+def test_every_summary_row_with_a_verdict_shows_that_runs_verdict(tmp_path: Path) -> None:
+    """A storm whose machines all reached Ready but whose run FAILED reads FAIL, with why;
+    the VM row shows its runs' verdicts — from a results JSON as bench/run.py writes it."""
+    results = {
+        "storm": [_storm_doc(200, "pass", []),
+                  _storm_doc(1000, "fail", ["rule MUST: TFTP-1: port changed | twice",
+                                            "rule MUST: TFTP-5: late"])],
+        "vm": {"subject": "1 VM", "ready_s": 12.8, "verdict": "pass",
+               "runs": [{"verdict": "pass"}, {"verdict": "fail"}, {"verdict": "pass"}]},
+    }
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps(results))
+    rows = summary_rows(json.loads(path.read_text()))
+    storm200, storm1000, vm = rows
+    assert storm200[2].startswith("PASS — 200 of 200 Ready")
+    assert storm1000[2].startswith("FAIL (rule MUST: TFTP-1: port changed | twice (+1 more)) "
+                                   "— 1000 of 1000 Ready")
+    assert vm[2] == "FAIL: 1 of 3 runs did not pass (pass, fail, pass) — 12.8 s power-on→Ready"
+    doc = render(json.loads(path.read_text()), ["bench/run.py"], 1.0)
+    assert "| boot storm | 1000 sim machines | FAIL (rule MUST: TFTP-1: port changed \\| twice" \
+        in doc  # a | in the reason does not split the Markdown row
+
+
+def test_a_run_error_is_the_reason_and_a_row_without_verdict_has_none() -> None:
+    assert run_verdict({"verdict": "fail", "error": "lab build failed",
+                        "failed_expectations": ["x"]}) == "FAIL (lab build failed)"
+    assert run_verdict({"verdict": "pass"}) == "PASS"
+    assert run_verdict({"offers_per_s": 3}) is None
+    results = {"proxydhcp": {"plan": {}, "systems": [SYSTEM]}}
+    assert summary_rows(results)[0][2].startswith("3,000 offers/s")
+
+
+def test_committed_results_show_each_storm_runs_verdict() -> None:
+    """Whatever bench/results/summary.json holds now, each storm row leads with its run's
+    verdict (it once read "1000 Ready" for a run whose verdict was FAIL)."""
+    results = json.loads((REPO / "bench" / "results" / "summary.json").read_text())
+    storms = results["storm"] if isinstance(results["storm"], list) else [results["storm"]]
+    rows = [r for r in summary_rows(results) if r[0] == "boot storm"]
+    assert len(rows) == len(storms) > 0
+    for storm, (_, _, figure) in zip(storms, rows, strict=True):
+        assert figure.startswith(str(storm["verdict"]).upper()), figure
