@@ -2,6 +2,8 @@
 
 Sub-commands import their module lazily so that ``flexlab --help`` and
 ``flexlab clean`` work even when an optional part (libvirt, Docker) is absent.
+``-v`` and ``--log-format`` come before the command (delegated commands own the rest of
+the line) and configure the harness's structured log (:mod:`harness.logs`) on stderr.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import sys
 
 from harness import __version__
 from harness.errors import FlexlabError
+from harness.logs import FORMATS, configured
 
 
 def _cmd_clean(args: argparse.Namespace) -> int:
@@ -102,6 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Simulation and conformance test harness for KubeFlex-style PXE provisioning.",
     )
     parser.add_argument("--version", action="version", version=f"flexlab {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log the harness's events on stderr: -v lab, processes, "
+                        "components and phases; -vv debug too (default: warnings only)")
+    parser.add_argument("--log-format", choices=FORMATS, default="text",
+                        help="text for a terminal, json for one object per line with the "
+                        "Boot Proxy's and Control Plane's fields (ts, level, component, event, "
+                        "msg) (default: text)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("demo", help="run the smoke scenario end to end and print where its "
@@ -151,29 +161,50 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def command_index(argv: list[str]) -> int:
+    """Where the command starts in ``argv``: after the leading options (``--log-format``
+    takes the next word unless written ``--log-format=json``)."""
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        i += 2 if argv[i] == "--log-format" else 1
+    return i
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``flexlab`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in DELEGATED:
-        # these sub-commands own their whole argument list, --help included
-        module, func = DELEGATED[argv[0]]
-        rest = argv[1:]
-        if argv[0] == "cp":
-            if not rest or rest[0] != "serve":
-                print("usage: flexlab cp serve [options] (see flexlab cp serve --help)",
-                      file=sys.stderr)
-                return 2
-            rest = rest[1:]
-        try:
-            return int(getattr(importlib.import_module(module), func)(rest) or 0)
-        except FlexlabError as exc:
-            print(f"flexlab {argv[0]}: {exc}", file=sys.stderr)
-            return 1
     parser = build_parser()
+    start = command_index(argv)
+    if start < len(argv) and argv[start] in DELEGATED:
+        options = parser.parse_args(argv[:start])  # the options before the command only
+        with configured(options.log_format, options.verbose):
+            return _delegate(argv[start], argv[start + 1:])
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    with configured(args.log_format, args.verbose):
+        return _run(args)
+
+
+def _delegate(command: str, rest: list[str]) -> int:
+    """Run a sub-command that owns its whole argument list, --help included."""
+    module, func = DELEGATED[command]
+    if command == "cp":
+        if not rest or rest[0] != "serve":
+            print("usage: flexlab cp serve [options] (see flexlab cp serve --help)",
+                  file=sys.stderr)
+            return 2
+        rest = rest[1:]
+    try:
+        return int(getattr(importlib.import_module(module), func)(rest) or 0)
+    except FlexlabError as exc:
+        print(f"flexlab {command}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run a sub-command parsed here; a FlexlabError is one line and status 1."""
     try:
         return int(args.func(args))
     except FlexlabError as exc:

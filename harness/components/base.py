@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import abc
+import functools
+import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,7 +13,38 @@ from typing import Any
 from harness.errors import ComponentError
 from harness.lab.process import LabProcess
 from harness.lab.waits import Condition, Holds
+from harness.logs import log_event
 from harness.wait import StartedAndReady
+
+# the life-cycle methods whose calls are logged, and their events (harness.logs)
+LOGGED = {"start": "component_start", "wait_ready": "component_ready",
+          "stop": "component_stop"}
+
+
+def logged(method: Callable[..., Any], event: str) -> Callable[..., Any]:
+    """``method`` logging ``event`` when it returns (``component_failed``, a warning, when
+    it raises). An override that calls ``super()`` logs once: only the outermost call."""
+    @functools.wraps(method)
+    def wrapper(self: Component, *args: Any, **kwargs: Any) -> Any:
+        active: set[str] = self.__dict__.setdefault("_logging", set())
+        if event in active:
+            return method(self, *args, **kwargs)
+        active.add(event)
+        if event == "component_start":
+            self.__dict__["_log_started"] = time.monotonic()
+        try:
+            result = method(self, *args, **kwargs)
+        except Exception as exc:
+            log_event("component_failed", f"{self.name}: {event} failed: {exc}",
+                      level=logging.WARNING, **self.log_fields(), during=event,
+                      error=type(exc).__name__)
+            raise
+        finally:
+            active.discard(event)
+        log_event(event, f"{self.name}: {event.removeprefix('component_')}",
+                  **self.log_fields())
+        return result
+    return wrapper
 
 
 class Component(StartedAndReady):
@@ -23,6 +57,25 @@ class Component(StartedAndReady):
 
     name: str = "component"
     process: LabProcess | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Every component logs its start, readiness and stop (harness.logs), whichever
+        class defines them: the subclass's own methods are wrapped as it is created."""
+        super().__init_subclass__(**kwargs)
+        for name, event in LOGGED.items():
+            if name in cls.__dict__:
+                setattr(cls, name, logged(cls.__dict__[name], event))
+
+    def log_fields(self) -> dict[str, Any]:
+        """What each life-cycle event says of this component: its name and class, its
+        process's PID when it has one, seconds since start()."""
+        fields: dict[str, Any] = {"name": self.name, "kind": type(self).__name__}
+        proc = self.process
+        if proc is not None and proc.running():
+            fields["pid"] = proc.pid
+        if (started := self.__dict__.get("_log_started")) is not None:
+            fields["seconds"] = round(time.monotonic() - started, 3)
+        return fields
 
     @abc.abstractmethod
     def start(self) -> None:
@@ -51,6 +104,8 @@ class Component(StartedAndReady):
         """Stop the process by PID; idempotent."""
         if self.process is not None:
             self.process.stop()
+
+    stop = logged(stop, "component_stop")
 
     def logs(self) -> str:
         """Everything the component printed."""

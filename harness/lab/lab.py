@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import logging
 import os
 import random
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -21,6 +23,7 @@ from harness.lab.process import LabProcess, run_once
 from harness.lab.registry import ProcessRecord, Registry, new_record, process_starttime
 from harness.lab.tcpdump import PacketCapture
 from harness.lab.topology import Host, LinkState, Topology
+from harness.logs import log_event
 
 IFA_F_NODAD = 0x02
 _POOL = ipaddress.IPv4Network("10.64.0.0/10")
@@ -143,6 +146,10 @@ class Lab:
     def build(self) -> None:
         """Create namespaces, bridges, veths and addresses; undo everything on failure."""
         _check_privileges()
+        started = time.monotonic()
+        log_event("lab_build", f"building lab {self.id}", lab=self.id,
+                  segments=[s.name for s in self.topology.segments],
+                  hosts=[h.name for h in self.topology.hosts])
         self._allocate_addresses()
         self._record.namespaces = [self.switch_ns] + [
             names.host_ns(self.id, h.name) for h in self.topology.hosts
@@ -159,13 +166,21 @@ class Lab:
                     self.pcaps[seg.name] = self.captures[seg.name].pcap
             for host in self.topology.hosts:
                 self._build_host(host)
-        except BaseException:
+        except BaseException as exc:
+            log_event("lab_build_failed", f"lab {self.id} build failed: {exc}",
+                      level=logging.WARNING, lab=self.id, error=type(exc).__name__)
             self.teardown()
             raise
         self._built = True
+        seconds = round(time.monotonic() - started, 3)
+        log_event("lab_built", f"lab {self.id} built in {seconds} s", lab=self.id,
+                  seconds=seconds)
 
     def teardown(self) -> None:
         """Stop every process, remove every namespace and temp dir of this lab."""
+        started = time.monotonic()
+        log_event("lab_teardown", f"tearing lab {self.id} down", lab=self.id,
+                  processes=len(self.processes))
         errors: list[str] = []
         for proc in reversed(self.processes):
             try:
@@ -176,6 +191,11 @@ class Lab:
         for info in self.links.values():
             info.state = LinkState.REMOVED
         self._built = False
+        seconds = round(time.monotonic() - started, 3)
+        log_event("lab_torn_down", f"lab {self.id} removed in {seconds} s"
+                  + (f", {len(errors)} problem(s) left" if errors else ""),
+                  level=logging.WARNING if errors else logging.INFO, lab=self.id,
+                  seconds=seconds, problems=errors)
         if errors:
             raise LabError(f"lab {self.id} teardown left problems:\n  " + "\n  ".join(errors))
 

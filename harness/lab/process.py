@@ -8,15 +8,18 @@ Output goes to a log file that outlives the process; readiness is a list of
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any, Self
 
 from harness.errors import ComponentError
 from harness.lab.waits import Condition, LogLine, wait_for
+from harness.logs import log_event
 from harness.wait import StartedAndReady
 
 
@@ -57,6 +60,8 @@ class LabProcess(StartedAndReady):
         self.cwd = cwd
         self._proc: subprocess.Popen[bytes] | None = None
         self._start_offset = 0
+        self._started_at = 0.0
+        self._stop_logged = False
 
     @property
     def pid(self) -> int:
@@ -82,6 +87,10 @@ class LabProcess(StartedAndReady):
                 )
             except FileNotFoundError as exc:
                 raise ComponentError(f"{self.name}: cannot run {self.argv[0]!r}: {exc}") from exc
+        self._started_at, self._stop_logged = time.monotonic(), False
+        log_event("process_start", f"{self.name} started, pid {self._proc.pid}",
+                  name=self.name, pid=self._proc.pid, netns=self.netns, argv=self.argv,
+                  log=str(self.log_path))
         return self
 
     def running(self) -> bool:
@@ -128,17 +137,41 @@ class LabProcess(StartedAndReady):
     def stop(self, timeout: float = 5.0, sig: int = signal.SIGTERM) -> int | None:
         """Signal the process group, wait, then SIGKILL what is left. Returns the exit status."""
         proc = self._proc
-        if proc is None or proc.poll() is not None:
-            return None if proc is None else proc.returncode
+        if proc is None:
+            return None
+        if proc.poll() is not None:
+            self._log_stopped(None, killed=False)
+            return proc.returncode
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
+        killed = False
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            killed = True
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=timeout)
+        self._log_stopped(signal.Signals(sig).name, killed)
         return proc.returncode
+
+    def _log_stopped(self, sig: str | None, killed: bool) -> None:
+        """``process_stop``, once per start; a warning when it had failed by itself before
+        ``stop()`` (``sig`` None, status not 0) or outlived ``sig`` and was killed."""
+        if self._proc is None or self._stop_logged:
+            return
+        self._stop_logged = True
+        pid, status = self._proc.pid, self._proc.returncode
+        if sig is None:
+            how, bad = f"had exited by itself, status {status}", status != 0
+        elif killed:
+            how, bad, sig = f"ignored {sig}; killed", True, "SIGKILL"
+        else:
+            how, bad = f"stopped by {sig}, status {status}", False
+        log_event("process_stop", f"{self.name} (pid {pid}) {how}",
+                  level=logging.WARNING if bad else logging.INFO, name=self.name, pid=pid,
+                  returncode=status, signal=sig,
+                  seconds=round(time.monotonic() - self._started_at, 3))
 
     def wait_ready(self, timeout: float = 20.0) -> Any:
         """Block until the process serves (subclasses name their conditions); here: at once."""
