@@ -36,6 +36,7 @@ from harness.certify.ipmi import (
     power_on,
 )
 from harness.lab.sockets import udp_bound
+from harness.pytest_plugin import require
 from harness.wait import wait_until
 
 pytestmark = pytest.mark.unit
@@ -326,10 +327,11 @@ def test_ipmi_address_is_checked_before_anything_starts(
         certify(_args(tmp_path, "--ipmi", "127.0.0.1:x", "--bmc-user", "admin"),
                 out=lambda s: None)
     # a good address gets past the BMC checks to the next one (the kernel)
-    if shutil.which("ipmitool"):
-        with pytest.raises(CertifyError, match="no such file"):
-            certify(_args(tmp_path, "--ipmi", "127.0.0.1:6230", "--bmc-user", "admin"),
-                    out=lambda s: None)
+    require(shutil.which("ipmitool"),
+            "needs ipmitool on PATH: apt-get install ipmitool (scripts/setup-host.sh)")
+    with pytest.raises(CertifyError, match="no such file"):
+        certify(_args(tmp_path, "--ipmi", "127.0.0.1:6230", "--bmc-user", "admin"),
+                out=lambda s: None)
 
 
 # -- the real ipmitool against a real RMCP+ BMC (pyghmi) on loopback ----------------------
