@@ -2,7 +2,9 @@
 
 Enough for what firmware and the node agent do: GET (scripts, kernels,
 initrds) and POST JSON, Content-Length or chunked bodies. Large bodies are
-hashed, not kept.
+hashed, not kept. ``https://`` (the agent's Control Plane) runs TLS over the same
+socket with the context the caller gives: the agent's, trusting only the CA from
+its boot (:mod:`harness.machines.sim.trust`).
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ import asyncio
 import hashlib
 import json
 import socket
+import ssl
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from harness.machines.sim.errors import BootFailed
+from harness.machines.sim.trust import refusal
 
 KEEP_LIMIT = 1 << 20
 
@@ -72,12 +76,21 @@ async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str],
 
 async def request(sock: socket.socket, url: str, *, method: str = "GET",
                   headers: dict[str, str] | None = None, body: bytes = b"",
-                  timeout: float = 30.0, user_agent: str = "iPXE/1.0.0+") -> HttpResponse:
-    """One request on ``sock`` (bound, not yet connected); the socket is closed afterwards."""
+                  timeout: float = 30.0, user_agent: str = "iPXE/1.0.0+",
+                  tls: ssl.SSLContext | None = None) -> HttpResponse:
+    """One request on ``sock`` (bound, not yet connected); the socket is closed afterwards.
+
+    An ``https://`` URL needs ``tls``: the handshake checks the certificate against it
+    with the URL's host (an IP literal against the IP SAN) before a byte of the request
+    is sent; a refused certificate raises :class:`~harness.machines.sim.errors.TlsRefused`.
+    """
     parts = urlsplit(url)
-    if parts.scheme != "http" or parts.hostname is None:
-        raise BootFailed("HTTP", f"cannot fetch {url!r}: only http:// URLs with a host")
-    port = parts.port or 80
+    secure = parts.scheme == "https"
+    if parts.scheme not in ("http", "https") or parts.hostname is None:
+        raise BootFailed("HTTP", f"cannot fetch {url!r}: only http(s):// URLs with a host")
+    if secure and tls is None:
+        raise BootFailed("HTTP", f"cannot fetch {url!r}: https without a TLS context")
+    port = parts.port or (443 if secure else 80)
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
@@ -86,7 +99,12 @@ async def request(sock: socket.socket, url: str, *, method: str = "GET",
     try:
         async with asyncio.timeout(timeout):
             await loop.sock_connect(sock, (parts.hostname, port))
-            reader, writer = await asyncio.open_connection(sock=sock)
+            if secure:
+                reader, writer = await asyncio.open_connection(
+                    sock=sock, ssl=tls, server_hostname=parts.hostname,
+                    ssl_handshake_timeout=timeout)
+            else:
+                reader, writer = await asyncio.open_connection(sock=sock)
             head = [f"{method} {path} HTTP/1.1", f"Host: {parts.netloc}",
                     f"User-Agent: {user_agent}", "Connection: close"]
             for key, value in (headers or {}).items():
@@ -108,6 +126,9 @@ async def request(sock: socket.socket, url: str, *, method: str = "GET",
             if method != "HEAD":
                 await _read_body(reader, resp_headers, resp)
             return resp
+    except ssl.SSLCertVerificationError as exc:  # an OSError too: before that clause
+        assert parts.hostname is not None
+        raise refusal(exc, parts.hostname) from exc
     except TimeoutError:  # first: TimeoutError is an OSError, whose message is empty
         raise BootFailed("HTTP", f"{method} {url}: no answer within {timeout:.1f}s") from None
     except (OSError, asyncio.IncompleteReadError) as exc:

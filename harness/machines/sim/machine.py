@@ -16,12 +16,15 @@ import json
 import os
 import random
 import socket
+import ssl
 import struct
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from harness.machines.sim import http as sim_http
+from harness.machines.sim import trust
 from harness.machines.sim.agent import NodeFacts, sntp_offset, sntp_request
 from harness.machines.sim.dhcp import (
     ACK,
@@ -33,7 +36,7 @@ from harness.machines.sim.dhcp import (
     client_message,
     parse_reply,
 )
-from harness.machines.sim.errors import BootFailed, SimMachineError
+from harness.machines.sim.errors import BootFailed, SimMachineError, TlsRefused
 from harness.machines.sim.frames import BROADCAST_MAC, UdpFrame, udp_frame
 from harness.machines.sim.netdev import MacvlanFactory, bound_socket
 from harness.machines.sim.profiles import FirmwareProfile
@@ -108,6 +111,8 @@ class SimMachine:
         self.lease: Lease | None = None
         self.files: list[dict[str, Any]] = []
         self.registration: dict[str, Any] | None = None
+        # /flexlab/cp-ca.pem as the initrds of this boot's script left it (None: no CA came)
+        self.cp_ca: bytes | None = None
         self._inbox: asyncio.Queue[UdpFrame] = asyncio.Queue()
         self._t0 = 0.0
         self._netdev_up = False
@@ -164,6 +169,7 @@ class SimMachine:
         self.error = None
         self.lease = None
         self.registration = None
+        self.cp_ca = None
         self._inbox = asyncio.Queue()
         self._task = asyncio.get_running_loop().create_task(self.run(),
                                                             name=f"machine-{self.ident.mac}")
@@ -245,9 +251,10 @@ class SimMachine:
                     break
                 except BootFailed as exc:
                     self.error = exc
-                    self.timeline.add(self._now(), "error", exc.code, message=str(exc))
+                    self.timeline.add(self._now(), "error", exc.code, message=str(exc),
+                                      **exc.detail)
                     if attempt == self.spec.boot_attempts:
-                        self._set_state("failed", code=exc.code)
+                        self._set_state("failed", code=exc.code, **exc.detail)
                         break
                     self._set_state("rebooting", attempt=attempt + 1)
                     await asyncio.sleep(self.spec.reboot_delay * self.scale)  # POST again
@@ -508,8 +515,15 @@ class SimMachine:
             raise BootFailed("IPXE", f"script {url} names no kernel")
         self._set_state("kernel", url=script.kernel)
         await self._http_file(script.kernel, "kernel")
+        self.cp_ca = None
         for initrd in script.initrds:
-            await self._http_file(initrd, "initrd")
+            resp = await self._http_file(initrd, "initrd")
+            # Linux unpacks every initrd into one initramfs; the agent reads its CA there
+            # (bodies over 1 MiB are not kept: the image, never the CA archive)
+            try:
+                self.cp_ca = trust.cp_ca([resp.body]) or self.cp_ca
+            except trust.CpioError as exc:  # the kernel says so and boots on without it
+                self.timeline.add(self._now(), "error", "INITRD", url=initrd, message=str(exc))
         return script
 
     # -- node agent ------------------------------------------------------------------
@@ -520,6 +534,7 @@ class SimMachine:
         if not cp or not token:
             raise BootFailed("AGENT", "kernel command line lacks flexlab.cp= or flexlab.token=")
         self._set_state("agent", cp=cp)
+        tls, no_ca = self._cp_trust(cp)
         # like nodeimage/files/agent.sh: set the clock from the site's NTP server (DHCP
         # option 42) before registering; without one the clock stays as the machine
         # started (skewed by facts.clock_skew) and the Control Plane judges that
@@ -541,15 +556,47 @@ class SimMachine:
         clock = time.time() + self.spec.facts.clock_skew + correction
         body = self.spec.facts.payload(self.ident.mac, firmware, clock,
                                        ipv4=self.lease.address)
-        reg = await self._api(cp, "/api/v1/nodes/register", token, body)
-        self.registration = reg
-        state = reg.get("state")
-        self._set_state("registered" if state == "Registered" else "rejected",
-                        reasons=reg.get("reasons", []))
-        if state != "Registered":
-            raise BootFailed("AGENT", f"registration {state}: {reg.get('reasons')}")
-        await self._api(cp, f"/api/v1/nodes/{self.ident.mac}/ready", reg["node_token"], {})
+        try:
+            if no_ca is not None:
+                raise no_ca
+            reg = await self._api(cp, "/api/v1/nodes/register", token, body, tls)
+            self.registration = reg
+            state = reg.get("state")
+            self._set_state("registered" if state == "Registered" else "rejected",
+                            reasons=reg.get("reasons", []))
+            if state != "Registered":
+                raise BootFailed("AGENT", f"registration {state}: {reg.get('reasons')}")
+            await self._api(cp, f"/api/v1/nodes/{self.ident.mac}/ready", reg["node_token"],
+                            {}, tls)
+        except TlsRefused as refused:
+            # the handshake failed before a byte of the request (the token) left
+            self._set_state("tls-refused", url=cp, **refused.detail)
+            raise
         self._set_state("ready")
+
+    def _cp_trust(self, cp: str) -> tuple[ssl.SSLContext | None, TlsRefused | None]:
+        """The TLS context for an ``https://`` Control Plane from the CA this boot delivered
+        (None for ``http://``), or the ``no-ca`` refusal every call to it will meet.
+
+        Recorded as the agent logs it (``tls ca=... sha256=... subject=...`` or
+        ``tls ca=none reason=no-ca-initrd``); the refusal itself comes at the first
+        call, as in nodeimage/files/https.sh.
+        """
+        parts = urlsplit(cp)
+        if parts.scheme != "https":
+            return None, None
+        host = parts.hostname or ""
+        if self.cp_ca is None:
+            self.timeline.add(self._now(), "state", "tls", ca=None, reason="no-ca-initrd")
+            return None, TlsRefused("no-ca", 0, host, f"no /{trust.CA_PATH} in the initrds")
+        try:
+            context, info = trust.client_context(self.cp_ca)
+        except ValueError as exc:
+            self.timeline.add(self._now(), "state", "tls", ca=None, reason="unreadable")
+            return None, TlsRefused("no-ca", 0, host, f"/{trust.CA_PATH}: {exc}")
+        self.timeline.add(self._now(), "state", "tls", ca=f"/{trust.CA_PATH}",
+                          sha256=info.sha256, subject=info.subject)
+        return context, None
 
     async def _ntp_offset(self, server: str) -> float:
         """One SNTP exchange (RFC 4330) from this machine's address: the step that brings
@@ -563,8 +610,9 @@ class SimMachine:
         return sntp_offset(data, skewed, time.time() + self.spec.facts.clock_skew)
 
     async def _api(self, cp: str, path: str, token: str | None,
-                   body: dict[str, Any] | None) -> Any:
-        """GET (``body`` None) or POST JSON to the Control Plane, as the agent does."""
+                   body: dict[str, Any] | None, tls: ssl.SSLContext | None = None) -> Any:
+        """GET (``body`` None) or POST JSON to the Control Plane, as the agent does
+        (over TLS with ``tls`` for an ``https://`` Control Plane)."""
         assert self.lease is not None
         sock = self._socket(socket.SOCK_STREAM)
         method = "GET" if body is None else "POST"
@@ -574,7 +622,7 @@ class SimMachine:
         resp = await sim_http.request(
             sock, cp.rstrip("/") + path, method=method,
             body=b"" if body is None else json.dumps(body).encode(), headers=headers,
-            user_agent="flexlab-agent-sim")
+            user_agent="flexlab-agent-sim", tls=tls)
         self.timeline.add(self._now(), "sent", f"{method} {path}", status=resp.status)
         if resp.status != 200:
             raise BootFailed("AGENT", f"{method} {path} answered {resp.status}: "
