@@ -29,6 +29,7 @@ from harness.judge.judge import decode_captures, judge
 from harness.judge.observed import Observed, scenario_data
 from harness.judge.result import RunResult
 from harness.lab import Lab
+from harness.logs import phase
 from harness.plan import SitePlan, plan
 from harness.plan.items import PlannedStep
 from harness.scenario import model
@@ -112,7 +113,8 @@ class ScenarioRunner:
     def _phase(self, name: str) -> Iterator[None]:
         start = time.time()
         try:
-            yield
+            with phase(name, scenario=self.scenario.name):
+                yield
         finally:
             self.phases.append((name, start, time.time()))
 
