@@ -138,8 +138,10 @@ def test_no_how():
 SELF_SKIP = re.compile(r"pytest\.mark\.skipif\b|pytest\.importorskip\(|pytest\.skip\(")
 # Being reworked by their owners in the same issue (the catalogue and the golden captures):
 # they move to require() there, and then leave this set.
-NOT_YET_ROUTED = {"tests/unit/rules/test_catalog.py", "tests/unit/rules/test_golden.py",
-                  "tests/unit/rules/test_golden_firmware.py"}
+# The shared-copy comparison is not an environment requirement: a clean clone (CI) has
+# no team copy beside it, and the issue asks for the comparison only where one exists;
+# the repo's own copy is always checked (test_ids_match_conformance_document).
+NOT_YET_ROUTED = {"tests/unit/rules/test_catalog.py"}
 
 
 def test_no_test_skips_on_its_own() -> None:

@@ -100,8 +100,7 @@ def test_real_firmware_passes_client_rules(pcap: Path, rule_id: str) -> None:
 def test_edk2_tftp_is_judged(proxy: str) -> None:
     """OVMF's own PXE stack fetched ipxe.efi by TFTP: the TFTP rules saw it and passed."""
     pcap = PCAPS / f"golden_ovmf-pxe_{proxy}.pcap"
-    if not pcap.exists():
-        pytest.skip(f"{pcap.name} not recorded (scripts/record-golden.py --proxy {proxy})")
+    assert pcap.exists(), f"{pcap.name} not committed (scripts/record-golden.py --proxy {proxy})"
     cap, report, _ = _load(pcap)
     assert cap.tftp, "no TFTP packets kept in the capture"
     for rule_id in ("TFTP-1", "TFTP-2"):
