@@ -40,4 +40,4 @@ class TlsRefused(BootFailed):
         self.verify_code = verify_code
         self.host = host
         self.message = message
-        self.detail.update(reason=reason, verify_code=verify_code, host=host, message=message)
+        self.detail.update(reason=reason, verify_code=verify_code, host=host, detail=message)

@@ -268,3 +268,30 @@ def test_http_control_plane_needs_no_ca(monkeypatch: pytest.MonkeyPatch) -> None
     assert m._cp_trust("http://10.0.0.2:8080") == (None, None)
     assert _events(m, "tls") == []
 
+
+
+class _Port:
+    """Enough of a segment port for run(): nothing is sent before the stubbed boot fails."""
+
+    def register(self, mac: str, handler: object) -> None:
+        pass
+
+    def unregister(self, mac: str) -> None:
+        pass
+
+
+def test_a_refusal_ends_the_machine_failed_with_its_reason(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    m = SimMachine(MachineSpec(MAC, profile("ipxe-bios")), _Port(), None,  # type: ignore[arg-type]
+                   "lo", scale=0.1)
+
+    async def refused() -> None:
+        raise TlsRefused("expired", 10, "10.0.0.2", "certificate has expired")
+
+    monkeypatch.setattr(m, "_boot", refused)
+    asyncio.run(m.run())
+    assert m.state == "failed"
+    failed = _events(m, "failed")[0]
+    assert failed == {"code": "TLS", "reason": "expired", "verify_code": 10, "host": "10.0.0.2",
+                      "detail": "certificate has expired"}
+    assert "reason=expired" in str(m.result()["error"])
