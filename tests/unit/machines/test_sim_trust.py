@@ -295,3 +295,27 @@ def test_a_refusal_ends_the_machine_failed_with_its_reason(
     assert failed == {"code": "TLS", "reason": "expired", "verify_code": 10, "host": "10.0.0.2",
                       "detail": "certificate has expired"}
     assert "reason=expired" in str(m.result()["error"])
+
+
+def test_the_script_round_keeps_the_ca_and_notes_a_damaged_archive(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """What _script does with the initrds: placeholder passed over, the CA kept, a damaged
+    archive after it recorded as an INITRD error without losing the CA."""
+    bodies = {
+        "http://bp/boot.ipxe": b"#!ipxe\nkernel http://bp/k flexlab.cp=https://cp\n"
+                               b"initrd --name initrd http://bp/i\n"
+                               b"initrd --name cpca http://bp/trust/cp-ca.cpio\n"
+                               b"initrd http://bp/broken\nboot\n",
+        "http://bp/k": b"K" * 64, "http://bp/i": b"I" * 64,
+        "http://bp/trust/cp-ca.cpio": ca_initrd(PEM), "http://bp/broken": ca_initrd(PEM)[:60],
+    }
+
+    async def fetch(url: str, kind: str, user_agent: str = "") -> sim_http.HttpResponse:
+        return sim_http.HttpResponse(200, size=len(bodies[url]), body=bodies[url])
+
+    m = _machine(monkeypatch, None)
+    monkeypatch.setattr(m, "_http_file", fetch)
+    script = asyncio.run(m._script("http://bp/boot.ipxe"))
+    assert len(script.initrds) == 3 and m.cp_ca == PEM
+    errors = [e for e in m.timeline.events if e.kind == "error"]
+    assert [(e.summary, e.detail["url"]) for e in errors] == [("INITRD", "http://bp/broken")]
