@@ -211,8 +211,10 @@ def _rfc2136_result(ctx: SiteContext, servers: list[str]) -> CheckResult:
                            "no zone given (--dns-update-zone)")
     server = ctx.options.dns_update_server or (servers[0] if servers else None)
     if server is None:
-        return CheckResult("dns", "dns.rfc2136", Verdict.SKIP,
-                           "no DNS server to send the update to (--dns-update-server)")
+        # a zone was named, so the update was asked for: not checked is INCOMPLETE
+        return CheckResult("dns", "dns.rfc2136", Verdict.INCOMPLETE,
+                           "could not run: no DNS server to send the update to",
+                           hint="name one with --dns-update-server (or --dns-server)")
     host, port = split_server(server, 53)
     shown = show_server(host, port, 53)
     origin = dns.name.from_text(zone)
@@ -223,7 +225,7 @@ def _rfc2136_result(ctx: SiteContext, servers: list[str]) -> CheckResult:
     try:
         tsig = _tsig()
     except SiteCheckError as exc:
-        return CheckResult("dns", "dns.rfc2136", Verdict.SKIP, f"not tried: {exc}",
+        return CheckResult("dns", "dns.rfc2136", Verdict.INCOMPLETE, f"could not run: {exc}",
                            hint=f"fix or unset {TSIG_ENV}")
     evidence = [f"UPDATE zone {zone_text} at {shown}: add {fqdn} 60 TXT \"{token}\""
                 + (f" (TSIG key {tsig['keyname']})" if tsig else "")]

@@ -323,6 +323,6 @@ def check_l2(ctx: SiteContext) -> list[CheckResult]:
         results.append(_ra_result(ctx, facts, down))
     except PermissionError as exc:
         results.append(CheckResult(
-            "l2", "l2.ipv6_ra", Verdict.SKIP, "could not listen for router advertisements",
+            "l2", "l2.ipv6_ra", Verdict.INCOMPLETE, "could not listen for router advertisements",
             [f"raw ICMPv6 socket: {exc}"], hint="run as root or with CAP_NET_RAW"))
     return results

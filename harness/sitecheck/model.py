@@ -34,7 +34,7 @@ class Verdict(enum.StrEnum):
     PASS = "pass"
     SKIP = "skip"   # not checked: passive mode, or nothing to check against (said in summary)
     WARN = "warn"
-    INCOMPLETE = "incomplete"   # the check could not run (it raised SiteCheckError)
+    INCOMPLETE = "incomplete"   # could not run: raised SiteCheckError, or a part said so
     FAIL = "fail"
 
     @property

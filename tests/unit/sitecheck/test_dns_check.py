@@ -303,12 +303,22 @@ def test_control_plane_without_token_is_said(cp_machines, fake_dns, monkeypatch)
     assert "no admin token" in " ".join(res["dns.hostnames"].evidence)
 
 
-def test_malformed_tsig_setting_skips_only_the_update(fake_dns, monkeypatch) -> None:
+def test_malformed_tsig_setting_leaves_only_the_update_not_run(fake_dns, monkeypatch) -> None:
+    """The update was asked for (a zone named) and could not be sent: INCOMPLETE, not a
+    skip the user chose, so the site cannot read PASS (the other DNS checks still run)."""
     monkeypatch.setenv("FLEXLAB_DNS_TSIG", "just-a-name")
     srv = fake_dns(PUBLIC)
     res = _by_name(check_dns(_ctx(dns_servers=[srv.server], public_names=["pypi.org"],
                                   dns_update_zone="site.test")))
     assert res["dns.public"].verdict is Verdict.PASS
-    assert res["dns.rfc2136"].verdict is Verdict.SKIP
+    assert res["dns.rfc2136"].verdict is Verdict.INCOMPLETE
     assert "FLEXLAB_DNS_TSIG must be keyname:base64secret" in res["dns.rfc2136"].summary
     assert srv.updates == []
+
+
+def test_an_update_with_no_server_to_send_it_to_is_not_run(monkeypatch) -> None:
+    monkeypatch.setattr(dns_check, "resolv_conf_servers", lambda: [])
+    res = _by_name(check_dns(_ctx(dns_update_zone="site.test")))
+    assert res["dns.rfc2136"].verdict is Verdict.INCOMPLETE
+    assert "no DNS server to send the update to" in res["dns.rfc2136"].summary
+    assert "--dns-update-server" in res["dns.rfc2136"].hint

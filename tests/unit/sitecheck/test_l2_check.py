@@ -9,6 +9,7 @@ import threading
 
 import pytest
 
+from harness.sitecheck import l2_check
 from harness.sitecheck.l2_check import (
     check_l2,
     ethtool_speed,
@@ -118,3 +119,18 @@ def test_check_on_loopback_reads_link_and_warns_without_ra() -> None:
     assert ra.summary == ("no IPv6 router advertisement: iPXE waits for one before giving up "
                           "on IPv6")
     assert "passive mode" in " ".join(ra.evidence) and ra.data["solicited"] is False
+
+
+def test_router_advertisements_that_cannot_be_listened_for_are_not_run(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """No raw ICMPv6 socket (no CAP_NET_RAW): the RA part is INCOMPLETE with the reason, not a
+    skip, so the site cannot read PASS with it unchecked; link and MTU are still judged."""
+    def refused(*args: object) -> object:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(l2_check, "listen_for_adverts", refused)
+    results = {r.name: r for r in check_l2(_ctx(listen_seconds=0.1, passive=True))}
+    assert results["l2.link"].verdict is Verdict.PASS
+    ra = results["l2.ipv6_ra"]
+    assert ra.verdict is Verdict.INCOMPLETE
+    assert "Operation not permitted" in " ".join(ra.evidence) and "CAP_NET_RAW" in ra.hint
