@@ -14,8 +14,8 @@ pytest_plugins = ["pytester"]
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     """Say up front what this host can run, so a skip is never a surprise."""
-    from harness.pytest_plugin import REQUIREMENT_CHECKS
+    from harness.pytest_plugin import HARDWARE_MARKERS, REQUIREMENT_CHECKS
 
     have = [name for name, check in REQUIREMENT_CHECKS.items()
-            if name not in ("needs_kvm", "real_lan") and check()]
+            if name not in HARDWARE_MARKERS and check()]
     return [f"flexlab: euid={os.geteuid()} requirements met: {', '.join(have) or 'none'}"]
