@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["fmt", "render", "run_verdict", "summary_rows"]
+__all__ = ["fmt", "render", "run_verdict", "runs_verdict", "summary_rows"]
 
 DASH = "\u2013"  # a missing figure in a table
 
@@ -61,16 +61,25 @@ def run_verdict(doc: dict[str, Any]) -> str | None:
     return f"{word} ({why})" if why else word
 
 
+def runs_verdict(verdicts: Sequence[str]) -> str:
+    """The verdict of a row that stands for several runs, naming each run's verdict in
+    order ("FAIL: 1 of 3 runs did not pass (pass, fail, pass)"), so a median over the runs
+    is never read as a good result when one of them failed."""
+    if not verdicts:
+        return "FAIL: no run"
+    failed = [v for v in verdicts if v != "pass"]
+    if failed:
+        return f"FAIL: {len(failed)} of {len(verdicts)} runs did not pass " \
+            f"({', '.join(verdicts)})"
+    return f"PASS: all {len(verdicts)} runs passed"
+
+
 def _runs_verdict(vm: dict[str, Any]) -> str | None:
-    """The VM row's verdict: each run's, worst first ("FAIL: 1 of 5 runs failed")."""
+    """The VM row's verdict: its runs' (:func:`runs_verdict`), else the document's own."""
     runs = [r for r in vm.get("runs") or [] if isinstance(r, dict) and "verdict" in r]
     if not runs:
         return run_verdict(vm)
-    failed = [r for r in runs if r["verdict"] != "pass"]
-    if failed:
-        return f"FAIL: {len(failed)} of {len(runs)} runs did not pass " \
-            f"({', '.join(str(r['verdict']) for r in runs)})"
-    return f"PASS: all {len(runs)} runs passed"
+    return runs_verdict([str(r["verdict"]) for r in runs])
 
 
 def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:

@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 if __package__ in (None, ""):
     sys.path.insert(0, str(REPO))
 
+from bench.report import runs_verdict  # noqa: E402
 from harness.builder.runner import ScenarioRunner  # noqa: E402
 from harness.scenario.loader import load_scenario  # noqa: E402
 
@@ -59,6 +60,14 @@ def run_one(path: str, reports: Path) -> dict[str, Any]:
             "verdict": str(result.verdict), "error": result.error, "lab": result.lab_id}
 
 
+def summary_line(row: dict[str, Any]) -> str:
+    """One scenario's printed row: its runs' verdicts first (each run's, in order), then the
+    wall time's median and range."""
+    wall = row["wall_s"]
+    return (f"{row['scenario']}: {runs_verdict(row['verdicts'])} — wall median "
+            f"{wall['median']} s ({wall['min']}-{wall['max']})")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("scenarios", nargs="*", default=DEFAULT)
@@ -75,9 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                      "machines_s": summary([r["machines_s"] for r in runs
                                             if r["machines_s"] is not None]),
                      "verdicts": [r["verdict"] for r in runs]})
-        row = rows[-1]
-        print(f"{path}: wall median {row['wall_s']['median']} s "
-              f"({row['wall_s']['min']}-{row['wall_s']['max']}), verdicts {row['verdicts']}")
+        print(summary_line(rows[-1]))
     doc = {"command": "python bench/site_scenarios.py " + " ".join(argv or sys.argv[1:]),
            "date_utc": time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime()),
            "commit": _commit(), "runs_per_scenario": args.runs, "scenarios": rows}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.report import fmt, render, run_verdict, summary_rows
+from bench.report import fmt, render, run_verdict, runs_verdict, summary_rows
 from bench.storm import retransmissions, storm_scenario, summarise_run
 from harness.judge.result import MachineResult, RunResult, TimelineEvent
 
@@ -159,3 +159,24 @@ def test_committed_results_show_each_storm_runs_verdict() -> None:
     assert len(rows) == len(storms) > 0
     for storm, (_, _, figure) in zip(storms, rows, strict=True):
         assert figure.startswith(str(storm["verdict"]).upper()), figure
+
+
+def test_a_site_scenario_row_leads_with_each_runs_verdict(tmp_path: Path) -> None:
+    """bench/site_scenarios.py's row for a scenario: a median over three runs, one of which
+    failed, reads FAIL with every run's verdict in order — from its results JSON."""
+    from bench.site_scenarios import summary_line
+
+    doc = {"scenarios": [
+        {"scenario": "scenarios/hybrid-site.yaml", "verdicts": ["pass", "fail", "pass"],
+         "wall_s": {"median": 6.09, "min": 6.06, "max": 6.4}},
+        {"scenario": "scenarios/kea-site.yaml", "verdicts": ["pass", "pass", "pass"],
+         "wall_s": {"median": 4.4, "min": 4.22, "max": 4.6}},
+    ]}
+    path = tmp_path / "site-scenarios.json"
+    path.write_text(json.dumps(doc))
+    hybrid, kea = (summary_line(row) for row in json.loads(path.read_text())["scenarios"])
+    assert hybrid == ("scenarios/hybrid-site.yaml: FAIL: 1 of 3 runs did not pass "
+                      "(pass, fail, pass) — wall median 6.09 s (6.06-6.4)")
+    assert kea.startswith("scenarios/kea-site.yaml: PASS: all 3 runs passed — wall median")
+    assert run_verdict({"verdict": "fail"}) == "FAIL"
+    assert runs_verdict([]) == "FAIL: no run"
