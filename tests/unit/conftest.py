@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
+from controlplane.client import ControlPlaneClient
+from harness.components.controlplane_process import ControlPlaneProcess
 
 
 @pytest.fixture
@@ -27,3 +31,33 @@ def loopback_http() -> Iterator[Callable[[type[BaseHTTPRequestHandler]], str]]:
         for server in servers:
             server.shutdown()
             server.server_close()
+
+
+@pytest.fixture(scope="module")
+def cp_admin_token() -> str:
+    """The admin token the module's Control Plane starts with (a module may override it)."""
+    return "admin-" + secrets.token_hex(8)
+
+
+@pytest.fixture(scope="module")
+def cp(tmp_path_factory: pytest.TempPathFactory,
+       cp_admin_token: str) -> Iterator[ControlPlaneProcess]:
+    """A real Control Plane process on an ephemeral loopback port, one per test module;
+    stopped on every path."""
+    proc = ControlPlaneProcess(tmp_path_factory.mktemp("cp") / "cp.sqlite3", cp_admin_token)
+    proc.start()
+    try:
+        proc.wait_ready()
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture()
+def admin(cp: ControlPlaneProcess) -> Iterator[ControlPlaneClient]:
+    """An admin client of ``cp``; faults are cleared afterwards so tests stay independent."""
+    with ControlPlaneClient(cp.url, cp.admin_token) as client:
+        try:
+            yield client
+        finally:
+            client.clear_faults()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,28 +24,6 @@ from controlplane.client import ControlPlaneClient as AdminClient
 from harness.components.controlplane_process import ControlPlaneProcess
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(120)]
-
-ADMIN = "admin-" + secrets.token_hex(8)
-
-
-@pytest.fixture(scope="module")
-def cp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlaneProcess]:
-    proc = ControlPlaneProcess(tmp_path_factory.mktemp("cp") / "cp.sqlite3", ADMIN)
-    proc.start()
-    try:
-        proc.wait_ready()
-        yield proc
-    finally:
-        proc.stop()
-
-
-@pytest.fixture()
-def admin(cp: ControlPlaneProcess) -> Iterator[AdminClient]:
-    with AdminClient(cp.url, ADMIN) as client:
-        try:
-            yield client
-        finally:
-            client.clear_faults()
 
 
 def mac(n: int) -> str:

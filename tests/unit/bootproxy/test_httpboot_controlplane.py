@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine
 from pathlib import Path
 
 import httpx
@@ -20,19 +20,6 @@ from controlplane.client import ControlPlaneClient as AdminClient
 from harness.components.controlplane_process import ControlPlaneProcess
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(120)]
-
-ADMIN = "admin-" + secrets.token_hex(8)
-
-
-@pytest.fixture(scope="module")
-def cp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlaneProcess]:
-    proc = ControlPlaneProcess(tmp_path_factory.mktemp("cp") / "cp.sqlite3", ADMIN)
-    proc.start()
-    try:
-        proc.wait_ready()
-        yield proc
-    finally:
-        proc.stop()
 
 
 def run(coro: Coroutine[object, object, None]) -> None:
@@ -46,7 +33,7 @@ def test_scripts_and_artifacts_from_the_control_plane(cp: ControlPlaneProcess,
     mine, other = f"02:fc:{suffix[:2]}:{suffix[2:4]}:{suffix[4:]}:01", \
         f"02:fc:{suffix[:2]}:{suffix[2:4]}:{suffix[4:]}:02"
     kernel_v1, kernel_v2 = b"kernel-one" * 1000, b"kernel-two" * 1000
-    with AdminClient(cp.url, ADMIN) as admin:
+    with AdminClient(cp.url, cp.admin_token) as admin:
         admin.create_cluster(f"c-{suffix}", 1)
         admin.create_cluster(f"d-{suffix}", 1)
         admin.upload_artifact(f"vmlinuz-{suffix}", kernel_v1)
