@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -31,6 +32,35 @@ def loopback_http() -> Iterator[Callable[[type[BaseHTTPRequestHandler]], str]]:
         for server in servers:
             server.shutdown()
             server.server_close()
+
+
+JsonAnswer = Callable[[str, Mapping[str, str]], tuple[int, object]]
+
+
+@pytest.fixture
+def json_http(loopback_http: Callable[[type[BaseHTTPRequestHandler]], str]
+              ) -> Callable[[JsonAnswer], str]:
+    """``json_http(answer) -> URL``: a loopback server whose every GET is answered by
+    ``answer(path, headers) -> (status, body)``, the body sent as JSON (a fake Control
+    Plane endpoint in a few lines)."""
+
+    def start(answer: JsonAnswer) -> str:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                status, obj = answer(self.path, self.headers)
+                body = json.dumps(obj).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        return loopback_http(Handler)
+
+    return start
 
 
 @pytest.fixture(scope="module")

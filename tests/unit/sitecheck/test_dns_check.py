@@ -6,11 +6,9 @@ with allow-update does), or answer REFUSED/NOTIMP, or stay silent.
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import dns.message
@@ -246,28 +244,19 @@ def test_resolv_conf_parsing(tmp_path: Path) -> None:
     assert resolv_conf_servers(tmp_path / "missing") == []
 
 
-class _CpMachines(BaseHTTPRequestHandler):
-    token = "admin-secret"
-    hostnames: tuple[str, ...] = ()
-
-    def do_GET(self) -> None:
-        ok = self.headers.get("Authorization") == f"Bearer {self.token}"
-        body = json.dumps([{"mac": f"52:54:00:00:00:{i:02x}", "hostname": h}
-                           for i, h in enumerate(self.hostnames)] if ok else
-                          {"error": "unauthorized", "detail": "bad token"}).encode()
-        self.send_response(200 if ok and self.path == "/api/v1/machines" else 401)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def cp_machines(loopback_http: Callable[..., str]) -> Callable[..., str]:
+def cp_machines(json_http: Callable[..., str]) -> Callable[..., str]:
+    """A Control Plane's machine list (``hostnames``) for the bearer token admin-secret."""
     def start(*hostnames: str) -> str:
-        return loopback_http(type("H", (_CpMachines,), {"hostnames": hostnames}))
+        def answer(path: str, headers: Mapping[str, str]) -> tuple[int, object]:
+            if headers.get("Authorization") != "Bearer admin-secret":
+                return 401, {"error": "unauthorized", "detail": "bad token"}
+            if path != "/api/v1/machines":
+                return 404, {"error": "not_found"}
+            return 200, [{"mac": f"52:54:00:00:00:{i:02x}", "hostname": h}
+                         for i, h in enumerate(hostnames)]
+
+        return json_http(answer)
 
     return start
 

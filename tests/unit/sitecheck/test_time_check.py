@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import socket
 import struct
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -131,24 +129,12 @@ def test_describe_offset_signs() -> None:
     assert describe_offset(-0.5, "x") == "local clock 0.50 s ahead of x"
 
 
-class _CpClock(BaseHTTPRequestHandler):
-    offset = 0.0
-
-    def do_GET(self) -> None:
-        body = json.dumps({"unix": time.time() + self.offset}).encode()
-        self.send_response(200 if self.path == "/api/v1/time" else 404)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def cp_clock(loopback_http: Callable[..., str]) -> Callable[[float], str]:
+def cp_clock(json_http: Callable[..., str]) -> Callable[[float], str]:
+    """A Control Plane whose /api/v1/time is ``offset`` seconds off this host's clock."""
     def start(offset: float) -> str:
-        return loopback_http(type("H", (_CpClock,), {"offset": offset}))
+        return json_http(lambda path, _headers: (200, {"unix": time.time() + offset})
+                         if path == "/api/v1/time" else (404, {}))
 
     return start
 
