@@ -10,15 +10,26 @@ scenario naming one of these in ``expect.rules`` fails with "never applied").
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
+from typing import TypeVar
 
 from harness.rules.analysis import Analysis
 from harness.rules.judge import Judge, check
 from harness.rules.site_facts import SiteFacts
 
 MAX_CLOCK_OFFSET_S = 1.0
+NO_WAN = "this site has no WAN (the Control Plane is on site)"
 
 
-def _site(an: Analysis, j: Judge, rule: str, missing: str) -> SiteFacts | None:
+T = TypeVar("T")
+
+
+def _facts(an: Analysis, j: Judge, rule: str, missing: str,
+           part: Callable[[SiteFacts], T | None], absent: str) -> tuple[SiteFacts, T] | None:
+    """The site's facts and the part of them ``rule`` reads, or None once the rule has
+    said why it was not applied: no whole-site facts at all (``missing`` names what it
+    would read), or none of that part (``absent``). A note the builder left for the rule
+    is its reason too, even when the part is there."""
     site = an.ctx.site
     if site is None:
         j.not_applicable(f"no whole-site facts in this run ({missing}); a boot-LAN capture "
@@ -26,19 +37,22 @@ def _site(an: Analysis, j: Judge, rule: str, missing: str) -> SiteFacts | None:
         return None
     if rule in site.notes:
         j.not_applicable(site.notes[rule])
-    return site
+    value = part(site)
+    if value is None:
+        if rule not in site.notes:
+            j.not_applicable(absent)
+        return None
+    return site, value
 
 
 @check("WAN-1", unit="flow")
 def wan1(an: Analysis, j: Judge) -> None:
     """Only outbound TCP to the allowed ports (or the tunnel) crosses the WAN; nothing
     is opened from the Control Plane's side into the site."""
-    site = _site(an, j, "WAN-1", "the WAN router's flows")
-    if site is None or site.wan is None:
-        if site is not None and "WAN-1" not in site.notes:
-            j.not_applicable("this site has no WAN (the Control Plane is on site)")
+    found = _facts(an, j, "WAN-1", "the WAN router's flows", lambda s: s.wan, NO_WAN)
+    if found is None:
         return
-    wan = site.wan
+    _, wan = found
     if not any(f.packets for f in wan.flows):
         j.not_applicable("no flow crossed the WAN router in this run")
     ports = "/".join(str(p) for p in wan.allowed_ports)
@@ -67,12 +81,10 @@ def wan1(an: Analysis, j: Judge) -> None:
 def wan2(an: Analysis, j: Judge) -> None:
     """The Control Plane sees only the NAT address; a WAN outage serves known machines
     from the last good state and refuses unknown ones."""
-    site = _site(an, j, "WAN-2", "NAT and outage observations")
-    if site is None or site.wan is None:
-        if site is not None and "WAN-2" not in site.notes:
-            j.not_applicable("this site has no WAN (the Control Plane is on site)")
+    found = _facts(an, j, "WAN-2", "NAT and outage observations", lambda s: s.wan, NO_WAN)
+    if found is None:
         return
-    wan = site.wan
+    site, wan = found
     if not wan.seen_by_control_plane and not site.outage:
         j.not_applicable("the Control Plane logged no client and no machine booted during "
                          "a WAN outage")
@@ -99,12 +111,11 @@ def wan2(an: Analysis, j: Judge) -> None:
 @check("WAN-3", unit="hop")
 def wan3(an: Analysis, j: Judge) -> None:
     """Every Control Plane exchange across the WAN is TLS, verified against the given CA."""
-    site = _site(an, j, "WAN-3", "each Control Plane hop's TLS outcome")
-    if site is None or site.tls is None:
-        if site is not None and site.tls is None and "WAN-3" not in site.notes:
-            j.not_applicable("no Control Plane hop reported its TLS outcome")
+    found = _facts(an, j, "WAN-3", "each Control Plane hop's TLS outcome", lambda s: s.tls,
+                   "no Control Plane hop reported its TLS outcome")
+    if found is None:
         return
-    crossing = [h for h in site.tls if h.crossed_wan]
+    crossing = [h for h in found[1] if h.crossed_wan]
     if not crossing:
         j.not_applicable("no Control Plane hop crossed the WAN")
     for hop in crossing:
@@ -130,21 +141,21 @@ def wan3(an: Analysis, j: Judge) -> None:
 @check("DNS-1", unit="name")
 def dns1(an: Analysis, j: Judge) -> None:
     """Each Ready node's name is unique and resolves (A, and PTR with a reverse zone)."""
-    site = _site(an, j, "DNS-1", "the site's DNS answers")
-    if site is None or site.dns is None:
-        if site is not None and site.dns is None and "DNS-1" not in site.notes:
-            j.not_applicable("this site has no DNS server in the lab")
+    found = _facts(an, j, "DNS-1", "the site's DNS answers", lambda s: s.dns,
+                   "this site has no DNS server in the lab")
+    if found is None:
         return
-    if not site.dns:
+    _, names = found
+    if not names:
         j.not_applicable("no node was Ready, so no name had to resolve")
     owners: dict[str, list[str]] = defaultdict(list)
-    for name in site.dns:
+    for name in names:
         owners[name.hostname].append(name.mac)
     for hostname, macs in owners.items():
         if len(macs) > 1:
             j.fail(f"hostname {hostname!r} is used by {len(macs)} nodes ({', '.join(macs)}): "
                    "names must be unique in the site")
-    for name in site.dns:
+    for name in names:
         errors = f"; updates reported: {'; '.join(name.update_errors)}" \
             if name.update_errors else ""
         if name.resolved != (name.address,):
@@ -162,14 +173,14 @@ def dns1(an: Analysis, j: Judge) -> None:
 @check("NTP-1", unit="node")
 def ntp1(an: Analysis, j: Judge) -> None:
     """A Ready node's clock is within 1 s of the site's time source."""
-    site = _site(an, j, "NTP-1", "the nodes' clocks")
-    if site is None or site.clocks is None:
-        if site is not None and site.clocks is None and "NTP-1" not in site.notes:
-            j.not_applicable("no node clock was reported")
+    found = _facts(an, j, "NTP-1", "the nodes' clocks", lambda s: s.clocks,
+                   "no node clock was reported")
+    if found is None:
         return
-    if not site.clocks:
+    _, clocks = found
+    if not clocks:
         j.not_applicable("no node was Ready, so no clock had to agree")
-    for clock in site.clocks:
+    for clock in clocks:
         source = f" (synced from {clock.source})" if clock.source else " (no NTP offered)"
         if abs(clock.offset_s) > MAX_CLOCK_OFFSET_S:
             j.fail(f"{clock.mac}'s clock is {clock.offset_s:+.3f} s off the site's time"
