@@ -25,11 +25,11 @@ T = TypeVar("T")
 
 
 def _facts(an: Analysis, j: Judge, rule: str, missing: str,
-           part: Callable[[SiteFacts], T | None], absent: str) -> tuple[SiteFacts, T] | None:
-    """The site's facts and the part of them ``rule`` reads, or None once the rule has
-    said why it was not applied: no whole-site facts at all (``missing`` names what it
-    would read), or none of that part (``absent``). A note the builder left for the rule
-    is its reason too, even when the part is there."""
+           part: Callable[[SiteFacts], T | None], absent: str, empty: str = "") -> T | None:
+    """The part of the site's facts ``rule`` reads, or None once the rule has said why it
+    was not applied: no whole-site facts at all (``missing`` names what it would read),
+    or none of that part (``absent``). A note the builder left for the rule is its reason
+    too, even when the part is there; so is ``empty`` when the part is empty."""
     site = an.ctx.site
     if site is None:
         j.not_applicable(f"no whole-site facts in this run ({missing}); a boot-LAN capture "
@@ -42,17 +42,18 @@ def _facts(an: Analysis, j: Judge, rule: str, missing: str,
         if rule not in site.notes:
             j.not_applicable(absent)
         return None
-    return site, value
+    if empty and not value:
+        j.not_applicable(empty)
+    return value
 
 
 @check("WAN-1", unit="flow")
 def wan1(an: Analysis, j: Judge) -> None:
     """Only outbound TCP to the allowed ports (or the tunnel) crosses the WAN; nothing
     is opened from the Control Plane's side into the site."""
-    found = _facts(an, j, "WAN-1", "the WAN router's flows", lambda s: s.wan, NO_WAN)
-    if found is None:
+    wan = _facts(an, j, "WAN-1", "the WAN router's flows", lambda s: s.wan, NO_WAN)
+    if wan is None:
         return
-    _, wan = found
     if not any(f.packets for f in wan.flows):
         j.not_applicable("no flow crossed the WAN router in this run")
     ports = "/".join(str(p) for p in wan.allowed_ports)
@@ -81,11 +82,12 @@ def wan1(an: Analysis, j: Judge) -> None:
 def wan2(an: Analysis, j: Judge) -> None:
     """The Control Plane sees only the NAT address; a WAN outage serves known machines
     from the last good state and refuses unknown ones."""
-    found = _facts(an, j, "WAN-2", "NAT and outage observations", lambda s: s.wan, NO_WAN)
+    found = _facts(an, j, "WAN-2", "NAT and outage observations",
+                   lambda s: (s.wan, s.outage or ()) if s.wan else None, NO_WAN)
     if found is None:
         return
-    site, wan = found
-    if not wan.seen_by_control_plane and not site.outage:
+    wan, outage = found
+    if not wan.seen_by_control_plane and not outage:
         j.not_applicable("the Control Plane logged no client and no machine booted during "
                          "a WAN outage")
     for addr in wan.seen_by_control_plane:
@@ -94,7 +96,7 @@ def wan2(an: Analysis, j: Judge) -> None:
         else:
             j.fail(f"the Control Plane saw client address {addr}, not the NAT address "
                    f"{wan.nat_address}: a site host reached it without NAT", client=addr)
-    for boot in site.outage or ():
+    for boot in outage:
         if boot.known and not boot.answered:
             j.fail(f"known machine {boot.mac} got no answer during the WAN outage: the proxy "
                    "must serve it from its last good state", client=boot.mac)
@@ -111,11 +113,11 @@ def wan2(an: Analysis, j: Judge) -> None:
 @check("WAN-3", unit="hop")
 def wan3(an: Analysis, j: Judge) -> None:
     """Every Control Plane exchange across the WAN is TLS, verified against the given CA."""
-    found = _facts(an, j, "WAN-3", "each Control Plane hop's TLS outcome", lambda s: s.tls,
-                   "no Control Plane hop reported its TLS outcome")
-    if found is None:
+    hops = _facts(an, j, "WAN-3", "each Control Plane hop's TLS outcome", lambda s: s.tls,
+                  "no Control Plane hop reported its TLS outcome")
+    if hops is None:
         return
-    crossing = [h for h in found[1] if h.crossed_wan]
+    crossing = [h for h in hops if h.crossed_wan]
     if not crossing:
         j.not_applicable("no Control Plane hop crossed the WAN")
     for hop in crossing:
@@ -141,13 +143,11 @@ def wan3(an: Analysis, j: Judge) -> None:
 @check("DNS-1", unit="name")
 def dns1(an: Analysis, j: Judge) -> None:
     """Each Ready node's name is unique and resolves (A, and PTR with a reverse zone)."""
-    found = _facts(an, j, "DNS-1", "the site's DNS answers", lambda s: s.dns,
-                   "this site has no DNS server in the lab")
-    if found is None:
+    names = _facts(an, j, "DNS-1", "the site's DNS answers", lambda s: s.dns,
+                   "this site has no DNS server in the lab",
+                   empty="no node was Ready, so no name had to resolve")
+    if names is None:
         return
-    _, names = found
-    if not names:
-        j.not_applicable("no node was Ready, so no name had to resolve")
     owners: dict[str, list[str]] = defaultdict(list)
     for name in names:
         owners[name.hostname].append(name.mac)
@@ -173,13 +173,11 @@ def dns1(an: Analysis, j: Judge) -> None:
 @check("NTP-1", unit="node")
 def ntp1(an: Analysis, j: Judge) -> None:
     """A Ready node's clock is within 1 s of the site's time source."""
-    found = _facts(an, j, "NTP-1", "the nodes' clocks", lambda s: s.clocks,
-                   "no node clock was reported")
-    if found is None:
+    clocks = _facts(an, j, "NTP-1", "the nodes' clocks", lambda s: s.clocks,
+                    "no node clock was reported",
+                    empty="no node was Ready, so no clock had to agree")
+    if clocks is None:
         return
-    _, clocks = found
-    if not clocks:
-        j.not_applicable("no node was Ready, so no clock had to agree")
     for clock in clocks:
         source = f" (synced from {clock.source})" if clock.source else " (no NTP offered)"
         if abs(clock.offset_s) > MAX_CLOCK_OFFSET_S:
