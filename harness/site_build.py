@@ -59,6 +59,11 @@ class BuiltSite:
         return None
 
 
+def new_tsig_key(name: str = TSIG_NAME) -> tuple[str, str]:
+    """A fresh hmac-sha256 TSIG key (name, base64 secret) for one lab."""
+    return (name, base64.b64encode(os.urandom(32)).decode())
+
+
 def _start(stack: contextlib.ExitStack, component: Component, built: BuiltSite) -> None:
     component.start()
     stack.callback(component.stop)
@@ -84,7 +89,7 @@ def start_site(stack: contextlib.ExitStack, lab: Lab, plan: SitePlan) -> BuiltSi
         _start(stack, built.wan, built)
     add_routes(lab, plan)
     if plan.dns is not None:
-        built.tsig = (TSIG_NAME, base64.b64encode(os.urandom(32)).decode())
+        built.tsig = new_tsig_key()
         segments = [s.name for s in lab.topology.segments
                     if s.name not in (plan.dns.segment, plan.wan.wan_segment if plan.wan
                                       else "")]
@@ -147,7 +152,9 @@ def dhcp_server(lab: Lab, server: DhcpServerPlan, built: BuiltSite,
 
 
 # -- what the rules read at the end ----------------------------------------------------
-def _lookup(server: str, name: str, rdtype: str) -> tuple[str, ...]:
+def lookup(server: str, name: str, rdtype: str) -> tuple[str, ...]:
+    """The answers to one query (empty when the server gives none or cannot be asked);
+    call it from a thread in the lab's namespace."""
     try:
         answer = dns.query.udp(dns.message.make_query(name, rdtype), server, timeout=2)
     except (dns.exception.DNSException, OSError):
@@ -204,14 +211,14 @@ def site_facts(lab: Lab, plan: SitePlan, built: BuiltSite, cp_state: dict[str, A
                 address = next((n.get("ipv4") for n in (m.get("facts") or {}).get("nics", [])
                                 if n.get("ipv4")), "")
                 fqdn = f"{m['hostname']}.{plan.dns.zone if plan.dns else ''}."
-                ptr = worker.call(_lookup, server, dns.reversename.from_address(address)
+                ptr = worker.call(lookup, server, dns.reversename.from_address(address)
                                   .to_text(), "PTR") if address and built.reverse_zones \
                     else None
                 errors = tuple(str(e.get("data", {}).get("detail", "")) for e in events
                                if e.get("kind") == "dns.update" and e.get("subject") == m["mac"]
                                and not e.get("data", {}).get("ok"))
                 out.append(DnsName(m["mac"], m["hostname"], address,
-                                   worker.call(_lookup, server, fqdn, "A") if address else (),
+                                   worker.call(lookup, server, fqdn, "A") if address else (),
                                    ptr, errors))
         names_facts = tuple(out)
     clocks: tuple[NodeClock, ...] | None = None

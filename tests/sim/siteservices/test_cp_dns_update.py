@@ -3,11 +3,6 @@ refused by the DNS server's own prerequisite check, every failure explained."""
 
 from __future__ import annotations
 
-import base64
-import os
-
-import dns.message
-import dns.query
 import dns.reversename
 import dns.update
 import pytest
@@ -17,6 +12,7 @@ from harness.components.dns_server import BindDns
 from harness.components.kea import reverse_zone
 from harness.lab import Host, HostLink, Segment, Topology
 from harness.lab.nsthread import NamespaceWorker
+from harness.site_build import lookup, new_tsig_key
 
 pytestmark = [pytest.mark.sim, pytest.mark.timeout(60)]
 
@@ -25,12 +21,11 @@ TOPOLOGY = Topology(segments=(Segment("lan", ipv6_ra=False),),
 
 
 def _key() -> tuple[str, str]:
-    return ("flexlab-cp", base64.b64encode(os.urandom(32)).decode())
+    return new_tsig_key("flexlab-cp")
 
 
 def _lookup(server: str, name: str, rdtype: str) -> list[str]:
-    answer = dns.query.udp(dns.message.make_query(name, rdtype), server, timeout=2)
-    return [rr.to_text() for rrset in answer.answer for rr in rrset]
+    return list(lookup(server, name, rdtype))
 
 
 @pytest.fixture

@@ -3,12 +3,8 @@ source: the site services a whole-site scenario runs, each a real Debian daemon.
 
 from __future__ import annotations
 
-import base64
-import os
 import sys
 
-import dns.message
-import dns.query
 import dns.rdatatype
 import dns.reversename
 import pytest
@@ -19,6 +15,7 @@ from harness.components.dns_server import BindDns
 from harness.components.kea import KeaSiteDhcp, reverse_zone
 from harness.lab import Host, HostLink, Segment, Topology
 from harness.lab.nsthread import NamespaceWorker
+from harness.site_build import lookup, new_tsig_key
 from harness.wait import wait_until
 
 pytestmark = [pytest.mark.sim, pytest.mark.timeout(90)]
@@ -35,12 +32,11 @@ NTP_QUERY = (
 
 
 def _key() -> tuple[str, str]:
-    return ("flexlab-ddns", base64.b64encode(os.urandom(32)).decode())
+    return new_tsig_key("flexlab-ddns")
 
 
 def _lookup(server: str, name: str, rdtype: str) -> list[str]:
-    answer = dns.query.udp(dns.message.make_query(name, rdtype), server, timeout=2)
-    return [rr.to_text() for rrset in answer.answer for rr in rrset]
+    return list(lookup(server, name, rdtype))
 
 
 @pytest.fixture
