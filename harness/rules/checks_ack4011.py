@@ -57,17 +57,15 @@ def ack1(an: Analysis, j: Judge) -> None:
         answers = acks(an, ex)
         key = (q.chaddr, q.xid)
         for a in answers:
-            if a.sport != 4011 or a.dst_ip != q.src_ip or a.dport != q.sport:
-                j.fail(
-                    f"4011 ACK sent {a.src_ip}:{a.sport} -> {a.dst_ip}:{a.dport}, but the "
-                    f"request came from {q.src_ip}:{q.sport}; it must go back there from port "
-                    "4011 (EDK2 listens on 4011, iPXE on 68)",
-                    [q.frame, a.frame],
-                    q.chaddr,
-                    a.src_ip,
-                )
-            else:
-                j.checked()
+            j.expect(
+                (a.sport, a.dst_ip, a.dport) == (4011, q.src_ip, q.sport),
+                f"4011 ACK sent {a.src_ip}:{a.sport} -> {a.dst_ip}:{a.dport}, but the "
+                f"request came from {q.src_ip}:{q.sport}; it must go back there from port "
+                "4011 (EDK2 listens on 4011, iPXE on 68)",
+                [q.frame, a.frame],
+                q.chaddr,
+                a.src_ip,
+            )
         if answers or key in seen:
             seen.add(key)
             continue
@@ -126,16 +124,14 @@ def ack3(an: Analysis, j: Judge) -> None:
     for ex in exchanges_4011(an):
         q = ex.request
         for a in acks(an, ex):
-            if a.yiaddr not in (ZERO, q.ciaddr):
-                j.fail(
-                    f"4011 ACK gives yiaddr {a.yiaddr}; only 0.0.0.0 or the client's "
-                    f"{q.ciaddr} are allowed",
-                    [q.frame, a.frame],
-                    q.chaddr,
-                    a.src_ip,
-                )
-            else:
-                j.checked()
+            j.expect(
+                a.yiaddr in (ZERO, q.ciaddr),
+                f"4011 ACK gives yiaddr {a.yiaddr}; only 0.0.0.0 or the client's "
+                f"{q.ciaddr} are allowed",
+                [q.frame, a.frame],
+                q.chaddr,
+                a.src_ip,
+            )
 
 
 @check("ACK4011-4")
@@ -149,13 +145,11 @@ def ack4(an: Analysis, j: Judge) -> None:
             continue
         for a in acks(an, ex):
             got = a.pxe.boot_item if a.pxe else None
-            if got != item:
-                j.fail(
-                    f"request asked for boot item type {item[0]} layer {item[1]}, the ACK "
-                    f"answers {got}; iPXE discards it",
-                    [q.frame, a.frame],
-                    q.chaddr,
-                    a.src_ip,
-                )
-            else:
-                j.checked()
+            j.expect(
+                got == item,
+                f"request asked for boot item type {item[0]} layer {item[1]}, the ACK "
+                f"answers {got}; iPXE discards it",
+                [q.frame, a.frame],
+                q.chaddr,
+                a.src_ip,
+            )

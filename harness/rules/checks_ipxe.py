@@ -39,16 +39,14 @@ def ipxe1(an: Analysis, j: Judge) -> None:
         name = r.file or r.bootfile_opt or ""
         frames = [q.frame, r.frame]
         if q.is_ipxe:
-            if _is_binary(name):
-                j.fail(
-                    f"iPXE client got {name!r} again: the chainload loops forever; give it the "
-                    "script URL",
-                    frames,
-                    q.chaddr,
-                    r.src_ip,
-                )
-            else:
-                j.checked()
+            j.expect(
+                not _is_binary(name),
+                f"iPXE client got {name!r} again: the chainload loops forever; give it the "
+                "script URL",
+                frames,
+                q.chaddr,
+                r.src_ip,
+            )
             continue
         arch = q.client_arch[0] if q.client_arch else None
         efi = name.lower().endswith(".efi")

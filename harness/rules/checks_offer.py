@@ -57,16 +57,14 @@ def offer1(an: Analysis, j: Judge) -> None:
 def offer2(an: Analysis, j: Judge) -> None:
     """A proxy hands out no address."""
     for o, q in _offers(an, j):
-        if o.yiaddr != ZERO or o.ciaddr != ZERO:
-            j.fail(
-                f"proxy OFFER gives yiaddr {o.yiaddr} ciaddr {o.ciaddr}: a ProxyDHCP must "
-                "leave both 0.0.0.0 (the site DHCP server hands out addresses)",
-                _frames(o, q),
-                o.chaddr,
-                o.src_ip,
-            )
-        else:
-            j.checked()
+        j.expect(
+            o.yiaddr == ZERO and o.ciaddr == ZERO,
+            f"proxy OFFER gives yiaddr {o.yiaddr} ciaddr {o.ciaddr}: a ProxyDHCP must "
+            "leave both 0.0.0.0 (the site DHCP server hands out addresses)",
+            _frames(o, q),
+            o.chaddr,
+            o.src_ip,
+        )
 
 
 @check("OFFER-3")
@@ -81,16 +79,14 @@ def offer3(an: Analysis, j: Judge) -> None:
             want = "HTTPClient"
         allowed = {want} | ({client_prefix} if client_prefix not in (None, "HTTPClient") else set())
         vc = o.vendor_class
-        if vc is None or not vc.startswith(tuple(a for a in allowed if a)):
-            j.fail(
-                f"proxy OFFER has option 60 {vc!r}, needs {want!r}: iPXE and EDK2 ignore "
-                "offers without it",
-                _frames(o, q),
-                o.chaddr,
-                o.src_ip,
-            )
-        else:
-            j.checked()
+        j.expect(
+            vc is not None and vc.startswith(tuple(a for a in allowed if a)),
+            f"proxy OFFER has option 60 {vc!r}, needs {want!r}: iPXE and EDK2 ignore "
+            "offers without it",
+            _frames(o, q),
+            o.chaddr,
+            o.src_ip,
+        )
 
 
 @check("OFFER-4")
@@ -99,16 +95,14 @@ def offer4(an: Analysis, j: Judge) -> None:
     for o, q in _offers(an, j):
         if (q is not None and q.giaddr != ZERO) or _relay_delivered(an, o):
             continue  # relayed: the relay's hop and RELAY-2 decide
-        if o.server_id != o.src_ip:
-            j.fail(
-                f"option 54 is {o.server_id} but the OFFER came from {o.src_ip}; the client "
-                "sends its 4011 request there",
-                _frames(o, q),
-                o.chaddr,
-                o.src_ip,
-            )
-        else:
-            j.checked()
+        j.expect(
+            o.server_id == o.src_ip,
+            f"option 54 is {o.server_id} but the OFFER came from {o.src_ip}; the client "
+            "sends its 4011 request there",
+            _frames(o, q),
+            o.chaddr,
+            o.src_ip,
+        )
 
 
 @check("OFFER-5")
@@ -219,15 +213,13 @@ def offer9(an: Analysis, j: Judge) -> None:
     """No client-only options in the offer."""
     for o, q in _offers(an, j):
         found = [c for c in (50, 55, 57) if o.has_option(c)]
-        if found:
-            j.fail(
-                f"proxy OFFER carries client-only option(s) {found}",
-                _frames(o, q),
-                o.chaddr,
-                o.src_ip,
-            )
-        else:
-            j.checked()
+        j.expect(
+            not found,
+            f"proxy OFFER carries client-only option(s) {found}",
+            _frames(o, q),
+            o.chaddr,
+            o.src_ip,
+        )
 
 
 def delivery(o: DhcpEvent) -> str:
@@ -262,13 +254,11 @@ def offer11(an: Analysis, j: Judge) -> None:
     """Payload size between 300 and 576 (or the client's option 57)."""
     for o, q in _offers(an, j):
         limit = max(576, (q.max_msg_size or 0) - 28) if q is not None else 576
-        if o.dhcp_len < 300 or o.dhcp_len > limit:
-            j.fail(
-                f"OFFER payload is {o.dhcp_len} bytes; keep it within 300..{limit} "
-                "(some ROMs drop short or long replies)",
-                _frames(o, q),
-                o.chaddr,
-                o.src_ip,
-            )
-        else:
-            j.checked()
+        j.expect(
+            300 <= o.dhcp_len <= limit,
+            f"OFFER payload is {o.dhcp_len} bytes; keep it within 300..{limit} "
+            "(some ROMs drop short or long replies)",
+            _frames(o, q),
+            o.chaddr,
+            o.src_ip,
+        )

@@ -112,16 +112,14 @@ def silent4(an: Analysis, j: Judge) -> None:
         q = an.request_of(r)
         if r.msg_type == "ACK" and (q is None or q.pxe is None or q.pxe.get(71) is None):
             continue  # an ACK to an address request: SILENT-2
-        if r.yiaddr not in (ZERO, q.ciaddr if q else ZERO):
-            j.fail(
-                f"{r.msg_type} on port 67 sets yiaddr {r.yiaddr}; a proxy never hands out "
-                "addresses",
-                [r.frame] + ([q.frame] if q else []),
-                r.chaddr,
-                r.src_ip,
-            )
-        else:
-            j.checked()
+        j.expect(
+            r.yiaddr in (ZERO, q.ciaddr if q else ZERO),
+            f"{r.msg_type} on port 67 sets yiaddr {r.yiaddr}; a proxy never hands out "
+            "addresses",
+            [r.frame] + ([q.frame] if q else []),
+            r.chaddr,
+            r.src_ip,
+        )
 
 
 @check("SILENT-5")
@@ -148,28 +146,24 @@ def silent5(an: Analysis, j: Judge) -> None:
         data = [e for e in t.from_server() if e.op_name in ("DATA", "OACK")]
         if mac is None or not data:
             continue
-        if an.served(t.server_ip, mac) is False:
-            j.fail(
-                f"TFTP server {t.server_ip} sent {t.request.filename!r} to {mac}, a MAC it "
-                "does not serve",
-                [t.request.frame, data[0].frame],
-                mac,
-                t.server_ip,
-            )
-        else:
-            j.checked()
+        j.expect(
+            an.served(t.server_ip, mac) is not False,
+            f"TFTP server {t.server_ip} sent {t.request.filename!r} to {mac}, a MAC it "
+            "does not serve",
+            [t.request.frame, data[0].frame],
+            mac,
+            t.server_ip,
+        )
     for h in an.http:
         mac = an.mac_of(h.request.src_ip)
         resp = h.response
         if mac is None or resp is None or resp.status is None or resp.status >= 400:
             continue
-        if an.served(h.request.dst_ip, mac) is False:
-            j.fail(
-                f"HTTP server {h.request.dst_ip} answered {h.request.path} with {resp.status} "
-                f"to {mac}, a MAC it does not serve",
-                [h.request.frame, resp.frame],
-                mac,
-                h.request.dst_ip,
-            )
-        else:
-            j.checked()
+        j.expect(
+            an.served(h.request.dst_ip, mac) is not False,
+            f"HTTP server {h.request.dst_ip} answered {h.request.path} with {resp.status} "
+            f"to {mac}, a MAC it does not serve",
+            [h.request.frame, resp.frame],
+            mac,
+            h.request.dst_ip,
+        )

@@ -88,15 +88,13 @@ def tftp2(an: Analysis, j: Judge) -> None:
                 f"file size {total} is a multiple of blksize {size} but no zero-length "
                 "final block was sent; the client waits forever"
             )
-        if bad:
-            j.fail(
-                "; ".join(bad),
-                [t.request.frame, data[0].frame],
-                an.mac_of(t.request.src_ip),
-                t.server_ip,
-            )
-        else:
-            j.checked()
+        j.expect(
+            not bad,
+            "; ".join(bad),
+            [t.request.frame, data[0].frame],
+            an.mac_of(t.request.src_ip),
+            t.server_ip,
+        )
 
 
 @check("TFTP-3", unit="transfer")
@@ -108,16 +106,14 @@ def tftp3(an: Analysis, j: Judge) -> None:
             continue
         asked = {k for k, _ in t.request.options}
         extra = [k for k, _ in oack.options if k not in asked or k not in KNOWN_OPTIONS]
-        if extra:
-            j.fail(
-                f"OACK contains {extra}, not requested by the client (asked {sorted(asked)}); "
-                "RFC 2347 clients must abort",
-                [t.request.frame, oack.frame],
-                an.mac_of(t.request.src_ip),
-                t.server_ip,
-            )
-        else:
-            j.checked()
+        j.expect(
+            not extra,
+            f"OACK contains {extra}, not requested by the client (asked {sorted(asked)}); "
+            "RFC 2347 clients must abort",
+            [t.request.frame, oack.frame],
+            an.mac_of(t.request.src_ip),
+            t.server_ip,
+        )
 
 
 # A server packet this soon after the client's ERROR 8 was sent before the server saw it.
@@ -196,15 +192,13 @@ def tftp5(an: Analysis, j: Judge) -> None:
             complete = len(blocks) == max(blocks)
             if complete and blocks[max(blocks)] < _blksize(t) and sum(blocks.values()) != tsize:
                 bad.append(f"tsize {tsize} but {sum(blocks.values())} bytes were sent")
-        if bad:
-            j.fail(
-                "; ".join(bad),
-                [t.request.frame, oack.frame],
-                an.mac_of(t.request.src_ip),
-                t.server_ip,
-            )
-        else:
-            j.checked()
+        j.expect(
+            not bad,
+            "; ".join(bad),
+            [t.request.frame, oack.frame],
+            an.mac_of(t.request.src_ip),
+            t.server_ip,
+        )
 
 
 def escapes_root(name: str | None) -> bool:
@@ -379,12 +373,10 @@ def tftp9(an: Analysis, j: Judge) -> None:
         if not escapes_root(t.request.filename):
             continue
         served = [e for e in t.from_server() if e.op_name in ("DATA", "OACK")]
-        if served:
-            j.fail(
-                f"served {t.request.filename!r}, a path outside the boot root",
-                [t.request.frame, served[0].frame],
-                an.mac_of(t.request.src_ip),
-                t.server_ip,
-            )
-        else:
-            j.checked()
+        j.expect(
+            not served,
+            f"served {t.request.filename!r}, a path outside the boot root",
+            [t.request.frame, *(e.frame for e in served[:1])],
+            an.mac_of(t.request.src_ip),
+            t.server_ip,
+        )

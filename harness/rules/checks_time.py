@@ -68,16 +68,14 @@ def time2(an: Analysis, j: Judge) -> None:
     limit = an.scaled(1.0)
     for q, o in _offer_pairs(an):
         delay = o.time - q.time
-        if delay > limit:
-            j.fail(
-                f"OFFER came {delay:.3f} s after the DISCOVER (limit {limit:.1f} s); iPXE "
-                "waits only ~2 s for a proxy offer",
-                [q.frame, o.frame],
-                q.chaddr,
-                o.src_ip,
-            )
-        else:
-            j.checked()
+        j.expect(
+            delay <= limit,
+            f"OFFER came {delay:.3f} s after the DISCOVER (limit {limit:.1f} s); iPXE "
+            "waits only ~2 s for a proxy offer",
+            [q.frame, o.frame],
+            q.chaddr,
+            o.src_ip,
+        )
 
 
 @check("TIME-3")
@@ -88,15 +86,13 @@ def time3(an: Analysis, j: Judge) -> None:
     for ex in exchanges_4011(an):
         for a in acks(an, ex):
             delay = a.time - ex.request.time
-            if delay > limit:
-                j.fail(
-                    f"4011 ACK came {delay:.3f} s after the request (limit {limit:.1f} s)",
-                    [ex.request.frame, a.frame],
-                    ex.request.chaddr,
-                    a.src_ip,
-                )
-            else:
-                j.checked()
+            j.expect(
+                delay <= limit,
+                f"4011 ACK came {delay:.3f} s after the request (limit {limit:.1f} s)",
+                [ex.request.frame, a.frame],
+                ex.request.chaddr,
+                a.src_ip,
+            )
 
 
 @check("TIME-4")

@@ -52,6 +52,24 @@ class Judge:
             )
         )
 
+    def expect(
+        self,
+        holds: bool,
+        problem: str,
+        frames: Iterable[int] = (),
+        client: str | None = None,
+        server: str | None = None,
+    ) -> None:
+        """One item examined: a violation saying ``problem`` unless it ``holds``.
+
+        Most checks are "for each exchange, fail if X else count it"; this is that
+        branch once, so every rule counts what it examined the same way.
+        """
+        if holds:
+            self.checked()
+        else:
+            self.fail(problem, frames, client, server)
+
     def checked(self, n: int = 1, note: str | None = None) -> None:
         """Count ``n`` items examined without a violation; optionally keep a note."""
         self.count += n
