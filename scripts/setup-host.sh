@@ -11,6 +11,7 @@ log() { printf '[setup] %s\n' "$*"; }
 APT_PACKAGES=(
   dnsmasq-base tcpdump iproute2 nftables procps
   qemu-system-x86 qemu-utils ipxe ipxe-qemu ovmf
+  qemu-system-arm qemu-efi-aarch64  # the vm tier's ARM64 UEFI machine (AAVMF)
   libvirt-daemon-system libvirt-dev pkg-config
   docker.io mmdebstrap busybox-static
   kea-admin tftpd-hpa tftp-hpa nginx-light isc-dhcp-relay
