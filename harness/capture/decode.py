@@ -7,7 +7,7 @@ import struct
 from collections import deque
 from typing import Any
 
-from harness.capture.dhcp_codec import NotDhcp, decoded_options, parse_dhcp
+from harness.capture.dhcp_codec import NotDhcp, cstring, decoded_options, parse_dhcp
 from harness.capture.errors import CaptureError
 from harness.capture.events import Capture, DhcpEvent, HttpEvent, TftpEvent
 from harness.capture.http_codec import parse_http_start
@@ -52,28 +52,10 @@ def _dhcp_event(fr: IpFrame, sport: int, dport: int, payload: bytes) -> DhcpEven
     named = decoded_options(f.options) if f.magic_ok else {"msg_type": "BOOTP"}
     return DhcpEvent(
         **_addrs(fr, sport, dport),
-        op=f.op,
-        htype=f.htype,
-        hlen=f.hlen,
-        hops=f.hops,
-        xid=f.xid,
-        secs=f.secs,
-        flags=f.flags,
+        **vars(f),
         broadcast=bool(f.flags & 0x8000),
-        ciaddr=f.ciaddr,
-        yiaddr=f.yiaddr,
-        siaddr=f.siaddr,
-        giaddr=f.giaddr,
-        chaddr=f.chaddr,
-        sname=f.sname_raw.split(b"\x00", 1)[0].decode("latin-1"),
-        file=f.file_raw.split(b"\x00", 1)[0].decode("latin-1"),
-        sname_raw=f.sname_raw,
-        file_raw=f.file_raw,
-        magic_ok=f.magic_ok,
-        options=f.options,
-        end_present=f.end_present,
-        options_error=f.options_error,
-        overload=f.overload,
+        sname=cstring(f.sname_raw),
+        file=cstring(f.file_raw),
         dhcp_len=len(payload),
         **named,
     )
@@ -132,7 +114,7 @@ def decode_pcap(path: str, require_dhcp: bool = True) -> Capture:
                     # any packet to 69 expects its answer from a new port (an illegal
                     # opcode gets ERROR 4 that way): follow the sender's port
                     tftp_clients.add(src)
-                tftp.append(TftpEvent(**_addrs(fr, sport, dport), **t.__dict__))
+                tftp.append(TftpEvent(**_addrs(fr, sport, dport), **vars(t)))
         elif proto == 6 and len(seg) >= 20:
             sport, dport, seq = struct.unpack("!HHI", seg[:8])
             data = seg[(seg[12] >> 4) * 4 :]
@@ -143,13 +125,7 @@ def decode_pcap(path: str, require_dhcp: bool = True) -> Capture:
                 http.append(
                     HttpEvent(
                         **_addrs(fr, sport, dport),
-                        kind=h.kind,
-                        method=h.method,
-                        path=h.path,
-                        version=h.version,
-                        status=h.status,
-                        reason=h.reason,
-                        headers=h.headers,
+                        **vars(h),
                         range=h.header("Range"),
                         host=h.header("Host"),
                     )

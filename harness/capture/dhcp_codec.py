@@ -201,26 +201,10 @@ def parse_dhcp(payload: bytes) -> DhcpFields:
             more, _, e = split_options(sname_raw)
             options += more
             err = err or (f"in sname field: {e}" if e else None)
+    # positional, in the field order of DhcpFields (the BOOTP header's order)
     return DhcpFields(
-        op=op,
-        htype=htype,
-        hlen=hlen,
-        hops=hops,
-        xid=xid,
-        secs=secs,
-        flags=flags,
-        ciaddr=ciaddr,
-        yiaddr=yiaddr,
-        siaddr=siaddr,
-        giaddr=giaddr,
-        chaddr=chaddr,
-        sname_raw=sname_raw,
-        file_raw=file_raw,
-        magic_ok=magic_ok,
-        options=tuple(options),
-        end_present=end,
-        options_error=err,
-        overload=overload,
+        op, htype, hlen, hops, xid, secs, flags, ciaddr, yiaddr, siaddr, giaddr, chaddr,
+        sname_raw, file_raw, magic_ok, tuple(options), end, err, overload,
     )
 
 

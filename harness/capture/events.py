@@ -7,28 +7,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness.capture.dhcp_codec import PxeOptions
+from harness.capture.dhcp_codec import DhcpFields, PxeOptions
+from harness.capture.http_codec import HttpFields
+from harness.capture.tftp_codec import TftpFields
 
 
-@dataclass(frozen=True)
-class Endpoints:
-    """Where a packet came from and went to (L2, L3 and L4)."""
+@dataclass(frozen=True, kw_only=True)
+class Packet:
+    """Where and when a decoded packet was seen: its frame, time and both ends (L2-L4).
 
-    src_mac: str
-    dst_mac: str
-    src_ip: str
-    dst_ip: str
-    sport: int
-    dport: int
-
-
-@dataclass(frozen=True)
-class DhcpEvent:
-    """One BOOTP/DHCP packet (UDP 67, 68 or 4011), raw and decoded.
-
-    ``options`` keeps every option in wire order, so rules can check ordering
-    (option 82 last) and duplicates; the named fields are decoded for convenience
-    and are ``None`` when the option is absent.
+    Every event is its protocol's decoded fields plus these, so the decoders stay free
+    of addresses and the rules read ``e.src_ip`` the same way on every protocol.
     """
 
     frame: int
@@ -39,29 +28,21 @@ class DhcpEvent:
     dst_ip: str
     sport: int
     dport: int
-    op: int
-    htype: int
-    hlen: int
-    hops: int
-    xid: int
-    secs: int
-    flags: int
+
+
+@dataclass(frozen=True)
+class DhcpEvent(DhcpFields, Packet):
+    """One BOOTP/DHCP packet (UDP 67, 68 or 4011), raw and decoded.
+
+    ``options`` keeps every option in wire order, so rules can check ordering
+    (option 82 last) and duplicates; the named fields are decoded for convenience
+    and are ``None`` when the option is absent.
+    """
+
     broadcast: bool
-    ciaddr: str
-    yiaddr: str
-    siaddr: str
-    giaddr: str
-    chaddr: str
     sname: str
     file: str
-    sname_raw: bytes
-    file_raw: bytes
-    magic_ok: bool
     msg_type: str
-    options: tuple[tuple[int, bytes], ...]
-    end_present: bool
-    options_error: str | None
-    overload: int | None
     dhcp_len: int
     vendor_class: str | None = None
     client_arch: tuple[int, ...] | None = None
@@ -106,48 +87,14 @@ class DhcpEvent:
 
 
 @dataclass(frozen=True)
-class TftpEvent:
+class TftpEvent(TftpFields, Packet):
     """One TFTP packet: a request, DATA, ACK, ERROR or OACK."""
-
-    frame: int
-    time: float
-    src_mac: str
-    dst_mac: str
-    src_ip: str
-    dst_ip: str
-    sport: int
-    dport: int
-    opcode: int
-    op_name: str
-    filename: str | None = None
-    mode: str | None = None
-    options: tuple[tuple[str, str], ...] = ()
-    block: int | None = None
-    error_code: int | None = None
-    error_msg: str | None = None
-    data_len: int | None = None
-    malformed: str | None = None
 
 
 @dataclass(frozen=True)
-class HttpEvent:
+class HttpEvent(HttpFields, Packet):
     """The start of an HTTP request or response found at the start of a TCP segment."""
 
-    frame: int
-    time: float
-    src_mac: str
-    dst_mac: str
-    src_ip: str
-    dst_ip: str
-    sport: int
-    dport: int
-    kind: str  # "request" or "response"
-    method: str | None = None
-    path: str | None = None
-    version: str | None = None
-    status: int | None = None
-    reason: str | None = None
-    headers: tuple[tuple[str, str], ...] = ()
     range: str | None = None
     host: str | None = None
 

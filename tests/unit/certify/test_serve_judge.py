@@ -46,8 +46,9 @@ def test_nothing_arrived_is_machine_off_or_no_helper() -> None:
 def test_answered_and_went_on_over_http_passes_directly() -> None:
     cap = Capture("x", 3, dhcp=[dhcp(1.0), dhcp(1.2, msg="REQUEST",
                                                   requested_ip="10.0.0.50")],
-                  http=[HttpEvent(9, 2.0, MAC, "aa:aa:aa:aa:aa:aa", "10.0.0.50", "10.0.0.2",
-                                  40000, HTTP_PORT, "request", method="GET",
+                  http=[HttpEvent(frame=9, time=2.0, src_mac=MAC, dst_mac="aa:aa:aa:aa:aa:aa",
+                                  src_ip="10.0.0.50", dst_ip="10.0.0.2", sport=40000,
+                                  dport=HTTP_PORT, kind="request", method="GET",
                                   path=f"/boot/{MAC}.ipxe")])
     w = observe(MAC, cap, [offer_log(1.01)], HTTP_PORT)
     assert w.went_on and w.decided
