@@ -248,15 +248,17 @@ def _json_lines(path: Path) -> list[dict[str, Any]]:
 def _tls_hops(lab: Lab, plan: SitePlan) -> tuple[TlsHop, ...] | None:
     """Each Boot Proxy's hop to the Control Plane, as its own log tells it: a verified
     sync (``assignments_updated`` over https with a CA), or a refusal (``cp_tls_failed``
-    with the reason). Hops cross the WAN when the Control Plane is in the cloud."""
+    with the reason). Hops cross the WAN when the proxy's Control Plane is in the cloud
+    (a mixed site's standalone proxies talk to the site's own)."""
     if not plan.proxies:
         return None
-    crossed = plan.control_plane.placement == "cloud"
-    scheme = "https" if plan.control_plane.tls else "http"
     hops = []
     for proxy in plan.proxies:
         if proxy.kind == "dnsmasq":
             continue  # dnsmasq proxies get their MAC list from the harness, not the CP
+        cp = plan.control_plane_of(proxy.cp_via.host)
+        crossed = cp.placement == "cloud"
+        scheme = "https" if cp.tls else "http"
         events = _json_lines(lab.reports_dir / "logs" / f"bootproxy-{proxy.name}.log")
         if not events:
             continue  # its log is not readable yet (a container's is copied at stop)
@@ -272,5 +274,5 @@ def _tls_hops(lab: Lab, plan: SitePlan) -> tuple[TlsHop, ...] | None:
             continue  # no exchange reached the Control Plane (it was unreachable)
         hops.append(TlsHop(f"proxy {proxy.name}", f"{scheme}://{proxy.cp_via}", crossed,
                            scheme, verified, reason,
-                           expect_refusal=plan.control_plane.tls_fault is not None))
+                           expect_refusal=cp.tls_fault is not None))
     return tuple(hops)

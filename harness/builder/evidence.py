@@ -65,13 +65,26 @@ def collect_cp_state(cp: ControlPlane | None) -> dict[str, Any]:
         return {"error": str(exc)}
 
 
+def merge_cp_states(states: list[dict[str, Any]]) -> dict[str, Any]:
+    """One view of several Control Planes' states (a mixed site's cloud and site ones):
+    their lists joined; an error in any of them is the view's error."""
+    if len(states) == 1:
+        return states[0]
+    errors = [s["error"] for s in states if "error" in s]
+    if errors or not all(states):
+        return {"error": "; ".join(errors) or "a Control Plane's state could not be read"}
+    return {key: [item for s in states for item in s.get(key, [])]
+            for key in ("machines", "clusters", "conflicts", "events")}
+
+
 def observe(observed: Observed, lab: Lab, cp: ControlPlane | None, plan: SitePlan,
-            site: BuiltSite) -> None:
-    """The lab's addresses, the Control Plane's final state and the whole site's facts,
-    read while the lab still runs."""
+            site: BuiltSite, more: list[ControlPlane] | None = None) -> None:
+    """The lab's addresses, the Control Plane's final state (with ``more`` Control
+    Planes', a mixed site's, merged in) and the whole site's facts, read while the lab
+    still runs."""
     observed.addresses = {address_key(h, s): str(info.address.ip)
                           for (h, s), info in lab.links.items() if info.address is not None}
-    observed.cp_state = collect_cp_state(cp)
+    observed.cp_state = merge_cp_states([collect_cp_state(c) for c in (cp, *(more or []))])
     try:
         log = cp.process.log_path if cp is not None and cp.process is not None else None
         observed.site = site_facts(lab, plan, site, observed.cp_state, log)

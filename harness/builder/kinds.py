@@ -26,7 +26,14 @@ from harness.components.snooping import enable_snooping
 from harness.errors import FlexlabError
 from harness.lab import Lab, Topology
 from harness.localboot import stand_in_artifact
-from harness.plan.items import BootProfile, DhcpServerPlan, ProxyPlan, RelayPlan, SitePlan
+from harness.plan.items import (
+    BootProfile,
+    ControlPlanePlan,
+    DhcpServerPlan,
+    ProxyPlan,
+    RelayPlan,
+    SitePlan,
+)
 from harness.reports.bundle import tool_version
 from harness.scenario.drivers import MachineDriver
 from harness.scenario.model import Scenario
@@ -88,15 +95,19 @@ def dhcp_relay(lab: Lab, plan: RelayPlan) -> Component:
                      [s.address(lab.address) for s in plan.servers])
 
 
-def control_plane(lab: Lab, site: SitePlan, built: BuiltSite) -> ControlPlane:
+def control_plane(lab: Lab, site: SitePlan, built: BuiltSite,
+                  which: ControlPlanePlan | None = None) -> ControlPlane:
     """The Control Plane where the plan put it: TLS (or a deliberately bad certificate),
     the address clients use through a NAT or tunnel, its DNS updater's flags, and port
-    443 in the cloud (what a site's WAN lets out)."""
-    cp = site.control_plane
+    443 in the cloud (what a site's WAN lets out). ``which``: one of a mixed site's two
+    (default: the main one)."""
+    cp = which or site.control_plane
+    main = cp is site.control_plane
     return ControlPlane(lab, cp.host, tls=cp.tls, tls_fault=cp.tls_fault,
-                        advertised=built.control_plane_address(lab, site),
-                        extra_args=control_plane_args(lab, site, built),
-                        port=CLOUD_CP_PORT if cp.placement == "cloud" else CP_PORT)
+                        advertised=built.control_plane_address(lab, site) if main else None,
+                        extra_args=control_plane_args(lab, site, built) if main else (),
+                        port=CLOUD_CP_PORT if cp.placement == "cloud" else CP_PORT,
+                        name=cp.name)
 
 
 def site_dhcp(lab: Lab, server: DhcpServerPlan, built: BuiltSite) -> Component:
@@ -141,7 +152,7 @@ class Kinds:
     """Everything the builder instantiates, by plan item (defaults: the real ones)."""
 
     lab: Callable[[Topology, Path], Lab] = new_lab
-    control_plane: Callable[[Lab, SitePlan, BuiltSite], ControlPlane] = control_plane
+    control_plane: Callable[..., ControlPlane] = control_plane
     whole_site: Callable[[contextlib.ExitStack, Lab, SitePlan], BuiltSite] = start_site
     site_dhcp: Callable[[Lab, DhcpServerPlan, BuiltSite], Component] = site_dhcp
     relay: Callable[[Lab, RelayPlan], Component] = dhcp_relay

@@ -61,7 +61,8 @@ class ScenarioRunner:
         self.progress = progress
         self.lab: Lab | None = None
         self.site = BuiltSite()
-        self.cp: ControlPlane | None = None
+        self.cp: ControlPlane | None = None          # the main one
+        self.cps: dict[str, ControlPlane] = {}         # lab host -> each Control Plane
         self.driver: MachineDriver | None = None
         self.proxies: dict[str, Component] = {}
         self.tokens: dict[str, str] = {}
@@ -153,11 +154,17 @@ class ScenarioRunner:
             site_stack = contextlib.ExitStack()
             self._on_exit("whole site", site_stack.close)
             self.site = kinds.whole_site(site_stack, lab, p)
-            self.cp = cp = kinds.control_plane(lab, p, self.site)
-            self._on_exit("control plane", cp.close)
-            cp.start()
-            cp.wait_ready()
-            self.tokens = seed(cp.api, p.seed, kinds.artifacts)
+            # a mixed site has two: the cloud one and the site's; each is loaded with its
+            # own clusters, machines and proxies
+            for cp_plan, cp_seed in p.control_planes():
+                cp = (kinds.control_plane(lab, p, self.site) if cp_plan is p.control_plane
+                      else kinds.control_plane(lab, p, self.site, cp_plan))
+                self.cps[cp_plan.host] = cp
+                self.cp = self.cp or cp
+                self._on_exit("control plane" if cp is self.cp else cp_plan.name, cp.close)
+                cp.start()
+                cp.wait_ready()
+                self.tokens.update(seed(cp.api, cp_seed, kinds.artifacts))
         with self._phase("site"):
             for server in p.dhcp_servers:
                 server = dataclasses.replace(
@@ -182,18 +189,20 @@ class ScenarioRunner:
             existing.wait_ready()
             return
         proxy = self.plan.proxy(name)
-        start = ProxyStart(self.lab, self.plan, proxy, self.cp.url(proxy.cp_via.segment),
-                           self.tokens[name], self.cp.ca_cert)
+        cp = self.cps.get(proxy.cp_via.host, self.cp)
+        start = ProxyStart(self.lab, self.plan, proxy, cp.url(proxy.cp_via.segment),
+                           self.tokens[name], cp.ca_cert)
         self.proxies[name] = component = self.kinds.proxies[proxy.kind](start)
         self.start(component)
 
     # -- machines and steps --------------------------------------------------------
     def _boot(self) -> None:
         assert self.lab is not None and self.cp is not None
-        cp = self.cp
+        cps, main = self.cps, self.cp
         self.driver = driver = self.kinds.driver(self.lab, self.scenario)
         self._on_exit("machines", driver.close)
-        driver.add([m.driver_plan(cp.url(m.cp_via.segment)) for m in self.plan.machines])
+        driver.add([m.driver_plan(cps.get(m.cp_via.host, main).url(m.cp_via.segment))
+                    for m in self.plan.machines])
         started = time.monotonic()
         pending = list(self.plan.steps)
         while True:
@@ -223,6 +232,7 @@ class ScenarioRunner:
                 if step.action != "power_off":
                     self.power_on_at.update(dict.fromkeys(keys, time.time()))
                     self.driver.power_on(keys, now)
+            # Control Plane steps and faults act on the main one (a mixed site's cloud)
             case model.ControlPlaneStep(action="stop_control_plane"):
                 self.cp.stop()
             case model.ControlPlaneStep(action="start_control_plane"):
@@ -257,7 +267,8 @@ class ScenarioRunner:
         observed.powered_at, observed.progress = dict(self.power_on_at), dict(self.seen)
         observed.driver = self.driver.kind if self.driver is not None else "none"
         if self.lab is not None:
-            observe(observed, self.lab, self.cp, self.plan, self.site)
+            observe(observed, self.lab, self.cp, self.plan, self.site,
+                    [cp for cp in self.cps.values() if cp is not self.cp])
 
     def _judge(self, result: RunResult, observed: Observed) -> RunResult:
         if self.lab is not None:

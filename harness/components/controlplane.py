@@ -50,19 +50,22 @@ class ControlPlane(Component):
 
     def __init__(self, lab: Lab, host: str = "cp", *, tls: bool = False,
                  tls_fault: str | None = None, advertised: str | None = None,
-                 extra_args: tuple[str, ...] = (), port: int = CP_PORT) -> None:
+                 extra_args: tuple[str, ...] = (), port: int = CP_PORT,
+                 name: str = "controlplane") -> None:
         """``tls_fault`` (wrong-ca, wrong-name, expired) serves a certificate clients must
         refuse — the harness itself, as the operator, then skips verification; ``advertised``
         is the address clients use when it is not one of the host's own (a NAT or tunnel
         address), put in the certificate and in :meth:`url`; ``extra_args`` are more
         ``python -m controlplane`` flags (e.g. the RFC 2136 ``--dns-*`` ones); ``port``: a
-        cloud Control Plane listens on 443, the port a site's WAN lets out."""
+        cloud Control Plane listens on 443, the port a site's WAN lets out; ``name`` (its
+        log, store and CA directory) tells two Control Planes of one lab apart."""
         self.lab = lab
         self.host = host
-        self.name = "controlplane"
+        self.name = name
         self.admin_token = secrets.token_urlsafe(24)
-        self.db = lab.temp_dir / "controlplane.sqlite3"
-        self.tls_dir = lab.temp_dir / "cp-tls" if tls or tls_fault else None
+        self.db = lab.temp_dir / f"{name}.sqlite3"
+        tls_name = "cp-tls" if name == "controlplane" else f"{name}-tls"
+        self.tls_dir = lab.temp_dir / tls_name if tls or tls_fault else None
         self.tls_fault = tls_fault
         self.advertised = advertised
         self.extra_args = tuple(extra_args)

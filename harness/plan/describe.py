@@ -45,13 +45,14 @@ def describe(site: SitePlan) -> str:
              "hosts:      " + _some([
                  f"{h.name}[{','.join(k.segment for k in h.links)}]"
                  + ("*" if h.forwarding else "") for h in site.topology.hosts], 12)]
-    cp, seed = site.control_plane, site.seed
-    lines.append(f"control:    {cp.host} on {cp.placement} ({', '.join(cp.segments)})"
-                 + (", TLS" if cp.tls else ""))
-    lines.append(f"  seed:     {len(seed.clusters)} cluster(s) "
-                 + _some([f"{c.name}={c.expected_nodes}" for c in seed.clusters])
-                 + f", {len(seed.machines)} machine(s), {len(seed.proxies)} proxy(ies), "
-                 f"{len(seed.faults)} fault(s)")
+    for cp, seed in site.control_planes():
+        lines.append(f"control:    {cp.host} on {cp.placement} ({', '.join(cp.segments)})"
+                     + (", TLS" if cp.tls else ""))
+        lines.append(f"  seed:     {len(seed.clusters)} cluster(s) "
+                     + _some([f"{c.name}={c.expected_nodes}" for c in seed.clusters])
+                     + f", {len(seed.machines)} machine(s), {len(seed.proxies)} proxy(ies), "
+                     f"{len(seed.faults)} fault(s)")
+    seed = site.seed
     if seed.profile is not None:
         lines.append(f"  profile:  {seed.profile.name} ({seed.profile.artifacts}): "
                      f"{seed.profile.cmdline}")

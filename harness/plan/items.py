@@ -62,6 +62,7 @@ class ControlPlanePlan:
     tls: bool
     tls_fault: str | None = None      # serve a certificate clients must refuse (WAN-3)
     dns_updates: bool = False          # put Ready nodes' names in the site's DNS
+    name: str = "controlplane"         # component and log name (two on a mixed site)
 
 
 @dataclass(frozen=True)
@@ -383,6 +384,24 @@ class SitePlan:
     ntp: NtpPlan | None = None
     routes: tuple[Route | DefaultRoute, ...] = ()    # whole site: static routes to add
     gateways: tuple[tuple[str, HostOn], ...] = ()     # whole site: segment -> gateway
+    # a mixed site (hybrid and standalone clusters): the on-site Control Plane of the
+    # standalone clusters, with its own seed; ``control_plane`` is then the cloud one
+    site_control_plane: ControlPlanePlan | None = None
+    site_seed: ControlPlaneSeed | None = None
+
+    def control_planes(self) -> tuple[tuple[ControlPlanePlan, ControlPlaneSeed], ...]:
+        """Every Control Plane with its seed, the main one first."""
+        out = [(self.control_plane, self.seed)]
+        if self.site_control_plane is not None and self.site_seed is not None:
+            out.append((self.site_control_plane, self.site_seed))
+        return tuple(out)
+
+    def control_plane_of(self, host: str) -> ControlPlanePlan:
+        """The Control Plane running in lab host ``host`` (a ``cp_via.host``)."""
+        for cp, _seed in self.control_planes():
+            if cp.host == host:
+                return cp
+        return self.control_plane
 
     def proxy(self, name: str) -> ProxyPlan:
         """The proxy called ``name`` (KeyError naming it otherwise)."""

@@ -10,7 +10,7 @@ it cannot be wired. A builder only executes the result.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 from harness.errors import TopologyError
@@ -38,7 +38,7 @@ from harness.plan.items import (
     SitePlan,
     SnoopingPlan,
 )
-from harness.plan.site import WholeSite, declares_whole_site, whole_site
+from harness.plan.site import MGMT, WholeSite, declares_whole_site, whole_site
 from harness.plan.topology import HostRoles, site_topology
 from harness.plan.validate import problems_of
 from harness.scenario.checks import check, machine_macs
@@ -50,6 +50,7 @@ from harness.scenario.model import Scenario, Step
 RESERVE_FROM = 100
 PXECLIENT_OPTION = "60,PXEClient"   # a misconfigured site server's option 60 (SITE-2)
 LINK_ACTIONS = ("cut_link", "restore_link", "netem")
+CpVia = Callable[[str, Iterable[str | None]], HostOn]   # (segment, clusters) -> its CP
 
 
 def plan(scenario: Scenario, *, boot_proxy_image: str | None = None) -> SitePlan:
@@ -82,8 +83,14 @@ def plan(scenario: Scenario, *, boot_proxy_image: str | None = None) -> SitePlan
     except TopologyError as exc:
         found.append(str(exc))
 
-    def cp_via(segment: str) -> HostOn:
+    on_site = _standalone(scenario) if extra is not None and extra.site_cp_host else set()
+
+    def cp_via(segment: str, clusters: Iterable[str | None] = ()) -> HostOn:
+        """The Control Plane a proxy or machine of ``clusters`` talks to: on a mixed site
+        the on-site one for standalone clusters, else the main one."""
         if extra is not None:
+            if extra.site_cp_host and on_site & set(clusters):
+                return HostOn(extra.site_cp_host, MGMT)
             return HostOn(extra.cp_host, extra.cp_segment)
         return HostOn(roles.cp_host, segment)
 
@@ -99,7 +106,7 @@ def plan(scenario: Scenario, *, boot_proxy_image: str | None = None) -> SitePlan
         name=scenario.name, tier=scenario.tier, time_scale=scenario.time_scale,
         timeout=scenario.timeout, topology=topology,
         control_plane=control_plane,
-        seed=_seed(scenario, keys, macs),
+        seed=_seed(scenario, keys, macs, exclude=on_site),
         dhcp_servers=dhcp_servers,
         relays=_relays(scenario, roles),
         snooping=_snooping(scenario, roles),
@@ -116,6 +123,12 @@ def plan(scenario: Scenario, *, boot_proxy_image: str | None = None) -> SitePlan
         ntp=extra.ntp if extra else None,
         routes=extra.routes if extra else (),
         gateways=extra.gateways if extra else (),
+        site_control_plane=dataclasses.replace(
+            control_plane, host=extra.site_cp_host, placement="site", segments=(MGMT,),
+            tls=scenario.control_plane.tls, tls_fault=None, dns_updates=False,
+            name="controlplane-site") if extra is not None and extra.site_cp_host else None,
+        site_seed=_seed(scenario, keys, macs, only=on_site, faults=False)
+        if on_site else None,
     )
     found += problems_of(scenario, site)
     if found:
@@ -169,24 +182,37 @@ def copy_keys(scenario: Scenario) -> dict[str, tuple[str, ...]]:
             for m in scenario.machines}
 
 
+def _standalone(scenario: Scenario) -> set[str]:
+    return {c.name for c in scenario.clusters if c.mode == "standalone"}
+
+
 def _seed(scenario: Scenario, keys: dict[str, tuple[str, ...]],
-          macs: dict[str, list[str]]) -> ControlPlaneSeed:
+          macs: dict[str, list[str]], *, only: set[str] | None = None,
+          exclude: set[str] | None = None, faults: bool = True) -> ControlPlaneSeed:
+    """One Control Plane's seed: the clusters in ``only`` (all when None) but those in
+    ``exclude``, their machines and the proxies serving them (a mixed site seeds its
+    two Control Planes with one call each)."""
+    def mine(cluster: str | None) -> bool:
+        return (only is None or cluster in only) and cluster not in (exclude or set())
+
     clusters = tuple(
         ClusterSeed(c.name, c.expected_nodes or sum(
             m.count for m in scenario.machines if m.cluster == c.name) or 1,
             c.mode, c.environment)
-        for c in scenario.clusters)
+        for c in scenario.clusters if mine(c.name))
     profile = None
     if scenario.clusters:
         profile = BootProfile("default", "vmlinuz", "initrd.img", NODE_CMDLINE.template(),
                               "node-image" if scenario.tier == "vm" else "stand-in")
     machines = tuple(MachineSeed(key, mac, m.cluster, m.role, "default")
-                     for m in scenario.machines if m.cluster is not None
+                     for m in scenario.machines if m.cluster is not None and mine(m.cluster)
                      for key, mac in zip(keys[m.name], macs[m.name], strict=True))
+    # a proxy registers where its clusters live (one without clusters: the main one)
     proxies = tuple(ProxySeed(p.name, tuple(p.clusters), tuple(p.segments))
-                    for p in scenario.proxies)
+                    for p in scenario.proxies
+                    if any(mine(c) for c in p.clusters) or (not p.clusters and only is None))
     return ControlPlaneSeed(clusters, profile, machines, proxies,
-                            tuple(scenario.control_plane.faults))
+                            tuple(scenario.control_plane.faults) if faults else ())
 
 
 def relayed_into(scenario: Scenario, upstream: str) -> list[str]:
@@ -255,7 +281,7 @@ def _snooping(scenario: Scenario, roles: HostRoles) -> tuple[SnoopingPlan, ...]:
 
 
 def _proxy(scenario: Scenario, name: str, macs: dict[str, list[str]],
-           run_image: str | None, cp_via: Callable[[str], HostOn]) -> ProxyPlan:
+           run_image: str | None, cp_via: CpVia) -> ProxyPlan:
     spec = next(p for p in scenario.proxies if p.name == name)
     kind: ProxyKind = spec.kind
     image = None
@@ -269,18 +295,17 @@ def _proxy(scenario: Scenario, name: str, macs: dict[str, list[str]],
                      for mac in macs[m.name]})
     return ProxyPlan(name=name, kind=kind, image=image, segments=tuple(spec.segments),
                      clusters=tuple(spec.clusters), served_macs=tuple(served),
-                     start=spec.start, cp_via=cp_via(spec.segments[0]))
+                     start=spec.start, cp_via=cp_via(spec.segments[0], spec.clusters))
 
 
 def _copies(scenario: Scenario, roles: HostRoles, keys: dict[str, tuple[str, ...]],
-            macs: dict[str, list[str]], cp_via: Callable[[str], HostOn]
-            ) -> tuple[MachineCopy, ...]:
+            macs: dict[str, list[str]], cp_via: CpVia) -> tuple[MachineCopy, ...]:
     attach = dict(roles.machine_hosts)
     return tuple(
         MachineCopy(key=key, group=m.name, mac=mac, firmware=m.firmware, segment=m.segment,
                     attach_host=attach[m.segment], nic=m.nic, facts=m.facts,
                     driver=m.driver or scenario.tier, cluster=m.cluster, role=m.role,
-                    cp_via=cp_via(m.segment))
+                    cp_via=cp_via(m.segment, (m.cluster,)))
         for m in scenario.machines
         for key, mac in zip(keys[m.name], macs[m.name], strict=True))
 

@@ -12,6 +12,8 @@ Plane with a leg on every boot segment:
 - with ``wan:`` (or ``location: cloud``): the WAN router ``wan`` (``mgmt`` ↔ ``wan``
   segment, NAT and the egress filter) and ``cloud``, the Control Plane's namespace
   beyond it. ``gw`` sends everything off-site to ``wan``.
+- a cloud site that also has ``standalone`` clusters gets a second Control Plane on
+  site, host ``cp`` on ``mgmt``, for them (the guide: "a scenario may have both").
 
 Every host that must reach another subnet gets explicit routes here, so the builder
 only adds what the plan lists; nothing is multi-homed onto a segment it would not
@@ -48,6 +50,7 @@ class WholeSite:
     dns: DnsPlan | None
     ntp: NtpPlan | None
     tls_fault: str | None
+    site_cp_host: str | None = None      # a second, on-site Control Plane (mixed modes)
 
     def gateway(self, segment: str) -> HostOn | None:
         """The default gateway machines on ``segment`` are told of (DHCP option 3)."""
@@ -91,11 +94,15 @@ def whole_site(scenario: Any, hosts_on: dict[str, tuple[str, ...]],
         wan_segment, (router, cloud) = wan.topology_parts()
         segments.append(wan_segment)
         hosts += [router, cloud]
+    site_cp_host = None
     if location == "site":
         hosts.append(Host(SITE_CP_HOST, (HostLink(MGMT),)))
         cp_host, cp_segment = SITE_CP_HOST, MGMT
     else:
         cp_host, cp_segment = CLOUD, WAN_SEGMENT
+        if has_standalone_clusters(scenario):
+            hosts.append(Host(SITE_CP_HOST, (HostLink(MGMT),)))
+            site_cp_host = SITE_CP_HOST
 
     gw_mgmt = HostOn(GW, MGMT)
     gateways = [(s, HostOn(GW, s)) for s in boot]
@@ -127,4 +134,10 @@ def whole_site(scenario: Any, hosts_on: dict[str, tuple[str, ...]],
     ntp = NtpPlan(SVC, MGMT, ntp_spec.offered) if ntp_spec is not None else None
     return WholeSite(location, cp_host, cp_segment, tuple(segments), tuple(hosts),
                      tuple(gateways), tuple(routes), wan, dns, ntp,
-                     getattr(cp_spec, "tls_fault", None))
+                     getattr(cp_spec, "tls_fault", None), site_cp_host)
+
+
+def has_standalone_clusters(scenario: Any) -> bool:
+    """True when a cluster of the scenario is managed from the site."""
+    return any(getattr(c, "mode", "standalone") == "standalone"
+               for c in getattr(scenario, "clusters", ()))

@@ -25,7 +25,9 @@ def problems_of(scenario: Scenario, site: SitePlan) -> list[str]:
 
 def _whole_site_problems(scenario: Scenario, site: SitePlan) -> list[str]:
     """The guide's modes mean something: hybrid clusters are run from the cloud, over the
-    WAN; standalone ones from the site. A DDNS site needs a DHCP server that does DDNS."""
+    WAN; standalone ones from the site (a cloud site with standalone clusters gets a
+    second, on-site Control Plane for them). A Boot Proxy syncs from one Control Plane.
+    A DDNS site needs a DHCP server that does DDNS."""
     out: list[str] = []
     placement = site.control_plane.placement
     taken = {s.name for s in scenario.segments} | {p.name for p in scenario.proxies}
@@ -34,13 +36,21 @@ def _whole_site_problems(scenario: Scenario, site: SitePlan) -> list[str]:
     for name in sorted(taken & set(RESERVED_NAMES)):
         out.append(f"{name!r} names the whole site's own segment or host "
                    f"({', '.join(RESERVED_NAMES)}); rename it")
+    modes = {c.name: c.mode for c in scenario.clusters}
     for cluster in scenario.clusters:
         if cluster.mode == "hybrid" and placement != "cloud":
             out.append(f"cluster {cluster.name!r} is hybrid: its Control Plane is in the "
                        "cloud — set control_plane.location: cloud (with a wan:)")
-        if cluster.mode == "standalone" and placement == "cloud":
-            out.append(f"cluster {cluster.name!r} is standalone: its Control Plane is on "
-                       "site — set control_plane.location: site, or make the cluster hybrid")
+    if placement == "cloud" and modes and "hybrid" not in modes.values():
+        out.append(f"no cluster is hybrid, so the cloud Control Plane would manage nothing "
+                   f"({', '.join(modes)} standalone: their Control Plane is on site) — set "
+                   "control_plane.location: site, or make a cluster hybrid")
+    for proxy in scenario.proxies:
+        both = sorted({modes.get(c, "") for c in proxy.clusters} - {""})
+        if len(both) > 1:
+            out.append(f"proxy {proxy.name!r} serves hybrid and standalone clusters, but a "
+                       "Boot Proxy syncs from one Control Plane (the cloud one or the site's) "
+                       "— declare one proxy per Control Plane")
     if site.dns is not None and site.dns.updates == "dhcp":
         plain = [d.name for d in site.dhcp_servers if d.kind != "kea"]
         if plain:

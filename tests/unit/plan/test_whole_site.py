@@ -96,7 +96,7 @@ def test_the_lab_shortcut_stays_when_nothing_of_the_site_is_declared() -> None:
 
 @pytest.mark.parametrize(("extra", "mode", "kind", "message"), [
     ("control_plane: {location: site}\n", "hybrid", "", "cluster 'c1' is hybrid"),
-    ("control_plane: {location: cloud}\n", "standalone", "", "cluster 'c1' is standalone"),
+    ("control_plane: {location: cloud}\n", "standalone", "", "no cluster is hybrid"),
     ("control_plane: {location: site}\ndns: {updates: dhcp}\n", "standalone", "",
      "site-dhcp0 is dnsmasq"),
     ("control_plane: {location: cloud}\ndns: {updates: control-plane}\n", "hybrid", "",
@@ -129,3 +129,65 @@ def test_bad_whole_site_input_is_a_clear_error(text: str, message: str) -> None:
 
     with pytest.raises(ScenarioError, match=message):
         parse_scenario(BASE % {"mode": "hybrid", "kind": ""} + text)
+
+
+MIXED = """
+name: mixed
+segments: [{name: lan}, {name: far, relay: {upstream: lan}}]
+site_dhcp: [{segment: lan, kind: kea}]
+proxies:
+  - {name: bp1, segments: [lan], clusters: [cloudy]}
+  - {name: bp2, segments: [lan], clusters: [local]}
+clusters: [{name: cloudy, mode: hybrid}, {name: local, mode: standalone}]
+machines:
+  - {name: h, segment: lan, cluster: cloudy}
+  - {name: s, segment: far, cluster: local}
+  - {name: x, segment: lan}
+control_plane: {location: cloud}
+wan: {private: true}
+dns: {updates: dhcp}
+steps: [{at: 0, action: power_on, machines: [h, s, x]}]
+"""
+
+
+def test_a_mixed_site_has_a_cloud_and_a_site_control_plane_each_seeded_with_its_own() -> None:
+    p = plan(parse_scenario(MIXED))
+    hosts = hosts_of(p)
+    assert hosts["cloud"] == ("wan",) and hosts["cp"] == ("mgmt",)
+    assert p.control_plane.placement == "cloud" and p.control_plane.host == "cloud"
+    site_cp = p.site_control_plane
+    assert site_cp is not None and site_cp.placement == "site" and site_cp.host == "cp"
+    assert site_cp.name != p.control_plane.name and not site_cp.tls_fault
+    assert [cp.host for cp, _ in p.control_planes()] == ["cloud", "cp"]
+    # each cluster, its machines and its proxy are registered at their own Control Plane
+    cloud_seed, site_seed = p.seed, p.site_seed
+    assert site_seed is not None
+    assert [c.name for c in cloud_seed.clusters] == ["cloudy"]
+    assert [c.name for c in site_seed.clusters] == ["local"]
+    assert [m.key for m in cloud_seed.machines] == ["h"]
+    assert [m.key for m in site_seed.machines] == ["s"]
+    assert [px.name for px in cloud_seed.proxies] == ["bp1"]
+    assert [px.name for px in site_seed.proxies] == ["bp2"]
+    # and talk to it: the hybrid ones over the WAN, the standalone ones on site; a
+    # stranger is nobody's, so it is pointed at the main one
+    assert p.proxy("bp1").cp_via == HostOn("cloud", "wan")
+    assert p.proxy("bp2").cp_via == HostOn("cp", "mgmt")
+    via = {m.key: m.cp_via for m in p.machines}
+    assert via == {"h": HostOn("cloud", "wan"), "s": HostOn("cp", "mgmt"),
+                   "x": HostOn("cloud", "wan")}
+    assert p.control_plane_of("cp") is site_cp
+    # the site Control Plane is reached by routing too
+    assert Route("cp", "far", HostOn("gw", "mgmt")) in set(p.routes)
+
+
+def test_a_single_mode_site_has_one_control_plane() -> None:
+    p = plan(parse_scenario(MIXED.replace("mode: standalone", "mode: hybrid")))
+    assert p.site_control_plane is None and p.site_seed is None
+    assert "cp" not in hosts_of(p)
+    assert len(p.control_planes()) == 1
+
+
+def test_a_proxy_serving_both_modes_is_refused() -> None:
+    text = MIXED.replace("clusters: [cloudy]}", "clusters: [cloudy, local]}")
+    with pytest.raises(PlanError, match="proxy 'bp1' serves hybrid and standalone clusters"):
+        plan(parse_scenario(text))
