@@ -1,7 +1,9 @@
 """``flexlab check-pcap``: judge a packet capture against the conformance rules.
 
-Exit status: 0 when no MUST rule failed, 1 when one did, 2 when the input or
-the arguments cannot be used (one line on stderr saying why).
+Exit status (docs/CLI.md): 0 when no MUST rule failed, 1 when one did, 2 when the input
+or the arguments cannot be used (one line on stderr saying why). ``--json`` prints one
+``flexlab.check-pcap/v1`` document (docs/formats/check-pcap.md); ``--junit PATH`` writes
+one JUnit test case per rule.
 """
 
 from __future__ import annotations
@@ -11,13 +13,17 @@ import ipaddress
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from harness.capture import CaptureError, decode_pcap
+from harness.cliout import document, emit
 from harness.errors import FlexlabError
+from harness.exitcodes import USAGE
 from harness.macs import MacError, normalize_mac
+from harness.reports.junit import report_suite, write_junit
 from harness.rules import RULES, Report, RuleContext, RulesError, Verdict, check_capture
 from harness.rules.analysis import Analysis
 
@@ -87,7 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="check only this rule (repeatable)",
     )
     p.add_argument("--failures-only", action="store_true", help="list only failed rules")
-    p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON document (format flexlab.check-pcap/v1) on stdout")
+    p.add_argument("--junit", type=Path, metavar="PATH",
+                   help="also write JUnit XML: one test case per rule (MUST failures fail)")
     return p
 
 
@@ -132,7 +141,12 @@ def build_context(args: argparse.Namespace, inferred: frozenset[str]) -> RuleCon
 
 
 def report_json(report: Report, ctx: RuleContext) -> str:
-    """The report as JSON: findings with their rule statement and citation."""
+    """The report as the ``flexlab.check-pcap/v1`` JSON text."""
+    return json.dumps(document("check-pcap", report_doc(report, ctx)), indent=2)
+
+
+def report_doc(report: Report, ctx: RuleContext) -> dict[str, object]:
+    """The report as plain data: findings with their rule statement and citation."""
     findings = []
     for f in report.findings:
         d = f.to_dict()
@@ -155,7 +169,7 @@ def report_json(report: Report, ctx: RuleContext) -> str:
         "servers": report.servers,
         "findings": findings,
     }
-    return json.dumps(doc, indent=2)
+    return doc
 
 
 def servers_line(report: Report, ctx: RuleContext) -> str:
@@ -209,6 +223,11 @@ def run(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(list(argv) if argv is not None else None)
     except SystemExit as e:  # argparse: usage error (2) or --help (0)
         return int(e.code or 0)
+    if args.list_rules and args.json:
+        emit("check-pcap.rules", {"rules": [
+            {"id": r.id, "level": r.level.value, "statement": r.statement,
+             "citation": r.citation} for r in RULES.values()]})
+        return 0
     if args.list_rules:
         table = Table(title="conformance rules")
         for col in ("rule", "level", "statement", "source"):
@@ -228,6 +247,12 @@ def run(argv: Sequence[str] | None = None) -> int:
     except (CaptureError, RulesError, UsageError, MacError) as e:
         print(f"flexlab check-pcap: {e}", file=sys.stderr)
         return 2
+    if args.junit:
+        try:
+            write_junit([report_suite(report)], args.junit)
+        except OSError as e:
+            print(f"flexlab check-pcap: cannot write {args.junit}: {e}", file=sys.stderr)
+            return USAGE
     if args.json:
         print(report_json(report, ctx))
     else:

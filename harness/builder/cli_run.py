@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -14,8 +16,11 @@ from rich.text import Text
 
 from harness.builder.reporting import publish
 from harness.builder.runner import ScenarioRunner
+from harness.cliout import emit
+from harness.exitcodes import FAIL, INCOMPLETE, OK, USAGE
 from harness.judge.result import RunResult
 from harness.plan import PlanError
+from harness.reports.junit import run_suite, write_junit
 from harness.scenario.drivers import MachineProgress
 from harness.scenario.loader import ScenarioError, load_scenario
 
@@ -50,18 +55,61 @@ def summary_table(result: RunResult) -> Table:
     return table
 
 
-def run(argv: list[str]) -> int:
-    """Entry point of `flexlab run`."""
-    parser = argparse.ArgumentParser(prog="flexlab run",
-                                     description="Run scenario files on this host (root).")
+def build_parser() -> argparse.ArgumentParser:
+    """Arguments of ``flexlab run`` (exposed for completion and tests)."""
+    parser = argparse.ArgumentParser(
+        prog="flexlab run",
+        description="Run scenario files on this host (root). Exit 0 every run passed, 1 a "
+        "run failed, 2 a scenario file is unusable, 3 this host cannot run labs (not root), "
+        "130 interrupted (SIGINT/SIGTERM: the lab is torn down first).")
     parser.add_argument("scenarios", nargs="+", metavar="SCENARIO")
     parser.add_argument("--tier", choices=("sim", "vm"), help="override the scenario's tier")
     parser.add_argument("--reports", default="reports", help="output directory (reports/)")
     parser.add_argument("--boot-proxy-image", metavar="IMAGE",
                         help="put this Boot Proxy image under test (run as a container)")
-    args = parser.parse_args(argv)
-    console = Console() if sys.stdout.isatty() else Console(width=150)
-    status = 0
+    parser.add_argument("--json", action="store_true",
+                        help="one JSON document (format flexlab.run/v1) on stdout; progress "
+                        "and the summary table go to stderr")
+    parser.add_argument("--junit", type=Path, metavar="PATH",
+                        help="also write JUnit XML: one test case per expectation and per "
+                        "conformance rule of each run")
+    return parser
+
+
+def run_json(result: RunResult, paths: dict[str, Path]) -> dict[str, Any]:
+    """One run in the ``flexlab.run/v1`` document (docs/formats/run.md)."""
+    rules: dict[str, dict[str, int]] = {}
+    for segment, findings in result.findings.items():
+        counts = Counter(f.verdict.value for f in findings)
+        rules[segment] = {"pass": counts["pass"], "fail": counts["fail"],
+                          "not-applicable": counts["not-applicable"],
+                          "must_failures": sum(1 for f in findings
+                                               if f.verdict.value == "fail"
+                                               and f.level.value == "MUST")}
+    return {
+        "scenario": result.scenario_name,
+        "file": str(result.scenario_file) if result.scenario_file else None,
+        "tier": result.tier, "lab_id": result.lab_id, "verdict": result.verdict,
+        "duration_s": round(result.duration, 3), "error": result.error,
+        "expectations": [{"kind": e.kind, "subject": e.subject, "description": e.description,
+                          "verdict": e.verdict, "detail": e.detail}
+                         for e in result.expectations],
+        "rules": rules,
+        "reports": {kind: str(p) for kind, p in paths.items()},
+    }
+
+
+def run(argv: list[str]) -> int:
+    """Entry point of `flexlab run` (SIGINT/SIGTERM are turned into KeyboardInterrupt by
+    the ``flexlab`` main; the runner tears its lab down as that unwinds)."""
+    args = build_parser().parse_args(argv)
+    out = sys.stderr if args.json else sys.stdout
+    console = Console(file=out) if out.isatty() else Console(file=out, width=150)
+    status = OK
+    error: str | None = None
+    runs: list[dict[str, Any]] = []
+    results: list[RunResult] = []
+    refused: list[dict[str, str]] = []
     for path in args.scenarios:
         try:
             scenario = load_scenario(path)
@@ -72,8 +120,14 @@ def run(argv: list[str]) -> int:
                                     boot_proxy_image=args.boot_proxy_image)
         except (ScenarioError, PlanError) as exc:  # refused before anything is built
             console.print(f"[red]{exc}[/]")
-            status = 2
+            refused.append({"file": path, "error": str(exc)})
+            status = max(status, USAGE)
             continue
+        if os.geteuid() != 0:  # checked after the files, so a bad file still reads as 2
+            error = "flexlab run builds network namespaces: run it as root (sudo)"
+            print(f"flexlab run: {error}", file=sys.stderr)
+            status = max(status, INCOMPLETE)
+            break
         name = scenario.name
         with Live(Text(f"{name}: building the site…"), console=console,
                   refresh_per_second=4, transient=True) as live:
@@ -88,6 +142,14 @@ def run(argv: list[str]) -> int:
         paths = publish(result, Path(args.reports), runner.captures)
         for kind, p in paths.items():
             console.print(f"{kind}: {p}")
+        results.append(result)
+        runs.append(run_json(result, paths))
         if result.verdict != "pass":
-            status = max(status, 1)
+            status = max(status, FAIL)
+    if args.junit:
+        write_junit([run_suite(r) for r in results], args.junit)
+        console.print(f"junit: {args.junit}")
+    if args.json:
+        emit("run", {"ok": status == OK, "exit_status": status, "error": error, "runs": runs,
+                     "refused": refused, "junit": str(args.junit) if args.junit else None})
     return status
