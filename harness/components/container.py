@@ -4,7 +4,7 @@ The container starts with ``--network none`` and waits at a gate; the harness
 then moves the lab-built interface of the proxy's host (``eth0``, ``eth1``, …)
 from that host's namespace into the container's, re-adds its lab address,
 and opens the gate. The container sees only the lab; it carries the Docker
-label ``flexlab.lab=<id>`` so ``flexlab clean`` finds it after a crash.
+label ``io.flexlab.lab=<id>`` so ``flexlab clean`` finds it after a crash.
 Capabilities are dropped to NET_RAW and NET_BIND_SERVICE.
 """
 

@@ -72,38 +72,57 @@ def _zombie(pid: int) -> bool:
         return True
 
 
-def remove_docker_containers(lab_id: str | None, errors: list[str]) -> int:
-    """Remove containers labelled with ``lab_id`` (or any flexlab label when None)."""
-    if shutil.which("docker") is None or not Path("/var/run/docker.sock").exists():
-        return 0
-    label = f"{names.DOCKER_LABEL}={lab_id}" if lab_id else names.DOCKER_LABEL
-    try:
+def _docker_ready() -> bool:
+    return shutil.which("docker") is not None and Path("/var/run/docker.sock").exists()
+
+
+def labelled_containers(lab_id: str | None) -> list[str]:
+    """Ids of containers carrying a flexlab lab label (the current ``io.flexlab.lab`` or
+    the older ``flexlab.lab``), of ``lab_id`` only when given. Raises SubprocessError/
+    OSError when docker cannot be asked."""
+    found: list[str] = []
+    for key in names.DOCKER_LABELS:
+        label = f"{key}={lab_id}" if lab_id else key
         out = subprocess.run(
-            ["docker", "ps", "-aq", "--filter", f"label={label}"],
+            ["docker", "ps", "-aq", "--no-trunc", "--filter", f"label={label}"],
             capture_output=True, text=True, timeout=30, check=True,
         ).stdout.split()
-        if out:
-            subprocess.run(["docker", "rm", "-f", *out], capture_output=True, timeout=60,
+        found += [c for c in out if c not in found]
+    return found
+
+
+def remove_docker_containers(lab_id: str | None, errors: list[str]) -> int:
+    """Remove containers labelled with ``lab_id`` (or any flexlab label when None)."""
+    if not _docker_ready():
+        return 0
+    try:
+        doomed = labelled_containers(lab_id)
+        if doomed:
+            subprocess.run(["docker", "rm", "-f", *doomed], capture_output=True, timeout=60,
                            check=True)
-        return len(out)
+        return len(doomed)
     except (subprocess.SubprocessError, OSError) as exc:
-        errors.append(f"docker clean-up for {label}: {exc}")
+        errors.append(f"docker clean-up for lab {lab_id or '(all)'}: {exc}")
         return 0
 
 
 def labelled_docker_labs() -> list[str]:
-    """Lab ids found on containers labelled ``flexlab.lab`` (the project's own marker)."""
-    if shutil.which("docker") is None or not Path("/var/run/docker.sock").exists():
+    """Lab ids found on containers labelled ``io.flexlab.lab`` (or the older
+    ``flexlab.lab``): the project's own markers."""
+    if not _docker_ready():
         return []
-    try:
-        out = subprocess.run(
-            ["docker", "ps", "-a", "--filter", f"label={names.DOCKER_LABEL}", "--format",
-             f'{{{{.Label "{names.DOCKER_LABEL}"}}}}'],
-            capture_output=True, text=True, timeout=30, check=True,
-        ).stdout.split()
-    except (subprocess.SubprocessError, OSError):
-        return []
-    return sorted({lab_id for lab_id in out if names.is_lab_id(lab_id)})
+    found: set[str] = set()
+    for key in names.DOCKER_LABELS:
+        try:
+            out = subprocess.run(
+                ["docker", "ps", "-a", "--filter", f"label={key}", "--format",
+                 f'{{{{.Label "{key}"}}}}'],
+                capture_output=True, text=True, timeout=30, check=True,
+            ).stdout.split()
+        except (subprocess.SubprocessError, OSError):
+            continue
+        found.update(lab_id for lab_id in out if names.is_lab_id(lab_id))
+    return sorted(found)
 
 
 def destroy(record: LabRecord, registry: Registry) -> list[str]:

@@ -7,7 +7,10 @@
   (names only need to be unique inside that namespace)
 - inside a host namespace: ``eth0``, ``eth1``, … in declaration order
 - temp dir: ``/tmp/flexlab-<id>``; registry entry: ``/run/flexlab/labs/<id>.json``
-- Docker label ``flexlab.lab=<id>``; libvirt metadata ``<flexlab:lab>id</flexlab:lab>``
+- Docker label ``io.flexlab.lab=<id>`` (reverse-DNS, as Docker asks of tools; before
+  2026-12 ``flexlab.lab``, still found by ``flexlab clean`` and ``flexlab inspect``);
+  libvirt metadata ``<flexlab:lab>id</flexlab:lab>`` in the ``https://flexlab.dev/ns/1``
+  namespace
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from pathlib import Path
 
 LAB_ID_RE = re.compile(r"^fl[a-z0-9]{5}$")
 REGISTRY_DIR = Path("/run/flexlab/labs")
-DOCKER_LABEL = "flexlab.lab"
+DOCKER_LABEL = "io.flexlab.lab"
+LEGACY_DOCKER_LABELS = ("flexlab.lab",)  # written by older flexlab; read, never written
+DOCKER_LABELS = (DOCKER_LABEL, *LEGACY_DOCKER_LABELS)
 _ALPHABET = string.ascii_lowercase + string.digits
 
 
