@@ -1,15 +1,36 @@
-"""docs/BENCHMARKS.md from the benchmarks' JSON: pure rendering, no measuring.
+"""docs/BENCHMARKS.md from bench/results/*.json and nothing else: rendering, no measuring.
 
-Kept apart from the runner so the Markdown can be re-rendered from stored
-results and unit-tested on a fixed document.
+Every figure in the document is read from a results file, and each file's provenance
+(command, date, commit, versions, runs, load) is shown beside it, with what it lacks, so
+no figure can be hand-written or quoted without its source. ``python -m bench.report``
+rewrites the document from the files; ``--check`` says whether the committed one is what
+the files give (tests/unit/bench/test_benchmarks_doc.py runs that check).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-__all__ = ["fmt", "render", "run_verdict", "runs_verdict", "summary_rows"]
+REPO = Path(__file__).resolve().parent.parent
+if __package__ in (None, ""):
+    sys.path.insert(0, str(REPO))
+
+from bench.provenance import commit_of, date_of, gaps, load_of, runs_of  # noqa: E402
+
+__all__ = ["load_results", "main", "render", "render_dir", "run_verdict", "runs_verdict",
+           "summary_rows"]
+
+RESULTS = REPO / "bench" / "results"
+DOC = REPO / "docs" / "BENCHMARKS.md"
+SECTION_FILES = {"proxydhcp": "proxydhcp.json", "tftp_http": "tftp_http.json",
+                 "vm": "vmboot.json", "site_scenarios": "site-scenarios.json",
+                 "soak": "soak.json", "suite": "suite.json"}
+"""Results file of each document section (the storms are every storm*.json)."""
 
 DASH = "\u2013"  # a missing figure in a table
 
@@ -230,32 +251,139 @@ def _storm(storms: list[dict[str, Any]]) -> list[str]:
     return lines + notes
 
 
-def _reused(section: Any) -> list[str]:
-    items = section if isinstance(section, list) else [section]
-    if any(isinstance(i, dict) and i.get("reused") for i in items):
-        return ["", "*Not rerun this time: figures kept from the previous run "
-                "(dates in bench/results).*"]
-    return []
+def _date(doc: dict[str, Any]) -> str:
+    return str(date_of(doc) or DASH)
 
 
-def render(results: dict[str, Any], argv: Sequence[str], total_seconds: float) -> str:
-    """The whole BENCHMARKS.md: machine, one section per benchmark with its method, the date."""
-    date = results.get("machine", {}).get("date_utc", "?")
+def _commit(doc: dict[str, Any]) -> str:
+    return str(commit_of(doc) or DASH)
+
+
+def _runs(doc: dict[str, Any]) -> str:
+    runs = runs_of(doc)
+    return DASH if runs is None else str(runs)
+
+
+def _load(doc: dict[str, Any]) -> str:
+    return str(load_of(doc) or DASH)
+
+
+def _source(name: str, doc: dict[str, Any] | list[dict[str, Any]] | None) -> list[str]:
+    """The line under a section naming the file(s) its figures come from and when."""
+    docs = doc if isinstance(doc, list) else [doc] if doc else []
+    parts = [f"`bench/results/{d.get('_file', name)}` ({_date(d)}, commit {_commit(d)})"
+             for d in docs]
+    return ["", "Source: " + "; ".join(parts) + "."] if parts else []
+
+
+def _provenance(files: dict[str, dict[str, Any]]) -> list[str]:
+    lines = ["", "| file | command | measured (UTC) | commit | runs | load at start | "
+             "lacks |", "| --- | --- | --- | --- | ---: | --- | --- |"]
+    for name, doc in sorted(files.items()):
+        command = f"`{doc['command']}`" if doc.get("command") else DASH
+        lack = ", ".join(gaps(doc)) or "nothing"
+        lines.append(f"| {name} | {_cell(command)} | {_date(doc)} | {_commit(doc)} | "
+                     f"{_runs(doc)} | {_load(doc)} | {_cell(lack)} |")
+    return lines
+
+
+def _site_scenarios(doc: dict[str, Any]) -> list[str]:
+    lines = ["", "| scenario | verdicts | wall median s (min-max) | machine phase median s "
+             "(min-max) |", "| --- | --- | ---: | ---: |"]
+    for row in doc.get("scenarios", []):
+        wall, mach = row.get("wall_s") or {}, row.get("machines_s") or {}
+        lines.append(f"| {row['scenario']} | {_cell(runs_verdict(row.get('verdicts', [])))} | "
+                     f"{fmt(wall.get('median'), 2)} ({fmt(wall.get('min'), 2)}-"
+                     f"{fmt(wall.get('max'), 2)}) | {fmt(mach.get('median'), 2)} "
+                     f"({fmt(mach.get('min'), 2)}-{fmt(mach.get('max'), 2)}) |")
+    return lines
+
+
+def _soak(doc: dict[str, Any]) -> list[str]:
+    """The flake table: every test that did not pass in every round, with its outcomes."""
+    rounds = doc.get("rounds", [])
+    walls = doc.get("round_wall_s") or {}
+    lines = ["", f"{doc.get('runs', len(rounds))} rounds of `{doc.get('selection', '?')}` "
+             f"with {doc.get('workers', '?')} xdist workers; {doc.get('tests', '?')} tests a "
+             f"round; round wall median {fmt(walls.get('median'), 1)} s "
+             f"({fmt(walls.get('min'), 1)}-{fmt(walls.get('max'), 1)}).", ""]
+    flakes = doc.get("flakes", [])
+    broken = doc.get("always_failed", [])
+    lines.append(f"**{len(flakes)} flaky test{'s' if len(flakes) != 1 else ''}** (passed in "
+                 f"some rounds, failed in others); {len(broken)} failed in every round.")
+    if flakes or broken:
+        lines += ["", "| test | passed | failed | cause / status |", "| --- | ---: | ---: | --- |"]
+        for row in [*flakes, *broken]:
+            why = row.get("cause") or "not explained yet: " + str(row.get("first_error", ""))
+            lines.append(f"| `{_cell(row['test'])}` | {row['passed']} | {row['failed']} | "
+                         f"{_cell(_short(why, 200))} |")
+    return lines
+
+
+def _suite(doc: dict[str, Any]) -> list[str]:
+    lines = ["", "| what | tests | workers | wall s (median, min-max) | runs |",
+             "| --- | ---: | ---: | ---: | ---: |"]
+    for row in doc.get("measurements", []):
+        wall = row.get("wall_s") or {}
+        lines.append(f"| {_cell(row['what'])} | {row.get('tests', DASH)} | "
+                     f"{row.get('workers', DASH)} | {fmt(wall.get('median'), 1)} "
+                     f"({fmt(wall.get('min'), 1)}-{fmt(wall.get('max'), 1)}) | "
+                     f"{wall.get('n', DASH)} |")
+    for note in doc.get("notes", []):
+        lines += ["", f"- {note}"]
+    return lines
+
+
+def load_results(directory: Path = RESULTS) -> dict[str, Any]:
+    """Every results file of ``directory``, arranged as :func:`render` reads them: one key
+    per section, ``storm`` a list ordered by size, ``files`` every file by name."""
+    files: dict[str, dict[str, Any]] = {}
+    for path in sorted(directory.glob("*.json")):
+        try:
+            doc = json.loads(path.read_text())
+        except ValueError as exc:
+            raise SystemExit(f"{path}: not JSON ({exc})") from exc
+        if isinstance(doc, dict):
+            doc["_file"] = path.name
+            files[path.name] = doc
+    results: dict[str, Any] = {"files": files}
+    for key, name in SECTION_FILES.items():
+        if name in files:
+            results[key] = files[name]
+    storms = [d for n, d in files.items() if n.startswith("storm")]
+    if storms:
+        results["storm"] = sorted(storms, key=lambda d: (d.get("machines") or 0, d["_file"]))
+    machine = next((d["machine"] for d in files.values()
+                    if isinstance(d.get("machine"), dict) and "cpu" in d["machine"]), None)
+    if machine:
+        results["machine"] = machine
+    return results
+
+
+def render(results: dict[str, Any]) -> str:
+    """The whole BENCHMARKS.md: provenance, machine, one section per benchmark, from
+    ``results`` as :func:`load_results` arranges them (no clock, no host: the same files
+    always give the same document)."""
     lines = [
         "# Benchmarks",
         "",
-        f"Measured {date} by `{' '.join(argv)}` in {total_seconds:.0f} s "
-        "(raw data: `bench/results/*.json`). Figures are what this run measured, good or "
-        "bad; rerun `make bench` to refresh them.",
+        "Generated by `python -m bench.report` from `bench/results/*.json` alone — do not "
+        "edit by hand; `make bench` (or any one benchmark) rewrites its results file and "
+        "then this document. Every figure below is read from the file named under its "
+        "section; each file's command, date, commit, runs and load are in the table, with "
+        "what it still lacks (a median needs at least 3 runs).",
+        "",
+        "## Where the figures come from",
+        *_provenance(results.get("files", {})),
         "",
         "## Machine",
         "",
         *_machine(results),
         "",
         "The host has 2 cores shared with other work: load generator and system under test "
-        "compete for them with each other and with whatever else runs (load averages above), "
-        "so absolute figures are low and vary between runs by tens of percent. Compare rows "
-        "of one report rather than reports.",
+        "compete for them with each other and with whatever else runs (load averages in "
+        "the table above), so absolute figures are low and vary between runs by tens of "
+        "percent. Compare rows of one results file rather than files.",
         "",
         "## Summary",
         "",
@@ -291,7 +419,7 @@ def render(results: dict[str, Any], argv: Sequence[str], total_seconds: float) -
             "the last good and the first bad rate. Headline: the highest answered rate with "
             "< 1 % loss, and its latency. \"sent/s\" below the offered rate means the load "
             "generator itself (Python, or perfdhcp sharing the 2 cores) was the limit.",
-            *_reused(proxy),
+            *_source("proxydhcp.json", proxy),
             *_proxydhcp(proxy),
             "", "ProxyDHCP notes (three-run spread, profile, storm): docs/BENCH-PROXYDHCP.md.",
         ]
@@ -304,7 +432,7 @@ def render(results: dict[str, Any], argv: Sequence[str], total_seconds: float) -
             "the runner with the flags shown in `bench/results/tftp_http.json`: on loopback, "
             "the Boot Proxy's TFTP server against tftpd-hpa and its HTTP server against "
             "nginx, one client implementation for all.",
-            *_reused(tftp),
+            *_source("tftp_http.json", tftp),
             *_tftp_http(tftp),
         ]
     storms = _storms(results)
@@ -325,12 +453,12 @@ def render(results: dict[str, Any], argv: Sequence[str], total_seconds: float) -
             "throughput, not what real firmware would take. DHCP retransmissions are "
             "requests a machine sent again because no answer came in time: the storm's "
             "drops as clients saw them.",
-            *_reused(storms),
+            *_source("storm.json", storms),
             *_storm(storms),
         ]
     vm = results.get("vm")
     if vm is not None:
-        lines += ["", "## Virtual machine power-on → Ready", ""]
+        lines += ["", "## Virtual machine power-on → Ready", *_source("vmboot.json", vm), ""]
         if vm.get("ready_s"):
             lines.append(f"{vm.get('subject')}: **{fmt(vm['ready_s'], 1)} s** power-on → "
                          f"Ready (accelerator: {vm.get('accel', '?')}; run wall "
@@ -351,6 +479,28 @@ def render(results: dict[str, Any], argv: Sequence[str], total_seconds: float) -
                              "agent → its ready call.")
         else:
             lines.append(f"Not measured: {vm.get('reason') or vm.get('error')}")
+    site = results.get("site_scenarios")
+    if site is not None:
+        lines += ["", "## Whole-site scenarios, timed", "",
+                  "How: `bench/site_scenarios.py` runs each whole-site scenario with "
+                  "`ScenarioRunner` the stated number of times; wall is the whole run "
+                  "(build, boot, teardown, judge), the machine phase is power-on to the last "
+                  "machine's end state.", *_source("site-scenarios.json", site),
+                  *_site_scenarios(site)]
+    suite = results.get("suite")
+    if suite is not None:
+        lines += ["", "## The test suite's wall time", "",
+                  "How: `scripts/suite-timing.py` times pytest runs (pytest-xdist workers, "
+                  "pytest-split shards from the committed `.test_durations`) and writes each "
+                  "run's wall time; docs/CI.md says how CI shards the suite.",
+                  *_source("suite.json", suite), *_suite(suite)]
+    soak = results.get("soak")
+    if soak is not None:
+        lines += ["", "## Flakes: the sim tier, soaked", "",
+                  "How: `make soak N=…` (`scripts/soak.py`) reruns every sim-tier test and "
+                  "sim scenario N times under pytest-xdist and counts each test's outcomes; a "
+                  "flake is a test that passed in some rounds and failed in others.",
+                  *_source("soak.json", soak), *_soak(soak)]
     lines += [
         "", "## Known limits of these measurements", "",
         "- Two shared cores: the load generators (perfdhcp, bench/pxe4011.py, the TFTP/HTTP "
@@ -366,3 +516,33 @@ def render(results: dict[str, Any], argv: Sequence[str], total_seconds: float) -
         "",
     ]
     return "\n".join(lines)
+
+
+def render_dir(directory: Path = RESULTS) -> str:
+    """The document for the results files of ``directory``."""
+    return render(load_results(directory))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write docs/BENCHMARKS.md from bench/results, or with ``--check`` only compare."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--doc", type=Path, default=DOC)
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 if the document is not what the results files give")
+    args = parser.parse_args(argv)
+    text = render_dir(args.results)
+    if args.check:
+        current = args.doc.read_text() if args.doc.is_file() else ""
+        if current != text:
+            print(f"{args.doc} is not what {args.results}/*.json give: run "
+                  "`python -m bench.report` and commit both", file=sys.stderr)
+            return 1
+        return 0
+    args.doc.write_text(text)
+    print(f"wrote {args.doc} from {len(load_results(args.results)['files'])} results files")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

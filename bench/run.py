@@ -12,6 +12,10 @@ bench/results/tftp_http.json so its own files are left alone), the boot storm
 (bench/storm.py: 100 + 100 then 500 + 500 emulated machines, 50 + 50 with
 --quick) and one VM's power-on → Ready time (bench/vmboot.py; not with
 --quick). A benchmark that fails is reported as "not measured" with its error; the others still run.
+
+Each benchmark writes its own bench/results/*.json; docs/BENCHMARKS.md is then
+regenerated from those files alone (bench/report.py), so a benchmark skipped this
+time keeps its last file, shown with its own date and commit.
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ if __package__ in (None, ""):
 
 from bench import proxydhcp, storm  # noqa: E402
 from bench.errors import BenchError  # noqa: E402
-from bench.report import render, summary_rows  # noqa: E402
+from bench.provenance import stamp  # noqa: E402
+from bench.report import load_results, render, summary_rows  # noqa: E402
 
 __all__ = ["main", "run_all", "run_tftp_http", "vm_boot"]
 
@@ -54,7 +59,7 @@ def run_tftp_http(quick: bool, results: Path = RESULTS) -> dict[str, Any]:
         if proc.returncode != 0:
             raise BenchError(f"bench/tftp_http.py exited {proc.returncode}: "
                              f"{(proc.stderr or proc.stdout)[-1000:]}")
-        doc = {"command": " ".join(["bench/tftp_http.py", *flags]),
+        doc = {**stamp(" ".join(["bench/tftp_http.py", *flags]), runs=int(flags[3])),
                "tftp": json.loads((Path(tmp) / "tftp.json").read_text()),
                "http": json.loads((Path(tmp) / "http.json").read_text())}
     (results / "tftp_http.json").write_text(json.dumps(doc, indent=2) + "\n")
@@ -67,7 +72,7 @@ def vm_boot(quick: bool, out: Path = RESULTS) -> dict[str, Any]:
     Needs the runner's VM driver (harness/builder/vm_driver.py), libvirt and
     a few minutes under TCG, so ``--quick`` leaves it out.
     """
-    if quick:
+    if quick:  # the last full run's vmboot.json stays as it was
         return {"subject": "1 VM", "reason": "left out of --quick (minutes under TCG)"}
     if importlib.util.find_spec("harness.builder.vm_driver") is None:
         return {"subject": "1 VM", "reason": "harness/builder/vm_driver.py (the runner's VM "
@@ -77,8 +82,15 @@ def vm_boot(quick: bool, out: Path = RESULTS) -> dict[str, Any]:
     return run_vm_boot(timeout=300, results=out / "vmboot.json")
 
 
-def _guard(name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Run one benchmark; a failure becomes ``{"error": ...}`` and the next one still runs."""
+def _guard(name: str, path: Path, fn: Callable[[], dict[str, Any]],
+           command: str = "python -m bench.run") -> dict[str, Any]:
+    """Run one benchmark that writes ``path``; a failure becomes ``{"error": ...}`` in that
+    file (the document then says "not measured" and why, rather than showing the last run's
+    figures as this one's) and the next benchmark still runs. Whatever provenance the
+    benchmark did not write itself (command, date, commit, versions, load at start) is
+    added from the moment it started."""
+    before = stamp(command, runs=0)
+    del before["runs"]  # only the benchmark knows how many runs its figures are made of
     t0 = time.monotonic()
     print(f"== {name}", flush=True)
     try:
@@ -86,58 +98,43 @@ def _guard(name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     except Exception as exc:  # one broken benchmark must not hide the others' figures
         traceback.print_exc()
         out = {"error": f"{type(exc).__name__}: {exc}"}
+        path.write_text(json.dumps(out, indent=2) + "\n")
     out["seconds"] = round(time.monotonic() - t0, 1)
+    if path.is_file():
+        written = json.loads(path.read_text())
+        if isinstance(written, dict):
+            written = {**before, **written, "seconds": out["seconds"]}
+            path.write_text(json.dumps(written, indent=2, default=str) + "\n")
     print(f"== {name}: {out['seconds']} s", flush=True)
     return out
 
 
-def stored(out: Path) -> dict[str, Any]:
-    """The results a previous run left in ``out`` (for benchmarks skipped this time)."""
-    path = out / "summary.json"
-    if not path.is_file():
-        return {}
-    try:
-        previous = json.loads(path.read_text())
-    except ValueError:
-        return {}
-    return previous if isinstance(previous, dict) else {}
-
-
-def run_all(quick: bool, skip: set[str], out: Path = RESULTS) -> dict[str, Any]:
-    """Every benchmark not in ``skip``; the results dict :func:`bench.report.render` takes.
-
-    Raw JSON goes to ``out`` (bench/results by default). A skipped benchmark keeps
-    the figures of the last run stored in ``out`` (marked ``"reused": true``), so the
-    document stays whole when one benchmark is rerun.
-    """
+def run_all(quick: bool, skip: set[str], out: Path = RESULTS,
+            command: str = "python -m bench.run") -> dict[str, Any]:
+    """Every benchmark not in ``skip``, each writing its file in ``out`` (bench/results by
+    default); a benchmark in ``skip`` leaves its file there as it was. Returns what each
+    benchmark returned, by name."""
     out.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {"machine": proxydhcp.machine_facts(), "quick": quick}
-    previous = stored(out)
-    for name in skip & {"proxydhcp", "tftp_http", "storm", "vm"}:
-        if name in previous:
-            kept = previous[name]
-            for item in kept if isinstance(kept, list) else [kept]:
-                if isinstance(item, dict):
-                    item["reused"] = True
-            results[name] = kept
+    results: dict[str, Any] = {"quick": quick}
     if "proxydhcp" not in skip:
         plan = proxydhcp.Plan.quick() if quick else proxydhcp.Plan()
-        results["proxydhcp"] = _guard("proxydhcp", lambda: proxydhcp.run_benchmark(
-            plan, out / "proxydhcp.json"))
+        path = out / "proxydhcp.json"
+        results["proxydhcp"] = _guard("proxydhcp", path,
+                                      lambda: proxydhcp.run_benchmark(plan, path), command)
     if "tftp_http" not in skip:
-        results["tftp_http"] = _guard("tftp_http", lambda: run_tftp_http(quick, out))
+        results["tftp_http"] = _guard("tftp_http", out / "tftp_http.json",
+                                      lambda: run_tftp_http(quick, out), command)
     if "storm" not in skip:
         # (machines per firmware kind, scenario timeout s): the shipped storm's size, which
         # completes, then the 1,000-machine storm, bounded so the runner stays under 15 min
         sizes = [(50, 90)] if quick else [(100, 180), (500, 180)]
         results["storm"] = [
-            _guard(f"storm {2 * n}", lambda n=n, t=t: storm.run_storm(    # type: ignore[misc]
-                n, out / f"storm-{2 * n}.json", timeout=t))
+            _guard(f"storm {2 * n}", out / f"storm-{2 * n}.json",
+                   lambda n=n, t=t: storm.run_storm(    # type: ignore[misc]
+                       n, out / f"storm-{2 * n}.json", timeout=t), command)
             for n, t in sizes]
     if "vm" not in skip:
-        results["vm"] = _guard("vm", lambda: vm_boot(quick, out))
-    results["machine"]["loadavg_at_end"] = " ".join(
-        Path("/proc/loadavg").read_text().split()[:3])
+        results["vm"] = _guard("vm", out / "vmboot.json", lambda: vm_boot(quick, out), command)
     return results
 
 
@@ -155,19 +152,20 @@ def main(argv: list[str] | None = None) -> int:
         print("bench/run.py needs root (the benchmarks build network namespaces)",
               file=sys.stderr)
         return 2
+    command = " ".join(["python -m bench.run", *(argv if argv is not None else sys.argv[1:])])
     t0 = time.monotonic()
-    results = run_all(args.quick, set(args.skip), args.out)
+    results = run_all(args.quick, set(args.skip), args.out, command)
     total = time.monotonic() - t0
-    rows = summary_rows(results)
+    # the printed table and the document both come from the files just written, so
+    # every figure printed is one that is stored
+    stored = load_results(args.out)
+    rows = summary_rows(stored)
     width = [max(len(r[i]) for r in rows) if rows else 10 for i in range(2)]
     print()
     for a, b, c in rows:
         print(f"{a:{width[0]}}  {b:{width[1]}}  {c}")
-    cmd = ["bench/run.py", *(argv if argv is not None else sys.argv[1:])]
-    results["run"] = {"argv": cmd, "total_seconds": round(total, 1)}
-    args.doc.write_text(render(results, cmd, total))
-    (args.out / "summary.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
-    print(f"\nwrote {args.doc} and {args.out / 'summary.json'} in {total:.0f} s")
+    args.doc.write_text(render(stored))
+    print(f"\nwrote {args.doc} from {args.out}/*.json in {total:.0f} s")
     failed = [k for k in ("proxydhcp", "tftp_http")
               if isinstance(results.get(k), dict) and "error" in results[k]]
     return 1 if failed else 0
