@@ -177,7 +177,8 @@ def site_facts(lab: Lab, plan: SitePlan, built: BuiltSite, cp_state: dict[str, A
                cp_log: Path | None) -> SiteFacts | None:
     """What the WAN/DNS/NTP rules judge; None when the plan has no whole site.
 
-    Read while the lab still runs (the DNS is asked from the site's own DNS host)."""
+    Read while the lab still runs (the DNS is asked from a boot-LAN site host:
+    :func:`dns_asker`)."""
     if plan.control_plane.placement == "every-segment":
         return None
     notes: dict[str, str] = {}
@@ -205,7 +206,8 @@ def site_facts(lab: Lab, plan: SitePlan, built: BuiltSite, cp_state: dict[str, A
     if built.dns is not None:
         server = built.dns.address
         events = cp_state.get("events", [])
-        with NamespaceWorker(lab.ns(built.dns.host)) as worker:
+        # asked like a node would: from a site host on the boot LAN, routed to BIND
+        with NamespaceWorker(lab.ns(dns_asker(plan))) as worker:
             out = []
             for m in machines:
                 address = next((n.get("ipv4") for n in (m.get("facts") or {}).get("nics", [])
@@ -232,6 +234,15 @@ def site_facts(lab: Lab, plan: SitePlan, built: BuiltSite, cp_state: dict[str, A
                        and (m.get("facts") or {}).get("clock_unix") is not None)
     return SiteFacts(wan=wan, dns=names_facts, clocks=clocks, tls=_tls_hops(lab, plan),
                      notes=notes)
+
+
+def dns_asker(plan: SitePlan) -> str:
+    """The site host the DNS facts are asked from: the first site DHCP server's (on a
+    boot segment, so the answer also proves the LAN reaches BIND through the site
+    router), else the DNS server's own host."""
+    if plan.dhcp_servers:
+        return plan.dhcp_servers[0].host
+    return plan.dns.host if plan.dns is not None else ""
 
 
 def _json_lines(path: Path) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ from typing import Any
 from harness.capture.events import Capture, DhcpEvent
 from harness.judge.result import ExpectationResult, MachineResult, RunResult
 from harness.judge.rule_verdicts import judge_rules
+from harness.rules.site_facts import DnsName, NodeClock, SiteFacts
 from harness.scenario.checks import machine_macs
 from harness.scenario.model import MachineExpectation, Scenario
 
@@ -61,8 +62,12 @@ def judge_expectations(
     cp_state: dict[str, Any],
     proxy_names: Callable[[list[str]], list[str]],
     keys: Callable[[str], list[str]],
+    site: SiteFacts | None = None,
 ) -> list[ExpectationResult]:
-    """Every expectation of ``scenario``, judged; a run error is itself a failed expectation."""
+    """Every expectation of ``scenario``, judged; a run error is itself a failed expectation.
+
+    ``site``: the whole site's facts (DNS answers, node clocks) the ``dns`` and
+    ``clock_within_s`` expectations read."""
     out: list[ExpectationResult] = []
     if result.error:
         out.append(ExpectationResult("run", scenario.name, "the run completes", "fail",
@@ -76,6 +81,7 @@ def judge_expectations(
         for key, mac in zip(keys(exp.name), macs[exp.name], strict=True):
             out += _machine(exp, key, mac, captures, proxy_names, by_key.get(key),
                             cp_machines.get(mac), missing)
+            out += site_expectations(exp, key, mac, site)
     out += _clusters(scenario, result, cp_state, missing)
     out += _conflicts(scenario, cp_state, proxy_names, missing)
     return out
@@ -142,6 +148,61 @@ def _machine(exp: MachineExpectation, key: str, mac: str, captures: dict[str, Ca
             "pass" if ok else "fail",
             f"Ready after {took:.1f} s" if took is not None else never))
     return out
+
+
+def site_expectations(exp: MachineExpectation, key: str, mac: str,
+                      site: SiteFacts | None) -> list[ExpectationResult]:
+    """A machine's ``dns`` and ``clock_within_s`` expectations, from the whole site's
+    facts: what the site's BIND answered for its name and address, and the clock it
+    reported when it registered. A fact that was not collected fails the expectation
+    with the reason (a missing answer must never read as a pass)."""
+    out = []
+    if exp.dns is not None:
+        out.append(_dns(exp.dns.resolves, key, mac, site))
+    if exp.clock_within_s is not None:
+        out.append(_clock(exp.clock_within_s, key, mac, site))
+    return out
+
+
+def _dns(resolves: bool, key: str, mac: str, site: SiteFacts | None) -> ExpectationResult:
+    label = ("its name resolves in the site's DNS (A, and PTR where a reverse zone exists)"
+             if resolves else "its name does not resolve in the site's DNS")
+    if site is None or site.dns is None:
+        why = (site.notes.get("DNS-1") if site is not None else None) or (
+            "the site has no DNS server (dns:), or its answers were not collected")
+        return ExpectationResult("machine", key, label, "fail", why)
+    name: DnsName | None = next((n for n in site.dns if n.mac == mac), None)
+    if name is None:
+        return ExpectationResult("machine", key, label, "fail",
+                                 "never Ready, so its name was never looked up")
+    forward = bool(name.address) and name.address in name.resolved
+    reverse = name.ptr is None or any(p.rstrip(".").split(".")[0] == name.hostname
+                                      for p in name.ptr)
+    found = forward and reverse
+    detail = (f"{name.hostname} A {', '.join(name.resolved) or 'no answer'} (its address "
+              f"{name.address or 'unknown'})"
+              + ("" if name.ptr is None else f"; PTR {', '.join(name.ptr) or 'no answer'}")
+              + (f"; refused updates: {'; '.join(name.update_errors)}"
+                 if name.update_errors else ""))
+    return ExpectationResult("machine", key, label,
+                             "pass" if found == resolves else "fail", detail)
+
+
+def _clock(within: float, key: str, mac: str, site: SiteFacts | None) -> ExpectationResult:
+    label = f"clock within {within:g} s after NTP"
+    if site is None or site.clocks is None:
+        why = (site.notes.get("NTP-1") if site is not None else None) or (
+            "no node clocks were collected (not a whole site, or the Control Plane's "
+            "state could not be read)")
+        return ExpectationResult("machine", key, label, "fail", why)
+    clock: NodeClock | None = next((c for c in site.clocks if c.mac == mac), None)
+    if clock is None:
+        return ExpectationResult("machine", key, label, "fail",
+                                 "never Ready, or it reported no clock when it registered")
+    ok = abs(clock.offset_s) <= within
+    source = f" (synced from {clock.source})" if clock.source else " (no time source offered)"
+    return ExpectationResult("machine", key, label, "pass" if ok else "fail",
+                             f"{clock.offset_s:+.3f} s off{source}")
 
 
 def cluster_ready_seconds(events: list[dict[str, Any]], cluster: str,

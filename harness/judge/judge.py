@@ -70,7 +70,7 @@ def judge(scenario: Scenario, site: SitePlan, captures: Mapping[str, Capture],
 
     out.machines = machine_results(site, observed, proxy_names)
     out.expectations = judge_expectations(scenario, out, dict(captures), observed.cp_state,
-                                          proxy_names, site.keys)
+                                          proxy_names, site.keys, observed.site)
     out.expectations += _capture_losses(observed, run.pcaps)
     return out
 

@@ -248,6 +248,20 @@ class MachineExpectation(Strict):
     reason_contains: str | None = Field(
         None, description="text in one of its reasons: the Control Plane's (why Rejected) "
         "or the machine's own error (PXE-E55 …)")
+    dns: DnsExpectation | None = Field(
+        None, description="its name in the site's DNS (needs dns:), asked of the site's "
+        "BIND from a host on the boot LAN after the run")
+    clock_within_s: float | None = Field(
+        None, gt=0, description="its clock, as it reported it when it registered (after "
+        "NTP), at most this many seconds off the Control Plane's")
+
+
+class DnsExpectation(Strict):
+    """A machine's name in the site's DNS at the end of the run."""
+
+    resolves: bool = Field(
+        True, description="true: its hostname's A record is its address (and the PTR of "
+        "its address its name, where the site has a reverse zone); false: it does not")
 
 
 class ClusterExpectation(Strict):
