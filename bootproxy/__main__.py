@@ -1,4 +1,5 @@
-"""`python -m bootproxy` / `flexlab-bootproxy`: run the whole Boot Proxy until SIGTERM or SIGINT.
+"""`python -m bootproxy` / `flexlab-bootproxy` / `flexlab bootproxy`: run the whole Boot Proxy
+until SIGTERM or SIGINT.
 
 Prints exactly one JSON line `{"event": "ready", ...}` on stdout once every
 listener is bound; everything else (JSON logs) goes to stderr.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -49,15 +51,25 @@ def _raise_fd_limit(want: int = 65536) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def invoked_as(argv0: str | None = None) -> str:
+    """How the user started the proxy, for usage lines: ``python -m bootproxy`` or the
+    console script's name (``flexlab bootproxy`` passes its own)."""
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    if argv0.endswith("__main__.py") or argv0 in ("-m", "-c", ""):
+        return "python -m bootproxy"
+    return os.path.basename(argv0) or "flexlab-bootproxy"
+
+
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """Entry point: parse flags/env/YAML, run, and turn proxy errors into a one-line message."""
     _raise_fd_limit()
+    prog = prog or invoked_as()
     try:
-        config = load_config(argv)
+        config = load_config(argv, prog=prog)
         setup_logging(config.name, config.log_level)
         asyncio.run(run(config))
     except BootProxyError as exc:
-        sys.stderr.write(f"flexlab-bootproxy: {exc}\n")
+        sys.stderr.write(f"{prog}: {exc}\n")
         return 2
     except KeyboardInterrupt:
         return 130

@@ -115,10 +115,11 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The CLI; every option defaults to None so the environment and the file can fill it."""
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The CLI; every option defaults to None so the environment and the file can fill it.
+    ``prog`` is how the user invoked it (usage lines); the console script's name if None."""
     parser = argparse.ArgumentParser(
-        prog="flexlab-bootproxy",
+        prog=prog or "flexlab-bootproxy",
         description=(
             "flexlab reference Boot Proxy: ProxyDHCP (67/4011), TFTP and HTTP boot for the "
             "machines the Control Plane assigned to this proxy. Each setting can also come "
@@ -176,11 +177,12 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
 
 
 def load_config(
-    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None,
+    prog: str | None = None,
 ) -> BootProxyConfig:
     """Build the configuration from `argv`, `environ` (default os.environ) and the YAML file."""
     env = os.environ if environ is None else environ
-    args = vars(build_parser().parse_args(list(argv) if argv is not None else None))
+    args = vars(build_parser(prog).parse_args(list(argv) if argv is not None else None))
     config_path = args.pop("config") or env.get(ENV_PREFIX + "CONFIG")
     merged: dict[str, Any] = {}
     if config_path:

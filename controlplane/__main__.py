@@ -34,10 +34,19 @@ from .tls import TLS_FAULTS, TlsFiles, fault_server_cert, make_lab_ca
 ADMIN_TOKEN_ENV = "FLEXLAB_CP_ADMIN_TOKEN"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The command line, shared with `flexlab cp serve` if the CLI wraps it."""
+def invoked_as(argv0: str | None = None) -> str:
+    """How the user started the service, for usage lines: ``python -m controlplane`` or
+    the console script's name (``flexlab cp serve`` passes its own)."""
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    if argv0.endswith("__main__.py") or argv0 in ("-m", "-c", ""):
+        return "python -m controlplane"
+    return os.path.basename(argv0) or "flexlab-controlplane"
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The command line, shared with `flexlab cp serve`; ``prog`` is how it was invoked."""
     parser = argparse.ArgumentParser(
-        prog="python -m controlplane",
+        prog=prog or invoked_as(),
         description="The flexlab mock Control Plane (HTTP API + SQLite store).",
     )
     parser.add_argument("--listen", default="127.0.0.1:8700", metavar="HOST:PORT",
@@ -97,9 +106,9 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """Run the service until SIGINT/SIGTERM; return the process exit code."""
-    args = build_parser().parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
     if args.dump_openapi is not None:
         text = render_openapi()
         if args.dump_openapi == "-":

@@ -27,7 +27,7 @@ def emit(command: str, body: dict[str, Any], *, version: int = 1,
     out.flush()
 
 
-def error_document(command: str, status: int, message: str) -> dict[str, Any]:
+def error_body(status: int, message: str) -> dict[str, Any]:
     """What ``--json`` prints when a command stops with an error: still one document
     (a consumer parses stdout either way), the message also goes to stderr."""
-    return document(command, {"ok": False, "exit_status": status, "error": message})
+    return {"ok": False, "exit_status": status, "error": message}

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from harness.capture.decode import decode_pcap
 from harness.capture.events import DhcpEvent
+from harness.cliout import emit
 from harness.components.dhcp_client import Lease, obtain_lease
 from harness.components.dnsmasq import SiteDhcp
 from harness.lab import Host, HostLink, Lab, Segment, Topology
@@ -111,10 +112,13 @@ def write_report(result: DemoResult, directory: Path) -> tuple[Path, Path]:
     return json_path, html_path
 
 
-def run_demo(reports: str = "reports") -> int:
-    """The `flexlab demo` command; returns the exit status."""
+def run_demo(reports: str = "reports", as_json: bool = False) -> int:
+    """The `flexlab demo --dhcp-only` command; returns the exit status. With ``as_json``
+    the table and progress go to stderr and stdout holds one ``flexlab.demo/v1``
+    document (docs/formats/demo.md)."""
+    out = sys.stderr if as_json else sys.stdout
     # wide enough for the table when stdout is a log file (make demo in CI)
-    console = Console() if sys.stdout.isatty() else Console(width=150)
+    console = Console(file=out) if out.isatty() else Console(file=out, width=150)
     base = Path(reports)
     with console.status("building lab: namespaces, bridge, site DHCP (dnsmasq), client"):
         result = run_lab(base)
@@ -127,4 +131,8 @@ def run_demo(reports: str = "reports") -> int:
         f"in {result.seconds:.2f} s; lab {result.lab_id} torn down"
     )
     console.print(f"report: {html_path}  (data: {json_path}, capture: {result.pcap})")
+    if as_json:
+        report = json.loads(json_path.read_text())
+        emit("demo", {"ok": ok, **report,
+                      "reports": {"json": str(json_path), "html": str(html_path)}})
     return 0 if ok else 1
