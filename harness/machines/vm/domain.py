@@ -144,6 +144,12 @@ class DomainSpec:
     # Like QEMU -no-reboot: a guest reboot ends the domain (iPXE has no poweroff).
     on_reboot: str = "destroy"
     extra_metadata: dict[str, str] = field(default_factory=dict)
+    # QEMU fw_cfg entries (libvirt <sysinfo type='fwcfg'>), e.g. OVMF's
+    # opt/org.tianocore/IPv4PXESupport=n, which leaves only its HTTP boot options.
+    fw_cfg: tuple[tuple[str, str], ...] = ()
+    # The guest architecture: x86_64 (pc/q35), or aarch64 (QEMU virt + AAVMF, TCG only;
+    # set emulator, uefi_code and uefi_vars_template to the ARM files).
+    arch: str = "x86_64"
 
     def __post_init__(self) -> None:
         if not _LAB_ID_RE.match(self.lab_id):
@@ -169,6 +175,14 @@ class DomainSpec:
             )
         if self.on_reboot not in ("destroy", "restart"):
             raise VmSpecError("on_reboot must be 'destroy' or 'restart'")
+        if self.arch not in ("x86_64", "aarch64"):
+            raise VmSpecError(f"arch {self.arch!r} unsupported; use x86_64 or aarch64")
+        if self.arch == "aarch64" and (self.firmware is not Firmware.UEFI
+                                       or self.accel is not Accel.TCG):
+            raise VmSpecError("an aarch64 guest boots UEFI (AAVMF) under TCG only")
+        for name, _ in self.fw_cfg:
+            if not name.startswith("opt/"):
+                raise VmSpecError(f"fw_cfg name {name!r} must start with 'opt/' (QEMU's rule)")
         for key in self.extra_metadata:
             if not _MACHINE_RE.match(key) or key in ("machine", "xmlns"):
                 raise VmSpecError(f"metadata key {key!r} must be lower-case letters and '-'")
@@ -181,6 +195,8 @@ class DomainSpec:
     @property
     def machine_type(self) -> str:
         """QEMU machine type: q35 for OVMF (pflash, as MACHINE-NOTES measured), pc for SeaBIOS."""
+        if self.arch == "aarch64":
+            return "virt"
         return "q35" if self.firmware is Firmware.UEFI else "pc"
 
     def to_xml(self) -> str:
@@ -193,9 +209,19 @@ class DomainSpec:
         dom.append(self._os())
         features = ET.SubElement(dom, "features")
         ET.SubElement(features, "acpi")  # without it libvirt cannot power the guest off
-        ET.SubElement(features, "apic")
+        if self.arch == "x86_64":
+            ET.SubElement(features, "apic")
+        else:
+            ET.SubElement(features, "gic", version="3")
         if self.accel is Accel.KVM:
             ET.SubElement(dom, "cpu", mode="host-passthrough")
+        elif self.arch == "aarch64":  # TCG has no host CPU to pass through: name one
+            cpu = ET.SubElement(dom, "cpu", mode="custom", match="exact")
+            ET.SubElement(cpu, "model", fallback="allow").text = "cortex-a57"
+        if self.fw_cfg:
+            sysinfo = ET.SubElement(dom, "sysinfo", type="fwcfg")
+            for name, value in self.fw_cfg:
+                ET.SubElement(sysinfo, "entry", name=name).text = value
         ET.SubElement(dom, "clock", offset="utc")
         ET.SubElement(dom, "on_poweroff").text = "destroy"
         ET.SubElement(dom, "on_reboot").text = self.on_reboot
@@ -217,7 +243,7 @@ class DomainSpec:
 
     def _os(self) -> ET.Element:
         os_el = ET.Element("os")
-        ET.SubElement(os_el, "type", arch="x86_64", machine=self.machine_type).text = "hvm"
+        ET.SubElement(os_el, "type", arch=self.arch, machine=self.machine_type).text = "hvm"
         if self.firmware is Firmware.UEFI:
             ET.SubElement(os_el, "loader", readonly="yes", type="pflash").text = str(
                 self.uefi_code
