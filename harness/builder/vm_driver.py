@@ -54,12 +54,32 @@ KVM_PROBE_TIMEOUT_S = 10.0
 # which also says why the agent's clock sync flexlab.timeurl is in it).
 VM_CMDLINE = NODE_CMDLINE.template()
 
+# OVMF's fw_cfg switches for its PXE boot options: off, only its HTTP boot options remain.
+_NO_PXE = (("opt/org.tianocore/IPv4PXESupport", "n"),
+           ("opt/org.tianocore/IPv6PXESupport", "n"))
+
 # scenario firmware -> (libvirt firmware, keep the NIC's iPXE option ROM)
 FIRMWARE_OF: dict[str, tuple[Firmware, bool]] = {
     "seabios-ipxe": (Firmware.BIOS, True),
     "uefi-x64": (Firmware.UEFI, False),    # OVMF's own PXE stack (works with virtio only)
     "ovmf-ipxe": (Firmware.UEFI, True),    # OVMF running iPXE EFI from the NIC ROM
+    "uefi-http": (Firmware.UEFI, False),   # OVMF's own HTTP boot, its PXE switched off
 }
+# fw_cfg entries a firmware profile needs
+FW_CFG_OF: dict[str, tuple[tuple[str, str], ...]] = {"uefi-http": _NO_PXE}
+
+
+@dataclass(frozen=True)
+class ExtraNic:
+    """A NIC a machine has besides its boot NIC, ahead of it in the boot order.
+
+    The scenario model gives a machine one NIC; a test that needs a multi-NIC machine
+    (the first NIC on a segment without a Boot Proxy) passes these to :class:`VmDriver`.
+    """
+
+    segment: str
+    mac: str
+    model: str = "virtio"
 
 # Console text (regular expressions) that moves a copy's phase forward, in boot order
 # (the latest stage seen wins).
@@ -68,6 +88,7 @@ _PHASE_MARKERS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"SeaBIOS", "firmware"),
         (r"BdsDxe", "firmware"),
         (r">>Start PXE", "dhcp"),
+        (r">>Start HTTP Boot", "dhcp"),
         (r"Station IP address", "boot-server"),
         (r"Downloading NBP", "tftp"),
         (r"iPXE", "ipxe"),
@@ -121,10 +142,11 @@ class LabDomainSpec(DomainSpec):
 class _Vm:
     plan: MachinePlan
     spec: LabDomainSpec
-    tap: str
+    ports: list[tuple[str, str]]        # (tap, segment) per NIC, in boot order
     stranger: bool
     dom: Any = None
-    tap_where: str | None = None        # None (absent), "root", or the switch namespace
+    # tap -> "root" or the switch namespace, for the taps that exist now
+    tap_where: dict[str, str] = field(default_factory=dict)
     boots: int = 0
     powered_at: float | None = None     # monotonic
     deadline: float = 0.0
@@ -180,10 +202,12 @@ class VmDriver:
 
     kind = "vm"
 
-    def __init__(self, lab: Lab, scenario: Scenario, *, uri: str = "qemu:///system") -> None:
+    def __init__(self, lab: Lab, scenario: Scenario, *, uri: str = "qemu:///system",
+                 extra_nics: dict[str, list[ExtraNic]] | None = None) -> None:
         self.lab = lab
         self.scenario = scenario
         self.uri = uri
+        self.extra_nics = extra_nics or {}
         self.vms: dict[str, _Vm] = {}
         self.conn: Any = None
         self.accel: AccelDecision | None = None
@@ -202,8 +226,9 @@ class VmDriver:
                     f"use one of {', '.join(FIRMWARE_OF)}")
             _, rom = FIRMWARE_OF[plan.firmware]
             if not rom and plan.nic != "virtio":
-                raise VmDriverError(f"machine {plan.key}: OVMF's own PXE stack (uefi-x64) "
-                                    "works with virtio only; set nic: virtio or use ovmf-ipxe")
+                raise VmDriverError(f"machine {plan.key}: OVMF's own network stack "
+                                    f"({plan.firmware}) works with virtio only; set nic: "
+                                    "virtio (or use ovmf-ipxe)")
         if not plans:
             return
         try:
@@ -219,17 +244,25 @@ class VmDriver:
         self.workdir.mkdir(mode=0o755, exist_ok=True)
         self.workdir.chmod(0o755)
         clusters = {m.name: m.cluster for m in self.scenario.machines}
-        for index, plan in enumerate(plans):
+        taps = 0
+        for plan in plans:
             firmware, rom = FIRMWARE_OF[plan.firmware]
             disk = None
             if plan.facts.disk_gb > 0:
                 disk = DataDisk(self.workdir / f"{plan.key}.data.qcow2",
                                 size_bytes=disk_bytes(plan.facts.disk_gb))
                 create_sparse_disk(disk)
-            tap = f"{self.lab.id}v{index}"
+            ports, nics = [], []
+            for seg, mac, model in (*((x.segment, x.mac, x.model)
+                                      for x in self.extra_nics.get(plan.key, [])),
+                                    (plan.segment, plan.mac, plan.nic)):
+                tap = f"{self.lab.id}v{taps}"
+                taps += 1
+                ports.append((tap, seg))
+                nics.append(Nic(tap, mac, NicModel(model), rom=rom))
             spec = LabDomainSpec(
                 lab_id=self.lab.id, machine=plan.key,
-                nics=(Nic(tap, plan.mac, NicModel(plan.nic), rom=rom),),
+                nics=tuple(nics), fw_cfg=FW_CFG_OF.get(plan.firmware, ()),
                 serial_log=self.workdir / f"{plan.key}.serial.log",
                 vcpus=plan.facts.cores, memory_mib=memory_mib(plan.facts.memory_gb),
                 accel=self.accel.accel, firmware=firmware,
@@ -241,7 +274,8 @@ class VmDriver:
                 on_reboot="restart",
                 extra_metadata={"segment": plan.segment, "firmware": plan.firmware},
             )
-            self.vms[plan.key] = _Vm(plan, spec, tap, stranger=clusters.get(plan.group) is None)
+            self.vms[plan.key] = _Vm(plan, spec, ports,
+                                     stranger=clusters.get(plan.group) is None)
 
     # -- power -------------------------------------------------------------------
     def _now(self) -> float:
@@ -274,8 +308,9 @@ class VmDriver:
         if serial.exists():  # the domain truncates it on start: keep the earlier boot
             vm.history.append(serial.read_text(errors="replace"))
         self._remove_tap(vm)
-        _ip("tuntap", "add", "dev", vm.tap, "mode", "tap")
-        vm.tap_where = "root"
+        for tap, _ in vm.ports:
+            _ip("tuntap", "add", "dev", tap, "mode", "tap")
+            vm.tap_where[tap] = "root"
         try:
             if vm.dom is None:
                 vm.dom = self.conn.defineXMLFlags(vm.spec.to_xml(),
@@ -284,10 +319,10 @@ class VmDriver:
         except libvirt.libvirtError as exc:
             raise VmDriverError(f"starting {vm.spec.name} failed: {exc}") from exc
         ns = self.lab.switch_ns
-        _ip("link", "set", "dev", vm.tap, "netns", ns)
-        vm.tap_where = ns
-        _ip("link", "set", "dev", vm.tap, "master", lab_names.bridge(vm.plan.segment), "up",
-            netns=ns)
+        for tap, segment in vm.ports:
+            _ip("link", "set", "dev", tap, "netns", ns)
+            vm.tap_where[tap] = ns
+            _ip("link", "set", "dev", tap, "master", lab_names.bridge(segment), "up", netns=ns)
         try:
             vm.dom.resume()
         except libvirt.libvirtError as exc:
@@ -309,12 +344,11 @@ class VmDriver:
             self._remove_tap(vm)
 
     def _remove_tap(self, vm: _Vm) -> None:
-        if vm.tap_where is None:
-            return
-        netns = None if vm.tap_where == "root" else vm.tap_where
-        argv = ["ip", *(["-n", netns] if netns else []), "link", "del", vm.tap]
-        subprocess.run(argv, capture_output=True, check=False)  # gone with its netns is fine
-        vm.tap_where = None
+        for tap, where in list(vm.tap_where.items()):
+            netns = None if where == "root" else where
+            argv = ["ip", *(["-n", netns] if netns else []), "link", "del", tap]
+            subprocess.run(argv, capture_output=True, check=False)  # gone with its netns: fine
+            del vm.tap_where[tap]
 
     # -- watching ----------------------------------------------------------------
     def console_text(self, key: str) -> str:

@@ -65,3 +65,32 @@ def test_firmware_map_and_domain_name() -> None:
     xml = spec.to_xml()
     assert "<name>flabcde-bios</name>" in xml
     assert '<bios useserial="yes" rebootTimeout="5000"' in xml   # SeaBIOS retries its boot
+
+
+def test_http_boot_profile_switches_ovmf_pxe_off() -> None:
+    from harness.builder.vm_driver import FW_CFG_OF
+    assert FIRMWARE_OF["uefi-http"] == (Firmware.UEFI, False)    # OVMF's own network stack
+    assert phase_of("BdsDxe: loading Boot0002\n>>Start HTTP Boot over IPv4.\n") == "dhcp"
+    spec = LabDomainSpec(lab_id="flabcde", machine="http", firmware=Firmware.UEFI,
+                         nics=(Nic("flabcdev0", "52:54:00:00:00:01", rom=False),),
+                         serial_log=Path("/tmp/x.log"), uefi_vars=Path("/tmp/x.fd"),
+                         fw_cfg=FW_CFG_OF["uefi-http"])
+    xml = spec.to_xml()
+    assert '<sysinfo type="fwcfg">' in xml
+    assert '<entry name="opt/org.tianocore/IPv4PXESupport">n</entry>' in xml
+    assert '<entry name="opt/org.tianocore/IPv6PXESupport">n</entry>' in xml
+    plain = LabDomainSpec(lab_id="flabcde", machine="uefi", firmware=Firmware.UEFI,
+                          nics=(Nic("flabcdev0", "52:54:00:00:00:01", rom=False),),
+                          serial_log=Path("/tmp/x.log"), uefi_vars=Path("/tmp/x.fd"))
+    assert "fwcfg" not in plain.to_xml()                           # uefi-x64 keeps its PXE
+
+
+def test_first_nic_boots_first() -> None:
+    spec = LabDomainSpec(lab_id="flabcde", machine="twonic",
+                         nics=(Nic("flabcdev0", "02:f1:ab:00:00:01"),
+                               Nic("flabcdev1", "52:54:00:00:00:02")),
+                         serial_log=Path("/tmp/x.log"))
+    xml = spec.to_xml()
+    first, second = xml.index('dev="flabcdev0"'), xml.index('dev="flabcdev1"')
+    assert first < second
+    assert xml.index('<boot order="1"', first) < second < xml.index('<boot order="2"')
