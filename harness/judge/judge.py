@@ -20,6 +20,7 @@ from harness.judge.observed import Observed
 from harness.judge.result import ExpectationResult, MachineResult, RunResult
 from harness.plan.items import SitePlan
 from harness.rules.engine import check_capture
+from harness.rules.l2 import l2_domains
 from harness.scenario.drivers import MachineProgress
 from harness.scenario.model import Scenario
 
@@ -60,7 +61,8 @@ def judge(scenario: Scenario, site: SitePlan, captures: Mapping[str, Capture],
     if not observed.addresses:  # the lab never came up: run.error says why
         return out
     context = dataclasses.replace(site.rule_inputs.context(observed.address_of),
-                                  site=observed.site)
+                                  site=observed.site, clusters=cluster_macs(site),
+                                  l2_domains=l2_domains(captures))
     for seg, capture in captures.items():
         if capture.dhcp:
             out.findings[seg] = check_capture(capture, context).findings
@@ -73,6 +75,15 @@ def judge(scenario: Scenario, site: SitePlan, captures: Mapping[str, Capture],
                                           proxy_names, site.keys, observed.site)
     out.expectations += _capture_losses(observed, run.pcaps)
     return out
+
+
+def cluster_macs(site: SitePlan) -> dict[str, frozenset[str]]:
+    """Each cluster's node MACs (SITE-4 reads where on the wire each was heard)."""
+    out: dict[str, set[str]] = {}
+    for copy in site.machines:
+        if copy.cluster is not None:
+            out.setdefault(copy.cluster, set()).add(copy.mac)
+    return {cluster: frozenset(macs) for cluster, macs in out.items()}
 
 
 def machine_results(site: SitePlan, observed: Observed,

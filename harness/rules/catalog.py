@@ -298,6 +298,13 @@ _RULES: list[Rule] = [
         "offer, within the time limits.",
         "KubeFlex guide",
     ),
+    Rule(
+        "SITE-4",
+        M,
+        "All nodes of one cluster are in the same layer-2 domain: their DHCP requests are "
+        "heard directly on one segment.",
+        "KubeFlex guide, LAN: all nodes in the same cluster will be in the same layer-2 domain",
+    ),
     # WAN, DNS, NTP: the site around the boot LAN; judged from lab state, not a LAN capture
     Rule(
         "WAN-1",

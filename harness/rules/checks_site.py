@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from harness.rules import l2
 from harness.rules.analysis import ZERO, Analysis
 from harness.rules.judge import Judge, check
 
@@ -97,3 +98,43 @@ def site3(an: Analysis, j: Judge) -> None:
             j.fail("; ".join(missing), [frames[mac]], mac)
         else:
             j.checked()
+
+
+def _domains_of(an: Analysis, macs: frozenset[str]) -> dict[str, set[str]]:
+    """The L2 domains ``macs`` were heard in: the run's map (every capture) where it
+    knows a MAC, else this capture alone ("this segment", or behind a relay's giaddr)."""
+    known = an.ctx.l2_domains
+    here = l2.heard_directly(an.capture)
+    behind = l2.relayed_in(an.capture)
+    out: dict[str, set[str]] = defaultdict(set)
+    for mac in macs:
+        segments = [seg for seg, heard in known.items() if mac in heard]
+        if not segments:
+            segments = ["this segment"] if mac in here else []
+            segments += [f"behind relay {g}" for g, ms in behind.items() if mac in ms]
+        for seg in segments:
+            out[seg].add(mac)
+    return out
+
+
+@check("SITE-4", unit="cluster")
+def site4(an: Analysis, j: Judge) -> None:
+    """All nodes of one cluster are in one layer-2 domain (the guide's assumption)."""
+    if not an.ctx.clusters:
+        j.not_applicable("no cluster membership known (which MACs form which cluster)")
+        return
+    j.not_applicable("no node of a known cluster sent a DHCP request in this capture")
+    seen_here = {e.chaddr for e in an.requests}
+    for cluster, members in sorted(an.ctx.clusters.items()):
+        if not members & seen_here:
+            continue  # judged where its nodes are heard
+        domains = _domains_of(an, members)
+        if len(domains) <= 1:
+            j.checked()
+            continue
+        where = "; ".join(f"{seg}: {', '.join(sorted(macs))}"
+                          for seg, macs in sorted(domains.items()))
+        frames = [e.frame for e in an.requests if e.chaddr in members][:8]
+        j.fail(f"cluster {cluster} is split across {len(domains)} layer-2 domains "
+               f"({', '.join(sorted(domains))}) — {where}; all nodes of one cluster must "
+               "be in the same layer-2 domain", frames)

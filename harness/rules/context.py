@@ -25,6 +25,10 @@ class RuleContext:
     time_scale: factor applied to timing limits (TCG guests, loaded hosts).
     site: what a whole-site run observed beyond the boot LAN (WAN flows, TLS, DNS,
     clocks), for the WAN/DNS/NTP rules; None on a capture alone.
+    clusters: per cluster name, the MACs of its nodes (SITE-4).
+    l2_domains: per layer-2 domain (a segment's name), the MACs heard directly on it,
+    from every capture of the run (:func:`harness.rules.l2.l2_domains`); empty on a
+    capture alone, where SITE-4 reads the one capture it has.
     """
 
     proxies: frozenset[str] = frozenset()
@@ -34,14 +38,17 @@ class RuleContext:
     vendor_classes: tuple[str, ...] = ("PXEClient", "HTTPClient")
     time_scale: float = 1.0
     site: SiteFacts | None = None
+    clusters: dict[str, frozenset[str]] = field(default_factory=dict)
+    l2_domains: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # MACs are compared in lower-case colon form whatever the caller wrote
-        norm = {
-            ip: frozenset(normalize_mac(m) for m in macs)
-            for ip, macs in self.serves.items()
-        }
-        object.__setattr__(self, "serves", norm)
+        def norm(groups: dict[str, frozenset[str]]) -> dict[str, frozenset[str]]:
+            return {k: frozenset(normalize_mac(m) for m in macs) for k, macs in groups.items()}
+
+        object.__setattr__(self, "serves", norm(self.serves))
+        object.__setattr__(self, "clusters", norm(self.clusters))
+        object.__setattr__(self, "l2_domains", norm(self.l2_domains))
         object.__setattr__(self, "proxies", frozenset(self.proxies))
 
     def vendor_prefix(self, vendor_class: str | None) -> str | None:
