@@ -24,6 +24,7 @@ from harness.capture.events import Capture
 from harness.judge.result import MachineResult, RunResult
 from harness.reports.errors import ReportError
 from harness.reports.ladder import CaptureIndex, index_captures, machine_ladder, render_svg
+from harness.reports.wan_section import wan_section
 from harness.rules.catalog import RULES
 from harness.rules.model import Finding, Level, Verdict
 
@@ -445,6 +446,8 @@ def render_html(
         _tiles(result, rows),
         _expectations(result),
         _rules(rows),
+        wan_section(result.observed.site.wan if result.observed and result.observed.site
+                    else None, _t),
         f'<section id="machines"><h2>Machines</h2>'
         f'{machines or "<p class=mut>none</p>"}</section>',
         _phases(result),
