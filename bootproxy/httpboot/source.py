@@ -51,8 +51,9 @@ class ControlPlaneSource:
     async def boot_data(self, mac: str) -> BootData | None:
         """``GET /api/v1/machines/{mac}/boot``; 403/404 mean "not ours" and give None.
 
-        An unreachable Control Plane, or one that answers something that is not JSON,
-        raises ControlPlaneUnavailable: the machine is told to retry, never given a guess.
+        An unreachable Control Plane, one that answers 5xx, or one that answers something
+        that is not JSON, raises ControlPlaneUnavailable: the machine is told to retry,
+        never given a guess.
         """
         import httpx
 
@@ -62,6 +63,11 @@ class ControlPlaneSource:
             raise ControlPlaneUnavailable(f"Control Plane unreachable: {exc!r}") from exc
         if response.status_code in (403, 404):
             return None
+        if response.status_code >= 500:
+            # the Control Plane (or a gateway before it) is failing, not saying no: a
+            # known machine is told to retry, as when it cannot be reached at all
+            raise ControlPlaneUnavailable(f"Control Plane answered {response.status_code} "
+                                          f"for the boot data of {mac}")
         if response.status_code != 200:
             raise BootDataError(f"Control Plane answered {response.status_code} for the boot "
                                 f"data of {mac}: {response.text[:200]}")
