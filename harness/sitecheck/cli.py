@@ -1,22 +1,27 @@
 """``flexlab site-check``: validate a site's LAN against the KubeFlex on-prem requirements.
 
-Exit status: 0 when the site passes (warnings allowed), 1 when any check fails, 2 when
-site-check could not run at all (bad option, no such interface, not root), 3 when it ran
-but a check could not (INCOMPLETE: that requirement was not checked, so no PASS).
+Exit status (docs/CLI.md): 0 when the site passes (warnings allowed), 1 when any check
+fails, 2 when the command line is unusable (bad option, no such interface), 3 when no
+verdict could be reached (not root; or INCOMPLETE: a check could not run, so no PASS),
+130 when interrupted (SIGINT/SIGTERM; --serve's processes are stopped first).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
 import sys
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from harness.errors import FlexlabError
+from harness.cliout import emit, error_body
+from harness.errors import DependencyError, FlexlabError
+from harness.exitcodes import FAIL, INCOMPLETE, INTERRUPTED, OK, USAGE, status_of
 from harness.macs import MacError, normalize_mac
-from harness.signals import sigterm_as_interrupt
+from harness.signals import interruptible
 from harness.sitecheck.model import SiteCheckError, SiteCheckOptions, Verdict
 
 DESCRIPTION = """\
@@ -38,19 +43,21 @@ With --serve it also runs a Boot Proxy (ProxyDHCP for the listed MACs only) on I
 watches those machines when you power them on.
 
 Environment:
-  FLEXLAB_CP_TOKEN   admin token of the Control Plane: its machines' hostnames are checked
+  FLEXLAB_CP_ADMIN_TOKEN  admin token of the Control Plane: its machines' hostnames are
+                          checked (FLEXLAB_CP_TOKEN, the older name, still works)
   FLEXLAB_CP_CA      CA file for a Control Plane with a private certificate
   FLEXLAB_DNS_TSIG   keyname:base64secret[:algorithm] to sign the RFC 2136 test update
 
 Exit status:
-  0  SITE PASS or WARN: every check ran; none failed
-  1  SITE FAIL: a check failed (whatever else happened)
-  2  site-check could not run at all (bad option, no such interface, not root)
-  3  SITE INCOMPLETE: nothing failed, but a check could not run (its requirement was not
-     checked; the report names it and why), so the site is not known to pass
+  0    SITE PASS or WARN: every check ran; none failed
+  1    SITE FAIL: a check failed (whatever else happened)
+  2    bad command line (bad option, no such interface)
+  3    no verdict: not root, or SITE INCOMPLETE: nothing failed, but a check could not
+       run (its requirement was not checked; the report names it and why)
+  130  interrupted (Ctrl-C or SIGTERM): no verdict; --serve's processes were stopped
 """
 
-EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INCOMPLETE = 0, 1, 2, 3
+EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INCOMPLETE = OK, FAIL, USAGE, INCOMPLETE
 
 
 def _macs(values: list[str] | None) -> list[str]:
@@ -92,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iface", required=True, help="the interface on the site's LAN")
     p.add_argument("--control-plane", metavar="URL",
                    help="the Control Plane URL: outbound ports are tested against its host; "
-                   "with FLEXLAB_CP_TOKEN (admin) its machines' hostnames are checked too")
+                   "with FLEXLAB_CP_ADMIN_TOKEN its machines' hostnames are checked too")
     p.add_argument("--serve", action="append", metavar="MACS",
                    help="run a Boot Proxy for these MACs (comma-separated, repeatable) and "
                    "watch them boot: tells 'nothing reached the proxy' from 'the proxy "
@@ -125,7 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR",
                    help="where to write site-check.html/.json (default "
                    "reports/site-check-<time>)")
-    p.add_argument("--json", metavar="FILE", help="also write the JSON report here")
+    p.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
+                   help="--json alone: one JSON document (format flexlab.site-check/v1) on "
+                   "stdout instead of the screen; --json FILE: also write the report there")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     return p
 
@@ -154,21 +163,33 @@ def main(argv: list[str] | None = None) -> int:
     from harness.sitecheck.runner import run_site_check
 
     args = build_parser().parse_args(argv)
+    to_stdout = args.json == "-"
     try:
         options = options_from(args)
+        if os.geteuid() != 0 and Path("/sys/class/net", options.iface).exists():
+            raise DependencyError("site-check sends and captures raw DHCP frames: run it as "
+                                  "root (sudo)")
         progress = None if args.quiet else (lambda line: print(line, file=sys.stderr,
                                                                flush=True))
-        # SIGTERM unwinds like Ctrl-C: --serve's Boot Proxy, Control Plane and capture stop
-        with sigterm_as_interrupt():
+        # SIGINT/SIGTERM unwind: --serve's Boot Proxy, Control Plane and capture stop
+        with interruptible():
             report = run_site_check(options, progress)
     except FlexlabError as exc:
+        status = status_of(exc)
         print(f"flexlab site-check: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        if to_stdout:
+            emit("site-check", error_body(status, str(exc)))
+        return status
     except KeyboardInterrupt:
         print("flexlab site-check: interrupted; no verdict", file=sys.stderr)
-        return EXIT_ERROR
+        return INTERRUPTED
     out = Path(args.out or f"reports/site-check-{time.strftime('%Y%m%d-%H%M%S')}")
     json_path, html_path = write_reports(report, out)
+    if to_stdout:
+        emit("site-check", {"ok": exit_status(report.overall) == EXIT_PASS,
+                            **json.loads(json_path.read_text()),
+                            "reports": {"json": str(json_path), "html": str(html_path)}})
+        return exit_status(report.overall)
     if args.json:
         Path(args.json).write_text(json_path.read_text())
     width = shutil.get_terminal_size((110, 40)).columns
