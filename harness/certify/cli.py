@@ -4,8 +4,11 @@ Runs our Control Plane and Boot Proxy on IF for that one MAC (harness/localboot.
 captures the machine's boot traffic, asks the operator to power the machine on, shows
 the phase it has reached, and once the node agent registers (or the timeout passes)
 judges the KubeFlex machine requirements, the conformance rules on the captured boot and
-the firmware's option set, times each phase, and writes a signed bundle. Exit status:
-0 certified, 1 not certified, 2 could not run.
+the firmware's option set, times each phase, and writes a signed bundle. Exit status
+(docs/CLI.md): 0 certified, 1 not certified, 2 bad command line or input, 3 could not
+run here (missing program, not root, BMC unreachable), 130 interrupted (the Boot Proxy,
+Control Plane and capture are stopped first). ``--json`` prints one
+``flexlab.certify/v1`` document (docs/formats/certify.md); progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -38,13 +41,15 @@ from harness.certify.keys import default_key, fingerprint, load_private_key
 from harness.certify.redfish import PowerOn, power_on
 from harness.certify.timings import REGISTER_PATH, machine_addresses, phase_times
 from harness.certify.watch import PHASE_TEXT, boot_view, read_capture
-from harness.errors import FlexlabError
+from harness.cliout import emit, error_body
+from harness.errors import DependencyError, FlexlabError
+from harness.exitcodes import FAIL, INCOMPLETE, INTERRUPTED, OK, USAGE
 from harness.lab.tcpdump import PacketCapture
 from harness.localboot import LocalBoot, LocalBootConfig
 from harness.macs import normalize_mac
 from harness.rules.context import RuleContext
 from harness.rules.engine import check_capture
-from harness.signals import sigterm_as_interrupt
+from harness.signals import interruptible
 from harness.wait import wait_until
 
 FINAL_STATES = ("Registered", "Ready", "Rejected")
@@ -62,8 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
         "conformance rules on its boot, and write an ed25519-signed bundle for "
         "`flexlab verify` or `ssh-keygen -Y verify`. It only answers MAC (and, with "
         "--redfish or --ipmi, talks to that BMC). "
-        "Exit 0 certified, 1 not certified, 2 error.")
+        "Exit 0 certified, 1 not certified, 2 bad command line or input, 3 could not run "
+        "here, 130 interrupted.")
     p.add_argument("--iface", required=True, help="interface on the machine's LAN (needs IPv4)")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON document (format flexlab.certify/v1) on stdout; progress "
+                   "goes to stderr")
     p.add_argument("--mac", required=True, help="MAC of the NIC the machine PXE-boots from")
     p.add_argument("--out", type=Path, default=None,
                    help="output directory (default ./certify-<mac>-<UTC time>)")
@@ -379,20 +388,41 @@ def render(outcome: Outcome, out: Out = print) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: 0 certified, 1 not certified, 2 could not run."""
+    """Entry point: 0 certified, 1 not certified, 2 bad input, 3 could not run here,
+    130 interrupted."""
     args = build_parser().parse_args(argv)
+    out: Out = print
+    if args.json:
+        def out(line: str) -> None:
+            print(line, file=sys.stderr)
     try:
-        # SIGTERM unwinds like Ctrl-C, so the Boot Proxy, Control Plane and tcpdump stop
-        with sigterm_as_interrupt():
-            outcome = certify(args)
+        # SIGINT/SIGTERM unwind, so the Boot Proxy, Control Plane and tcpdump stop
+        with interruptible():
+            outcome = certify(args, out)
     except FlexlabError as exc:
+        status = _status(exc)
         print(f"flexlab certify: {exc}", file=sys.stderr)
-        return 2
+        if args.json:
+            emit("certify", error_body(status, str(exc)))
+        return status
     except KeyboardInterrupt:
         print("flexlab certify: interrupted; nothing was certified", file=sys.stderr)
-        return 2
-    render(outcome)
-    return 0 if outcome.certified else 1
+        return INTERRUPTED
+    render(outcome, out)
+    if args.json:
+        emit("certify", {"ok": outcome.certified, "bundle": str(outcome.bundle),
+                         "fingerprint": outcome.fingerprint,
+                         "certification": outcome.certification,
+                         "timings": outcome.timings})
+    return OK if outcome.certified else FAIL
+
+
+def _status(exc: FlexlabError) -> int:
+    """A CertifyError is about what the user gave (files, flags, key): 2; anything else
+    that stopped the run (LocalBoot, capture, BMC, a missing program) is this host's: 3."""
+    if isinstance(exc, CertifyError) and not isinstance(exc, DependencyError):
+        return USAGE
+    return INCOMPLETE
 
 
 if __name__ == "__main__":

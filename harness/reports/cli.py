@@ -23,6 +23,8 @@ import tempfile
 from pathlib import Path
 
 from harness import __version__
+from harness.cliout import emit, error_body
+from harness.exitcodes import USAGE
 from harness.judge.rejudge import RejudgeError, changes, rejudge
 from harness.judge.result import RunResult
 from harness.reports.bundle import write_bundle
@@ -51,6 +53,8 @@ def parser() -> argparse.ArgumentParser:
         "--bundle", type=Path, default=None, metavar="DIR",
         help="also write the results bundle (tar.gz) into DIR",
     )
+    p.add_argument("--json", action="store_true",
+                   help="one JSON document (format flexlab.report/v1) on stdout")
     return p
 
 
@@ -86,6 +90,8 @@ def run(argv: list[str] | None = None) -> int:
     """Body of ``flexlab report``: 0 on success (with --rejudge: the new verdict passes),
     1 when the re-judged run fails, 2 when the input or output is unusable."""
     args = parser().parse_args(argv)
+    say = (lambda line: print(line, file=sys.stderr)) if args.json else print
+    doc: dict[str, object] = {"run": str(args.run_json), "rejudged": args.rejudge}
     try:
         with contextlib.ExitStack() as stack:
             result, base, out_dir = open_run(args.run_json, stack)
@@ -93,27 +99,41 @@ def run(argv: list[str] | None = None) -> int:
             if args.rejudge:
                 before, result = result, rejudge(result, lambda p: _find(p, base))
                 prefix = "rejudged-"
-                print(f"re-judged {result.scenario_name} ({result.lab_id}): saved verdict "
-                      f"{before.verdict.upper()}, with the rules of flexlab {__version__} "
-                      f"{result.verdict.upper()}")
-                for line in changes(before, result):
-                    print(f"  {line}")
-                (out_dir / f"{prefix}run.json").write_text(to_json(result) + "\n",
-                                                           encoding="utf-8")
+                changed = changes(before, result)
+                say(f"re-judged {result.scenario_name} ({result.lab_id}): saved verdict "
+                    f"{before.verdict.upper()}, with the rules of flexlab {__version__} "
+                    f"{result.verdict.upper()}")
+                for line in changed:
+                    say(f"  {line}")
+                rejudged = out_dir / f"{prefix}run.json"
+                rejudged.write_text(to_json(result) + "\n", encoding="utf-8")
+                doc.update(saved_verdict=before.verdict, changes=changed,
+                           rejudged_run=str(rejudged))
             captures = load_captures(result, base)
             out = args.html or out_dir / f"{prefix}summary.html"
             html = write_html(result, out, captures=captures, base=base)
-            print(f"summary: {html}  (verdict {result.verdict.upper()})")
+            say(f"summary: {html}  (verdict {result.verdict.upper()})")
+            doc.update(scenario=result.scenario_name, lab_id=result.lab_id,
+                       verdict=result.verdict, summary=str(html), bundle=None)
             if args.bundle is not None:
                 bundle = write_bundle(result, args.bundle, captures=captures, base=base)
-                print(f"bundle:  {bundle}")
+                say(f"bundle:  {bundle}")
+                doc["bundle"] = str(bundle)
     except (ReportError, RejudgeError) as exc:
-        print(f"flexlab report: {exc}", file=sys.stderr)
-        return 2
+        return _failed(args.json, str(exc))
     except OSError as exc:
-        print(f"flexlab report: cannot write the report: {exc}", file=sys.stderr)
-        return 2
-    return 1 if args.rejudge and result.verdict == "fail" else 0
+        return _failed(args.json, f"cannot write the report: {exc}")
+    status = 1 if args.rejudge and result.verdict == "fail" else 0
+    if args.json:
+        emit("report", {"ok": status == 0, **doc})
+    return status
+
+
+def _failed(as_json: bool, message: str) -> int:
+    print(f"flexlab report: {message}", file=sys.stderr)
+    if as_json:
+        emit("report", error_body(USAGE, message))
+    return USAGE
 
 
 def _find(path: Path, base: Path) -> Path | None:
