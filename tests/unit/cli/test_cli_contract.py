@@ -14,7 +14,7 @@ import pytest
 from harness import cli
 from harness.exitcodes import FAIL, INCOMPLETE, INTERRUPTED, OK, USAGE
 
-from .conftest import BAD_SCENARIO, GOLDEN, PCAPS, SMOKE, json_doc, kill_self
+from .conftest import BAD_SCENARIO, GOLDEN, SMOKE, json_doc, kill_self
 
 pytestmark = pytest.mark.unit
 
@@ -38,12 +38,12 @@ def test_no_command_unknown_command_and_bad_options_are_usage_errors() -> None:
 
 
 def test_every_command_offers_json() -> None:
+    parser = cli.build_parser(complete=True)
+    sub = next(a for a in parser._actions if a.dest == "command")
+    assert isinstance(sub.choices, dict)
     for command in ("demo", "run", "validate", "schema", "clean", "check-pcap", "report",
                     "site-check", "certify", "verify", "inspect"):
-        parser = cli.build_parser(complete=True)
-        sub = next(a for a in parser._actions if a.dest == "command")
-        own = sub.choices[command]  # type: ignore[attr-defined]
-        assert "--json" in own._option_string_actions, command
+        assert "--json" in sub.choices[command]._option_string_actions, command
 
 
 # -- validate / schema -----------------------------------------------------------------
