@@ -1,0 +1,111 @@
+"""SIGTERM (a CI runner's cancel, a service manager's stop) during ``flexlab run``: the
+lab is torn down — no namespace, no process, no container, no registry entry — no
+traceback, exit 130. And ``flexlab inspect`` shows the lab while it runs.
+
+The run is the real console script on the smoke scenario; the signal is sent once the
+lab's registry entry shows it has started processes, i.e. mid-build or mid-boot."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.lab.cleanup import clean, lab_namespaces, labelled_containers
+from harness.lab.registry import LabRecord, Registry, process_alive
+from harness.wait import wait_until
+
+pytestmark = [pytest.mark.sim, pytest.mark.needs_root]
+
+ROOT = Path(__file__).resolve().parents[3]
+FLEXLAB = Path(sys.executable).with_name("flexlab")
+
+
+def _lab_of(pid: int) -> LabRecord | None:
+    """The registry record owned by ``pid`` once it has started a process, else None."""
+    registry = Registry()
+    for lab_id in registry.lab_ids():
+        record = registry.load(lab_id)
+        if record is not None and record.owner_pid == pid and record.processes:
+            return record
+    return None
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_during_run_tears_the_lab_down_and_exits_130(
+        signum: int, tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [str(FLEXLAB), "run", str(ROOT / "scenarios" / "smoke.yaml"),
+         "--reports", str(tmp_path), "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    record: LabRecord | None = None
+    try:
+        record = wait_until(lambda: _lab_of(proc.pid), timeout=120, interval=0.05,
+                            what="flexlab run to register a lab with a process")
+        seen = subprocess.run([str(FLEXLAB), "inspect", "--json", "--lab", record.lab_id],
+                              capture_output=True, text=True, timeout=60)
+        listed = json.loads(seen.stdout)
+        assert listed["format"] == "flexlab.inspect/v1"
+        (lab,) = listed["labs"]
+        assert lab["owner_pid"] == proc.pid and lab["owner_alive"] and lab["state"] == "running"
+        assert lab["namespaces"] and any(p["alive"] for p in lab["processes"])
+        os.kill(proc.pid, signum)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if record is not None:
+            clean([record.lab_id])  # whatever the run left, so the host stays clean
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err, err[-4000:]
+    assert "cleaning up" in err
+    final = Registry().load(record.lab_id)
+    # judged before the finally's clean() could hide a leak: the run's own teardown
+    assert final is None, f"registry entry left: {final}"
+    assert lab_namespaces(record.lab_id) == []
+    assert not [p for p in record.processes if process_alive(p)]
+    assert labelled_containers(record.lab_id) == []
+    assert not out.strip() or json.loads(out)["format"] == "flexlab.run/v1"
+
+
+def test_inspect_all_lists_a_leftover_until_clean(tmp_path: Path) -> None:
+    """A lab whose owner was SIGKILLed (no clean-up possible) is a leftover: listed by
+    ``inspect --all`` only, and gone after ``clean --lab``."""
+    proc = subprocess.Popen(
+        [str(FLEXLAB), "run", str(ROOT / "scenarios" / "smoke.yaml"),
+         "--reports", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    record: LabRecord | None = None
+    try:
+        record = wait_until(lambda: _lab_of(proc.pid), timeout=120, interval=0.05,
+                            what="flexlab run to register a lab with a process")
+        proc.kill()
+        proc.wait()
+
+        def inspect(*flags: str) -> list[dict[str, object]]:
+            res = subprocess.run([str(FLEXLAB), "inspect", "--json", *flags],
+                                 capture_output=True, text=True, timeout=60, check=True)
+            return [lab for lab in json.loads(res.stdout)["labs"]
+                    if lab["lab_id"] == record.lab_id]
+
+        assert inspect() == []
+        (lab,) = inspect("--all")
+        assert lab["state"] == "leftover" and not lab["owner_alive"]
+        assert lab["namespaces"]
+        res = subprocess.run([str(FLEXLAB), "clean", "--lab", record.lab_id, "--json"],
+                             capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert json.loads(res.stdout)["labs"][0]["removed"] is True
+        assert inspect("--all") == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if record is not None:
+            clean([record.lab_id])
