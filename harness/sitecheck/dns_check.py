@@ -31,6 +31,7 @@ import dns.tsigkeyring
 import dns.update
 import httpx
 
+from harness import env
 from harness.sitecheck.model import CheckResult, SiteCheckError, SiteContext, Verdict
 from harness.sitecheck.ports_check import (
     CP_TOKEN_ENV,
@@ -274,7 +275,7 @@ def is_hostname(name: str) -> bool:
 
 def _control_plane_hostnames(url: str, evidence: list[str]) -> list[str] | None:
     """Hostnames of the Control Plane's machines, or None (with evidence) when unreadable."""
-    token = os.environ.get(CP_TOKEN_ENV)
+    token = env.read(CP_TOKEN_ENV)  # FLEXLAB_CP_TOKEN, the older name, too
     if not token:
         evidence.append(f"Control Plane machines not read: no admin token in ${CP_TOKEN_ENV}")
         return []

@@ -23,7 +23,7 @@ import httpx
 
 from harness.sitecheck.model import CheckResult, SiteContext, Verdict
 
-CP_TOKEN_ENV = "FLEXLAB_CP_TOKEN"   # admin token, to list the Control Plane's machines
+CP_TOKEN_ENV = "FLEXLAB_CP_ADMIN_TOKEN"  # admin token, to list the Control Plane's machines
 CP_CA_ENV = "FLEXLAB_CP_CA"         # CA file for a Control Plane with a private certificate
 
 

@@ -126,7 +126,7 @@ def test_good_site_passes_dns_rfc2136_time_ports_and_ra(make_lab) -> None:
         rc, report, stderr = run_sitecheck(
             lab, ["--control-plane", cp.url("lan"), "--dns-update-zone", "site.test",
                   "--hostname", "NODE1", "--hostname", "node3"],
-            env={"FLEXLAB_CP_TOKEN": cp.admin_token})
+            env={"FLEXLAB_CP_ADMIN_TOKEN": cp.admin_token})
         named_log = named.logs()
     get = _results(report, stderr)
 

@@ -263,7 +263,7 @@ def cp_machines(json_http: Callable[..., str]) -> Callable[..., str]:
 
 def test_control_plane_hostnames_join_the_uniqueness_check(cp_machines, fake_dns,
                                                            monkeypatch) -> None:
-    monkeypatch.setenv("FLEXLAB_CP_TOKEN", "admin-secret")
+    monkeypatch.setenv("FLEXLAB_CP_ADMIN_TOKEN", "admin-secret")
     url = cp_machines("node1", "node2")
     hosts = _by_name(check_dns(_ctx(control_plane=url, hostnames=["NODE2"],
                                     dns_servers=[fake_dns(PUBLIC).server],
@@ -275,6 +275,8 @@ def test_control_plane_hostnames_join_the_uniqueness_check(cp_machines, fake_dns
 
 
 def test_control_plane_wrong_token_warns(cp_machines, fake_dns, monkeypatch) -> None:
+    # the deprecated name (docs/ENV.md) is still read when the new one is unset
+    monkeypatch.delenv("FLEXLAB_CP_ADMIN_TOKEN", raising=False)
     monkeypatch.setenv("FLEXLAB_CP_TOKEN", "wrong")
     url = cp_machines("node1")
     res = _by_name(check_dns(_ctx(control_plane=url, dns_servers=[fake_dns(PUBLIC).server],
@@ -285,6 +287,7 @@ def test_control_plane_wrong_token_warns(cp_machines, fake_dns, monkeypatch) -> 
 
 def test_control_plane_without_token_is_said(cp_machines, fake_dns, monkeypatch) -> None:
     monkeypatch.delenv("FLEXLAB_CP_TOKEN", raising=False)
+    monkeypatch.delenv("FLEXLAB_CP_ADMIN_TOKEN", raising=False)
     res = _by_name(check_dns(_ctx(control_plane=cp_machines("n1"), hostnames=["a", "b"],
                                   dns_servers=[fake_dns(PUBLIC).server],
                                   public_names=["pypi.org"])))
