@@ -1,23 +1,52 @@
 #!/usr/bin/env bash
 # The whole suite exactly as CI runs it: lint, types, then every tier.
 # pytest's exit status 5 ("no tests collected") is a failure here, said plainly.
+#
+# pytest runs on pytest-xdist workers (labs are isolated by id, so tests run side by side):
+#   FLEXLAB_TEST_WORKERS=N   N workers (default: 2 per core — most lab time is waiting on
+#                            timers and daemons, not CPU); 0 runs serially, in one process
+#   FLEXLAB_TEST_SHARD=i/n   run only shard i of n (pytest-split, by the committed
+#                            .test_durations), for CI spread over several machines
+#   FLEXLAB_LINT=0           leave out ruff and mypy (CI shards after the first do)
+# Extra arguments go to pytest (e.g. `scripts/run-tests.sh --tier unit`).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 # CI=true (set by .ci/run) turns a missing test requirement from a skip into a failure.
 export CI="${CI:-}"
 mkdir -p reports
 status=0
-echo "== ruff"; .venv/bin/ruff check . || status=1
-echo "== mypy"; .venv/bin/mypy || status=1
+workers="${FLEXLAB_TEST_WORKERS:-$(( $(nproc) * 2 ))}"
+xdist=(-n "$workers")
+[ "$workers" != 0 ] && xdist+=(--dist loadgroup)
+shard=()
+if [ -n "${FLEXLAB_TEST_SHARD:-}" ]; then
+  shard=(--splits "${FLEXLAB_TEST_SHARD#*/}" --group "${FLEXLAB_TEST_SHARD%/*}"
+         --durations-path .test_durations --splitting-algorithm least_duration)
+fi
+# Lint and types (a minute of CPU, mostly mypy) run beside the tests, which mostly wait;
+# their output is shown after the tests, and a finding fails the run as before.
+lint_log=$(mktemp)
+if [ "${FLEXLAB_LINT:-1}" != 0 ]; then
+  ( rc=0
+    echo "== ruff"; .venv/bin/ruff check . || rc=1
+    echo "== mypy"; .venv/bin/mypy || rc=1
+    exit $rc ) >"$lint_log" 2>&1 &
+else
+  echo "== ruff, mypy: left out (FLEXLAB_LINT=0)" >"$lint_log"; true &
+fi
+lint_pid=$!
 started=$(date +%s)
-echo "== pytest (all tiers)"
-.venv/bin/pytest -p no:cacheprovider --timeout=900 "$@"
+echo "== pytest (all tiers, ${workers} workers${FLEXLAB_TEST_SHARD:+, shard $FLEXLAB_TEST_SHARD})"
+.venv/bin/pytest -p no:cacheprovider --timeout=900 "${xdist[@]}" "${shard[@]}" "$@"
 rc=$?
 if [ $rc -eq 5 ]; then
   echo "run-tests: pytest collected no tests — that is a failure, not a pass" >&2
   rc=1
 fi
 [ $rc -ne 0 ] && status=$rc
+wait "$lint_pid" || status=1
+cat "$lint_log"; rm -f "$lint_log"
+echo "run-tests: pytest wall $(( $(date +%s) - started )) s"
 # Labs this run made and left behind: created after it started, owner gone. (Labs of
 # other runs on the same host, and live ones, are not ours to judge or remove.)
 leftover=$(.venv/bin/python - "$started" <<'PY'

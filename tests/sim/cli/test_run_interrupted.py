@@ -74,6 +74,7 @@ def test_signal_during_run_tears_the_lab_down_and_exits_130(
     assert not out.strip() or json.loads(out)["format"] == "flexlab.run/v1"
 
 
+@pytest.mark.xdist_group("leftover-labs")  # tests/sim/lab/test_cleanup.py cleans all leftovers
 def test_inspect_all_lists_a_leftover_until_clean(tmp_path: Path) -> None:
     """A lab whose owner was SIGKILLed (no clean-up possible) is a leftover: listed by
     ``inspect --all`` only, and gone after ``clean --lab``."""

@@ -17,7 +17,9 @@ from harness.lab.names import temp_dir
 from harness.lab.registry import Registry, process_starttime
 from harness.pytest_plugin import DEFAULT_TOPOLOGY
 
-pytestmark = pytest.mark.sim
+# clean(None) below removes every lab whose owner is gone, so the tests that kill a lab's
+# owner on purpose run on the same xdist worker, one after another (conftest.py)
+pytestmark = [pytest.mark.sim, pytest.mark.xdist_group("leftover-labs")]
 
 
 def assert_nothing_left(lab_id: str, pids: list[int]) -> None:

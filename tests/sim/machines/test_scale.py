@@ -25,7 +25,8 @@ from harness.machines.sim import Fleet, FleetResult, MachineSpec, profile
 
 from .webroot import start_web, write_boot_files
 
-pytestmark = [pytest.mark.sim, pytest.mark.timeout(900)]
+# the host's neighbour table (gc_thresh3) is shared by every namespace: storms take turns
+pytestmark = [pytest.mark.sim, pytest.mark.timeout(900), pytest.mark.xdist_group("neighbours")]
 
 COUNT = int(os.environ.get("FLEXLAB_SIM_MACHINES", "100"))
 SPREAD = float(os.environ.get("FLEXLAB_SIM_SPREAD", "5"))
