@@ -20,6 +20,7 @@ from pyroute2 import netns as pr_netns
 
 from harness.lab import names
 from harness.lab.registry import LabRecord, Registry, owner_alive, process_alive
+from harness.lab.vm_labels import LIBVIRT_URI, destroy_domain, domains_by_lab, libvirt_running
 
 
 def lab_namespaces(lab_id: str) -> list[str]:
@@ -156,24 +157,24 @@ def destroy(record: LabRecord, registry: Registry) -> list[str]:
 
 def _destroy_vm_domains(lab_id: str, errors: list[str]) -> None:
     """Destroy libvirt domains carrying the lab's flexlab metadata label (or its name prefix)."""
-    if not Path("/run/libvirt/libvirt-sock").exists():
+    if not libvirt_running():
         return
     try:
-        from harness.machines.vm.libvirt_vm import connect, domains_of_lab, teardown
+        import libvirt
     except ImportError:
         return
     try:
-        conn = connect()
-    except Exception as exc:  # libvirt missing or refusing: say so, keep cleaning the rest
-        errors.append(f"libvirt: {exc}")
+        conn = libvirt.open(LIBVIRT_URI)
+    except libvirt.libvirtError as exc:  # refusing: say so, keep cleaning the rest
+        errors.append(f"libvirt: cannot connect to {LIBVIRT_URI}: {exc}")
         return
     try:
-        doomed = {dom.name(): dom for dom in domains_of_lab(conn, lab_id)}
+        doomed = {dom.name(): dom for dom in domains_by_lab(conn).get(lab_id, [])}
         doomed.update({dom.name(): dom for dom in conn.listAllDomains()
                        if dom.name().startswith(f"{lab_id}-")})
         for name, dom in doomed.items():
             try:
-                teardown(dom)
+                destroy_domain(dom)
             except Exception as exc:
                 errors.append(f"libvirt domain {name}: {exc}")
     finally:

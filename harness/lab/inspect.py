@@ -12,13 +12,13 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.lab import names
 from harness.lab.registry import LabRecord, Registry, owner_alive, process_alive
+from harness.lab.vm_labels import LIBVIRT_URI, domains_by_lab, libvirt_running
 
 
 @dataclass
@@ -102,30 +102,20 @@ def docker_containers() -> dict[str, list[LiveContainer]]:
 def libvirt_domains() -> dict[str, list[str]]:
     """Names of libvirt domains carrying flexlab's lab metadata, by lab id ({} without
     libvirt)."""
-    if not Path("/run/libvirt/libvirt-sock").exists():
+    if not libvirt_running():
         return {}
     try:
         import libvirt
-
-        from harness.machines.vm.domain import FLEXLAB_NS
     except ImportError:
         return {}
-    by_lab: dict[str, list[str]] = {}
     try:
-        conn = libvirt.openReadOnly("qemu:///system")
+        conn = libvirt.openReadOnly(LIBVIRT_URI)
     except libvirt.libvirtError:
         return {}
     try:
-        for dom in conn.listAllDomains():
-            try:
-                xml = dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, FLEXLAB_NS)
-            except libvirt.libvirtError:
-                continue  # not a flexlab domain
-            lab_id = (ET.fromstring(xml).text or "").strip()
-            by_lab.setdefault(lab_id, []).append(dom.name())
+        return {lab: [dom.name() for dom in doms] for lab, doms in domains_by_lab(conn).items()}
     finally:
         conn.close()
-    return by_lab
 
 
 def view(record: LabRecord, *, netns: set[str], containers: list[LiveContainer],

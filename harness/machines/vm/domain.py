@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from harness.lab.vm_labels import LAB_METADATA_NS
 from harness.machines.vm.errors import VmSpecError
 from harness.macs import MacError, normalize_mac
 
-FLEXLAB_NS = "https://flexlab.dev/ns/1"
+FLEXLAB_NS = LAB_METADATA_NS  # the lab label libvirt domains carry (harness/lab/vm_labels.py)
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE.fd")
 OVMF_VARS_TEMPLATE = Path("/usr/share/OVMF/OVMF_VARS.fd")
 QEMU_EMULATOR = Path("/usr/bin/qemu-system-x86_64")

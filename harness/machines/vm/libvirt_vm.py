@@ -8,14 +8,15 @@ resuming lets the firmware run with its NIC already on the lab segment.
 from __future__ import annotations
 
 import contextlib
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from typing import Any
 
-from harness.machines.vm.domain import FLEXLAB_NS, DomainSpec
+from harness.errors import LabError
+from harness.lab.vm_labels import LIBVIRT_URI, destroy_domain, domains_by_lab
+from harness.machines.vm.domain import DomainSpec
 from harness.machines.vm.errors import VmError
 
-DEFAULT_URI = "qemu:///system"
+DEFAULT_URI = LIBVIRT_URI
 
 
 class LibvirtError(VmError):
@@ -64,15 +65,11 @@ def started_domain(conn: Any, spec: DomainSpec, *, paused: bool = True) -> Itera
 
 def teardown(dom: Any) -> None:
     """Destroy (if running) and undefine a domain, NVRAM included."""
-    libvirt = _libvirt()
-    with contextlib.suppress(libvirt.libvirtError):
-        if dom.isActive():
-            dom.destroy()
-    flags = libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
+    _libvirt()  # the bindings' how-to if they are missing
     try:
-        dom.undefineFlags(flags)
-    except libvirt.libvirtError as exc:
-        raise LibvirtError(f"undefine {dom.name()} failed: {exc}; run `flexlab clean`") from exc
+        destroy_domain(dom)
+    except LabError as exc:
+        raise LibvirtError(str(exc)) from exc
 
 
 def domains_of_lab(conn: Any, lab_id: str) -> list[Any]:
@@ -80,13 +77,5 @@ def domains_of_lab(conn: Any, lab_id: str) -> list[Any]:
 
     Selection is by the metadata label, never by a name pattern.
     """
-    libvirt = _libvirt()
-    found = []
-    for dom in conn.listAllDomains():
-        try:
-            xml = dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, FLEXLAB_NS)
-        except libvirt.libvirtError:
-            continue  # not a flexlab domain
-        if ET.fromstring(xml).text == lab_id:
-            found.append(dom)
-    return found
+    _libvirt()
+    return domains_by_lab(conn).get(lab_id, [])
