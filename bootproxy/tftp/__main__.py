@@ -31,7 +31,8 @@ async def serve(config: TftpConfig) -> None:
         host, port = server.address
         print(json.dumps({"event": "ready", "host": host, "port": port}), flush=True)
         await stop.wait()
-        print(json.dumps({"event": "stopped", **server.counters.snapshot()}), flush=True)
+    # after stop(): a transfer whose last ACK was already in is counted by then
+    print(json.dumps({"event": "stopped", **server.counters.snapshot()}), flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,8 +1,9 @@
 """The asyncio TFTP server: a listening socket for requests, one socket per transfer.
 
 Protocol decisions live in ``transfer.py`` (state machine), ``options.py``
-(negotiation) and ``paths.py`` (confinement); this module only moves datagrams
-and timers.  Read-only: WRQ gets ERROR 2.
+(negotiation) and ``paths.py`` (confinement).  This module answers requests on
+the event loop; the transfers' datagrams and timers run in ``pump.py``'s thread.
+Read-only: WRQ gets ERROR 2.
 """
 
 from __future__ import annotations
@@ -15,21 +16,13 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
 
 from bootproxy.tftp.counters import TftpCounters
 from bootproxy.tftp.errors import PacketError, PathError, TftpError
 from bootproxy.tftp.options import Limits, negotiate
-from bootproxy.tftp.packets import (
-    Ack,
-    ErrorCode,
-    Opcode,
-    Packet,
-    Request,
-    encode_error,
-    parse_packet,
-)
+from bootproxy.tftp.packets import ErrorCode, Opcode, Request, encode_error, parse_packet
 from bootproxy.tftp.paths import resolve_in_root
+from bootproxy.tftp.pump import Transfer, TransferPump
 from bootproxy.tftp.transfer import Outcome, ReadTransfer
 
 log = logging.getLogger("bootproxy.tftp")
@@ -66,88 +59,39 @@ def to_netascii(data: bytes) -> bytes:
     return data.replace(b"\r", b"\r\0").replace(b"\n", b"\r\n")
 
 
-class _TransferProtocol(asyncio.DatagramProtocol):
-    """One transfer's socket: feeds the state machine, rejects foreign TIDs."""
+def _transfer_socket(host: str) -> socket.socket:
+    """A non-blocking UDP socket on a new port of ``host``: one transfer's TID."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        sock.bind((host, 0))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
-    def __init__(self, server: TftpServer, peer: tuple[str, int], machine: ReadTransfer,
-                 close_file: Callable[[], None]) -> None:
-        self.server = server
-        self.peer = peer
-        self.machine = machine
-        self.close_file = close_file
-        self.transport: asyncio.DatagramTransport | None = None
-        self.timer: asyncio.TimerHandle | None = None
-        self.deadline = 0.0
-        self.counted = 0
-        self.done = asyncio.get_running_loop().create_future()
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # The selector loop's datagram transport does not subclass DatagramTransport.
-        self.transport = cast(asyncio.DatagramTransport, transport)
-        self._send(self.machine.start())
+class _ReadAhead:
+    """``read(offset, count)`` over a file descriptor, one ``pread`` per 64 KiB, not per block.
 
-    def _send(self, datagrams: list[bytes]) -> None:
-        assert self.transport is not None
-        for datagram in datagrams:
-            self.transport.sendto(datagram, self.peer)
-        # Live byte count for /metrics, also during a long transfer.
-        self.server.counters.bytes_sent += self.machine.bytes_sent - self.counted
-        self.counted = self.machine.bytes_sent
-        if self.machine.finished:
-            self._close()
-            return
-        # Progress pushes the deadline out; one timer is re-armed only when it fires
-        # early, which keeps heap churn off the per-packet path.
-        loop = asyncio.get_running_loop()
-        self.deadline = loop.time() + self.machine.timeout
-        if self.timer is None:
-            self.timer = loop.call_at(self.deadline, self._timeout)
+    Blocks are read in order, so most reads are slices of the last chunk; a
+    retransmission behind the chunk just reads again.
+    """
 
-    def _timeout(self) -> None:
-        self.timer = None
-        loop = asyncio.get_running_loop()
-        if loop.time() < self.deadline:
-            self.timer = loop.call_at(self.deadline, self._timeout)
-            return
-        self._send(self.machine.on_timeout())
+    CHUNK = 64 * 1024
 
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        assert self.transport is not None
-        if (addr[0], addr[1]) != self.peer:
-            # TFTP-1: a stranger gets ERROR 5; our transfer carries on.
-            self.server.counters.errors["unknown_tid"] += 1
-            self.transport.sendto(encode_error(ErrorCode.UNKNOWN_TID, "unknown transfer id"), addr)
-            return
-        packet: Packet
-        if len(data) == 4 and data[0] == 0 and data[1] == Opcode.ACK:
-            packet = Ack(int.from_bytes(data[2:4], "big"))  # the hot path: skip the parser
-        else:
-            try:
-                packet = parse_packet(data)
-            except PacketError:
-                self.server.counters.errors["malformed"] += 1
-                return
-        before = self.machine.retries
-        out = self.machine.on_packet(packet)
-        if out or self.machine.finished or self.machine.retries != before:
-            self._send(out)
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.start = 0
+        self.buf = b""
 
-    def error_received(self, exc: Exception) -> None:
-        log.debug("transfer to %s: %s", self.peer, exc)
-
-    def _close(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        if self.transport is not None:
-            self.transport.close()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._close()
-        self.close_file()
-        self.server._transfer_ended(self.machine)
-        if not self.done.done():
-            self.done.set_result(None)
+    def read(self, offset: int, count: int) -> bytes:
+        """``count`` bytes at ``offset`` (fewer at the end of the file)."""
+        start = offset - self.start
+        if start < 0 or start + count > len(self.buf):
+            self.buf = os.pread(self.fd, max(count, self.CHUNK), offset)
+            self.start, start = offset, 0
+        return self.buf[start:start + count]
 
 
 class _ListenProtocol(asyncio.DatagramProtocol):
@@ -170,7 +114,8 @@ class TftpServer:
         self.allow: AllowFn = allow or (lambda _ip: True)
         self.counters = TftpCounters()
         self._listen: asyncio.DatagramTransport | None = None
-        self._transfers: dict[tuple[str, int], _TransferProtocol] = {}
+        self._pump: TransferPump | None = None
+        self._transfers: dict[tuple[str, int], Transfer] = {}
 
     @property
     def address(self) -> tuple[str, int]:
@@ -187,6 +132,7 @@ class TftpServer:
             lambda: _ListenProtocol(self), local_addr=(self.config.host, self.config.port),
             family=socket.AF_INET)
         self._listen = transport
+        self._pump = TransferPump(loop, self.counters, self._transfer_ended)
         log.info("tftp listening on %s:%d root=%s", *self.address, self.config.root)
 
     async def stop(self) -> None:
@@ -194,11 +140,12 @@ class TftpServer:
         if self._listen is not None:
             self._listen.close()
             self._listen = None
-        for proto in list(self._transfers.values()):
-            proto._close()
-        for proto in list(self._transfers.values()):
+        if self._pump is not None:
+            await self._pump.stop()
+            self._pump = None
+        for transfer in list(self._transfers.values()):
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(proto.done), 1.0)
+                await asyncio.wait_for(asyncio.shield(transfer.done), 1.0)
 
     async def __aenter__(self) -> TftpServer:
         await self.start()
@@ -270,10 +217,7 @@ class TftpServer:
                     return content[offset:offset + count]
             else:
                 size = os.fstat(fd).st_size
-                file_fd = fd
-
-                def read(offset: int, count: int) -> bytes:
-                    return os.pread(file_fd, count, offset)
+                read = _ReadAhead(fd).read
         except OSError as exc:
             if fd >= 0:
                 os.close(fd)
@@ -292,20 +236,28 @@ class TftpServer:
                 with contextlib.suppress(OSError):
                     os.close(fd)
 
-        proto = _TransferProtocol(self, addr, machine, close_file)
-        self._transfers[addr] = proto
-        asyncio.get_running_loop().create_task(self._open_transfer(proto))
-
-    async def _open_transfer(self, proto: _TransferProtocol) -> None:
-        loop = asyncio.get_running_loop()
         try:
-            await loop.create_datagram_endpoint(
-                lambda: proto, local_addr=(self.config.host, 0), family=socket.AF_INET)
+            sock = _transfer_socket(self.config.host)
         except OSError as exc:
             log.warning("tftp: cannot open a transfer socket: %s", exc)
-            proto.connection_lost(exc)
+            close_file()
+            self._count_end(machine)
+            return
+        transfer = Transfer(sock, addr, machine, close_file,
+                            asyncio.get_running_loop().create_future())
+        self._transfers[addr] = transfer
+        assert self._pump is not None
+        self._pump.add(transfer)
 
-    def _transfer_ended(self, machine: ReadTransfer) -> None:
+    def _transfer_ended(self, transfer: Transfer) -> None:
+        """The pump closed a transfer: count it, forget it, wake whoever waits on it."""
+        self._count_end(transfer.machine)
+        if self._transfers.get(transfer.peer) is transfer:
+            del self._transfers[transfer.peer]
+        if not transfer.done.done():
+            transfer.done.set_result(None)
+
+    def _count_end(self, machine: ReadTransfer) -> None:
         self.counters.active -= 1
         if machine.outcome in (Outcome.COMPLETE, Outcome.FINAL_UNACKED):
             self.counters.transfers_completed += 1
@@ -317,6 +269,3 @@ class TftpServer:
                     Outcome.ILLEGAL: "illegal_operation"}.get(machine.outcome, "aborted") \
                 if machine.outcome else "aborted"
             self.counters.errors[kind] += 1
-        for peer, proto in list(self._transfers.items()):
-            if proto.machine is machine:
-                del self._transfers[peer]
