@@ -359,7 +359,7 @@ def _guarded(command: str, as_json: bool, body: Any) -> int:
 
 def _delegate(command: str, rest: list[str]) -> int:
     """Run a sub-command that owns its whole argument list, --help included."""
-    module, func, _ = DELEGATED[command]
+    module, func = DELEGATED[command][:2]
     kwargs: dict[str, Any] = {}
     if command in SERVERS:
         kwargs["prog"] = f"flexlab {command}" + (" serve" if command == "cp" else "")

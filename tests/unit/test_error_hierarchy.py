@@ -28,6 +28,9 @@ ALLOWED: dict[str, str] = {
     "harness.builder.pytest_items.ScenarioFailed":
         "not a harness error but a test outcome: pytest's collector raises it so that "
         "repr_failure renders the scenario's report; the harness never raises it to a user",
+    "harness.signals.Interrupted":
+        "not an error but SIGINT/SIGTERM turned into KeyboardInterrupt, so it unwinds past "
+        "every `except Exception` to the clean-up; the CLI turns it into exit 130",
 }
 
 
