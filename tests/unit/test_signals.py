@@ -47,3 +47,51 @@ def test_site_check_main_leaves_no_handler_behind() -> None:
     before = signal.getsignal(signal.SIGTERM)
     assert cli.main(["--iface", "nonexistent0", "-q"]) == 2
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_interruptible_turns_sigint_and_sigterm_into_interrupted() -> None:
+    from harness.signals import Interrupted, interruptible
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with pytest.raises(Interrupted) as caught, interruptible():
+            os.kill(os.getpid(), signum)
+        assert caught.value.signum == signum
+    assert {s: signal.getsignal(s) for s in before} == before
+
+
+def test_a_second_signal_does_not_cut_the_clean_up_short(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.signals import Interrupted, interruptible
+
+    cleaned = []
+    with pytest.raises(Interrupted), interruptible():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+        finally:
+            os.kill(os.getpid(), signal.SIGINT)  # the impatient second Ctrl-C
+            cleaned.append("lab torn down")
+    assert cleaned == ["lab torn down"]
+    assert "still cleaning up" in capsys.readouterr().err
+
+
+def test_a_forked_child_still_dies_of_sigint() -> None:
+    from harness.signals import interruptible
+
+    with interruptible():
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read)
+            os.write(write, b"x")
+            try:
+                signal.pause()
+            except KeyboardInterrupt:
+                os._exit(3)
+            os._exit(4)
+        os.close(write)
+        assert os.read(read, 1) == b"x"
+        os.close(read)
+        os.kill(pid, signal.SIGINT)
+        _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGINT, status
