@@ -354,6 +354,8 @@ def _guarded(command: str, as_json: bool, body: Any) -> int:
         name = "SIGTERM" if getattr(exc, "signum", None) == signal.SIGTERM else "interrupted"
         print(f"flexlab {command}: {name}; stopped after cleaning up (anything left: "
               "flexlab inspect --all, then flexlab clean --lab ID)", file=sys.stderr)
+        if as_json:
+            emit(command, error_body(INTERRUPTED, f"{name}; stopped after cleaning up"))
         return INTERRUPTED
 
 

@@ -71,7 +71,8 @@ def test_signal_during_run_tears_the_lab_down_and_exits_130(
     assert lab_namespaces(record.lab_id) == []
     assert not [p for p in record.processes if process_alive(p)]
     assert labelled_containers(record.lab_id) == []
-    assert not out.strip() or json.loads(out)["format"] == "flexlab.run/v1"
+    doc = json.loads(out)  # --json: still one document, saying what happened
+    assert doc["format"] == "flexlab.run/v1" and doc["exit_status"] == 130
 
 
 @pytest.mark.xdist_group("leftover-labs")  # tests/sim/lab/test_cleanup.py cleans all leftovers
