@@ -25,7 +25,7 @@ from typing import Any
 from harness import __version__
 from harness.cliout import emit, error_body
 from harness.errors import FlexlabError
-from harness.exitcodes import FAIL, INTERRUPTED, OK, USAGE, status_of
+from harness.exitcodes import FAIL, INCOMPLETE, INTERRUPTED, OK, USAGE, status_of
 from harness.logs import FORMATS, configured
 from harness.signals import interruptible
 
@@ -46,6 +46,12 @@ def _cmd_clean(args: argparse.Namespace) -> int:
             print(f"flexlab clean: {lab_id!r} is not a lab id (fl + 5 letters/digits)",
                   file=sys.stderr)
             return USAGE
+    if os.geteuid() != 0:
+        message = "removing namespaces, processes and containers needs root (sudo)"
+        print(f"flexlab clean: {message}", file=sys.stderr)
+        if _json(args):
+            emit("clean", error_body(INCOMPLETE, message))
+        return INCOMPLETE
     results = clean(args.lab if args.lab else None, force=args.force)
     status = FAIL if any(results.values()) else OK
     if _json(args):

@@ -125,9 +125,14 @@ def test_check_pcap_list_rules_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 # -- clean / inspect -------------------------------------------------------------------
-def test_clean_usage_errors() -> None:
+def test_clean_usage_errors_and_no_root(capsys: pytest.CaptureFixture[str],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
     assert cli.main(["clean"]) == USAGE
     assert cli.main(["clean", "--lab", "not-a-lab"]) == USAGE
+    capsys.readouterr()
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert cli.main(["clean", "--lab", "flabcde", "--json"]) == INCOMPLETE
+    assert "root" in json_doc(capsys, "flexlab.clean/v1")["error"]
 
 
 def test_inspect_json_and_usage(capsys: pytest.CaptureFixture[str]) -> None:
