@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from bootproxy.archreport import ArchReporter
 from bootproxy.assignments import AssignmentStore, AssignmentSync, ControlPlaneClient
 from bootproxy.cainitrd import ca_initrd
 from bootproxy.config import BootProxyConfig, arch_map
@@ -79,6 +80,7 @@ class BootProxy:
         self.tftp: Any = None
         self.http: Any = None
         self._tasks: list[asyncio.Task[None]] = []
+        self.arch_reports = ArchReporter(None)
         self._closers: list[Callable[[], Awaitable[None]]] = []
 
     def health(self) -> tuple[bool, dict[str, object]]:
@@ -146,6 +148,8 @@ class BootProxy:
                     cfg.http_port = http_port  # URLs handed out must name the bound port
 
         rcfg = responder_config(cfg)
+        self.arch_reports = ArchReporter(
+            self.client.report_boot_arch if self.client is not None else None)
         interfaces = []
         own: set[str] = set()
         for iface in cfg.interfaces:
@@ -163,6 +167,7 @@ class BootProxy:
                     served=self.store.served,
                     registry=self.registry,
                     learn=self.book.learn,
+                    unsupported_arch=self.arch_reports.seen,
                 )
                 await listener.start()
                 self.listeners.append(listener)

@@ -300,6 +300,12 @@ class ControlPlaneClient:
         )
         return resp.status_code
 
+    async def report_boot_arch(self, mac: str, arch: int, segment: str) -> int:
+        """POST the PXE architecture a served MAC boots as; returns the HTTP status."""
+        resp = await self._http.post(f"/api/v1/machines/{mac}/boot-arch",
+                                     json={"pxe_arch": arch, "segment": segment})
+        return resp.status_code
+
     async def report_conflict(self, doc: dict[str, Any]) -> int:
         """POST a conflict report (`{mac, other_server, segment, seen_at}`); returns the status."""
         resp = await self._http.post("/api/v1/conflicts", json=doc)

@@ -202,6 +202,11 @@ class ControlPlaneClient:
         """Report a registered node ready (node token)."""
         return dict(self._json("POST", f"/api/v1/nodes/{mac}/ready"))
 
+    def report_boot_arch(self, mac: str, pxe_arch: int, segment: str = "") -> dict[str, Any]:
+        """Report the PXE architecture a served MAC booted as (proxy token)."""
+        return dict(self._json("POST", f"/api/v1/machines/{mac}/boot-arch",
+                               json={"pxe_arch": pxe_arch, "segment": segment}))
+
     def report_conflict(self, mac: str, other_server: str, segment: str,
                         seen_at: float) -> dict[str, Any]:
         """Report another ProxyDHCP answering a served MAC (proxy token)."""

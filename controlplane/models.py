@@ -261,6 +261,13 @@ class RegisterOut(BaseModel):
     reasons: list[str] = Field(default_factory=list)
 
 
+class BootArchIn(Strict):
+    """POST /api/v1/machines/{mac}/boot-arch: the PXE architecture a proxy saw it boot as."""
+
+    pxe_arch: int = Field(ge=0, le=65535, description="DHCP option 93 (CLI-3)")
+    segment: str = Field("", max_length=128)
+
+
 class ConflictIn(Strict):
     """POST /api/v1/conflicts: another ProxyDHCP answered a MAC this proxy serves."""
 

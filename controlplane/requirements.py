@@ -16,6 +16,24 @@ MAX_CLOCK_SKEW_S = 1.0
 
 _ARCH_ALIASES = {"x86_64", "x86-64", "amd64"}
 
+# PXE client architecture (DHCP option 93, CONFORMANCE CLI-3) -> the CPU it implies.
+# BIOS (0) says nothing about 32 or 64 bits, so it implies none.
+PXE_ARCH_CPU = {6: "i686", 7: "x86_64", 9: "x86_64", 10: "arm", 11: "aarch64",
+                15: "i686", 16: "x86_64", 18: "arm", 19: "aarch64"}
+
+
+def boot_arch_reasons(pxe_arch: int) -> list[str]:
+    """Reasons a machine whose firmware boots as ``pxe_arch`` cannot join; empty if none.
+
+    What a Boot Proxy sees when a machine's firmware is not x86-64 (an ARM64 UEFI
+    DISCOVER, arch 11): such a machine never runs the node agent, so the proxy's
+    report is the only evidence the Control Plane gets.
+    """
+    cpu = PXE_ARCH_CPU.get(pxe_arch)
+    if cpu is None or cpu in _ARCH_ALIASES:
+        return []
+    return [f"arch {cpu} != {REQUIRED_ARCH} (PXE client arch {pxe_arch})"]
+
 
 def check_requirements(facts: Facts, cp_clock: float) -> list[str]:
     """Return the reasons `facts` fail the requirements; empty means the node may join.

@@ -33,7 +33,7 @@ from .models import (
     ProxyIn,
     RegisterIn,
 )
-from .requirements import check_requirements
+from .requirements import boot_arch_reasons, check_requirements
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS clusters (
@@ -470,6 +470,28 @@ class Store:
                         arch=body.facts.arch, cpu_cores=body.facts.cpu_cores,
                         memory_bytes=body.facts.memory_bytes)
         return {"state": "Registered", "node_token": node_token, "reasons": []}
+
+    def boot_arch(self, mac: str, proxy: str, pxe_arch: int, segment: str) -> dict[str, Any]:
+        """A proxy saw ``mac`` boot as ``pxe_arch``: a machine that is not x86-64 is Rejected.
+
+        Only a proxy serving the machine's cluster may say so; a Ready machine is left alone
+        (its agent already proved its architecture)."""
+        reasons = boot_arch_reasons(pxe_arch)
+        now = self.clock()
+        with self._tx() as db:
+            row = db.execute("SELECT * FROM machines WHERE mac=?", (mac,)).fetchone()
+            if row is None:
+                raise NotFound(f"machine {mac} is not defined")
+            served = db.execute("SELECT clusters FROM proxies WHERE name=?", (proxy,)).fetchone()
+            if served is None or row["cluster"] not in json.loads(served["clusters"]):
+                raise Forbidden(f"proxy {proxy!r} does not serve cluster {row['cluster']!r} "
+                                f"of {mac}")
+            if reasons and row["state"] != "Ready":
+                db.execute("UPDATE machines SET state='Rejected', reasons=?, updated_at=? "
+                           "WHERE mac=?", (json.dumps(reasons), now, mac))
+                self._event(db, "node.rejected", mac, state="Rejected", reasons=reasons,
+                            proxy=proxy, pxe_arch=pxe_arch, segment=segment)
+        return self.get_machine(mac)
 
     def ready(self, mac: str) -> dict[str, Any]:
         """Registered → Ready (idempotent once Ready); 409 from any other state."""

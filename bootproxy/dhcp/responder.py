@@ -171,6 +171,11 @@ def _arch(opts: dict[int, bytes]) -> int:
     return ARCH_BIOS
 
 
+def client_arch(request: DhcpPacket) -> int:
+    """The architecture ``request`` boots as (option 93, else option 60, else BIOS)."""
+    return _arch(_options(request))
+
+
 def _base_reply(request: DhcpPacket, msg_type: int, ctx: ReceiveContext) -> DhcpPacket:
     return DhcpPacket(
         op=BOOTREPLY,

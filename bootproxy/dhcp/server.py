@@ -25,6 +25,7 @@ from bootproxy.dhcp.responder import (
     Reply,
     ResponderConfig,
     client_address,
+    client_arch,
     decide,
 )
 from bootproxy.errors import CodecError, ListenerError
@@ -165,6 +166,7 @@ class DhcpListener:
         bind_device: bool = True,
         role: int | None = None,
         learn: Callable[[str, str], None] | None = None,
+        unsupported_arch: Callable[[str, int, str], None] | None = None,
     ) -> None:
         self.iface = iface
         self.port = port
@@ -178,6 +180,9 @@ class DhcpListener:
         self.role = role if role is not None else port
         # learn(ip, mac): feeds the IP->MAC book TFTP/HTTP use for the MAC filter.
         self.learn = learn
+        # unsupported_arch(mac, arch, iface): a served MAC boots as an architecture this
+        # proxy has no file for (an ARM64 DISCOVER); the proxy stays silent and tells the CP.
+        self.unsupported_arch = unsupported_arch
         self.sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         # (payload, reply, mac, when the request was read): replies the kernel refused
@@ -257,6 +262,8 @@ class DhcpListener:
         result = decide(request, ctx, self.config)
         if isinstance(result, Drop):
             self._counters.drop(result.reason)
+            if result.reason == DropReason.UNSUPPORTED_ARCH and self.unsupported_arch:
+                self.unsupported_arch(mac, client_arch(request), self.iface)
             if _LOG.isEnabledFor(logging.DEBUG):
                 log_event(
                     _LOG,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 
 from ..deps import ERRORS, Ctx, Who, base_url, need, path_mac
 from ..errors import Forbidden
-from ..models import BootData, MachineIn, MachineOut
+from ..models import BootArchIn, BootData, MachineIn, MachineOut
 
 # Tags per route: the boot route is documented under its own tag.
 router = APIRouter(prefix="/api/v1/machines", responses=ERRORS)
@@ -52,3 +52,10 @@ def boot(mac: str, request: Request, who: Who, ctx: Ctx) -> dict[str, Any]:
     else:
         proxy = who.name
     return ctx.store.boot(clean, proxy, base_url(ctx, request))
+
+
+@router.post("/{mac}/boot-arch", name="boot_arch", response_model=MachineOut, tags=["boot"])
+def boot_arch(mac: str, body: BootArchIn, who: Who, ctx: Ctx) -> dict[str, Any]:
+    """A proxy serving the MAC reports the PXE architecture it saw; not x86-64 → Rejected."""
+    need(who, "proxy")
+    return ctx.store.boot_arch(path_mac(mac), who.name, body.pxe_arch, body.segment)
