@@ -151,6 +151,9 @@ class DomainSpec:
     # The guest architecture: x86_64 (pc/q35), or aarch64 (QEMU virt + AAVMF, TCG only;
     # set emulator, uefi_code and uefi_vars_template to the ARM files).
     arch: str = "x86_64"
+    # Seconds the guest's RTC starts off UTC (facts.clock_skew_s): libvirt's
+    # <clock offset='variable' adjustment=N>, i.e. QEMU -rtc base=<UTC + N s>.
+    clock_offset_s: int = 0
 
     def __post_init__(self) -> None:
         if not _LAB_ID_RE.match(self.lab_id):
@@ -223,7 +226,11 @@ class DomainSpec:
             sysinfo = ET.SubElement(dom, "sysinfo", type="fwcfg")
             for name, value in self.fw_cfg:
                 ET.SubElement(sysinfo, "entry", name=name).text = value
-        ET.SubElement(dom, "clock", offset="utc")
+        if self.clock_offset_s:
+            ET.SubElement(dom, "clock", offset="variable", basis="utc",
+                          adjustment=str(self.clock_offset_s))
+        else:
+            ET.SubElement(dom, "clock", offset="utc")
         ET.SubElement(dom, "on_poweroff").text = "destroy"
         ET.SubElement(dom, "on_reboot").text = self.on_reboot
         ET.SubElement(dom, "on_crash").text = "destroy"
