@@ -2,8 +2,11 @@
 
 Modelled on Sonobuoy's results tarball: ``meta/`` says what ran and with what
 (every scenario default written out, tool versions), ``results/results.yaml``
-lists every check with pass/fail/skip, and ``evidence/`` holds what the
-verdicts rest on. README.txt inside the archive explains the layout.
+lists every check with Sonobuoy's status words (passed/failed/skipped),
+``results/junit.xml`` holds the same checks for CI tools, ``results/rules.yaml``
+states every rule the run judged (so the bundle needs no copy of flexlab's
+docs), and ``evidence/`` holds what the verdicts rest on. README.txt inside the
+archive explains the layout.
 """
 
 from __future__ import annotations
@@ -26,11 +29,15 @@ from harness.capture.events import Capture
 from harness.judge.result import RunResult
 from harness.reports.errors import ReportError
 from harness.reports.html import load_captures, render_html, rule_rows
+from harness.reports.junit import run_suite, write_junit
 from harness.reports.ladder import CaptureIndex, index_captures, machine_ladder, render_svg
 from harness.reports.serialize import finding_to_dict, to_plain
+from harness.rules.catalog import RULES
 from harness.rules.model import Verdict
 
-FORMAT = "flexlab-results/1"
+FORMAT = "flexlab-results/2"  # 2: Sonobuoy's status words, junit.xml, rules.yaml
+# flexlab's verdicts -> the words Sonobuoy's results use, which readers of bundles know
+STATUS = {"pass": "passed", "fail": "failed", "skip": "skipped"}
 
 README = """flexlab results bundle
 ======================
@@ -45,19 +52,25 @@ meta/run.json         the run: scenario "{scenario}" as resolved (every default
                       with their timelines, every rule finding, and "evidence":
                       where each original file is in this archive.
 results/results.yaml  one entry per check: name, kind ("expectation" or
-                      "rule"), status (pass | fail | skip), message.
-                      Expectations add "expectation" (run, machine, cluster,
-                      rule, conflict); rules add level (MUST/SHOULD/MAY),
-                      segment and the failing findings with pcap frame numbers.
-                      A rule that applied to nothing is "skip".
-                      "summary" counts statuses; "verdict" is the run's verdict.
+                      "rule"), status (passed | failed | skipped, as in
+                      Sonobuoy's results), message. Expectations add
+                      "expectation" (run, machine, cluster, rule, conflict);
+                      rules add level (MUST/SHOULD/MAY), segment and the
+                      failing findings with pcap frame numbers. A rule that
+                      applied to nothing is "skipped". "summary" counts
+                      statuses; "status" is the run's (passed | failed).
+results/junit.xml     the same checks as JUnit XML, for CI test reporters
+                      (a SHOULD/MAY failure passes there with a warning: it
+                      does not fail the run).
+results/rules.yaml    every rule this run judged: id, level, statement and
+                      the specification section it comes from.
 evidence/summary.html the human summary (self-contained; open in a browser)
 evidence/pcaps/       one packet capture per network segment (pcap)
 evidence/logs/        every component's log
 evidence/consoles/    machine serial consoles, when there were any
 evidence/ladders/     one ladder (sequence) diagram per machine (SVG)
 
-Verdict of this run: {verdict}. Rule ids are defined in flexlab's CONFORMANCE.md.
+Verdict of this run: {verdict}. Rule ids are explained in results/rules.yaml.
 """
 
 
@@ -101,13 +114,13 @@ def results_document(result: RunResult) -> dict[str, Any]:
                 "name": f"{e.kind} {e.subject}: {e.description}",
                 "kind": "expectation",
                 "expectation": e.kind,
-                "status": e.verdict,
+                "status": STATUS[e.verdict],
                 "message": e.detail,
             }
         )
     for seg, findings in result.findings.items():
         for row in rule_rows({seg: findings}):
-            status = {"fail": "fail", "pass": "pass"}.get(row.status, "skip")
+            status = {"fail": "failed", "pass": "passed"}.get(row.status, "skipped")
             failing = [
                 {k: v for k, v in finding_to_dict(f).items() if k != "rule_id"}
                 for f in findings
@@ -124,16 +137,30 @@ def results_document(result: RunResult) -> dict[str, Any]:
             if failing:
                 entry["findings"] = failing
             checks.append(entry)
-    summary = {s: sum(1 for c in checks if c["status"] == s) for s in ("pass", "fail", "skip")}
+    summary = {s: sum(1 for c in checks if c["status"] == s) for s in STATUS.values()}
     return {
         "format": FORMAT,
         "scenario": result.scenario_name,
         "lab_id": result.lab_id,
+        "status": STATUS[result.verdict],
         "verdict": result.verdict,
         "error": result.error,
         "summary": summary,
         "checks": checks,
     }
+
+
+def rules_document(result: RunResult) -> dict[str, Any]:
+    """results/rules.yaml: each rule the run judged, stated, so a reader of the bundle
+    needs neither flexlab nor its CONFORMANCE.md to know what a rule id means."""
+    ids = sorted({f.rule_id for fs in result.findings.values() for f in fs})
+    rules = []
+    for rule_id in ids:
+        known = RULES.get(rule_id)
+        rules.append({"id": rule_id, "level": known.level.value if known else None,
+                      "statement": known.statement if known else "not in this flexlab's "
+                      "catalogue", "source": known.citation if known else None})
+    return {"format": FORMAT, "rules": rules}
 
 
 def _safe(name: str) -> str:
@@ -218,6 +245,11 @@ def write_bundle(
             (root / "results").mkdir()
             (root / "results" / "results.yaml").write_text(
                 yaml.safe_dump(results_document(result), sort_keys=False, allow_unicode=True),
+                encoding="utf-8",
+            )
+            write_junit([run_suite(result)], root / "results" / "junit.xml")
+            (root / "results" / "rules.yaml").write_text(
+                yaml.safe_dump(rules_document(result), sort_keys=False, allow_unicode=True),
                 encoding="utf-8",
             )
             (root / "README.txt").write_text(

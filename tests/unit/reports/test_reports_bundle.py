@@ -31,13 +31,30 @@ def test_layout_and_name(unpacked: tuple[Path, Path]) -> None:
     assert bundle.name == "flexlab-sample-flsample.tar.gz"
     assert not list(bundle.parent.glob("*.partial"))
     for rel in (
-        "README.txt", "meta/run.json", "results/results.yaml", "evidence/summary.html",
+        "README.txt", "meta/run.json", "results/results.yaml", "results/junit.xml",
+        "results/rules.yaml", "evidence/summary.html",
         "evidence/pcaps/lan.pcap", "evidence/logs/bootproxy-bp1.log",
         "evidence/logs/site-dhcp0.log", "evidence/consoles/bios.log",
         "evidence/ladders/bios.svg", "evidence/ladders/late.svg",
     ):
         assert (out / rel).is_file(), rel
-    assert "results/results.yaml" in (out / "README.txt").read_text()
+    readme = (out / "README.txt").read_text()
+    assert "results/results.yaml" in readme
+    assert "CONFORMANCE.md" not in readme  # not shipped: rules.yaml states the rules
+
+
+def test_rules_and_junit_inside(unpacked: tuple[Path, Path], sample_run: RunResult) -> None:
+    import xml.etree.ElementTree as ET
+
+    rules = yaml.safe_load((unpacked[1] / "results/rules.yaml").read_text())["rules"]
+    judged = {f.rule_id for fs in sample_run.findings.values() for f in fs}
+    assert {r["id"] for r in rules} == judged
+    offer3 = next(r for r in rules if r["id"] == "OFFER-3")
+    assert offer3["level"] == "MUST" and offer3["statement"] and offer3["source"]
+    junit = ET.parse(unpacked[1] / "results/junit.xml").getroot()
+    names = {c.get("name") for c in junit.iter("testcase")}
+    assert "OFFER-3" in names
+    assert int(junit.get("failures", "0")) >= 1
 
 
 def test_results_yaml_lists_every_check(unpacked: tuple[Path, Path], sample_run: RunResult) -> None:
@@ -46,16 +63,17 @@ def test_results_yaml_lists_every_check(unpacked: tuple[Path, Path], sample_run:
     checks = doc["checks"]
     for c in checks:
         assert set(c) >= {"name", "kind", "status", "message"}
-        assert c["status"] in ("pass", "fail", "skip")
+        assert c["status"] in ("passed", "failed", "skipped")  # Sonobuoy's words
     assert {c["kind"] for c in checks} == {"rule", "expectation"}
     exps = [c for c in checks if c["kind"] == "expectation"]
     assert [c["expectation"] for c in exps] == [e.kind for e in sample_run.expectations]
     offer3 = next(c for c in checks if c["name"] == "OFFER-3")
-    assert offer3["status"] == "fail" and offer3["level"] == "MUST"
+    assert offer3["status"] == "failed" and offer3["level"] == "MUST"
     assert offer3["findings"][0]["frames"] == [31, 33]
     skip = next(c for c in exps if c["expectation"] == "cluster")
-    assert skip["status"] == "skip"
-    assert doc["summary"]["fail"] == sum(c["status"] == "fail" for c in checks) == 3
+    assert skip["status"] == "skipped"
+    assert doc["summary"]["failed"] == sum(c["status"] == "failed" for c in checks) == 3
+    assert doc["status"] == "failed"
 
 
 def test_meta_has_resolved_config_versions_and_times(unpacked: tuple[Path, Path]) -> None:
