@@ -23,6 +23,7 @@ from harness.builder.evidence import describe, observe, seed, set_fault
 from harness.builder.kinds import Kinds, ProxyStart, versions
 from harness.capture.events import Capture
 from harness.components.base import Component
+from harness.components.container import BootProxyContainer
 from harness.components.controlplane import ControlPlane
 from harness.errors import FlexlabError
 from harness.judge.judge import decode_captures, judge
@@ -266,6 +267,12 @@ class ScenarioRunner:
         """What the judge reads, collected while the lab still runs."""
         observed.powered_at, observed.progress = dict(self.power_on_at), dict(self.seen)
         observed.driver = self.driver.kind if self.driver is not None else "none"
+        # a Boot Proxy container's log is only copied out when it stops: copy it now,
+        # the whole site's TLS facts (WAN-3) read it
+        for component in self.proxies.values():
+            if isinstance(component, BootProxyContainer) and (text := component.logs()):
+                component.log_path.parent.mkdir(parents=True, exist_ok=True)
+                component.log_path.write_text(text)
         if self.lab is not None:
             observe(observed, self.lab, self.cp, self.plan, self.site,
                     [cp for cp in self.cps.values() if cp is not self.cp])
