@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import sys
 
-from harness.certify import cli, verify
+from harness.certify import cli, cli_verify
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Dispatch ``verify BUNDLE`` to harness.certify.verify, anything else to certify."""
+    """Dispatch ``verify BUNDLE`` to harness.certify.cli_verify, anything else to certify."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "verify":
-        return verify.main(args[1:])
+        return cli_verify.main(args[1:])
     return cli.main(args)
 
 

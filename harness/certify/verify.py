@@ -14,7 +14,6 @@ members are streamed and hashed. Prints VALID or INVALID with the reason; exit 0
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import sys
@@ -38,7 +37,7 @@ from harness.certify.bundle import (
     parse_sums,
 )
 from harness.certify.errors import BundleError
-from harness.certify.keys import fingerprint, load_public_key, public_key_from, raw_public
+from harness.certify.keys import fingerprint, public_key_from, raw_public
 from harness.certify.sshsig import verify as verify_signature
 
 MAX_JSON = 16 << 20   # manifest/signature/certification larger than this are not ours
@@ -190,32 +189,11 @@ def verify_bundle(path: Path, pubkey: Ed25519PublicKey | None = None) -> Verifie
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``flexlab verify``: VALID/INVALID with the reason; exit 0/1."""
-    parser = argparse.ArgumentParser(
-        prog="flexlab verify",
-        description="Check a certification bundle made by `flexlab certify`: the OpenSSH "
-        "(SSHSIG) ed25519 signature over SHA256SUMS, every file's sha256 and size, no extra "
-        "or missing files, and (with --pubkey) that the signer is that key. The same "
-        "signature verifies with `ssh-keygen -Y verify` (docs/CERTIFY.md).")
-    parser.add_argument("bundle", type=Path, help="the .tar.gz bundle")
-    parser.add_argument("--pubkey", type=Path, default=None,
-                        help="the signer's key you expect: an OpenSSH public key (.pub or "
-                        "allowed_signers line), a PEM public or private key, or base64 of "
-                        "the 32 raw bytes")
-    args = parser.parse_args(argv)
-    try:
-        expected = load_public_key(args.pubkey) if args.pubkey else None
-        verified = verify_bundle(args.bundle, expected)
-    except BundleError as exc:
-        print(f"INVALID: {exc}")
-        return 1
-    cert = verified.certification
-    print(f"VALID: {args.bundle}")
-    print(f"  signer      {verified.fingerprint}")
-    print(f"  files       {len(verified.files)} checked against the manifest")
-    if cert:
-        print(f"  machine     {cert.get('mac', '?')}: {cert.get('verdict', '?')}")
-    return 0
+    """Entry point of ``flexlab verify`` (the command line lives in
+    :mod:`harness.certify.cli_verify`, with ``--json``; kept here for old callers)."""
+    from harness.certify.cli_verify import main as cli_main
+
+    return cli_main(argv)
 
 
 if __name__ == "__main__":
