@@ -81,3 +81,10 @@ def test_ovmf_http_boot_reaches_ready_without_tftp(tmp_path: Path) -> None:
     http_paths = [e.path for cap in runner.captures.values() for e in cap.http if e.path]
     assert any(p.endswith(".efi") for p in http_paths), http_paths
     assert any(p.endswith(".ipxe") for p in http_paths), http_paths
+
+
+def test_tftp_check_sees_a_pxe_boot() -> None:
+    """The check above can fail: a PXE boot's capture has TFTP, an HTTP boot's has none."""
+    fixtures = Path(__file__).resolve().parents[2] / "fixtures" / "pcaps"
+    assert tftp_datagrams(fixtures / "golden_ovmf-pxe_bootproxy.pcap")
+    assert tftp_datagrams(fixtures / "synthetic_http.pcap") == []
