@@ -213,24 +213,32 @@ class DhcpListener:
     def _on_readable(self) -> None:
         """Drain up to RECEIVE_BATCH datagrams; the selector calls again if more wait."""
         sock = self.sock
-        handle = self.datagram_received
-        for _ in range(RECEIVE_BATCH):
-            if sock is None:
-                return
-            try:
-                data, addr = sock.recvfrom(_RECV_SIZE)
-                received = monotonic()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                # ICMP errors (e.g. port unreachable) surface here on a UDP socket:
-                # logged, not fatal.
-                log_event(
-                    _LOG, "dhcp_socket_error", logging.DEBUG, error=str(exc), interface=self.iface
-                )
-                return
-            handle(data, addr, received)
-            sock = self.sock  # a handler may have closed the listener
+        handle = self._handle
+        handled = 0
+        try:
+            for _ in range(RECEIVE_BATCH):
+                if sock is None:
+                    return
+                try:
+                    data, addr = sock.recvfrom(_RECV_SIZE)
+                    received = monotonic()
+                except (BlockingIOError, InterruptedError):
+                    return
+                except OSError as exc:
+                    # ICMP errors (e.g. port unreachable) surface here on a UDP socket:
+                    # logged, not fatal.
+                    log_event(
+                        _LOG, "dhcp_socket_error", logging.DEBUG, error=str(exc),
+                        interface=self.iface,
+                    )
+                    return
+                handled += 1
+                handle(data, addr, received)
+                sock = self.sock  # a handler may have closed the listener
+        finally:
+            # one counter bump per batch: nothing reads /metrics while the batch runs
+            if handled:
+                self._counters.received.inc(handled)
 
     def datagram_received(
         self, data: bytes, addr: tuple[str, int], received: float | None = None
@@ -240,9 +248,11 @@ class DhcpListener:
         `received` is when the datagram was read (time.monotonic); the reply's latency
         is measured from it.
         """
-        if received is None:
-            received = monotonic()
         self._counters.received.inc()
+        self._handle(data, addr, monotonic() if received is None else received)
+
+    def _handle(self, data: bytes, addr: tuple[str, int], received: float) -> None:
+        """datagram_received without the receive count (the batch counts its datagrams)."""
         try:
             request = parse(data)
         except CodecError as exc:
