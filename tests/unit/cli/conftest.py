@@ -33,3 +33,18 @@ def kill_self(signum: int = signal.SIGTERM) -> Any:
         os.kill(os.getpid(), signum)
         raise AssertionError("the signal did not interrupt the command")
     return body
+
+
+def make_bundle(directory: Path) -> tuple[Path, Any]:
+    """A valid signed certification bundle and its key (the smallest one verify accepts)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from harness.certify.bundle import REQUIRED, write_bundle
+
+    key = Ed25519PrivateKey.generate()
+    files: dict[str, bytes | Path] = {name: b"{}" for name in REQUIRED}
+    files["certification.json"] = json.dumps(
+        {"verdict": "CERTIFIED", "mac": "52:54:00:00:00:01"}).encode()
+    bundle = directory / "b.tar.gz"
+    write_bundle(bundle, files, key)
+    return bundle, key

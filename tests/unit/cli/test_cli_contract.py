@@ -14,7 +14,7 @@ import pytest
 from harness import cli
 from harness.exitcodes import FAIL, INCOMPLETE, INTERRUPTED, OK, USAGE
 
-from .conftest import BAD_SCENARIO, GOLDEN, SMOKE, json_doc, kill_self
+from .conftest import BAD_SCENARIO, GOLDEN, SMOKE, json_doc, kill_self, make_bundle
 
 pytestmark = pytest.mark.unit
 
@@ -218,3 +218,14 @@ def test_a_signal_during_a_command_exits_130_without_traceback(
 
 def test_demo_bad_option_is_usage() -> None:
     assert cli.main(["demo", "--no-such-flag"]) == USAGE
+
+
+def test_verify_json_of_a_valid_bundle(capsys: pytest.CaptureFixture[str],
+                                       tmp_path: Path) -> None:
+    from harness.certify.keys import fingerprint
+
+    bundle, key = make_bundle(tmp_path)
+    assert cli.main(["verify", str(bundle), "--json"]) == OK
+    doc = json_doc(capsys, "flexlab.verify/v1")
+    assert doc["valid"] and doc["signer"] == fingerprint(key.public_key())
+    assert doc["machine"] == "52:54:00:00:00:01" and doc["verdict"] == "CERTIFIED"

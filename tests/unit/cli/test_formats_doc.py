@@ -15,7 +15,7 @@ import pytest
 
 from harness import cli
 
-from .conftest import BAD_SCENARIO, GOLDEN, ROOT, SMOKE
+from .conftest import BAD_SCENARIO, GOLDEN, ROOT, SMOKE, make_bundle
 
 pytestmark = pytest.mark.unit
 DOC = ROOT / "docs" / "formats" / "README.md"
@@ -74,6 +74,8 @@ def test_documents_match_their_tables(capsys: pytest.CaptureFixture[str], tmp_pa
     bad = tmp_path / "b.tar.gz"
     bad.write_bytes(b"x")
     check(run(["verify", str(bad), "--json"], capsys), formats)
+    bundle, _ = make_bundle(tmp_path)
+    check(run(["verify", str(bundle), "--json"], capsys), formats)
     check(run(["certify", "--iface", "lo", "--mac", "52:54:00:00:00:01", "--key",
                str(tmp_path / "none.pem"), "--out", str(tmp_path), "--json"], capsys),
           formats, error=True)
