@@ -19,25 +19,32 @@ def test_sigterm_raises_keyboardinterrupt_inside_and_the_old_handler_returns() -
     assert signal.getsignal(signal.SIGTERM) == before
 
 
+def _child_status(signum: int) -> int:
+    """Fork a child that waits, send it ``signum``, return its wait status (call inside
+    the handler's block: the child is a copy of this process, handler included)."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: say it is ready, then wait to be stopped
+        os.close(read)
+        os.write(write, b"x")
+        try:
+            signal.pause()
+        except KeyboardInterrupt:
+            os._exit(3)  # what the bug looked like
+        os._exit(4)
+    os.close(write)
+    assert os.read(read, 1) == b"x"
+    os.close(read)
+    os.kill(pid, signum)
+    _, status = os.waitpid(pid, 0)
+    return status
+
+
 def test_a_forked_child_still_dies_of_sigterm() -> None:
     # pyroute2 forks helpers and stops them with SIGTERM; a copy of pytest that raised
     # KeyboardInterrupt instead ran the session's teardown and removed the parent's labs
     with sigterm_as_interrupt():
-        read, write = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: say it is ready, then wait to be stopped
-            os.close(read)
-            os.write(write, b"x")
-            try:
-                signal.pause()
-            except KeyboardInterrupt:
-                os._exit(3)  # what the bug looked like
-            os._exit(4)
-        os.close(write)
-        assert os.read(read, 1) == b"x"
-        os.close(read)
-        os.kill(pid, signal.SIGTERM)
-        _, status = os.waitpid(pid, 0)
+        status = _child_status(signal.SIGTERM)
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM, status
 
 
@@ -79,19 +86,5 @@ def test_a_forked_child_still_dies_of_sigint() -> None:
     from harness.signals import interruptible
 
     with interruptible():
-        read, write = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            os.close(read)
-            os.write(write, b"x")
-            try:
-                signal.pause()
-            except KeyboardInterrupt:
-                os._exit(3)
-            os._exit(4)
-        os.close(write)
-        assert os.read(read, 1) == b"x"
-        os.close(read)
-        os.kill(pid, signal.SIGINT)
-        _, status = os.waitpid(pid, 0)
+        status = _child_status(signal.SIGINT)
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGINT, status
