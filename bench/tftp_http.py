@@ -23,6 +23,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -35,6 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.proxydhcp_profile import summarise as profile_summary  # noqa: E402
 from bootproxy.tftp import TransferError, fetch  # noqa: E402
 from harness.lab.process import LabProcess  # noqa: E402
 from harness.lab.waits import ReadyLine  # noqa: E402
@@ -71,7 +73,7 @@ def machine_info() -> dict[str, object]:
         "tftpd-hpa": _cmd(["dpkg-query", "-W", "-f", "${Version}", "tftpd-hpa"]),
         "nginx-light": _cmd(["dpkg-query", "-W", "-f", "${Version}", "nginx-light"]),
         "flexlab_revision": _cmd(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"]),
-        "loadavg_at_start": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
+        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
         "date_utc": time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime()),
     }
 
@@ -122,9 +124,35 @@ async def tftp_once(port: int, name: str, options: dict[str, str], digest: str
     return seconds, result.oack
 
 
+Case = tuple[str, dict[str, str]]
+LOCKSTEP: tuple[Case, ...] = (("blksize 1468 windowsize 1", {"blksize": "1468", "windowsize": "1"}),
+                              ("blksize 512 (RFC 1350 lockstep)", {}))
+WINDOWED: Case = ("blksize 1468 windowsize 8", {"blksize": "1468", "windowsize": "8"})
+# tftpd-hpa 5.2 has no windowsize (RFC 7440): its rows ask for blksize alone
+HPA: tuple[Case, ...] = (("blksize 1468 (no windowsize)", {"blksize": "1468"}), ("blksize 512", {}))
+# (ours, tftpd-hpa) row pairs whose per-run ratio is the figure issue #16 asks for
+RATIOS = (("flexlab blksize 1468 windowsize 1", "tftpd-hpa blksize 1468 (no windowsize)"),
+          ("flexlab blksize 512 (RFC 1350 lockstep)", "tftpd-hpa blksize 512"),
+          ("flexlab blksize 1468 windowsize 8", "tftpd-hpa blksize 1468 (no windowsize)"))
+
+
+def ours_argv(root: Path, tree: Path | None) -> tuple[list[str], dict[str, str] | None]:
+    """The Boot Proxy's TFTP server alone; ``tree``: run another checkout's copy of it."""
+    argv = [sys.executable, "-m", "bootproxy.tftp", "--root", str(root), "--host",
+            "127.0.0.1", "--port", "0"]
+    return argv, ({"PYTHONPATH": str(tree)} if tree else None)
+
+
 async def bench_tftp(root: Path, name: str, digest: str, size: int, runs: int,
-                     logs: Path) -> list[dict[str, object]]:
-    """Both servers up at once; cases interleaved run by run so load drift hits all alike."""
+                     logs: Path, baseline: Path | None = None, profile: int = 0
+                     ) -> tuple[list[dict[str, object]], list[dict[str, object]],
+                                dict[str, object]]:
+    """All servers up at once; cases interleaved run by run so load drift hits all alike.
+
+    Returns the rows, the per-run ratios ours/tftpd-hpa, and (``profile`` > 0) py-spy
+    summaries of our server(s) during ``profile`` extra lockstep fetches per case.
+    ``baseline`` is another checkout whose server runs as "flexlab-baseline" rows.
+    """
 
     async def probe_ok(port: int) -> bool:
         try:
@@ -133,16 +161,21 @@ async def bench_tftp(root: Path, name: str, digest: str, size: int, runs: int,
             return False
         return True
 
-    ours = [sys.executable, "-m", "bootproxy.tftp", "--root", str(root), "--host", "127.0.0.1",
-            "--port", "0"]
     with contextlib.ExitStack() as stack:
-        _, ready = stack.enter_context(child(ours, True, logs / "flexlab-tftp.log"))
-        port = int(ready["port"])  # type: ignore[call-overload]
+        servers: list[tuple[str, int, int]] = []  # (prefix, port, pid)
+        for prefix, tree in (("flexlab", None), ("flexlab-baseline", baseline)):
+            if prefix != "flexlab" and tree is None:
+                continue
+            argv, env = ours_argv(root, tree)
+            # `python -m` puts the working directory first on sys.path: run in the tree
+            proc = stack.enter_context(LabProcess(f"{prefix}-tftp", argv,
+                                                  logs / f"{prefix}-tftp.log", env=env,
+                                                  cwd=tree or REPO))
+            ready = proc.wait(ReadyLine(), timeout=30)[0]
+            servers.append((prefix, int(ready["port"]), proc.pid))
         cases: list[tuple[str, int, dict[str, str]]] = [
-            ("flexlab blksize 1468 windowsize 1", port, {"blksize": "1468", "windowsize": "1"}),
-            ("flexlab blksize 1468 windowsize 8", port, {"blksize": "1468", "windowsize": "8"}),
-            ("flexlab blksize 512 (RFC 1350 lockstep)", port, {}),
-        ]
+            (f"{prefix} {label}", port, opts)
+            for prefix, port, _ in servers for label, opts in (*LOCKSTEP, WINDOWED)]
         if shutil.which("in.tftpd") is None:
             print("in.tftpd not installed (apt-get install tftpd-hpa): skipping tftpd-hpa rows")
         else:
@@ -151,17 +184,57 @@ async def bench_tftp(root: Path, name: str, digest: str, size: int, runs: int,
                 ["in.tftpd", "--listen", "--foreground", "--address", f"127.0.0.1:{hpa_port}",
                  "--secure", str(root)], False, logs / "tftpd-hpa.log"))
             await poll(lambda: probe_ok(hpa_port), "in.tftpd")
-            cases += [("tftpd-hpa blksize 1468 (no windowsize)", hpa_port, {"blksize": "1468"}),
-                      ("tftpd-hpa blksize 512", hpa_port, {})]
+            cases += [(f"tftpd-hpa {label}", hpa_port, opts) for label, opts in HPA]
         times: dict[str, list[float]] = {label: [] for label, _, _ in cases}
         oacks: dict[str, dict[str, str]] = {}
         for _ in range(runs):
             for label, case_port, opts in cases:
                 seconds, oacks[label] = await tftp_once(case_port, name, opts, digest)
                 times[label].append(seconds)
-    return [{"server": label, "options": opts, "oack": oacks[label], "seconds": times[label],
-             **summarise([size / t / MB for t in times[label]])}
-            for label, _, opts in cases]
+        profiles: dict[str, object] = {}
+        for prefix, port, pid in servers if profile else []:
+            for label, opts in LOCKSTEP:
+                with spy(pid) as out:
+                    for _ in range(profile):
+                        await tftp_once(port, name, opts, digest)
+                profiles[f"{prefix} {label}"] = {"fetches": profile, **out}
+    rows: list[dict[str, object]] = [
+        {"server": label, "options": opts, "oack": oacks[label], "seconds": times[label],
+         **summarise([size / t / MB for t in times[label]])} for label, _, opts in cases]
+    ratios: list[dict[str, object]] = []
+    for prefix in [p for p, _, _ in servers]:
+        for ours, peer in RATIOS:
+            ours = ours.replace("flexlab", prefix, 1)
+            if ours in times and peer in times:
+                each = [p / o for o, p in zip(times[ours], times[peer], strict=True)]
+                ratios.append({"ours": ours, "peer": peer, "per_run": each,
+                               "median": statistics.median(each), "min": min(each),
+                               "max": max(each)})
+    return rows, ratios, profiles
+
+
+@contextlib.contextmanager
+def spy(pid: int) -> Iterator[dict[str, object]]:
+    """Sample ``pid`` with py-spy (idle included) while the block runs; fill in its summary."""
+    exe = Path(sys.executable).parent / "py-spy"
+    found = shutil.which("py-spy") or (str(exe) if exe.exists() else None)
+    if found is None:
+        raise RuntimeError("py-spy is not installed: .venv/bin/pip install -e '.[test]'")
+    out: dict[str, object] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "raw.txt"
+        rec = subprocess.Popen([found, "record", "--pid", str(pid), "--rate", "250", "--idle",
+                                "--format", "raw", "-o", str(raw), "--nonblocking"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(0.5)  # py-spy attaches before the first fetch
+            yield out
+        finally:
+            rec.send_signal(signal.SIGINT)
+            _, err = rec.communicate(timeout=60)
+        if not raw.exists():
+            raise RuntimeError(f"py-spy wrote nothing: {err[-500:]}")
+        out.update(profile_summary(raw.read_text()))
 
 
 # ---------------------------------------------------------------- HTTP
@@ -293,9 +366,38 @@ def time_image_build() -> dict[str, object]:
 
 
 # ---------------------------------------------------------------- report
+def render_ratios(ratios: list[dict[str, object]], profiles: dict[str, object]) -> list[str]:
+    """Per-run ratios ours/tftpd-hpa (the same run, the same client) and the py-spy tables."""
+    lines: list[str] = []
+    if ratios:
+        lines += ["", "### Ours ÷ tftpd-hpa, run by run", "",
+                  "Each run fetches from every server back to back; the ratio is taken within "
+                  "the run, so a load swing between runs cancels out.", "",
+                  "| ours | tftpd-hpa row | median x | min | max | per run |",
+                  "| --- | --- | ---: | ---: | ---: | --- |"]
+        for q in ratios:
+            each = ", ".join(f"{x:.2f}" for x in q["per_run"])  # type: ignore[attr-defined]
+            lines.append(f"| {q['ours']} | {q['peer']} | {q['median']:.2f} | {q['min']:.2f} | "
+                         f"{q['max']:.2f} | {each} |")
+    for label, prof in profiles.items():
+        assert isinstance(prof, dict)
+        lines += ["", f"### py-spy: {label} ({prof['fetches']} fetches, {prof['samples']} "
+                  "samples, idle included)", "",
+                  "| function (file) | own % | | function (file) | inclusive % |",
+                  "| --- | ---: | --- | --- | ---: |"]
+        own = [(n, p) for n, p in prof["own_pct"]][:10]
+        inc = [(n, p) for n, p in prof["inclusive_pct"]
+               if not n.startswith(("<module>", "_run_code", "_run_module", "run (", "main ("))]
+        for (on, op), (inn, ip) in zip(own, inc[:10], strict=False):
+            lines.append(f"| {on} | {op} | | {inn} | {ip} |")
+    return lines
+
+
 def render(machine: dict[str, object], tftp: list[dict[str, object]],
            http: list[dict[str, object]], tftp_size: int, argv: list[str],
-           image: dict[str, object] | None = None) -> str:
+           image: dict[str, object] | None = None,
+           ratios: list[dict[str, object]] | None = None,
+           profiles: dict[str, object] | None = None) -> str:
     """The Markdown report: machine line, one table per benchmark, how to read them."""
     lines = [
         "# Benchmarks: Boot Proxy TFTP and HTTP boot servers",
@@ -318,6 +420,7 @@ def render(machine: dict[str, object], tftp: list[dict[str, object]],
         oack = ", ".join(f"{k}={v}" for k, v in r["oack"].items()) or "(none)"  # type: ignore[attr-defined]
         lines.append(f"| {r['server']} | {oack} | {r['mb_per_s_median']:.1f} | "
                      f"{r['mb_per_s_min']:.1f} | {r['mb_per_s_max']:.1f} |")
+    lines += render_ratios(ratios or [], profiles or {})
     lines += [
         "",
         "## HTTP: concurrent clients, each GETs the whole file, loopback",
@@ -365,9 +468,14 @@ def render(machine: dict[str, object], tftp: list[dict[str, object]],
 
 
 async def amain(args: argparse.Namespace) -> None:
-    """Make the test files, run both benchmarks, write JSON and the Markdown report."""
+    """Make the test files, run the benchmarks asked for, write JSON and the Markdown report."""
     machine = machine_info()
+    argv = ["bench/tftp_http.py", *sys.argv[1:]]
     work = Path(tempfile.mkdtemp(prefix="flexlab-bench-"))
+    tftp: list[dict[str, object]] = []
+    ratios: list[dict[str, object]] = []
+    profiles: dict[str, object] = {}
+    http: list[dict[str, object]] = []
     try:
         root = work / "root"
         logs = work / "logs"
@@ -387,47 +495,73 @@ async def amain(args: argparse.Namespace) -> None:
         for f in root.iterdir():
             f.chmod(0o644)
         digest = hashlib.sha256(data).hexdigest()
-        print(f"TFTP: {size / MB:.0f} MB file, {args.runs} runs per case ...", flush=True)
-        tftp = await bench_tftp(root, "big.bin", digest, size, args.runs, logs)
-        for r in tftp:
-            print(f"  {r['server']:45s} {r['mb_per_s_median']:7.1f} MB/s", flush=True)
-        print(f"HTTP: {args.http_clients} concurrent clients, {args.runs} runs ...", flush=True)
-        http = await bench_http(root, http_files, args.http_clients, args.runs, logs)
-        for r in http:
-            print(f"  {r['server']:40s} {r['file']:10s} {r['mb_per_s_median']:8.0f} MB/s",
+        if args.only in ("all", "tftp"):
+            print(f"TFTP: {size / MB:.0f} MB file, {args.runs} runs per case ...", flush=True)
+            tftp, ratios, profiles = await bench_tftp(
+                root, "big.bin", digest, size, args.runs, logs, args.baseline_tree,
+                args.profile)
+            for r in tftp:
+                print(f"  {r['server']:55s} {r['mb_per_s_median']:7.1f} MB/s", flush=True)
+            for q in ratios:
+                print(f"  {q['ours']:55s} {q['median']:.2f}x {q['peer']} "
+                      f"(min {q['min']:.2f}, max {q['max']:.2f})", flush=True)
+        if args.only in ("all", "http"):
+            print(f"HTTP: {args.http_clients} concurrent clients, {args.runs} runs ...",
                   flush=True)
+            http = await bench_http(root, http_files, args.http_clients, args.runs, logs)
+            for r in http:
+                print(f"  {r['server']:40s} {r['file']:10s} {r['mb_per_s_median']:8.0f} MB/s",
+                      flush=True)
     finally:
         if args.keep:
             print(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
+    machine["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     out = Path(args.results)
     out.mkdir(parents=True, exist_ok=True)
-    common = {"machine": machine, "runs": args.runs}
-    (out / "tftp.json").write_text(json.dumps({**common, "file_bytes": size, "results": tftp},
-                                              indent=2) + "\n")
-    (out / "http.json").write_text(json.dumps({**common, "clients": args.http_clients,
-                                               "results": http}, indent=2) + "\n")
+    common = {"command": " ".join(argv), "date_utc": machine["date_utc"],
+              "commit": machine["flexlab_revision"], "machine": machine, "runs": args.runs}
+    if tftp:
+        (out / "tftp.json").write_text(json.dumps(
+            {**common, "file_bytes": size, "results": tftp, "ratios_vs_tftpd_hpa": ratios,
+             **({"baseline_tree": "the parent commit's bootproxy/ (git archive)"}
+                if args.baseline_tree else {}),
+             **({"profiles": profiles} if profiles else {})}, indent=2) + "\n")
+    if http:
+        (out / "http.json").write_text(json.dumps({**common, "clients": args.http_clients,
+                                                   "results": http}, indent=2) + "\n")
     image = None
     if args.image_build:
         print("image: images/build.sh --no-cache ...", flush=True)
         image = time_image_build()
         (out / "image.json").write_text(json.dumps({**common, **image}, indent=2) + "\n")
-    machine["loadavg_at_end"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    doc = render(machine, tftp, http, size, ["bench/tftp_http.py", *sys.argv[1:]], image)
-    Path(args.doc).write_text(doc)
-    print(doc)
+    if args.doc:
+        # a run of one benchmark keeps the other's table from its results file
+        if not http and (out / "http.json").is_file():
+            http = json.loads((out / "http.json").read_text())["results"]
+        doc = render(machine, tftp, http, size, argv, image, ratios, profiles)
+        Path(args.doc).write_text(doc)
+        print(doc)
 
 
 def main() -> None:
-    """Parse flags and run both benchmarks."""
+    """Parse flags and run the benchmarks."""
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tftp-size-mb", type=float, default=20)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--http-clients", type=int, default=100)
+    parser.add_argument("--only", choices=["all", "tftp", "http"], default="all")
+    parser.add_argument("--baseline-tree", type=Path,
+                        help="another checkout (e.g. `git archive` of an older commit): its "
+                             "bootproxy TFTP server runs beside ours as flexlab-baseline rows")
+    parser.add_argument("--profile", type=int, default=0, metavar="FETCHES",
+                        help="after the timed runs, sample our server(s) with py-spy during "
+                             "FETCHES lockstep fetches per case")
     parser.add_argument("--results", default=str(REPO / "bench" / "results"))
-    parser.add_argument("--doc", default=str(REPO / "docs" / "BENCH-TFTP-HTTP.md"))
+    parser.add_argument("--doc", default=str(REPO / "docs" / "BENCH-TFTP-HTTP.md"),
+                        help="Markdown report to write; empty: none")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir and logs")
     parser.add_argument("--image-build", action="store_true",
                         help="also time images/build.sh --no-cache (needs docker)")
