@@ -474,8 +474,9 @@ class Store:
     def boot_arch(self, mac: str, proxy: str, pxe_arch: int, segment: str) -> dict[str, Any]:
         """A proxy saw ``mac`` boot as ``pxe_arch``: a machine that is not x86-64 is Rejected.
 
-        Only a proxy serving the machine's cluster may say so; a Ready machine is left alone
-        (its agent already proved its architecture)."""
+        Only a proxy serving the machine's cluster may say so. A Ready machine is left alone
+        (its agent proved its architecture), and so is a Rejected one: its first reason
+        stands (AAVMF's HTTP boot, arch 19, follows its failed PXE boot, arch 11)."""
         reasons = boot_arch_reasons(pxe_arch)
         now = self.clock()
         with self._tx() as db:
@@ -486,7 +487,7 @@ class Store:
             if served is None or row["cluster"] not in json.loads(served["clusters"]):
                 raise Forbidden(f"proxy {proxy!r} does not serve cluster {row['cluster']!r} "
                                 f"of {mac}")
-            if reasons and row["state"] != "Ready":
+            if reasons and row["state"] not in ("Ready", "Rejected"):
                 db.execute("UPDATE machines SET state='Rejected', reasons=?, updated_at=? "
                            "WHERE mac=?", (json.dumps(reasons), now, mac))
                 self._event(db, "node.rejected", mac, state="Rejected", reasons=reasons,

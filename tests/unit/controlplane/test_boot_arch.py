@@ -33,8 +33,10 @@ def test_arm64_boot_is_rejected_with_the_reason(admin: ControlPlaneClient) -> No
     with admin.with_token(s["proxy_token"]) as proxy:
         assert proxy.report_boot_arch(x64, 7, "seg0")["state"] == "Pending"
         answer = proxy.report_boot_arch(arm, 11, "seg0")
+        later = proxy.report_boot_arch(arm, 19, "seg0")    # its HTTP boot, after PXE
     assert answer["state"] == "Rejected"
     assert answer["reasons"] == ["arch aarch64 != x86_64 (PXE client arch 11)"]
+    assert later["reasons"] == answer["reasons"]          # the first reason stands
     assert admin.get_machine(arm)["state"] == "Rejected"
     event = [e for e in admin.events() if e["subject"] == arm][-1]
     assert event["kind"] == "node.rejected"
