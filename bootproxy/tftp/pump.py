@@ -204,6 +204,7 @@ class TransferPump:
         if not transfer.armed:
             transfer.armed = True
             heapq.heappush(self._timers, (transfer.deadline, next(self._seq), transfer))
+        machine.prefetch()  # while the client works: the next DATA is ready when its ACK comes
 
     def _expire(self) -> None:
         timers = self._timers

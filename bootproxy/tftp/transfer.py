@@ -68,6 +68,8 @@ class ReadTransfer:
     sent: int = field(init=False, default=0)  # highest block sent
     retries: int = field(init=False, default=0)
     bytes_sent: int = field(init=False, default=0)
+    # DATA encoded ahead by prefetch(): block number -> (datagram, payload length)
+    _ready: dict[int, tuple[bytes, int]] = field(init=False, default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.state = State.WAIT_OACK_ACK if self.oack else State.SENDING
@@ -85,10 +87,32 @@ class ReadTransfer:
             return [encode_oack(self.oack)]
         return self._window()
 
+    def prefetch(self) -> None:
+        """Encode the DATA the next window will carry, ahead of the ACK that asks for it.
+
+        Lockstep speed is the time from an ACK to the next DATA; the server calls this
+        right after sending, while the client is busy, so that reading and encoding are
+        off that path. It decides nothing: what is sent, and when, stays with on_packet
+        and on_timeout, which use a prepared block only if it is the one they send.
+        """
+        if self.finished:
+            return
+        first = self.sent + 1
+        last = min(self.sent + self.windowsize, self.last_block)
+        for number in range(first, last + 1):
+            if number not in self._ready:
+                payload = self.read((number - 1) * self.blksize, self.blksize)
+                self._ready[number] = (encode_data(number, payload), len(payload))
+
     def _block(self, number: int) -> bytes:
-        payload = self.read((number - 1) * self.blksize, self.blksize)
-        self.bytes_sent += len(payload)
-        return encode_data(number, payload)
+        ready = self._ready.pop(number, None)
+        if ready is None:
+            payload = self.read((number - 1) * self.blksize, self.blksize)
+            datagram, size = encode_data(number, payload), len(payload)
+        else:
+            datagram, size = ready
+        self.bytes_sent += size
+        return datagram
 
     def _window(self) -> list[bytes]:
         """DATA from the block after the last ACK, windowsize blocks (RFC 7440 §4)."""

@@ -129,3 +129,25 @@ def test_invalid_option_values_are_left_out(opts: dict[str, str]) -> None:
 
 def test_smaller_blksize_is_honoured() -> None:
     assert negotiate({"blksize": "512"}, 1, Limits()).oack == {"blksize": "512"}
+
+
+@pytest.mark.parametrize("windowsize", [1, 4])
+def test_prefetch_changes_no_datagram_and_no_count(windowsize: int) -> None:
+    """The same events with prefetch() after every send give the same bytes on the wire,
+    the same byte count and the same outcome; a prefetched block is never sent early."""
+    content = bytes(range(256)) * 20 + b"tail"
+    events: list[object] = [Ack(0), Ack(windowsize), Ack(windowsize), "timeout",
+                            Ack(2 * windowsize - 1), *[Ack(n) for n in range(2 * windowsize, 12)]]
+
+    def play(prefetch: bool) -> tuple[list[bytes], int, Outcome | None]:
+        m = _machine(content, blksize=512, windowsize=windowsize, oack={"blksize": "512"})
+        wire = list(m.start())
+        for event in events:
+            if prefetch:
+                m.prefetch()
+            wire += m.on_timeout() if event == "timeout" else m.on_packet(event)  # type: ignore[arg-type]
+        return wire, m.bytes_sent, m.outcome
+
+    plain, with_prefetch = play(False), play(True)
+    assert with_prefetch == plain
+    assert plain[2] is Outcome.COMPLETE
