@@ -176,21 +176,28 @@ async def bench_tftp(root: Path, name: str, digest: str, size: int, runs: int,
         cases: list[tuple[str, int, dict[str, str]]] = [
             (f"{prefix} {label}", port, opts)
             for prefix, port, _ in servers for label, opts in (*LOCKSTEP, WINDOWED)]
+        pids = {f"{prefix} {label}": pid for prefix, _, pid in servers
+                for label, _ in (*LOCKSTEP, WINDOWED)}
         if shutil.which("in.tftpd") is None:
             print("in.tftpd not installed (apt-get install tftpd-hpa): skipping tftpd-hpa rows")
         else:
             hpa_port = free_port(socket.SOCK_DGRAM)
-            stack.enter_context(child(
+            hpa, _ = stack.enter_context(child(
                 ["in.tftpd", "--listen", "--foreground", "--address", f"127.0.0.1:{hpa_port}",
                  "--secure", str(root)], False, logs / "tftpd-hpa.log"))
             await poll(lambda: probe_ok(hpa_port), "in.tftpd")
             cases += [(f"tftpd-hpa {label}", hpa_port, opts) for label, opts in HPA]
+            pids.update({f"tftpd-hpa {label}": hpa.pid for label, _ in HPA})
         times: dict[str, list[float]] = {label: [] for label, _, _ in cases}
+        cpu: dict[str, list[float]] = {label: [] for label, _, _ in cases}
         oacks: dict[str, dict[str, str]] = {}
         for _ in range(runs):
             for label, case_port, opts in cases:
+                before = cpu_seconds(pids[label])
                 seconds, oacks[label] = await tftp_once(case_port, name, opts, digest)
                 times[label].append(seconds)
+                await asyncio.sleep(0.2)  # tftpd-hpa's transfer child is reaped by now
+                cpu[label].append(cpu_seconds(pids[label]) - before)
         profiles: dict[str, object] = {}
         for prefix, port, pid in servers if profile else []:
             for label, opts in LOCKSTEP:
@@ -200,17 +207,32 @@ async def bench_tftp(root: Path, name: str, digest: str, size: int, runs: int,
                 profiles[f"{prefix} {label}"] = {"fetches": profile, **out}
     rows: list[dict[str, object]] = [
         {"server": label, "options": opts, "oack": oacks[label], "seconds": times[label],
-         **summarise([size / t / MB for t in times[label]])} for label, _, opts in cases]
+         **summarise([size / t / MB for t in times[label]]),
+         "server_cpu_s": cpu[label],
+         "server_cpu_ms_per_mb_median": statistics.median(c * 1000 / (size / MB)
+                                                           for c in cpu[label])}
+        for label, _, opts in cases]
     ratios: list[dict[str, object]] = []
     for prefix in [p for p, _, _ in servers]:
         for ours, peer in RATIOS:
             ours = ours.replace("flexlab", prefix, 1)
             if ours in times and peer in times:
                 each = [p / o for o, p in zip(times[ours], times[peer], strict=True)]
+                cpu_ours, cpu_peer = sum(cpu[ours]), sum(cpu[peer])
                 ratios.append({"ours": ours, "peer": peer, "per_run": each,
                                "median": statistics.median(each), "min": min(each),
-                               "max": max(each)})
+                               "max": max(each),
+                               "server_cpu_ours_over_peer": (round(cpu_ours / cpu_peer, 2)
+                                                             if cpu_peer else None)})
     return rows, ratios, profiles
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of ``pid`` and its reaped children (tftpd-hpa forks one per transfer):
+    utime + stime + cutime + cstime from /proc. Unlike throughput it barely moves with
+    the load of other work on the host."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.contextmanager
@@ -373,12 +395,13 @@ def render_ratios(ratios: list[dict[str, object]], profiles: dict[str, object]) 
         lines += ["", "### Ours ÷ tftpd-hpa, run by run", "",
                   "Each run fetches from every server back to back; the ratio is taken within "
                   "the run, so a load swing between runs cancels out.", "",
-                  "| ours | tftpd-hpa row | median x | min | max | per run |",
-                  "| --- | --- | ---: | ---: | ---: | --- |"]
+                  "| ours | tftpd-hpa row | median x | min | max | per run | server CPU "
+                  "ours / theirs |",
+                  "| --- | --- | ---: | ---: | ---: | --- | ---: |"]
         for q in ratios:
             each = ", ".join(f"{x:.2f}" for x in q["per_run"])  # type: ignore[attr-defined]
             lines.append(f"| {q['ours']} | {q['peer']} | {q['median']:.2f} | {q['min']:.2f} | "
-                         f"{q['max']:.2f} | {each} |")
+                         f"{q['max']:.2f} | {each} | {q.get('server_cpu_ours_over_peer')} |")
     for label, prof in profiles.items():
         assert isinstance(prof, dict)
         lines += ["", f"### py-spy: {label} ({prof['fetches']} fetches, {prof['samples']} "
@@ -413,13 +436,14 @@ def render(machine: dict[str, object], tftp: list[dict[str, object]],
         "",
         f"## TFTP: one {tftp_size / MB:.0f} MB file, one client, loopback",
         "",
-        "| server / options | OACK | median MB/s | min | max |",
-        "| --- | --- | ---: | ---: | ---: |",
+        "| server / options | OACK | median MB/s | min | max | server CPU ms per MB |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
     ]
     for r in tftp:
         oack = ", ".join(f"{k}={v}" for k, v in r["oack"].items()) or "(none)"  # type: ignore[attr-defined]
         lines.append(f"| {r['server']} | {oack} | {r['mb_per_s_median']:.1f} | "
-                     f"{r['mb_per_s_min']:.1f} | {r['mb_per_s_max']:.1f} |")
+                     f"{r['mb_per_s_min']:.1f} | {r['mb_per_s_max']:.1f} | "
+                     f"{r.get('server_cpu_ms_per_mb_median', float('nan')):.0f} |")
     lines += render_ratios(ratios or [], profiles or {})
     lines += [
         "",
