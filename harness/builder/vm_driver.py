@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from harness.errors import FlexlabError
@@ -64,9 +65,21 @@ FIRMWARE_OF: dict[str, tuple[Firmware, bool]] = {
     "uefi-x64": (Firmware.UEFI, False),    # OVMF's own PXE stack (works with virtio only)
     "ovmf-ipxe": (Firmware.UEFI, True),    # OVMF running iPXE EFI from the NIC ROM
     "uefi-http": (Firmware.UEFI, False),   # OVMF's own HTTP boot, its PXE switched off
+    "uefi-arm64": (Firmware.UEFI, False),  # AAVMF's own PXE stack on an aarch64 guest
 }
-# fw_cfg entries a firmware profile needs
-FW_CFG_OF: dict[str, tuple[tuple[str, str], ...]] = {"uefi-http": _NO_PXE}
+# fw_cfg entries a firmware profile needs. AAVMF: only IPv4 PXE matters to the lab, and
+# each boot option it fails through costs minutes under TCG.
+FW_CFG_OF: dict[str, tuple[tuple[str, str], ...]] = {
+    "uefi-http": _NO_PXE,
+    "uefi-arm64": (("opt/org.tianocore/IPv6PXESupport", "n"),),
+}
+# Firmware profiles of another architecture: (arch, emulator, UEFI code, UEFI vars template).
+# They cannot run the x86-64 node image, so such a copy is finished once its firmware has
+# given up, like a stranger (the Control Plane learns its arch from the Boot Proxy).
+FOREIGN_ARCH: dict[str, tuple[str, Path, Path, Path]] = {
+    "uefi-arm64": ("aarch64", Path("/usr/bin/qemu-system-aarch64"),
+                   Path("/usr/share/AAVMF/AAVMF_CODE.fd"), Path("/usr/share/AAVMF/AAVMF_VARS.fd")),
+}
 
 
 @dataclass(frozen=True)
@@ -97,7 +110,8 @@ _PHASE_MARKERS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"FLEXLAB-AGENT: ", "agent"),
     ))
 # The firmware has nothing left to try: a stranger's boot ends here.
-_GAVE_UP = ("No bootable device", "Boot failed", "No more network devices")
+_GAVE_UP = ("No bootable device", "Boot failed", "No more network devices",
+            "PXE-E16: No valid offer received")
 _NEXT_SERVER = re.compile(r"Next server: (\d+\.\d+\.\d+\.\d+)")
 
 
@@ -144,6 +158,7 @@ class _Vm:
     spec: LabDomainSpec
     ports: list[tuple[str, str]]        # (tap, segment) per NIC, in boot order
     stranger: bool
+    foreign: bool = False               # another architecture: it cannot run the node image
     dom: Any = None
     # tap -> "root" or the switch namespace, for the taps that exist now
     tap_where: dict[str, str] = field(default_factory=dict)
@@ -260,12 +275,17 @@ class VmDriver:
                 taps += 1
                 ports.append((tap, seg))
                 nics.append(Nic(tap, mac, NicModel(model), rom=rom))
+            foreign = FOREIGN_ARCH.get(plan.firmware)
+            arch_args: dict[str, Any] = {} if foreign is None else {
+                "arch": foreign[0], "emulator": foreign[1], "uefi_code": foreign[2],
+                "uefi_vars_template": foreign[3]}
             spec = LabDomainSpec(
                 lab_id=self.lab.id, machine=plan.key,
                 nics=tuple(nics), fw_cfg=FW_CFG_OF.get(plan.firmware, ()),
                 serial_log=self.workdir / f"{plan.key}.serial.log",
                 vcpus=plan.facts.cores, memory_mib=memory_mib(plan.facts.memory_gb),
-                accel=self.accel.accel, firmware=firmware,
+                # the KVM probe is for x86 guests; another architecture is always emulated
+                accel=self.accel.accel if foreign is None else Accel.TCG, firmware=firmware,
                 uefi_vars=(self.workdir / f"{plan.key}.OVMF_VARS.fd"
                            if firmware is Firmware.UEFI else None),
                 data_disk=disk,
@@ -273,11 +293,11 @@ class VmDriver:
                 # server (SeaBIOS: "No bootable device. Retrying in 60 seconds").
                 on_reboot="restart",
                 extra_metadata={"segment": plan.segment, "firmware": plan.firmware},
-                # a skewed machine's RTC starts off (whole seconds: what an RTC holds)
-                clock_offset_s=round(plan.facts.clock_skew_s),
+                **arch_args,
             )
             self.vms[plan.key] = _Vm(plan, spec, ports,
-                                     stranger=clusters.get(plan.group) is None)
+                                     stranger=clusters.get(plan.group) is None,
+                                     foreign=foreign is not None)
 
     # -- power -------------------------------------------------------------------
     def _now(self) -> float:
@@ -388,7 +408,8 @@ class VmDriver:
         elif outcome in ("rejected", "failed"):
             prog.phase, prog.finished = "done", True
             prog.error = None if outcome == "rejected" else "the node agent reported failure"
-        elif not events and any(marker in text for marker in _GAVE_UP) and vm.stranger:
+        elif (not events and any(marker in text for marker in _GAVE_UP)
+              and (vm.stranger or vm.foreign)):
             prog.phase, prog.finished = "gave-up", True
         elif not active:
             prog.finished = True
@@ -397,8 +418,8 @@ class VmDriver:
                 prog.error = vm.error or "the VM stopped before the agent finished"
         elif time.monotonic() > vm.deadline:
             prog.finished = True
-            prog.phase = "failed" if not vm.stranger else "gave-up"
-            prog.error = None if vm.stranger else (
+            prog.phase = "failed" if not (vm.stranger or vm.foreign) else "gave-up"
+            prog.error = None if (vm.stranger or vm.foreign) else (
                 f"no agent result within {vm.deadline - (vm.powered_at or 0):.0f} s "
                 f"({self.accel.accel.value if self.accel else '?'})")
         return prog

@@ -26,6 +26,7 @@ FIRMWARE_PROFILES = (
     "intel-no97",     # an Intel-like ROM without option 97
     "hw-client",      # a ROM that sends vendor class HW-Client
     "ovmf-ipxe",      # OVMF running iPXE EFI from the NIC ROM (vm tier)
+    "uefi-arm64",     # AAVMF (ARM64 UEFI) PXE: arch 11 (vm tier, qemu-system-aarch64)
 )
 
 
