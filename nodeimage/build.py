@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bootproxy.cainitrd import CA_PATH
-from nodeimage import initramfs, kmod, packages, tlsclient
+from nodeimage import initramfs, kmod, ntpclient, packages, tlsclient
 from nodeimage.errors import PackageError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +25,8 @@ DEFAULT_CACHE = REPO_ROOT / ".cache" / "nodeimage"
 FORMAT_VERSION = 1
 # The kernel command line a VM needs besides the flexlab.* parameters.
 BASE_CMDLINE = "console=ttyS0 panic=-1"
-_BUILDER_SOURCES = ("build.py", "initramfs.py", "kmod.py", "packages.py", "tlsclient.py")
+_BUILDER_SOURCES = ("build.py", "initramfs.py", "kmod.py", "packages.py", "tlsclient.py",
+                    "ntpclient.py")
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,9 @@ def build_image(out_root: Path = DEFAULT_OUT, cache_dir: Path = DEFAULT_CACHE,
     kernel_deb = packages.download(kernel_name, debs)
     busybox_deb = packages.download(packages.BUSYBOX_PACKAGE, debs)
     tls_debs = [packages.download(name, debs) for name in tlsclient.TLS_PACKAGES]
-    image_id, inputs = input_digest([kernel_deb, busybox_deb, *tls_debs])
+    ntp_debs = [packages.download(name, debs) for name in ntpclient.NTP_PACKAGES
+                if name not in tlsclient.TLS_PACKAGES]
+    image_id, inputs = input_digest([kernel_deb, busybox_deb, *tls_debs, *ntp_debs])
     final = out_root / image_id
     if (final / "manifest.json").exists() and not force:
         return BuildResult(image_id, final, cached=True)
@@ -122,6 +125,9 @@ def build_image(out_root: Path = DEFAULT_OUT, cache_dir: Path = DEFAULT_CACHE,
     kernel_tree = packages.extract(kernel_deb, cache_dir)
     busybox = packages.extract(busybox_deb, cache_dir) / "bin" / "busybox"
     tls_trees = {deb.name: packages.extract(deb, cache_dir) for deb in tls_debs}
+    ntp_trees = {deb.name: packages.extract(deb, cache_dir) for deb in ntp_debs}
+    ntp_trees.update({name: tls_trees[name] for name in ntpclient.NTP_PACKAGES
+                      if name in tls_trees})
     releases = sorted(p.name for p in (kernel_tree / "lib/modules").iterdir())
     if len(releases) != 1:
         raise PackageError(f"expected one kernel release in {kernel_deb.path}, found {releases}")
@@ -136,6 +142,7 @@ def build_image(out_root: Path = DEFAULT_OUT, cache_dir: Path = DEFAULT_CACHE,
         tree.mkdir()
         initramfs.stage(tree, busybox, modules, modules_root, release)
         tls_files = tlsclient.stage(tree, tls_trees)
+        ntp_files = ntpclient.stage(tree, ntp_trees)
         initramfs.write_archive(tree, work / "initrd.img", busybox)
         shutil.rmtree(tree)
         shutil.copyfile(kernel_tree / "boot" / f"vmlinuz-{release}", work / "vmlinuz")
@@ -149,6 +156,8 @@ def build_image(out_root: Path = DEFAULT_OUT, cache_dir: Path = DEFAULT_CACHE,
             "tls_client": {"program": "/" + tlsclient.PROGRAM, "https": "/flexlab/https.sh",
                            "ca_path": "/" + CA_PATH,
                            "files": ["/" + f for f in tls_files]},
+            "ntp_client": {"program": "/" + ntpclient.PROGRAM,
+                           "files": ["/" + f for f in ntp_files]},
             "outputs": {name: {"sha256": _sha256(work / name),
                                "size": (work / name).stat().st_size}
                         for name in ("vmlinuz", "initrd.img")},

@@ -8,7 +8,10 @@
 # console; docs/NODEIMAGE.md lists them. Kernel command line:
 #   flexlab.cp=<url> flexlab.token=<join token> flexlab.mac=<mac> [flexlab.poweroff=1]
 #   [flexlab.diskwait=<s>: how long to wait for a qualifying disk, default 15]
-#   [flexlab.timeurl=<url>: set the clock from this {"unix": ...} URL before the check]
+#   [flexlab.timeurl=<url>: set the clock from this {"unix": ...} URL before the check,
+#    only when the site's DHCP offers no NTP server (option 42)]
+# With option 42 in the lease the clock is set by NTP: chronyd -q (Debian's busybox has
+# no ntpd applet) steps it once from the first server and exits.
 # An https:// Control Plane is reached through /flexlab/https.sh, which verifies its
 # certificate against /flexlab/cp-ca.pem (the CA initrd delivered with the boot);
 # a certificate that does not verify stops the agent before the token is sent.
@@ -143,8 +146,14 @@ dhcp() {
         return 1
     fi
     ip link set "$nic" up
-    if udhcpc -i "$nic" -s /flexlab/udhcpc.script -n -q -t 8 -T 2 >/tmp/udhcpc.log 2>&1; then
+    if udhcpc -i "$nic" -s /flexlab/udhcpc.script -n -q -t 8 -T 2 -O ntpsrv \
+        >/tmp/udhcpc.log 2>&1; then
         log "dhcp ok nic=$nic $(cat /run/flexlab-dhcp 2>/dev/null)"
+        # the leased address goes with the NIC's facts (the site's DNS names it)
+        ip=$(sed -n 's/^ip=\([0-9.]*\).*/\1/p' /run/flexlab-dhcp 2>/dev/null)
+        mac=$(cat "/sys/class/net/$nic/address")
+        [ -n "$ip" ] && FACTS_HEAD=$(echo "$FACTS_HEAD" \
+            | sed "s/\"mac\":\"$mac\"}/\"mac\":\"$mac\",\"ipv4\":\"$ip\"}/")
         return 0
     fi
     log "dhcp failed nic=$nic reason=no-lease"
@@ -210,6 +219,26 @@ sync_time() {
     log "timesync source=$TIMEURL offset=$offset ok"
 }
 
+# The site's time source from the lease (DHCP option 42), first of the list; empty: none.
+ntp_server() {
+    sed -n 's/.* ntp=\([^ ,]*\).*/\1/p' /run/flexlab-dhcp 2>/dev/null
+}
+
+# Set the clock by NTP: chronyd -q measures against the server, steps the clock once
+# and exits ("System clock wrong by X seconds (step)"). No answer leaves the clock as
+# it was, and the Control Plane judges it as reported (a node more than 1 s off is
+# Rejected with the skew as its reason).
+sync_ntp() {
+    out=$(timeout 20 /usr/sbin/chronyd -q -u root -t 12 "server $1 iburst maxsamples 4" 2>&1)
+    wrong=$(echo "$out" | sed -n 's/.*System clock wrong by \([-0-9.]*\) seconds.*/\1/p' \
+        | tail -n1)
+    if [ -z "$wrong" ]; then
+        log "ntp failed server=$1 reason=$(echo "$out" | tail -n1 | cut -c22- | tr ' ' '_')"
+        return 1
+    fi
+    log "ntp server=$1 offset=$wrong stepped ok"
+}
+
 check_clock() {
     resp=$(http "$CP/api/v1/time") || {
         log "clock failed reason=$(tail -n1 /tmp/http.err | tr ' ' '_')"
@@ -223,7 +252,10 @@ check_clock() {
 }
 
 register() {
-    body="{\"mac\":\"$MAC\",\"facts\":{$FACTS_HEAD,\"clock_unix\":$(now_unix)}}"
+    # over https the clock is stamped after the handshake (https.sh), else now
+    stamp=$(now_unix)
+    case "$CP" in https://*) stamp=@FLEXLAB_NOW@ ;; esac
+    body="{\"mac\":\"$MAC\",\"facts\":{$FACTS_HEAD,\"clock_unix\":$stamp}}"
     resp=$(http --header "Content-Type: application/json" --header "Authorization: Bearer $TOKEN" \
         --post-data "$body" "$CP/api/v1/nodes/register") || {
         why=$(tail -n1 /tmp/http.err | tr ' ' '_')
@@ -279,7 +311,12 @@ fi
 [ -n "$MAC" ] || MAC=$(cat "/sys/class/net/$(pick_nic '')/address" 2>/dev/null)
 if ! dhcp; then finish failed; exit 1; fi
 tls_ca
-[ -n "$TIMEURL" ] && sync_time
+NTP=$(ntp_server)
+if [ -n "$NTP" ]; then
+    sync_ntp "$NTP"
+elif [ -n "$TIMEURL" ]; then
+    sync_time
+fi
 check_clock
 if register && report_ready; then finish ok; exit 0; fi
 finish failed

@@ -11,6 +11,11 @@
 #     (preceded by "tls refused reason=... verify_code=... host=... detail=...")
 #   connect-failed / no-answer / http-<status>
 # $OPENSSL overrides the client binary (tests run the image's copy on the host).
+# A body holding @FLEXLAB_NOW@ gets this machine's clock (Unix seconds, microseconds)
+# in its place at the moment the request is written: after the handshake, so the
+# clock a node reports at registration is not stale by the TLS setup (a second and
+# more under TCG emulation), which the Control Plane's 1 s skew check would count.
+NOW_MARK=@FLEXLAB_NOW@
 
 CA=${FLEXLAB_CA:-/flexlab/cp-ca.pem}
 OPENSSL=${OPENSSL:-openssl}
@@ -58,7 +63,12 @@ refuse() {  # reason code detail
 
 [ -s "$CA" ] || refuse no-ca 0 "no_CA_file_$CA"
 
-{
+now_unix() {
+    adjtimex 2>/dev/null | awk '/tv_sec/ {s=$2} /tv_usec/ {u=$2} END {if (s) printf "%d.%06d", s, u}' \
+        | grep . || date +%s
+}
+
+request() {
     printf '%s %s HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n' "$method" "$path" "$authority"
     printf '%s' "$headers" | while IFS= read -r line; do
         [ -n "$line" ] && printf '%s\r\n' "$line"
@@ -68,12 +78,38 @@ refuse() {  # reason code detail
     else
         printf '\r\n'
     fi
-} > "$TMP.req"
+}
 
 # -quiet also means -ign_eof: after the request, read until the server closes.
-# shellcheck disable=SC2086  # name_check and sni are option pairs on purpose
-"$OPENSSL" s_client -connect "$connect" $sni $name_check -CAfile "$CA" -no-CApath \
-    -no-CAstore -verify_return_error -quiet < "$TMP.req" > "$TMP.resp" 2> "$TMP.err"
+client() {
+    # shellcheck disable=SC2086  # name_check and sni are option pairs on purpose
+    "$OPENSSL" s_client -connect "$connect" $sni $name_check -CAfile "$CA" -no-CApath \
+        -no-CAstore -verify_return_error -quiet
+}
+
+case "$body" in
+    *"$NOW_MARK"*)
+        # the request waits in a FIFO until the server's certificate is verified
+        # (s_client prints "depth=0 ..." for the leaf), then goes out stamped
+        mkfifo "$TMP.fifo"
+        client < "$TMP.fifo" > "$TMP.resp" 2> "$TMP.err" &
+        pid=$!
+        exec 3> "$TMP.fifo"
+        waited=0
+        while kill -0 "$pid" 2>/dev/null && ! grep -q '^depth=0' "$TMP.err" \
+            && [ "$waited" -lt 1500 ]; do
+            usleep 10000; waited=$((waited + 1))
+        done
+        if kill -0 "$pid" 2>/dev/null && ! grep -q '^verify error' "$TMP.err"; then
+            body=$(printf '%s' "$body" | sed "s/$NOW_MARK/$(now_unix)/g")
+            request >&3
+        fi
+        exec 3>&-
+        wait "$pid" ;;
+    *)
+        request > "$TMP.req"
+        client < "$TMP.req" > "$TMP.resp" 2> "$TMP.err" ;;
+esac
 
 verify=$(sed -n 's/^verify error:num=\([0-9]*\):\(.*\)$/\1 \2/p' "$TMP.err" | head -n1)
 if [ -n "$verify" ]; then

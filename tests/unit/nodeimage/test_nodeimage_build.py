@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from kofake import write_fake_module
+from ntpfake import add_libc_extra, host_ntp_trees
 from tlsfake import host_tls_trees
 
 from bootproxy.cainitrd import CA_PATH
@@ -58,6 +59,8 @@ def fake_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, 
     (bb_tree / "bin/busybox").chmod(0o755)
 
     tls_trees = host_tls_trees(tmp_path / "tls")
+    add_libc_extra(tls_trees["libc6"])
+    tls_trees.update(host_ntp_trees(tmp_path / "ntp"))
 
     def download(name: str, cache_dir: Path) -> DebPackage:
         key = "busybox" if name == packages.BUSYBOX_PACKAGE else "kernel"
@@ -111,12 +114,17 @@ def test_initrd_layout(tmp_path: Path, fake_packages: dict[str, str]) -> None:
                      "flexlab/udhcpc.script", f"lib/modules/{RELEASE}/modules.dep",
                      f"lib/modules/{RELEASE}/flexlab.load", "flexlab/https.sh",
                      "usr/bin/openssl", "lib64/ld-linux-x86-64.so.2",
+                     # the NTP client: chronyd, the libraries it links, root for -u root
+                     "usr/sbin/chronyd", "usr/lib/x86_64-linux-gnu/libgnutls.so.30",
+                     "lib/x86_64-linux-gnu/libm.so.6", "etc/passwd",
                      *(rel for rels in TLS_FILES.values() for rel in rels)):
         assert expected in listing
     assert listing == sorted(listing)
     manifest = result.manifest
     assert manifest["kernel_release"] == RELEASE
     assert "virtio_net" in json.dumps(manifest["modules"])
+    ntp = manifest["ntp_client"]
+    assert isinstance(ntp, dict) and ntp["program"] == "/usr/sbin/chronyd"
     client = manifest["tls_client"]
     assert isinstance(client, dict) and client["program"] == "/usr/bin/openssl"
     assert client["ca_path"] == "/" + CA_PATH and client["https"] == "/flexlab/https.sh"

@@ -237,3 +237,32 @@ def test_ca_initrd_starts_4_byte_aligned_after_any_image(tmp_path: Path) -> None
         offset = joined.index(b"070701")
         assert offset % 4 == 0 and joined[size:offset] == b"\0" * (offset - size)
         assert joined[offset:] == ca_initrd(CA_PEM) and len(ca_initrd(CA_PEM)) % 4 == 0
+
+
+def test_image_client_stamps_the_clock_after_the_handshake(
+    image_root: Path, servers: tuple[Path, dict[str, _Server]], tmp_path: Path,
+) -> None:
+    """@FLEXLAB_NOW@ in a body becomes the client's clock when the request is written,
+    after the certificate was verified: the server reads a time no older than the
+    handshake, and a refused certificate still gets nothing at all."""
+    import time
+
+    ca, running = servers
+    env = _client(image_root, tmp_path)
+    server = running["good"]
+    before = len(server.requests)
+    started = time.time()
+    done = _https(image_root, env, ca, server.url("/api/v1/nodes/register"),
+                  "--post-data", '{"clock_unix":@FLEXLAB_NOW@}')
+    finished = time.time()
+    assert done.returncode == 0, done.stderr
+    method, _target, body = server.requests[before]
+    assert method == "POST"
+    stamped = json.loads(body)["clock_unix"]
+    assert started < stamped < finished, (started, stamped, finished)
+    bad = running["wrong-ca"]
+    before_bad = len(bad.requests)
+    refused = _https(image_root, env, ca, bad.url("/api/v1/nodes/register"),
+                     "--post-data", '{"clock_unix":@FLEXLAB_NOW@}')
+    assert refused.returncode == 3 and "tls-unknown-ca" in refused.stderr
+    assert len(bad.requests) == before_bad
