@@ -94,3 +94,26 @@ def test_first_nic_boots_first() -> None:
     first, second = xml.index('dev="flabcdev0"'), xml.index('dev="flabcdev1"')
     assert first < second
     assert xml.index('<boot order="1"', first) < second < xml.index('<boot order="2"')
+
+
+def test_arm64_profile_is_an_aarch64_uefi_domain() -> None:
+    from harness.builder.vm_driver import FOREIGN_ARCH, FW_CFG_OF
+    from harness.machines.vm.domain import Accel
+    from harness.machines.vm.errors import VmSpecError
+    arch, emulator, code, template = FOREIGN_ARCH["uefi-arm64"]
+    spec = LabDomainSpec(lab_id="flabcde", machine="arm", firmware=Firmware.UEFI,
+                         nics=(Nic("flabcdev0", "52:54:00:00:00:01", rom=False),),
+                         serial_log=Path("/tmp/x.log"), uefi_vars=Path("/tmp/x.fd"),
+                         arch=arch, emulator=emulator, uefi_code=code,
+                         uefi_vars_template=template, fw_cfg=FW_CFG_OF["uefi-arm64"])
+    xml = spec.to_xml()
+    assert '<type arch="aarch64" machine="virt">hvm</type>' in xml
+    assert "AAVMF_CODE.fd" in xml and "qemu-system-aarch64" in xml
+    assert "<apic" not in xml and '<gic version="3"' in xml
+    assert phase_of("UEFI firmware\n>>Start PXE over IPv4.\n  PXE-E16: No valid offer "
+                    "received.\n") == "dhcp"
+    with pytest.raises(VmSpecError, match="TCG only"):
+        LabDomainSpec(lab_id="flabcde", machine="arm", firmware=Firmware.UEFI,
+                      nics=(Nic("flabcdev0", "52:54:00:00:00:01", rom=False),),
+                      serial_log=Path("/tmp/x.log"), uefi_vars=Path("/tmp/x.fd"),
+                      arch="aarch64", accel=Accel.KVM)
