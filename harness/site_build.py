@@ -186,6 +186,11 @@ def site_facts(lab: Lab, plan: SitePlan, built: BuiltSite, cp_state: dict[str, A
     if built.wan is not None and built.wan.addressing is not None:
         a = built.wan.addressing
         names = _host_of_address(lab)
+        # nodes are no lab hosts: their leased addresses, as they reported them
+        for m in cp_state.get("machines", []):
+            for nic in (m.get("facts") or {}).get("nics", []):
+                if nic.get("ipv4"):
+                    names.setdefault(str(nic["ipv4"]), f"node {m.get('hostname', m['mac'])}")
         nat = str(a.tunnel_router.ip) if plan.wan and plan.wan.private else str(a.router_wan.ip)
         flows = tuple(WanFlow(f.src, f.dst, f.protocol, f.dport, f.direction, f.path,
                               f.verdict, f.packets, names.get(f.src, ""))
