@@ -12,7 +12,7 @@ reading the output.
 
 from __future__ import annotations
 
-from harness.errors import DependencyError, FlexlabError
+from harness.errors import ComponentError, DependencyError, FlexlabError, LabError, WaitTimeout
 
 OK = 0
 FAIL = 1
@@ -29,13 +29,18 @@ MEANING = {
 }
 
 
+# errors of the host or of a service, not of what the user gave: no verdict (3)
+HOST_ERRORS = (DependencyError, LabError, ComponentError, WaitTimeout)
+
+
 def status_of(exc: FlexlabError) -> int:
     """The exit status for an error that stopped a command: a missing program or
-    privilege is the host's fault (3); any other error is taken as bad input (2) unless
-    its class says otherwise with an ``exit_status`` attribute."""
+    privilege, a lab that could not be built, a daemon that did not start or answer is
+    the host's (3); any other error is taken as bad input (2) unless its class says
+    otherwise with an ``exit_status`` attribute."""
     explicit = getattr(exc, "exit_status", None)
     if isinstance(explicit, int):
         return explicit
-    if isinstance(exc, DependencyError):
+    if isinstance(exc, HOST_ERRORS):
         return INCOMPLETE
     return USAGE
