@@ -196,7 +196,7 @@ def _parse_options(data: bytes, where: str, require_end: bool) -> list[tuple[int
                 f"{where}: option {code} at offset {i} claims {length} bytes, "
                 f"only {n - start} remain"
             )
-        options.append((code, bytes(data[start : start + length])))
+        options.append((code, data[start : start + length]))  # a slice of bytes is bytes
         i = start + length
     if require_end:
         raise CodecError(f"{where}: option area has no END (255) option")
