@@ -229,3 +229,11 @@ def test_verify_json_of_a_valid_bundle(capsys: pytest.CaptureFixture[str],
     doc = json_doc(capsys, "flexlab.verify/v1")
     assert doc["valid"] and doc["signer"] == fingerprint(key.public_key())
     assert doc["machine"] == "52:54:00:00:00:01" and doc["verdict"] == "CERTIFIED"
+
+
+def test_services_refuse_bad_settings_with_2(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["bootproxy", "--config", str(tmp_path / "missing.yaml")]) == USAGE
+    assert "flexlab bootproxy: cannot read config file" in capsys.readouterr().err
+    assert cli.main(["cp", "serve", "--listen", "no-port", "--db",
+                     str(tmp_path / "cp.sqlite3")]) == USAGE
