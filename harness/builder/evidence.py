@@ -41,6 +41,14 @@ def seed(api: Any, plan: ControlPlaneSeed, artifacts: Artifacts) -> dict[str, st
     return tokens
 
 
+def assign(api: Any, plan: ControlPlaneSeed, keys: list[str]) -> None:
+    """Create the machine copies ``keys`` that this seed holds back for an ``assign`` step:
+    from now on the Control Plane assigns them (and the proxies' next sync learns them)."""
+    for m in plan.later:
+        if m.key in keys:
+            api.create_machine(m.mac, m.cluster, m.key, m.profile, role=m.role)
+
+
 def set_fault(api: Any, f: Fault) -> None:
     """Make the Control Plane misbehave on one endpoint from now on."""
     api.set_fault(f.endpoint, latency_ms=f.latency_ms, error_rate=f.error_rate, down=f.down,

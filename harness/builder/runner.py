@@ -19,12 +19,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, assert_never
 
-from harness.builder.evidence import describe, observe, seed, set_fault
+from harness.builder.evidence import assign, describe, observe, seed, set_fault
 from harness.builder.kinds import Kinds, ProxyStart, versions
 from harness.capture.events import Capture
 from harness.components.base import Component
 from harness.components.container import BootProxyContainer
 from harness.components.controlplane import ControlPlane
+from harness.components.snooping import SnoopingSwitch
 from harness.errors import FlexlabError
 from harness.judge.judge import decode_captures, judge
 from harness.judge.observed import Observed, scenario_data
@@ -64,6 +65,7 @@ class ScenarioRunner:
         self.site = BuiltSite()
         self.cp: ControlPlane | None = None          # the main one
         self.cps: dict[str, ControlPlane] = {}         # lab host -> each Control Plane
+        self.switches: list[SnoopingSwitch] = []         # snooping switches, for their drops
         self.driver: MachineDriver | None = None
         self.proxies: dict[str, Component] = {}
         self.tokens: dict[str, str] = {}
@@ -177,7 +179,9 @@ class ScenarioRunner:
                                   route.via.address(lab.address))
                 self.start(kinds.relay(lab, relay))
             for snoop in p.snooping:
-                kinds.snooping(lab, snoop.segment, list(snoop.trusted))
+                switch = kinds.snooping(lab, snoop.segment, list(snoop.trusted))
+                if isinstance(switch, SnoopingSwitch):  # its counters are read at the end
+                    self.switches.append(switch)
             for proxy in p.proxies:
                 if proxy.start == "at-start":
                     self.start_proxy(proxy.name)
@@ -253,6 +257,9 @@ class ScenarioRunner:
                 self.lab.impair(link.host, link.segment, step.delay_ms, step.loss_pct)
             case model.FaultStep():
                 set_fault(self.cp.api, step.fault)
+            case model.AssignStep():
+                for cp_plan, cp_seed in self.plan.control_planes():
+                    assign(self.cps[cp_plan.host].api, cp_seed, keys)
             case model.WanStep():
                 assert self.site.wan is not None  # the checks refuse a WAN step without one
                 if step.action == "wan_down":
@@ -276,6 +283,10 @@ class ScenarioRunner:
         if self.lab is not None:
             observe(observed, self.lab, self.cp, self.plan, self.site,
                     [cp for cp in self.cps.values() if cp is not self.cp])
+        try:
+            observed.switch_drops = {sw.segment: sw.port_drops() for sw in self.switches}
+        except FlexlabError as exc:  # a snooping expectation then fails with this reason
+            observed.run_error = observed.run_error or f"snooping counters: {describe(exc)}"
 
     def _judge(self, result: RunResult, observed: Observed) -> RunResult:
         if self.lab is not None:

@@ -18,6 +18,7 @@ from harness.capture.events import Capture
 from harness.judge.expectations import judge_expectations
 from harness.judge.observed import Observed
 from harness.judge.result import ExpectationResult, MachineResult, RunResult
+from harness.judge.snooping import judge_snooping
 from harness.plan.items import SitePlan
 from harness.rules.engine import check_capture
 from harness.rules.l2 import l2_domains
@@ -73,6 +74,7 @@ def judge(scenario: Scenario, site: SitePlan, captures: Mapping[str, Capture],
     out.machines = machine_results(site, observed, proxy_names)
     out.expectations = judge_expectations(scenario, out, dict(captures), observed.cp_state,
                                           proxy_names, site.keys, observed.site)
+    out.expectations += judge_snooping(scenario, site, observed, captures)
     out.expectations += _capture_losses(observed, run.pcaps)
     return out
 

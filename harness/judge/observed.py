@@ -34,6 +34,8 @@ class Observed:
     driver: str = "none"
     run_error: str | None = None            # the build/boot/teardown error, before judging
     site: SiteFacts | None = None           # whole-site facts (WAN, DNS, NTP), if any
+    # per snooping segment, per lab host: DHCP server replies its switch port dropped
+    switch_drops: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def address_of(self, host: str, segment: str) -> str:
         """The built lab's address of ``host`` on ``segment`` (the plan's HostOn resolver)."""
@@ -65,6 +67,7 @@ def to_plain(observed: Observed) -> dict[str, Any]:
         "driver": observed.driver,
         "run_error": observed.run_error,
         "site": None if observed.site is None else dataclasses.asdict(observed.site),
+        "switch_drops": observed.switch_drops,
     }
 
 
@@ -91,6 +94,8 @@ def from_plain(data: dict[str, Any],
         driver=str(data.get("driver", "none")),
         run_error=data.get("run_error"),
         site=None if site is None else rebuild(SiteFacts, site),
+        switch_drops={str(seg): {str(h): int(n) for h, n in hosts.items()}
+                      for seg, hosts in (data.get("switch_drops") or {}).items()},
     )
 
 

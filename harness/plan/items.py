@@ -117,6 +117,7 @@ class ControlPlaneSeed:
     machines: tuple[MachineSeed, ...]
     proxies: tuple[ProxySeed, ...]
     faults: tuple[Fault, ...]
+    later: tuple[MachineSeed, ...] = ()  # assigned by an ``assign`` step, not at the start
 
 
 # -- site DHCP, relays, snooping -------------------------------------------------------

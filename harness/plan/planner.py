@@ -204,15 +204,25 @@ def _seed(scenario: Scenario, keys: dict[str, tuple[str, ...]],
     if scenario.clusters:
         profile = BootProfile("default", "vmlinuz", "initrd.img", NODE_CMDLINE.template(),
                               "node-image" if scenario.tier == "vm" else "stand-in")
-    machines = tuple(MachineSeed(key, mac, m.cluster, m.role, "default")
-                     for m in scenario.machines if m.cluster is not None and mine(m.cluster)
-                     for key, mac in zip(keys[m.name], macs[m.name], strict=True))
+    by_step = assigned_by_step(scenario)
+    seeds = [(m.name, MachineSeed(key, mac, m.cluster, m.role, "default"))
+             for m in scenario.machines if m.cluster is not None and mine(m.cluster)
+             for key, mac in zip(keys[m.name], macs[m.name], strict=True)]
+    machines = tuple(seed for name, seed in seeds if name not in by_step)
+    later = tuple(seed for name, seed in seeds if name in by_step)
     # a proxy registers where its clusters live (one without clusters: the main one)
     proxies = tuple(ProxySeed(p.name, tuple(p.clusters), tuple(p.segments))
                     for p in scenario.proxies
                     if any(mine(c) for c in p.clusters) or (not p.clusters and only is None))
     return ControlPlaneSeed(clusters, profile, machines, proxies,
-                            tuple(scenario.control_plane.faults) if faults else ())
+                            tuple(scenario.control_plane.faults) if faults else (), later)
+
+
+def assigned_by_step(scenario: Scenario) -> set[str]:
+    """Machines an ``assign`` step gives their cluster: the Control Plane does not know
+    them before that step."""
+    return {name for step in scenario.steps if step.action == "assign"
+            for name in step_field(step, "machines") or ()}
 
 
 def relayed_into(scenario: Scenario, upstream: str) -> list[str]:
@@ -255,12 +265,27 @@ def _relays(scenario: Scenario, roles: HostRoles) -> tuple[RelayPlan, ...]:
             continue
         host, upstream = relay_of[seg.name], seg.relay.upstream
         servers = servers_on(scenario, roles, upstream)
+        forwarded = _forwarded(scenario, roles, upstream, seg.relay.forwards_to)
         gateway = HostOn(host, upstream)
         out.append(RelayPlan(
             name=f"relay-{seg.name}", host=host, downstream=seg.name, upstream=upstream,
-            servers=tuple(HostOn(s, upstream) for s in servers),
+            servers=tuple(HostOn(s, upstream) for s in servers if s in forwarded),
             routes=tuple(Route(s, seg.name, gateway) for s in servers)))
     return tuple(out)
+
+
+def _forwarded(scenario: Scenario, roles: HostRoles, upstream: str,
+               names: list[str] | None) -> set[str]:
+    """The hosts a relay forwards to: ``forwards_to`` resolved ('site-dhcp' is the
+    upstream's DHCP servers), or every server on the upstream when it is not given. The
+    routes back stay for all of them: a missing helper address is the mistake, not routing."""
+    everyone = servers_on(scenario, roles, upstream)
+    if names is None:
+        return set(everyone)
+    dhcp = {h for h, d in zip(roles.dhcp_hosts, scenario.site_dhcp, strict=True)
+            if d.segment == upstream}
+    return {h for h in everyone
+            if h in names or ("site-dhcp" in names and h in dhcp)}
 
 
 def _snooping(scenario: Scenario, roles: HostRoles) -> tuple[SnoopingPlan, ...]:

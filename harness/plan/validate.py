@@ -19,6 +19,7 @@ POWER_ACTIONS = ("power_on", "reset")
 def problems_of(scenario: Scenario, site: SitePlan) -> list[str]:
     """Every wiring problem of ``site`` (planned from ``scenario``); empty when buildable."""
     return [*_proxy_problems(scenario, site), *_relay_problems(site),
+            *_forwards_problems(scenario),
             *_dhcp_problems(site), *_snooping_problems(site), *_machine_problems(site),
             *_step_problems(site), *_whole_site_problems(scenario, site)]
 
@@ -87,6 +88,22 @@ def _relay_problems(site: SitePlan) -> list[str]:
     return [f"relay on segment {r.downstream!r} forwards to segment {r.upstream!r}, where no "
             "site DHCP server or Boot Proxy listens; put one there or change the upstream"
             for r in site.relays if not r.servers]
+
+
+def _forwards_problems(scenario: Scenario) -> list[str]:
+    """A relay's ``forwards_to`` names servers on its upstream segment."""
+    out = []
+    for seg in scenario.segments:
+        if seg.relay is None:
+            continue
+        up = seg.relay.upstream
+        on_up = {p.name for p in scenario.proxies if up in p.segments}
+        if any(d.segment == up for d in scenario.site_dhcp):
+            on_up.add("site-dhcp")
+        out += [f"relay on segment {seg.name!r} forwards to {name!r}, which is not on its "
+                f"upstream segment {up!r}" for name in seg.relay.forwards_to or ()
+                if name not in on_up]
+    return out
 
 
 def _dhcp_problems(site: SitePlan) -> list[str]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from harness.rules.catalog import RULES
 from harness.scenario.model import (
+    AssignStep,
     FaultStep,
     LinkStep,
     NetemStep,
@@ -102,6 +103,12 @@ def check(scenario: Scenario, declared: Declared | None = None) -> list[tuple[Lo
             elif seg.relay.upstream == seg.name:
                 problems.append((("segments", i, "relay", "upstream"),
                                  f"relay on segment {seg.name!r} cannot relay to itself"))
+        if seg.relay is not None:
+            for j, server in enumerate(seg.relay.forwards_to or ()):
+                if server not in proxies | {"site-dhcp"}:
+                    problems.append((("segments", i, "relay", "forwards_to", j),
+                                     f"relay forwards to {server!r}, neither 'site-dhcp' "
+                                     "nor a declared proxy"))
         if seg.snooping is not None:
             known = proxies | {"site-dhcp"}
             for j, trusted in enumerate(seg.snooping.trusted):
@@ -172,7 +179,23 @@ def check(scenario: Scenario, declared: Declared | None = None) -> list[tuple[Lo
                 problems.append((("expect", "conflicts", i, "between", j),
                                  f"conflict names proxy {name!r} twice: a conflict is "
                                  "between two different proxies"))
+    problems += _snooping_expectations(scenario, names)
     problems += _rule_ids(scenario)
+    return problems
+
+
+def _snooping_expectations(scenario: Scenario, names: Declared) -> Problems:
+    """A snooping expectation names a snooping segment and ports that exist there."""
+    problems: Problems = []
+    snooping = {s.name for s in scenario.segments if s.snooping is not None}
+    for i, exp in enumerate(scenario.expect.snooping):
+        if exp.segment not in snooping:
+            problems.append((("expect", "snooping", i, "segment"),
+                             f"segment {exp.segment!r} has no snooping switch"))
+        for j, name in enumerate(exp.dropped_from):
+            if name not in names.proxies | {"site-dhcp"}:
+                problems.append((("expect", "snooping", i, "dropped_from", j),
+                                 f"{name!r} is neither 'site-dhcp' nor a declared proxy"))
     return problems
 
 
@@ -195,9 +218,13 @@ def _steps(scenario: Scenario, names: Declared) -> Problems:
 def _step_refs(scenario: Scenario, names: Declared, step: StepBase) -> Problems:
     """References of one step; messages continue ``step N``."""
     out: Problems = []
-    if isinstance(step, PowerStep):
+    if isinstance(step, PowerStep | AssignStep):
         out += [(("machines", j), f" names unknown machine {name!r}")
                 for j, name in enumerate(step.machines) if name not in names.machines]
+    if isinstance(step, AssignStep):
+        strangers = {m.name for m in scenario.machines if m.cluster is None}
+        out += [(("machines", j), f" assigns machine {name!r}, which has no cluster")
+                for j, name in enumerate(step.machines) if name in strangers]
     elif isinstance(step, ProxyStep) and step.proxy not in names.proxies:
         out.append((("proxy",), f" names unknown proxy {step.proxy!r}"))
     elif isinstance(step, LinkStep | NetemStep):

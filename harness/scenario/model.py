@@ -40,6 +40,10 @@ class Relay(Strict):
     """A DHCP relay (ip helper) joining this segment to the segment its servers live on."""
 
     upstream: Name = Field(description="segment where the DHCP server and Boot Proxy live")
+    forwards_to: list[str] | None = Field(
+        None, description="the servers on the upstream segment it forwards to ('site-dhcp', "
+        "proxy names); default: all of them. A helper list without the Boot Proxy is a "
+        "common site mistake")
 
 
 class Snooping(Strict):
@@ -209,6 +213,14 @@ class NetemStep(StepBase):
     loss_pct: float = Field(0.0, ge=0, le=100)
 
 
+class AssignStep(StepBase):
+    """The Control Plane assigns machines to their clusters now: until this step it does
+    not know them (machines powered on before an operator registered them)."""
+
+    action: Literal["assign"]
+    machines: list[str] = Field(min_length=1, description="machine names (all copies)")
+
+
 class FaultStep(StepBase):
     """Set a Control Plane fault from this moment on."""
 
@@ -223,11 +235,13 @@ class WanStep(StepBase):
 
 
 Step = Annotated[
-    PowerStep | ControlPlaneStep | ProxyStep | LinkStep | NetemStep | FaultStep | WanStep,
+    PowerStep | ControlPlaneStep | ProxyStep | LinkStep | NetemStep | FaultStep | WanStep
+    | AssignStep,
     Field(discriminator="action"),
 ]
 STEP_TYPES: tuple[type[StepBase], ...] = (
-    PowerStep, ControlPlaneStep, ProxyStep, LinkStep, NetemStep, FaultStep, WanStep)
+    PowerStep, ControlPlaneStep, ProxyStep, LinkStep, NetemStep, FaultStep, WanStep,
+    AssignStep)
 #: every action, with the step type that carries it
 STEP_ACTIONS: dict[str, type[StepBase]] = {
     action: cls for cls in STEP_TYPES
@@ -287,6 +301,15 @@ class ConflictExpectation(Strict):
     between: list[Name] = Field(min_length=2, max_length=2)
 
 
+class SnoopingExpectation(Strict):
+    """Which ports of a DHCP-snooping switch dropped DHCP server replies (none: [])."""
+
+    segment: Name
+    dropped_from: list[str] = Field(
+        description="whose ports ('site-dhcp', proxy names) must have dropped replies; "
+        "every other port must have dropped none")
+
+
 class Expectations(Strict):
     """What the run must show."""
 
@@ -304,6 +327,7 @@ class Expectations(Strict):
     clusters: list[ClusterExpectation] = Field(default_factory=list)
     conflicts: list[ConflictExpectation] = Field(default_factory=list)
     no_conflicts: bool = False
+    snooping: list[SnoopingExpectation] = Field(default_factory=list)
 
 
 class Scenario(Strict):
