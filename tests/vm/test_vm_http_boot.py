@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from scapy.layers.inet import UDP
 from scapy.utils import PcapReader
-from vmhelpers import needs_libvirt_python, needs_qemu
+from vmhelpers import failed_expectations, needs_libvirt_python, needs_qemu
 
 from harness.builder.runner import ScenarioRunner
 from harness.scenario.loader import parse_scenario
@@ -61,9 +61,7 @@ def tftp_datagrams(pcap: Path) -> list[str]:
 def test_ovmf_http_boot_reaches_ready_without_tftp(tmp_path: Path) -> None:
     runner = ScenarioRunner(parse_scenario(SCENARIO), reports_dir=tmp_path)
     result = runner.run()
-    assert result.verdict == "pass", (result.error, [
-        (e.subject, e.description, e.detail) for e in result.expectations
-        if e.verdict == "fail"])
+    assert result.verdict == "pass", failed_expectations(result)
     dhcp = [e for cap in runner.captures.values() for e in cap.dhcp]
     discovers = [e for e in dhcp if e.msg_type == "DISCOVER"
                  and (e.vendor_class or "").startswith("HTTPClient")]

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from vmhelpers import needs_libvirt_python, needs_qemu
+from vmhelpers import failed_expectations, needs_libvirt_python, needs_qemu
 
 from harness.builder.runner import ScenarioRunner
 from harness.builder.vm_driver import ExtraNic, VmDriver
@@ -60,9 +60,7 @@ def test_boots_from_second_nic_when_first_has_no_proxy(tmp_path: Path) -> None:
     assert drivers, result.error
     vm = drivers[0].vms["twonic"]
     assert vm.spec.nics[0].mac == FIRST_NIC_MAC, "the extra NIC boots first"
-    assert result.verdict == "pass", (result.error, [
-        (e.subject, e.description, e.detail) for e in result.expectations
-        if e.verdict == "fail"])
+    assert result.verdict == "pass", failed_expectations(result)
     data = runner.captures["data"].dhcp
     first = [e for e in data if e.chaddr == FIRST_NIC_MAC and e.msg_type == "DISCOVER"]
     assert first, "NIC 1 never tried to boot on its segment"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from vmhelpers import needs_libvirt_python, needs_qemu
+from vmhelpers import failed_expectations, needs_libvirt_python, needs_qemu
 
 from harness.builder.runner import ScenarioRunner
 from harness.builder.vm_driver import VmDriver, outcome_of
@@ -82,6 +82,4 @@ def test_reset_boots_fresh_os_with_data_intact(tmp_path: Path) -> None:
     assert [d.fields["data"] for d in disks] == ["new", "intact"], [d.raw for d in disks]
     assert [d.fields["boots"] for d in disks] == ["1", "2"], [d.raw for d in disks]
     assert [("ok" in r.words) for r in readies] == [True, True], [r.raw for r in readies]
-    assert result.verdict == "pass", (result.error, [
-        (e.subject, e.description, e.detail) for e in result.expectations
-        if e.verdict == "fail"])
+    assert result.verdict == "pass", failed_expectations(result)

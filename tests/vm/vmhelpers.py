@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -160,3 +161,10 @@ def ns_json(netns: str, method: str, url: str, token: str) -> tuple[int, dict[st
         raise AssertionError(f"HTTP {method} {url} from {netns} failed: {proc.stderr[-800:]}")
     answer = json.loads(proc.stdout)
     return int(answer["status"]), dict(answer["body"])
+
+
+def failed_expectations(result: Any) -> tuple[str | None, list[tuple[str, str, str]]]:
+    """A run's error and its failed expectations (subject, what, detail): the message of
+    a vm test's ``assert result.verdict == "pass"``."""
+    return result.error, [(e.subject, e.description, e.detail) for e in result.expectations
+                          if e.verdict == "fail"]
