@@ -163,6 +163,7 @@ async def bench_tftp(root: Path, name: str, digest: str, size: int, runs: int,
 
     with contextlib.ExitStack() as stack:
         servers: list[tuple[str, int, int]] = []  # (prefix, port, pid)
+        meters: dict[str, Callable[[], float]] = {}
         for prefix, tree in (("flexlab", None), ("flexlab-baseline", baseline)):
             if prefix != "flexlab" and tree is None:
                 continue
@@ -173,11 +174,12 @@ async def bench_tftp(root: Path, name: str, digest: str, size: int, runs: int,
                                                   cwd=tree or REPO))
             ready = proc.wait(ReadyLine(), timeout=30)[0]
             servers.append((prefix, int(ready["port"]), proc.pid))
+            meters[prefix] = stack.enter_context(cpu_meter(proc.pid, prefix))
         cases: list[tuple[str, int, dict[str, str]]] = [
             (f"{prefix} {label}", port, opts)
             for prefix, port, _ in servers for label, opts in (*LOCKSTEP, WINDOWED)]
-        pids = {f"{prefix} {label}": pid for prefix, _, pid in servers
-                for label, _ in (*LOCKSTEP, WINDOWED)}
+        cpu_of = {f"{prefix} {label}": meters[prefix] for prefix, _, _ in servers
+                  for label, _ in (*LOCKSTEP, WINDOWED)}
         if shutil.which("in.tftpd") is None:
             print("in.tftpd not installed (apt-get install tftpd-hpa): skipping tftpd-hpa rows")
         else:
@@ -187,17 +189,18 @@ async def bench_tftp(root: Path, name: str, digest: str, size: int, runs: int,
                  "--secure", str(root)], False, logs / "tftpd-hpa.log"))
             await poll(lambda: probe_ok(hpa_port), "in.tftpd")
             cases += [(f"tftpd-hpa {label}", hpa_port, opts) for label, opts in HPA]
-            pids.update({f"tftpd-hpa {label}": hpa.pid for label, _ in HPA})
+            hpa_cpu = stack.enter_context(cpu_meter(hpa.pid, "tftpd-hpa"))
+            cpu_of.update({f"tftpd-hpa {label}": hpa_cpu for label, _ in HPA})
         times: dict[str, list[float]] = {label: [] for label, _, _ in cases}
         cpu: dict[str, list[float]] = {label: [] for label, _, _ in cases}
         oacks: dict[str, dict[str, str]] = {}
         for _ in range(runs):
             for label, case_port, opts in cases:
-                before = cpu_seconds(pids[label])
+                before = cpu_of[label]()
                 seconds, oacks[label] = await tftp_once(case_port, name, opts, digest)
                 times[label].append(seconds)
-                await asyncio.sleep(0.2)  # tftpd-hpa's transfer child is reaped by now
-                cpu[label].append(cpu_seconds(pids[label]) - before)
+                await asyncio.sleep(0.2)  # tftpd-hpa's transfer child has taken the last ACK
+                cpu[label].append(cpu_of[label]() - before)
         profiles: dict[str, object] = {}
         for prefix, port, pid in servers if profile else []:
             for label, opts in LOCKSTEP:
@@ -227,12 +230,31 @@ async def bench_tftp(root: Path, name: str, digest: str, size: int, runs: int,
     return rows, ratios, profiles
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU time of ``pid`` and its reaped children (tftpd-hpa forks one per transfer):
-    utime + stime + cutime + cstime from /proc. Unlike throughput it barely moves with
-    the load of other work on the host."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+CPUACCT = Path("/sys/fs/cgroup/cpuacct")
+
+
+@contextlib.contextmanager
+def cpu_meter(pid: int, name: str) -> Iterator[Callable[[], float]]:
+    """CPU seconds used by ``pid`` and every process it forks from now on (tftpd-hpa
+    forks one per transfer and lets the kernel reap it, so /proc's cutime misses them):
+    a cgroup-v1 cpuacct group of its own, removed on exit. Unlike throughput, CPU per MB
+    barely moves with the load of other work on the host. Yields a reader; without
+    cpuacct the reader returns NaN."""
+    group = CPUACCT / f"flexlab-bench-{name}-{os.getpid()}"
+    try:
+        group.mkdir()
+        (group / "cgroup.procs").write_text(str(pid))
+    except OSError:
+        yield lambda: float("nan")
+        return
+    try:
+        yield lambda: int((group / "cpuacct.usage").read_text()) / 1e9
+    finally:
+        with contextlib.suppress(OSError):
+            for left in (group / "cgroup.procs").read_text().split():
+                (CPUACCT / "cgroup.procs").write_text(left)
+        with contextlib.suppress(OSError):
+            group.rmdir()
 
 
 @contextlib.contextmanager
