@@ -321,16 +321,19 @@ def _soak(doc: dict[str, Any]) -> list[str]:
 
 
 def _suite(doc: dict[str, Any]) -> list[str]:
-    lines = ["", "| what | tests | workers | wall s (median, min-max) | runs |",
-             "| --- | ---: | ---: | ---: | ---: |"]
+    lines = ["", "| what | tests | failed | workers | shard | wall s median (min-max) | runs | "
+             "measured (UTC) | commit | load at start |",
+             "| --- | ---: | ---: | ---: | --- | ---: | ---: | --- | --- | --- |"]
     for row in doc.get("measurements", []):
         wall = row.get("wall_s") or {}
-        lines.append(f"| {_cell(row['what'])} | {row.get('tests', DASH)} | "
-                     f"{row.get('workers', DASH)} | {fmt(wall.get('median'), 1)} "
-                     f"({fmt(wall.get('min'), 1)}-{fmt(wall.get('max'), 1)}) | "
-                     f"{wall.get('n', DASH)} |")
-    for note in doc.get("notes", []):
-        lines += ["", f"- {note}"]
+        runs = row.get("runs") or []
+        failed = sum(int(r.get("failures", 0)) + int(r.get("errors", 0)) for r in runs)
+        loads = "; ".join(str(r.get("loadavg_at_start", DASH)) for r in runs)
+        lines.append(f"| {_cell(row['what'])} | {row.get('tests', DASH)} | {failed} | "
+                     f"{row.get('workers', DASH)} | {row.get('shard') or 'all'} | "
+                     f"{fmt(wall.get('median'), 1)} ({fmt(wall.get('min'), 1)}-"
+                     f"{fmt(wall.get('max'), 1)}) | {len(runs)} | {row.get('date_utc', DASH)} | "
+                     f"{row.get('commit', DASH)} | {loads} |")
     return lines
 
 

@@ -34,7 +34,12 @@ def collect(*extra: str) -> list[str]:
     if proc.returncode not in (0, 5):
         raise SystemExit(f"collection failed ({proc.returncode}):\n{proc.stdout[-3000:]}"
                          f"{proc.stderr[-2000:]}")
-    return [line for line in proc.stdout.splitlines() if "::" in line and " " not in line]
+    # -q lists one node id a line (ids may hold spaces), then a blank line and a summary
+    ids = []
+    for line in proc.stdout.splitlines():
+        if "::" in line and not line.startswith((" ", "[", "=", "-")):
+            ids.append(line)
+    return ids
 
 
 @dataclass
@@ -55,15 +60,24 @@ class ShardReport:
         return not (self.missing or self.twice or self.extra)
 
 
-def shard_report(splits: int, durations_path: Path = DURATIONS) -> ShardReport:
-    """Whole-suite and per-shard node ids compared; every shard's estimated seconds."""
+def shard_report(splits: int, durations_path: Path = DURATIONS, attempts: int = 3
+                 ) -> ShardReport:
+    """Whole-suite and per-shard node ids compared; every shard's estimated seconds.
+
+    The suite is collected whole again after the shards: if it changed meanwhile (someone
+    added a test to the working tree), the comparison is void and is made again."""
     whole = collect()
+    for _ in range(attempts):
+        shards = [collect("--splits", str(splits), "--group", str(i), "--durations-path",
+                          str(durations_path), "--splitting-algorithm", "least_duration")
+                  for i in range(1, splits + 1)]
+        after = collect()
+        if after == whole:
+            break
+        whole = after
     durations: dict[str, float] = json.loads(durations_path.read_text())
     known = [d for t, d in durations.items() if t in set(whole)]
     average = sum(known) / len(known) if known else 1.0
-    shards = [collect("--splits", str(splits), "--group", str(i), "--durations-path",
-                      str(durations_path), "--splitting-algorithm", "least_duration")
-              for i in range(1, splits + 1)]
     seen: dict[str, int] = {}
     for shard in shards:
         for test in shard:

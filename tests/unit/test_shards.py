@@ -1,0 +1,69 @@
+"""scripts/check-shards.py, which shows that N pytest-split shards (CI over N machines,
+docs/CI.md) run exactly the whole suite, catches a shard plan that drops or repeats a test.
+
+The check itself collects the suite four times (a minute on a loaded host), so CI runs it
+as its own step (ci-examples/), not inside the suite."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _check_shards() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("check_shards",
+                                                  REPO / "scripts" / "check-shards.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def _report(tmp_path: Path, *collections: list[str]) -> Any:
+    """shard_report on canned collections (whole, shard 1, shard 2, whole again)."""
+    module = _check_shards()
+    calls = iter(collections)
+    durations = tmp_path / "d.json"
+    durations.write_text(json.dumps({"a.py::t1": 3.0, "b.py::t3": 1.0}))
+    original = module.collect
+    module.collect = lambda *extra: next(calls)
+    try:
+        return module.shard_report(2, durations)
+    finally:
+        module.collect = original
+
+
+WHOLE = ["a.py::t1", "a.py::t2", "b.py::t3"]
+
+
+def test_shards_that_partition_the_suite_pass(tmp_path: Path) -> None:
+    report = _report(tmp_path, WHOLE, ["a.py::t1"], ["a.py::t2", "b.py::t3"], WHOLE)
+    assert report.exact and report.shard_tests == [1, 2]
+    assert report.shard_seconds == [3.0, 3.0]  # t2 unknown: the average of the known, 2 s
+    assert report.unknown_durations == ["a.py::t2"]
+
+
+def test_a_shard_plan_that_drops_or_repeats_a_test_is_caught(tmp_path: Path) -> None:
+    report = _report(tmp_path, WHOLE, ["a.py::t1"], ["b.py::t3"], WHOLE)
+    assert report.missing == ["a.py::t2"] and not report.exact
+    report = _report(tmp_path, WHOLE, ["a.py::t1", "b.py::t3"], ["a.py::t2", "b.py::t3"],
+                     WHOLE)
+    assert report.twice == ["b.py::t3"] and not report.exact
+
+
+def test_a_suite_that_changed_during_the_check_is_compared_again(tmp_path: Path) -> None:
+    grown = [*WHOLE, "c.py::t4"]
+    report = _report(tmp_path, WHOLE, ["a.py::t1"], ["a.py::t2", "b.py::t3"], grown,
+                     ["a.py::t1", "c.py::t4"], ["a.py::t2", "b.py::t3"], grown)
+    assert report.exact and report.tests == 4
