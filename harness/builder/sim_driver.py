@@ -22,6 +22,7 @@ from harness.machines.sim.agent import Disk, NodeFacts
 from harness.machines.sim.fleet import Fleet, FleetClosed
 from harness.machines.sim.machine import MachineSpec, SimMachine
 from harness.machines.sim.profiles import profile
+from harness.machines.sim.timeline import TimelineEvent as SimEvent
 from harness.scenario.drivers import MachinePlan, MachineProgress, TimelineEvent
 from harness.scenario.model import Scenario
 from harness.wait import wait_until
@@ -72,6 +73,10 @@ class SimDriver:
         self.runs: list[_Run] = []
         self._where: dict[str, tuple[_Run, int]] = {}
         self._history: dict[str, list[TimelineEvent]] = {}  # boots in fleets that ended
+        # per copy: its live machine's events converted so far and the proxies that answered;
+        # a poll converts only what came since (1,000 machines' whole timelines every 0.2 s
+        # held the GIL long enough to starve the fleets' event loops)
+        self._seen: dict[str, tuple[SimMachine, list[TimelineEvent], set[str]]] = {}
         self._count = 0
 
     def add(self, plans: list[MachinePlan]) -> None:
@@ -97,6 +102,7 @@ class SimDriver:
                 except FleetClosed:  # that fleet ended (its timeout): keep the record
                     self._history[key] = self._history.get(key, []) + self._timeline(
                         run.fleet.machines[index])
+                    self._seen.pop(key, None)
             by_segment.setdefault((plan.attach_host, plan.segment), []).append(plan)
         for (host, segment), plans in by_segment.items():
             # firmware that finds no boot retries after a reboot, as most BIOSes do
@@ -145,12 +151,9 @@ class SimDriver:
                 if index < len(machines):
                     m = machines[index]
                     prog.phase = m.state
-                    prog.timeline = self._history.get(key, []) + self._timeline(m)
-                    prog.answered_by = sorted({
-                        str(e.detail.get("src_ip")) for e in m.timeline.events
-                        if e.kind == "received" and e.detail.get("proxy")
-                        and e.detail.get("pxe")
-                    })
+                    events, answered = self._follow(key, m)
+                    prog.timeline = self._history.get(key, []) + events
+                    prog.answered_by = sorted(answered)
                     prog.error = str(m.error) if m.error else None
                     prog.finished = m.finished or m.state in FINAL
                 else:
@@ -163,14 +166,32 @@ class SimDriver:
             out[key] = prog
         return out
 
+    def _follow(self, key: str, m: SimMachine) -> tuple[list[TimelineEvent], set[str]]:
+        """Copy ``key``'s live machine's events and the proxies that answered it, converting
+        only the events added since the last poll (its timeline only grows)."""
+        cached = self._seen.get(key)
+        if cached is None or cached[0] is not m:
+            cached = self._seen[key] = (m, [], set())
+        _, events, answered = cached
+        new = m.timeline.events[len(events):]  # the fleet thread appends meanwhile: a slice
+        for e in new:
+            if e.kind == "received" and e.detail.get("proxy") and e.detail.get("pxe"):
+                answered.add(str(e.detail.get("src_ip")))
+        events.extend(self._convert(new))
+        return list(events), answered
+
     @staticmethod
     def _timeline(m: SimMachine) -> list[TimelineEvent]:
+        return SimDriver._convert(list(m.timeline.events))
+
+    @staticmethod
+    def _convert(events: list[SimEvent]) -> list[TimelineEvent]:
         return [
             TimelineEvent(e.t, e.kind, e.summary,
                           peer=str(e.detail.get("src_ip") or e.detail.get("server")
                                    or "") or None,
                           detail=dict(e.detail))
-            for e in list(m.timeline.events)
+            for e in events
         ]
 
     def close(self) -> None:
