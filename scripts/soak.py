@@ -53,8 +53,12 @@ def node_id(case: ET.Element) -> str:
     file = case.get("file")
     if file:
         return f"{file}::{name}"
+    if classname.endswith(".yaml"):  # a scenario file: pytest keeps its suffix
+        path = classname[: -len(".yaml")].replace(".", "/") + ".yaml"
+        if (REPO / path).is_file():
+            return f"{path}::{name}"
     parts = classname.split(".")
-    # pytest writes classname = dotted module path [+ .Class]; scenario files end in .yaml
+    # pytest writes classname = dotted module path [+ .Class] (".py" dropped)
     for cut in range(len(parts), 0, -1):
         for suffix in (".py", ".yaml"):
             path = REPO / ("/".join(parts[:cut]) + suffix)

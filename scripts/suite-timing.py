@@ -41,8 +41,8 @@ def junit_counts(path: Path) -> dict[str, int]:
     return {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
 
 
-def one_run(workers: int, shard: str | None, lint: bool, pytest_args: list[str]
-            ) -> dict[str, object]:
+def one_run(workers: int, shard: str | None, lint: bool, pytest_args: list[str],
+            log: Path | None = None) -> dict[str, object]:
     """scripts/run-tests.sh once: wall seconds, exit status, JUnit counts."""
     with tempfile.TemporaryDirectory(prefix="flexlab-timing-") as tmp:
         junit = Path(tmp) / "junit.xml"
@@ -58,6 +58,8 @@ def one_run(workers: int, shard: str | None, lint: bool, pytest_args: list[str]
                               check=False)
         wall = time.monotonic() - started
         counts = junit_counts(junit) if junit.is_file() else {}
+        if log is not None:
+            log.write_text(proc.stdout + proc.stderr)
     tail = proc.stdout.strip().splitlines()[-3:]
     print(f"  {wall:.0f} s, exit {proc.returncode}, {counts}, load at start {load}: "
           f"{' | '.join(tail)}", flush=True)
@@ -74,12 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lint", action="store_true", help="time ruff and mypy too")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--doc", type=Path, default=DOC)
+    parser.add_argument("--log", type=Path, default=None, help="keep the last run's output")
     parser.add_argument("pytest_args", nargs="*")
     args = parser.parse_args(argv)
     command = "python scripts/suite-timing.py " + " ".join(
         argv if argv is not None else sys.argv[1:])
     print(f"{args.what}: {args.runs} runs, {args.workers} workers", flush=True)
-    runs = [one_run(args.workers, args.shard, args.lint, args.pytest_args)
+    runs = [one_run(args.workers, args.shard, args.lint, args.pytest_args, args.log)
             for _ in range(args.runs)]
     walls = [float(r["wall_s"]) for r in runs]  # type: ignore[arg-type]
     row = {"what": args.what, "command": command, "date_utc": time.strftime(

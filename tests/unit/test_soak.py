@@ -1,0 +1,52 @@
+"""scripts/soak.py reads each round's JUnit into per-test outcomes: a test that passed in
+one round and failed in another is a flake; node ids match pytest's (file::name)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parents[2]
+
+JUNIT = """<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest"
+ errors="0" failures="1" skipped="1" tests="4">
+<testcase classname="tests.unit.test_soak" name="test_ok[a b]" time="0.1"/>
+<testcase classname="tests.sim.lab.test_cleanup" name="test_gone" time="1.0">
+ <failure message="AssertionError: namespace left&#10;more">trace</failure></testcase>
+<testcase classname="scenarios.smoke.yaml" name="smoke" time="3.0"><skipped message="x"/></testcase>
+<testcase classname="scenarios.vm.vm-cluster.yaml" name="vm-cluster" time="9.0"/>
+</testsuite></testsuites>"""
+
+
+def _soak() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("soak", REPO / "scripts" / "soak.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_round_outcomes_by_pytest_node_id(tmp_path: Path) -> None:
+    junit = tmp_path / "soak-1.xml"
+    junit.write_text(JUNIT)
+    got = _soak().outcomes(junit)
+    assert got == {
+        "tests/unit/test_soak.py::test_ok[a b]": ("passed", ""),
+        "tests/sim/lab/test_cleanup.py::test_gone": ("failed",
+                                                     "AssertionError: namespace left"),
+        "scenarios/smoke.yaml::smoke": ("skipped", ""),
+        "scenarios/vm/vm-cluster.yaml::vm-cluster": ("passed", ""),
+    }
+
+
+def test_a_test_case_of_an_unknown_file_keeps_its_junit_names() -> None:
+    case = ET.fromstring('<testcase classname="nowhere.mod" name="t"/>')
+    assert _soak().node_id(case) == "nowhere.mod::t"
