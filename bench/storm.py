@@ -28,6 +28,7 @@ import dataclasses
 import ipaddress
 import itertools
 import json
+import math
 import os
 import random
 import re
@@ -196,6 +197,12 @@ def summarise_run(result: RunResult, per_kind: int) -> dict[str, Any]:
     }
 
 
+def segment_prefix(machines: int) -> int:
+    """The segment's prefix length: a /20 (2,047 leases in the pool's upper half) or wider,
+    so the pool holds twice the machines (a 5,000-machine storm gets a /17)."""
+    return min(20, 32 - math.ceil(math.log2(machines * 4)))
+
+
 def _one_run(per_kind: int, timeout: float | None) -> dict[str, Any]:
     """Build the resized storm, run it once (the runner tears the lab down), summarise it."""
     scenario = storm_scenario(per_kind, timeout=timeout)
@@ -203,7 +210,7 @@ def _one_run(per_kind: int, timeout: float | None) -> dict[str, Any]:
     t0 = time.time()
     runner = ScenarioRunner(scenario, reports_dir=REPO / "reports" / "bench",
                             scenario_file=SCENARIO)
-    runner.plan = widen(runner.plan)
+    runner.plan = widen(runner.plan, segment_prefix(2 * per_kind))
     result = runner.run()
     return {"date_utc": time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(t0)),
             "loadavg_before": load_before, "loadavg_after": provenance.loadavg(),
@@ -234,7 +241,7 @@ def run_storm(per_kind: int, results: Path | None = None, timeout: float | None 
     times = [r["time_to_all_ready_s"] for r in done]
     doc = {**stamp,
            "scenario": f"{SCENARIO.relative_to(REPO)} with count={per_kind} per group",
-           "segment_prefix": 20,
+           "segment_prefix": segment_prefix(2 * per_kind),
            **{k: v for k, v in median.items() if k not in ("date_utc", "versions")},
            "verdicts": [r["verdict"] for r in done],
            "spread": {
