@@ -8,7 +8,9 @@ that capture to check). A scenario reads them three ways:
   at least one capture was judged at all;
 - a named rule id: it PASSed on some segment and FAILed on none — a rule that was
   never applied proves nothing, so it fails the expectation;
-- ``violations``: each listed rule FAILed somewhere; the report names those frames.
+- ``violations``: each listed rule FAILed somewhere; the report names those frames;
+- ``diagnoses``: a rule FAILed with a finding saying the given text (the failure and
+  why, e.g. SITE-3's "the relay does not forward to the Boot Proxy").
 """
 
 from __future__ import annotations
@@ -33,7 +35,25 @@ def judge_rules(expect: Expectations, findings: dict[str, list[Finding]],
     out = [_must(located, set(expect.violations)) if rule == "MUST"
            else _holds(rule, located) for rule in expect.rules]
     out += [_violated(rule, located, names) for rule in expect.violations]
+    out += [_diagnosed(d.rule, d.says, located, names) for d in expect.diagnoses]
     return out
+
+
+def _diagnosed(rule: str, says: str, located: list[Located],
+               names: Names) -> ExpectationResult:
+    """``rule`` FAILed somewhere with a finding that says ``says``."""
+    label = f"{rule} fails saying {says!r}"
+    fails = [(seg, f) for seg, f in located if f.rule_id == rule and f.verdict == Verdict.FAIL]
+    hits = [(seg, f) for seg, f in fails if says in f.message]
+    shown = hits or fails
+    detail = "; ".join(f"{seg}: {named_addresses(f.message, names)}"
+                       for seg, f in shown[:MAX_SHOWN])
+    if hits:
+        return ExpectationResult("rule", rule, label, "pass", detail)
+    if fails:
+        return ExpectationResult("rule", rule, label, "fail",
+                                 f"{rule} failed, but no finding says it: {detail}")
+    return ExpectationResult("rule", rule, label, "fail", f"{rule} did not fail in this run")
 
 
 def _must(located: list[Located], expected: set[str]) -> ExpectationResult:

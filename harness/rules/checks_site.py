@@ -93,11 +93,30 @@ def site3(an: Analysis, j: Judge) -> None:
         if not got_addr and mac not in relayed and an.end_time - t0 >= window:
             missing.append("no address offer (is a site DHCP server on this segment?)")
         if served and not got_proxy and an.end_time - t0 >= window:
-            missing.append("no ProxyDHCP offer although a Boot Proxy serves it")
+            missing.append("no ProxyDHCP offer although a Boot Proxy serves it"
+                           + _relay_skips_proxy(an, mac))
         if missing:
             j.fail("; ".join(missing), [frames[mac]], mac)
         else:
             j.checked()
+
+
+def _relay_skips_proxy(an: Analysis, mac: str) -> str:
+    """Why a served client behind a relay got no proxy offer, when this capture shows it:
+    the relay sent its DISCOVERs on (to the site DHCP server) but never to a Boot Proxy
+    serving it — a helper address list without the Boot Proxy."""
+    relayed = [q for q in an.discovers() if q.chaddr == mac and q.giaddr != ZERO]
+    if not relayed:
+        return ""
+    serving = sorted(ip for ip, macs in an.ctx.serves.items() if mac in macs)
+    sent_to = sorted({q.dst_ip for q in relayed})
+    if set(serving) & set(sent_to):
+        return ""
+    giaddrs = ", ".join(sorted({q.giaddr for q in relayed}))
+    return (f": the relay does not forward to the Boot Proxy — relay {giaddrs} sent this "
+            f"client's DISCOVERs to {', '.join(sent_to)} only, never to "
+            f"{' or '.join(serving)}, which serves it (add it to the relay's helper "
+            "addresses)")
 
 
 def _domains_of(an: Analysis, macs: frozenset[str]) -> dict[str, set[str]]:

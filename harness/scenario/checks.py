@@ -273,6 +273,10 @@ def _rule_ids(scenario: Scenario) -> Problems:
                 problems.append((("expect", field, j),
                                  f"unknown rule id {rule!r} in expect.{field} (the ids of "
                                  "CONFORMANCE.md, e.g. SITE-1)"))
+    for j, diagnosis in enumerate(expect.diagnoses):
+        if diagnosis.rule not in RULES:
+            problems.append((("expect", "diagnoses", j, "rule"),
+                             f"unknown rule id {diagnosis.rule!r} in expect.diagnoses"))
     for j, rule in enumerate(expect.violations):
         if rule in expect.rules and rule != "MUST":
             problems.append((("expect", "violations", j),

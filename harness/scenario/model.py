@@ -310,6 +310,13 @@ class SnoopingExpectation(Strict):
         "every other port must have dropped none")
 
 
+class DiagnosisExpectation(Strict):
+    """A rule that must FAIL saying this: the failure and its diagnosis, both expected."""
+
+    rule: str = Field(description="a rule id, e.g. SITE-3")
+    says: str = Field(min_length=1, description="text one of its FAIL findings contains")
+
+
 class Expectations(Strict):
     """What the run must show."""
 
@@ -328,6 +335,7 @@ class Expectations(Strict):
     conflicts: list[ConflictExpectation] = Field(default_factory=list)
     no_conflicts: bool = False
     snooping: list[SnoopingExpectation] = Field(default_factory=list)
+    diagnoses: list[DiagnosisExpectation] = Field(default_factory=list)
 
 
 class Scenario(Strict):

@@ -276,8 +276,7 @@ def _offer_result(ctx: SiteContext, probe: Probe, ex: Exchange) -> CheckResult:
                            f"Boot Proxies {text} answered {probe.mac}", evidence, data=data)
     relayed = [s.message for s in sites.values() if s.message.relayed]
     if relayed:
-        evidence.append(f"the site DHCP offer came through relay {relayed[0].giaddr}: does "
-                        "that relay also forward to the Boot Proxy (a second helper address)?")
+        return _relay_skips_proxy(probe, relayed[0], [*evidence, _overheard(ex)], data)
     if not sites:
         evidence.append("no site DHCP offer came back either")
     evidence.append(_overheard(ex))
@@ -285,6 +284,26 @@ def _offer_result(ctx: SiteContext, probe: Probe, ex: Exchange) -> CheckResult:
         "proxydhcp", "proxydhcp.offer", Verdict.FAIL,
         f"nothing answered a PXE DISCOVER for {probe.mac}; or a reply was dropped on the way "
         "(DHCP snooping?)", evidence, hint=SNOOPING_HINT, data=data)
+
+
+def _relay_skips_proxy(probe: Probe, site_offer: DhcpMessage, evidence: list[str],
+                       data: dict[str, Any]) -> CheckResult:
+    """A relayed segment where the relay carried the PXE DISCOVER to the site DHCP server
+    (its offer came back through the relay) and no ProxyDHCP offer came back the same way.
+    A snooping switch cannot be the cause here: both replies would enter through the
+    relay's port. The relay's helper list lacks the Boot Proxy — or no Boot Proxy serves
+    this MAC, which only the Control Plane can tell."""
+    evidence.append(f"the site DHCP server {site_offer.server}'s offer came back through "
+                    f"relay giaddr {site_offer.giaddr}; no ProxyDHCP offer did")
+    return CheckResult(
+        "proxydhcp", "proxydhcp.offer", Verdict.FAIL,
+        f"the relay does not forward to the Boot Proxy: relay {site_offer.giaddr} carried "
+        f"the PXE DISCOVER for {probe.mac} to site DHCP server {site_offer.server}, but no "
+        "ProxyDHCP offer came back through it", evidence,
+        hint="add the Boot Proxy's address to the relay's DHCP helper list (ip "
+        "helper-address, dhcrelay's servers) beside the site DHCP server; if it is "
+        f"already there, check that {probe.mac} is assigned (Control Plane) to a cluster "
+        "that Boot Proxy serves", data=data)
 
 
 def _delay(probe: Probe, seen: Seen) -> float:
