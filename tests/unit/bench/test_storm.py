@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from bench.storm import _median_run, client_phases, segment_prefix
@@ -31,8 +33,9 @@ def test_client_phases_add_each_state_until_the_next_and_group_the_dhcp_rounds()
 
 
 def test_the_median_run_is_one_real_run_and_a_run_not_all_ready_counts_slowest() -> None:
-    runs = [{"time_to_all_ready_s": None, "n": 1}, {"time_to_all_ready_s": 30.0, "n": 2},
-            {"time_to_all_ready_s": 20.0, "n": 3}]
+    runs: list[dict[str, Any]] = [{"time_to_all_ready_s": None, "n": 1},
+                                  {"time_to_all_ready_s": 30.0, "n": 2},
+                                  {"time_to_all_ready_s": 20.0, "n": 3}]
     assert _median_run(runs)["n"] == 2
 
 
