@@ -44,7 +44,9 @@ def _diagnosed(rule: str, says: str, located: list[Located],
     """``rule`` FAILed somewhere with a finding that says ``says``."""
     label = f"{rule} fails saying {says!r}"
     fails = [(seg, f) for seg, f in located if f.rule_id == rule and f.verdict == Verdict.FAIL]
-    hits = [(seg, f) for seg, f in fails if says in f.message]
+    # the text may name a declared party ("rogue (10.0.0.9)"), as the report shows it
+    hits = [(seg, f) for seg, f in fails
+            if says in f.message or says in named_addresses(f.message, names)]
     shown = hits or fails
     detail = "; ".join(f"{seg}: {named_addresses(f.message, names)}"
                        for seg, f in shown[:MAX_SHOWN])

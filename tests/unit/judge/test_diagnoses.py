@@ -36,3 +36,17 @@ def test_the_failure_without_the_diagnosis_fails() -> None:
 def test_no_failure_at_all_fails() -> None:
     assert verdict(site3(Verdict.PASS, "3 clients checked")) == (
         "fail", "SITE-3 did not fail in this run")
+
+
+def test_the_diagnosis_may_name_a_declared_party() -> None:
+    """SITE-1's finding carries addresses; the report (and so the expectation) reads the
+    declared proxy's name beside its address."""
+    expect = Expectations(rules=[], diagnoses=[
+        DiagnosisExpectation(rule="SITE-1", says="rogue (10.0.0.9)")])
+    finding = Finding("SITE-1", Level.MUST, Verdict.FAIL,
+                      "2 ProxyDHCP servers answer m: ['10.0.0.3', '10.0.0.9']")
+    names = {"10.0.0.3": "bp1", "10.0.0.9": "rogue"}
+    (result,) = judge_rules(expect, {"lan": [finding]},
+                            lambda ips: [names.get(ip, ip) for ip in ips])
+    assert result.verdict == "pass", result.detail
+    assert "bp1 (10.0.0.3)" in result.detail and "rogue (10.0.0.9)" in result.detail
