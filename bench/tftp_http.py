@@ -502,6 +502,18 @@ def render(machine: dict[str, object], tftp: list[dict[str, object]],
         "- TFTP throughput on loopback is bound by per-packet cost: windowsize 8 cuts the ACK "
         "round trips 8-fold. tftpd-hpa 5.2 does not implement windowsize (RFC 7440), so its "
         "best case is lockstep.",
+        "- Lockstep (windowsize 1) is one round trip per block: client, wake-up, server, "
+        "wake-up. On a loaded host the wake-ups (waiting for a core) dominate, which is why "
+        "single runs swing several-fold; the per-run ratios and the CPU column are the "
+        "figures to compare.",
+        "- server CPU ms per MB: CPU time of the server process and every process it forks "
+        "(tftpd-hpa forks one per transfer), from a cpuacct cgroup per server, divided by "
+        "the MB delivered; it moves little with the host's load.",
+        "- flexlab-baseline rows (with `--baseline REV`): the TFTP server of that revision, "
+        "from `git archive`, in the same runs as the current one.",
+        "- py-spy tables sample every thread, idle included: the event loop's thread waits "
+        "in EpollSelector.select (about half the samples), the transfer thread in "
+        "TransferPump._run (its epoll wait); the rest is the work.",
         "- HTTP: both servers use sendfile; nginx runs one worker to match the single asyncio "
         "process. The client is Python asyncio and may be the limit at high rates.",
         "- What matters for booting: TFTP carries only the iPXE binary (undionly.kpxe 70 KB, "
@@ -541,10 +553,17 @@ async def amain(args: argparse.Namespace) -> None:
         for f in root.iterdir():
             f.chmod(0o644)
         digest = hashlib.sha256(data).hexdigest()
+        baseline_tree = None
+        if args.baseline:
+            baseline_tree = work / "baseline"
+            baseline_tree.mkdir()
+            archive = subprocess.run(["git", "-C", str(REPO), "archive", args.baseline,
+                                      "bootproxy"], capture_output=True, check=True).stdout
+            subprocess.run(["tar", "-x", "-C", str(baseline_tree)], input=archive, check=True)
         if args.only in ("all", "tftp"):
             print(f"TFTP: {size / MB:.0f} MB file, {args.runs} runs per case ...", flush=True)
             tftp, ratios, profiles = await bench_tftp(
-                root, "big.bin", digest, size, args.runs, logs, args.baseline_tree,
+                root, "big.bin", digest, size, args.runs, logs, baseline_tree,
                 args.profile)
             for r in tftp:
                 print(f"  {r['server']:55s} {r['mb_per_s_median']:7.1f} MB/s", flush=True)
@@ -571,8 +590,8 @@ async def amain(args: argparse.Namespace) -> None:
     if tftp:
         (out / "tftp.json").write_text(json.dumps(
             {**common, "file_bytes": size, "results": tftp, "ratios_vs_tftpd_hpa": ratios,
-             **({"baseline_tree": "the parent commit's bootproxy/ (git archive)"}
-                if args.baseline_tree else {}),
+             **({"baseline": _cmd(["git", "-C", str(REPO), "rev-parse", "--short",
+                                   args.baseline])} if args.baseline else {}),
              **({"profiles": profiles} if profiles else {})}, indent=2) + "\n")
     if http:
         (out / "http.json").write_text(json.dumps({**common, "clients": args.http_clients,
@@ -599,9 +618,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--http-clients", type=int, default=100)
     parser.add_argument("--only", choices=["all", "tftp", "http"], default="all")
-    parser.add_argument("--baseline-tree", type=Path,
-                        help="another checkout (e.g. `git archive` of an older commit): its "
-                             "bootproxy TFTP server runs beside ours as flexlab-baseline rows")
+    parser.add_argument("--baseline", metavar="REV",
+                        help="a git revision: its bootproxy TFTP server (git archive) runs "
+                             "beside ours as flexlab-baseline rows")
     parser.add_argument("--profile", type=int, default=0, metavar="FETCHES",
                         help="after the timed runs, sample our server(s) with py-spy during "
                              "FETCHES lockstep fetches per case")
