@@ -6,9 +6,15 @@ non-x86 and watch the Control Plane reject it.
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import struct
+import time
 from dataclasses import dataclass, field
 from typing import Any
+
+#: ask the kernel to stamp each datagram's arrival (CLOCK_REALTIME, ns) in an ancillary message
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 
 
 @dataclass(frozen=True)
@@ -89,3 +95,41 @@ def sntp_offset(reply: bytes, t1: float, t4: float) -> float:
         raise ValueError("NTP reply does not answer our request (origin timestamp)")
     t2, t3 = _from_stamp(reply[32:40]), _from_stamp(reply[40:48])
     return ((t2 - t1) + (t3 - t4)) / 2
+
+
+def stamp_arrivals(sock: socket.socket) -> None:
+    """Have the kernel record when each datagram reaches ``sock`` (see :func:`recv_arrival`)."""
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+
+
+async def recv_arrival(sock: socket.socket, size: int) -> tuple[bytes, float]:
+    """One datagram from non-blocking ``sock`` and the Unix time it arrived.
+
+    The arrival time is the kernel's stamp (:func:`stamp_arrivals`), not the moment this
+    coroutine got to run: a real agent's SNTP exchange runs on its own CPU, while an
+    emulated one shares an event loop with a thousand machines, and reading the clock
+    after the loop's lag would count that lag as network delay (an offset error of half
+    of it, enough for the Control Plane to reject the node's clock in a storm).
+    """
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            data, ancillary, _flags, _addr = sock.recvmsg(size, socket.CMSG_SPACE(16))
+        except (BlockingIOError, InterruptedError):
+            ready: asyncio.Future[None] = loop.create_future()
+            loop.add_reader(sock.fileno(), _wake, ready)
+            try:
+                await ready
+            finally:
+                loop.remove_reader(sock.fileno())
+            continue
+        for level, kind, raw in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(raw) >= 16:
+                sec, nsec = struct.unpack("qq", raw[:16])
+                return data, sec + nsec / 1e9
+        return data, time.time()  # no stamp (option not set): the best this side can do
+
+
+def _wake(ready: asyncio.Future[None]) -> None:
+    if not ready.done():
+        ready.set_result(None)

@@ -25,7 +25,13 @@ from urllib.parse import urlsplit
 
 from harness.machines.sim import http as sim_http
 from harness.machines.sim import trust
-from harness.machines.sim.agent import NodeFacts, sntp_offset, sntp_request
+from harness.machines.sim.agent import (
+    NodeFacts,
+    recv_arrival,
+    sntp_offset,
+    sntp_request,
+    stamp_arrivals,
+)
 from harness.machines.sim.dhcp import (
     ACK,
     DISCOVER,
@@ -603,11 +609,13 @@ class SimMachine:
         its skewed clock to the server's. Raises on no answer or a malformed one."""
         sock = self._socket(socket.SOCK_DGRAM)
         sock.setblocking(False)
+        stamp_arrivals(sock)  # t4 is when the reply arrived, not when this loop got to it
         loop = asyncio.get_running_loop()
         skewed = time.time() + self.spec.facts.clock_skew
         await loop.sock_sendto(sock, sntp_request(skewed), (server, 123))
-        data = await asyncio.wait_for(loop.sock_recv(sock, 512), timeout=2.0 * self.scale + 1)
-        return sntp_offset(data, skewed, time.time() + self.spec.facts.clock_skew)
+        async with asyncio.timeout(2.0 * self.scale + 1):  # not wait_for: see _recv_reply
+            data, arrived = await recv_arrival(sock, 512)
+        return sntp_offset(data, skewed, arrived + self.spec.facts.clock_skew)
 
     async def _api(self, cp: str, path: str, token: str | None,
                    body: dict[str, Any] | None, tls: ssl.SSLContext | None = None) -> Any:

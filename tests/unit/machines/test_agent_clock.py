@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import struct
+import time
 
 import pytest
 
-from harness.machines.sim.agent import NTP_EPOCH, NodeFacts, sntp_offset, sntp_request
+from harness.machines.sim.agent import (
+    NTP_EPOCH,
+    NodeFacts,
+    recv_arrival,
+    sntp_offset,
+    sntp_request,
+    stamp_arrivals,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -55,3 +65,41 @@ def test_payload_reports_the_clock_as_given_and_the_address() -> None:
     assert body["facts"]["nics"] == [{"name": "eth0", "mac": "52:54:00:00:00:01",
                                       "ipv4": "10.0.0.9"}]
     assert "ipv4" not in NodeFacts().payload("52:54:00:00:00:01", "efi", 1.0)["facts"]["nics"][0]
+
+
+def test_recv_arrival_gives_the_kernels_arrival_time_not_the_busy_loops() -> None:
+    """An emulated agent on a loop busy with other machines must not count that delay as
+    network time: the reply's arrival is the kernel's stamp."""
+    async def main() -> tuple[float, float, float]:
+        rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with rx, tx:
+            rx.bind(("127.0.0.1", 0))
+            rx.setblocking(False)
+            stamp_arrivals(rx)
+            sent = time.time()
+            tx.sendto(b"reply", rx.getsockname())
+            time.sleep(0.4)  # the loop is busy elsewhere while the reply waits
+            data, arrived = await recv_arrival(rx, 64)
+            assert data == b"reply"
+            return sent, arrived, time.time()
+
+    sent, arrived, read = asyncio.run(main())
+    assert abs(arrived - sent) < 0.1 and read - arrived > 0.3
+
+
+def test_recv_arrival_waits_for_a_datagram_that_comes_later() -> None:
+    async def main() -> bytes:
+        loop = asyncio.get_running_loop()
+        rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with rx, tx:
+            rx.bind(("127.0.0.1", 0))
+            rx.setblocking(False)
+            stamp_arrivals(rx)
+            loop.call_later(0.1, tx.sendto, b"late", rx.getsockname())
+            async with asyncio.timeout(5):
+                data, _ = await recv_arrival(rx, 64)
+            return data
+
+    assert asyncio.run(main()) == b"late"
