@@ -1,5 +1,8 @@
 """Project-wide pytest configuration. The flexlab plugin itself is harness/pytest_plugin.py,
-registered through the ``pytest11`` entry point so other projects get it by installing flexlab.
+registered through the ``pytest11`` entry point and switched on for this repository by
+``flexlab = true`` in pyproject.toml (docs/PYTEST.md); this file adds what only this
+repository wants: short aliases of the plugin's options and fixtures, and its
+``scenarios/**/*.yaml``.
 
 The suite runs on pytest-xdist workers (scripts/run-tests.sh, ``--dist loadgroup``). Labs
 are isolated by id, so tests run side by side; what is shared host-wide is serialised with
@@ -14,8 +17,16 @@ are isolated by id, so tests run side by side; what is shared host-wide is seria
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+from harness.pytest_plugin import TIERS, collect_scenario, is_flexlab_scenario
+
+if TYPE_CHECKING:
+    from harness.lab import Lab, Topology
 
 # pytester runs the plugin's own tests (tests/unit/test_requirement_markers.py) in real
 # pytest sessions; only the root conftest may enable a plugin this way.
@@ -41,10 +52,54 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group("neighbours"))
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """This repository's short spellings of the plugin's options (same destinations)."""
+    group = parser.getgroup("flexlab")
+    group.addoption("--tier", action="append", choices=TIERS, dest="flexlab_tier",
+                    help="alias of --flexlab-tier")
+    group.addoption("--keep-lab", action="store_true", dest="flexlab_keep_lab",
+                    help="alias of --flexlab-keep-lab")
+    group.addoption("--boot-proxy-image", default=None, dest="boot_proxy_image",
+                    help="alias of --flexlab-boot-proxy-image")
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """This repository's scenarios are ``scenarios/**/*.yaml`` (the plugin itself collects
+    only ``*.flexlab.yaml``, which it has already taken)."""
+    try:
+        rel = file_path.relative_to(parent.config.rootpath)
+    except ValueError:
+        return None
+    if file_path.suffix == ".yaml" and rel.parts[:1] == ("scenarios",) \
+            and not is_flexlab_scenario(file_path):
+        return collect_scenario(file_path, parent)
+    return None
+
+
+@pytest.fixture
+def make_lab(flexlab_make_lab: Callable[[Topology], Lab]) -> Callable[[Topology], Lab]:
+    """Alias of the plugin's ``flexlab_make_lab``."""
+    return flexlab_make_lab
+
+
+@pytest.fixture
+def lab(flexlab_lab: Lab) -> Lab:
+    """Alias of the plugin's ``flexlab_lab``."""
+    return flexlab_lab
+
+
+@pytest.fixture
+def site_dhcp(flexlab_site_dhcp: object) -> object:
+    """Alias of the plugin's ``flexlab_site_dhcp``."""
+    return flexlab_site_dhcp
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     """Say up front what this host can run, so a skip is never a surprise."""
-    from harness.pytest_plugin import HARDWARE_MARKERS, REQUIREMENT_CHECKS
+    from harness.pytest_plugin import HARDWARE_MARKERS, REQUIREMENT_CHECKS, strict
 
     have = [name for name, check in REQUIREMENT_CHECKS.items()
             if name not in HARDWARE_MARKERS and check()]
-    return [f"flexlab: euid={os.geteuid()} requirements met: {', '.join(have) or 'none'}"]
+    mode = "strict (a missing requirement fails)" if strict(config) else "missing -> skip"
+    return [f"flexlab: euid={os.geteuid()} requirements met: {', '.join(have) or 'none'}; "
+            f"{mode}"]

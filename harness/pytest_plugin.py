@@ -1,21 +1,26 @@
-"""flexlab's pytest plugin (entry point ``pytest11``): markers, requirements, fixtures, reports.
+"""flexlab's pytest plugin (entry point ``pytest11``): inert until a project asks for it.
 
-- Tier markers ``unit``, ``sim``, ``vm`` and ``--tier`` to select them.
-- Requirement markers ``needs_root``, ``needs_docker``, ``needs_libvirt``,
-  ``needs_kvm``, ``real_lan``, and the parametrised ``needs_binary(*programs,
-  how=...)``, ``needs_module(*modules, how=...)`` and ``needs(condition,
-  reason=...)``: a test whose requirement is missing is skipped with a reason
-  that says how to get it — except under CI (``CI=true``), where a missing
-  requirement fails the test, so a green CI means it ran. Only hardware CI
-  does not have (``needs_kvm``, ``real_lan``) stays a skip there. A
-  requirement known only at run time (an image not built yet) goes through
-  :func:`require`, which applies the same rule. Tests never call
-  ``pytest.skip``/``skipif``/``importorskip`` themselves.
-- Reports by default: JUnit XML at ``reports/junit.xml`` and Allure results
-  in ``reports/allure-results``; every lab's pcaps and logs are attached to
-  the test that made it.
-- Fixtures: ``make_lab`` (build any topology), ``lab`` (the default one:
-  segment ``lan``, hosts ``dhcp`` and ``client``), ``site_dhcp``.
+Installing flexlab must not change anyone's pytest run, so on its own this module only
+registers its (``flexlab``-prefixed) options and imports nothing but the standard library
+and pytest. A project opts in with the ini option ``flexlab = true``; then it gets:
+
+- tier markers ``unit``, ``sim``, ``vm`` and ``--flexlab-tier`` to select them;
+- requirement markers ``needs_root``, ``needs_docker``, ``needs_libvirt``, ``needs_kvm``,
+  ``real_lan`` and the parametrised ``needs_binary(*programs, how=...)``,
+  ``needs_module(*modules, how=...)``, ``needs(condition, reason=...)``: a test whose
+  requirement is missing is skipped with a reason that says how to get it — or, strict
+  (``--flexlab-strict`` or ini ``flexlab_strict = true``, meant for CI), fails, so a green
+  run means it ran. Only hardware CI has not got (``needs_kvm``, ``real_lan``) stays a skip.
+  A requirement known only at run time goes through :func:`require`, same rule;
+- reports: JUnit XML at ``<--flexlab-reports>/junit.xml`` and Allure results beside it,
+  unless the run names its own; every lab's pcaps and logs attached to its test;
+- fixtures ``flexlab_make_lab``, ``flexlab_lab``, ``flexlab_site_dhcp``
+  (:mod:`harness.pytest_fixtures`, imported only now);
+- scenario files named ``*.flexlab.yaml`` collected as tests.
+
+A ``*.flexlab.yaml`` file is itself an ask: it is collected (with its tier's requirement
+rule) in any project, but nothing else above happens without the ini option. The
+environment variable ``CI`` changes nothing: strictness is the flag's alone.
 """
 
 from __future__ import annotations
@@ -25,14 +30,19 @@ import importlib.util
 import os
 import shutil
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
-from harness.lab import Host, HostLink, Lab, Segment, Topology
+if TYPE_CHECKING:
+    from harness.lab import Topology
 
+    DEFAULT_TOPOLOGY: Topology
+
+SCENARIO_SUFFIX = ".flexlab.yaml"
+"""Scenario files collected as tests; editors can map this suffix to the scenario schema."""
 TIERS = ("unit", "sim", "vm")
 REQUIREMENT_MARKERS = {
     "needs_root": "needs root (network namespaces): run pytest as root, e.g. `sudo make test`",
@@ -44,7 +54,7 @@ REQUIREMENT_MARKERS = {
     "real_lan": "needs a real LAN interface: pass --iface IF (site tier)",
 }
 HARDWARE_MARKERS = frozenset({"needs_kvm", "real_lan"})
-"""Requirements CI hardware does not have: missing, they skip even under CI."""
+"""Requirements CI hardware does not have: missing, they skip even when strict."""
 PARAMETRISED_MARKERS = {
     "needs_binary": "needs_binary(*programs, how=...): programs on PATH; `how` says how to "
     "install them",
@@ -53,34 +63,80 @@ PARAMETRISED_MARKERS = {
     "needs": "needs(condition, reason=...): a requirement checked at collection (condition "
     "true when met); reason says what is missing and how to get it",
 }
-DEFAULT_TOPOLOGY = Topology(
-    segments=(Segment("lan"),),
-    hosts=(Host("dhcp", (HostLink("lan"),)), Host("client", (HostLink("lan", address=None),))),
-)
+
+_SESSIONS: list[pytest.Config] = []
+"""The configs of the pytest sessions in this process, innermost last (pytester nests
+one inside another): :func:`missing_requirement` asks the innermost whether it is strict."""
+_MARKERS_KEY = pytest.StashKey[bool]()
+
+
+def __getattr__(name: str) -> Any:
+    """``DEFAULT_TOPOLOGY`` lives with the fixtures; importing it here would import
+    pyroute2 in every pytest run of every project."""
+    if name == "DEFAULT_TOPOLOGY":
+        from harness.pytest_fixtures import DEFAULT_TOPOLOGY
+
+        return DEFAULT_TOPOLOGY
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """flexlab's command-line options."""
-    group = parser.getgroup("flexlab")
-    group.addoption("--tier", action="append", choices=TIERS,
+    """flexlab's options: every one prefixed, so none can clash with a project's own."""
+    parser.addini("flexlab", type="bool", default=False,
+                  help="use flexlab's pytest plugin in this project (markers, fixtures, "
+                  "reports, requirement rule); off: the plugin does nothing")
+    parser.addini("flexlab_strict", type="bool", default=False,
+                  help="a missing test requirement fails instead of skipping (CI)")
+    group = parser.getgroup("flexlab", "flexlab (active with ini `flexlab = true`)")
+    group.addoption("--flexlab-strict", action="store_true", default=False,
+                    dest="flexlab_strict",
+                    help="a missing test requirement fails instead of skipping (for CI: "
+                    "a green run then means every test ran)")
+    group.addoption("--flexlab-tier", action="append", choices=TIERS, dest="flexlab_tier",
                     help="run only tests of this tier (repeatable; default: all tiers)")
-    group.addoption("--keep-lab", action="store_true",
+    group.addoption("--flexlab-keep-lab", action="store_true", dest="flexlab_keep_lab",
                     help="do not tear labs down after a test (debugging; clean with "
-                    "`flexlab clean --all`)")
-    group.addoption("--flexlab-reports", default="reports",
+                    "`flexlab clean --lab ID`)")
+    group.addoption("--flexlab-reports", default="reports", dest="flexlab_reports",
                     help="directory for pcaps, logs, Allure results and JUnit XML")
-    group.addoption("--boot-proxy-image", default=None,
+    group.addoption("--flexlab-boot-proxy-image", default=None, dest="boot_proxy_image",
                     help="Docker image of the Boot Proxy under test (default: flexlab's own)")
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_configure(config: pytest.Config) -> None:
-    """Register markers and point JUnit/Allure output at reports/ unless told otherwise."""
+def enabled(config: pytest.Config) -> bool:
+    """Did the project opt in (ini ``flexlab = true``)?"""
+    return bool(config.getini("flexlab"))
+
+
+def strict(config: pytest.Config) -> bool:
+    """Does a missing requirement fail this run (``--flexlab-strict`` / ``flexlab_strict``)?"""
+    return enabled(config) and bool(config.getoption("flexlab_strict")
+                                    or config.getini("flexlab_strict"))
+
+
+def _register_markers(config: pytest.Config) -> None:
+    if config.stash.get(_MARKERS_KEY, False):
+        return
+    config.stash[_MARKERS_KEY] = True
     for tier in TIERS:
         config.addinivalue_line("markers", f"{tier}: flexlab {tier} tier")
     for marker, reason in (REQUIREMENT_MARKERS | PARAMETRISED_MARKERS).items():
         config.addinivalue_line("markers", f"{marker}: {reason}")
-    config.addinivalue_line("markers", "topology(t): topology for the `lab` fixture")
+    config.addinivalue_line("markers", "topology(t): topology for the `flexlab_lab` fixture")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """In a project that opted in: markers, fixtures, and JUnit/Allure output under the
+    reports directory unless the run names its own. Otherwise nothing."""
+    _SESSIONS.append(config)
+    if not enabled(config):
+        return
+    _register_markers(config)
+    from harness import pytest_fixtures
+
+    if not config.pluginmanager.is_registered(pytest_fixtures):
+        config.pluginmanager.register(pytest_fixtures, "flexlab-fixtures")
     reports = Path(config.getoption("flexlab_reports"))
     if hasattr(config.option, "xmlpath") and not config.option.xmlpath \
             and not hasattr(config, "workerinput"):
@@ -89,20 +145,45 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.allure_report_dir = str(reports / "allure-results")
 
 
-def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    """Collect scenarios/**/*.yaml as scenario tests."""
-    from harness.builder.pytest_items import ScenarioFile, is_scenario_file
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Forget this session (a pytester session ends inside the outer one)."""
+    if config in _SESSIONS:
+        _SESSIONS.remove(config)
 
-    if is_scenario_file(file_path, Path(parent.config.rootpath)):
-        return ScenarioFile.from_parent(parent, path=file_path)
+
+def is_flexlab_scenario(path: Path) -> bool:
+    """A scenario file this plugin collects anywhere: ``*.flexlab.yaml``."""
+    return path.name.endswith(SCENARIO_SUFFIX) and len(path.name) > len(SCENARIO_SUFFIX)
+
+
+def collect_scenario(file_path: Path, parent: pytest.Collector) -> pytest.Collector:
+    """One scenario file as a test (markers registered first: its item carries its tier)."""
+    from harness.builder.pytest_items import ScenarioFile
+
+    _register_markers(parent.config)
+    return ScenarioFile.from_parent(parent, path=file_path)
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """Collect ``*.flexlab.yaml`` scenario files; nothing else."""
+    if is_flexlab_scenario(file_path):
+        return collect_scenario(file_path, parent)
     return None
 
 
+def _ours(item: pytest.Item) -> bool:
+    """Is this item flexlab's business: the project opted in, or it is a flexlab scenario?"""
+    return enabled(item.config) or is_flexlab_scenario(Path(item.path))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Apply --tier, and give sim/vm tests their implied requirements."""
-    tiers = config.getoption("tier")
+    """Apply --flexlab-tier, and give sim/vm tests their implied requirements."""
+    tiers = config.getoption("flexlab_tier")
     selected, deselected = [], []
     for item in items:
+        if not _ours(item):
+            selected.append(item)
+            continue
         item_tiers = [t for t in TIERS if item.get_closest_marker(t)]
         if "sim" in item_tiers or "vm" in item_tiers:
             item.add_marker(pytest.mark.needs_root)
@@ -153,17 +234,17 @@ REQUIREMENT_CHECKS: dict[str, Callable[[], bool]] = {
 }
 
 
-def in_ci() -> bool:
-    """True under CI (``CI=1|true|yes``), where a missing requirement is a failure."""
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+def strict_now() -> bool:
+    """Is the pytest session running in this process strict? False outside pytest."""
+    return bool(_SESSIONS) and strict(_SESSIONS[-1])
 
 
 def missing_requirement(reason: str, *, hardware: bool = False) -> NoReturn:
     """Stop the current test for a requirement this host lacks: a skip that says how to get
-    it, or under CI a failure (a CI host that skips would report green for a test that never
-    ran). ``hardware=True`` is for what CI hardware has not got (KVM, a real LAN): a skip
-    everywhere."""
-    if in_ci() and not hardware:
+    it, or in a strict run (CI) a failure — a CI host that skips would report green for a
+    test that never ran. ``hardware=True`` is for what CI hardware has not got (KVM, a
+    real LAN): a skip everywhere."""
+    if strict_now() and not hardware:
         pytest.fail(f"CI host is missing a requirement: {reason}", pytrace=False)
     pytest.skip(reason)
 
@@ -212,7 +293,9 @@ def parametrised_requirements(item: pytest.Item) -> list[str]:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Skip (or, under CI, fail) a test whose requirement this host lacks."""
+    """Skip (or, strict, fail) a flexlab test whose requirement this host lacks."""
+    if not _ours(item):
+        return
     for marker, check in REQUIREMENT_CHECKS.items():
         if item.get_closest_marker(marker) is None or check():
             continue
@@ -221,61 +304,3 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if missing:
         missing_requirement("; ".join(missing))
 
-
-def attach_artifacts(paths: list[Path]) -> None:
-    """Attach files (pcaps, logs, consoles) to the current Allure test result."""
-    try:
-        import allure
-    except ImportError:
-        return
-    for path in paths:
-        if path.is_file() and path.stat().st_size > 0:
-            allure.attach.file(str(path), name=path.name, extension=path.suffix.lstrip("."))
-
-
-@pytest.fixture
-def make_lab(request: pytest.FixtureRequest) -> Iterator[Callable[[Topology], Lab]]:
-    """Build labs from topologies; each is torn down (and its evidence attached) after the test."""
-    labs: list[Lab] = []
-    reports = Path(request.config.getoption("flexlab_reports")) / "labs"
-    keep = request.config.getoption("keep_lab")
-
-    def make(topology: Topology) -> Lab:
-        lab = Lab(topology, reports_dir=reports)
-        lab.build()
-        labs.append(lab)
-        return lab
-
-    try:
-        yield make
-    finally:
-        errors = []
-        for lab in reversed(labs):
-            if keep:
-                print(f"--keep-lab: lab {lab.id} left running; `flexlab clean --lab {lab.id}`")
-                continue
-            try:
-                lab.teardown()
-            except Exception as exc:
-                errors.append(exc)
-            attach_artifacts(lab.artifacts())
-        if errors:
-            raise errors[0]
-
-
-@pytest.fixture
-def lab(request: pytest.FixtureRequest, make_lab: Callable[[Topology], Lab]) -> Lab:
-    """A built lab: the topology of ``@pytest.mark.topology(t)`` or the default one."""
-    marker = request.node.get_closest_marker("topology")
-    topology = marker.args[0] if marker else DEFAULT_TOPOLOGY
-    return make_lab(topology)
-
-
-@pytest.fixture
-def site_dhcp(lab: Lab) -> Iterator[object]:
-    """The site's DHCP server (dnsmasq) on host ``dhcp`` serving segment ``lan``, ready."""
-    from harness.components.dnsmasq import SiteDhcp
-
-    server = SiteDhcp(lab, "dhcp", "lan")
-    with server:
-        yield server

@@ -11,8 +11,11 @@
 # Extra arguments go to pytest (e.g. `scripts/run-tests.sh --tier unit`).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-# CI=true (set by .ci/run) turns a missing test requirement from a skip into a failure.
+# CI=true (set by .ci/run) turns a missing test requirement from a skip into a failure:
+# --flexlab-strict (the CI variable alone changes nothing in a pytest run; docs/PYTEST.md).
 export CI="${CI:-}"
+strict=()
+case "${CI,,}" in 1|true|yes) strict=(--flexlab-strict) ;; esac
 mkdir -p reports
 status=0
 workers="${FLEXLAB_TEST_WORKERS:-$(( $(nproc) * 2 ))}"
@@ -37,7 +40,7 @@ fi
 lint_pid=$!
 started=$(date +%s)
 echo "== pytest (all tiers, ${workers} workers${FLEXLAB_TEST_SHARD:+, shard $FLEXLAB_TEST_SHARD})"
-.venv/bin/pytest -p no:cacheprovider --timeout=900 "${xdist[@]}" "${shard[@]}" "$@"
+.venv/bin/pytest -p no:cacheprovider --timeout=900 "${strict[@]}" "${xdist[@]}" "${shard[@]}" "$@"
 rc=$?
 if [ $rc -eq 5 ]; then
   echo "run-tests: pytest collected no tests — that is a failure, not a pass" >&2

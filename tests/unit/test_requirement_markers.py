@@ -1,9 +1,11 @@
 """The requirement rule of flexlab's pytest plugin, run on real pytest sessions (pytester).
 
-A missing requirement skips with a how-to on a developer's host and FAILS under CI
-(``CI=true``), so a green CI means every test ran; only hardware CI has not got (KVM, a
-real LAN) stays a skip there. Tests route requirements through the markers or
-``require()``, never through their own ``skipif``/``importorskip``/``pytest.skip``.
+A missing requirement skips with a how-to on a developer's host and FAILS in a strict run
+(``--flexlab-strict``, what our CI passes), so a green CI means every test ran; only
+hardware CI has not got (KVM, a real LAN) stays a skip there. ``CI=true`` alone changes
+nothing (a downstream project's CI must not turn its skips into failures). Tests route
+requirements through the markers or ``require()``, never through their own
+``skipif``/``importorskip``/``pytest.skip``.
 """
 
 from __future__ import annotations
@@ -48,24 +50,27 @@ def test_docker():
 '''
 
 
-def _run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, ci: str | None,
-         source: str = TESTS) -> pytest.RunResult:
+def _run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, strict: bool,
+         source: str = TESTS, ci: str | None = None) -> pytest.RunResult:
     if ci is None:
         monkeypatch.delenv("CI", raising=False)
     else:
         monkeypatch.setenv("CI", ci)
+    monkeypatch.setenv("COLUMNS", "250")  # the summary lines are matched whole
     # the Docker check is the host's; make it the missing one either way
     monkeypatch.setitem(pytest_plugin.REQUIREMENT_CHECKS, "needs_docker", lambda: False)
+    pytester.makeini("[pytest]\nflexlab = true\n")  # the project opts in
     pytester.makepyfile(test_needs=source)
     # allure keeps module-level state shared with the outer session: not in the inner one
     return pytester.runpytest("-p", "no:cacheprovider", "-p", "no:allure_pytest", "-rA",
                               "--strict-markers",
-                              f"--flexlab-reports={pytester.path / 'reports'}")
+                              f"--flexlab-reports={pytester.path / 'reports'}",
+                              *(["--flexlab-strict"] if strict else []))
 
 
-def test_missing_requirements_fail_under_ci(pytester: pytest.Pytester,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    result = _run(pytester, monkeypatch, "true")
+def test_missing_requirements_fail_when_strict(pytester: pytest.Pytester,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    result = _run(pytester, monkeypatch, True)
     result.assert_outcomes(errors=5)  # a requirement fails the test in its setup
     result.stdout.fnmatch_lines_random([
         "ERROR test_needs.py::test_binary - Failed: CI host is missing a requirement: "
@@ -83,7 +88,7 @@ def test_missing_requirements_fail_under_ci(pytester: pytest.Pytester,
 
 def test_missing_requirements_skip_with_how_to_elsewhere(pytester: pytest.Pytester,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    result = _run(pytester, monkeypatch, None)
+    result = _run(pytester, monkeypatch, False)
     result.assert_outcomes(skipped=5)
     out = result.stdout.str()
     assert "CI host" not in out
@@ -92,8 +97,27 @@ def test_missing_requirements_skip_with_how_to_elsewhere(pytester: pytest.Pytest
         assert re.search(rf"SKIPPED \[1\] .*{re.escape(how)}", out), how
 
 
-def test_hardware_ci_lacks_stays_a_skip_under_ci(pytester: pytest.Pytester,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ci_variable_alone_is_not_strict(pytester: pytest.Pytester,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    result = _run(pytester, monkeypatch, False, ci="true")
+    result.assert_outcomes(skipped=5)
+    assert "CI host" not in result.stdout.str()
+
+
+def test_strict_by_ini_option(pytester: pytest.Pytester,
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makeini("[pytest]\nflexlab = true\nflexlab_strict = true\n")
+    monkeypatch.setitem(pytest_plugin.REQUIREMENT_CHECKS, "needs_docker", lambda: False)
+    pytester.makepyfile(test_strict="import pytest\n\n@pytest.mark.needs_docker\n"
+                        "def test_docker():\n    pass\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:allure_pytest",
+                                f"--flexlab-reports={pytester.path / 'reports'}")
+    result.assert_outcomes(errors=1)
+    assert "CI host is missing a requirement" in result.stdout.str()
+
+
+def test_hardware_ci_lacks_stays_a_skip_when_strict(pytester: pytest.Pytester,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     source = '''
 import pytest
 
@@ -101,7 +125,7 @@ import pytest
 def test_lan():
     pass
 '''
-    result = _run(pytester, monkeypatch, "1", source)
+    result = _run(pytester, monkeypatch, True, source)
     result.assert_outcomes(skipped=1)
     assert "--iface IF" in result.stdout.str()
 
@@ -118,7 +142,7 @@ from harness.pytest_plugin import require
 def test_all_met():
     require(True, "met")
 '''
-    _run(pytester, monkeypatch, "true", source).assert_outcomes(passed=1)
+    _run(pytester, monkeypatch, True, source).assert_outcomes(passed=1)
 
 
 def test_a_marker_without_its_how_to_is_an_error(pytester: pytest.Pytester,
@@ -130,7 +154,7 @@ import pytest
 def test_no_how():
     pass
 '''
-    result = _run(pytester, monkeypatch, None, source)
+    result = _run(pytester, monkeypatch, False, source)
     result.assert_outcomes(errors=1)
     assert "needs how=" in result.stdout.str()
 
