@@ -63,7 +63,8 @@ def judge(scenario: Scenario, site: SitePlan, captures: Mapping[str, Capture],
         return out
     context = dataclasses.replace(site.rule_inputs.context(observed.address_of),
                                   site=observed.site, clusters=cluster_macs(site),
-                                  l2_domains=l2_domains(captures))
+                                  l2_domains=l2_domains(captures),
+                                  served_from=assigned_at(site, observed))
     for seg, capture in captures.items():
         if capture.dhcp:
             out.findings[seg] = check_capture(capture, context).findings
@@ -86,6 +87,15 @@ def cluster_macs(site: SitePlan) -> dict[str, frozenset[str]]:
         if copy.cluster is not None:
             out.setdefault(copy.cluster, set()).add(copy.mac)
     return {cluster: frozenset(macs) for cluster, macs in out.items()}
+
+
+def assigned_at(site: SitePlan, observed: Observed) -> dict[str, float]:
+    """When the Control Plane learnt each machine an ``assign`` step gave it (its
+    ``machine.created`` event): the proxies serve it from then on, not before."""
+    later = {m.mac for seed in (site.seed, site.site_seed) if seed is not None
+             for m in seed.later}
+    return {e["subject"]: float(e["time"]) for e in observed.cp_state.get("events", [])
+            if e.get("kind") == "machine.created" and e.get("subject") in later}
 
 
 def machine_results(site: SitePlan, observed: Observed,

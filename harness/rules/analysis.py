@@ -309,12 +309,18 @@ class Analysis:
         ex = self.reply_exchange.get(reply.frame)
         return ex.request if ex else None
 
-    def served(self, proxy: str, mac: str) -> bool | None:
-        """Whether ``proxy`` is configured to serve ``mac``; None when not known."""
+    def served(self, proxy: str, mac: str, at: float | None = None) -> bool | None:
+        """Whether ``proxy`` is configured to serve ``mac`` (at capture time ``at``, for a
+        MAC the Control Plane assigned during the capture); None when not known."""
         macs = self.ctx.serves.get(proxy)
         if macs is None:
             return None
-        return mac.lower() in macs
+        return mac.lower() in macs and not self.assigned_after(mac, at)
+
+    def assigned_after(self, mac: str, at: float | None) -> bool:
+        """True when ``mac`` was not yet assigned at capture time ``at``."""
+        since = self.ctx.served_from.get(mac.lower())
+        return since is not None and at is not None and at < since
 
     def served_by_any(self, mac: str) -> bool | None:
         """Whether any proxy is configured to serve ``mac``; None when no filter is known."""

@@ -35,7 +35,7 @@ def _expected_answer(an: Analysis, ex: Exchange) -> bool:
     """Must this request be answered? Not when the proxy filters the MAC out, nor
     for a boot-item type the proxy never offered (unknown types get silence)."""
     q = ex.request
-    if an.served(q.dst_ip, q.chaddr) is False:
+    if an.served(q.dst_ip, q.chaddr, q.time) is False:
         return False
     item = q.pxe.boot_item if q.pxe else None
     if item is None or item[0] == 0:

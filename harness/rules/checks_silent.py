@@ -131,10 +131,12 @@ def silent5(an: Analysis, j: Judge) -> None:
     j.not_applicable("no proxy traffic to judge")
     for r in an.proxy_replies():
         proxy = an.proxy_of(r)
-        if an.served(proxy, r.chaddr) is False:
+        if an.served(proxy, r.chaddr, r.time) is False:
             q = an.request_of(r)
+            early = (" yet: the Control Plane assigned it only later"
+                     if an.assigned_after(r.chaddr, r.time) else "")
             j.fail(
-                f"{proxy} sent {r.msg_type} to {r.chaddr}, a MAC it does not serve",
+                f"{proxy} sent {r.msg_type} to {r.chaddr}, a MAC it does not serve{early}",
                 [r.frame] + ([q.frame] if q else []),
                 r.chaddr,
                 r.src_ip,
@@ -147,7 +149,7 @@ def silent5(an: Analysis, j: Judge) -> None:
         if mac is None or not data:
             continue
         j.expect(
-            an.served(t.server_ip, mac) is not False,
+            an.served(t.server_ip, mac, t.request.time) is not False,
             f"TFTP server {t.server_ip} sent {t.request.filename!r} to {mac}, a MAC it "
             "does not serve",
             [t.request.frame, data[0].frame],
@@ -160,7 +162,7 @@ def silent5(an: Analysis, j: Judge) -> None:
         if mac is None or resp is None or resp.status is None or resp.status >= 400:
             continue
         j.expect(
-            an.served(h.request.dst_ip, mac) is not False,
+            an.served(h.request.dst_ip, mac, h.request.time) is not False,
             f"HTTP server {h.request.dst_ip} answered {h.request.path} with {resp.status} "
             f"to {mac}, a MAC it does not serve",
             [h.request.frame, resp.frame],

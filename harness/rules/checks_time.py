@@ -37,6 +37,8 @@ def time1(an: Analysis, j: Judge) -> None:
         for q in an.discovers():
             if q.chaddr != mac or not an.ctx.accepts_vendor(q.vendor_class):
                 continue
+            if an.assigned_after(mac, q.time):
+                continue  # sent before the Control Plane assigned it: nothing was owed
             # a relay with several helper addresses sends one unicast copy per server:
             # only broadcasts and copies addressed to this proxy concern it
             if q.dst_ip not in ("255.255.255.255", proxy) and q.dst_mac != "ff:ff:ff:ff:ff:ff":

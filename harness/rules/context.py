@@ -29,6 +29,9 @@ class RuleContext:
     l2_domains: per layer-2 domain (a segment's name), the MACs heard directly on it,
     from every capture of the run (:func:`harness.rules.l2.l2_domains`); empty on a
     capture alone, where SITE-4 reads the one capture it has.
+    served_from: per MAC, when (capture clock, epoch seconds) its proxy began to serve it:
+    the Control Plane assigned it then, during the capture. Before that the MAC is not
+    served: no answer is owed (TIME-1) and none may be sent (SILENT-5).
     """
 
     proxies: frozenset[str] = frozenset()
@@ -40,6 +43,7 @@ class RuleContext:
     site: SiteFacts | None = None
     clusters: dict[str, frozenset[str]] = field(default_factory=dict)
     l2_domains: dict[str, frozenset[str]] = field(default_factory=dict)
+    served_from: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # MACs are compared in lower-case colon form whatever the caller wrote
@@ -49,6 +53,8 @@ class RuleContext:
         object.__setattr__(self, "serves", norm(self.serves))
         object.__setattr__(self, "clusters", norm(self.clusters))
         object.__setattr__(self, "l2_domains", norm(self.l2_domains))
+        object.__setattr__(self, "served_from",
+                           {normalize_mac(m): t for m, t in self.served_from.items()})
         object.__setattr__(self, "proxies", frozenset(self.proxies))
 
     def vendor_prefix(self, vendor_class: str | None) -> str | None:
