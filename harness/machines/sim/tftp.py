@@ -8,9 +8,12 @@ hold a thousand copies of ipxe.efi).
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import hashlib
 import socket
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from harness.machines.sim.errors import BootFailed
@@ -66,19 +69,56 @@ class TftpClient:
         self.closed: set[tuple[str, int]] = set()
         self.stale_packets = 0
         self.blocks = 0  # DATA blocks taken so far, over every transfer (live progress)
+        self._queue: collections.deque[tuple[bytes, tuple[str, int]]] = collections.deque()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def _readable(self) -> None:
+        """The socket's reader: take every datagram waiting, wake the transfer."""
+        while True:
+            try:
+                self._queue.append(self.sock.recvfrom(65536))
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:  # the socket went away under a power cut: nothing more comes
+                break
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Watch the socket for the length of one transfer.
+
+        One reader for the whole transfer instead of asyncio's ``sock_recvfrom``, which
+        adds and removes an epoll registration for every datagram it waits for: two
+        system calls per DATA block, for every machine of a storm on one loop.
+        """
+        self.loop.add_reader(self.sock.fileno(), self._readable)
+        try:
+            yield
+        finally:
+            self.loop.remove_reader(self.sock.fileno())
+            self._queue.clear()
 
     async def _recv(self, timeout: float) -> tuple[bytes, tuple[str, int]] | None:
-        try:
-            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel (a power
-            # cut) that lands as a packet arrives, and the transfer would go on
-            async with asyncio.timeout(timeout):
-                data, addr = await self.loop.sock_recvfrom(self.sock, 65536)
-        except TimeoutError:
-            return None
-        return data, addr
+        if not self._queue:
+            self._waiter = self.loop.create_future()
+            try:
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel (a power
+                # cut) that lands as a packet arrives, and the transfer would go on
+                async with asyncio.timeout(timeout):
+                    await self._waiter
+            except TimeoutError:
+                return None
+            finally:
+                self._waiter = None
+        return self._queue.popleft()
 
     async def probe_size(self, filename: str, blksize: int | None) -> int:
         """EDK2's size probe: RRQ with ``tsize 0``, read the OACK, abort with ERROR 8."""
+        with self._reading():
+            return await self._probe_size(filename, blksize)
+
+    async def _probe_size(self, filename: str, blksize: int | None) -> int:
         opts = {"tsize": "0"}
         if blksize:
             opts["blksize"] = str(blksize)
@@ -104,6 +144,12 @@ class TftpClient:
     async def get(self, filename: str, *, blksize: int | None, tsize: bool,
                   windowsize: int | None) -> TftpResult:
         """Read ``filename``; acknowledge per window; retry on timeout only (TFTP-7)."""
+        with self._reading():
+            return await self._get(filename, blksize=blksize, tsize=tsize,
+                                   windowsize=windowsize)
+
+    async def _get(self, filename: str, *, blksize: int | None, tsize: bool,
+                   windowsize: int | None) -> TftpResult:
         opts: dict[str, str] = {}
         if blksize:
             opts["blksize"] = str(blksize)
