@@ -103,3 +103,23 @@ def test_missing_evidence_is_recorded_not_fatal(sample_run: RunResult, tmp_path:
         assert f is not None
         meta = json.loads(f.read())
     assert meta["missing_evidence"] == [str(tmp_path / "gone.log")]
+
+
+def test_readme_names_only_files_the_bundle_ships(unpacked: tuple[Path, Path]) -> None:
+    out = unpacked[1]
+    readme = (out / "README.txt").read_text()
+    cited = set(re.findall(r"[\w./-]+\.(?:md|yaml|yml|json|xml|html|txt|svg|pcap)\b", readme))
+    assert {"results/results.yaml", "results/junit.xml", "meta/run.json"} <= cited
+    shipped = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
+    assert cited - shipped == set(), "README.txt cites files the bundle does not ship"
+
+
+def test_junit_inside_has_a_case_per_check_with_its_status(unpacked: tuple[Path, Path]) -> None:
+    import xml.etree.ElementTree as ET
+
+    out = unpacked[1]
+    checks = yaml.safe_load((out / "results/results.yaml").read_text())["checks"]
+    cases = list(ET.parse(out / "results/junit.xml").getroot().iter("testcase"))
+    assert len(cases) == len(checks)
+    skipped = sum(1 for c in cases if c.find("skipped") is not None)
+    assert skipped == sum(c["status"] == "skipped" for c in checks)
