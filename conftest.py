@@ -66,11 +66,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     """This repository's scenarios are ``scenarios/**/*.yaml`` (the plugin itself collects
     only ``*.flexlab.yaml``, which it has already taken)."""
-    try:
-        rel = file_path.relative_to(parent.config.rootpath)
-    except ValueError:
-        return None
-    if file_path.suffix == ".yaml" and rel.parts[:1] == ("scenarios",) \
+    from harness.builder.pytest_items import is_scenario_file
+
+    if is_scenario_file(file_path, parent.config.rootpath) \
             and not is_flexlab_scenario(file_path):
         return collect_scenario(file_path, parent)
     return None
