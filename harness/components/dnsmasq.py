@@ -147,7 +147,7 @@ class SiteDhcp(Component):
             hosts_file.write_text("".join(f"{mac},{ip}\n" for mac, ip in reservations.items()))
         self.config = DnsmasqConfig(
             interface=info.host_iface,
-            lease_file=lab.temp_dir / f"{self.name}.leases",
+            lease_file=lab.ram_dir / f"{self.name}.leases",  # fsynced per ACK: see ram_dir
             hosts_file=hosts_file,
             ranges=ranges,
             ipv6_ra=lab.topology.segment(segment).ipv6_ra,

@@ -89,6 +89,7 @@ class Lab:
         self.registry = registry or Registry()
         self.reports_dir = (reports_dir or Path("reports") / "labs") / self.id
         self.temp_dir = names.temp_dir(self.id)
+        self.ram_dir = names.ram_dir(self.id)
         self.subnets: dict[str, ipaddress.IPv4Network] = {}
         self.subnets6: dict[str, ipaddress.IPv6Network] = {}
         self.links: dict[tuple[str, str], LinkInfo] = {}
@@ -154,10 +155,11 @@ class Lab:
         self._record.namespaces = [self.switch_ns] + [
             names.host_ns(self.id, h.name) for h in self.topology.hosts
         ]
-        self._record.temp_dirs = [str(self.temp_dir)]
+        self._record.temp_dirs = [str(self.temp_dir), str(self.ram_dir)]
         self.registry.save(self._record)  # intent first: a crash from here on is cleanable
         try:
             self.temp_dir.mkdir(mode=0o700, parents=True, exist_ok=False)
+            self.ram_dir.mkdir(mode=0o700, parents=True, exist_ok=False)
             self.reports_dir.mkdir(parents=True, exist_ok=True)
             self._build_switch()
             if self.capture_all:
