@@ -32,8 +32,10 @@ import math
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -263,6 +265,53 @@ def run_storm(per_kind: int, results: Path | None = None, timeout: float | None 
     return doc
 
 
+def dhcp_latency(pcap: Path) -> dict[str, dict[str, Any]]:
+    """From a storm's capture: per server, how long after a client's first DISCOVER (or
+    REQUEST) to UDP 67 its OFFER (or ACK) went on the wire — p50/p95/max seconds and the
+    count. The wire's view, free of the emulators' own scheduling: a slow server shows
+    here, a slow emulator does not."""
+    # here, not at the top: scapy is slow to import and only this mode needs it
+    from scapy.layers.dhcp import BOOTP, DHCP
+    from scapy.layers.inet import IP, UDP
+    from scapy.utils import PcapReader
+
+    small = Path(tempfile.mkdtemp(prefix="storm-dhcp-")) / "dhcp.pcap"
+    keep_user = ["-Z", "root"] if os.geteuid() == 0 else []  # root's tcpdump drops to its user
+    subprocess.run(["tcpdump", *keep_user, "-r", str(pcap), "-w", str(small),
+                    "udp port 67 or udp port 68"], capture_output=True, check=True, timeout=600)
+    flows: dict[tuple[bytes, int], list[tuple[float, int, int, str, int]]] = {}
+    try:
+        with PcapReader(str(small)) as reader:
+            for pkt in reader:
+                if BOOTP not in pkt or DHCP not in pkt:
+                    continue
+                kind = next((o[1] for o in pkt[DHCP].options
+                             if isinstance(o, tuple) and o[0] == "message-type"), 0)
+                b = pkt[BOOTP]
+                flows.setdefault((bytes(b.chaddr[:6]), int(b.xid)), []).append(
+                    (float(pkt.time), int(b.op), int(kind), str(pkt[IP].src), int(pkt[UDP].dport)))
+    finally:
+        shutil.rmtree(small.parent, ignore_errors=True)
+    waits: dict[str, list[float]] = {}
+    for events in flows.values():
+        events.sort()
+        for ask, answer, name in ((1, 2, "DISCOVER->OFFER"), (3, 5, "REQUEST->ACK")):
+            first = next((e[0] for e in events if e[1] == 1 and e[2] == ask and e[4] == 67), None)
+            if first is None:
+                continue
+            seen: set[str] = set()
+            for t, op, kind, src, _ in events:
+                if op == 2 and kind == answer and t >= first and src not in seen:
+                    seen.add(src)
+                    waits.setdefault(f"{name} from {src}", []).append(t - first)
+    out: dict[str, dict[str, Any]] = {}
+    for key, values in sorted(waits.items()):
+        pct = percentiles([v * 1000 for v in values])
+        out[key] = {"n": len(values), "p50_s": round((pct["p50"] or 0) / 1000, 4),
+                    "p95_s": round((pct["p95"] or 0) / 1000, 4), "max_s": round(max(values), 4)}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse flags, run the storm, print the summary."""
     parser = argparse.ArgumentParser(description=__doc__,
@@ -270,9 +319,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-kind", type=int, default=500, help="machines per firmware kind")
     parser.add_argument("--timeout", type=float, default=None, help="scenario timeout (s)")
     parser.add_argument("--runs", type=int, default=1, help="runs (3 for a median)")
+    parser.add_argument("--dhcp-latency", type=Path, metavar="PCAP", default=None,
+                        help="print the site's and proxy's DHCP answer times from a storm's "
+                             "capture (reports/bench/labs/<id>/pcap/lan.pcap) and exit")
     parser.add_argument("--results", type=Path, default=None,
                         help="results file (default bench/results/storm-<machines>.json)")
     args = parser.parse_args(argv)
+    if args.dhcp_latency is not None:
+        print(json.dumps(dhcp_latency(args.dhcp_latency), indent=2))
+        return 0
     if os.geteuid() != 0:
         print("bench/storm.py needs root (it builds network namespaces)", file=sys.stderr)
         return 2

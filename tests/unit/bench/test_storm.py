@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
+from scapy.layers.dhcp import BOOTP, DHCP
+from scapy.layers.inet import IP, UDP
+from scapy.layers.l2 import Ether
+from scapy.utils import wrpcap
 
-from bench.storm import _median_run, client_phases, segment_prefix
+from bench.storm import _median_run, client_phases, dhcp_latency, segment_prefix
 from harness.judge.result import MachineResult, TimelineEvent
 
 pytestmark = pytest.mark.unit
@@ -42,3 +48,29 @@ def test_the_median_run_is_one_real_run_and_a_run_not_all_ready_counts_slowest()
 def test_the_segment_pool_holds_the_storm() -> None:
     assert segment_prefix(200) == segment_prefix(1000) == 20
     assert 2 ** (32 - segment_prefix(5000)) // 2 >= 5000
+
+
+def test_dhcp_latency_reads_each_servers_answer_time_from_the_capture(tmp_path: Path) -> None:
+    if shutil.which("tcpdump") is None:
+        pytest.fail("tcpdump is needed to filter the capture (scripts/setup-host.sh installs it)")
+    mac = "52:54:00:00:00:01"
+
+    def frame(t: float, src: str, op: int, kind: str, dport: int) -> Any:
+        pkt = (Ether(src=mac) / IP(src=src, dst="255.255.255.255")
+               / UDP(sport=68 if op == 1 else 67, dport=dport)
+               / BOOTP(op=op, xid=7, chaddr=bytes.fromhex(mac.replace(":", "")))
+               / DHCP(options=[("message-type", kind), "end"]))
+        pkt.time = 1000.0 + t
+        return pkt
+
+    pcap = tmp_path / "lan.pcap"
+    wrpcap(str(pcap), [frame(0.0, "0.0.0.0", 1, "discover", 67),
+                       frame(0.002, "10.0.0.2", 2, "offer", 68),
+                       frame(0.004, "10.0.0.3", 2, "offer", 68),
+                       frame(0.1, "0.0.0.0", 1, "request", 67),
+                       frame(0.6, "10.0.0.2", 2, "ack", 68)])
+    got = dhcp_latency(pcap)
+    assert got["REQUEST->ACK from 10.0.0.2"]["p50_s"] == pytest.approx(0.5, abs=1e-3)
+    assert got["DISCOVER->OFFER from 10.0.0.3"]["p50_s"] == pytest.approx(0.004, abs=1e-3)
+    assert set(got) == {"DISCOVER->OFFER from 10.0.0.2", "DISCOVER->OFFER from 10.0.0.3",
+                        "REQUEST->ACK from 10.0.0.2"}
