@@ -12,12 +12,11 @@ lies by a chosen offset; this is the real daemon a whole-site scenario runs.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.components.base import Component
-from harness.errors import DependencyError
+from harness.components.binaries import require_binary
 from harness.lab.lab import Lab
 from harness.lab.waits import UdpBound
 
@@ -26,11 +25,7 @@ NTP_PORT = 123
 
 def require_chronyd() -> str:
     """Path of ``chronyd``, or a one-line DependencyError naming the package."""
-    path = shutil.which("chronyd") or ("/usr/sbin/chronyd" if Path("/usr/sbin/chronyd").exists()
-                                       else None)
-    if path is None:
-        raise DependencyError("chronyd not found: apt-get install chrony")
-    return path
+    return require_binary("chronyd", "chrony")
 
 
 @dataclass(frozen=True)

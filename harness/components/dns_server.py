@@ -16,13 +16,13 @@ Each config object renders its files and argv (STYLE rule 6) and is unit-tested 
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.components.base import Component
-from harness.errors import ComponentError, DependencyError
+from harness.components.binaries import require_binary
+from harness.errors import ComponentError
 from harness.lab.lab import Lab
 from harness.lab.waits import UdpBound
 
@@ -31,11 +31,7 @@ DNS_PORT = 53
 
 def require_named() -> str:
     """Path of BIND's ``named``, or a one-line DependencyError naming the package."""
-    path = shutil.which("named") or ("/usr/sbin/named" if Path("/usr/sbin/named").exists()
-                                     else None)
-    if path is None:
-        raise DependencyError("named not found: apt-get install bind9")
-    return path
+    return require_binary("named", "bind9")
 
 
 def _fqdn(name: str) -> str:

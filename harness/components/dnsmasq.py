@@ -9,12 +9,12 @@ from MACHINE-NOTES.md are avoided by default: the ping before an offer
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from harness.components.base import Component
-from harness.errors import DependencyError
+from harness.components.binaries import require_binary
 from harness.lab.lab import Lab
 from harness.lab.waits import LogLine, UdpBound
 
@@ -97,18 +97,42 @@ class DnsmasqConfig:
         return args
 
 
+class RendersArgv(Protocol):
+    """A dnsmasq config: it renders the command line that runs it."""
+
+    def argv(self) -> list[str]:
+        """dnsmasq's argv for this config."""
+        ...
+
+
 def require_dnsmasq() -> str:
     """Path of the dnsmasq binary, or a one-line DependencyError naming the package."""
-    path = shutil.which("dnsmasq") or (
-        "/usr/sbin/dnsmasq" if Path("/usr/sbin/dnsmasq").exists() else None
-    )
-    if path is None:
-        raise DependencyError("dnsmasq not found: apt-get install dnsmasq-base")
-    return path
+    return require_binary("dnsmasq", "dnsmasq-base")
 
 
-class SiteDhcp(Component):
+class DnsmasqComponent(Component):
+    """One dnsmasq process on ``segment``'s address of lab host ``host``, run from a config
+    that renders its argv: the life the site DHCP server and the ProxyDHCP share."""
+
+    lab: Lab
+    host: str
+    segment: str
+    config: RendersArgv
+
+    @property
+    def server_ip(self) -> str:
+        """The address clients see: option 54 (and, for the proxy, siaddr and TFTP)."""
+        return self.lab.address(self.host, self.segment)
+
+    def start(self) -> None:
+        """Launch dnsmasq in the host's namespace."""
+        self.process = self.lab.start_process(self.name, self.config.argv(), self.host)
+
+
+class SiteDhcp(DnsmasqComponent):
     """The site's own DHCP server on one host of a lab, serving one segment."""
+
+    config: DnsmasqConfig
 
     def __init__(
         self,
@@ -156,15 +180,6 @@ class SiteDhcp(Component):
             options=options,
             binary=require_dnsmasq(),
         )
-
-    @property
-    def server_ip(self) -> str:
-        """The address clients see in option 54."""
-        return self.lab.address(self.host, self.segment)
-
-    def start(self) -> None:
-        """Launch dnsmasq in the host's namespace."""
-        self.process = self.lab.start_process(self.name, self.config.argv(), self.host)
 
     def wait_ready(self, timeout: float = 10.0) -> None:
         """Ready when dnsmasq has logged its DHCP range and holds its socket on UDP 67."""

@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.components.base import Component
-from harness.components.dnsmasq import DnsmasqConfig, require_dnsmasq
+from harness.components.dnsmasq import DnsmasqComponent, DnsmasqConfig, require_dnsmasq
 from harness.errors import DependencyError
 from harness.lab.lab import Lab
 from harness.lab.waits import UdpBound
@@ -138,9 +137,11 @@ def prepare_tftp_root(root: Path, files: tuple[str, ...] = ("undionly.kpxe", "ip
     return root
 
 
-class DnsmasqProxy(Component):
+class DnsmasqProxy(DnsmasqComponent):
     """dnsmasq as a ProxyDHCP + TFTP server on one lab host, serving one segment (and the
     ``relayed_segments`` whose relays forward to it)."""
+
+    config: DnsmasqProxyConfig
 
     def __init__(
         self,
@@ -173,15 +174,6 @@ class DnsmasqProxy(Component):
             binary=require_dnsmasq(),
             relayed_subnets=tuple(str(lab.subnets[s]) for s in relayed_segments),
         )
-
-    @property
-    def server_ip(self) -> str:
-        """The proxy's address (option 54, siaddr, the TFTP server)."""
-        return self.lab.address(self.host, self.segment)
-
-    def start(self) -> None:
-        """Launch dnsmasq in the host's namespace."""
-        self.process = self.lab.start_process(self.name, self.config.argv(), self.host)
 
     def wait_ready(self, timeout: float = 10.0) -> None:
         """Ready when dnsmasq holds its sockets on UDP 67, 4011 and 69."""

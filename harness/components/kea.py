@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.components.base import Component
-from harness.errors import ComponentError, DependencyError
+from harness.components.binaries import require_binary
+from harness.errors import ComponentError
 from harness.lab.lab import Lab
 from harness.lab.process import LabProcess
 from harness.lab.waits import LogLine, UdpBound
@@ -42,11 +42,7 @@ TSIG_ALGORITHM = "HMAC-SHA256"
 def require_kea(binary: str) -> str:
     """Path of a Kea daemon, or a one-line DependencyError naming its Debian package."""
     package = {"kea-dhcp4": "kea-dhcp4-server", "kea-dhcp-ddns": "kea-dhcp-ddns-server"}
-    path = shutil.which(binary) or (f"/usr/sbin/{binary}" if Path(f"/usr/sbin/{binary}").exists()
-                                    else None)
-    if path is None:
-        raise DependencyError(f"{binary} not found: apt-get install {package.get(binary, binary)}")
-    return path
+    return require_binary(binary, package.get(binary, binary))
 
 
 def reverse_zone(subnet: str) -> str:
