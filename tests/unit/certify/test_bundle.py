@@ -68,11 +68,6 @@ def _rewrite(path: Path, members: dict[str, bytes], extra: list[tarfile.TarInfo]
 
 
 @pytest.fixture
-def key() -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.generate()
-
-
-@pytest.fixture
 def bundle(tmp_path: Path, key: Ed25519PrivateKey) -> Path:
     path = tmp_path / "b.tar.gz"
     write_bundle(path, FILES, key)

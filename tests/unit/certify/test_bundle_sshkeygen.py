@@ -77,11 +77,6 @@ def _ssh_fingerprint(pub: Path) -> str:
 
 
 @pytest.fixture
-def key() -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.generate()
-
-
-@pytest.fixture
 def unpacked(tmp_path: Path, key: Ed25519PrivateKey) -> Path:
     bundle = tmp_path / "b.tar.gz"
     write_bundle(bundle, FILES, key)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import struct
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -67,16 +69,23 @@ def test_payload_reports_the_clock_as_given_and_the_address() -> None:
     assert "ipv4" not in NodeFacts().payload("52:54:00:00:00:01", "efi", 1.0)["facts"]["nics"][0]
 
 
+@contextlib.contextmanager
+def _stamped_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    """A non-blocking receiver on loopback with kernel arrival stamps on, and a sender."""
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with rx, tx:
+        rx.bind(("127.0.0.1", 0))
+        rx.setblocking(False)
+        stamp_arrivals(rx)
+        yield rx, tx
+
+
 def test_recv_arrival_gives_the_kernels_arrival_time_not_the_busy_loops() -> None:
     """An emulated agent on a loop busy with other machines must not count that delay as
     network time: the reply's arrival is the kernel's stamp."""
     async def main() -> tuple[float, float, float]:
-        rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        with rx, tx:
-            rx.bind(("127.0.0.1", 0))
-            rx.setblocking(False)
-            stamp_arrivals(rx)
+        with _stamped_pair() as (rx, tx):
             sent = time.time()
             tx.sendto(b"reply", rx.getsockname())
             time.sleep(0.4)  # the loop is busy elsewhere while the reply waits
@@ -91,12 +100,7 @@ def test_recv_arrival_gives_the_kernels_arrival_time_not_the_busy_loops() -> Non
 def test_recv_arrival_waits_for_a_datagram_that_comes_later() -> None:
     async def main() -> bytes:
         loop = asyncio.get_running_loop()
-        rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        with rx, tx:
-            rx.bind(("127.0.0.1", 0))
-            rx.setblocking(False)
-            stamp_arrivals(rx)
+        with _stamped_pair() as (rx, tx):
             loop.call_later(0.1, tx.sendto, b"late", rx.getsockname())
             async with asyncio.timeout(5):
                 data, _ = await recv_arrival(rx, 64)
