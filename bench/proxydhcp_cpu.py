@@ -129,10 +129,10 @@ def main(argv: list[str] | None = None) -> int:
         "date_utc": time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime()),
         "commit": _git("rev-parse", "--short", "HEAD"),
         "baseline": _git("rev-parse", "--short", args.baseline),
-        "python": sys.version.split()[0],
         "loadavg_at_start": [round(x, 2) for x in load_start],
         "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
-        "rounds": args.rounds,
+        "runs": args.rounds,
+        "versions": {"python": sys.version.split()[0], "kernel": os.uname().release},
         "what": "CPU µs (time.thread_time) per datagram through DhcpListener.datagram_received"
                 " (parse, decide, encode, counters; a socket stand-in), best of 5 passes over "
                 "1,000 MACs x 4 per round; relayed DISCOVER->OFFER and 4011 REQUEST->ACK",

@@ -215,6 +215,7 @@ def run_vm_boot(timeout: float = 300, results: Path = RESULTS, runs: int = 5,
     doc = dict(docs.get("bios") or next(iter(docs.values())))
     if "uefi" in docs and "bios" in docs:
         doc["ovmf"] = docs["uefi"]
+    doc["date_utc"] = boots[machines[0]][0]["date_utc"]  # when the first boot started
     doc["command"] = f"bench/vmboot.py --runs {runs} --machine {','.join(machines)}"
     doc["commit"] = _git("rev-parse", "--short", "HEAD")
     doc["loadavg_at_start"] = [round(x, 2) for x in load_start]
