@@ -70,6 +70,19 @@ def test_metrics_render_has_every_family() -> None:
     assert "bootproxy_last_sync_timestamp_seconds 1.5" in text
 
 
+def _pxe_request(xid: int, *, ipxe: bool) -> DhcpPacket:
+    """A UEFI x64 PXE REQUEST to port 4011 from 127.0.0.1; ``ipxe`` adds user class iPXE."""
+    options = [
+        (Opt.MESSAGE_TYPE, bytes((MessageType.REQUEST,))),
+        (Opt.VENDOR_CLASS, b"PXEClient:Arch:00007:UNDI:003016"),
+        (Opt.CLIENT_ARCH, b"\x00\x07"),
+    ]
+    if ipxe:
+        options.append((Opt.USER_CLASS, b"iPXE"))
+    return DhcpPacket(xid=xid, ciaddr="127.0.0.1", chaddr=bytes.fromhex(MAC.replace(":", "")),
+                      options=options)
+
+
 def test_whole_proxy_on_loopback(tmp_path: Path) -> None:
     assignments = tmp_path / "assignments.yaml"
     assignments.write_text(
@@ -102,17 +115,7 @@ def test_whole_proxy_on_loopback(tmp_path: Path) -> None:
             # Before any DHCP from this IP the MAC filter cannot map 127.0.0.1: refused.
             with pytest.raises(TransferError):
                 await fetch("127.0.0.1", tftp_port, "ipxe.efi", timeout=0.3, retries=1)
-            req = DhcpPacket(
-                xid=7,
-                ciaddr="127.0.0.1",
-                chaddr=bytes.fromhex(MAC.replace(":", "")),
-                options=[
-                    (Opt.MESSAGE_TYPE, bytes((MessageType.REQUEST,))),
-                    (Opt.VENDOR_CLASS, b"PXEClient:Arch:00007:UNDI:003016"),
-                    (Opt.CLIENT_ARCH, b"\x00\x07"),
-                    (Opt.USER_CLASS, b"iPXE"),
-                ],
-            )
+            req = _pxe_request(7, ipxe=True)
             client.bind(("127.0.0.1", 0))
             client.setblocking(False)
             loop = asyncio.get_running_loop()
@@ -120,16 +123,7 @@ def test_whole_proxy_on_loopback(tmp_path: Path) -> None:
             ack = parse(await asyncio.wait_for(loop.sock_recv(client, 2048), 5))
             http_port = ready["http_port"]
             assert ack.file == f"http://127.0.0.1:{http_port}/boot/{MAC}.ipxe".encode()
-            req = DhcpPacket(
-                xid=8,
-                ciaddr="127.0.0.1",
-                chaddr=bytes.fromhex(MAC.replace(":", "")),
-                options=[
-                    (Opt.MESSAGE_TYPE, bytes((MessageType.REQUEST,))),
-                    (Opt.VENDOR_CLASS, b"PXEClient:Arch:00007:UNDI:003016"),
-                    (Opt.CLIENT_ARCH, b"\x00\x07"),
-                ],
-            )
+            req = _pxe_request(8, ipxe=False)
             client.sendto(encode(req), ("127.0.0.1", lo["pxe_port"]))
             ack = parse(await asyncio.wait_for(loop.sock_recv(client, 2048), 5))
             assert ack.message_type == MessageType.ACK and ack.file == b"ipxe.efi"

@@ -8,10 +8,8 @@ a 4xx other than 403/404 is not, and is not retried."""
 from __future__ import annotations
 
 import asyncio
-import http.server
 import socket
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -24,29 +22,19 @@ pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
 KNOWN, STRANGER = "02:00:00:00:00:01", "02:00:00:00:00:02"
 
 
-class _Cp:
-    """A loopback Control Plane that answers every request with ``status``."""
+JsonHttp = Callable[[Callable[[str, Mapping[str, str]], tuple[int, object]]], str]
 
-    def __init__(self, status: int) -> None:
-        self.asked: list[str] = []
-        cp = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                cp.asked.append(self.path)
-                body = b'{"detail": "no"}'
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+def _cp(json_http: JsonHttp, status: int) -> tuple[str, list[str]]:
+    """A loopback Control Plane (the ``json_http`` fixture) that answers every request with
+    ``status``; returns its URL and the paths it was asked for."""
+    asked: list[str] = []
 
-            def log_message(self, *args: object) -> None:
-                pass
+    def answer(path: str, headers: Mapping[str, str]) -> tuple[int, object]:
+        asked.append(path)
+        return status, {"detail": "no"}
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+    return json_http(answer), asked
 
 
 @pytest.fixture
@@ -85,32 +73,24 @@ def test_a_known_machine_is_told_to_retry_while_the_control_plane_is_unreachable
 
 
 def test_an_unknown_machine_is_refused_and_the_control_plane_never_asked(
-        tmp_path: Path) -> None:
-    cp = _Cp(503)
-    try:
-        reply = _ask(tmp_path, cp.url, STRANGER)
-    finally:
-        cp.server.shutdown()
+        tmp_path: Path, json_http: JsonHttp) -> None:
+    url, asked = _cp(json_http, 503)
+    reply = _ask(tmp_path, url, STRANGER)
     assert reply.status_code == 404 and "Retry-After" not in reply.headers
-    assert cp.asked == []
+    assert asked == []
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
-def test_a_failing_control_plane_is_an_outage_for_a_known_machine(tmp_path: Path,
-                                                                  status: int) -> None:
-    cp = _Cp(status)
-    try:
-        reply = _ask(tmp_path, cp.url, KNOWN)
-    finally:
-        cp.server.shutdown()
-    assert cp.asked == [f"/api/v1/machines/{KNOWN}/boot"]
+def test_a_failing_control_plane_is_an_outage_for_a_known_machine(
+        tmp_path: Path, json_http: JsonHttp, status: int) -> None:
+    url, asked = _cp(json_http, status)
+    reply = _ask(tmp_path, url, KNOWN)
+    assert asked == [f"/api/v1/machines/{KNOWN}/boot"]
     assert reply.status_code == 503 and int(reply.headers["Retry-After"]) > 0
 
 
-def test_a_control_plane_that_says_no_is_not_retried(tmp_path: Path) -> None:
-    cp = _Cp(409)
-    try:
-        reply = _ask(tmp_path, cp.url, KNOWN)
-    finally:
-        cp.server.shutdown()
+def test_a_control_plane_that_says_no_is_not_retried(tmp_path: Path,
+                                                      json_http: JsonHttp) -> None:
+    url, _ = _cp(json_http, 409)
+    reply = _ask(tmp_path, url, KNOWN)
     assert reply.status_code == 502 and "Retry-After" not in reply.headers
