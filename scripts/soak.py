@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,6 +102,20 @@ def run_round(index: int, workers: int, selection: list[str], reports: Path
     return wall, outcomes(junit)
 
 
+def _rounds(args: argparse.Namespace, selection: list[str]
+            ) -> Iterator[tuple[int, float, dict[str, tuple[str, str]]]]:
+    """(round number, wall seconds, outcomes) of each round: run now, or read back from
+    ``--from-junit`` files (a round's wall is then its testsuite's time)."""
+    if args.from_junit:
+        for index, junit in enumerate(args.from_junit, 1):
+            suite = next(ET.parse(junit).getroot().iter("testsuite"))
+            yield index, float(suite.get("time", 0)), outcomes(junit)
+        return
+    with tempfile.TemporaryDirectory(prefix="flexlab-soak-") as tmp:
+        for index in range(1, args.rounds + 1):
+            yield index, *run_round(index, args.workers, selection, Path(tmp))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("selection", nargs="*",
@@ -112,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--doc", type=Path, default=DOC)
     parser.add_argument("--causes", type=Path, default=None,
                         help="JSON {node id: cause} for flakes already explained")
+    parser.add_argument("--from-junit", type=Path, nargs="+", default=None, metavar="XML",
+                        help="tally these JUnit files (one per round, e.g. of CI runs) "
+                        "instead of running rounds; a round's wall is its testsuite time")
     args = parser.parse_args(argv)
     selection = args.selection or ["--tier", "sim"]
     command = "python scripts/soak.py " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -119,19 +137,19 @@ def main(argv: list[str] | None = None) -> int:
     causes = json.loads(args.causes.read_text()) if args.causes else {}
     tallies: dict[str, Tally] = {}
     walls: list[float] = []
-    with tempfile.TemporaryDirectory(prefix="flexlab-soak-") as tmp:
-        for index in range(1, args.rounds + 1):
-            wall, round_outcomes = run_round(index, args.workers, selection, Path(tmp))
-            walls.append(wall)
-            for test, (outcome, error) in round_outcomes.items():
-                tally = tallies.setdefault(test, Tally())
-                setattr(tally, outcome, getattr(tally, outcome) + 1)
-                if outcome == "failed":
-                    tally.failed_rounds.append(index)
-                    tally.first_error = tally.first_error or error
-            bad = sum(1 for o, _ in round_outcomes.values() if o == "failed")
-            print(f"round {index}/{args.rounds}: {len(round_outcomes)} tests, {bad} failed, "
-                  f"{wall:.0f} s (load {loadavg()})", flush=True)
+    if args.from_junit:
+        doc["runs"] = args.rounds = len(args.from_junit)
+    for index, wall, round_outcomes in _rounds(args, selection):
+        walls.append(wall)
+        for test, (outcome, error) in round_outcomes.items():
+            tally = tallies.setdefault(test, Tally())
+            setattr(tally, outcome, getattr(tally, outcome) + 1)
+            if outcome == "failed":
+                tally.failed_rounds.append(index)
+                tally.first_error = tally.first_error or error
+        bad = sum(1 for o, _ in round_outcomes.values() if o == "failed")
+        print(f"round {index}/{args.rounds}: {len(round_outcomes)} tests, {bad} failed, "
+              f"{wall:.0f} s (load {loadavg()})", flush=True)
 
     def row(test: str, t: Tally) -> dict[str, object]:
         return {"test": test, "passed": t.passed, "failed": t.failed,
@@ -140,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
 
     flakes = [row(k, t) for k, t in sorted(tallies.items()) if t.failed and t.passed]
     always = [row(k, t) for k, t in sorted(tallies.items()) if t.failed and not t.passed]
-    doc.update({"selection": " ".join(selection), "workers": args.workers,
+    doc.update({"selection": " ".join(selection),
+                "workers": None if args.from_junit else args.workers,
                 "tests": len(tallies), "rounds": [round(w, 1) for w in walls],
                 "round_wall_s": spread(walls, 1), "loadavg_at_end": loadavg(),
                 "flakes": flakes, "always_failed": always})
