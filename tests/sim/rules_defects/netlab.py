@@ -17,6 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+#: the MAC the proxies under test serve, and one they must stay silent to
+SERVED = "52:54:00:12:34:56"
+FOREIGN = "52:54:00:65:43:21"
 
 def sh(*argv: str) -> str:
     """Run a command, raising with its stderr when it fails."""
@@ -119,6 +122,40 @@ class Segment:
             self.stop(p)
         for ns in [self.bridge_ns, *(self.ns(m) for m in self.members)]:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
+
+
+def start_dnsmasq(seg: Segment, member: str, tmp: Path, *extra: str,
+                  ready: str = "DHCP, ") -> subprocess.Popen[bytes]:
+    """dnsmasq in ``member`` on its ``eth0`` (no DNS, DHCP logged, its files in ``tmp``)
+    with ``extra`` arguments; returns once its log shows ``ready``."""
+    log = tmp / f"dnsmasq-{member}.log"
+    argv = [
+        "dnsmasq",
+        "-k",
+        "--conf-file=/dev/null",
+        "--log-facility=-",
+        "--port=0",
+        "--interface=eth0",
+        "--bind-interfaces",
+        "--user=root",
+        "--log-dhcp",
+        f"--dhcp-leasefile={tmp / (member + '.leases')}",
+        f"--pid-file={tmp / member}.pid",
+        *extra,
+    ]
+    proc = seg.spawn(member, argv, log)
+    wait_for_text(log, ready, proc, timeout=10)
+    return proc
+
+
+def start_tcpdump(seg: Segment, member: str, pcap: Path, *bpf: str) -> subprocess.Popen[bytes]:
+    """tcpdump on ``member``'s ``eth0`` writing every packet to ``pcap`` at once; returns
+    when it is listening (stop it with ``seg.stop``, then read ``pcap``)."""
+    log = pcap.with_suffix(".tcpdump.log")
+    dump = seg.spawn(member, ["tcpdump", "-i", "eth0", "-U", "--immediate-mode", "-n",
+                              "-w", str(pcap), *bpf], log)
+    wait_for_text(log, "listening on", dump, timeout=10)
+    return dump
 
 
 def wait_for_text(log: Path, text: str, proc: subprocess.Popen[bytes], timeout: float) -> None:

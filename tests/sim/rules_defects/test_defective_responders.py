@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,60 +16,20 @@ import pytest
 from harness.capture import decode_pcap
 from harness.rules import RuleContext, check_capture
 
-from .netlab import Segment, wait_for_text
+from .netlab import FOREIGN, SERVED, Segment, start_dnsmasq, start_tcpdump, wait_for_text
 
 pytestmark = [pytest.mark.sim, pytest.mark.needs_root]
 
-SERVED = "52:54:00:12:34:56"
-FOREIGN = "52:54:00:65:43:21"
 HERE = Path(__file__).parent
 
 
-@pytest.fixture
-def segment(tmp_path: Path) -> Iterator[Segment]:
-    """site (10.77.0.1, dnsmasq), proxy (10.77.0.2, bad_proxy + dnsmasq TFTP), client."""
-    seg = Segment({"site": "10.77.0.1/24", "proxy": "10.77.0.2/24", "client": ""}).start()
-    try:
-        seg.run("client", ["ip", "link", "set", "eth0", "address", SERVED])
-        yield seg
-    finally:
-        seg.close()
-
-
 def _start(seg: Segment, tmp: Path, defect: str) -> None:
-    common = [
-        "dnsmasq",
-        "-k",
-        "--conf-file=/dev/null",
-        "--log-facility=-",
-        "--port=0",
-        "--interface=eth0",
-        "--bind-interfaces",
-        "--user=root",
-    ]
-    log = tmp / "site.log"
-    p = seg.spawn(
-        "site",
-        [
-            *common,
-            "--dhcp-range=10.77.0.50,10.77.0.99,255.255.255.0,1h",
-            "--no-ping",
-            f"--dhcp-leasefile={tmp / 'leases'}",
-            f"--pid-file={tmp / 'site.pid'}",
-        ],
-        log,
-    )
-    wait_for_text(log, "DHCP, ", p, 10)
+    start_dnsmasq(seg, "site", tmp, "--dhcp-range=10.77.0.50,10.77.0.99,255.255.255.0,1h",
+                  "--no-ping")
     root = tmp / "tftp"
     root.mkdir()
     (root / "undionly.0").write_bytes(bytes(3000))
-    log = tmp / "tftp.log"
-    p = seg.spawn(
-        "proxy",
-        [*common, "--enable-tftp", f"--tftp-root={root}", f"--pid-file={tmp / 'tftp.pid'}"],
-        log,
-    )
-    wait_for_text(log, "TFTP root", p, 10)
+    start_dnsmasq(seg, "proxy", tmp, "--enable-tftp", f"--tftp-root={root}", ready="TFTP root")
     log = tmp / "proxy.log"
     p = seg.spawn(
         "proxy", [sys.executable, str(HERE / "bad_proxy.py"), "10.77.0.2", SERVED, defect], log
@@ -95,11 +54,8 @@ def test_defective_proxy(
     segment: Segment, tmp_path: Path, defect: str, rule_id: str | None
 ) -> None:
     _start(segment, tmp_path, defect)
-    pcap, tlog = tmp_path / "seg.pcap", tmp_path / "tcpdump.log"
-    dump = segment.spawn(
-        "client", ["tcpdump", "-i", "eth0", "-U", "-n", "-w", str(pcap), "udp"], tlog
-    )
-    wait_for_text(tlog, "listening on", dump, 10)
+    pcap = tmp_path / "seg.pcap"
+    dump = start_tcpdump(segment, "client", pcap, "udp")
     py, client = sys.executable, str(HERE / "pxe_client.py")
     got = json.loads(segment.run("client", [py, client, SERVED, "0"]))
     segment.run("client", [py, client, FOREIGN, "0", "--discover-only"])

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,44 +17,11 @@ import pytest
 from harness.capture import decode_pcap
 from harness.rules import RuleContext, Verdict, check_capture
 
-from .netlab import Segment, wait_for_packets, wait_for_text
+from .netlab import FOREIGN, SERVED, Segment, start_dnsmasq, start_tcpdump, wait_for_packets
 
 pytestmark = [pytest.mark.sim, pytest.mark.needs_root]
 
-SERVED = "52:54:00:12:34:56"
-FOREIGN = "52:54:00:65:43:21"
 CLIENT = str(Path(__file__).with_name("pxe_client.py"))
-
-
-@pytest.fixture
-def segment(tmp_path: Path) -> Iterator[Segment]:
-    """site (10.77.0.1), proxy (10.77.0.2) and a client without an address."""
-    seg = Segment({"site": "10.77.0.1/24", "proxy": "10.77.0.2/24", "client": ""}).start()
-    try:
-        seg.run("client", ["ip", "link", "set", "eth0", "address", SERVED])
-        yield seg
-    finally:
-        seg.close()
-
-
-def _dnsmasq(seg: Segment, member: str, tmp: Path, *extra: str, ready: str = "DHCP, ") -> None:
-    log = tmp / f"dnsmasq-{member}.log"
-    argv = [
-        "dnsmasq",
-        "-k",
-        "--conf-file=/dev/null",
-        "--log-facility=-",
-        "--port=0",
-        "--interface=eth0",
-        "--bind-interfaces",
-        "--user=root",
-        "--log-dhcp",
-        f"--dhcp-leasefile={tmp / (member + '.leases')}",
-        f"--pid-file={tmp / member}.pid",
-        *extra,
-    ]
-    proc = seg.spawn(member, argv, log)
-    wait_for_text(log, ready, proc, timeout=10)
 
 
 @pytest.mark.parametrize(
@@ -70,14 +36,14 @@ def test_dnsmasq_proxy_boot_is_conformant(
     tftp_root.mkdir()
     for name in ("undionly.0", "ipxe.efi", "ipxe.efi.0", "ipxe"):
         (tftp_root / name).write_bytes(bytes(range(256)) * 12)  # 3072 bytes
-    _dnsmasq(
+    start_dnsmasq(
         segment,
         "site",
         tmp_path,
         "--dhcp-range=10.77.0.50,10.77.0.99,255.255.255.0,1h",
         "--no-ping",
     )
-    _dnsmasq(
+    start_dnsmasq(
         segment,
         "proxy",
         tmp_path,
@@ -90,11 +56,7 @@ def test_dnsmasq_proxy_boot_is_conformant(
         f"--tftp-root={tftp_root}",
     )
     pcap = tmp_path / "segment.pcap"
-    tlog = tmp_path / "tcpdump.log"
-    dump = segment.spawn(
-        "client", ["tcpdump", "-i", "eth0", "-U", "--immediate-mode", "-n", "-w", str(pcap)], tlog
-    )
-    wait_for_text(tlog, "listening on", dump, timeout=10)
+    dump = start_tcpdump(segment, "client", pcap)
 
     py = sys.executable
     served = json.loads(segment.run("client", [py, CLIENT, SERVED, str(arch), *extra]))
@@ -135,12 +97,10 @@ def test_dnsmasq_tftp_refusals_pass_tftp6(tmp_path: Path) -> None:
         root = tmp_path / "tftp"
         root.mkdir()
         (root / "present.kpxe").write_bytes(bytes(range(256)) * 3)
-        _dnsmasq(seg, "site", tmp_path, "--enable-tftp", f"--tftp-root={root}",
+        start_dnsmasq(seg, "site", tmp_path, "--enable-tftp", f"--tftp-root={root}",
                  ready="TFTP root is")
-        pcap, tlog = tmp_path / "segment.pcap", tmp_path / "tcpdump.log"
-        dump = seg.spawn("client", ["tcpdump", "-i", "eth0", "-U", "--immediate-mode", "-n",
-                                    "-w", str(pcap), "udp"], tlog)
-        wait_for_text(tlog, "listening on", dump, timeout=10)
+        pcap = tmp_path / "segment.pcap"
+        dump = start_tcpdump(seg, "client", pcap, "udp")
         probe = str(Path(__file__).with_name("tftp_probe.py"))
         got = json.loads(seg.run("client", [sys.executable, probe, "10.77.0.1"]))
         # 7 requests, 7 first answers, dnsmasq's resends of DATA 1 the probe never ACKs
@@ -150,7 +110,7 @@ def test_dnsmasq_tftp_refusals_pass_tftp6(tmp_path: Path) -> None:
         seg.close()
     assert got == {"missing": [5, 1], "dotdot": [5, 2], "absolute": [5, 1], "bad-mode": [5, 4],
                    "bad-opcode": [5, 4], "write": [5, 4], "present": [3, 1]}, got
-    assert pcap.stat().st_size > 24, tlog.read_text()
+    assert pcap.stat().st_size > 24, pcap.with_suffix(".tcpdump.log").read_text()
     report = check_capture(decode_pcap(str(pcap), require_dhcp=False),
                            RuleContext(site_dhcp=frozenset({"10.77.0.1"})))
     assert report.failures() == [], [f"{f.rule_id}: {f.message}" for f in report.failures()]
