@@ -6,16 +6,27 @@ from that host's namespace into the container's, re-adds its lab address,
 and opens the gate. The container sees only the lab; it carries the Docker
 label ``io.flexlab.lab=<id>`` so ``flexlab clean`` finds it after a crash.
 Capabilities are dropped to NET_RAW and NET_BIND_SERVICE.
+
+Docker is driven through its SDK. Readiness reads a followed log stream and
+Docker's event stream (``die``/``oom``) kept by two background threads, so a
+container that dies while we wait fails the wait at once with its last lines,
+and no ``docker inspect``/``docker logs`` runs on every poll.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
-import subprocess
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import docker
+import docker.errors
+from docker.models.containers import Container
 from pyroute2 import NetNS
 
 from harness.components.base import Component
@@ -31,39 +42,104 @@ GATE = "/tmp/flexlab-go"
 ENTRY = (f'while [ ! -e {GATE} ]; do sleep 0.05; done; exec python3 -m bootproxy "$@"')
 
 
-def _docker(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout,
-                          check=False)
+def docker_client() -> docker.DockerClient:
+    """A client for the local engine, or a DependencyError that says how to get one."""
+    try:
+        return docker.from_env()
+    except docker.errors.DockerException as exc:
+        raise DependencyError(f"no Docker engine reachable ({exc}): apt-get install docker.io "
+                              "(make setup) and start dockerd") from exc
+
+
+class _Streams:
+    """The container's log stream and its die/oom events, each read by a daemon thread.
+
+    The events stream is opened before the container is created, so a death right
+    after start is never missed; the log stream is followed from the container's start.
+    """
+
+    def __init__(self, client: docker.DockerClient, name: str, since: float) -> None:
+        self._lock = threading.Lock()
+        self._chunks: list[str] = []
+        self.died = threading.Event()
+        self.exit_code: int | None = None
+        self.oom = False
+        self._events = client.events(decode=True, since=int(since),
+                                     filters={"container": name, "event": ["die", "oom"]})
+        self._log_stream: Any = None
+        self._log_thread: threading.Thread | None = None
+        self._event_thread = threading.Thread(target=self._read_events, daemon=True,
+                                              name=f"events-{name}")
+        self._event_thread.start()
+
+    def follow_logs(self, container: Container, since: float) -> None:
+        """Start following ``container``'s stdout and stderr."""
+        self._log_stream = container.logs(stream=True, follow=True, since=int(since))
+        self._log_thread = threading.Thread(target=self._read_logs, daemon=True,
+                                            name=f"logs-{container.name}")
+        self._log_thread.start()
+
+    def _read_events(self) -> None:
+        with contextlib.suppress(Exception):  # the stream is closed under us on stop
+            for event in self._events:
+                if event.get("status") == "oom":
+                    self.oom = True
+                elif event.get("status") == "die":
+                    code = event.get("Actor", {}).get("Attributes", {}).get("exitCode", "")
+                    self.exit_code = int(code) if str(code).isdigit() else None
+                    self.died.set()
+                    return
+
+    def _read_logs(self) -> None:
+        chunks: Iterator[bytes] = self._log_stream
+        with contextlib.suppress(Exception):
+            for chunk in chunks:
+                with self._lock:
+                    self._chunks.append(chunk.decode(errors="replace"))
+
+    def text(self) -> str:
+        """What the container printed so far; after its death, all of it (the stream ends)."""
+        if self.died.is_set() and self._log_thread is not None:
+            self._log_thread.join(timeout=5)
+        with self._lock:
+            return "".join(self._chunks)
+
+    def close(self) -> None:
+        """Close both streams; their threads end."""
+        for stream in (self._events, self._log_stream):
+            if stream is not None:
+                with contextlib.suppress(Exception):
+                    stream.close()
 
 
 class _Watched:
     """A container seen as the process the readiness conditions watch: its init PID,
-    Docker's state and exit code, and ``docker logs`` as its output."""
+    liveness and exit code from Docker's events, its output from the followed log stream."""
 
-    def __init__(self, owner: BootProxyContainer) -> None:
+    def __init__(self, owner: BootProxyContainer, streams: _Streams) -> None:
         self.owner = owner
+        self.streams = streams
         self.name = f"Boot Proxy container {owner.container}"
 
     @property
     def pid(self) -> int:
         return self.owner.pid
 
-    def _state(self, field: str) -> str:
-        return _docker("inspect", "-f", f"{{{{.State.{field}}}}}",
-                       self.owner.container).stdout.strip()
-
     def running(self) -> bool:
-        return self._state("Status") not in ("exited", "dead")
+        return not self.streams.died.is_set()
 
     def returncode(self) -> int | None:
-        code = self._state("ExitCode")
-        return None if self.running() or not code.isdigit() else int(code)
+        if self.running():
+            return None
+        code = self.streams.exit_code
+        return code if not self.streams.oom else (code if code is not None else 137)
 
     def output(self) -> str:
-        return self.owner.logs()
+        return self.streams.text()
 
     def log_tail(self, lines: int = 30) -> str:
-        return "\n".join(self.owner.logs().splitlines()[-lines:])
+        tail = "\n".join(self.output().splitlines()[-lines:])
+        return ("(killed: out of memory)\n" if self.streams.oom else "") + tail
 
 
 class BootProxyContainer(Component):
@@ -71,11 +147,10 @@ class BootProxyContainer(Component):
 
     def __init__(self, lab: Lab, host: str, segments: list[str], *, image: str = DEFAULT_IMAGE,
                  cp_url: str | None = None, cp_token: str | None = None,
-                 name: str | None = None, cp_ca: Path | None = None) -> None:
+                 name: str | None = None, cp_ca: Path | None = None,
+                 extra_args: Sequence[str] = ()) -> None:
         """``cp_ca``: the CA the proxy verifies the Control Plane against; copied into the
-        state directory the container mounts."""
-        if shutil.which("docker") is None:
-            raise DependencyError("docker not found: apt-get install docker.io (make setup)")
+        state directory the container mounts. ``extra_args``: more proxy flags."""
         self.lab = lab
         self.host = host
         self.segments = segments
@@ -83,16 +158,23 @@ class BootProxyContainer(Component):
         self.cp_url = cp_url
         self.cp_token = cp_token
         self.cp_ca = cp_ca
+        self.extra_args = list(extra_args)
         self.name = name or host
         self.container = f"{lab.id}-{self.name}"
         self.log_path = lab.reports_dir / "logs" / f"bootproxy-{self.name}.log"
         self.pid = 0
         self.state_dir = lab.temp_dir / f"bootproxy-{self.name}"
         self.ready_info: dict[str, Any] = {}
-        self._started = False
+        self._client: docker.DockerClient | None = None
+        self._handle: Container | None = None
+        self._streams: _Streams | None = None
         # routes through the host's lab interfaces (e.g. back to a relayed segment): a moved
         # interface loses them, so they are re-added in the container, on every restart too
         self._routes: set[tuple[str, str, int, str]] = set()
+
+    @property
+    def _started(self) -> bool:
+        return self._handle is not None
 
     def _args(self) -> list[str]:
         ifaces = ",".join(self.lab.link(self.host, s).host_iface for s in self.segments)
@@ -104,34 +186,47 @@ class BootProxyContainer(Component):
             args += ["--cp-url", self.cp_url]
         if self.cp_ca:
             args += ["--cp-ca", "/var/lib/flexlab/cp-ca.pem"]
-        return args
+        return args + self.extra_args
 
     def start(self) -> None:
         """Run the container, move the lab interfaces in, open the gate."""
-        if _docker("image", "inspect", self.image).returncode != 0:
-            raise DependencyError(f"image {self.image} is not built here: run `make images`")
-        env = ["-e", f"FLEXLAB_BP_CP_TOKEN={self.cp_token}"] if self.cp_token else []
+        client = self._client = self._client or docker_client()
+        try:
+            client.images.get(self.image)
+        except docker.errors.ImageNotFound as exc:
+            raise DependencyError(f"image {self.image} is not built here: run `make images`") \
+                from exc
+        env = {"FLEXLAB_BP_CP_TOKEN": self.cp_token} if self.cp_token else {}
         # the assignment cache lives outside the container: nothing is lost on a restart
         self.state_dir.mkdir(parents=True, exist_ok=True)
         if self.cp_ca:
             shutil.copyfile(self.cp_ca, self.state_dir / "cp-ca.pem")
-        run = _docker("run", "-d", "--name", self.container, "--network", "none",
-                      "--label", f"{names.DOCKER_LABEL}={self.lab.id}",
-                      "--cap-drop", "ALL", "--cap-add", "NET_RAW",
-                      "--cap-add", "NET_BIND_SERVICE", *env,
-                      "-v", f"{self.state_dir}:/var/lib/flexlab",
-                      "--entrypoint", "/bin/sh", self.image, "-c", ENTRY, "sh", *self._args())
-        if run.returncode != 0:
-            raise ComponentError(f"docker run {self.image} failed: {run.stderr.strip()}")
-        self._started = True
-        inspect = _docker("inspect", "-f", "{{.State.Pid}}", self.container)
-        self.pid = int(inspect.stdout.strip() or 0)
+        since = time.time() - 1
+        self._streams = _Streams(client, self.container, since)
+        try:
+            self._handle = client.containers.run(
+                self.image, ["-c", ENTRY, "sh", *self._args()], entrypoint="/bin/sh",
+                name=self.container, network_mode="none", detach=True,
+                labels={names.DOCKER_LABEL: self.lab.id}, cap_drop=["ALL"],
+                cap_add=["NET_RAW", "NET_BIND_SERVICE"], environment=env,
+                volumes={str(self.state_dir): {"bind": "/var/lib/flexlab", "mode": "rw"}})
+        except docker.errors.APIError as exc:
+            self._streams.close()
+            self._streams = None
+            raise ComponentError(f"docker run {self.image} failed: {exc}") from exc
+        self._streams.follow_logs(self._handle, since)
+        self._handle.reload()
+        self.pid = int(self._handle.attrs["State"]["Pid"] or 0)
         if not self.pid:
-            raise ComponentError(f"container {self.container} has no PID: {inspect.stderr}")
+            raise ComponentError(f"container {self.container} has no PID: "
+                                 f"{self._handle.attrs['State']}")
         self._move_interfaces()
-        gate = _docker("exec", self.container, "touch", GATE)
-        if gate.returncode != 0:
-            raise ComponentError(f"could not open the start gate: {gate.stderr}")
+        try:
+            gate = self._handle.exec_run(["touch", GATE])
+        except docker.errors.APIError as exc:
+            raise ComponentError(f"could not open the start gate: {exc}\n{self.logs()}") from exc
+        if gate.exit_code != 0:
+            raise ComponentError(f"could not open the start gate: {gate.output!r}")
 
     def _move_interfaces(self) -> None:
         target = f"/proc/{self.pid}/ns/net"
@@ -164,25 +259,35 @@ class BootProxyContainer(Component):
                          oif=cn.link_lookup(ifname=ifname)[0])
 
     def wait_ready(self, timeout: float = 30.0) -> None:
-        """Ready when the proxy printed its ready line, bound 67/4011, and synced (with a CP)."""
-        self.ready_info = wait_for(_Watched(self), *proxy_ready(bool(self.cp_url)),
-                                   timeout=timeout)[0]
+        """Ready when the proxy printed its ready line, bound 67/4011, and synced (with a CP).
+
+        Fails at once, with the last log lines, if Docker reports the container died."""
+        if self._streams is None:
+            raise ComponentError(f"container {self.container} was not started")
+        self.ready_info = wait_for(_Watched(self, self._streams),
+                                   *proxy_ready(bool(self.cp_url)), timeout=timeout)[0]
 
     def logs(self) -> str:
         """The container's stdout and stderr."""
-        if not self._started:
+        if self._handle is None:
             return ""
-        out = _docker("logs", self.container)
-        return out.stdout + out.stderr
+        try:
+            return bytes(self._handle.logs(stdout=True, stderr=True)).decode(errors="replace")
+        except docker.errors.APIError:
+            return self._streams.text() if self._streams else ""
 
     def stop(self) -> None:
         """Save the logs, then remove the container (its namespace and veths go with it)."""
-        if not self._started:
+        if self._handle is None:
             return
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path.write_text(self.logs())
-        _docker("rm", "-f", self.container)
-        self._started = False
+        with contextlib.suppress(docker.errors.NotFound):
+            self._handle.remove(force=True)
+        if self._streams is not None:
+            self._streams.close()
+        self._handle = None
+        self._streams = None
 
     def artifacts(self) -> list[Path]:
         """The saved container log."""

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
+import docker
 import pytest
 
-from harness.components.container import DEFAULT_IMAGE, BootProxyContainer, _docker
+from harness.components.container import DEFAULT_IMAGE, BootProxyContainer, docker_client
 from harness.components.controlplane import ControlPlane
 from harness.components.dnsmasq import SiteDhcp
+from harness.errors import ComponentError
 
 from .cp_seed import seed_one_machine
 from .pxe_probe import pxe_discover
@@ -15,9 +19,15 @@ from .test_controlplane_component import TOPOLOGY
 pytestmark = [pytest.mark.sim, pytest.mark.needs_docker]
 
 
-def test_container_proxy_serves_assigned_macs_and_survives_restart(make_lab) -> None:
-    if _docker("image", "inspect", DEFAULT_IMAGE).returncode != 0:
+def _require_image() -> None:
+    try:
+        docker_client().images.get(DEFAULT_IMAGE)
+    except docker.errors.ImageNotFound:
         pytest.fail(f"{DEFAULT_IMAGE} is not built: `make images` (make test builds it)")
+
+
+def test_container_proxy_serves_assigned_macs_and_survives_restart(make_lab) -> None:
+    _require_image()
     lab = make_lab(TOPOLOGY)
     cp = ControlPlane(lab, "cp")
     try:
@@ -27,8 +37,9 @@ def test_container_proxy_serves_assigned_macs_and_survives_restart(make_lab) -> 
                                        cp_token=token)
             with SiteDhcp(lab, "dhcp", "lan"):
                 with proxy:
-                    caps = _docker("inspect", "-f", "{{.HostConfig.CapAdd}} "
-                                   "{{.HostConfig.NetworkMode}}", proxy.container).stdout
+                    host_config = docker_client().containers.get(proxy.container)\
+                        .attrs["HostConfig"]
+                    caps = f"{host_config['CapAdd']} {host_config['NetworkMode']}"
                     known = pxe_discover(lab, "known", "lan")
                     stranger = pxe_discover(lab, "stranger", "lan")
                 cp.stop()  # an outage: the restarted proxy must boot from its cache
@@ -42,3 +53,23 @@ def test_container_proxy_serves_assigned_macs_and_survives_restart(make_lab) -> 
     assert len(offers) == 1 and offers[0]["server_id"] == lab.address("bp1", "lan")
     assert not [r for r in stranger if r["yiaddr"] == "0.0.0.0"]
     assert [r for r in during_outage if r["yiaddr"] == "0.0.0.0"], logs[-2000:]
+
+
+def test_container_dying_during_readiness_fails_at_once_with_its_last_lines(make_lab) -> None:
+    """Docker's die event ends the wait: no waiting out the timeout, and the error carries
+    the proxy's own last words (here argparse rejecting a flag)."""
+    _require_image()
+    lab = make_lab(TOPOLOGY)
+    proxy = BootProxyContainer(lab, "bp1", ["lan"], extra_args=["--no-such-flag"])
+    proxy.start()
+    try:
+        began = time.monotonic()
+        with pytest.raises(ComponentError) as failed:
+            proxy.wait_ready(timeout=300)
+        waited = time.monotonic() - began
+    finally:
+        proxy.stop()
+    assert waited < 60, f"waited {waited:.0f} s: the death was not noticed"
+    assert "exited with status 2" in str(failed.value)
+    assert "unrecognized arguments: --no-such-flag" in str(failed.value)
+    assert not docker_client().containers.list(all=True, filters={"name": proxy.container})
