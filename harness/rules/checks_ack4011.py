@@ -111,10 +111,7 @@ def ack2(an: Analysis, j: Judge) -> None:
             has_menu = a.pxe is not None and a.pxe.get(9) is not None
             if not ((a.siaddr != ZERO and (a.file or a.bootfile_opt)) or has_menu):
                 bad.append("no boot data (siaddr + file, or 43.9)")
-            if bad:
-                j.fail("4011 ACK: " + "; ".join(bad), [q.frame, a.frame], q.chaddr, a.src_ip)
-            else:
-                j.checked()
+            j.expect_none(bad, "4011 ACK: ", [q.frame, a.frame], q.chaddr, a.src_ip)
 
 
 @check("ACK4011-3")

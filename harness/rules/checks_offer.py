@@ -47,10 +47,7 @@ def offer1(an: Analysis, j: Judge) -> None:
                 bad.append(f"htype/hlen {o.htype}/{o.hlen} not echoed ({q.htype}/{q.hlen})")
             if o.flags != q.flags and not o.broadcast:
                 bad.append(f"flags {o.flags:#06x} neither echo {q.flags:#06x} nor set broadcast")
-        if bad:
-            j.fail("proxy OFFER: " + "; ".join(bad), _frames(o, q), o.chaddr, o.src_ip)
-        else:
-            j.checked()
+        j.expect_none(bad, "proxy OFFER: ", _frames(o, q), o.chaddr, o.src_ip)
 
 
 @check("OFFER-2")
@@ -202,10 +199,7 @@ def offer8(an: Analysis, j: Judge) -> None:
             bad.append(f"option 66 {o.tftp_server_opt!r} disagrees with sname {o.sname!r}")
         if ov and o.dhcp_len < 548:
             bad.append(f"option overload {ov} used in a {o.dhcp_len}-byte reply that had room")
-        if bad:
-            j.fail("; ".join(bad), _frames(o, q), o.chaddr, o.src_ip)
-        else:
-            j.checked()
+        j.expect_none(bad, "", _frames(o, q), o.chaddr, o.src_ip)
 
 
 @check("OFFER-9")
@@ -243,10 +237,7 @@ def offer10(an: Analysis, j: Judge) -> None:
         if must_bcast and o.dst_ip != "255.255.255.255":
             bad.append(f"{delivery(o)} although the client has no address yet and needs "
                        "the limited broadcast 255.255.255.255")
-        if bad:
-            j.fail("proxy OFFER " + "; ".join(bad), _frames(o, q), o.chaddr, o.src_ip)
-        else:
-            j.checked()
+        j.expect_none(bad, "proxy OFFER ", _frames(o, q), o.chaddr, o.src_ip)
 
 
 @check("OFFER-11")

@@ -29,10 +29,7 @@ def relay1(an: Analysis, j: Judge) -> None:
             bad.append(f"giaddr {r.giaddr} instead of {q.giaddr}")
         if not r.broadcast:
             bad.append("broadcast flag not set")
-        if bad:
-            j.fail("relayed reply: " + "; ".join(bad), [q.frame, r.frame], q.chaddr, r.src_ip)
-        else:
-            j.checked()
+        j.expect_none(bad, "relayed reply: ", [q.frame, r.frame], q.chaddr, r.src_ip)
 
 
 @check("RELAY-2")
@@ -45,10 +42,7 @@ def relay2(an: Analysis, j: Judge) -> None:
             bad.append(f"option 54 {r.server_id} is not the proxy's address {r.src_ip}")
         if r.siaddr != ZERO and (r.siaddr == q.giaddr or r.siaddr.startswith("127.")):
             bad.append(f"siaddr {r.siaddr} is not reachable from the client's subnet")
-        if bad:
-            j.fail("relayed reply: " + "; ".join(bad), [q.frame, r.frame], q.chaddr, r.src_ip)
-        else:
-            j.checked()
+        j.expect_none(bad, "relayed reply: ", [q.frame, r.frame], q.chaddr, r.src_ip)
 
 
 def size_with(r: DhcpEvent, extra: bytes) -> int:

@@ -8,7 +8,7 @@ was checked, or one NOT_APPLICABLE saying why nothing was.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from harness.rules.analysis import Analysis
@@ -69,6 +69,19 @@ class Judge:
             self.checked()
         else:
             self.fail(problem, frames, client, server)
+
+    def expect_none(
+        self,
+        problems: Sequence[str],
+        what: str = "",
+        frames: Iterable[int] = (),
+        client: str | None = None,
+        server: str | None = None,
+    ) -> None:
+        """One item examined against several requirements at once: one violation, ``what``
+        followed by every problem found, or counted clean when ``problems`` is empty (so a
+        packet with three faults is one finding that names all three)."""
+        self.expect(not problems, what + "; ".join(problems), frames, client, server)
 
     def checked(self, n: int = 1, note: str | None = None) -> None:
         """Count ``n`` items examined without a violation; optionally keep a note."""
