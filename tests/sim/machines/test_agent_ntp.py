@@ -16,6 +16,8 @@ from harness.lab import Host, HostLink, Lab, Segment, Topology
 from harness.machines.sim import Fleet, MachineSpec, profile
 from harness.machines.sim.agent import NodeFacts
 
+from .webroot import seed_cluster
+
 pytestmark = [pytest.mark.sim, pytest.mark.timeout(120)]
 
 TOPOLOGY = Topology(
@@ -37,13 +39,7 @@ def test_a_skewed_node_is_ready_only_when_the_site_offers_ntp(
     try:
         with cp:
             api = cp.api
-            api.create_cluster("alpha", 1, mode="standalone", environment="test")
-            api.upload_artifact("vmlinuz", b"K" * 4096)
-            api.upload_artifact("initrd.img", b"I" * 4096)
-            api.create_profile("default", "vmlinuz", "initrd.img",
-                               "flexlab.token={join_token} flexlab.cp={cp_url} flexlab.mac={mac}")
-            api.create_machine(SKEWED.mac, "alpha", "node1", "default")
-            token = api.register_proxy("bp1", ["alpha"], segments=["lan"])
+            token = seed_cluster(api, [SKEWED.mac], kernel_size=4096, initrd_size=4096)
             proxy = BootProxy(lab, "bp1", ["lan"], cp_url=cp.url("lan"), cp_token=token)
             with chrony, SiteDhcp(lab, "dhcp", "lan", force_options=force), proxy:
                 result = Fleet(lab, "machines", "lan", [SKEWED], scale=0.1).run(60)

@@ -18,6 +18,8 @@ from harness.rules.engine import check_capture
 from harness.rules.model import Level
 from harness.wait import wait_until
 
+from .webroot import seed_cluster
+
 pytestmark = [pytest.mark.sim, pytest.mark.timeout(240)]
 
 TOPOLOGY = Topology(
@@ -38,15 +40,7 @@ def test_every_profile_reaches_ready_and_a_small_machine_is_rejected(
     try:
         with cp:
             api = cp.api
-            api.create_cluster("alpha", len(specs), mode="standalone", environment="test")
-            api.upload_artifact("vmlinuz", b"K" * 200_000)
-            api.upload_artifact("initrd.img", b"I" * 300_000)
-            api.create_profile("default", "vmlinuz", "initrd.img",
-                               "console=ttyS0 flexlab.token={join_token} flexlab.cp={cp_url} "
-                               "flexlab.mac={mac}")
-            for i, spec in enumerate([*specs, small]):
-                api.create_machine(spec.mac, "alpha", f"node{i}", "default")
-            token = api.register_proxy("bp1", ["alpha"], segments=["lan"])
+            token = seed_cluster(api, [spec.mac for spec in [*specs, small]], expected=len(specs))
             proxy = BootProxy(lab, "bp1", ["lan"], cp_url=cp.url("lan"), cp_token=token)
             with SiteDhcp(lab, "dhcp", "lan"), proxy:
                 result = Fleet(lab, "machines", "lan", [*specs, small], scale=0.1).run(120)

@@ -26,6 +26,8 @@ from harness.machines.sim import Fleet, MachineSpec, profile
 from harness.machines.sim.profiles import FirmwareProfile
 from harness.wait import wait_until
 
+from .webroot import seed_cluster
+
 pytestmark = [pytest.mark.sim, pytest.mark.timeout(180)]
 
 # EDK2 fetching ipxe.efi (~1 MB) in 512-byte blocks, one at a time: ~2,000 round trips,
@@ -150,14 +152,7 @@ def cp_site(lab: Lab, mac: str) -> Iterator[Any]:
     try:
         with cp:
             api = cp.api
-            api.create_cluster("alpha", 1, mode="standalone", environment="test")
-            api.upload_artifact("vmlinuz", b"K" * 200_000)
-            api.upload_artifact("initrd.img", b"I" * 300_000)
-            api.create_profile("default", "vmlinuz", "initrd.img",
-                               "console=ttyS0 flexlab.token={join_token} flexlab.cp={cp_url} "
-                               "flexlab.mac={mac}")
-            api.create_machine(mac, "alpha", "node0", "default")
-            token = api.register_proxy("bp1", ["alpha"], segments=["lan"])
+            token = seed_cluster(api, [mac])
             proxy = BootProxy(lab, "bp1", ["lan"], cp_url=cp.url("lan"), cp_token=token)
             with SiteDhcp(lab, "dhcp", "lan"), proxy:
                 yield api

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,3 +63,20 @@ def write_boot_files(root: Path, web_url: str, macs: list[str]) -> dict[str, byt
     return {"vmlinuz": kernel, "initrd.img": initrd}
 
 
+def seed_cluster(api: Any, macs: Sequence[str], *, expected: int | None = None,
+                 kernel_size: int = 200_000, initrd_size: int = 300_000) -> str:
+    """Load a Control Plane with cluster alpha of ``macs`` (node0, node1, ...) expecting
+    ``expected`` nodes (all of them by default), a kernel and initrd of the given sizes and
+    a profile whose command line carries the join contract; register proxy bp1 for it on
+    segment lan and return bp1's token."""
+    api.create_cluster("alpha", len(macs) if expected is None else expected,
+                       mode="standalone", environment="test")
+    api.upload_artifact("vmlinuz", b"K" * kernel_size)
+    api.upload_artifact("initrd.img", b"I" * initrd_size)
+    api.create_profile("default", "vmlinuz", "initrd.img",
+                       "console=ttyS0 flexlab.token={join_token} flexlab.cp={cp_url} "
+                       "flexlab.mac={mac}")
+    for i, mac in enumerate(macs):
+        api.create_machine(mac, "alpha", f"node{i}", "default")
+    token: str = api.register_proxy("bp1", ["alpha"], segments=["lan"])
+    return token
