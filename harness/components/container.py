@@ -51,6 +51,15 @@ def docker_client() -> docker.DockerClient:
                               "(make setup) and start dockerd") from exc
 
 
+def image_present(image: str) -> bool:
+    """Whether ``image`` is built (or pulled) on the local engine."""
+    try:
+        docker_client().images.get(image)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
 class _Streams:
     """The container's log stream and its die/oom events, each read by a daemon thread.
 

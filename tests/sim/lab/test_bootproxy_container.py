@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import time
 
-import docker
 import pytest
 
-from harness.components.container import DEFAULT_IMAGE, BootProxyContainer, docker_client
+from harness.components.container import (
+    DEFAULT_IMAGE,
+    BootProxyContainer,
+    docker_client,
+    image_present,
+)
 from harness.components.controlplane import ControlPlane
 from harness.components.dnsmasq import SiteDhcp
 from harness.errors import ComponentError
@@ -20,9 +24,7 @@ pytestmark = [pytest.mark.sim, pytest.mark.needs_docker]
 
 
 def _require_image() -> None:
-    try:
-        docker_client().images.get(DEFAULT_IMAGE)
-    except docker.errors.ImageNotFound:
+    if not image_present(DEFAULT_IMAGE):
         pytest.fail(f"{DEFAULT_IMAGE} is not built: `make images` (make test builds it)")
 
 

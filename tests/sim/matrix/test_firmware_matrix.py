@@ -14,7 +14,7 @@ import pytest
 
 from harness.builder.reporting import publish
 from harness.builder.runner import ScenarioRunner
-from harness.components.container import DEFAULT_IMAGE, _docker
+from harness.components.container import DEFAULT_IMAGE, image_present
 from harness.judge.result import MachineResult, RunResult
 from harness.rules.model import Level, Verdict
 
@@ -70,8 +70,7 @@ def _machine(result: RunResult) -> MachineResult:
 def test_firmware_reaches_ready(firmware: str, topology: str, kind: str,
                                 pytestconfig: pytest.Config) -> None:
     image = pytestconfig.getoption("boot_proxy_image")
-    if kind == "container" and _docker("image", "inspect",
-                                       image or DEFAULT_IMAGE).returncode != 0:
+    if kind == "container" and not image_present(image or DEFAULT_IMAGE):
         pytest.fail(f"{image or DEFAULT_IMAGE} is not built: `make images`")
     reports = Path(pytestconfig.getoption("flexlab_reports"))
     runner = ScenarioRunner(matrix_scenario(firmware, topology, kind, image),

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.builder.runner import ScenarioRunner
-from harness.components.container import DEFAULT_IMAGE, _docker
+from harness.components.container import DEFAULT_IMAGE, image_present
 from harness.scenario.model import Scenario
 
 from .cases import MACHINE, PROXY, matrix_scenario
@@ -32,7 +32,7 @@ def _restart_then_boot(base: Scenario) -> Scenario:
 def test_restarted_container_serves_a_relayed_uefi_pxe_machine(
         pytestconfig: pytest.Config) -> None:
     image = pytestconfig.getoption("boot_proxy_image") or DEFAULT_IMAGE
-    if _docker("image", "inspect", image).returncode != 0:
+    if not image_present(image):
         pytest.fail(f"{image} is not built: `make images`")
     scenario = _restart_then_boot(matrix_scenario("uefi-x64", "relayed", "container", image))
     reports = Path(pytestconfig.getoption("flexlab_reports"))
