@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from harness.capture.events import DhcpEvent
 from harness.rules.analysis import ZERO, Analysis, Exchange
 from harness.rules.judge import Judge, check
@@ -19,6 +21,13 @@ def exchanges_4011(an: Analysis) -> list[Exchange]:
 def acks(an: Analysis, ex: Exchange) -> list[DhcpEvent]:
     """Replies from the addressed server to this 4011 exchange."""
     return [r for r in ex.replies if r.src_ip == ex.request.dst_ip]
+
+
+def answered_4011(an: Analysis) -> Iterator[tuple[DhcpEvent, DhcpEvent]]:
+    """Each 4011 REQUEST with each ACK its addressed server sent back, in capture order."""
+    for ex in exchanges_4011(an):
+        for a in acks(an, ex):
+            yield ex.request, a
 
 
 def menu_types(raw: bytes | None) -> set[int]:
@@ -96,57 +105,51 @@ def ack1(an: Analysis, j: Judge) -> None:
 def ack2(an: Analysis, j: Judge) -> None:
     """Contents of the 4011 ACK."""
     j.not_applicable("no 4011 ACK in the capture")
-    for ex in exchanges_4011(an):
-        q = ex.request
-        for a in acks(an, ex):
-            bad = []
-            if a.msg_type != "ACK":
-                bad.append(f"message type {a.msg_type}, needs ACK")
-            if not an.ctx.accepts_vendor(a.vendor_class):
-                bad.append("no option 60 PXEClient")
-            if a.server_id is None:
-                bad.append("no option 54")
-            if q.uuid is not None and a.uuid != q.uuid:
-                bad.append("option 97 not echoed")
-            has_menu = a.pxe is not None and a.pxe.get(9) is not None
-            if not ((a.siaddr != ZERO and (a.file or a.bootfile_opt)) or has_menu):
-                bad.append("no boot data (siaddr + file, or 43.9)")
-            j.expect_none(bad, "4011 ACK: ", [q.frame, a.frame], q.chaddr, a.src_ip)
+    for q, a in answered_4011(an):
+        bad = []
+        if a.msg_type != "ACK":
+            bad.append(f"message type {a.msg_type}, needs ACK")
+        if not an.ctx.accepts_vendor(a.vendor_class):
+            bad.append("no option 60 PXEClient")
+        if a.server_id is None:
+            bad.append("no option 54")
+        if q.uuid is not None and a.uuid != q.uuid:
+            bad.append("option 97 not echoed")
+        has_menu = a.pxe is not None and a.pxe.get(9) is not None
+        if not ((a.siaddr != ZERO and (a.file or a.bootfile_opt)) or has_menu):
+            bad.append("no boot data (siaddr + file, or 43.9)")
+        j.expect_none(bad, "4011 ACK: ", [q.frame, a.frame], q.chaddr, a.src_ip)
 
 
 @check("ACK4011-3")
 def ack3(an: Analysis, j: Judge) -> None:
     """No address handed out on 4011."""
     j.not_applicable("no 4011 ACK in the capture")
-    for ex in exchanges_4011(an):
-        q = ex.request
-        for a in acks(an, ex):
-            j.expect(
-                a.yiaddr in (ZERO, q.ciaddr),
-                f"4011 ACK gives yiaddr {a.yiaddr}; only 0.0.0.0 or the client's "
-                f"{q.ciaddr} are allowed",
-                [q.frame, a.frame],
-                q.chaddr,
-                a.src_ip,
-            )
+    for q, a in answered_4011(an):
+        j.expect(
+            a.yiaddr in (ZERO, q.ciaddr),
+            f"4011 ACK gives yiaddr {a.yiaddr}; only 0.0.0.0 or the client's "
+            f"{q.ciaddr} are allowed",
+            [q.frame, a.frame],
+            q.chaddr,
+            a.src_ip,
+        )
 
 
 @check("ACK4011-4")
 def ack4(an: Analysis, j: Judge) -> None:
     """43.71 boot item echoed with the same type and layer."""
     j.not_applicable("no 4011 REQUEST carrying 43.71 was answered")
-    for ex in exchanges_4011(an):
-        q = ex.request
+    for q, a in answered_4011(an):
         item = q.pxe.boot_item if q.pxe else None
         if item is None:
             continue
-        for a in acks(an, ex):
-            got = a.pxe.boot_item if a.pxe else None
-            j.expect(
-                got == item,
-                f"request asked for boot item type {item[0]} layer {item[1]}, the ACK "
-                f"answers {got}; iPXE discards it",
-                [q.frame, a.frame],
-                q.chaddr,
-                a.src_ip,
-            )
+        got = a.pxe.boot_item if a.pxe else None
+        j.expect(
+            got == item,
+            f"request asked for boot item type {item[0]} layer {item[1]}, the ACK "
+            f"answers {got}; iPXE discards it",
+            [q.frame, a.frame],
+            q.chaddr,
+            a.src_ip,
+        )

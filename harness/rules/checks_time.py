@@ -6,7 +6,7 @@ from collections import defaultdict
 
 from harness.capture.events import DhcpEvent
 from harness.rules.analysis import Analysis
-from harness.rules.checks_ack4011 import acks, exchanges_4011
+from harness.rules.checks_ack4011 import answered_4011
 from harness.rules.judge import Judge, check
 
 
@@ -85,16 +85,15 @@ def time3(an: Analysis, j: Judge) -> None:
     """4011 ACK within 1 s of the request it answers."""
     j.not_applicable("no answered 4011 request")
     limit = an.scaled(1.0)
-    for ex in exchanges_4011(an):
-        for a in acks(an, ex):
-            delay = a.time - ex.request.time
-            j.expect(
-                delay <= limit,
-                f"4011 ACK came {delay:.3f} s after the request (limit {limit:.1f} s)",
-                [ex.request.frame, a.frame],
-                ex.request.chaddr,
-                a.src_ip,
-            )
+    for q, a in answered_4011(an):
+        delay = a.time - q.time
+        j.expect(
+            delay <= limit,
+            f"4011 ACK came {delay:.3f} s after the request (limit {limit:.1f} s)",
+            [q.frame, a.frame],
+            q.chaddr,
+            a.src_ip,
+        )
 
 
 @check("TIME-4")
