@@ -14,6 +14,7 @@ import hashlib
 import json
 import socket
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -75,7 +76,8 @@ async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str],
 
 
 async def request(sock: socket.socket, url: str, *, method: str = "GET",
-                  headers: dict[str, str] | None = None, body: bytes = b"",
+                  headers: dict[str, str] | None = None,
+                  body: bytes | Callable[[], bytes] = b"",
                   timeout: float = 30.0, user_agent: str = "iPXE/1.0.0+",
                   tls: ssl.SSLContext | None = None) -> HttpResponse:
     """One request on ``sock`` (bound, not yet connected); the socket is closed afterwards.
@@ -83,6 +85,9 @@ async def request(sock: socket.socket, url: str, *, method: str = "GET",
     An ``https://`` URL needs ``tls``: the handshake checks the certificate against it
     with the URL's host (an IP literal against the IP SAN) before a byte of the request
     is sent; a refused certificate raises :class:`~harness.machines.sim.errors.TlsRefused`.
+    A callable ``body`` is called once the connection is up, right before the request is
+    written: what it stamps (the agent's clock) is as fresh as a real machine's would be,
+    however long this machine waited for the shared event loop to connect.
     """
     parts = urlsplit(url)
     secure = parts.scheme == "https"
@@ -105,6 +110,8 @@ async def request(sock: socket.socket, url: str, *, method: str = "GET",
                     ssl_handshake_timeout=timeout)
             else:
                 reader, writer = await asyncio.open_connection(sock=sock)
+            if callable(body):
+                body = body()
             head = [f"{method} {path} HTTP/1.1", f"Host: {parts.netloc}",
                     f"User-Agent: {user_agent}", "Connection: close"]
             for key, value in (headers or {}).items():

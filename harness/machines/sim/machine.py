@@ -19,6 +19,7 @@ import socket
 import ssl
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -559,9 +560,13 @@ class SimMachine:
             self.timeline.add(self._now(), "state", "clock", ntp=None,
                               skew=round(self.spec.facts.clock_skew, 3))
         firmware = "bios" if self.spec.profile.arch == 0 else "efi"
-        clock = time.time() + self.spec.facts.clock_skew + correction
-        body = self.spec.facts.payload(self.ident.mac, firmware, clock,
-                                       ipv4=self.lease.address)
+        lease = self.lease
+
+        def body() -> dict[str, Any]:
+            # the agent's clock as it stands when the request leaves (see sim_http.request)
+            clock = time.time() + self.spec.facts.clock_skew + correction
+            return self.spec.facts.payload(self.ident.mac, firmware, clock, ipv4=lease.address)
+
         try:
             if no_ca is not None:
                 raise no_ca
@@ -618,9 +623,11 @@ class SimMachine:
         return sntp_offset(data, skewed, arrived + self.spec.facts.clock_skew)
 
     async def _api(self, cp: str, path: str, token: str | None,
-                   body: dict[str, Any] | None, tls: ssl.SSLContext | None = None) -> Any:
+                   body: dict[str, Any] | Callable[[], dict[str, Any]] | None,
+                   tls: ssl.SSLContext | None = None) -> Any:
         """GET (``body`` None) or POST JSON to the Control Plane, as the agent does
-        (over TLS with ``tls`` for an ``https://`` Control Plane)."""
+        (over TLS with ``tls`` for an ``https://`` Control Plane); a callable ``body`` is
+        built once connected, so the clock it reports is read as the request leaves."""
         assert self.lease is not None
         sock = self._socket(socket.SOCK_STREAM)
         method = "GET" if body is None else "POST"
@@ -629,13 +636,21 @@ class SimMachine:
             headers["Authorization"] = f"Bearer {token}"
         resp = await sim_http.request(
             sock, cp.rstrip("/") + path, method=method,
-            body=b"" if body is None else json.dumps(body).encode(), headers=headers,
+            body=b"" if body is None else _json_body(body), headers=headers,
             user_agent="flexlab-agent-sim", tls=tls)
         self.timeline.add(self._now(), "sent", f"{method} {path}", status=resp.status)
         if resp.status != 200:
             raise BootFailed("AGENT", f"{method} {path} answered {resp.status}: "
                              f"{resp.body[:200]!r}")
         return resp.json()
+
+
+def _json_body(body: dict[str, Any] | Callable[[], dict[str, Any]]
+               ) -> bytes | Callable[[], bytes]:
+    """The request body as JSON bytes, or a callable that makes them when called."""
+    if callable(body):
+        return lambda: json.dumps(body()).encode()
+    return json.dumps(body).encode()
 
 
 def _nothing() -> None:

@@ -36,3 +36,39 @@ def test_a_server_that_never_answers_is_reported_as_a_timeout() -> None:
     exc = asyncio.run(body())
     assert exc.code == "HTTP"
     assert "no answer within 0.3s" in str(exc), str(exc)
+
+
+def test_a_callable_body_is_made_once_connected_and_sent_whole() -> None:
+    """The agent's clock goes into its body when the request leaves, not before the
+    (possibly long, on a busy shared loop) connect."""
+    got: list[bytes] = []
+    order: list[str] = []
+
+    async def main() -> int:
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            order.append("accepted")
+            got.append(await reader.readuntil(b"\r\n\r\n"))
+            got.append(await reader.readexactly(len(b'{"clock": 1}')))
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            await writer.drain()
+            writer.close()
+
+        def body() -> bytes:
+            order.append("body")
+            return b'{"clock": 1}'
+
+        server = await asyncio.start_server(answer, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        sock.bind(("127.0.0.1", 0))
+        try:
+            resp = await sim_http.request(sock, f"http://127.0.0.1:{port}/r", method="POST",
+                                          body=body, timeout=5)
+        finally:
+            server.close()
+        return resp.status
+
+    assert asyncio.run(main()) == 200
+    assert order.count("body") == 1
+    assert b"Content-Length: 12" in got[0] and got[1] == b'{"clock": 1}'
