@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from harness.capture.events import DhcpEvent
 from harness.rules.analysis import ZERO, Analysis, Exchange
-from harness.rules.judge import Judge, check
+from harness.rules.judge import Judge, between, check
 
 
 def exchanges_4011(an: Analysis) -> list[Exchange]:
@@ -71,9 +71,7 @@ def ack1(an: Analysis, j: Judge) -> None:
                 f"4011 ACK sent {a.src_ip}:{a.sport} -> {a.dst_ip}:{a.dport}, but the "
                 f"request came from {q.src_ip}:{q.sport}; it must go back there from port "
                 "4011 (EDK2 listens on 4011, iPXE on 68)",
-                [q.frame, a.frame],
-                q.chaddr,
-                a.src_ip,
+                *between(q, a),
             )
         if answers or key in seen:
             seen.add(key)
@@ -118,7 +116,7 @@ def ack2(an: Analysis, j: Judge) -> None:
         has_menu = a.pxe is not None and a.pxe.get(9) is not None
         if not ((a.siaddr != ZERO and (a.file or a.bootfile_opt)) or has_menu):
             bad.append("no boot data (siaddr + file, or 43.9)")
-        j.expect_none(bad, "4011 ACK: ", [q.frame, a.frame], q.chaddr, a.src_ip)
+        j.expect_none(bad, "4011 ACK: ", *between(q, a))
 
 
 @check("ACK4011-3")
@@ -130,9 +128,7 @@ def ack3(an: Analysis, j: Judge) -> None:
             a.yiaddr in (ZERO, q.ciaddr),
             f"4011 ACK gives yiaddr {a.yiaddr}; only 0.0.0.0 or the client's "
             f"{q.ciaddr} are allowed",
-            [q.frame, a.frame],
-            q.chaddr,
-            a.src_ip,
+            *between(q, a),
         )
 
 
@@ -149,7 +145,5 @@ def ack4(an: Analysis, j: Judge) -> None:
             got == item,
             f"request asked for boot item type {item[0]} layer {item[1]}, the ACK "
             f"answers {got}; iPXE discards it",
-            [q.frame, a.frame],
-            q.chaddr,
-            a.src_ip,
+            *between(q, a),
         )

@@ -7,7 +7,7 @@ from urllib.parse import urlparse
 
 from harness.capture.events import DhcpEvent
 from harness.rules.analysis import ZERO, Analysis, TftpTransfer
-from harness.rules.judge import Judge, check
+from harness.rules.judge import Judge, between, check
 
 BINARY_SUFFIXES = (".kpxe", ".pxe", ".efi", ".lkrn", ".0", ".com", ".undi")
 UEFI_ARCH = frozenset({6, 7, 9, 10, 11, 15, 16, 18, 19})
@@ -115,7 +115,7 @@ def ipxe2(an: Analysis, j: Judge) -> None:
         if r.siaddr == ZERO:
             j.fail(f"iPXE was given the relative name {name!r} with siaddr 0.0.0.0: it has "
                    "no server to fetch it from; give a full http:// or tftp:// URL or set "
-                   "next-server", [q.frame, r.frame], q.chaddr, r.src_ip)
+                   "next-server", *between(q, r))
             continue
         failure = _read_failure(an, _tftp_reads(an, q.chaddr, name, r.siaddr, r.time))
         if failure is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from harness.capture.events import DhcpEvent
 from harness.rules.analysis import ZERO, Analysis
-from harness.rules.judge import Judge, check
+from harness.rules.judge import Judge, between, check
 
 
 def relayed(an: Analysis, j: Judge) -> list[tuple[DhcpEvent, DhcpEvent]]:
@@ -29,7 +29,7 @@ def relay1(an: Analysis, j: Judge) -> None:
             bad.append(f"giaddr {r.giaddr} instead of {q.giaddr}")
         if not r.broadcast:
             bad.append("broadcast flag not set")
-        j.expect_none(bad, "relayed reply: ", [q.frame, r.frame], q.chaddr, r.src_ip)
+        j.expect_none(bad, "relayed reply: ", *between(q, r))
 
 
 @check("RELAY-2")
@@ -42,7 +42,7 @@ def relay2(an: Analysis, j: Judge) -> None:
             bad.append(f"option 54 {r.server_id} is not the proxy's address {r.src_ip}")
         if r.siaddr != ZERO and (r.siaddr == q.giaddr or r.siaddr.startswith("127.")):
             bad.append(f"siaddr {r.siaddr} is not reachable from the client's subnet")
-        j.expect_none(bad, "relayed reply: ", [q.frame, r.frame], q.chaddr, r.src_ip)
+        j.expect_none(bad, "relayed reply: ", *between(q, r))
 
 
 def size_with(r: DhcpEvent, extra: bytes) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from harness.capture.events import DhcpEvent
 from harness.rules.analysis import ZERO, Analysis
-from harness.rules.judge import Judge, check
+from harness.rules.judge import Judge, between, check
 
 
 @check("SILENT-1")
@@ -21,9 +21,7 @@ def silent1(an: Analysis, j: Judge) -> None:
             j.fail(
                 f"answered a client whose option 60 is {q.vendor_class!r}, not a PXE/HTTP "
                 "boot client; this disturbs ordinary DHCP clients",
-                [q.frame, r.frame],
-                q.chaddr,
-                r.src_ip,
+                *between(q, r),
             )
     for q in an.requests:
         if not an.ctx.accepts_vendor(q.vendor_class) and q.frame not in answered:
@@ -55,18 +53,14 @@ def silent2(an: Analysis, j: Judge) -> None:
             if q.msg_type != "REQUEST":
                 j.fail(
                     f"proxy answered a {q.msg_type} with {r.msg_type}; it must stay silent",
-                    [q.frame, r.frame],
-                    q.chaddr,
-                    r.src_ip,
+                    *between(q, r),
                 )
             elif r.msg_type in ("ACK", "NAK") and not boot_item:
                 j.fail(
                     f"proxy sent DHCP{r.msg_type} on port {r.sport} to an address REQUEST "
                     f"({_asked(q)}); only the site DHCP server may, or the "
                     "client loses its lease",
-                    [q.frame, r.frame],
-                    q.chaddr,
-                    r.src_ip,
+                    *between(q, r),
                 )
         if not boot_item or q.msg_type != "REQUEST":
             j.checked()
@@ -95,9 +89,7 @@ def silent3(an: Analysis, j: Judge) -> None:
                 j.fail(
                     f"answered with DHCP{r.msg_type} on port {r.sport} a REQUEST addressed "
                     f"(option 54) to {q.server_id}: that request was for another server",
-                    [q.frame, r.frame],
-                    q.chaddr,
-                    r.src_ip,
+                    *between(q, r),
                 )
         j.checked()
 

@@ -7,7 +7,7 @@ from collections import defaultdict
 from harness.capture.events import DhcpEvent
 from harness.rules.analysis import Analysis
 from harness.rules.checks_ack4011 import answered_4011
-from harness.rules.judge import Judge, check
+from harness.rules.judge import Judge, between, check
 
 
 def _offer_pairs(an: Analysis) -> list[tuple[DhcpEvent, DhcpEvent]]:
@@ -74,9 +74,7 @@ def time2(an: Analysis, j: Judge) -> None:
             delay <= limit,
             f"OFFER came {delay:.3f} s after the DISCOVER (limit {limit:.1f} s); iPXE "
             "waits only ~2 s for a proxy offer",
-            [q.frame, o.frame],
-            q.chaddr,
-            o.src_ip,
+            *between(q, o),
         )
 
 
@@ -90,9 +88,7 @@ def time3(an: Analysis, j: Judge) -> None:
         j.expect(
             delay <= limit,
             f"4011 ACK came {delay:.3f} s after the request (limit {limit:.1f} s)",
-            [q.frame, a.frame],
-            q.chaddr,
-            a.src_ip,
+            *between(q, a),
         )
 
 

@@ -11,9 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from harness.capture.events import DhcpEvent
 from harness.rules.analysis import Analysis
 from harness.rules.catalog import RULES
 from harness.rules.model import Finding, Level, Verdict
+
+
+def between(request: DhcpEvent, reply: DhcpEvent) -> tuple[list[int], str, str]:
+    """Where a finding about ``reply`` answering ``request`` points: both frames, the
+    client's MAC and the replying server (``j.expect(ok, msg, *between(q, r))``)."""
+    return [request.frame, reply.frame], request.chaddr, reply.src_ip
 
 
 @dataclass
