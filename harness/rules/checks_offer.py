@@ -24,6 +24,12 @@ def _frames(o: DhcpEvent, q: DhcpEvent | None) -> list[int]:
     return [o.frame] + ([q.frame] if q else [])
 
 
+def _about(o: DhcpEvent, q: DhcpEvent | None) -> tuple[list[int], str, str]:
+    """Where a finding about offer ``o`` (answering ``q``, when seen) points: its frames,
+    the client's MAC and the offering server."""
+    return _frames(o, q), o.chaddr, o.src_ip
+
+
 @check("OFFER-1")
 def offer1(an: Analysis, j: Judge) -> None:
     """Header echo, cookie, END and flags. giaddr echo is judged by RELAY-1."""
@@ -47,7 +53,7 @@ def offer1(an: Analysis, j: Judge) -> None:
                 bad.append(f"htype/hlen {o.htype}/{o.hlen} not echoed ({q.htype}/{q.hlen})")
             if o.flags != q.flags and not o.broadcast:
                 bad.append(f"flags {o.flags:#06x} neither echo {q.flags:#06x} nor set broadcast")
-        j.expect_none(bad, "proxy OFFER: ", _frames(o, q), o.chaddr, o.src_ip)
+        j.expect_none(bad, "proxy OFFER: ", *_about(o, q))
 
 
 @check("OFFER-2")
@@ -58,9 +64,7 @@ def offer2(an: Analysis, j: Judge) -> None:
             o.yiaddr == ZERO and o.ciaddr == ZERO,
             f"proxy OFFER gives yiaddr {o.yiaddr} ciaddr {o.ciaddr}: a ProxyDHCP must "
             "leave both 0.0.0.0 (the site DHCP server hands out addresses)",
-            _frames(o, q),
-            o.chaddr,
-            o.src_ip,
+            *_about(o, q),
         )
 
 
@@ -80,9 +84,7 @@ def offer3(an: Analysis, j: Judge) -> None:
             vc is not None and vc.startswith(tuple(a for a in allowed if a)),
             f"proxy OFFER has option 60 {vc!r}, needs {want!r}: iPXE and EDK2 ignore "
             "offers without it",
-            _frames(o, q),
-            o.chaddr,
-            o.src_ip,
+            *_about(o, q),
         )
 
 
@@ -96,9 +98,7 @@ def offer4(an: Analysis, j: Judge) -> None:
             o.server_id == o.src_ip,
             f"option 54 is {o.server_id} but the OFFER came from {o.src_ip}; the client "
             "sends its 4011 request there",
-            _frames(o, q),
-            o.chaddr,
-            o.src_ip,
+            *_about(o, q),
         )
 
 
@@ -110,7 +110,7 @@ def offer5(an: Analysis, j: Judge) -> None:
             continue
         if o.uuid != q.uuid:
             what = "missing" if o.uuid is None else f"{o.uuid.hex()} instead of {q.uuid.hex()}"
-            j.fail(f"option 97 not echoed: {what}", _frames(o, q), o.chaddr, o.src_ip)
+            j.fail(f"option 97 not echoed: {what}", *_about(o, q))
         else:
             j.checked()
 
@@ -149,7 +149,7 @@ def offer6(an: Analysis, j: Judge) -> None:
             continue
         shape, why = boot_shape(o)
         if shape is None:
-            j.fail(f"no usable boot information: {why}", _frames(o, q), o.chaddr, o.src_ip)
+            j.fail(f"no usable boot information: {why}", *_about(o, q))
         elif shape == "c" and o.server_id is None and o.siaddr == ZERO:
             j.fail("no boot data and no address for the 4011 request", _frames(o, q), o.chaddr)
         else:
@@ -199,7 +199,7 @@ def offer8(an: Analysis, j: Judge) -> None:
             bad.append(f"option 66 {o.tftp_server_opt!r} disagrees with sname {o.sname!r}")
         if ov and o.dhcp_len < 548:
             bad.append(f"option overload {ov} used in a {o.dhcp_len}-byte reply that had room")
-        j.expect_none(bad, "", _frames(o, q), o.chaddr, o.src_ip)
+        j.expect_none(bad, "", *_about(o, q))
 
 
 @check("OFFER-9")
@@ -210,9 +210,7 @@ def offer9(an: Analysis, j: Judge) -> None:
         j.expect(
             not found,
             f"proxy OFFER carries client-only option(s) {found}",
-            _frames(o, q),
-            o.chaddr,
-            o.src_ip,
+            *_about(o, q),
         )
 
 
@@ -237,7 +235,7 @@ def offer10(an: Analysis, j: Judge) -> None:
         if must_bcast and o.dst_ip != "255.255.255.255":
             bad.append(f"{delivery(o)} although the client has no address yet and needs "
                        "the limited broadcast 255.255.255.255")
-        j.expect_none(bad, "proxy OFFER ", _frames(o, q), o.chaddr, o.src_ip)
+        j.expect_none(bad, "proxy OFFER ", *_about(o, q))
 
 
 @check("OFFER-11")
@@ -249,7 +247,5 @@ def offer11(an: Analysis, j: Judge) -> None:
             300 <= o.dhcp_len <= limit,
             f"OFFER payload is {o.dhcp_len} bytes; keep it within 300..{limit} "
             "(some ROMs drop short or long replies)",
-            _frames(o, q),
-            o.chaddr,
-            o.src_ip,
+            *_about(o, q),
         )
