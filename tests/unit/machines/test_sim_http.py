@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -11,6 +12,18 @@ from harness.machines.sim import http as sim_http
 from harness.machines.sim.errors import BootFailed
 
 pytestmark = pytest.mark.unit
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def _server_and_client(handler: Handler) -> tuple[asyncio.Server, int, socket.socket]:
+    """A loopback asyncio server running ``handler``, its port, and the non-blocking TCP
+    socket, bound on loopback, that the emulator's client connects from."""
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    sock.bind(("127.0.0.1", 0))
+    return server, server.sockets[0].getsockname()[1], sock
 
 
 def test_a_server_that_never_answers_is_reported_as_a_timeout() -> None:
@@ -20,11 +33,7 @@ def test_a_server_that_never_answers_is_reported_as_a_timeout() -> None:
         async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             await reader.read(1 << 16)  # takes the request, never answers
 
-        server = await asyncio.start_server(silent, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setblocking(False)
-        sock.bind(("127.0.0.1", 0))
+        server, port, sock = await _server_and_client(silent)
         try:
             await sim_http.request(sock, f"http://127.0.0.1:{port}/ipxe.efi", timeout=0.3)
         except BootFailed as exc:
@@ -57,11 +66,7 @@ def test_a_callable_body_is_made_once_connected_and_sent_whole() -> None:
             order.append("body")
             return b'{"clock": 1}'
 
-        server = await asyncio.start_server(answer, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setblocking(False)
-        sock.bind(("127.0.0.1", 0))
+        server, port, sock = await _server_and_client(answer)
         try:
             resp = await sim_http.request(sock, f"http://127.0.0.1:{port}/r", method="POST",
                                           body=body, timeout=5)
