@@ -56,3 +56,11 @@ def site(admin: ControlPlaneClient, nodes: int = 1,
         macs.append(mac)
     return {"cluster": cluster, "profile": profile, "proxy": proxy, "proxy_token": token,
             "macs": macs}
+
+
+def join_token(admin: ControlPlaneClient, s: dict[str, Any], mac: str) -> str:
+    """Boot ``mac`` through site ``s``'s proxy (as the Boot Proxy does) and return the
+    one-time join token the Control Plane hands out for it."""
+    with admin.with_token(s["proxy_token"]) as proxy:
+        token: str = proxy.boot(mac)["join_token"]
+    return token

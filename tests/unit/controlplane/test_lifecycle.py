@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from cp_helpers import facts, new_mac, site
+from cp_helpers import facts, join_token, new_mac, site
 
 from controlplane.client import ApiError, ControlPlaneClient
 from harness.components.controlplane_process import ControlPlaneProcess
@@ -42,8 +42,7 @@ def test_full_life_cycle_to_cluster_ready(cp: ControlPlaneProcess,
 def test_requirements_reject_small_machine_with_reasons(admin: ControlPlaneClient) -> None:
     s = site(admin)
     mac = s["macs"][0]
-    with admin.with_token(s["proxy_token"]) as proxy:
-        token = proxy.boot(mac)["join_token"]
+    token = join_token(admin, s, mac)
     small = facts(mac, 0.0, cpu_cores=1, memory_bytes=2 * 10**9,
                   disks=[{"name": "sda", "size_bytes": 8 * 10**9}])
     with admin.with_token(token) as node:
@@ -63,8 +62,7 @@ def test_requirements_reject_small_machine_with_reasons(admin: ControlPlaneClien
 def test_join_token_works_once_and_only_for_its_mac(admin: ControlPlaneClient) -> None:
     s = site(admin, nodes=2)
     first, second = s["macs"]
-    with admin.with_token(s["proxy_token"]) as proxy:
-        token = proxy.boot(first)["join_token"]
+    token = join_token(admin, s, first)
     with admin.with_token(token) as node:
         with pytest.raises(ApiError) as other:
             node.register_node(second, facts(second, node.time()))
@@ -78,9 +76,7 @@ def test_join_token_works_once_and_only_for_its_mac(admin: ControlPlaneClient) -
 def test_new_boot_supersedes_unused_join_token(admin: ControlPlaneClient) -> None:
     s = site(admin)
     mac = s["macs"][0]
-    with admin.with_token(s["proxy_token"]) as proxy:
-        old = proxy.boot(mac)["join_token"]
-        new = proxy.boot(mac)["join_token"]
+    old, new = join_token(admin, s, mac), join_token(admin, s, mac)
     assert old != new
     with admin.with_token(old) as node, pytest.raises(ApiError) as info:
         node.register_node(mac, facts(mac, node.time()))
@@ -109,8 +105,7 @@ def test_proxy_cannot_fetch_other_clusters_boot_data(admin: ControlPlaneClient) 
 def test_ready_needs_registration_and_own_node_token(admin: ControlPlaneClient) -> None:
     s = site(admin, nodes=2)
     a, b = s["macs"]
-    with admin.with_token(s["proxy_token"]) as proxy:
-        token = proxy.boot(a)["join_token"]
+    token = join_token(admin, s, a)
     with admin.with_token(token) as node:
         node_token = node.register_node(a, facts(a, node.time()))["node_token"]
     with admin.with_token(node_token) as node:
@@ -161,8 +156,7 @@ def test_artifact_etag_head_and_access(cp: ControlPlaneProcess, admin: ControlPl
     head = httpx.head(url, headers=headers)
     assert head.status_code == 200 and head.headers["content-length"] == "10"
     assert head.content == b""
-    with admin.with_token(s["proxy_token"]) as proxy:
-        join = proxy.boot(s["macs"][0])["join_token"]
+    join = join_token(admin, s, s["macs"][0])
     assert httpx.get(url, headers={"Authorization": f"Bearer {join}"}).status_code == 403
     assert httpx.get(f"{cp.url}/api/v1/artifacts/nope", headers=headers).status_code == 404
 
