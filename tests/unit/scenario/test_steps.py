@@ -111,12 +111,17 @@ def test_a_reference_to_a_declaration_with_its_own_error_is_not_reported_twice()
     assert "unknown key 'colour'" in info.value.problems[0].message
 
 
+
+def _problems(text: str) -> list[tuple[int, str]]:
+    """The (line, message) of every problem parsing ``text`` reports (it must fail)."""
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(text, "f.yaml")
+    return [(p.line, p.message) for p in info.value.problems]
+
 def test_a_declaration_with_a_shape_error_still_has_its_references_checked() -> None:
     text = HEAD.replace("{name: a, segment: lan, cluster: alpha}",
                         "{name: a, segment: wan, cluster: beta, firmware: floppy}")
-    with pytest.raises(ScenarioError) as info:
-        parse_scenario(text + "  - {at: 0, action: power_on, machines: [a]}\n", "f.yaml")
-    found = [(p.line, p.message) for p in info.value.problems]
+    found = _problems(text + "  - {at: 0, action: power_on, machines: [a]}\n")
     assert [line for line, _ in found] == [6, 6, 6], found
     assert "unknown firmware 'floppy'" in found[0][1]
     assert "machine 'a' is on segment 'wan', which does not exist" in found[1][1]
@@ -135,9 +140,7 @@ def test_a_problem_inside_a_rebuilt_item_points_at_its_own_line() -> None:
     text = HEAD.replace("proxies: [{name: bp1, segments: [lan], clusters: [alpha]}]",
                         "proxies:\n  - name: bp1\n    kind: vm\n    segments:\n"
                         "      - LAN\n      - wan")
-    with pytest.raises(ScenarioError) as info:
-        parse_scenario(text + "  - {at: 0, action: power_on, machines: [a]}\n", "f.yaml")
-    found = [(p.line, p.message) for p in info.value.problems]
+    found = _problems(text + "  - {at: 0, action: power_on, machines: [a]}\n")
     assert [line for line, _ in found] == [6, 8, 9], found
     assert found[2][1] == "proxy 'bp1' on unknown segment 'wan'"
 
@@ -152,9 +155,7 @@ def test_a_steps_field_error_is_numbered_like_every_other_step_problem() -> None
 def test_a_duplicate_key_does_not_hide_the_other_problems() -> None:
     text = HEAD.replace("{name: a, segment: lan, cluster: alpha}",
                         "{name: a, segment: lan, segment: lan, cluster: alpha}")
-    with pytest.raises(ScenarioError) as info:
-        parse_scenario(text + "  - {at: 0, action: power_on, machines: [zz]}\n", "f.yaml")
-    found = [(p.line, p.message) for p in info.value.problems]
+    found = _problems(text + "  - {at: 0, action: power_on, machines: [zz]}\n")
     assert found == [(6, "duplicate key 'segment'"),
                      (8, "step 1 names unknown machine 'zz'")], found
 
