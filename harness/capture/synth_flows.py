@@ -188,6 +188,14 @@ class Flow:
         spec = Spec(p, BROADCAST, 67, 68, 2, c.xid, c.mac, opts, kw)
         return self.emit(role, spec, dt=0.05)
 
+    def proxied_lease(self, c: Client, shape: str, file: str = "") -> None:
+        """How every proxied boot starts: DISCOVER, the site's OFFER, the proxy's OFFER
+        (``shape`` and ``file`` as :meth:`proxy_offer`), then the site's REQUEST/ACK."""
+        self.discover(c)
+        self.site_offer(c)
+        self.proxy_offer(c, shape, file)
+        self.site_request_ack(c)
+
     def pxe_4011(self, c: Client, file: str, sport: int, boot_item: bool = True) -> None:
         """Client REQUEST to proxy:4011 (from ``sport``) and the proxy's ACK."""
         p = self.site.proxy
@@ -279,39 +287,27 @@ IPXE = Client(mac="52:54:00:00:00:44", ip="10.0.0.53", arch=0, ipxe=True, xid=0x
 
 def bios_flow(f: Flow, c: Client = BIOS) -> None:
     """PXE ROM: offer shape (a) with undionly.kpxe, then TFTP."""
-    f.discover(c)
-    f.site_offer(c)
-    f.proxy_offer(c, "a", "undionly.kpxe")
-    f.site_request_ack(c)
+    f.proxied_lease(c, "a", "undionly.kpxe")
     f.tftp(c, "undionly.kpxe")
 
 
 def uefi_flow(f: Flow, c: Client = UEFI) -> None:
     """EDK2 PXE: offer without 43 (shape c), 4011 request from port 4011, TFTP."""
-    f.discover(c)
-    f.site_offer(c)
-    f.proxy_offer(c, "c")
-    f.site_request_ack(c)
+    f.proxied_lease(c, "c")
     f.pxe_4011(c, "ipxe.efi", sport=4011)
     f.tftp(c, "ipxe.efi", size=2864)
 
 
 def http_flow(f: Flow, c: Client = HTTPBOOT) -> None:
     """EDK2 HTTP boot: HTTPClient offer with an absolute URL, then GET."""
-    f.discover(c)
-    f.site_offer(c)
-    f.proxy_offer(c, "a", f"http://{f.site.proxy.ip}/ipxe.efi")
-    f.site_request_ack(c)
+    f.proxied_lease(c, "a", f"http://{f.site.proxy.ip}/ipxe.efi")
     f.http_get(c, "/ipxe.efi", "HEAD")
     f.http_get(c, "/ipxe.efi")
 
 
 def ipxe_flow(f: Flow, c: Client = IPXE) -> None:
     """iPXE after chainload: user-class iPXE gets the script URL, then HTTP."""
-    f.discover(c)
-    f.site_offer(c)
-    f.proxy_offer(c, "a", f"http://{f.site.proxy.ip}/boot/{c.mac}.ipxe")
-    f.site_request_ack(c)
+    f.proxied_lease(c, "a", f"http://{f.site.proxy.ip}/boot/{c.mac}.ipxe")
     f.http_get(c, f"/boot/{c.mac}.ipxe")
     f.http_get(c, "/images/vmlinuz")
 

@@ -175,10 +175,7 @@ def served_and_foreign_ignored(f: Flow) -> None:
 
 def http_head_404(f: Flow) -> None:
     """HTTP boot where HEAD gets 404 while GET works."""
-    f.discover(HTTPBOOT)
-    f.site_offer(HTTPBOOT)
-    f.proxy_offer(HTTPBOOT, "a", f"http://{f.site.proxy.ip}/ipxe.efi")
-    f.site_request_ack(HTTPBOOT)
+    f.proxied_lease(HTTPBOOT, "a", f"http://{f.site.proxy.ip}/ipxe.efi")
     f.http_get(HTTPBOOT, "/ipxe.efi", "HEAD", status=404)
     f.http_get(HTTPBOOT, "/ipxe.efi")
 
@@ -206,10 +203,7 @@ def tftp_exchange(request: bytes, *answers: bytes) -> Callable[[Flow], None]:
     answers each of ``answers`` from its transfer port, one second apart."""
 
     def flow(f: Flow) -> None:
-        f.discover(BIOS)
-        f.site_offer(BIOS)
-        f.proxy_offer(BIOS, "a", "undionly.kpxe")
-        f.site_request_ack(BIOS)
+        f.proxied_lease(BIOS, "a", "undionly.kpxe")
         me, p = Host(BIOS.mac, BIOS.ip), f.site.proxy
         f.b.udp(me, p, 2070, 69, request, 0.01)
         for i, answer in enumerate(answers):
@@ -229,10 +223,7 @@ def ipxe_relative_name(answer: str) -> Callable[[Flow], None]:
     second read works); "silent" (three tries, then the capture goes on 4 s)."""
 
     def flow(f: Flow) -> None:
-        f.discover(IPXE)
-        f.site_offer(IPXE)
-        f.proxy_offer(IPXE, "a", "boot.ipxe")
-        f.site_request_ack(IPXE)
+        f.proxied_lease(IPXE, "a", "boot.ipxe")
         me, p = Host(IPXE.mac, IPXE.ip), f.site.proxy
         if answer in ("error", "error-then-served"):
             f.b.udp(me, p, 2071, 69, rrq("boot.ipxe"), 0.01)
@@ -497,10 +488,7 @@ def test_unanswered_menu_item_breaks_ack4011_1(judge: Judge) -> None:
 @shows_failing("TIME-3")
 def test_late_4011_ack_breaks_time3(judge: Judge) -> None:
     def late(f: Flow) -> None:
-        f.discover(UEFI)
-        f.site_offer(UEFI)
-        f.proxy_offer(UEFI, "c")
-        f.site_request_ack(UEFI)
+        f.proxied_lease(UEFI, "c")
         f.tweaks["ack4011"] = lambda s: setattr(f.b, "t", f.b.t + 1.5)
         f.pxe_4011(UEFI, "ipxe.efi", sport=4011)
 
@@ -519,10 +507,7 @@ def test_conformant_flows_have_no_failure(judge: Judge, name: str, with_context:
 def ipxe_asks_4011_from_68(f: Flow) -> None:
     """iPXE sends its boot-server request from port 68 and gets the answer there."""
     c = replace(IPXE, mac="52:54:00:00:00:46", xid=0x46)
-    f.discover(c)
-    f.site_offer(c)
-    f.proxy_offer(c, "c")
-    f.site_request_ack(c)
+    f.proxied_lease(c, "c")
     f.pxe_4011(c, f"http://10.0.0.2/boot/{c.mac}.ipxe", sport=68, boot_item=False)
 
 
@@ -537,10 +522,7 @@ def bios_menu_offer(f: Flow) -> None:
         ]
     )
     f.tweaks["proxy_offer"] = _opt(43, menu)
-    f.discover(BIOS)
-    f.site_offer(BIOS)
-    f.proxy_offer(BIOS, "a", "")
-    f.site_request_ack(BIOS)
+    f.proxied_lease(BIOS, "a", "")
     f.pxe_4011(BIOS, "undionly.kpxe", sport=68)
 
 

@@ -110,10 +110,7 @@ def hw_client(f: Flow) -> None:
 
     f.tweaks["proxy_offer"] = echo_hw
     f.tweaks["ack4011"] = echo_hw
-    f.discover(c)
-    f.site_offer(c)
-    f.proxy_offer(c, "c")
-    f.site_request_ack(c)
+    f.proxied_lease(c, "c")
     f.pxe_4011(c, "ipxe.efi", sport=4011, boot_item=False)
 
 
@@ -148,10 +145,7 @@ def test_tftp_capture_loss_is_a_note_not_a_failure(judge: Judge) -> None:
 @shows_failing("TFTP-2")
 def test_missing_zero_length_final_block_is_tftp2(judge: Judge) -> None:
     def exact_multiple(f: Flow) -> None:
-        f.discover(UEFI)
-        f.site_offer(UEFI)
-        f.proxy_offer(UEFI, "c")
-        f.site_request_ack(UEFI)
+        f.proxied_lease(UEFI, "c")
         f.pxe_4011(UEFI, "ipxe.efi", sport=4011)
         f.tftp(UEFI, "ipxe.efi", size=1432 * 2)
 
