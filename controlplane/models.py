@@ -12,7 +12,7 @@ import re
 from ipaddress import IPv4Address
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 _MAC_RE = re.compile(r"^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$")
 _LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -165,6 +165,24 @@ class Facts(Strict):
     firmware: Literal["efi", "bios"]
     vendor: str = Field(max_length=256)
     clock_unix: float
+    clock_source: Literal["ntp"] | None = Field(
+        None, description="set when the node synced its clock from the site's time source "
+        "(DHCP option 42); clock_offset_s then says how far off it still is")
+    clock_server: str | None = Field(
+        None, max_length=256, description="the NTP server clock_offset_s was measured against")
+    clock_offset_s: float | None = Field(
+        None, description="the node's clock minus the NTP server's, measured after the sync "
+        "without changing the clock; judged instead of clock_unix, which also carries the "
+        "request's transit time")
+
+    @model_validator(mode="after")
+    def _offset_with_source(self) -> Facts:
+        """An NTP-measured offset is only judged with the server it was measured against."""
+        given = (self.clock_source is not None, self.clock_server is not None,
+                 self.clock_offset_s is not None)
+        if any(given) and not all(given):
+            raise ValueError("clock_source, clock_server and clock_offset_s go together")
+        return self
 
 
 class MachineOut(BaseModel):

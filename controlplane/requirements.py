@@ -38,8 +38,9 @@ def boot_arch_reasons(pxe_arch: int) -> list[str]:
 def check_requirements(facts: Facts, cp_clock: float) -> list[str]:
     """Return the reasons `facts` fail the requirements; empty means the node may join.
 
-    `cp_clock` is the Control Plane's clock when the registration arrived; the
-    node's reported `clock_unix` must be within MAX_CLOCK_SKEW_S of it.
+    `cp_clock` is the Control Plane's clock when the registration arrived: the
+    reference for the node's `clock_unix` only when the node reports no NTP-measured
+    offset (see _clock_reasons).
     """
     reasons: list[str] = []
     if facts.arch.lower() not in _ARCH_ALIASES:
@@ -53,7 +54,26 @@ def check_requirements(facts: Facts, cp_clock: float) -> list[str]:
         reasons.append(
             f"no disk with size_bytes >= {MIN_DISK_BYTES} (largest {largest})"
         )
+    reasons += _clock_reasons(facts, cp_clock)
+    return reasons
+
+
+def _clock_reasons(facts: Facts, cp_clock: float) -> list[str]:
+    """The clock must be within MAX_CLOCK_SKEW_S of the site's time source.
+
+    A node that synced by NTP reports its residual offset from that server, measured
+    on the node; that is the figure judged. Comparing ``clock_unix`` with the Control
+    Plane's clock at arrival would also count the request's transit and processing
+    (1-2 s for a VM under TCG on a loaded host) and reject a synced clock. Only when
+    no NTP was offered is the Control Plane's clock the reference.
+    """
+    if facts.clock_source == "ntp" and facts.clock_offset_s is not None:
+        offset = facts.clock_offset_s
+        if abs(offset) > MAX_CLOCK_SKEW_S:
+            return [f"clock offset {offset:+.3f} s from NTP server {facts.clock_server} "
+                    f"exceeds {MAX_CLOCK_SKEW_S:g} s"]
+        return []
     skew = facts.clock_unix - cp_clock
     if abs(skew) > MAX_CLOCK_SKEW_S:
-        reasons.append(f"clock skew {skew:+.3f} s exceeds {MAX_CLOCK_SKEW_S:g} s")
-    return reasons
+        return [f"clock skew {skew:+.3f} s exceeds {MAX_CLOCK_SKEW_S:g} s"]
+    return []

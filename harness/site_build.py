@@ -31,6 +31,7 @@ from harness.components.chrony import ChronyNtp
 from harness.components.dns_server import BindDns
 from harness.components.dnsmasq import SiteDhcp
 from harness.components.kea import KeaSiteDhcp, reverse_zone
+from harness.judge.clocks import node_clock
 from harness.lab.lab import Lab
 from harness.lab.nsthread import NamespaceWorker
 from harness.plan.items import DefaultRoute, DhcpServerPlan, SitePlan
@@ -233,10 +234,9 @@ def site_facts(lab: Lab, plan: SitePlan, built: BuiltSite, cp_state: dict[str, A
         source = plan.ntp.address.address(lab.address) if plan.ntp and plan.ntp.offered else ""
         registered = {e["subject"]: float(e["time"]) for e in cp_state.get("events", [])
                       if e.get("kind") == "node.registered"}
-        clocks = tuple(NodeClock(m["mac"], float(m["facts"]["clock_unix"])
-                                 - registered[m["mac"]], source)
-                       for m in machines if m["mac"] in registered
-                       and (m.get("facts") or {}).get("clock_unix") is not None)
+        found = (node_clock(m["mac"], m.get("facts") or {}, registered[m["mac"]], source)
+                 for m in machines if m["mac"] in registered)
+        clocks = tuple(c for c in found if c is not None)
     return SiteFacts(wan=wan, dns=names_facts, clocks=clocks, tls=_tls_hops(lab, plan),
                      notes=notes)
 

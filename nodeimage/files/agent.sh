@@ -224,19 +224,42 @@ ntp_server() {
     sed -n 's/.* ntp=\([^ ,]*\).*/\1/p' /run/flexlab-dhcp 2>/dev/null
 }
 
+# The X of chronyd's last "System clock wrong by X seconds" line on stdin; empty: none.
+# X is the correction chrony applies, so the clock's own offset from the server is -X.
+chrony_wrong() {
+    sed -n 's/.*System clock wrong by \([-0-9.]*\) seconds.*/\1/p' | tail -n1
+}
+
 # Set the clock by NTP: chronyd -q measures against the server, steps the clock once
 # and exits ("System clock wrong by X seconds (step)"). No answer leaves the clock as
 # it was, and the Control Plane judges it as reported (a node more than 1 s off is
 # Rejected with the skew as its reason).
 sync_ntp() {
     out=$(timeout 20 /usr/sbin/chronyd -q -u root -t 12 "server $1 iburst maxsamples 4" 2>&1)
-    wrong=$(echo "$out" | sed -n 's/.*System clock wrong by \([-0-9.]*\) seconds.*/\1/p' \
-        | tail -n1)
+    wrong=$(echo "$out" | chrony_wrong)
     if [ -z "$wrong" ]; then
         log "ntp failed server=$1 reason=$(echo "$out" | tail -n1 | cut -c22- | tr ' ' '_')"
         return 1
     fi
     log "ntp server=$1 offset=$wrong stepped ok"
+}
+
+# After the step, measure the clock's residual offset from the same server without
+# changing it (chronyd -Q: "System clock wrong by X seconds (ignored)") and keep it for
+# the registration: the Control Plane judges this figure (within 1 s of the site's time
+# source), not clock_unix against its own clock at arrival, which also counts the
+# request's transit (1-2 s under TCG on a loaded host). $2: a port other than 123.
+measure_ntp() {
+    out=$(timeout 20 /usr/sbin/chronyd -Q -u root -t 12 \
+        "server $1 iburst maxsamples 4${2:+ port $2}" 2>&1)
+    wrong=$(echo "$out" | chrony_wrong)
+    if [ -z "$wrong" ]; then
+        log "ntp measure failed server=$1 reason=$(echo "$out" | tail -n1 | cut -c22- | tr ' ' '_')"
+        return 1
+    fi
+    offset=$(awk -v w="$wrong" 'BEGIN {printf "%.6f", -w}')
+    CLOCK_FACTS=",\"clock_source\":\"ntp\",\"clock_server\":\"$1\",\"clock_offset_s\":$offset"
+    log "ntp server=$1 measured offset=$offset"
 }
 
 check_clock() {
@@ -255,7 +278,7 @@ register() {
     # over https the clock is stamped after the handshake (https.sh), else now
     stamp=$(now_unix)
     case "$CP" in https://*) stamp=@FLEXLAB_NOW@ ;; esac
-    body="{\"mac\":\"$MAC\",\"facts\":{$FACTS_HEAD,\"clock_unix\":$stamp}}"
+    body="{\"mac\":\"$MAC\",\"facts\":{$FACTS_HEAD,\"clock_unix\":$stamp$CLOCK_FACTS}}"
     resp=$(http --header "Content-Type: application/json" --header "Authorization: Bearer $TOKEN" \
         --post-data "$body" "$CP/api/v1/nodes/register") || {
         why=$(tail -n1 /tmp/http.err | tr ' ' '_')
@@ -312,8 +335,9 @@ fi
 if ! dhcp; then finish failed; exit 1; fi
 tls_ca
 NTP=$(ntp_server)
+CLOCK_FACTS=""
 if [ -n "$NTP" ]; then
-    sync_ntp "$NTP"
+    sync_ntp "$NTP" && measure_ntp "$NTP"
 elif [ -n "$TIMEURL" ]; then
     sync_time
 fi

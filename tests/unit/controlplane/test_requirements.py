@@ -43,6 +43,40 @@ def test_clock_skew_limit_is_one_second(skew: float, ok: bool) -> None:
         assert found[0].startswith(f"clock skew {skew:+.3f} s")
 
 
+NTP = {"clock_source": "ntp", "clock_server": "10.0.0.2"}
+
+
+@pytest.mark.parametrize(("offset", "ok"), [(0.0, True), (-0.999, True), (1.0, True),
+                                            (1.2, False), (-1.53, False)])
+def test_an_ntp_measured_offset_is_judged_not_the_arrival_time(offset: float,
+                                                               ok: bool) -> None:
+    """With NTP the node's offset from the site's time source is the figure: its
+    clock_unix 1.53 s behind the Control Plane at arrival (request latency under load)
+    does not reject it, and a node still off after the sync is Rejected, naming the
+    source."""
+    doc = facts(MAC, 1000.0 - 1.53, clock_offset_s=offset, **NTP)
+    found = check_requirements(Facts.model_validate(doc), 1000.0)
+    assert (found == []) is ok
+    if not ok:
+        assert found == [f"clock offset {offset:+.3f} s from NTP server 10.0.0.2 "
+                         "exceeds 1 s"]
+
+
+def test_without_ntp_the_control_planes_clock_is_the_reference() -> None:
+    doc = facts(MAC, 1000.0 - 1.53)
+    assert check_requirements(Facts.model_validate(doc), 1000.0) == [
+        "clock skew -1.530 s exceeds 1 s"]
+
+
+@pytest.mark.parametrize("partial", [{"clock_offset_s": 0.1},
+                                     {"clock_source": "ntp", "clock_server": "10.0.0.2"},
+                                     {"clock_source": "gps", "clock_offset_s": 0.1,
+                                      "clock_server": "x"}])
+def test_an_ntp_offset_comes_with_its_source_and_server(partial: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match="clock_"):
+        Facts.model_validate(facts(MAC, 1000.0, **partial))
+
+
 def test_mac_and_label_normalisation() -> None:
     assert normalise_mac("52-54-00-AB-cd-EF") == "52:54:00:ab:cd:ef"
     assert dns_label("Node-1") == "node-1"

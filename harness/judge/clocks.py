@@ -1,0 +1,30 @@
+"""A Ready node's clock as the whole-site judge reads it (``clock_within_s``, NTP-1).
+
+Kept apart from the site builder so the choice of figure can be tested without a lab.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.rules.site_facts import NodeClock
+
+
+def node_clock(mac: str, facts: dict[str, Any], registered_at: float,
+               site_source: str) -> NodeClock | None:
+    """The node's clock offset from the site's time source; None: it reported no clock.
+
+    A node agent that synced by NTP reports ``clock_offset_s``, its clock minus the
+    server's measured on the node after the sync: that is the figure, since
+    ``clock_unix`` minus the Control Plane's time of the ``node.registered`` event also
+    counts the request's transit (1-2 s for a VM under TCG on a loaded host). Without
+    it (no NTP offered, or the sync failed) that difference is the best evidence.
+    ``site_source`` is the site's NTP server when it offers one, else "".
+    """
+    offset = facts.get("clock_offset_s")
+    if facts.get("clock_source") == "ntp" and offset is not None:
+        return NodeClock(mac, float(offset), str(facts.get("clock_server") or site_source))
+    clock = facts.get("clock_unix")
+    if clock is None:
+        return None
+    return NodeClock(mac, float(clock) - registered_at, site_source)
