@@ -7,6 +7,14 @@ from harness.rules.analysis import ZERO, Analysis
 from harness.rules.judge import Judge, between, check
 
 
+def _proxies_known(an: Analysis, j: Judge) -> bool:
+    """Whether the capture has a proxy to judge; when not, the rule says why it could not
+    apply (a silence rule cannot tell a proxy's answer from the site server's)."""
+    if not an.proxies:
+        j.not_applicable("no proxy in the capture (none declared with --proxy, none inferred)")
+    return bool(an.proxies)
+
+
 @check("SILENT-1")
 def silent1(an: Analysis, j: Judge) -> None:
     """No answer to DISCOVERs/REQUESTs of clients that are not PXE/HTTP boot clients."""
@@ -39,8 +47,7 @@ def _asked(q: DhcpEvent) -> str:
 def silent2(an: Analysis, j: Judge) -> None:
     """No ACK/NAK on 67 to address requests; no answers to INFORM/RELEASE/DECLINE."""
     j.not_applicable("no REQUEST, INFORM, RELEASE or DECLINE reached a proxy's segment")
-    if not an.proxies:
-        j.not_applicable("no proxy in the capture (none declared with --proxy, none inferred)")
+    if not _proxies_known(an, j):
         return
     for ex in an.exchanges:
         q = ex.request
@@ -75,8 +82,7 @@ def silent3(an: Analysis, j: Judge) -> None:
     on its own, so one reply can break both.
     """
     j.not_applicable("no REQUEST naming a server in option 54")
-    if not an.proxies:
-        j.not_applicable("no proxy in the capture (none declared with --proxy, none inferred)")
+    if not _proxies_known(an, j):
         return
     for ex in an.exchanges:
         q = ex.request
