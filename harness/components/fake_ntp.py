@@ -19,6 +19,7 @@ import threading
 import time
 
 from harness.components.base import Component
+from harness.components.standalone import serve_until_interrupted
 from harness.lab.lab import Lab
 from harness.lab.waits import UdpBound
 
@@ -146,13 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     responder = NtpResponder(args.offset, args.bind, args.port)
     print(f"fake-ntp serving on {responder.address[0]}:{responder.address[1]} "
           f"offset {args.offset:+.3f} s", flush=True)
-    try:
-        responder.serve()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        responder.close()
-    return 0
+    return serve_until_interrupted(responder.serve, responder.close)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from harness.components.base import Component
+from harness.components.standalone import serve_until_interrupted
 from harness.lab.lab import Lab
 from harness.lab.waits import TcpListening
 
@@ -150,13 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     listeners = HttpListeners(args.port or list(DEFAULT_PORTS), args.bind).start()
     print(f"web listeners on {args.bind} ports {listeners.ports}", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        listeners.close()
-    return 0
+    return serve_until_interrupted(threading.Event().wait, listeners.close)
 
 
 if __name__ == "__main__":
