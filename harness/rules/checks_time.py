@@ -63,33 +63,31 @@ def time1(an: Analysis, j: Judge) -> None:
                 )
 
 
+def _within_a_second(an: Analysis, j: Judge, q: DhcpEvent, r: DhcpEvent, what: str,
+                     after: str, why: str = "") -> None:
+    """Reply ``r`` came within 1 s (scaled for a slow machine) of request ``q``; the
+    finding reads "<what> 1.234 s <after> (limit 1.0 s)<why>"."""
+    limit = an.scaled(1.0)
+    delay = r.time - q.time
+    j.expect(delay <= limit, f"{what} {delay:.3f} s {after} (limit {limit:.1f} s){why}",
+             *between(q, r))
+
+
 @check("TIME-2")
 def time2(an: Analysis, j: Judge) -> None:
     """Proxy OFFER within 1 s of its DISCOVER."""
     j.not_applicable("no proxy OFFER answering a DISCOVER")
-    limit = an.scaled(1.0)
     for q, o in _offer_pairs(an):
-        delay = o.time - q.time
-        j.expect(
-            delay <= limit,
-            f"OFFER came {delay:.3f} s after the DISCOVER (limit {limit:.1f} s); iPXE "
-            "waits only ~2 s for a proxy offer",
-            *between(q, o),
-        )
+        _within_a_second(an, j, q, o, "OFFER came", "after the DISCOVER",
+                         "; iPXE waits only ~2 s for a proxy offer")
 
 
 @check("TIME-3")
 def time3(an: Analysis, j: Judge) -> None:
     """4011 ACK within 1 s of the request it answers."""
     j.not_applicable("no answered 4011 request")
-    limit = an.scaled(1.0)
     for q, a in answered_4011(an):
-        delay = a.time - q.time
-        j.expect(
-            delay <= limit,
-            f"4011 ACK came {delay:.3f} s after the request (limit {limit:.1f} s)",
-            *between(q, a),
-        )
+        _within_a_second(an, j, q, a, "4011 ACK came", "after the request")
 
 
 @check("TIME-4")
