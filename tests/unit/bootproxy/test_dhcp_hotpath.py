@@ -56,6 +56,17 @@ def _listener(registry: Registry, **kw: Any) -> DhcpListener:
     )
 
 
+def _client(rcvbuf: int | None = None) -> socket.socket:
+    """A non-blocking UDP socket on loopback to send requests from and read replies on
+    (``rcvbuf`` bytes of receive buffer, for a burst of replies)."""
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    if rcvbuf is not None:
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    client.bind(("127.0.0.1", 0))
+    client.setblocking(False)
+    return client
+
+
 async def _collect(client: socket.socket, want: int, timeout: float = 10.0) -> list[bytes]:
     loop = asyncio.get_running_loop()
     got: list[bytes] = []
@@ -77,10 +88,7 @@ def test_a_burst_larger_than_one_batch_is_answered_whole() -> None:
         registry = Registry()
         listener = _listener(registry)
         await listener.start()
-        client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
-        client.bind(("127.0.0.1", 0))
-        client.setblocking(False)
+        client = _client(rcvbuf=4 * 1024 * 1024)
         try:
             # every request is in the listener's socket before the loop runs once
             for i in range(count):
@@ -122,9 +130,7 @@ def test_replies_the_kernel_refuses_are_queued_and_sent_in_order() -> None:
         await listener.start()
         assert listener.sock is not None
         listener.sock = _RefusingSocket(listener.sock, refuse=1)  # type: ignore[assignment]
-        client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        client.bind(("127.0.0.1", 0))
-        client.setblocking(False)
+        client = _client()
         try:
             for i in range(5):
                 client.sendto(_request(i), ("127.0.0.1", listener.port))
@@ -154,9 +160,7 @@ def test_reply_latency_runs_from_receipt_to_send() -> None:
             registry=registry, bind_host="127.0.0.1", bind_device=False,
         )
         await listener.start()
-        client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        client.bind(("127.0.0.1", 0))
-        client.setblocking(False)
+        client = _client()
         try:
             for i in range(3):
                 client.sendto(_request(i), ("127.0.0.1", listener.port))
@@ -184,9 +188,7 @@ def test_close_stops_answering_and_is_idempotent() -> None:
         listener = _listener(Registry())
         await listener.start()
         port = listener.port
-        client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        client.bind(("127.0.0.1", 0))
-        client.setblocking(False)
+        client = _client()
         try:
             client.sendto(_request(1), ("127.0.0.1", port))
             [reply] = await _collect(client, 1)
@@ -213,9 +215,7 @@ def test_reply_is_logged_when_info_is_on(caplog: pytest.LogCaptureFixture) -> No
     async def body() -> None:
         listener = _listener(Registry())
         await listener.start()
-        client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        client.bind(("127.0.0.1", 0))
-        client.setblocking(False)
+        client = _client()
         try:
             client.sendto(_request(7), ("127.0.0.1", listener.port))
             await _collect(client, 1)
