@@ -83,12 +83,10 @@ def cstring(b: bytes) -> str:
     return b.split(b"\x00", 1)[0].decode("latin-1")
 
 
-def split_options(data: bytes) -> tuple[list[tuple[int, bytes]], bool, str | None]:
-    """Split a DHCP option area into (code, value) pairs in wire order.
-
-    Returns the pairs, whether END (255) was seen, and an error text when an
-    option runs past the end of the area.
-    """
+def _walk_tlv(data: bytes, what: str) -> tuple[list[tuple[int, bytes]], int | None, str | None]:
+    """Walk a code/length/value area (DHCP options, PXE sub-options: pad 0 skipped, END
+    255 stops): the pairs in wire order, END's offset (None when absent) and an error text
+    naming ``what`` when an entry runs past the end of the area."""
     out: list[tuple[int, bytes]] = []
     i = 0
     while i < len(data):
@@ -97,51 +95,39 @@ def split_options(data: bytes) -> tuple[list[tuple[int, bytes]], bool, str | Non
             i += 1
             continue
         if code == 255:
-            return out, True, None
+            return out, i, None
         if i + 1 >= len(data):
-            return out, False, f"option {code} has no length byte at offset {i}"
+            return out, None, f"{what} {code} has no length byte at offset {i}"
         length = data[i + 1]
         if i + 2 + length > len(data):
-            return (
-                out,
-                False,
-                (f"option {code} claims {length} bytes but only {len(data) - i - 2} remain"),
-            )
+            return out, None, (f"{what} {code} claims {length} bytes but only "
+                               f"{len(data) - i - 2} remain")
         out.append((code, data[i + 2 : i + 2 + length]))
         i += 2 + length
-    return out, False, None
+    return out, None, None
+
+
+def split_options(data: bytes) -> tuple[list[tuple[int, bytes]], bool, str | None]:
+    """Split a DHCP option area into (code, value) pairs in wire order.
+
+    Returns the pairs, whether END (255) was seen, and an error text when an
+    option runs past the end of the area.
+    """
+    out, end_at, error = _walk_tlv(data, "option")
+    return out, end_at is not None, error
 
 
 def decode_pxe(raw: bytes) -> PxeOptions:
     """Decode option 43 as PXE sub-options (PXE 2.1 table 2-1)."""
-    subs: list[tuple[int, bytes]] = []
-    i = 0
-    error: str | None = None
-    end = False
-    while i < len(raw):
-        code = raw[i]
-        if code == 0:
-            i += 1
-            continue
-        if code == 255:
-            end = True
-            if i + 1 != len(raw):
-                error = f"{len(raw) - i - 1} bytes after sub-option END"
-            break
-        if i + 1 >= len(raw):
-            error = f"sub-option {code} has no length byte"
-            break
-        length = raw[i + 1]
-        if i + 2 + length > len(raw):
-            error = f"sub-option {code} claims {length} bytes but only {len(raw) - i - 2} remain"
-            break
-        subs.append((code, raw[i + 2 : i + 2 + length]))
-        i += 2 + length
-    if error is None and not end:
+    subs, end_at, error = _walk_tlv(raw, "sub-option")
+    if error is None and end_at is not None and end_at + 1 != len(raw):
+        error = f"{len(raw) - end_at - 1} bytes after sub-option END"
+    if error is None and end_at is None:
         error = "no END (255) sub-option"
     if error is None and len(raw) > 255:
         error = f"option 43 is {len(raw)} bytes, more than 255"
-    return PxeOptions(raw=raw, suboptions=tuple(subs), end_present=end, error=error)
+    return PxeOptions(raw=raw, suboptions=tuple(subs), end_present=end_at is not None,
+                      error=error)
 
 
 @dataclass(frozen=True)
