@@ -303,16 +303,19 @@ def _soak(doc: dict[str, Any]) -> list[str]:
     """The flake table: every test that did not pass in every round, with its outcomes."""
     rounds = doc.get("rounds", [])
     walls = doc.get("round_wall_s") or {}
+    workers = (f"with {doc['workers']} xdist workers" if doc.get("workers")
+               else "read back from the rounds' JUnit files (see the command)")
     lines = ["", f"{doc.get('runs', len(rounds))} rounds of `{doc.get('selection', '?')}` "
-             f"with {doc.get('workers', '?')} xdist workers; {doc.get('tests', '?')} tests a "
+             f"{workers}; up to {doc.get('tests', '?')} tests a "
              f"round; round wall median {fmt(walls.get('median'), 1)} s "
              f"({fmt(walls.get('min'), 1)}-{fmt(walls.get('max'), 1)}).", ""]
     flakes = doc.get("flakes", [])
     broken = doc.get("always_failed", [])
     lines.append(f"**{len(flakes)} flaky test{'s' if len(flakes) != 1 else ''}** (passed in "
-                 f"some rounds, failed in others); {len(broken)} failed in every round.")
+                 f"some rounds, failed in others); {len(broken)} failed in every round it ran.")
     if flakes or broken:
-        lines += ["", "| test | passed | failed | cause / status |", "| --- | ---: | ---: | --- |"]
+        lines += ["", "| test | passed (or xfailed) | failed | cause / status |",
+                  "| --- | ---: | ---: | --- |"]
         for row in [*flakes, *broken]:
             why = row.get("cause") or "not explained yet: " + str(row.get("first_error", ""))
             lines.append(f"| `{_cell(row['test'])}` | {row['passed']} | {row['failed']} | "
