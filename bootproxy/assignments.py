@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 import yaml
 
-from bootproxy.cptls import CpTlsStatus, tls_failure
+from bootproxy.cptls import CpTlsStatus, cp_transport_errors, tls_failure
 from bootproxy.errors import AssignmentError
 from bootproxy.logs import log_event
 from bootproxy.macs import parse_mac
@@ -338,7 +338,7 @@ class AssignmentSync:
         self.first_sync = asyncio.Event()
         self.tls = CpTlsStatus(registry)
 
-    def _failed(self, exc: httpx.HTTPError) -> str:
+    def _failed(self, exc: BaseException) -> str:
         """Sort a transport error into `tls` (with its reason logged) or `unreachable`."""
         failure = tls_failure(exc)
         if failure is not None:
@@ -350,7 +350,7 @@ class AssignmentSync:
         """One poll; True when the CP answered sanely (200 valid or 304)."""
         try:
             result = await self.client.fetch_assignments(self.store.etag, self.wait)
-        except httpx.HTTPError as exc:
+        except cp_transport_errors() as exc:
             kind = self._failed(exc)
             self.registry.inc("bootproxy_cp_sync_errors_total", kind=kind)
             if kind == "unreachable":
@@ -395,7 +395,7 @@ class AssignmentSync:
             try:
                 status = await self.client.heartbeat(self.version, self.segments)
                 result = "ok" if status == 200 else f"http_{status}"
-            except httpx.HTTPError as exc:
+            except cp_transport_errors() as exc:
                 result = self._failed(exc)
             self.registry.inc("bootproxy_heartbeats_total", result=result)
             await asyncio.sleep(self.heartbeat_interval)

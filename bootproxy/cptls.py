@@ -69,6 +69,19 @@ class TlsFailure:
     detail: str
 
 
+def cp_transport_errors() -> tuple[type[BaseException], ...]:
+    """What a request to the Control Plane may raise when the connection itself fails.
+
+    httpx wraps transport errors in ``httpx.HTTPError``, but the httpx/httpcore of the
+    Debian image (bookworm) lets an ``ssl.SSLError`` from the handshake through bare: a
+    wrong CA then crashed the sync task instead of being logged as ``cp_tls_failed``.
+    Every Control Plane call catches this tuple, so both builds behave the same.
+    """
+    import httpx
+
+    return (httpx.HTTPError, ssl.SSLError)
+
+
 def tls_failure(exc: BaseException) -> TlsFailure | None:
     """The certificate verification failure behind `exc` (httpx wraps it), or None.
 

@@ -55,11 +55,11 @@ class ControlPlaneSource:
         that is not JSON, raises ControlPlaneUnavailable: the machine is told to retry,
         never given a guess.
         """
-        import httpx
+        from bootproxy.cptls import cp_transport_errors
 
         try:
             response = await self._client.get(f"/api/v1/machines/{mac}/boot")
-        except httpx.HTTPError as exc:
+        except cp_transport_errors() as exc:
             raise ControlPlaneUnavailable(f"Control Plane unreachable: {exc!r}") from exc
         if response.status_code in (403, 404):
             return None

@@ -334,3 +334,39 @@ def test_whole_proxy_serves_its_cp_ca_as_the_nodes_ca_initrd(serve, pki: Pki,
             await proxy.stop()
 
     asyncio.run(body())
+
+
+def _bare_handshake_error(cp: TlsStandIn, ca: Path) -> ssl.SSLCertVerificationError:
+    """The error a real handshake with ``cp`` raises, straight from the ssl module."""
+    ctx = client_context(ca)
+    assert isinstance(ctx, ssl.SSLContext)
+    port = cp.server.server_address[1]
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        try:
+            ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+        except ssl.SSLCertVerificationError as exc:
+            return exc
+    raise AssertionError("the wrong-CA server's certificate verified")
+
+
+def test_a_bare_ssl_error_is_a_tls_outage_not_a_crash(serve, pki: Pki, tmp_path: Path,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """Debian's httpx/httpcore (the image's) let the handshake's ssl error through
+    unwrapped; the sync must count and log it like the wrapped one, not die of it."""
+    cache = tmp_path / "assignments.json"
+    good = serve("good", [KNOWN])
+    _, _, sync = _sync(good.https(), cache, pki.ca)
+    assert asyncio.run(_once(sync))
+    bad = serve("wrong-ca", [KNOWN, NEW])
+    error = _bare_handshake_error(bad, pki.ca)
+    registry, store, sync = _sync(bad.https(), cache, pki.ca)
+
+    async def unwrapped(*_: object) -> object:
+        raise error
+
+    sync.client.fetch_assignments = unwrapped  # type: ignore[method-assign]
+    with caplog.at_level(logging.INFO, logger="bootproxy"):
+        assert not asyncio.run(_once(sync))
+    assert store.served(KNOWN) and not store.served(NEW)
+    assert registry.value("bootproxy_cp_sync_errors_total", kind="tls") == 1
+    assert registry.value("bootproxy_cp_tls_failures_total", reason="unknown-ca") == 1
