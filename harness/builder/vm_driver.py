@@ -293,6 +293,8 @@ class VmDriver:
                 # server (SeaBIOS: "No bootable device. Retrying in 60 seconds").
                 on_reboot="restart",
                 extra_metadata={"segment": plan.segment, "firmware": plan.firmware},
+                # a skewed machine's RTC starts off (whole seconds: what an RTC holds)
+                clock_offset_s=round(plan.facts.clock_skew_s),
                 **arch_args,
             )
             self.vms[plan.key] = _Vm(plan, spec, ports,
