@@ -7,6 +7,7 @@ import secrets
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -91,3 +92,16 @@ def admin(cp: ControlPlaneProcess) -> Iterator[ControlPlaneClient]:
             yield client
         finally:
             client.clear_faults()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test in tests/unit carries the unit tier: one without it is never selected by
+    `--tier unit` (tox's unit env, a downstream CI job), so it would silently not run there."""
+    here = Path(__file__).parent
+    untiered = [item.nodeid for item in items
+                if here in Path(str(item.path)).parents
+                and item.get_closest_marker("unit") is None]
+    if untiered:
+        raise pytest.UsageError(
+            f"{len(untiered)} test(s) under tests/unit have no unit tier marker "
+            f"(add `pytestmark = pytest.mark.unit`): {', '.join(untiered[:5])}")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from controlplane.store import render_cmdline
 from harness import localboot
 from harness.builder import vm_driver
 from harness.plan.cmdline import LOCAL_CMDLINE, NODE_CMDLINE, KernelCmdline
+
+pytestmark = pytest.mark.unit
 
 AGENT = ("flexlab.cp={cp_url} flexlab.token={join_token} flexlab.mac={mac} "
          "flexlab.hostname={hostname} flexlab.timeurl={cp_url}/api/v1/time")

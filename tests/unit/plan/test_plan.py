@@ -20,6 +20,8 @@ from harness.plan.topology import pool_size
 from harness.scenario.loader import load_scenario, parse_scenario
 from harness.scenario.model import Scenario
 
+pytestmark = pytest.mark.unit
+
 ROOT = Path(__file__).resolve().parents[3]
 ALL = sorted([*ROOT.glob("scenarios/*.yaml"), *ROOT.glob("scenarios/vm/*.yaml"),
               *ROOT.glob("fixtures/sites/*.yaml")])
