@@ -115,7 +115,7 @@ def test_matrix_covers_every_firmware_profile() -> None:
 
     assert set(SIM_FIRMWARE) | set(VM_ONLY) == set(FIRMWARE_PROFILES)
     assert not set(SIM_FIRMWARE) & set(VM_ONLY)
-    assert set(VM_ONLY) == {"ovmf-ipxe"}
+    assert set(VM_ONLY) == {"ovmf-ipxe", "uefi-arm64"}
     combos = set(itertools.product(SIM_FIRMWARE, TOPOLOGIES, KINDS))
     assert set(GAPS) <= combos
     assert all(g.reason and g.stops_with for g in GAPS.values())
