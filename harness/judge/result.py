@@ -11,9 +11,10 @@ from harness.judge.observed import Observed
 from harness.rules.model import Finding
 from harness.scenario.drivers import TimelineEvent
 
-__all__ = ["ExpectationResult", "MachineResult", "RunResult", "TimelineEvent", "Verdict"]
+__all__ = ["ExpectationResult", "MachineResult", "Outcome", "RunResult", "TimelineEvent"]
 
-Verdict = Literal["pass", "fail", "skip"]
+# a run or expectation outcome; a rule's own is harness.rules.model.Verdict
+Outcome = Literal["pass", "fail", "skip"]
 
 
 @dataclass
@@ -42,7 +43,7 @@ class ExpectationResult:
     kind: Literal["rule", "machine", "cluster", "conflict", "run"]
     subject: str
     description: str
-    verdict: Verdict
+    verdict: Outcome
     detail: str = ""
 
 
@@ -73,7 +74,7 @@ class RunResult:
         return self.finished - self.started
 
     @property
-    def verdict(self) -> Verdict:
+    def verdict(self) -> Outcome:
         """fail if the run errored or any expectation failed; pass otherwise."""
         if self.error or any(e.verdict == "fail" for e in self.expectations):
             return "fail"
