@@ -22,7 +22,7 @@ from harness.errors import DependencyError, FlexlabError
 from harness.exitcodes import FAIL, INCOMPLETE, INTERRUPTED, OK, USAGE, status_of
 from harness.macs import MacError, normalize_mac
 from harness.signals import interruptible
-from harness.sitecheck.model import SiteCheckError, SiteCheckOptions, Verdict
+from harness.sitecheck.model import CheckVerdict, SiteCheckError, SiteCheckOptions
 
 DESCRIPTION = """\
 Run on a host in the site's LAN (ideally the future Boot Proxy host). It checks each
@@ -197,10 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     return exit_status(report.overall)
 
 
-def exit_status(overall: Verdict) -> int:
+def exit_status(overall: CheckVerdict) -> int:
     """The exit status of a finished run with this overall verdict (see DESCRIPTION)."""
-    if overall is Verdict.FAIL:
+    if overall is CheckVerdict.FAIL:
         return EXIT_FAIL
-    if overall is Verdict.INCOMPLETE:
+    if overall is CheckVerdict.INCOMPLETE:
         return EXIT_INCOMPLETE
     return EXIT_PASS

@@ -29,7 +29,7 @@ from harness.sitecheck.dhcp_wire import (
     plain_discover_frame,
     pxe_discover_frame,
 )
-from harness.sitecheck.model import CheckResult, SiteContext, Verdict
+from harness.sitecheck.model import CheckResult, CheckVerdict, SiteContext
 
 ZERO = "0.0.0.0"
 SNOOPING_HINT = ("Run with --serve on the Boot Proxy host to tell these apart. Also check "
@@ -146,7 +146,7 @@ def check_dhcp(ctx: SiteContext, *, link: FrameLink | None = None,
     if not servers:
         evidence.append(_overheard(ex))
         results.append(CheckResult(
-            "dhcp", "dhcp.offers", Verdict.FAIL,
+            "dhcp", "dhcp.offers", CheckVerdict.FAIL,
             f"no DHCP server answered a DISCOVER within {ctx.options.listen_seconds:g} s",
             evidence, hint="KubeFlex machines need a working DHCP server on this L2 network: "
             "run one here, or have the router relay DHCP (ip helper-address) to one; check "
@@ -156,12 +156,12 @@ def check_dhcp(ctx: SiteContext, *, link: FrameLink | None = None,
         first = next(iter(servers.values())).message
         if len(servers) == 1:
             results.append(CheckResult(
-                "dhcp", "dhcp.offers", Verdict.PASS,
+                "dhcp", "dhcp.offers", CheckVerdict.PASS,
                 f"DHCP server {first.server} offered {first.yiaddr} ({_how(first)})",
                 evidence, data=data))
         else:
             results.append(CheckResult(
-                "dhcp", "dhcp.offers", Verdict.WARN,
+                "dhcp", "dhcp.offers", CheckVerdict.WARN,
                 f"{len(servers)} DHCP servers offered addresses: {', '.join(servers)}",
                 evidence, hint="two DHCP servers on one LAN hand out conflicting leases "
                 "unless their ranges are split on purpose: keep one", data=data))
@@ -170,7 +170,7 @@ def check_dhcp(ctx: SiteContext, *, link: FrameLink | None = None,
     if stray:
         names = sorted({s.message.server for s in stray})
         results.append(CheckResult(
-            "responders", "responders.plain_discover", Verdict.WARN,
+            "responders", "responders.plain_discover", CheckVerdict.WARN,
             f"ProxyDHCP {', '.join(names)} answered a DISCOVER without PXE options",
             [describe(s.message) for s in stray],
             hint="a ProxyDHCP must answer only PXE clients (option 60 PXEClient, SILENT-1): "
@@ -200,25 +200,25 @@ def _learn(ctx: SiteContext, offers: list[Seen]) -> None:
 def _site_pxeclient(offers: list[Seen]) -> CheckResult:
     name = "responders.site_pxeclient"
     if not offers:
-        return CheckResult("responders", name, Verdict.SKIP,
+        return CheckResult("responders", name, CheckVerdict.SKIP,
                            "no site DHCP offer to inspect for option 60")
     bad = [s.message for s in offers if s.message.pxeclient]
     resp = [responder(s.message, "dhcp") for s in offers]
     if not bad:
-        return CheckResult("responders", name, Verdict.PASS,
+        return CheckResult("responders", name, CheckVerdict.PASS,
                            "the site DHCP server does not send option 60 PXEClient",
                            data={"responders": resp})
     plain = [m for m in bad if not m.has_boot_data]
     if plain:
         return CheckResult(
-            "responders", name, Verdict.FAIL,
+            "responders", name, CheckVerdict.FAIL,
             f"site DHCP server {', '.join(m.server for m in plain)} sends option 60 "
             "'PXEClient' in its address offers", [describe(m) for m in bad],
             hint="remove option 60 (vendor class PXEClient) from the site DHCP server: PXE "
             "clients then send their boot request to it instead of the Boot Proxy and fail "
             "(PXE-E55; rule SITE-2)", data={"responders": resp})
     return CheckResult(
-        "responders", name, Verdict.WARN,
+        "responders", name, CheckVerdict.WARN,
         f"site DHCP server {', '.join(m.server for m in bad)} is itself a PXE boot server "
         f"(boot file {bad[0].boot_file or bad[0].pxe_summary()!r})", [describe(m) for m in bad],
         hint="it will compete with the Boot Proxy for the KubeFlex machines: scope its PXE "
@@ -267,12 +267,12 @@ def _offer_result(ctx: SiteContext, probe: Probe, ex: Exchange) -> CheckResult:
         + [responder(s.message, "dhcp") for s in sites.values()]}
     if len(proxies) == 1:
         ip, seen = next(iter(proxies.items()))
-        return CheckResult("proxydhcp", "proxydhcp.offer", Verdict.PASS,
+        return CheckResult("proxydhcp", "proxydhcp.offer", CheckVerdict.PASS,
                            f"Boot Proxy {ip} answered {probe.mac} {_how(seen.message)}",
                            evidence, data=data)
     if proxies:
         text = ", ".join(f"{ip} ({_how(s.message)})" for ip, s in proxies.items())
-        return CheckResult("proxydhcp", "proxydhcp.offer", Verdict.PASS,
+        return CheckResult("proxydhcp", "proxydhcp.offer", CheckVerdict.PASS,
                            f"Boot Proxies {text} answered {probe.mac}", evidence, data=data)
     relayed = [s.message for s in sites.values() if s.message.relayed]
     if relayed:
@@ -281,7 +281,7 @@ def _offer_result(ctx: SiteContext, probe: Probe, ex: Exchange) -> CheckResult:
         evidence.append("no site DHCP offer came back either")
     evidence.append(_overheard(ex))
     return CheckResult(
-        "proxydhcp", "proxydhcp.offer", Verdict.FAIL,
+        "proxydhcp", "proxydhcp.offer", CheckVerdict.FAIL,
         f"nothing answered a PXE DISCOVER for {probe.mac}; or a reply was dropped on the way "
         "(DHCP snooping?)", evidence, hint=SNOOPING_HINT, data=data)
 
@@ -296,7 +296,7 @@ def _relay_skips_proxy(probe: Probe, site_offer: DhcpMessage, evidence: list[str
     evidence.append(f"the site DHCP server {site_offer.server}'s offer came back through "
                     f"relay giaddr {site_offer.giaddr}; no ProxyDHCP offer did")
     return CheckResult(
-        "proxydhcp", "proxydhcp.offer", Verdict.FAIL,
+        "proxydhcp", "proxydhcp.offer", CheckVerdict.FAIL,
         f"the relay does not forward to the Boot Proxy: relay {site_offer.giaddr} carried "
         f"the PXE DISCOVER for {probe.mac} to site DHCP server {site_offer.server}, but no "
         "ProxyDHCP offer came back through it", evidence,
@@ -326,16 +326,16 @@ def _conflicts(proxy_offers: dict[str, list[Seen]], *, probed: bool) -> CheckRes
                 resp.append(responder(s.message, "proxy"))
         first_mac, first = next(iter(clashes.items()))
         return CheckResult(
-            "responders", name, Verdict.FAIL,
+            "responders", name, CheckVerdict.FAIL,
             f"{len(first)} ProxyDHCP servers answered {first_mac}: {' and '.join(first)}"
             + (f" (and {len(clashes) - 1} more MACs)" if len(clashes) > 1 else ""), evidence,
             hint="Boot Proxies that share a LAN must never answer the same node (SITE-1): "
             "assign each machine's cluster to one Boot Proxy in the Control Plane, or stop "
             "the other PXE server", data={"macs": sorted(clashes), "responders": resp})
     if not probed and not answered:
-        return CheckResult("responders", name, Verdict.SKIP,
+        return CheckResult("responders", name, CheckVerdict.SKIP,
                            "no ProxyDHCP offer overheard: nothing to compare")
-    return CheckResult("responders", name, Verdict.PASS,
+    return CheckResult("responders", name, CheckVerdict.PASS,
                        f"no MAC was answered by more than one ProxyDHCP ({answered} of "
                        f"{len(proxy_offers)} answered by one)")
 
@@ -362,12 +362,12 @@ def _passive_dhcp(ctx: SiteContext, ex: Exchange) -> list[CheckResult]:
     evidence += ex.malformed_evidence()
     resp = [responder(s.message, "dhcp") for s in servers.values()]
     if not servers:
-        return [CheckResult("dhcp", "dhcp.offers", Verdict.SKIP,
+        return [CheckResult("dhcp", "dhcp.offers", CheckVerdict.SKIP,
                             f"passive: no DHCP offer seen in {seconds:g} s", evidence,
                             hint="listen longer (--listen) while a machine boots, or drop "
                             "--passive")]
     _learn(ctx, list(servers.values()))
-    verdict = Verdict.PASS if len(servers) == 1 else Verdict.WARN
+    verdict = CheckVerdict.PASS if len(servers) == 1 else CheckVerdict.WARN
     return [CheckResult("dhcp", "dhcp.offers", verdict,
                         f"passive: DHCP server {', '.join(servers)} seen handing out addresses",
                         evidence, data={"servers": list(servers), "responders": resp}),
@@ -391,16 +391,16 @@ def _passive_proxy(ctx: SiteContext, ex: Exchange) -> list[CheckResult]:
     resp = [responder(s.message, "proxy") for s in offers]
     if offers:
         servers = sorted({s.message.server for s in offers})
-        result = CheckResult("proxydhcp", "proxydhcp.offer", Verdict.PASS,
+        result = CheckResult("proxydhcp", "proxydhcp.offer", CheckVerdict.PASS,
                              f"passive: ProxyDHCP {', '.join(servers)} seen answering "
                              f"{', '.join(sorted(by_mac))}", evidence,
                              data={"responders": resp})
     elif asked:
-        result = CheckResult("proxydhcp", "proxydhcp.offer", Verdict.WARN,
+        result = CheckResult("proxydhcp", "proxydhcp.offer", CheckVerdict.WARN,
                              f"passive: PXE clients asked ({', '.join(asked)}) but no ProxyDHCP "
                              "offer was seen", evidence, hint=SNOOPING_HINT)
     else:
-        result = CheckResult("proxydhcp", "proxydhcp.offer", Verdict.SKIP,
+        result = CheckResult("proxydhcp", "proxydhcp.offer", CheckVerdict.SKIP,
                              f"passive: no PXE traffic seen in {seconds:g} s", evidence,
                              hint="power on a machine while listening, or drop --passive")
     return [result, _conflicts(by_mac, probed=False)]

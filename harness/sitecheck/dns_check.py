@@ -32,7 +32,7 @@ import dns.update
 import httpx
 
 from harness import env
-from harness.sitecheck.model import CheckResult, SiteCheckError, SiteContext, Verdict
+from harness.sitecheck.model import CheckResult, CheckVerdict, SiteCheckError, SiteContext
 from harness.sitecheck.ports_check import (
     CP_TOKEN_ENV,
     control_plane_get,
@@ -131,7 +131,7 @@ def _public_result(ctx: SiteContext, servers: list[str], source: str) -> CheckRe
     names = public_names(ctx)
     evidence = [f"servers from {source}: {', '.join(servers) or 'none'}"]
     if not servers:
-        return CheckResult("dns", "dns.public", Verdict.FAIL, "no DNS server known",
+        return CheckResult("dns", "dns.public", CheckVerdict.FAIL, "no DNS server known",
                            evidence, hint="offer DNS servers in DHCP option 6")
     failed: dict[str, list[str]] = {}      # name -> servers where it failed
     why: dict[str, str] = {}               # name -> the first failure's rcode/timeout
@@ -155,7 +155,7 @@ def _public_result(ctx: SiteContext, servers: list[str], source: str) -> CheckRe
     nowhere = [n for n, where in failed.items() if len(where) == len(servers)]
     if nowhere:
         return CheckResult(
-            "dns", "dns.public", Verdict.FAIL,
+            "dns", "dns.public", CheckVerdict.FAIL,
             f"{len(nowhere)} of {len(names)} names do not resolve: "
             + ", ".join(f"{n} ({why[n]})" for n in nowhere),
             evidence, data=data,
@@ -163,13 +163,13 @@ def _public_result(ctx: SiteContext, servers: list[str], source: str) -> CheckRe
                  "to the internet); nodes pull images and packages by name")
     if failed:
         return CheckResult(
-            "dns", "dns.public", Verdict.WARN,
+            "dns", "dns.public", CheckVerdict.WARN,
             "some servers fail some names: " + "; ".join(
                 f"{n} via {', '.join(w)}" for n, w in failed.items()),
             evidence, data=data,
             hint="a node that uses the failing server will not resolve these: fix it or "
                  "remove it from DHCP option 6")
-    return CheckResult("dns", "dns.public", Verdict.PASS,
+    return CheckResult("dns", "dns.public", CheckVerdict.PASS,
                        f"{len(names)} public names resolve via {len(servers)} server(s)",
                        evidence, data=data)
 
@@ -208,12 +208,12 @@ def _send_update(update: dns.update.UpdateMessage, host: str, port: int) -> str:
 def _rfc2136_result(ctx: SiteContext, servers: list[str]) -> CheckResult:
     zone = ctx.options.dns_update_zone
     if not zone:
-        return CheckResult("dns", "dns.rfc2136", Verdict.SKIP,
+        return CheckResult("dns", "dns.rfc2136", CheckVerdict.SKIP,
                            "no zone given (--dns-update-zone)")
     server = ctx.options.dns_update_server or (servers[0] if servers else None)
     if server is None:
         # a zone was named, so the update was asked for: not checked is INCOMPLETE
-        return CheckResult("dns", "dns.rfc2136", Verdict.INCOMPLETE,
+        return CheckResult("dns", "dns.rfc2136", CheckVerdict.INCOMPLETE,
                            "could not run: no DNS server to send the update to",
                            hint="name one with --dns-update-server (or --dns-server)")
     host, port = split_server(server, 53)
@@ -226,7 +226,7 @@ def _rfc2136_result(ctx: SiteContext, servers: list[str]) -> CheckResult:
     try:
         tsig = _tsig()
     except SiteCheckError as exc:
-        return CheckResult("dns", "dns.rfc2136", Verdict.INCOMPLETE, f"could not run: {exc}",
+        return CheckResult("dns", "dns.rfc2136", CheckVerdict.INCOMPLETE, f"could not run: {exc}",
                            hint=f"fix or unset {TSIG_ENV}")
     evidence = [f"UPDATE zone {zone_text} at {shown}: add {fqdn} 60 TXT \"{token}\""
                 + (f" (TSIG key {tsig['keyname']})" if tsig else "")]
@@ -250,17 +250,17 @@ def _rfc2136_result(ctx: SiteContext, servers: list[str]) -> CheckResult:
     data = {"zone": zone_text, "server": server,
             "record": fqdn.to_text(omit_final_dot=True), "rcode": rcode}
     if rcode == "NOERROR" and seen:
-        return CheckResult("dns", "dns.rfc2136", Verdict.PASS,
+        return CheckResult("dns", "dns.rfc2136", CheckVerdict.PASS,
                            f"{shown} accepts RFC 2136 updates in {zone_text}", evidence, data=data)
     if rcode == "NOERROR":
         return CheckResult(
-            "dns", "dns.rfc2136", Verdict.WARN,
+            "dns", "dns.rfc2136", CheckVerdict.WARN,
             f"{shown} accepted the update but does not serve the record", evidence, data=data,
             hint="the update went to a server that does not answer for the zone (a secondary "
                  "forwarding updates?): name the primary with --dns-update-server")
     shown_rcode = "timeout" if rcode == "TIMEOUT" else rcode.removeprefix("ERROR:")
     return CheckResult(
-        "dns", "dns.rfc2136", Verdict.WARN,
+        "dns", "dns.rfc2136", CheckVerdict.WARN,
         f"{shown} does not accept RFC 2136 updates in {zone_text} ({shown_rcode})",
         evidence, data=data,
         hint=f"allow dynamic updates for {zone_text} from the Boot Proxy host (with a TSIG key: "
@@ -310,11 +310,11 @@ def _hostnames_result(ctx: SiteContext) -> CheckResult:
         named += [(h, "Control Plane") for h in from_cp or []]
     if not named:
         if cp_failed:
-            return CheckResult("dns", "dns.hostnames", Verdict.WARN,
+            return CheckResult("dns", "dns.hostnames", CheckVerdict.WARN,
                                "could not read the Control Plane's machines", evidence,
                                hint=f"check --control-plane and the admin token in "
                                     f"${CP_TOKEN_ENV}")
-        return CheckResult("dns", "dns.hostnames", Verdict.SKIP,
+        return CheckResult("dns", "dns.hostnames", CheckVerdict.SKIP,
                            "no hostnames to check (--hostname, or --control-plane with "
                            f"${CP_TOKEN_ENV})", evidence)
     seen: dict[str, list[str]] = {}
@@ -327,17 +327,17 @@ def _hostnames_result(ctx: SiteContext) -> CheckResult:
     data = {"count": len(named), "duplicates": sorted(duplicates), "invalid": invalid}
     if duplicates:
         return CheckResult(
-            "dns", "dns.hostnames", Verdict.FAIL,
+            "dns", "dns.hostnames", CheckVerdict.FAIL,
             f"duplicate hostnames (case-insensitive): {', '.join(sorted(duplicates))}",
             evidence, data=data,
             hint="every node needs a unique hostname on the site: rename the duplicates")
     if invalid:
         return CheckResult(
-            "dns", "dns.hostnames", Verdict.WARN,
+            "dns", "dns.hostnames", CheckVerdict.WARN,
             f"not valid DNS names: {', '.join(invalid)}", evidence, data=data,
             hint="use letters, digits and '-' only, 1-63 per label, not starting or ending "
                  "with '-'")
-    verdict = Verdict.WARN if cp_failed else Verdict.PASS
+    verdict = CheckVerdict.WARN if cp_failed else CheckVerdict.PASS
     summary = f"{len(named)} hostnames, all unique and valid"
     if cp_failed:
         summary += " (but the Control Plane's machines could not be read)"
@@ -349,9 +349,9 @@ def check_dns(ctx: SiteContext) -> list[CheckResult]:
     and hostname uniqueness (the hostname check sends nothing, so it runs when passive)."""
     started = time.monotonic()
     if ctx.options.passive:
-        results = [CheckResult("dns", "dns.public", Verdict.SKIP,
+        results = [CheckResult("dns", "dns.public", CheckVerdict.SKIP,
                                "passive mode: no DNS query sent"),
-                   CheckResult("dns", "dns.rfc2136", Verdict.SKIP,
+                   CheckResult("dns", "dns.rfc2136", CheckVerdict.SKIP,
                                "passive mode: no update sent")]
     else:
         servers, source = dns_servers(ctx)

@@ -25,7 +25,7 @@ from typing import Any
 from pyroute2 import IPRoute
 
 from harness.macs import mac_bytes
-from harness.sitecheck.model import CheckResult, SiteCheckError, SiteContext, Verdict
+from harness.sitecheck.model import CheckResult, CheckVerdict, SiteCheckError, SiteContext
 
 MIN_MTU = 1500
 SIOCETHTOOL = 0x8946
@@ -237,27 +237,27 @@ def _link_results(iface: str, facts: LinkFacts) -> list[CheckResult]:
                             "speed_mbps": facts.speed_mbps, "duplex": facts.duplex}
     down = facts.carrier == 0 or facts.operstate in ("DOWN", "LOWERLAYERDOWN", "NOTPRESENT")
     if down:
-        link = CheckResult("l2", "l2.link", Verdict.FAIL,
+        link = CheckResult("l2", "l2.link", CheckVerdict.FAIL,
                            f"{iface} is down (operstate {facts.operstate}, carrier "
                            f"{facts.carrier})", evidence, data=data,
                            hint="plug the cable / enable the switch port, and `ip link set "
                                 f"{iface} up`")
     elif facts.duplex == "half":
-        link = CheckResult("l2", "l2.link", Verdict.WARN, f"{iface} is up but half duplex",
+        link = CheckResult("l2", "l2.link", CheckVerdict.WARN, f"{iface} is up but half duplex",
                            evidence, data=data,
                            hint="half duplex usually means an autonegotiation mismatch with "
                                 "the switch port: set both to auto")
     else:
-        link = CheckResult("l2", "l2.link", Verdict.PASS, f"{iface} is up ({speed_line})",
+        link = CheckResult("l2", "l2.link", CheckVerdict.PASS, f"{iface} is up ({speed_line})",
                            evidence, data=data)
     mtu_ev = [f"{iface}: MTU {facts.mtu}"]
     if facts.mtu < MIN_MTU:
-        mtu = CheckResult("l2", "l2.mtu", Verdict.WARN, f"MTU {facts.mtu} < {MIN_MTU}",
+        mtu = CheckResult("l2", "l2.mtu", CheckVerdict.WARN, f"MTU {facts.mtu} < {MIN_MTU}",
                           mtu_ev, data={"mtu": facts.mtu},
                           hint="PXE ROMs, TFTP and node images assume a 1500-byte MTU: "
                                "raise it on the segment (or check for an overlay eating it)")
     else:
-        mtu = CheckResult("l2", "l2.mtu", Verdict.PASS, f"MTU {facts.mtu}", mtu_ev,
+        mtu = CheckResult("l2", "l2.mtu", CheckVerdict.PASS, f"MTU {facts.mtu}", mtu_ev,
                           data={"mtu": facts.mtu})
     return [link, mtu]
 
@@ -265,7 +265,7 @@ def _link_results(iface: str, facts: LinkFacts) -> list[CheckResult]:
 def _ra_result(ctx: SiteContext, facts: LinkFacts, down: bool) -> CheckResult:
     iface = ctx.options.iface
     if down:
-        return CheckResult("l2", "l2.ipv6_ra", Verdict.SKIP, "link down: nothing to listen to")
+        return CheckResult("l2", "l2.ipv6_ra", CheckVerdict.SKIP, "link down: nothing to listen to")
     passive = ctx.options.passive
     seconds = ctx.options.listen_seconds
     evidence = []
@@ -294,7 +294,7 @@ def _ra_result(ctx: SiteContext, facts: LinkFacts, down: bool) -> CheckResult:
                             "invalid": sorted({ra.router for ra in adverts if ra.problem}),
                             "solicited": send}
     if valid:
-        return CheckResult("l2", "l2.ipv6_ra", Verdict.PASS,
+        return CheckResult("l2", "l2.ipv6_ra", CheckVerdict.PASS,
                            f"IPv6 router advertisement from {', '.join(routers)}",
                            evidence, data=data)
     summary = "no IPv6 router advertisement: iPXE waits for one before giving up on IPv6"
@@ -304,7 +304,7 @@ def _ra_result(ctx: SiteContext, facts: LinkFacts, down: bool) -> CheckResult:
     if passive:
         evidence.append("passive mode: no solicitation sent, and routers advertise "
                         "unsolicited only every few minutes; run without --passive to be sure")
-    return CheckResult("l2", "l2.ipv6_ra", Verdict.WARN, summary, evidence, data=data,
+    return CheckResult("l2", "l2.ipv6_ra", CheckVerdict.WARN, summary, evidence, data=data,
                        hint="have a router (or the site DHCP server, e.g. dnsmasq enable-ra "
                             "with an ra-only range) advertise on this segment, or expect "
                             "each iPXE boot to stall ~16 s")
@@ -318,11 +318,12 @@ def check_l2(ctx: SiteContext) -> list[CheckResult]:
     except OSError as exc:
         raise SiteCheckError(f"cannot read {iface} over netlink: {exc}") from exc
     results = _link_results(iface, facts)
-    down = results[0].verdict is Verdict.FAIL
+    down = results[0].verdict is CheckVerdict.FAIL
     try:
         results.append(_ra_result(ctx, facts, down))
     except PermissionError as exc:
         results.append(CheckResult(
-            "l2", "l2.ipv6_ra", Verdict.INCOMPLETE, "could not listen for router advertisements",
+            "l2", "l2.ipv6_ra", CheckVerdict.INCOMPLETE,
+            "could not listen for router advertisements",
             [f"raw ICMPv6 socket: {exc}"], hint="run as root or with CAP_NET_RAW"))
     return results

@@ -21,7 +21,7 @@ class SiteCheckError(FlexlabError):
     """The check could not run at all (as opposed to finding a problem on the site)."""
 
 
-class Verdict(enum.StrEnum):
+class CheckVerdict(enum.StrEnum):
     """Ordered from best to worst, so the worst verdict of a group is ``max(...)``.
 
     SKIP and INCOMPLETE differ in who decided: SKIP is a check with nothing to look at
@@ -40,13 +40,13 @@ class Verdict(enum.StrEnum):
     @property
     def rank(self) -> int:
         """Severity, for ``worst()``."""
-        return [Verdict.PASS, Verdict.SKIP, Verdict.WARN, Verdict.INCOMPLETE,
-                Verdict.FAIL].index(self)
+        return [CheckVerdict.PASS, CheckVerdict.SKIP, CheckVerdict.WARN, CheckVerdict.INCOMPLETE,
+                CheckVerdict.FAIL].index(self)
 
 
-def worst(verdicts: Iterable[Verdict]) -> Verdict:
+def worst(verdicts: Iterable[CheckVerdict]) -> CheckVerdict:
     """The most severe verdict of a group; PASS for an empty group."""
-    return max(verdicts, key=lambda v: v.rank, default=Verdict.PASS)
+    return max(verdicts, key=lambda v: v.rank, default=CheckVerdict.PASS)
 
 
 # The KubeFlex guide's requirements, numbered as in issue #8; every CheckResult names one.
@@ -72,7 +72,7 @@ class CheckResult:
 
     requirement: str               # a key of REQUIREMENTS
     name: str                      # stable id, e.g. "dhcp.offers", "dns.rfc2136"
-    verdict: Verdict
+    verdict: CheckVerdict
     summary: str
     evidence: list[str] = field(default_factory=list)
     hint: str = ""

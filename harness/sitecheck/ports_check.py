@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from harness.sitecheck.model import CheckResult, SiteContext, Verdict
+from harness.sitecheck.model import CheckResult, CheckVerdict, SiteContext
 
 CP_TOKEN_ENV = "FLEXLAB_CP_ADMIN_TOKEN"  # admin token, to list the Control Plane's machines
 CP_CA_ENV = "FLEXLAB_CP_CA"         # CA file for a Control Plane with a private certificate
@@ -113,27 +113,27 @@ def _port_result(host: str, port: int, timeout: float) -> CheckResult:
     evidence = [f"TCP connect {host}:{port}: {detail} after {took * 1000:.0f} ms"]
     data = {"host": host, "port": port, "outcome": outcome, "ms": round(took * 1000, 1)}
     if outcome == "open":
-        return CheckResult("outbound", name, Verdict.PASS, f"port {port} to {host}: open",
+        return CheckResult("outbound", name, CheckVerdict.PASS, f"port {port} to {host}: open",
                            evidence, data=data)
     if outcome == "refused":
         return CheckResult(
-            "outbound", name, Verdict.WARN,
+            "outbound", name, CheckVerdict.WARN,
             f"port {port} to {host}: refused (host reachable, nothing listens there)",
             evidence, data=data,
             hint=f"the path is open but no service answers on {port}: check the Control "
                  "Plane is running there, or that a firewall is not rejecting (REJECT) it")
     if outcome == "timeout":
         return CheckResult(
-            "outbound", name, Verdict.FAIL, f"port {port} to {host}: timed out (filtered?)",
+            "outbound", name, CheckVerdict.FAIL, f"port {port} to {host}: timed out (filtered?)",
             evidence, data=data,
             hint=f"packets to {host}:{port} are dropped on the way: open TCP {port} "
                  "outbound on the site firewall/proxy for the nodes' subnet")
     if outcome == "unreachable":
         return CheckResult(
-            "outbound", name, Verdict.FAIL, f"port {port} to {host}: {detail}", evidence,
+            "outbound", name, CheckVerdict.FAIL, f"port {port} to {host}: {detail}", evidence,
             data=data, hint="no route to that host from this LAN: check the site's default "
                             "gateway (DHCP option 3) and routing")
-    return CheckResult("outbound", name, Verdict.FAIL, f"port {port} to {host}: {detail}",
+    return CheckResult("outbound", name, CheckVerdict.FAIL, f"port {port} to {host}: {detail}",
                        evidence, data=data,
                        hint="fix name resolution for the target, or give an address")
 
@@ -146,7 +146,7 @@ def _healthz_result(url: str, timeout: float) -> CheckResult:
         if "CERTIFICATE_VERIFY_FAILED" in str(exc):
             hint = (f"its TLS certificate is not trusted here: set {CP_CA_ENV}=/path/ca.pem "
                     "(and make sure nodes trust it too)")
-        return CheckResult("outbound", "outbound.healthz", Verdict.FAIL,
+        return CheckResult("outbound", "outbound.healthz", CheckVerdict.FAIL,
                            f"GET {url}/healthz failed: {type(exc).__name__}",
                            [f"GET {url.rstrip('/')}/healthz: {exc or type(exc).__name__}"],
                            hint=hint)
@@ -159,9 +159,9 @@ def _healthz_result(url: str, timeout: float) -> CheckResult:
     except ValueError:
         ok = False
     if ok:
-        return CheckResult("outbound", "outbound.healthz", Verdict.PASS,
+        return CheckResult("outbound", "outbound.healthz", CheckVerdict.PASS,
                            "the Control Plane answers /healthz", evidence)
-    return CheckResult("outbound", "outbound.healthz", Verdict.FAIL,
+    return CheckResult("outbound", "outbound.healthz", CheckVerdict.FAIL,
                        f"the Control Plane's /healthz answered {response.status_code}", evidence,
                        hint="something answers at that URL but it is not a healthy Control "
                             "Plane (a proxy or captive portal?): check the URL")
@@ -173,11 +173,11 @@ def check_outbound(ctx: SiteContext) -> list[CheckResult]:
     opts = ctx.options
     target = target_host(ctx)
     if target is None:
-        return [CheckResult("outbound", "outbound.ports", Verdict.SKIP,
+        return [CheckResult("outbound", "outbound.ports", CheckVerdict.SKIP,
                             "no target: give --control-plane URL or --port-target HOST",
                             hint="outbound ports are tested against the Control Plane's host")]
     if opts.passive:
-        return [CheckResult("outbound", "outbound.ports", Verdict.SKIP,
+        return [CheckResult("outbound", "outbound.ports", CheckVerdict.SKIP,
                             "passive mode: no connections made")]
     host, source = target
     ctx.log.append(f"outbound: testing TCP {','.join(map(str, opts.ports))} to {host} "

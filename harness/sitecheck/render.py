@@ -15,16 +15,17 @@ from typing import Any
 
 from harness.reports.html import CSS
 from harness.reports.html import html_text as _t
-from harness.sitecheck.model import REQUIREMENTS, CheckResult, Verdict, worst
+from harness.sitecheck.model import REQUIREMENTS, CheckResult, CheckVerdict, worst
 from harness.sitecheck.runner import SiteReport
 
 SHORT_LABELS = {"dhcp": "1 site DHCP", "proxydhcp": "2 ProxyDHCP reach",
                 "responders": "3 rogue/conflict", "dns": "4 DNS", "time": "5 time",
                 "outbound": "6 outbound", "l2": "7 layer 2"}
-_MARK = {Verdict.PASS: "PASS", Verdict.WARN: "WARN", Verdict.FAIL: "FAIL", Verdict.SKIP: "skip",
-         Verdict.INCOMPLETE: "NOT RUN"}
-_COLOUR = {Verdict.PASS: "green", Verdict.WARN: "yellow", Verdict.FAIL: "red",
-           Verdict.SKIP: "bright_black", Verdict.INCOMPLETE: "magenta"}
+_MARK = {CheckVerdict.PASS: "PASS", CheckVerdict.WARN: "WARN", CheckVerdict.FAIL: "FAIL",
+         CheckVerdict.SKIP: "skip",
+         CheckVerdict.INCOMPLETE: "NOT RUN"}
+_COLOUR = {CheckVerdict.PASS: "green", CheckVerdict.WARN: "yellow", CheckVerdict.FAIL: "red",
+           CheckVerdict.SKIP: "bright_black", CheckVerdict.INCOMPLETE: "magenta"}
 
 
 def counts_line(report: SiteReport) -> str:
@@ -39,7 +40,7 @@ def overall_line(report: SiteReport) -> str:
     """The one-line verdict: SITE PASS/WARN/FAIL, or SITE INCOMPLETE naming what did not
     run (a site with an unchecked requirement is not known to pass)."""
     overall = report.overall
-    if overall is Verdict.INCOMPLETE:
+    if overall is CheckVerdict.INCOMPLETE:
         names = ", ".join(r.name for r in report.not_run())
         return f"SITE INCOMPLETE (could not run: {names})"
     return f"SITE {overall.value.upper()}"
@@ -65,7 +66,8 @@ def render_screen(report: SiteReport, html_path: Path | None = None, width: int 
         for i, r in enumerate(results):
             tint = _COLOUR[r.verdict]
             finding = escape_markup(r.summary)
-            if r.hint and r.verdict in (Verdict.FAIL, Verdict.WARN, Verdict.INCOMPLETE):
+            if r.hint and r.verdict in (CheckVerdict.FAIL, CheckVerdict.WARN,
+                                        CheckVerdict.INCOMPLETE):
                 finding += f"\n[bright_black]→ {escape_markup(r.hint)}[/]"
             table.add_row(label if i == 0 else "", f"[bold {tint}]{_MARK[r.verdict]}[/]",
                           r.name, finding)
@@ -112,17 +114,18 @@ def _not_run_html(report: SiteReport) -> str:
         if names else ""
 
 
-def _badge(v: Verdict) -> str:
+def _badge(v: CheckVerdict) -> str:
     return f'<span class="badge b-{v.value}">{_MARK[v].upper()}</span>'
 
 
 def _grid(report: SiteReport) -> str:
     tiles = []
     for key, results in report.by_requirement().items():
-        checked = [r.verdict for r in results if r.verdict != Verdict.SKIP]
-        v = worst(checked) if checked else Verdict.SKIP  # a skipped part does not grey it
-        bad = sorted((r for r in results if r.verdict in (Verdict.FAIL, Verdict.INCOMPLETE,
-                                                           Verdict.WARN)),
+        checked = [r.verdict for r in results if r.verdict != CheckVerdict.SKIP]
+        v = worst(checked) if checked else CheckVerdict.SKIP  # a skipped part does not grey it
+        bad = sorted((r for r in results
+                      if r.verdict in (CheckVerdict.FAIL, CheckVerdict.INCOMPLETE,
+                                       CheckVerdict.WARN)),
                      key=lambda r: -r.verdict.rank)
         line = bad[0].summary if bad else (results[0].summary if results else "not checked")
         tiles.append(f'<div class="req v-{v.value}"><div class="t">{_t(REQUIREMENTS[key])}</div>'
@@ -154,7 +157,7 @@ def responder_map_svg(report: SiteReport) -> str:
     if not resp:
         return '<p class="mut">No DHCP or ProxyDHCP server answered (or --passive saw none).</p>'
     conflicts = {m for r in report.results if r.name.startswith("responders.")
-                 and r.verdict == Verdict.FAIL for m in r.data.get("macs", []) or []}
+                 and r.verdict == CheckVerdict.FAIL for m in r.data.get("macs", []) or []}
     width, row = 860, 70
     height = 40 + row * len(resp)
     me_y = height // 2
@@ -210,8 +213,8 @@ def render_html(report: SiteReport) -> str:
         if results:
             sections.append(f"<section><h2>{_t(REQUIREMENTS[key])}</h2>{_details(results)}"
                             "</section>")
-    banner_cls = {Verdict.PASS: "pass", Verdict.WARN: "warn",
-                  Verdict.INCOMPLETE: "incomplete"}.get(overall, "fail")
+    banner_cls = {CheckVerdict.PASS: "pass", CheckVerdict.WARN: "warn",
+                  CheckVerdict.INCOMPLETE: "incomplete"}.get(overall, "fail")
     return f"""<!doctype html><html><head><meta charset="utf-8">
 <title>flexlab site-check — {_t(report.host)} {_t(report.options.iface)}</title>
 <style>{CSS}{EXTRA_CSS}</style></head><body>

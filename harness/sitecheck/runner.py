@@ -23,10 +23,10 @@ from harness import __version__
 from harness.sitecheck.model import (
     REQUIREMENTS,
     CheckResult,
+    CheckVerdict,
     SiteCheckError,
     SiteCheckOptions,
     SiteContext,
-    Verdict,
     worst,
 )
 
@@ -59,14 +59,14 @@ class SiteReport:
     results: list[CheckResult] = field(default_factory=list)
 
     @property
-    def overall(self) -> Verdict:
+    def overall(self) -> CheckVerdict:
         """FAIL if anything failed, else INCOMPLETE if a check could not run, else WARN if
         anything warned, else PASS (never PASS with a check that could not run)."""
-        return worst([r.verdict for r in self.results if r.verdict != Verdict.SKIP])
+        return worst([r.verdict for r in self.results if r.verdict != CheckVerdict.SKIP])
 
     def not_run(self) -> list[CheckResult]:
         """The checks that could not run, in order."""
-        return [r for r in self.results if r.verdict is Verdict.INCOMPLETE]
+        return [r for r in self.results if r.verdict is CheckVerdict.INCOMPLETE]
 
     def by_requirement(self) -> dict[str, list[CheckResult]]:
         """Results grouped under the guide's requirements, in the guide's order."""
@@ -77,7 +77,7 @@ class SiteReport:
 
     def counts(self) -> dict[str, int]:
         """How many results have each verdict."""
-        out = {v.value: 0 for v in Verdict}
+        out = {v.value: 0 for v in CheckVerdict}
         for r in self.results:
             out[r.verdict.value] += 1
         return out
@@ -138,7 +138,7 @@ def _load(module: str, func: str) -> Callable[[SiteContext], list[CheckResult]]:
 def could_not_run(requirement: str, what: str, exc: SiteCheckError) -> CheckResult:
     """The result of a check (``what`` it checks) that could not run: INCOMPLETE, with the
     reason."""
-    return CheckResult(requirement, f"{requirement}.not-run", Verdict.INCOMPLETE,
+    return CheckResult(requirement, f"{requirement}.not-run", CheckVerdict.INCOMPLETE,
                        f"could not run ({what}): {exc}",
                        hint="this requirement was not checked: fix what stopped the check "
                        "and run site-check again")
@@ -162,7 +162,7 @@ def run_site_check(options: SiteCheckOptions, progress: Progress | None = None) 
             results = [could_not_run(req, what, exc)]
         except Exception as exc:  # a bug in one check must not hide the others' verdicts
             results = [CheckResult(
-                req, f"{req}.crashed", Verdict.FAIL,
+                req, f"{req}.crashed", CheckVerdict.FAIL,
                 f"the check itself failed: {type(exc).__name__}: {exc}",
                 evidence=traceback.format_exc().splitlines()[-6:],
                 hint="this is a flexlab bug: please report it with site-check.json")]

@@ -37,7 +37,7 @@ from harness.certify.watch import read_capture
 from harness.errors import ComponentError, DependencyError, WaitTimeout
 from harness.lab.tcpdump import PacketCapture
 from harness.localboot import LocalBoot, LocalBootConfig, LocalBootError, stand_in_artifact
-from harness.sitecheck.model import CheckResult, SiteCheckError, SiteContext, Verdict
+from harness.sitecheck.model import CheckResult, CheckVerdict, SiteCheckError, SiteContext
 
 GAVE_UP_AFTER = 3   # DISCOVERs answered with no reaction: the reply is not getting through
 POLL_S = 0.5
@@ -152,7 +152,7 @@ def judge(w: MacWatch, iface: str, seconds: float) -> CheckResult:
     }
     if w.discovers == 0 and w.offers_sent == 0:
         return CheckResult(
-            "proxydhcp", NAME, Verdict.FAIL,
+            "proxydhcp", NAME, CheckVerdict.FAIL,
             f"nothing from {w.mac} reached this host in {seconds:.0f} s: machine off, or no "
             "DHCP helper/relay toward the Boot Proxy", evidence,
             "power the machine on with PXE first in its boot order; on a routed site add this "
@@ -162,25 +162,25 @@ def judge(w: MacWatch, iface: str, seconds: float) -> CheckResult:
         step = ("boot-server request on 4011" if w.requests_4011 or w.acks_sent
                 else "TFTP read" if w.tftp_reads else "HTTP request")
         return CheckResult(
-            "proxydhcp", NAME, Verdict.PASS,
+            "proxydhcp", NAME, CheckVerdict.PASS,
             f"the Boot Proxy answered {w.mac} and it went on ({step}) {_how(w)}",
             evidence, "", data)
     if w.offers_sent == 0:
         reasons = ", ".join(f"{k} x{v}" for k, v in sorted(w.drops.items())) or "none logged"
         return CheckResult(
-            "proxydhcp", NAME, Verdict.FAIL,
+            "proxydhcp", NAME, CheckVerdict.FAIL,
             f"{w.discovers} DISCOVER(s) from {w.mac} reached this host but the Boot Proxy did "
             f"not answer (its drop reasons: {reasons})", evidence,
             "a DISCOVER without option 60 PXEClient is not a PXE boot: check the machine "
             "boots from its network card", data)
     if w.discovers_after_offer == 0:
         return CheckResult(
-            "proxydhcp", NAME, Verdict.WARN,
+            "proxydhcp", NAME, CheckVerdict.WARN,
             f"the Boot Proxy answered {w.mac} {w.offers_sent} time(s) but nothing more was "
             f"seen within {seconds:.0f} s: too early to tell", evidence,
             "power the machine on again and give --serve-seconds more time", data)
     return CheckResult(
-        "proxydhcp", NAME, Verdict.FAIL,
+        "proxydhcp", NAME, CheckVerdict.FAIL,
         f"the Boot Proxy answered {w.mac} {w.offers_sent} times but the machine never acted "
         "on it: the reply was dropped on the way (DHCP snooping? trust the Boot Proxy's switch "
         "port)", evidence, SNOOPING_HINT, data)
@@ -214,7 +214,7 @@ def check_serve(ctx: SiteContext) -> list[CheckResult]:
     if not opts.serve_macs:
         return []
     if opts.passive:
-        return [CheckResult("proxydhcp", NAME, Verdict.SKIP,
+        return [CheckResult("proxydhcp", NAME, CheckVerdict.SKIP,
                             "--passive: no Boot Proxy was run (it would answer machines)")]
     macs = [m.lower() for m in opts.serve_macs]
     started = time.monotonic()

@@ -15,7 +15,7 @@ import socket
 import httpx
 import ntplib
 
-from harness.sitecheck.model import CheckResult, SiteContext, Verdict
+from harness.sitecheck.model import CheckResult, CheckVerdict, SiteContext
 from harness.sitecheck.ports_check import control_plane_get, show_server, split_server
 
 NTP_TIMEOUT = 2.0
@@ -61,7 +61,7 @@ def _ntp_result(ctx: SiteContext) -> tuple[CheckResult, float | None, str | None
     servers, source = _ntp_servers(ctx)
     if not servers:
         return CheckResult(
-            "time", "time.ntp", Verdict.WARN, "no NTP server known (DHCP option 42 or --ntp)",
+            "time", "time.ntp", CheckVerdict.WARN, "no NTP server known (DHCP option 42 or --ntp)",
             ["the site DHCP offer carried no option 42 and no --ntp was given"],
             hint="have the site DHCP server offer option 42 (NTP servers) so nodes set their "
                  "clock, or name the server with --ntp"), None, None
@@ -78,7 +78,7 @@ def _ntp_result(ctx: SiteContext) -> tuple[CheckResult, float | None, str | None
     data = {"servers": servers, "offsets": offsets, "unreachable": silent}
     if not offsets:
         return CheckResult(
-            "time", "time.ntp", Verdict.FAIL,
+            "time", "time.ntp", CheckVerdict.FAIL,
             f"no NTP server answered ({', '.join(silent)})", evidence, data=data,
             hint="allow UDP 123 from this LAN to the NTP servers, or offer reachable ones "
                  "in DHCP option 42"), None, None
@@ -87,7 +87,7 @@ def _ntp_result(ctx: SiteContext) -> tuple[CheckResult, float | None, str | None
     if off:
         worst_server = max(off, key=lambda s: abs(off[s]))
         return CheckResult(
-            "time", "time.ntp", Verdict.FAIL,
+            "time", "time.ntp", CheckVerdict.FAIL,
             describe_offset(off[worst_server], worst_server) + f" (limit {MAX_OFFSET:g} s)",
             evidence, data=data,
             hint="sync this host's clock (chrony/systemd-timesyncd) to the site NTP server; "
@@ -95,13 +95,13 @@ def _ntp_result(ctx: SiteContext) -> tuple[CheckResult, float | None, str | None
                  "will be rejected by the Control Plane"), first_offset, first_server
     if silent:
         return CheckResult(
-            "time", "time.ntp", Verdict.WARN,
+            "time", "time.ntp", CheckVerdict.WARN,
             f"clock within {MAX_OFFSET:g} s, but {', '.join(silent)} did not answer",
             evidence, data=data,
             hint="remove unreachable servers from DHCP option 42 or allow UDP 123 to them"
         ), first_offset, first_server
     return CheckResult(
-        "time", "time.ntp", Verdict.PASS,
+        "time", "time.ntp", CheckVerdict.PASS,
         f"{describe_offset(first_offset, first_server)} (within {MAX_OFFSET:g} s)",
         evidence, data=data), first_offset, first_server
 
@@ -113,7 +113,7 @@ def _control_plane_result(url: str, ntp_offset: float | None,
         response.raise_for_status()
         cp_unix = float(response.json()["unix"])
     except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-        return CheckResult("time", "time.controlplane", Verdict.WARN,
+        return CheckResult("time", "time.controlplane", CheckVerdict.WARN,
                            "could not read the Control Plane's clock",
                            [f"GET {url.rstrip('/')}/api/v1/time: {exc}"],
                            hint="check the Control Plane URL; the outbound check says more")
@@ -133,12 +133,12 @@ def _control_plane_result(url: str, ntp_offset: float | None,
             "reference": reference}
     if abs(skew) > MAX_OFFSET:
         return CheckResult(
-            "time", "time.controlplane", Verdict.WARN,
+            "time", "time.controlplane", CheckVerdict.WARN,
             f"the Control Plane's clock is {abs(skew):.2f} s "
             f"{'ahead of' if skew > 0 else 'behind'} {reference}", evidence, data=data,
             hint="nodes sync to the site's NTP and the Control Plane rejects clocks more than "
                  "1 s from its own: sync the Control Plane and the site to the same time")
-    return CheckResult("time", "time.controlplane", Verdict.PASS,
+    return CheckResult("time", "time.controlplane", CheckVerdict.PASS,
                        f"the Control Plane's clock is within {MAX_OFFSET:g} s of {reference}",
                        evidence, data=data)
 
@@ -146,7 +146,7 @@ def _control_plane_result(url: str, ntp_offset: float | None,
 def check_time(ctx: SiteContext) -> list[CheckResult]:
     """NTP reachability and the local clock's offset; the CP's clock when a URL is given."""
     if ctx.options.passive:
-        return [CheckResult("time", "time.ntp", Verdict.SKIP,
+        return [CheckResult("time", "time.ntp", CheckVerdict.SKIP,
                             "passive mode: no NTP request sent")]
     result, offset, server = _ntp_result(ctx)
     results = [result]

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from harness.capture.events import Capture, DhcpEvent, HttpEvent
-from harness.sitecheck.model import Verdict
+from harness.sitecheck.model import CheckVerdict
 from harness.sitecheck.serve import GAVE_UP_AFTER, MacWatch, judge, observe
 
 pytestmark = pytest.mark.unit
@@ -37,7 +37,7 @@ def offer_log(ts: float, to: str = "255.255.255.255:68") -> dict[str, Any]:
 def test_nothing_arrived_is_machine_off_or_no_helper() -> None:
     w = observe(MAC, Capture("x", 0), [], HTTP_PORT)
     r = judge(w, "eth0", 30)
-    assert r.verdict is Verdict.FAIL and r.name == "proxydhcp.serve"
+    assert r.verdict is CheckVerdict.FAIL and r.name == "proxydhcp.serve"
     assert f"nothing from {MAC} reached this host" in r.summary
     assert "no DHCP helper/relay toward the Boot Proxy" in r.summary
     assert not w.decided  # waiting longer could still change it
@@ -53,7 +53,7 @@ def test_answered_and_went_on_over_http_passes_directly() -> None:
     w = observe(MAC, cap, [offer_log(1.01)], HTTP_PORT)
     assert w.went_on and w.decided
     r = judge(w, "eth0", 5)
-    assert r.verdict is Verdict.PASS
+    assert r.verdict is CheckVerdict.PASS
     assert "went on (HTTP request) directly" in r.summary
 
 
@@ -61,7 +61,7 @@ def test_relayed_4011_request_passes_through_the_relay() -> None:
     cap = Capture("x", 2, dhcp=[dhcp(1.0, giaddr="10.1.0.1"),
                                 dhcp(2.0, msg="REQUEST", dport=4011)])
     r = judge(observe(MAC, cap, [offer_log(1.01, "10.1.0.1:67")], HTTP_PORT), "eth0", 5)
-    assert r.verdict is Verdict.PASS
+    assert r.verdict is CheckVerdict.PASS
     assert r.summary.endswith("(boot-server request on 4011) through relay giaddr 10.1.0.1")
 
 
@@ -71,7 +71,7 @@ def test_answered_but_ignored_is_the_snooping_diagnosis() -> None:
                 [offer_log(d.time + 0.01) for d in discovers], HTTP_PORT)
     assert w.discovers_after_offer == GAVE_UP_AFTER and w.decided
     r = judge(w, "eth0", 20)
-    assert r.verdict is Verdict.FAIL
+    assert r.verdict is CheckVerdict.FAIL
     assert r.summary == (f"the Boot Proxy answered {MAC} {GAVE_UP_AFTER + 1} times but the "
                          "machine never acted on it: the reply was dropped on the way (DHCP "
                          "snooping? trust the Boot Proxy's switch port)")
@@ -82,12 +82,12 @@ def test_arrived_but_not_answered_shows_the_proxys_drop_reasons() -> None:
     w = observe(MAC, Capture("x", 1, dhcp=[dhcp(1.0)]),
                 [{"event": "dhcp_drop", "mac": MAC, "reason": "not_pxe_client"}], HTTP_PORT)
     r = judge(w, "eth0", 10)
-    assert r.verdict is Verdict.FAIL and "not_pxe_client x1" in r.summary
+    assert r.verdict is CheckVerdict.FAIL and "not_pxe_client x1" in r.summary
 
 
 def test_one_answer_and_silence_is_too_early_to_tell() -> None:
     w = MacWatch(MAC, discovers=1, offers_sent=1)
-    assert judge(w, "eth0", 10).verdict is Verdict.WARN
+    assert judge(w, "eth0", 10).verdict is CheckVerdict.WARN
 
 
 def test_other_macs_are_not_counted() -> None:

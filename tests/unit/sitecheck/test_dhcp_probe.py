@@ -12,7 +12,7 @@ from harness.sitecheck.dhcp_exchange import Probe, run_exchange
 from harness.sitecheck.dhcp_fake import FakeLan, offer_frame, proxy_server, site_server
 from harness.sitecheck.dhcp_probe import check_dhcp, check_proxydhcp
 from harness.sitecheck.dhcp_wire import DhcpMessage, parse_frame, pxe_discover_frame
-from harness.sitecheck.model import CheckResult, SiteCheckOptions, SiteContext, Verdict
+from harness.sitecheck.model import CheckResult, CheckVerdict, SiteCheckOptions, SiteContext
 
 pytestmark = pytest.mark.unit
 
@@ -61,8 +61,8 @@ def test_passive_sends_nothing() -> None:
     results = check_dhcp(ctx(passive=True), link=lan, clock=lan.clock)
     results += check_proxydhcp(ctx(passive=True), link=lan, clock=lan.clock)
     assert lan.sent == []
-    assert only(results, "dhcp.offers").verdict is Verdict.SKIP
-    assert only(results, "proxydhcp.offer").verdict is Verdict.SKIP
+    assert only(results, "dhcp.offers").verdict is CheckVerdict.SKIP
+    assert only(results, "proxydhcp.offer").verdict is CheckVerdict.SKIP
 
 
 # -- requirement 1 -----------------------------------------------------------------------
@@ -71,12 +71,12 @@ def test_one_site_server_passes_and_its_options_become_facts() -> None:
     c = ctx()
     results = check_dhcp(c, link=lan, clock=lan.clock)
     offers = only(results, "dhcp.offers")
-    assert offers.verdict is Verdict.PASS, offers
+    assert offers.verdict is CheckVerdict.PASS, offers
     assert "10.9.0.2 offered 10.9.0.150" in offers.summary
     assert c.facts.dns_servers == ["10.9.0.53"] and c.facts.ntp_servers == ["10.9.0.123"]
     assert c.facts.domain == "site.example" and c.facts.routers == ["10.9.0.1"]
     assert c.facts.offered_address == "10.9.0.150" and c.facts.dhcp_servers == ["10.9.0.2"]
-    assert only(results, "responders.site_pxeclient").verdict is Verdict.PASS
+    assert only(results, "responders.site_pxeclient").verdict is CheckVerdict.PASS
     sent = [m for _, m in lan.sent]
     assert all(60 not in m.options and m.chaddr == MAC for m in sent)
     assert all(m.msg_type == 1 for m in sent)  # DISCOVER only: no lease is ever requested
@@ -86,7 +86,7 @@ def test_no_server_fails() -> None:
     lan = FakeLan()
     results = check_dhcp(ctx(), link=lan, clock=lan.clock)
     r = only(results, "dhcp.offers")
-    assert r.verdict is Verdict.FAIL and "no DHCP server answered" in r.summary
+    assert r.verdict is CheckVerdict.FAIL and "no DHCP server answered" in r.summary
     assert r.hint
     assert len(lan.sent) == 2
 
@@ -95,16 +95,16 @@ def test_two_site_servers_warn_and_are_both_listed() -> None:
     lan = FakeLan(servers=[site_server("10.9.0.2", "10.9.0.150"),
                            site_server("10.9.0.3", "10.9.0.200")])
     r = only(check_dhcp(ctx(), link=lan, clock=lan.clock), "dhcp.offers")
-    assert r.verdict is Verdict.WARN
+    assert r.verdict is CheckVerdict.WARN
     assert "10.9.0.2" in r.summary and "10.9.0.3" in r.summary
 
 
 def test_site_server_sending_pxeclient_fails() -> None:
     lan = FakeLan(servers=[site_server("10.9.0.2", "10.9.0.150", pxeclient=True)])
     results = check_dhcp(ctx(), link=lan, clock=lan.clock)
-    assert only(results, "dhcp.offers").verdict is Verdict.PASS
+    assert only(results, "dhcp.offers").verdict is CheckVerdict.PASS
     r = only(results, "responders.site_pxeclient")
-    assert r.verdict is Verdict.FAIL and "10.9.0.2" in r.summary and "SITE-2" in r.hint
+    assert r.verdict is CheckVerdict.FAIL and "10.9.0.2" in r.summary and "SITE-2" in r.hint
     assert r.data["responders"][0]["pxeclient"] is True
 
 
@@ -112,14 +112,14 @@ def test_proxy_answering_a_plain_discover_is_flagged() -> None:
     lan = FakeLan(servers=[site_server("10.9.0.2", "10.9.0.150"),
                            proxy_server("10.9.0.5", answer_plain=True)])
     r = only(check_dhcp(ctx(), link=lan, clock=lan.clock), "responders.plain_discover")
-    assert r.verdict is Verdict.WARN and "10.9.0.5" in r.summary
+    assert r.verdict is CheckVerdict.WARN and "10.9.0.5" in r.summary
 
 
 def test_malformed_replies_are_counted_not_fatal() -> None:
     lan = FakeLan(servers=[site_server("10.9.0.2", "10.9.0.150")],
                   noise=[garbage(), garbage(), garbage()])
     r = only(check_dhcp(ctx(), link=lan, clock=lan.clock), "dhcp.offers")
-    assert r.verdict is Verdict.PASS
+    assert r.verdict is CheckVerdict.PASS
     assert "3 malformed replies ignored" in r.evidence
 
 
@@ -129,9 +129,9 @@ def test_proxy_offer_passes_directly() -> None:
                            proxy_server("10.9.0.5", serves={NODE}, file=b"ipxe.efi")])
     results = check_proxydhcp(ctx(probe_macs=[NODE]), link=lan, clock=lan.clock)
     r = only(results, "proxydhcp.offer")
-    assert r.verdict is Verdict.PASS
+    assert r.verdict is CheckVerdict.PASS
     assert r.summary == f"Boot Proxy 10.9.0.5 answered {NODE} directly"
-    assert only(results, "responders.conflict").verdict is Verdict.PASS
+    assert only(results, "responders.conflict").verdict is CheckVerdict.PASS
     sent = [m for _, m in lan.sent]
     assert [m.chaddr for m in sent] == [NODE]
     assert all(m.pxeclient and 93 in m.options and 97 in m.options for m in sent)
@@ -140,7 +140,7 @@ def test_proxy_offer_passes_directly() -> None:
 def test_relayed_proxy_offer_names_the_giaddr() -> None:
     lan = FakeLan(servers=[proxy_server("10.1.0.5", giaddr="10.2.0.1")])
     r = only(check_proxydhcp(ctx(), link=lan, clock=lan.clock), "proxydhcp.offer")
-    assert r.verdict is Verdict.PASS
+    assert r.verdict is CheckVerdict.PASS
     assert "through relay giaddr 10.2.0.1" in r.summary
     assert r.data["responders"][0]["via"] == "10.2.0.1"
 
@@ -149,7 +149,7 @@ def test_no_proxy_offer_fails_with_the_snooping_diagnosis() -> None:
     lan = FakeLan(servers=[site_server("10.9.0.2", "10.9.0.150"),
                            proxy_server("10.9.0.5", serves={NODE})])
     r = only(check_proxydhcp(ctx(), link=lan, clock=lan.clock), "proxydhcp.offer")
-    assert r.verdict is Verdict.FAIL
+    assert r.verdict is CheckVerdict.FAIL
     assert r.summary == (f"nothing answered a PXE DISCOVER for {MAC}; or a reply was dropped "
                          "on the way (DHCP snooping?)")
     assert "Run with --serve on the Boot Proxy host to tell these apart" in r.hint
@@ -160,7 +160,7 @@ def test_no_proxy_offer_fails_with_the_snooping_diagnosis() -> None:
 def test_a_retransmission_that_is_answered_passes() -> None:
     lan = FakeLan(servers=[proxy_server("10.9.0.5", drop_first=True)])
     r = only(check_proxydhcp(ctx(), link=lan, clock=lan.clock), "proxydhcp.offer")
-    assert r.verdict is Verdict.PASS
+    assert r.verdict is CheckVerdict.PASS
     assert "sent 2 PXE DISCOVERs" in r.evidence[0]
 
 
@@ -171,7 +171,7 @@ def test_two_proxies_for_one_mac_conflict_and_both_are_named() -> None:
     offers = [r for r in results if r.name == "proxydhcp.offer"]
     assert [r.data["mac"] for r in offers] == [NODE, MAC]
     r = only(results, "responders.conflict")
-    assert r.verdict is Verdict.FAIL
+    assert r.verdict is CheckVerdict.FAIL
     assert "10.9.0.5" in r.summary and "10.9.0.6" in r.summary and NODE in r.summary
     text = "\n".join(r.evidence)
     assert "'a.efi'" in text and "'b.efi'" in text
@@ -187,8 +187,8 @@ def test_passive_reports_overheard_proxy_offers_and_conflicts() -> None:
     lan = FakeLan(noise=heard)
     results = check_proxydhcp(ctx(passive=True), link=lan, clock=lan.clock)
     assert lan.sent == []
-    assert only(results, "proxydhcp.offer").verdict is Verdict.PASS
-    assert only(results, "responders.conflict").verdict is Verdict.FAIL
+    assert only(results, "proxydhcp.offer").verdict is CheckVerdict.PASS
+    assert only(results, "responders.conflict").verdict is CheckVerdict.FAIL
 
 
 def test_responders_reach_the_html_responder_map() -> None:

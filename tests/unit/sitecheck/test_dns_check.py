@@ -20,7 +20,7 @@ import pytest
 
 from harness.sitecheck import dns_check
 from harness.sitecheck.dns_check import check_dns, is_hostname, resolv_conf_servers
-from harness.sitecheck.model import SiteCheckOptions, SiteContext, SiteFacts, Verdict
+from harness.sitecheck.model import CheckVerdict, SiteCheckOptions, SiteContext, SiteFacts
 
 pytestmark = pytest.mark.unit
 
@@ -132,12 +132,12 @@ def _by_name(results: list) -> dict:  # type: ignore[type-arg]
 def test_public_names_resolve_via_dhcp_offered_server(fake_dns) -> None:
     srv = fake_dns(PUBLIC)
     res = _by_name(check_dns(_ctx(facts=SiteFacts(dns_servers=[srv.server]))))
-    assert res["dns.public"].verdict is Verdict.PASS, res["dns.public"].evidence
+    assert res["dns.public"].verdict is CheckVerdict.PASS, res["dns.public"].evidence
     assert "option 6" in res["dns.public"].evidence[0]
     assert any("pypi.org: AAAA fd00::12" in line for line in res["dns.public"].evidence)
-    assert res["dns.rfc2136"].verdict is Verdict.SKIP
+    assert res["dns.rfc2136"].verdict is CheckVerdict.SKIP
     assert res["dns.rfc2136"].summary == "no zone given (--dns-update-zone)"
-    assert res["dns.hostnames"].verdict is Verdict.SKIP
+    assert res["dns.hostnames"].verdict is CheckVerdict.SKIP
 
 
 def test_missing_name_fails_and_names_the_rcode(fake_dns) -> None:
@@ -145,7 +145,7 @@ def test_missing_name_fails_and_names_the_rcode(fake_dns) -> None:
     res = _by_name(check_dns(_ctx(dns_servers=[srv.server],
                                   public_names=["pypi.org", "archive.ubuntu.com"])))
     public = res["dns.public"]
-    assert public.verdict is Verdict.FAIL
+    assert public.verdict is CheckVerdict.FAIL
     assert public.summary == "1 of 2 names do not resolve: archive.ubuntu.com (NXDOMAIN)"
     assert "pypi.org" not in public.summary
     assert any("archive.ubuntu.com: NXDOMAIN" in line for line in public.evidence)
@@ -162,7 +162,7 @@ def test_resolv_conf_fallback_is_said(fake_dns, monkeypatch) -> None:
     srv = fake_dns(PUBLIC)
     monkeypatch.setattr(dns_check, "resolv_conf_servers", lambda: [srv.server])
     res = _by_name(check_dns(_ctx(public_names=["pypi.org"])))
-    assert res["dns.public"].verdict is Verdict.PASS
+    assert res["dns.public"].verdict is CheckVerdict.PASS
     assert "/etc/resolv.conf" in res["dns.public"].evidence[0]
     assert "named no DNS server" in res["dns.public"].evidence[0]
 
@@ -171,7 +171,8 @@ def test_one_bad_server_of_two_warns(fake_dns) -> None:
     good, bad = fake_dns(PUBLIC), fake_dns({})
     res = _by_name(check_dns(_ctx(dns_servers=[good.server, bad.server],
                                   public_names=["pypi.org"])))
-    assert res["dns.public"].verdict is Verdict.WARN and bad.server in res["dns.public"].summary
+    public = res["dns.public"]
+    assert public.verdict is CheckVerdict.WARN and bad.server in public.summary
 
 
 def test_silent_server_times_out_boundedly(fake_dns) -> None:
@@ -179,7 +180,7 @@ def test_silent_server_times_out_boundedly(fake_dns) -> None:
     res = _by_name(check_dns(_ctx(dns_servers=[srv.server],
                                   public_names=["a.example", "b.example", "c.example"])))
     public = res["dns.public"]
-    assert public.verdict is Verdict.FAIL
+    assert public.verdict is CheckVerdict.FAIL
     assert any("timeout after 2 s" in line for line in public.evidence)
     assert any("not asked" in line for line in public.evidence)
     assert srv.queries == 2, "a server that timed out twice is not asked again"
@@ -190,7 +191,7 @@ def test_rfc2136_accepted_passes_and_cleans_up(fake_dns) -> None:
     res = _by_name(check_dns(_ctx(dns_servers=[srv.server], public_names=["pypi.org"],
                                   dns_update_zone="site.test")))
     upd = res["dns.rfc2136"]
-    assert upd.verdict is Verdict.PASS, upd.evidence
+    assert upd.verdict is CheckVerdict.PASS, upd.evidence
     record = upd.data["record"].rstrip(".")
     assert record.startswith("flexlab-sitecheck-") and record.endswith(".site.test")
     assert srv.updates == [f"add {record}", f"delete {record}"]
@@ -203,7 +204,7 @@ def test_rfc2136_refused_is_a_warn_with_the_rcode(fake_dns, rcode: str) -> None:
     res = _by_name(check_dns(_ctx(dns_servers=[srv.server], public_names=["pypi.org"],
                                   dns_update_zone="site.test")))
     upd = res["dns.rfc2136"]
-    assert upd.verdict is Verdict.WARN and f"({rcode})" in upd.summary
+    assert upd.verdict is CheckVerdict.WARN and f"({rcode})" in upd.summary
     assert "delegate a subdomain" in upd.hint
     assert len(srv.updates) == 1, "nothing to delete after a refused add"
 
@@ -213,21 +214,21 @@ def test_rfc2136_goes_to_the_named_update_server(fake_dns) -> None:
     res = _by_name(check_dns(_ctx(dns_servers=[resolver.server], public_names=["pypi.org"],
                                   dns_update_zone="site.test",
                                   dns_update_server=primary.server)))
-    assert res["dns.rfc2136"].verdict is Verdict.PASS
+    assert res["dns.rfc2136"].verdict is CheckVerdict.PASS
     assert resolver.updates == [] and len(primary.updates) == 2
 
 
 def test_hostnames_duplicates_fail_case_insensitively() -> None:
     res = _by_name(check_dns(_ctx(passive=True, hostnames=["node1", "Node1", "node2"])))
     hosts = res["dns.hostnames"]
-    assert hosts.verdict is Verdict.FAIL and "node1" in hosts.summary
-    assert res["dns.public"].verdict is Verdict.SKIP
+    assert hosts.verdict is CheckVerdict.FAIL and "node1" in hosts.summary
+    assert res["dns.public"].verdict is CheckVerdict.SKIP
 
 
 def test_hostnames_invalid_warn() -> None:
     res = _by_name(check_dns(_ctx(passive=True, hostnames=["node_1", "-x", "ok-1"])))
     hosts = res["dns.hostnames"]
-    assert hosts.verdict is Verdict.WARN
+    assert hosts.verdict is CheckVerdict.WARN
     assert hosts.data["invalid"] == ["-x", "node_1"]
 
 
@@ -269,7 +270,7 @@ def test_control_plane_hostnames_join_the_uniqueness_check(cp_machines, fake_dns
                                     dns_servers=[fake_dns(PUBLIC).server],
                                     public_names=["pypi.org"])))
     hosts = hosts["dns.hostnames"]
-    assert hosts.verdict is Verdict.FAIL and hosts.data["duplicates"] == ["node2"]
+    assert hosts.verdict is CheckVerdict.FAIL and hosts.data["duplicates"] == ["node2"]
     assert "NODE2 (--hostname)" in " ".join(hosts.evidence)
     assert "node2 (Control Plane)" in " ".join(hosts.evidence)
 
@@ -281,7 +282,7 @@ def test_control_plane_wrong_token_warns(cp_machines, fake_dns, monkeypatch) -> 
     url = cp_machines("node1")
     res = _by_name(check_dns(_ctx(control_plane=url, dns_servers=[fake_dns(PUBLIC).server],
                                   public_names=["pypi.org"])))
-    assert res["dns.hostnames"].verdict is Verdict.WARN
+    assert res["dns.hostnames"].verdict is CheckVerdict.WARN
     assert "401" in " ".join(res["dns.hostnames"].evidence)
 
 
@@ -291,7 +292,7 @@ def test_control_plane_without_token_is_said(cp_machines, fake_dns, monkeypatch)
     res = _by_name(check_dns(_ctx(control_plane=cp_machines("n1"), hostnames=["a", "b"],
                                   dns_servers=[fake_dns(PUBLIC).server],
                                   public_names=["pypi.org"])))
-    assert res["dns.hostnames"].verdict is Verdict.PASS
+    assert res["dns.hostnames"].verdict is CheckVerdict.PASS
     assert "no admin token" in " ".join(res["dns.hostnames"].evidence)
 
 
@@ -302,8 +303,8 @@ def test_malformed_tsig_setting_leaves_only_the_update_not_run(fake_dns, monkeyp
     srv = fake_dns(PUBLIC)
     res = _by_name(check_dns(_ctx(dns_servers=[srv.server], public_names=["pypi.org"],
                                   dns_update_zone="site.test")))
-    assert res["dns.public"].verdict is Verdict.PASS
-    assert res["dns.rfc2136"].verdict is Verdict.INCOMPLETE
+    assert res["dns.public"].verdict is CheckVerdict.PASS
+    assert res["dns.rfc2136"].verdict is CheckVerdict.INCOMPLETE
     assert "FLEXLAB_DNS_TSIG must be keyname:base64secret" in res["dns.rfc2136"].summary
     assert srv.updates == []
 
@@ -311,6 +312,6 @@ def test_malformed_tsig_setting_leaves_only_the_update_not_run(fake_dns, monkeyp
 def test_an_update_with_no_server_to_send_it_to_is_not_run(monkeypatch) -> None:
     monkeypatch.setattr(dns_check, "resolv_conf_servers", lambda: [])
     res = _by_name(check_dns(_ctx(dns_update_zone="site.test")))
-    assert res["dns.rfc2136"].verdict is Verdict.INCOMPLETE
+    assert res["dns.rfc2136"].verdict is CheckVerdict.INCOMPLETE
     assert "no DNS server to send the update to" in res["dns.rfc2136"].summary
     assert "--dns-update-server" in res["dns.rfc2136"].hint

@@ -18,7 +18,7 @@ from harness.sitecheck.l2_check import (
     parse_router_advert,
     router_solicitation,
 )
-from harness.sitecheck.model import SiteCheckError, SiteCheckOptions, SiteContext, Verdict
+from harness.sitecheck.model import CheckVerdict, SiteCheckError, SiteCheckOptions, SiteContext
 
 pytestmark = pytest.mark.unit
 needs_root = pytest.mark.needs_root  # raw ICMPv6 sockets need CAP_NET_RAW
@@ -111,11 +111,11 @@ def test_listener_receives_an_ra_and_its_hop_limit() -> None:
 @needs_root
 def test_check_on_loopback_reads_link_and_warns_without_ra() -> None:
     results = {r.name: r for r in check_l2(_ctx(listen_seconds=0.5, passive=True))}
-    assert results["l2.link"].verdict is Verdict.PASS
+    assert results["l2.link"].verdict is CheckVerdict.PASS
     assert "not readable" in " ".join(results["l2.link"].evidence)
-    assert results["l2.mtu"].verdict is Verdict.PASS and results["l2.mtu"].data["mtu"] >= 1500
+    assert results["l2.mtu"].verdict is CheckVerdict.PASS and results["l2.mtu"].data["mtu"] >= 1500
     ra = results["l2.ipv6_ra"]
-    assert ra.verdict is Verdict.WARN
+    assert ra.verdict is CheckVerdict.WARN
     assert ra.summary == ("no IPv6 router advertisement: iPXE waits for one before giving up "
                           "on IPv6")
     assert "passive mode" in " ".join(ra.evidence) and ra.data["solicited"] is False
@@ -130,7 +130,7 @@ def test_router_advertisements_that_cannot_be_listened_for_are_not_run(
 
     monkeypatch.setattr(l2_check, "listen_for_adverts", refused)
     results = {r.name: r for r in check_l2(_ctx(listen_seconds=0.1, passive=True))}
-    assert results["l2.link"].verdict is Verdict.PASS
+    assert results["l2.link"].verdict is CheckVerdict.PASS
     ra = results["l2.ipv6_ra"]
-    assert ra.verdict is Verdict.INCOMPLETE
+    assert ra.verdict is CheckVerdict.INCOMPLETE
     assert "Operation not permitted" in " ".join(ra.evidence) and "CAP_NET_RAW" in ra.hint

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from harness.components.web_listeners import HttpListeners
-from harness.sitecheck.model import SiteCheckOptions, SiteContext, Verdict
+from harness.sitecheck.model import CheckVerdict, SiteCheckOptions, SiteContext
 from harness.sitecheck.ports_check import check_outbound, split_server, target_host
 
 pytestmark = pytest.mark.unit
@@ -54,15 +54,15 @@ def test_target_from_control_plane_or_port_target() -> None:
 
 def test_no_target_skips() -> None:
     [result] = check_outbound(_ctx())
-    assert result.verdict is Verdict.SKIP and "--control-plane" in result.summary
+    assert result.verdict is CheckVerdict.SKIP and "--control-plane" in result.summary
 
 
 def test_open_and_refused_ports(listeners: HttpListeners) -> None:
     closed = _free_port()
     results = check_outbound(_ctx(port_target="127.0.0.1", ports=[*listeners.ports, closed]))
     verdicts = {r.data["port"]: r.verdict for r in results}
-    assert verdicts == {listeners.ports[0]: Verdict.PASS, listeners.ports[1]: Verdict.PASS,
-                        closed: Verdict.WARN}
+    assert verdicts == {listeners.ports[0]: CheckVerdict.PASS,
+                        listeners.ports[1]: CheckVerdict.PASS, closed: CheckVerdict.WARN}
     refused = next(r for r in results if r.data["port"] == closed)
     assert "refused" in refused.summary and "nothing listens" in refused.summary
 
@@ -86,7 +86,7 @@ def test_timeout_is_a_fail_saying_filtered() -> None:
         for c in fillers:
             c.close()
         srv.close()
-    assert result.verdict is Verdict.FAIL
+    assert result.verdict is CheckVerdict.FAIL
     assert result.summary == f"port {port} to 127.0.0.1: timed out (filtered?)"
 
 
@@ -104,8 +104,8 @@ class _FakeCp(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.mark.parametrize("status,verdict", [(200, Verdict.PASS), (503, Verdict.FAIL)])
-def test_healthz_with_control_plane_url(status: int, verdict: Verdict) -> None:
+@pytest.mark.parametrize("status,verdict", [(200, CheckVerdict.PASS), (503, CheckVerdict.FAIL)])
+def test_healthz_with_control_plane_url(status: int, verdict: CheckVerdict) -> None:
     handler = type("H", (_FakeCp,), {"status": status})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -117,11 +117,11 @@ def test_healthz_with_control_plane_url(status: int, verdict: Verdict) -> None:
         server.shutdown()
         server.server_close()
     by_name = {r.name: r for r in results}
-    assert by_name[f"outbound.tcp{port}"].verdict is Verdict.PASS
+    assert by_name[f"outbound.tcp{port}"].verdict is CheckVerdict.PASS
     assert by_name["outbound.healthz"].verdict is verdict
 
 
 def test_passive_connects_nowhere(listeners: HttpListeners) -> None:
     [result] = check_outbound(_ctx(port_target="127.0.0.1", ports=listeners.ports,
                                    passive=True))
-    assert result.verdict is Verdict.SKIP
+    assert result.verdict is CheckVerdict.SKIP

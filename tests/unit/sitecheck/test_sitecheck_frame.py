@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.sitecheck import cli, render, runner
-from harness.sitecheck.model import CheckResult, SiteCheckError, SiteContext, Verdict, worst
+from harness.sitecheck.model import CheckResult, CheckVerdict, SiteCheckError, SiteContext, worst
 
 pytestmark = pytest.mark.unit
 
@@ -47,14 +47,14 @@ def test_main_reports_bad_input_with_status_2(capsys: pytest.CaptureFixture[str]
 
 
 def test_worst_orders_verdicts() -> None:
-    assert worst([Verdict.PASS, Verdict.WARN, Verdict.SKIP]) is Verdict.WARN
-    assert worst([Verdict.PASS, Verdict.FAIL, Verdict.WARN]) is Verdict.FAIL
-    assert worst([]) is Verdict.PASS
+    assert worst([CheckVerdict.PASS, CheckVerdict.WARN, CheckVerdict.SKIP]) is CheckVerdict.WARN
+    assert worst([CheckVerdict.PASS, CheckVerdict.FAIL, CheckVerdict.WARN]) is CheckVerdict.FAIL
+    assert worst([]) is CheckVerdict.PASS
 
 
 def test_unknown_requirement_is_refused() -> None:
     with pytest.raises(ValueError):
-        CheckResult("nonsense", "x", Verdict.PASS, "x")
+        CheckResult("nonsense", "x", CheckVerdict.PASS, "x")
 
 
 def _fake_checks(monkeypatch: pytest.MonkeyPatch, funcs: dict[str, object],
@@ -80,7 +80,7 @@ def _fake_checks(monkeypatch: pytest.MonkeyPatch, funcs: dict[str, object],
 def test_runner_keeps_going_after_a_crashing_check(monkeypatch: pytest.MonkeyPatch) -> None:
     def dhcp(ctx: SiteContext) -> list[CheckResult]:
         ctx.facts.dns_servers.append("10.9.0.1")
-        return [CheckResult("dhcp", "dhcp.offers", Verdict.PASS, "one server offered")]
+        return [CheckResult("dhcp", "dhcp.offers", CheckVerdict.PASS, "one server offered")]
 
     def boom(ctx: SiteContext) -> list[CheckResult]:
         raise RuntimeError("bug")
@@ -88,7 +88,7 @@ def test_runner_keeps_going_after_a_crashing_check(monkeypatch: pytest.MonkeyPat
     def dns(ctx: SiteContext) -> list[CheckResult]:
         # later checks see what earlier ones learned
         assert ctx.facts.dns_servers == ["10.9.0.1"]
-        return [CheckResult("dns", "dns.public", Verdict.WARN, "slow")]
+        return [CheckResult("dns", "dns.public", CheckVerdict.WARN, "slow")]
 
     calls = _fake_checks(monkeypatch, {"check_dhcp": dhcp, "check_serve": boom,
                                        "check_dns": dns}, ["dhcp", "proxydhcp", "dns"])
@@ -96,20 +96,20 @@ def test_runner_keeps_going_after_a_crashing_check(monkeypatch: pytest.MonkeyPat
     report = runner.run_site_check(_args(), lines.append)
     assert calls == ["check_dhcp", "check_serve", "check_dns"]
     crashed = [r for r in report.results if r.name.endswith(".crashed")]
-    assert len(crashed) == 1 and crashed[0].verdict is Verdict.FAIL
+    assert len(crashed) == 1 and crashed[0].verdict is CheckVerdict.FAIL
     assert "RuntimeError: bug" in crashed[0].summary
-    assert report.overall is Verdict.FAIL
+    assert report.overall is CheckVerdict.FAIL
     assert any("dhcp.offers" in line for line in lines)
 
 
-def _report(verdicts: dict[str, Verdict]) -> runner.SiteReport:
+def _report(verdicts: dict[str, CheckVerdict]) -> runner.SiteReport:
     rep = runner.SiteReport(options=_args(), host="h1", iface_mac="02:00:00:00:00:01",
                             iface_ipv4="10.9.0.2/24", started=1.0, finished=3.5)
     for name, v in verdicts.items():
         req = name.split(".")[0]
         rep.results.append(CheckResult(
             req, name, v, f"{name} is {v.value} <b>", evidence=["line <1>", "line 2"],
-            hint="do this" if v is not Verdict.PASS else "",
+            hint="do this" if v is not CheckVerdict.PASS else "",
             data={"responders": [{"ip": "10.9.0.1", "role": "dhcp", "answered": []},
                                  {"ip": "10.9.0.7", "role": "proxy", "via": "10.8.0.1",
                                   "answered": ["02:00:00:00:00:01"]}]}))
@@ -117,8 +117,8 @@ def _report(verdicts: dict[str, Verdict]) -> runner.SiteReport:
 
 
 def test_screen_shows_every_requirement_and_the_overall(tmp_path: Path) -> None:
-    rep = _report({"dhcp.offers": Verdict.PASS, "dns.rfc2136": Verdict.WARN,
-                   "time.offset": Verdict.FAIL})
+    rep = _report({"dhcp.offers": CheckVerdict.PASS, "dns.rfc2136": CheckVerdict.WARN,
+                   "time.offset": CheckVerdict.FAIL})
     text = render.render_screen(rep, tmp_path / "x.html", width=140, colour=False)
     for label in ("1 site DHCP", "4 DNS", "5 time", "7 layer 2"):
         assert label in text
@@ -128,7 +128,7 @@ def test_screen_shows_every_requirement_and_the_overall(tmp_path: Path) -> None:
 
 
 def test_html_is_self_contained_and_escaped(tmp_path: Path) -> None:
-    rep = _report({"dhcp.offers": Verdict.PASS, "proxydhcp.offer": Verdict.PASS})
+    rep = _report({"dhcp.offers": CheckVerdict.PASS, "proxydhcp.offer": CheckVerdict.PASS})
     json_path, html_path = render.write_reports(rep, tmp_path)
     html = html_path.read_text()
     assert "SITE PASS" in html and "<svg" in html and "via relay 10.8.0.1" in html
@@ -141,15 +141,15 @@ def test_html_is_self_contained_and_escaped(tmp_path: Path) -> None:
 
 
 def test_a_skipped_part_does_not_grey_out_a_passing_requirement() -> None:
-    rep = _report({"dns.public": Verdict.PASS, "dns.hostnames": Verdict.SKIP,
-                   "time.ntp": Verdict.SKIP})
+    rep = _report({"dns.public": CheckVerdict.PASS, "dns.hostnames": CheckVerdict.SKIP,
+                   "time.ntp": CheckVerdict.SKIP})
     grid = render._grid(rep)
     assert '<div class="req v-pass"><div class="t">4. DNS' in grid
     assert '<div class="req v-skip"><div class="t">5. Time' in grid
 
 
 def _dhcp_pass(ctx: SiteContext) -> list[CheckResult]:
-    return [CheckResult("dhcp", "dhcp.offers", Verdict.PASS, "one server offered")]
+    return [CheckResult("dhcp", "dhcp.offers", CheckVerdict.PASS, "one server offered")]
 
 
 def _cannot_run(ctx: SiteContext) -> list[CheckResult]:
@@ -157,7 +157,7 @@ def _cannot_run(ctx: SiteContext) -> list[CheckResult]:
 
 
 def _dns_fails(ctx: SiteContext) -> list[CheckResult]:
-    return [CheckResult("dns", "dns.public", Verdict.FAIL, "example.com does not resolve")]
+    return [CheckResult("dns", "dns.public", CheckVerdict.FAIL, "example.com does not resolve")]
 
 
 def test_a_check_that_could_not_run_makes_the_site_incomplete(
@@ -203,13 +203,13 @@ def test_a_check_missing_from_the_build_is_not_silently_left_out(
         monkeypatch: pytest.MonkeyPatch) -> None:
     _fake_checks(monkeypatch, {"check_dhcp": _dhcp_pass}, ["dhcp"])  # + an absent module
     report = runner.run_site_check(_args())
-    assert report.overall is Verdict.INCOMPLETE
+    assert report.overall is CheckVerdict.INCOMPLETE
     assert "has no harness.sitecheck.not_built_yet" in report.not_run()[0].summary
 
 
 def test_exit_status_per_overall_verdict() -> None:
-    assert [cli.exit_status(v) for v in Verdict] == [0, 0, 0, 3, 1]
-    assert [v.value for v in Verdict] == ["pass", "skip", "warn", "incomplete", "fail"]
+    assert [cli.exit_status(v) for v in CheckVerdict] == [0, 0, 0, 3, 1]
+    assert [v.value for v in CheckVerdict] == ["pass", "skip", "warn", "incomplete", "fail"]
 
 
 def test_help_documents_every_exit_status() -> None:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from harness.components.fake_ntp import NtpResponder, build_reply, from_ntp, to_ntp
-from harness.sitecheck.model import SiteCheckOptions, SiteContext, SiteFacts, Verdict
+from harness.sitecheck.model import CheckVerdict, SiteCheckOptions, SiteContext, SiteFacts
 from harness.sitecheck.time_check import check_time, describe_offset
 
 pytestmark = pytest.mark.unit
@@ -71,7 +71,7 @@ def test_reply_ignores_non_client_packets() -> None:
 
 def test_clock_within_limit_passes(ntp_server) -> None:
     results = check_time(_ctx(facts_ntp=[ntp_server(0.2)]))
-    assert [r.verdict for r in results] == [Verdict.PASS]
+    assert [r.verdict for r in results] == [CheckVerdict.PASS]
     assert "option 42" in results[0].evidence[0]
     assert 0.1 < results[0].data["offsets"][next(iter(results[0].data["offsets"]))] < 0.3
 
@@ -79,20 +79,20 @@ def test_clock_within_limit_passes(ntp_server) -> None:
 def test_clock_three_seconds_off_fails_with_offset(ntp_server) -> None:
     server = ntp_server(3.0)
     [result] = check_time(_ctx(ntp=[server]))
-    assert result.verdict is Verdict.FAIL
+    assert result.verdict is CheckVerdict.FAIL
     assert "local clock 3.0" in result.summary and f"behind {server}" in result.summary
 
 
 def test_clock_ahead_is_said_so(ntp_server) -> None:
     [result] = check_time(_ctx(ntp=[ntp_server(-2.5)]))
-    assert result.verdict is Verdict.FAIL and "2.50 s ahead of" in result.summary
+    assert result.verdict is CheckVerdict.FAIL and "2.50 s ahead of" in result.summary
 
 
 def test_options_win_over_dhcp_offer(ntp_server) -> None:
     good = ntp_server(0.0)
     bad = ntp_server(5.0)
     [result] = check_time(_ctx(ntp=[good], facts_ntp=[bad]))
-    assert result.verdict is Verdict.PASS and bad not in " ".join(result.evidence)
+    assert result.verdict is CheckVerdict.PASS and bad not in " ".join(result.evidence)
 
 
 def test_silent_server_fails_and_partial_warns(ntp_server) -> None:
@@ -104,14 +104,14 @@ def test_silent_server_fails_and_partial_warns(ntp_server) -> None:
         [partial] = check_time(_ctx(ntp=[ntp_server(0.0), silent]))
     finally:
         sock.close()
-    assert alone.verdict is Verdict.FAIL and "no NTP server answered" in alone.summary
+    assert alone.verdict is CheckVerdict.FAIL and "no NTP server answered" in alone.summary
     assert took < 4, "one request per server, ~2 s timeout"
-    assert partial.verdict is Verdict.WARN and silent in partial.summary
+    assert partial.verdict is CheckVerdict.WARN and silent in partial.summary
 
 
 def test_no_server_known_warns() -> None:
     [result] = check_time(_ctx())
-    assert result.verdict is Verdict.WARN
+    assert result.verdict is CheckVerdict.WARN
     assert result.summary == "no NTP server known (DHCP option 42 or --ntp)"
 
 
@@ -119,7 +119,7 @@ def test_passive_sends_nothing(ntp_server) -> None:
     server = NtpResponder(0.0, "127.0.0.1", 0).serve_in_thread()
     try:
         [result] = check_time(_ctx(ntp=[f"127.0.0.1:{server.address[1]}"], passive=True))
-        assert result.verdict is Verdict.SKIP and server.answered == 0
+        assert result.verdict is CheckVerdict.SKIP and server.answered == 0
     finally:
         server.close()
 
@@ -144,8 +144,8 @@ def test_control_plane_clock_compared_with_ntp(ntp_server, cp_clock) -> None:
     ctx = _ctx(ntp=[ntp_server(2.0)])
     ctx.options.control_plane = cp_clock(2.0)
     ntp, cp = check_time(ctx)
-    assert ntp.verdict is Verdict.FAIL
-    assert cp.name == "time.controlplane" and cp.verdict is Verdict.PASS, cp.evidence
+    assert ntp.verdict is CheckVerdict.FAIL
+    assert cp.name == "time.controlplane" and cp.verdict is CheckVerdict.PASS, cp.evidence
     assert abs(cp.data["cp_vs_reference"]) < 0.3 and cp.data["reference"].startswith("NTP")
 
 
@@ -153,7 +153,7 @@ def test_control_plane_clock_off_warns(ntp_server, cp_clock) -> None:
     ctx = _ctx(ntp=[ntp_server(0.0)])
     ctx.options.control_plane = cp_clock(-4.0)
     _, cp = check_time(ctx)
-    assert cp.verdict is Verdict.WARN and "4.0" in cp.summary and "behind NTP" in cp.summary
+    assert cp.verdict is CheckVerdict.WARN and "4.0" in cp.summary and "behind NTP" in cp.summary
 
 
 def test_control_plane_unreachable_warns() -> None:
@@ -162,4 +162,4 @@ def test_control_plane_unreachable_warns() -> None:
         s.bind(("127.0.0.1", 0))
         ctx.options.control_plane = f"http://127.0.0.1:{s.getsockname()[1]}"
     _, cp = check_time(ctx)
-    assert cp.verdict is Verdict.WARN and "could not read" in cp.summary
+    assert cp.verdict is CheckVerdict.WARN and "could not read" in cp.summary
