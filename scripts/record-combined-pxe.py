@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 
 from harness.components.dnsmasq import SiteDhcp  # noqa: E402
 from harness.lab import Host, HostLink, Lab, Segment, Topology  # noqa: E402
-from harness.machines.sim import Fleet, MachineSpec, profile  # noqa: E402
+from harness.machines.sim import EmulatorSpec, Fleet, profile  # noqa: E402
 
 TOPOLOGY = Topology(segments=(Segment("lan"),),
                     hosts=(Host("dhcp", (HostLink("lan"),)),
@@ -60,7 +60,7 @@ def main() -> int:
             '--pxe-service=x86PC,"Network boot",undionly.kpxe',
             "--dhcp-match=set:efi64,option:client-arch,7",
             "--dhcp-boot=tag:efi64,ipxe.efi"))
-        specs = [MachineSpec(mac, profile(name), stop_after="tftp")
+        specs = [EmulatorSpec(mac, profile(name), stop_after="tftp")
                  for name, mac in MACS.items()]
         with dhcp:
             result = Fleet(lab, "machines", "lan", specs, scale=SCALE).run(60)

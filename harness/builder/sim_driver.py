@@ -20,7 +20,7 @@ from harness.errors import FlexlabError
 from harness.lab import Lab
 from harness.machines.sim.agent import Disk, NodeFacts
 from harness.machines.sim.fleet import Fleet, FleetClosed
-from harness.machines.sim.machine import MachineSpec, SimMachine
+from harness.machines.sim.machine import EmulatorSpec, SimMachine
 from harness.machines.sim.profiles import profile
 from harness.machines.sim.timeline import TimelineEvent as SimEvent
 from harness.scenario.drivers import MachinePlan, MachineProgress, TimelineEvent
@@ -106,7 +106,7 @@ class SimDriver:
             by_segment.setdefault((plan.attach_host, plan.segment), []).append(plan)
         for (host, segment), plans in by_segment.items():
             # firmware that finds no boot retries after a reboot, as most BIOSes do
-            specs = [MachineSpec(mac=p.mac, profile=profile(PROFILE_OF[p.firmware]),
+            specs = [EmulatorSpec(mac=p.mac, profile=profile(PROFILE_OF[p.firmware]),
                                  facts=node_facts(p), boot_attempts=BOOT_ATTEMPTS)
                      for p in plans]
             self._count += 1

@@ -9,16 +9,16 @@ per-machine macvlan carrying its MAC and leased address. See docs/EMULATORS.md.
 
 from harness.machines.sim.errors import SimMachineError
 from harness.machines.sim.fleet import Fleet, FleetResult
-from harness.machines.sim.machine import MachineSpec, SimMachine
+from harness.machines.sim.machine import EmulatorSpec, SimMachine
 from harness.machines.sim.profiles import PROFILES, FirmwareProfile, profile
 from harness.machines.sim.timeline import Timeline, TimelineEvent
 
 __all__ = [
     "PROFILES",
+    "EmulatorSpec",
     "FirmwareProfile",
     "Fleet",
     "FleetResult",
-    "MachineSpec",
     "SimMachine",
     "SimMachineError",
     "Timeline",

@@ -25,7 +25,7 @@ from pyroute2 import netns as pr_netns
 
 from harness.lab.lab import Lab
 from harness.machines.sim.errors import SimMachineError
-from harness.machines.sim.machine import SETTLED, MachineSpec, SimMachine
+from harness.machines.sim.machine import SETTLED, EmulatorSpec, SimMachine
 from harness.machines.sim.netdev import SYSCTLS, MacvlanFactory, Peer
 from harness.machines.sim.segment import SegmentPort
 
@@ -71,7 +71,7 @@ class Fleet:
     until :meth:`stop`, even when every machine has settled.
     """
 
-    def __init__(self, lab: Lab, host: str, segment: str, specs: Sequence[MachineSpec], *,
+    def __init__(self, lab: Lab, host: str, segment: str, specs: Sequence[EmulatorSpec], *,
                  scale: float = 0.1, spread: float = 0.0, ifprefix: str = "m",
                  pin_neighbours: bool = False, linger: bool = False) -> None:
         macs = [s.mac.lower() for s in specs]

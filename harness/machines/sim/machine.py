@@ -73,7 +73,7 @@ class _Nak(SimMachineError):
 
 
 @dataclass(frozen=True)
-class MachineSpec:
+class EmulatorSpec:
     """What one emulated machine is: MAC, firmware, facts, and how far it should go.
 
     ``stop_after`` ends the boot early: ``dhcp``, ``tftp``, ``script`` or
@@ -102,9 +102,9 @@ class Lease:
 
 
 class SimMachine:
-    """Boots one :class:`MachineSpec` through the lab, recording a :class:`Timeline`."""
+    """Boots one :class:`EmulatorSpec` through the lab, recording a :class:`Timeline`."""
 
-    def __init__(self, spec: MachineSpec, port: SegmentPort, netdevs: MacvlanFactory,
+    def __init__(self, spec: EmulatorSpec, port: SegmentPort, netdevs: MacvlanFactory,
                  ifname: str, *, scale: float = 1.0) -> None:
         self.spec = spec
         self.port = port

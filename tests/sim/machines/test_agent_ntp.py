@@ -13,7 +13,7 @@ from harness.components.chrony import ChronyNtp
 from harness.components.controlplane import ControlPlane
 from harness.components.dnsmasq import SiteDhcp
 from harness.lab import Host, HostLink, Lab, Segment, Topology
-from harness.machines.sim import Fleet, MachineSpec, profile
+from harness.machines.sim import EmulatorSpec, Fleet, profile
 from harness.machines.sim.agent import NodeFacts
 
 from .webroot import seed_cluster
@@ -25,7 +25,7 @@ TOPOLOGY = Topology(
     hosts=(Host("cp", (HostLink("lan"),)), Host("dhcp", (HostLink("lan"),)),
            Host("bp1", (HostLink("lan"),)), Host("machines", (HostLink("lan", None),))),
 )
-SKEWED = MachineSpec("52:54:00:c1:00:01", profile("ipxe-bios"),
+SKEWED = EmulatorSpec("52:54:00:c1:00:01", profile("ipxe-bios"),
                      facts=NodeFacts(clock_skew=-6.5))
 
 

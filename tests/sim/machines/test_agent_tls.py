@@ -35,7 +35,7 @@ from harness.components.dnsmasq import SiteDhcp
 from harness.lab import Host, HostLink, Lab, Segment, Topology
 from harness.lab.nsthread import NamespaceWorker
 from harness.lab.waits import LogLine
-from harness.machines.sim import Fleet, MachineSpec, profile
+from harness.machines.sim import EmulatorSpec, Fleet, profile
 
 pytestmark = [pytest.mark.sim, pytest.mark.timeout(180)]
 
@@ -45,9 +45,9 @@ TOPOLOGY = Topology(
            Host("bp1", (HostLink("lan"),)), Host("machines", (HostLink("lan", None),))),
 )
 CMDLINE = "flexlab.token={join_token} flexlab.cp=%s flexlab.mac={mac}"
-GOOD = MachineSpec("52:54:00:c2:00:01", profile("ipxe-bios"))
+GOOD = EmulatorSpec("52:54:00:c2:00:01", profile("ipxe-bios"))
 FAULTS = {"wrong-ca": "unknown-ca", "wrong-name": "hostname-mismatch", "expired": "expired"}
-VICTIMS = {fault: MachineSpec(f"52:54:00:c2:00:1{i}", profile("ipxe-bios"))
+VICTIMS = {fault: EmulatorSpec(f"52:54:00:c2:00:1{i}", profile("ipxe-bios"))
            for i, fault in enumerate(FAULTS)}
 
 
@@ -108,7 +108,7 @@ def _detail(machine: dict[str, Any], summary: str) -> list[dict[str, Any]]:
     return [e["detail"] for e in machine["timeline"]["events"] if e["summary"] == summary]
 
 
-def _seed(api: Any, cp_url: str, specs: dict[str, MachineSpec],
+def _seed(api: Any, cp_url: str, specs: dict[str, EmulatorSpec],
           profiles: dict[str, str]) -> str:
     api.create_cluster("alpha", len(specs), mode="hybrid", environment="test")
     api.upload_artifact("vmlinuz", b"K" * 4096)

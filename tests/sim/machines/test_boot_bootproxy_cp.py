@@ -11,7 +11,7 @@ from harness.components.bootproxy import BootProxy
 from harness.components.controlplane import ControlPlane
 from harness.components.dnsmasq import SiteDhcp
 from harness.lab import Host, HostLink, Lab, Segment, Topology
-from harness.machines.sim import PROFILES, Fleet, MachineSpec, profile
+from harness.machines.sim import PROFILES, EmulatorSpec, Fleet, profile
 from harness.machines.sim.agent import NodeFacts
 from harness.rules.context import RuleContext
 from harness.rules.engine import check_capture
@@ -33,8 +33,8 @@ def test_every_profile_reaches_ready_and_a_small_machine_is_rejected(
         make_lab: Callable[[Topology], Lab]) -> None:
     lab = make_lab(TOPOLOGY)
     names = sorted(PROFILES)
-    specs = [MachineSpec(f"52:54:00:c0:00:{i + 1:02x}", profile(n)) for i, n in enumerate(names)]
-    small = MachineSpec("52:54:00:c0:00:ee", profile("pxe-bios"),
+    specs = [EmulatorSpec(f"52:54:00:c0:00:{i + 1:02x}", profile(n)) for i, n in enumerate(names)]
+    small = EmulatorSpec("52:54:00:c0:00:ee", profile("pxe-bios"),
                         facts=NodeFacts(cpu_cores=1, clock_skew=5.0))
     cp = ControlPlane(lab, "cp")
     try:

@@ -9,7 +9,7 @@ import pytest
 from harness.capture.decode import decode_pcap
 from harness.components.dnsmasq_proxy import DnsmasqProxy
 from harness.lab import Lab
-from harness.machines.sim import Fleet, MachineSpec, profile
+from harness.machines.sim import EmulatorSpec, Fleet, profile
 from harness.rules.context import RuleContext
 from harness.rules.engine import check_capture
 from harness.rules.model import Level
@@ -36,9 +36,9 @@ def test_each_profile_boots_to_its_script_and_a_stranger_gets_no_proxy_offer(
     proxy = DnsmasqProxy(lab, "proxy", "lan", script_url=web.url + "/boot/${mac}.ipxe",
                          served_macs=tuple(served))
     with proxy:
-        specs = [MachineSpec(mac, profile(name), stop_after="script")
+        specs = [EmulatorSpec(mac, profile(name), stop_after="script")
                  for mac, name in zip(served, PROFILES, strict=True)]
-        specs.append(MachineSpec(stranger, profile("pxe-bios"), stop_after="script"))
+        specs.append(EmulatorSpec(stranger, profile("pxe-bios"), stop_after="script"))
         result = Fleet(lab, "machines", "lan", specs, scale=0.1).run(timeout=120)
     result.write(lab.reports_dir / "machines.json")
 

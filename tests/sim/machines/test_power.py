@@ -22,7 +22,7 @@ from harness.components.controlplane import ControlPlane
 from harness.components.dnsmasq import SiteDhcp
 from harness.components.dnsmasq_proxy import DnsmasqProxy
 from harness.lab import Host, HostLink, Lab, Segment, Topology
-from harness.machines.sim import Fleet, MachineSpec, profile
+from harness.machines.sim import EmulatorSpec, Fleet, profile
 from harness.machines.sim.profiles import FirmwareProfile
 from harness.wait import wait_until
 
@@ -103,7 +103,7 @@ def test_power_off_mid_tftp_leaves_the_machine_silent(emu_lab: Lab) -> None:
     proxy = DnsmasqProxy(lab, "proxy", "lan", script_url="http://192.0.2.1/boot/${mac}.ipxe",
                          served_macs=(mac,))
     with proxy:
-        fleet = Fleet(lab, "machines", "lan", [MachineSpec(mac, SLOW_EDK2)], scale=0.1,
+        fleet = Fleet(lab, "machines", "lan", [EmulatorSpec(mac, SLOW_EDK2)], scale=0.1,
                       linger=True)
         fleet.start(timeout=90)
         try:
@@ -165,7 +165,7 @@ def test_reset_mid_boot_discovers_afresh_and_reaches_ready(
     lab = make_lab(TOPOLOGY)
     mac = "52:54:00:0f:f2:01"
     with cp_site(lab, mac) as api:
-        fleet = Fleet(lab, "machines", "lan", [MachineSpec(mac, SLOW_EDK2)], scale=0.1)
+        fleet = Fleet(lab, "machines", "lan", [EmulatorSpec(mac, SLOW_EDK2)], scale=0.1)
         fleet.start(timeout=120)
         try:
             m = fleet.machine(mac)
@@ -205,7 +205,7 @@ def test_power_off_mid_http_sends_no_fin_or_reset(make_lab: Callable[[Topology],
     mac = "52:54:00:0f:f3:01"
     with cp_site(lab, mac) as api:
         api.set_fault("register", latency_ms=3000)
-        fleet = Fleet(lab, "machines", "lan", [MachineSpec(mac, profile("ipxe-bios"))],
+        fleet = Fleet(lab, "machines", "lan", [EmulatorSpec(mac, profile("ipxe-bios"))],
                       scale=0.1, linger=True)
         fleet.start(timeout=60)
         try:

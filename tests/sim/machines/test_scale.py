@@ -21,7 +21,7 @@ from harness.components.controlplane import ControlPlane
 from harness.components.dnsmasq import SiteDhcp
 from harness.components.dnsmasq_proxy import DnsmasqProxy
 from harness.lab import Host, HostLink, Lab, Segment, Topology
-from harness.machines.sim import Fleet, FleetResult, MachineSpec, profile
+from harness.machines.sim import EmulatorSpec, Fleet, FleetResult, profile
 
 from .webroot import start_web, write_boot_files
 
@@ -50,7 +50,7 @@ def test_many_machines_boot_to_their_scripts(make_lab) -> None:  # type: ignore[
     site = _reserved_site_dhcp(lab, macs)
     proxy = DnsmasqProxy(lab, "proxy", "lan", script_url=web.url + "/boot/${mac}.ipxe",
                          served_macs=tuple(macs))
-    specs = [MachineSpec(mac, profile(MIX[i % len(MIX)]), stop_after="script")
+    specs = [EmulatorSpec(mac, profile(MIX[i % len(MIX)]), stop_after="script")
              for i, mac in enumerate(macs)]
     with site, proxy:
         started = time.monotonic()
@@ -89,7 +89,7 @@ def test_many_machines_reach_ready_through_bootproxy_and_cp(make_lab) -> None:  
                 api.create_machine(mac, "scale", f"n{i}", "default")
             token = api.register_proxy("bp1", ["scale"], segments=["lan"])
             proxy = BootProxy(lab, "bp1", ["lan"], cp_url=cp.url("lan"), cp_token=token)
-            specs = [MachineSpec(mac, profile(MIX[i % len(MIX)])) for i, mac in enumerate(macs)]
+            specs = [EmulatorSpec(mac, profile(MIX[i % len(MIX)])) for i, mac in enumerate(macs)]
             with site, proxy:
                 started = time.monotonic()
                 cpu0 = _cpu()

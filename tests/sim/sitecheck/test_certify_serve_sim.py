@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from harness.machines.sim import Fleet, MachineSpec, profile
+from harness.machines.sim import EmulatorSpec, Fleet, profile
 from harness.sitecheck.sites import SiteCheckRun, SiteLab, load_site
 from harness.wait import wait_until
 
@@ -49,7 +49,7 @@ def _serve_and_boot(site: SiteLab, boot: bool, serve_seconds: int = 40) -> SiteC
             wait_until(listening, timeout=120, what="the --serve Boot Proxy to listen on 4011",
                        interval=0.2)
             host = site.runner.plan.machine_host("lan")
-            Fleet(site.lab, host, "lan", [MachineSpec(MAC, profile("pxe-bios"))],
+            Fleet(site.lab, host, "lan", [EmulatorSpec(MAC, profile("pxe-bios"))],
                   scale=0.1).run(40)
     finally:
         thread.join(260)

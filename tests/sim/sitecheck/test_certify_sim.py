@@ -26,7 +26,7 @@ from harness.components.dnsmasq import SiteDhcp
 from harness.lab import Host, HostLink, Lab, Segment, Topology
 from harness.lab.process import LabProcess
 from harness.localboot import stand_in_artifact
-from harness.machines.sim import Fleet, MachineSpec, profile
+from harness.machines.sim import EmulatorSpec, Fleet, profile
 from harness.machines.sim.agent import Disk, NodeFacts
 from harness.wait import wait_until
 
@@ -65,7 +65,7 @@ def _certify(lab: Lab, tmp_path: Path, mac: str, facts: NodeFacts,
     with SiteDhcp(lab, "dhcp", "lan"):
         proc.wait_for_log(r"power on \S+ now", timeout=60)
         result = Fleet(lab, "machines", "lan",
-                       [MachineSpec(mac, profile(firmware), facts=facts)], scale=0.1).run(100)
+                       [EmulatorSpec(mac, profile(firmware), facts=facts)], scale=0.1).run(100)
         machine = result.by_mac(mac)
         assert machine["state"] in ("done", "failed"), machine
         wait_until(lambda: not proc.running(), timeout=60, what="certify to finish",

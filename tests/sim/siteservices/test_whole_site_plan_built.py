@@ -16,7 +16,7 @@ from harness.capture.events import Capture
 from harness.components.bootproxy import BootProxy
 from harness.components.controlplane import ControlPlane
 from harness.lab import Lab
-from harness.machines.sim import Fleet, MachineSpec, profile
+from harness.machines.sim import EmulatorSpec, Fleet, profile
 from harness.machines.sim.agent import NodeFacts
 from harness.plan import plan
 from harness.rules import RuleContext, check_capture
@@ -79,7 +79,7 @@ def test_a_standalone_site_built_from_its_plan(kind: str, updates: str,
         proxy.start()
         stack.callback(proxy.stop)
         proxy.wait_ready()
-        specs = [MachineSpec(m.mac, profile("ipxe-bios"), facts=NodeFacts(clock_skew=4.0))
+        specs = [EmulatorSpec(m.mac, profile("ipxe-bios"), facts=NodeFacts(clock_skew=4.0))
                  for m in p.machines]
         result = Fleet(lab, p.machine_host("lan"), "lan", specs, scale=0.1).run(90)
         state = {"machines": api.machines(), "events": api.events()}

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from harness.machines.sim.frames import UdpFrame, parse_udp_frame
-from harness.machines.sim.machine import MachineSpec, SimMachine, _abort
+from harness.machines.sim.machine import EmulatorSpec, SimMachine, _abort
 from harness.machines.sim.profiles import profile
 
 pytestmark = pytest.mark.unit
@@ -46,7 +46,7 @@ class FakePort:
 
 
 def _machine(port: FakePort, attempts: int = 1) -> SimMachine:
-    spec = MachineSpec(MAC, profile("pxe-bios"), boot_attempts=attempts)
+    spec = EmulatorSpec(MAC, profile("pxe-bios"), boot_attempts=attempts)
     netdevs: Any = None  # never reached: the fake port answers nothing, so no lease
     return SimMachine(spec, port, netdevs, "m0", scale=SCALE)  # type: ignore[arg-type]
 

@@ -21,7 +21,7 @@ from controlplane.tls import TlsFiles, fault_server_cert, make_lab_ca
 from harness.machines.sim import http as sim_http
 from harness.machines.sim import trust
 from harness.machines.sim.errors import BootFailed, TlsRefused
-from harness.machines.sim.machine import Lease, MachineSpec, SimMachine
+from harness.machines.sim.machine import EmulatorSpec, Lease, SimMachine
 from harness.machines.sim.profiles import profile
 from harness.machines.sim.script import BootScript
 
@@ -206,7 +206,7 @@ MAC = "52:54:00:0f:7e:01"
 
 
 def _machine(monkeypatch: pytest.MonkeyPatch, ca: bytes | None) -> SimMachine:
-    spec = MachineSpec(MAC, profile("ipxe-bios"))
+    spec = EmulatorSpec(MAC, profile("ipxe-bios"))
     m = SimMachine(spec, None, None, "lo", scale=0.1)  # type: ignore[arg-type]
     m.lease = Lease("127.0.0.1", 8, "127.0.0.1")
     m.cp_ca = ca
@@ -282,7 +282,7 @@ class _Port:
 
 def test_a_refusal_ends_the_machine_failed_with_its_reason(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    m = SimMachine(MachineSpec(MAC, profile("ipxe-bios")), _Port(), None,  # type: ignore[arg-type]
+    m = SimMachine(EmulatorSpec(MAC, profile("ipxe-bios")), _Port(), None,  # type: ignore[arg-type]
                    "lo", scale=0.1)
 
     async def refused() -> None:
