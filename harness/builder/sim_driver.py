@@ -22,7 +22,7 @@ from harness.machines.sim.agent import Disk, NodeFacts
 from harness.machines.sim.fleet import Fleet, FleetClosed
 from harness.machines.sim.machine import EmulatorSpec, SimMachine
 from harness.machines.sim.profiles import profile
-from harness.machines.sim.timeline import TimelineEvent as SimEvent
+from harness.machines.sim.timeline import EmulatorEvent
 from harness.scenario.drivers import MachinePlan, MachineProgress, TimelineEvent
 from harness.scenario.model import Scenario
 from harness.wait import wait_until
@@ -185,7 +185,7 @@ class SimDriver:
         return SimDriver._convert(list(m.timeline.events))
 
     @staticmethod
-    def _convert(events: list[SimEvent]) -> list[TimelineEvent]:
+    def _convert(events: list[EmulatorEvent]) -> list[TimelineEvent]:
         return [
             TimelineEvent(e.t, e.kind, e.summary,
                           peer=str(e.detail.get("src_ip") or e.detail.get("server")

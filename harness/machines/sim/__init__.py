@@ -11,10 +11,11 @@ from harness.machines.sim.errors import SimMachineError
 from harness.machines.sim.fleet import Fleet, FleetResult
 from harness.machines.sim.machine import EmulatorSpec, SimMachine
 from harness.machines.sim.profiles import PROFILES, FirmwareProfile, profile
-from harness.machines.sim.timeline import Timeline, TimelineEvent
+from harness.machines.sim.timeline import EmulatorEvent, Timeline
 
 __all__ = [
     "PROFILES",
+    "EmulatorEvent",
     "EmulatorSpec",
     "FirmwareProfile",
     "Fleet",
@@ -22,6 +23,5 @@ __all__ = [
     "SimMachine",
     "SimMachineError",
     "Timeline",
-    "TimelineEvent",
     "profile",
 ]

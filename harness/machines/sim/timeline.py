@@ -9,7 +9,7 @@ from typing import Any
 
 
 @dataclass(frozen=True)
-class TimelineEvent:
+class EmulatorEvent:
     """One thing a machine did or saw.
 
     ``t`` is wall-clock seconds since the machine was first powered on (a reset's
@@ -30,17 +30,17 @@ class Timeline:
 
     mac: str
     profile: str
-    events: list[TimelineEvent] = field(default_factory=list)
+    events: list[EmulatorEvent] = field(default_factory=list)
 
     def add(self, t: float, kind: str, summary: str, /, **detail: Any) -> None:
         """Append an event."""
-        self.events.append(TimelineEvent(round(t, 6), kind, summary, detail))
+        self.events.append(EmulatorEvent(round(t, 6), kind, summary, detail))
 
     def states(self) -> list[str]:
         """The states the machine went through, in order."""
         return [e.summary for e in self.events if e.kind == "state"]
 
-    def of_kind(self, kind: str) -> list[TimelineEvent]:
+    def of_kind(self, kind: str) -> list[EmulatorEvent]:
         """Events of one kind."""
         return [e for e in self.events if e.kind == kind]
 
