@@ -164,13 +164,19 @@ def site_expectations(exp: MachineExpectation, key: str, mac: str,
     return out
 
 
+def _not_collected(site: SiteFacts | None, rule_id: str, otherwise: str) -> str:
+    """Why a whole-site fact is missing: the builder's note under the rule that reads it,
+    else ``otherwise`` (no whole site at all)."""
+    return (site.notes.get(rule_id) if site is not None else None) or otherwise
+
+
 def _dns(resolves: bool, key: str, mac: str, site: SiteFacts | None) -> ExpectationResult:
     label = ("its name resolves in the site's DNS (A, and PTR where a reverse zone exists)"
              if resolves else "its name does not resolve in the site's DNS")
     if site is None or site.dns is None:
-        why = (site.notes.get("DNS-1") if site is not None else None) or (
-            "the site has no DNS server (dns:), or its answers were not collected")
-        return ExpectationResult("machine", key, label, "fail", why)
+        return ExpectationResult("machine", key, label, "fail", _not_collected(
+            site, "DNS-1", "the site has no DNS server (dns:), or its answers were not "
+            "collected"))
     name: DnsName | None = next((n for n in site.dns if n.mac == mac), None)
     if name is None:
         return ExpectationResult("machine", key, label, "fail",
@@ -191,10 +197,9 @@ def _dns(resolves: bool, key: str, mac: str, site: SiteFacts | None) -> Expectat
 def _clock(within: float, key: str, mac: str, site: SiteFacts | None) -> ExpectationResult:
     label = f"clock within {within:g} s after NTP"
     if site is None or site.clocks is None:
-        why = (site.notes.get("NTP-1") if site is not None else None) or (
-            "no node clocks were collected (not a whole site, or the Control Plane's "
-            "state could not be read)")
-        return ExpectationResult("machine", key, label, "fail", why)
+        return ExpectationResult("machine", key, label, "fail", _not_collected(
+            site, "NTP-1", "no node clocks were collected (not a whole site, or the "
+            "Control Plane's state could not be read)"))
     clock: NodeClock | None = next((c for c in site.clocks if c.mac == mac), None)
     if clock is None:
         return ExpectationResult("machine", key, label, "fail",
