@@ -41,6 +41,11 @@ class ArchReporter:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
+    async def settled(self) -> None:
+        """Return once every report in flight has been sent or has failed."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
     async def _send(self, mac: str, arch: int, iface: str) -> None:
         assert self.report is not None
         try:

@@ -66,7 +66,7 @@ def test_arm64_discover_is_not_answered_and_reported_once() -> None:
                 await asyncio.sleep(0.01)
             assert registry.total("bootproxy_dhcp_drops_total") == 4 or registry.value(
                 "bootproxy_dhcp_drops_total", reason="send_failed", interface="lo") == 1
-            await asyncio.sleep(0.05)   # let the reporter's task run
+            await reporter.settled()
         finally:
             client.close()
             listener.close()
