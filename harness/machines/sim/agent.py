@@ -110,6 +110,9 @@ async def recv_arrival(sock: socket.socket, size: int) -> tuple[bytes, float]:
     emulated one shares an event loop with a thousand machines, and reading the clock
     after the loop's lag would count that lag as network delay (an offset error of half
     of it, enough for the Control Plane to reject the node's clock in a storm).
+    The kernel turns its stamping on through deferred work after the first
+    :func:`stamp_arrivals`; a datagram that arrives before then is stamped when read,
+    which is no worse than reading the clock here.
     """
     loop = asyncio.get_running_loop()
     while True:

@@ -76,9 +76,30 @@ def _stamped_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
     tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     with rx, tx:
         rx.bind(("127.0.0.1", 0))
-        rx.setblocking(False)
         stamp_arrivals(rx)
+        _until_arrivals_are_stamped(rx, tx)
+        rx.setblocking(False)
         yield rx, tx
+
+
+def _until_arrivals_are_stamped(rx: socket.socket, tx: socket.socket) -> None:
+    """Wait until the kernel stamps datagrams when they arrive, not when they are read.
+
+    Turning SO_TIMESTAMPNS on enables the kernel's global stamping switch through deferred
+    work; until that work runs (late on a loaded host), a datagram is stamped only when
+    recvmsg reads it. A probe read after a pause shows which: a stamp older than the read
+    means arrival stamping is live.
+    """
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        tx.sendto(b"probe", rx.getsockname())
+        time.sleep(0.02)
+        before_read = time.time()
+        _data, ancillary, _flags, _addr = rx.recvmsg(64, socket.CMSG_SPACE(16))
+        stamps = [struct.unpack("qq", raw[:16]) for _lvl, _kind, raw in ancillary]
+        if stamps and stamps[0][0] + stamps[0][1] / 1e9 < before_read:
+            return
+    pytest.fail("the kernel never stamped a datagram on arrival within 10 s")
 
 
 def test_recv_arrival_gives_the_kernels_arrival_time_not_the_busy_loops() -> None:
