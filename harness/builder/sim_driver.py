@@ -7,6 +7,12 @@ one raw socket); progress is read from the live machines. Fleets linger until
 :meth:`SimDriver.close`, so ``power_off`` cuts a machine inside its fleet and a
 later ``power_on`` (or the runner's ``reset`` = off + on) boots the same machine
 again from firmware, its timeline continuing.
+
+Emulated firmware never gives up (retry.py): a machine that found no boot reboots
+and tries the network again, as SeaBIOS and OVMF with a boot order do, until the
+run ends. A copy that keeps failing counts as finished for the runner once every
+step was played and it failed :data:`QUIET_BOOTS` boots since (``retry.settled``):
+its error then says it was still retrying.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
+import time
 from dataclasses import dataclass
 
 from harness.errors import FlexlabError
@@ -22,6 +29,7 @@ from harness.machines.sim.agent import Disk, NodeFacts
 from harness.machines.sim.fleet import Fleet, FleetClosed
 from harness.machines.sim.machine import EmulatorSpec, SimMachine
 from harness.machines.sim.profiles import profile
+from harness.machines.sim.retry import settled, still_retrying
 from harness.machines.sim.timeline import EmulatorEvent
 from harness.scenario.drivers import MachinePlan, MachineProgress, TimelineEvent
 from harness.scenario.model import Scenario
@@ -37,7 +45,8 @@ PROFILE_OF = {
     "hw-client": "hw-client",
 }
 FINAL = ("done", "failed", "ready", "rejected")  # plus "off" after a power cut
-BOOT_ATTEMPTS = 3
+#: firmware boot tries per power-on: None, forever (a failed boot reboots into PXE again)
+BOOT_ATTEMPTS: int | None = None
 
 
 def node_facts(plan: MachinePlan) -> NodeFacts:
@@ -78,6 +87,12 @@ class SimDriver:
         # held the GIL long enough to starve the fleets' event loops)
         self._seen: dict[str, tuple[SimMachine, list[TimelineEvent], set[str]]] = {}
         self._count = 0
+        # when the run's clock (the runner's ``at``) was 0, on this host's monotonic clock
+        self._origin: float | None = None
+        self._last_at = max((step.at for step in scenario.steps), default=0.0)
+        # monotonic time by which every step had certainly been played (None: not yet)
+        self._due_seen: float | None = None
+        self.quiet_since: float | None = None
 
     def add(self, plans: list[MachinePlan]) -> None:
         """Declare machine copies; unknown firmware for the sim tier is an error now."""
@@ -90,6 +105,8 @@ class SimDriver:
     def power_on(self, keys: list[str], at: float) -> None:
         """Boot these copies: again in their own fleet if they had one, else in a new fleet
         per segment (a copy that is already on is left alone, as a power button would)."""
+        if self._origin is None:
+            self._origin = time.monotonic() - at
         by_segment: dict[tuple[str, str], list[MachinePlan]] = {}
         for key in keys:
             plan = self.plans[key]
@@ -105,7 +122,7 @@ class SimDriver:
                     self._seen.pop(key, None)
             by_segment.setdefault((plan.attach_host, plan.segment), []).append(plan)
         for (host, segment), plans in by_segment.items():
-            # firmware that finds no boot retries after a reboot, as most BIOSes do
+            # firmware that finds no boot retries after a reboot, as real BIOSes do
             specs = [EmulatorSpec(mac=p.mac, profile=profile(PROFILE_OF[p.firmware]),
                                  facts=node_facts(p), boot_attempts=BOOT_ATTEMPTS)
                      for p in plans]
@@ -141,6 +158,7 @@ class SimDriver:
 
     def progress(self) -> dict[str, MachineProgress]:
         """Live state of every declared copy."""
+        self._note_steps_played()
         out: dict[str, MachineProgress] = {}
         for key in self.plans:
             prog = MachineProgress(key)
@@ -156,6 +174,10 @@ class SimDriver:
                     prog.answered_by = sorted(answered)
                     prog.error = str(m.error) if m.error else None
                     prog.finished = m.finished or m.state in FINAL
+                    if (not prog.finished and m.error is not None
+                            and settled(m.failed_starts, self.quiet_since)):
+                        prog.finished, prog.phase = True, "failed"
+                        prog.error = still_retrying(str(m.error), len(m.failed_starts))
                 else:
                     prog.phase = "power-on"
                 if not run.thread.is_alive():
@@ -165,6 +187,22 @@ class SimDriver:
                         prog.phase = "failed"
             out[key] = prog
         return out
+
+    def _note_steps_played(self) -> None:
+        """Set :attr:`quiet_since` once every scenario step has been played.
+
+        The runner plays the steps that are due, then polls :meth:`progress`: the first
+        poll at or after the last step's time may come just before that step is played
+        (its loop read the clock a moment earlier), the poll after it cannot. Boots that
+        start from then on meet the scenario's final world.
+        """
+        if self.quiet_since is not None or self._origin is None:
+            return
+        now = time.monotonic()
+        if self._due_seen is not None:
+            self.quiet_since = now
+        elif now - self._origin >= self._last_at:
+            self._due_seen = now
 
     def _follow(self, key: str, m: SimMachine) -> tuple[list[TimelineEvent], set[str]]:
         """Copy ``key``'s live machine's events and the proxies that answered it, converting

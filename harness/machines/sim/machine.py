@@ -47,6 +47,7 @@ from harness.machines.sim.errors import BootFailed, SimMachineError, TlsRefused
 from harness.machines.sim.frames import BROADCAST_MAC, UdpFrame, udp_frame
 from harness.machines.sim.netdev import MacvlanFactory, bound_socket
 from harness.machines.sim.profiles import FirmwareProfile
+from harness.machines.sim.retry import boots_again
 from harness.machines.sim.script import BootScript, expand, parse_script
 from harness.machines.sim.segment import SegmentPort
 from harness.machines.sim.selection import DiscoverySession, Retransmit, Selection
@@ -79,7 +80,8 @@ class EmulatorSpec:
     ``stop_after`` ends the boot early: ``dhcp``, ``tftp``, ``script`` or
     ``agent`` (the whole way, the default). ``boot_attempts`` > 1 models firmware
     that reboots and tries the network again after a failed boot, ``reboot_delay``
-    firmware seconds later (scaled like every firmware timer).
+    firmware seconds later (scaled like every firmware timer); None retries until
+    the power is cut, as SeaBIOS and OVMF with a network boot order do (retry.py).
     """
 
     mac: str
@@ -87,7 +89,7 @@ class EmulatorSpec:
     uuid: bytes = field(default_factory=lambda: random.randbytes(16))
     facts: NodeFacts = field(default_factory=NodeFacts)
     stop_after: str = "agent"
-    boot_attempts: int = 1
+    boot_attempts: int | None = 1
     reboot_delay: float = 10.0
 
 
@@ -127,6 +129,8 @@ class SimMachine:
         self.powered = False
         self.boots = 0
         self.cuts = 0
+        #: monotonic start of every boot that failed (the sim driver's retry.settled)
+        self.failed_starts: list[float] = []
         self.tftp: TftpClient | None = None  # the transfer in progress (tests watch its blocks)
         self._task: asyncio.Task[None] | None = None
         self._sockets: list[socket.socket] = []  # kernel sockets of this boot, for a cut
@@ -251,19 +255,23 @@ class SimMachine:
         self.port.register(self.ident.mac, self._inbox.put_nowait)
         self._set_state("power-on", profile=self.spec.profile.name, boot=self.boots)
         try:
-            for attempt in range(1, self.spec.boot_attempts + 1):
+            failed = 0
+            while True:
+                started = time.monotonic()
                 try:
                     await self._boot()
                     self.error = None
                     break
                 except BootFailed as exc:
+                    failed += 1
+                    self.failed_starts.append(started)
                     self.error = exc
                     self.timeline.add(self._now(), "error", exc.code, message=str(exc),
                                       **exc.detail)
-                    if attempt == self.spec.boot_attempts:
+                    if not boots_again(failed, self.spec.boot_attempts):
                         self._set_state("failed", code=exc.code, **exc.detail)
                         break
-                    self._set_state("rebooting", attempt=attempt + 1)
+                    self._set_state("rebooting", attempt=failed + 1)
                     await asyncio.sleep(self.spec.reboot_delay * self.scale)  # POST again
         finally:
             self.port.unregister(self.ident.mac)

@@ -29,8 +29,10 @@ VM_ONLY = {f: "no sim emulator: runs real firmware in the vm tier only"
 
 #: firmware seconds x 0.1: an EDK2 offer window of 3.5 s takes 0.35 s
 TIME_SCALE = 0.1
-#: a case reaches Ready in ~1 s of machine time; a documented gap gives up after the sim
-#: driver's three boot attempts (~3 s; ~9 s for PXE-E53, which waits out every DISCOVER)
+#: a case reaches Ready in ~1 s of machine time; the firmware of a documented gap reboots
+#: and retries forever, the run stops watching after three failed boots that began once
+#: its power-on was played (retry.settled: ~4 s; ~13 s for PXE-E53, which waits out every
+#: DISCOVER)
 TIMEOUT = 60.0
 
 
