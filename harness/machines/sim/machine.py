@@ -51,7 +51,7 @@ from harness.machines.sim.retry import boots_again
 from harness.machines.sim.script import BootScript, expand, parse_script
 from harness.machines.sim.segment import SegmentPort
 from harness.machines.sim.selection import DiscoverySession, Retransmit, Selection
-from harness.machines.sim.tftp import TftpClient
+from harness.machines.sim.tftp import TftpClient, scaled_timeouts
 from harness.machines.sim.timeline import Timeline
 from harness.macs import mac_bytes
 
@@ -468,7 +468,7 @@ class SimMachine:
         self._set_state("tftp", server=server, file=filename)
         sock = self._socket(socket.SOCK_DGRAM)
         try:
-            client = TftpClient(sock, server, tuple(t * self.scale for t in prof.tftp_timeouts))
+            client = TftpClient(sock, server, scaled_timeouts(prof.tftp_timeouts, self.scale))
             self.tftp = client
             if prof.tftp_tsize_probe:
                 size = await client.probe_size(filename, prof.tftp_blksize)

@@ -19,6 +19,18 @@ from dataclasses import dataclass, field
 from harness.machines.sim.errors import BootFailed
 
 RRQ, DATA, ACK, ERROR, OACK = 1, 3, 4, 5, 6
+#: the shortest wait, in wall seconds, for a TFTP server's next packet at any time scale.
+#: ``time_scale`` shortens what firmware waits on purpose (offer windows, backoff); a
+#: server's answer takes what the host takes. The ROM's own first wait is 1 s or more,
+#: but at time scale 0.1 the four tries of (1, 2, 4, 8) s were 1.5 s in all, and a loaded
+#: CI host stalled dnsmasq longer than that (PXE-E35 mid-file in the firmware matrix).
+PEER_WAIT_FLOOR = 1.0
+
+
+def scaled_timeouts(timeouts: tuple[float, ...], scale: float,
+                    floor: float = PEER_WAIT_FLOOR) -> tuple[float, ...]:
+    """Firmware's TFTP waits at ``scale``, none below ``floor`` (nor above the real wait)."""
+    return tuple(max(t * scale, min(t, floor)) for t in timeouts)
 
 
 @dataclass
