@@ -187,9 +187,11 @@ def test_bad_site_refuses_updates_clock_off_443_blocked_no_ra(make_lab) -> None:
 
     ntp = get("time.ntp")
     assert ntp["verdict"] == "fail", ntp
-    assert ntp["summary"].startswith("local clock 3.0") or \
-        ntp["summary"].startswith("local clock 2.99"), ntp["summary"]
-    assert f"s behind {inet}" in ntp["summary"]
+    # 3 s, read to within half the round trip of the answer used (a loaded host's wait
+    # for the CPU shifts one answer's offset by up to that much: time_check.measure_ntp)
+    offset, delay = ntp["data"]["offsets"][inet], ntp["data"]["delays"][inet]
+    assert abs(offset - 3.0) <= delay / 2 + 0.002, ntp
+    assert ntp["summary"].startswith(f"local clock {offset:.2f} s behind {inet}"), ntp
 
     blocked = get("outbound.tcp443")
     assert blocked["verdict"] == "fail"

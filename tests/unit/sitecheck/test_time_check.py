@@ -11,7 +11,12 @@ import pytest
 
 from harness.components.fake_ntp import NtpResponder, build_reply, from_ntp, to_ntp
 from harness.sitecheck.model import CheckVerdict, SiteCheckOptions, SiteContext, SiteFacts
-from harness.sitecheck.time_check import check_time, describe_offset
+from harness.sitecheck.time_check import (
+    check_time,
+    describe_offset,
+    measure_ntp,
+    surely_off,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -163,3 +168,73 @@ def test_control_plane_unreachable_warns() -> None:
         ctx.options.control_plane = f"http://127.0.0.1:{s.getsockname()[1]}"
     _, cp = check_time(ctx)
     assert cp.verdict is CheckVerdict.WARN and "could not read" in cp.summary
+
+
+class _LaggingNtp(NtpResponder):
+    """An NTP server whose first ``late`` answers lose ``lag`` s on one path: on the
+    ``request`` path (stamped late, as when the server waits for the CPU) or on the
+    ``reply`` path (sent late, or read late by a checker that waits for the CPU)."""
+
+    def __init__(self, offset: float, lag: float, late: int, path: str) -> None:
+        super().__init__(offset, "127.0.0.1", 0)
+        self.lag, self.late, self.path = lag, late, path
+
+    def serve(self) -> None:
+        self.sock.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                data, peer = self.sock.recvfrom(2048)
+            except (TimeoutError, OSError):
+                continue
+            lagging = self.answered < self.late
+            if lagging and self.path == "request":
+                time.sleep(self.lag)
+            reply = build_reply(data, time.time(), self.offset)
+            if reply is None:
+                continue
+            if lagging and self.path == "reply":
+                time.sleep(self.lag)
+            self.sock.sendto(reply, peer)
+            self.answered += 1
+
+
+@pytest.mark.parametrize(("path", "measured"), [("request", 1.4), ("reply", -0.2)])
+def test_a_slow_answer_is_not_taken_for_clock_skew(path: str, measured: float) -> None:
+    """The CI flake: under load one answer's round trip was mostly waiting, and half of it
+    was read as clock offset (a clock 0.6 s off read as 1.4 s: FAIL). The answer with the
+    shortest round trip of a few reads the truth."""
+    server = _LaggingNtp(0.6, lag=1.6, late=1, path=path).serve_in_thread()
+    try:
+        [result] = check_time(_ctx(ntp=[f"127.0.0.1:{server.address[1]}"]))
+    finally:
+        server.close()
+    assert result.verdict is CheckVerdict.PASS, result
+    assert server.answered == 2  # the slow answer, then one quick enough to stop asking
+    [offset] = result.data["offsets"].values()
+    [delay] = result.data["delays"].values()
+    assert abs(offset - 0.6) <= delay / 2 + 0.01 and delay < 0.5
+    assert "shortest of 2 answers" in result.evidence[1]
+    # the slow answer alone: what the check read before it asked again
+    alone = _LaggingNtp(0.6, lag=1.6, late=1, path=path).serve_in_thread()
+    try:
+        first, delay1, _ = measure_ntp(f"127.0.0.1:{alone.address[1]}", samples=1)
+    finally:
+        alone.close()
+    assert first is not None and abs(first - measured) < 0.15 and delay1 > 1.5
+    assert not surely_off(first, delay1)  # and even it was within its error bound
+
+
+def test_a_slow_reply_still_shows_a_clock_really_off() -> None:
+    server = _LaggingNtp(3.0, lag=0.6, late=1, path="reply").serve_in_thread()
+    try:
+        [result] = check_time(_ctx(ntp=[f"127.0.0.1:{server.address[1]}"]))
+    finally:
+        server.close()
+    assert result.verdict is CheckVerdict.FAIL and "local clock 3.0" in result.summary, result
+
+
+def test_off_only_when_off_beyond_the_error_bound() -> None:
+    assert surely_off(3.0, 0.002) and surely_off(-3.0, 0.002)
+    assert not surely_off(1.2, 0.5)   # 1.2 ± 0.25: may be 0.95, within the limit
+    assert surely_off(1.3, 0.5)       # at least 1.05 s off
+    assert not surely_off(0.5, 0.0)
