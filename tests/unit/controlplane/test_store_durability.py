@@ -54,6 +54,15 @@ def test_restart_keeps_all_state(tmp_path: Path) -> None:
 
 def test_200_concurrent_registrations_lose_nothing(cp: ControlPlaneProcess,
                                                    admin: ControlPlaneClient) -> None:
+    """200 nodes register at once; every one is stored, none lost or refused.
+
+    Each node reports its clock as synced by NTP (offset 0.0 s, what the node image
+    sends): with a bare ``clock_unix`` read before the storm, the Control Plane compares
+    it with its clock on arrival, and a storm that takes over 1 s on a loaded host got
+    the late nodes Rejected for clock skew (the test's latency, not a lost write). Each
+    request has its own connection: threads sharing one httpx pool with no keep-alive
+    failed on a socket another thread had closed (``ReadError: Bad file descriptor``).
+    """
     count = 200
     s = site(admin, nodes=0, expected=count)
     macs = [new_mac() for _ in range(count)]
@@ -62,20 +71,24 @@ def test_200_concurrent_registrations_lose_nothing(cp: ControlPlaneProcess,
     with admin.with_token(s["proxy_token"]) as proxy:
         tokens = [proxy.boot(mac)["join_token"] for mac in macs]
     clock = admin.time()
-    limits = httpx.Limits(max_connections=count, max_keepalive_connections=0)
-    with httpx.Client(base_url=cp.url, limits=limits, timeout=60) as http:
 
-        def register(pair: tuple[str, str]) -> int:
-            mac, token = pair
-            answer = http.post("/api/v1/nodes/register",
-                               headers={"Authorization": f"Bearer {token}"},
-                               json={"mac": mac, "facts": facts(mac, clock)})
-            return answer.status_code if answer.status_code != 200 else (
-                200 if answer.json()["state"] == "Registered" else 0)
+    def register(pair: tuple[str, str]) -> str:
+        mac, token = pair
+        synced = facts(mac, clock, clock_source="ntp", clock_server="192.0.2.123",
+                       clock_offset_s=0.0)
+        # its own client (plain http: verify=False spares loading the CA bundle 200 times)
+        answer = httpx.post(f"{cp.url}/api/v1/nodes/register", timeout=60, verify=False,
+                            headers={"Authorization": f"Bearer {token}"},
+                            json={"mac": mac, "facts": synced})
+        if answer.status_code != 200:
+            return f"{mac}: HTTP {answer.status_code} {answer.text[:200]}"
+        body = answer.json()
+        return "" if body["state"] == "Registered" else f"{mac}: {body['state']} " \
+            f"{body.get('reasons')}"
 
-        with ThreadPoolExecutor(max_workers=count) as pool:
-            codes = list(pool.map(register, zip(macs, tokens, strict=True)))
-    assert codes == [200] * count
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        failures = [f for f in pool.map(register, zip(macs, tokens, strict=True)) if f]
+    assert not failures, f"{len(failures)} of {count} not registered: {failures[:5]}"
     states = {m["mac"]: m["state"] for m in admin.machines(s["cluster"])}
     assert len(states) == count and set(states.values()) == {"Registered"}
     registered = {e["subject"] for e in admin.events() if e["kind"] == "node.registered"}
