@@ -21,6 +21,8 @@ DATA_MOUNT=/mnt/data
 MIN_DISK_BYTES=10000000000
 
 log() { echo "FLEXLAB-AGENT: $*"; }
+# guest seconds since boot, for the progress lines (see /init)
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
 
 cmdline_arg() {
     for word in $(cat /proc/cmdline); do
@@ -62,25 +64,26 @@ read_label() {
 prepare_disk() {
     waited=0
     found=$(first_big_disk)
+    [ -z "$found" ] && log "disk waiting min_bytes=$MIN_DISK_BYTES for_s=$DISK_WAIT_S uptime=$(uptime_s)"
     while [ -z "$found" ] && [ "$waited" -lt "$DISK_WAIT_S" ]; do
         sleep 1; waited=$((waited + 1)); found=$(first_big_disk)
     done
     if [ -z "$found" ]; then
-        log "disk none min_bytes=$MIN_DISK_BYTES"
+        log "disk none min_bytes=$MIN_DISK_BYTES waited_s=$waited uptime=$(uptime_s)"
         return 1
     fi
     set -- $found
     dev=$1; bytes=$2
     fresh=0
     if [ "$(read_label "$dev")" != "$DATA_LABEL" ]; then
-        log "disk formatting dev=$dev size_bytes=$bytes reason=no-flexlab-label"
+        log "disk formatting dev=$dev size_bytes=$bytes reason=no-flexlab-label uptime=$(uptime_s)"
         # Few, large inodes: the disk holds bulk data, and this keeps mkfs fast.
         if ! mke2fs -q -F -L "$DATA_LABEL" -i 1048576 "/dev/$dev" >/tmp/mkfs.log 2>&1; then
             log "disk error=mkfs-failed dev=$dev detail=$(tail -n1 /tmp/mkfs.log)"
             return 1
         fi
         fresh=1
-        log "disk formatted dev=$dev label=$DATA_LABEL"
+        log "disk formatted dev=$dev label=$DATA_LABEL uptime=$(uptime_s)"
     fi
     mkdir -p "$DATA_MOUNT"
     if ! mount -t ext2 "/dev/$dev" "$DATA_MOUNT" 2>/tmp/mount.log; then
@@ -322,7 +325,7 @@ POWEROFF=$(cmdline_arg flexlab.poweroff)
 TIMEURL=$(cmdline_arg flexlab.timeurl)
 DISK_WAIT_S=$(cmdline_arg flexlab.diskwait | tr -cd 0-9)
 DISK_WAIT_S=${DISK_WAIT_S:-15}
-log "start cp=${CP:-none} mac=${MAC:-none}"
+log "start cp=${CP:-none} mac=${MAC:-none} uptime=$(uptime_s)"
 
 prepare_disk
 collect_facts
