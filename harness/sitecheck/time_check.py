@@ -183,7 +183,7 @@ def _control_plane_result(url: str, ntp_offset: float | None,
         reference = f"NTP {ntp_server}"
         evidence.append(f"CP {skew:+.3f} s vs {reference}")
     data = {"cp_vs_local": round(cp_vs_local, 4), "cp_vs_reference": round(skew, 4),
-            "reference": reference}
+            "reference": reference, "spread_s": round(spread, 4)}
     if abs(skew) > MAX_OFFSET:
         return CheckResult(
             "time", "time.controlplane", CheckVerdict.WARN,
