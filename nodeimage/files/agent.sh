@@ -61,15 +61,27 @@ read_label() {
     dd if="/dev/$1" bs=1 skip=1144 count=16 2>/dev/null | tr -d '\000'
 }
 
+# Wait for a qualifying disk while the kernel may still be adding disks (AHCI/SCSI probe
+# asynchronously): at most DISK_WAIT_S, and no longer once some disk is there and the list
+# has not changed for DISK_SETTLE_S (a disk already probed too small will not grow). A VM
+# whose only disk is small used to wait the whole 15 s: under TCG on a loaded CI host,
+# minutes of wall time (vm-reject's smalldisk).
+DISK_SETTLE_S=3
 prepare_disk() {
     waited=0
+    steady=0
     found=$(first_big_disk)
+    seen=$(list_disks | tr ' \n' ':,')
     [ -z "$found" ] && log "disk waiting min_bytes=$MIN_DISK_BYTES for_s=$DISK_WAIT_S uptime=$(uptime_s)"
     while [ -z "$found" ] && [ "$waited" -lt "$DISK_WAIT_S" ]; do
-        sleep 1; waited=$((waited + 1)); found=$(first_big_disk)
+        [ -n "$seen" ] && [ "$steady" -ge "$DISK_SETTLE_S" ] && break
+        sleep 1; waited=$((waited + 1))
+        now=$(list_disks | tr ' \n' ':,')
+        if [ "$now" = "$seen" ]; then steady=$((steady + 1)); else steady=0; seen=$now; fi
+        found=$(first_big_disk)
     done
     if [ -z "$found" ]; then
-        log "disk none min_bytes=$MIN_DISK_BYTES waited_s=$waited uptime=$(uptime_s)"
+        log "disk none min_bytes=$MIN_DISK_BYTES waited_s=$waited disks=${seen:-none} uptime=$(uptime_s)"
         return 1
     fi
     set -- $found
