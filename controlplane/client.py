@@ -3,7 +3,10 @@
 Used by the harness and the tests; it speaks exactly the documented API, so
 it also shows a Boot Proxy or node agent author what the calls look like.
 Every non-2xx answer raises ApiError carrying the status and the server's
-`{"error", "detail"}` body.
+`{"error", "detail"}` body. Answers come back as the API's own pydantic models
+(controlplane/models.py), so a caller's typo is a mypy error and an answer that
+does not fit the documented shape (a Control Plane that lies) is a clear
+BadAnswer, not a KeyError three calls later.
 """
 
 from __future__ import annotations
@@ -11,11 +14,28 @@ from __future__ import annotations
 import ssl
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from .errors import ControlPlaneError
+from .models import (
+    ArtifactOut,
+    BootData,
+    ClusterOut,
+    ConflictOut,
+    Event,
+    Faults,
+    Health,
+    MachineOut,
+    ProfileOut,
+    ProxyToken,
+    RegisterOut,
+    TimeOut,
+)
+
+Model = TypeVar("Model", bound=BaseModel)
 
 
 def verify_context(verify: bool | str | Path) -> bool | ssl.SSLContext:
@@ -34,6 +54,18 @@ class ApiError(ControlPlaneError):
         super().__init__(f"{method} {url} → {status} {error}: {detail}")
         self.status = status
         self.body = body
+
+
+class BadAnswer(ControlPlaneError):
+    """A 2xx answer whose body is not the documented model (a lying or broken server)."""
+
+    def __init__(self, method: str, url: str, expected: str, error: ValidationError) -> None:
+        problems = error.errors()
+        where = ".".join(str(part) for part in problems[0]["loc"]) if problems else ""
+        why = problems[0]["msg"] if problems else str(error)
+        super().__init__(f"{method} {url}: the answer is not a {expected} "
+                         f"({where or 'body'}: {why})")
+        self.validation = error
 
 
 class ControlPlaneClient:
@@ -82,90 +114,105 @@ class ControlPlaneClient:
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         return self.request(method, path, **kwargs).json()
 
+    def _one(self, model: type[Model], method: str, path: str, **kwargs: Any) -> Model:
+        """One answer parsed as ``model``; BadAnswer when it does not fit."""
+        body = self._json(method, path, **kwargs)
+        try:
+            return model.model_validate(body)
+        except ValidationError as error:
+            raise BadAnswer(method, path, model.__name__, error) from error
+
+    def _many(self, model: type[Model], method: str, path: str, **kwargs: Any) -> list[Model]:
+        """A JSON list answer parsed as ``model`` items; BadAnswer when one does not fit."""
+        body = self._json(method, path, **kwargs)
+        try:
+            return TypeAdapter(list[model]).validate_python(body)  # type: ignore[valid-type]
+        except ValidationError as error:
+            raise BadAnswer(method, path, f"list of {model.__name__}", error) from error
+
     # -- meta ---------------------------------------------------------------
 
-    def healthz(self) -> dict[str, str]:
+    def healthz(self) -> Health:
         """`GET /healthz`."""
-        return dict(self._json("GET", "/healthz"))
+        return self._one(Health, "GET", "/healthz")
 
     def time(self) -> float:
         """The Control Plane's clock (`GET /api/v1/time`)."""
-        return float(self._json("GET", "/api/v1/time")["unix"])
+        return self._one(TimeOut, "GET", "/api/v1/time").unix
 
     # -- admin --------------------------------------------------------------
 
     def create_cluster(self, name: str, expected_nodes: int, *, mode: str = "hybrid",
-                       environment: str = "test") -> dict[str, Any]:
+                       environment: str = "test") -> ClusterOut:
         """Create a cluster."""
-        return dict(self._json("POST", "/api/v1/clusters", json={
+        return self._one(ClusterOut, "POST", "/api/v1/clusters", json={
             "name": name, "mode": mode, "expected_nodes": expected_nodes,
-            "environment": environment}))
+            "environment": environment})
 
-    def get_cluster(self, name: str) -> dict[str, Any]:
+    def get_cluster(self, name: str) -> ClusterOut:
         """A cluster with `status` (phase, ready, expected, missing)."""
-        return dict(self._json("GET", f"/api/v1/clusters/{name}"))
+        return self._one(ClusterOut, "GET", f"/api/v1/clusters/{name}")
 
-    def clusters(self) -> list[dict[str, Any]]:
+    def clusters(self) -> list[ClusterOut]:
         """Every cluster."""
-        return list(self._json("GET", "/api/v1/clusters"))
+        return self._many(ClusterOut, "GET", "/api/v1/clusters")
 
-    def upload_artifact(self, name: str, data: bytes | Path) -> dict[str, Any]:
+    def upload_artifact(self, name: str, data: bytes | Path) -> ArtifactOut:
         """Upload kernel/initrd bytes (or a file's contents)."""
         content = data.read_bytes() if isinstance(data, Path) else data
-        return dict(self._json("POST", f"/api/v1/artifacts/{name}", content=content,
-                               headers={"Content-Type": "application/octet-stream"}))
+        return self._one(ArtifactOut, "POST", f"/api/v1/artifacts/{name}", content=content,
+                         headers={"Content-Type": "application/octet-stream"})
 
     def download_artifact(self, name: str) -> bytes:
         """Artifact bytes (proxy or admin token)."""
         return self.request("GET", f"/api/v1/artifacts/{name}").content
 
     def create_profile(self, name: str, kernel: str, initrd: str,
-                       cmdline: str) -> dict[str, Any]:
+                       cmdline: str) -> ProfileOut:
         """Create or replace a boot profile."""
-        return dict(self._json("POST", "/api/v1/profiles", json={
-            "name": name, "kernel": kernel, "initrd": initrd, "cmdline": cmdline}))
+        return self._one(ProfileOut, "POST", "/api/v1/profiles", json={
+            "name": name, "kernel": kernel, "initrd": initrd, "cmdline": cmdline})
 
     def create_machine(self, mac: str, cluster: str, hostname: str, profile: str, *,
-                       role: str = "worker") -> dict[str, Any]:
+                       role: str = "worker") -> MachineOut:
         """Define a machine (state Pending)."""
-        return dict(self._json("POST", "/api/v1/machines", json={
+        return self._one(MachineOut, "POST", "/api/v1/machines", json={
             "mac": mac, "cluster": cluster, "role": role, "hostname": hostname,
-            "profile": profile}))
+            "profile": profile})
 
-    def get_machine(self, mac: str) -> dict[str, Any]:
+    def get_machine(self, mac: str) -> MachineOut:
         """A machine with state, reasons and facts."""
-        return dict(self._json("GET", f"/api/v1/machines/{mac}"))
+        return self._one(MachineOut, "GET", f"/api/v1/machines/{mac}")
 
-    def machines(self, cluster: str | None = None) -> list[dict[str, Any]]:
+    def machines(self, cluster: str | None = None) -> list[MachineOut]:
         """Every machine, or one cluster's."""
         params = {"cluster": cluster} if cluster else None
-        return list(self._json("GET", "/api/v1/machines", params=params))
+        return self._many(MachineOut, "GET", "/api/v1/machines", params=params)
 
     def register_proxy(self, name: str, clusters: list[str],
                        segments: list[str] | None = None) -> str:
         """Register a Boot Proxy; return its token."""
-        answer = self._json("POST", "/api/v1/proxies", json={
-            "name": name, "clusters": clusters, "segments": segments or []})
-        return str(answer["token"])
+        return self._one(ProxyToken, "POST", "/api/v1/proxies", json={
+            "name": name, "clusters": clusters, "segments": segments or []}).token
 
-    def events(self, since: int = 0) -> list[dict[str, Any]]:
+    def events(self, since: int = 0) -> list[Event]:
         """The event log after sequence number `since`."""
-        return list(self._json("GET", "/api/v1/events", params={"since": since}))
+        return self._many(Event, "GET", "/api/v1/events", params={"since": since})
 
     def state(self) -> dict[str, Any]:
-        """Every object the Control Plane holds (admin)."""
+        """Every object the Control Plane holds (admin): a raw dump, with no model."""
         return dict(self._json("GET", "/api/v1/state"))
 
-    def conflicts(self) -> list[dict[str, Any]]:
+    def conflicts(self) -> list[ConflictOut]:
         """Every conflict report (admin)."""
-        return list(self._json("GET", "/api/v1/conflicts"))
+        return self._many(ConflictOut, "GET", "/api/v1/conflicts")
 
     def set_fault(self, endpoint: str, *, latency_ms: int = 0, error_rate: float = 0.0,
-                  down: bool = False, wrong_answer: bool = False) -> dict[str, Any]:
+                  down: bool = False, wrong_answer: bool = False) -> Faults:
         """Switch on a fault for one route name (or `*`)."""
-        return dict(self._json("PUT", "/api/v1/faults", json={
+        return self._one(Faults, "PUT", "/api/v1/faults", json={
             "endpoint": endpoint, "latency_ms": latency_ms, "error_rate": error_rate,
-            "down": down, "wrong_answer": wrong_answer}))
+            "down": down, "wrong_answer": wrong_answer})
 
     def clear_faults(self) -> None:
         """Remove every fault."""
@@ -189,27 +236,27 @@ class ControlPlaneClient:
         doc = response.json() if response.status_code == 200 else None
         return response.status_code, doc, response.headers.get("etag", "")
 
-    def boot(self, mac: str) -> dict[str, Any]:
+    def boot(self, mac: str) -> BootData:
         """Boot data for a MAC; mints a join token (proxy token)."""
-        return dict(self._json("GET", f"/api/v1/machines/{mac}/boot"))
+        return self._one(BootData, "GET", f"/api/v1/machines/{mac}/boot")
 
-    def register_node(self, mac: str, facts: dict[str, Any]) -> dict[str, Any]:
+    def register_node(self, mac: str, facts: dict[str, Any]) -> RegisterOut:
         """Phone home with hardware facts (join token)."""
-        return dict(self._json("POST", "/api/v1/nodes/register",
-                               json={"mac": mac, "facts": facts}))
+        return self._one(RegisterOut, "POST", "/api/v1/nodes/register",
+                         json={"mac": mac, "facts": facts})
 
-    def node_ready(self, mac: str) -> dict[str, Any]:
+    def node_ready(self, mac: str) -> MachineOut:
         """Report a registered node ready (node token)."""
-        return dict(self._json("POST", f"/api/v1/nodes/{mac}/ready"))
+        return self._one(MachineOut, "POST", f"/api/v1/nodes/{mac}/ready")
 
-    def report_boot_arch(self, mac: str, pxe_arch: int, segment: str = "") -> dict[str, Any]:
+    def report_boot_arch(self, mac: str, pxe_arch: int, segment: str = "") -> MachineOut:
         """Report the PXE architecture a served MAC booted as (proxy token)."""
-        return dict(self._json("POST", f"/api/v1/machines/{mac}/boot-arch",
-                               json={"pxe_arch": pxe_arch, "segment": segment}))
+        return self._one(MachineOut, "POST", f"/api/v1/machines/{mac}/boot-arch",
+                         json={"pxe_arch": pxe_arch, "segment": segment})
 
     def report_conflict(self, mac: str, other_server: str, segment: str,
-                        seen_at: float) -> dict[str, Any]:
+                        seen_at: float) -> ConflictOut:
         """Report another ProxyDHCP answering a served MAC (proxy token)."""
-        return dict(self._json("POST", "/api/v1/conflicts", json={
+        return self._one(ConflictOut, "POST", "/api/v1/conflicts", json={
             "mac": mac, "other_server": other_server, "segment": segment,
-            "seen_at": seen_at}))
+            "seen_at": seen_at})

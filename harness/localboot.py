@@ -31,6 +31,7 @@ import httpx
 from bootproxy.dhcp.server import interface_address
 from bootproxy.errors import BootProxyError
 from controlplane.client import ApiError, ControlPlaneClient
+from controlplane.models import Event, MachineOut
 from harness.components.bootproxy import BootProxyConfig, prepare_boot_root
 from harness.components.bootproxy_process import BootProxyProcess
 from harness.components.controlplane_process import ControlPlaneProcess
@@ -210,13 +211,13 @@ class LocalBoot:
             self._tmp.cleanup()
             self._tmp = None
 
-    def machine(self, mac: str) -> dict[str, Any]:
+    def machine(self, mac: str) -> MachineOut:
         """The Control Plane's record of one machine (state, reasons, facts)."""
         if self.api is None:
             raise LocalBootError("start() first")
         return self.api.get_machine(normalize_mac(mac))
 
-    def events(self) -> list[dict[str, Any]]:
+    def events(self) -> list[Event]:
         """The Control Plane's event log (registration times come from here)."""
         if self.api is None:
             raise LocalBootError("start() first")

@@ -67,8 +67,11 @@ def collect_cp_state(cp: ControlPlane | None) -> dict[str, Any]:
         except FlexlabError:
             return {}
     try:
-        return {"machines": cp.api.machines(), "clusters": cp.api.clusters(),
-                "conflicts": cp.api.conflicts(), "events": cp.api.events()}
+        api = cp.api
+        # the judge reads evidence as JSON (a run dir is re-judged from its files)
+        return {name: [item.model_dump(mode="json") for item in read()]
+                for name, read in (("machines", api.machines), ("clusters", api.clusters),
+                                   ("conflicts", api.conflicts), ("events", api.events))}
     except Exception as exc:  # the expectations then fail with this reason
         return {"error": str(exc)}
 

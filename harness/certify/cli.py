@@ -156,8 +156,8 @@ def _sha256(path: Path) -> str:
 def _registration(lb: LocalBoot, mac: str) -> tuple[float | None, str | None]:
     """(time, kind) of the node's registration event, on this host's clock."""
     for event in reversed(lb.events()):
-        if event["subject"] == mac and event["kind"] in ("node.registered", "node.rejected"):
-            return float(event["time"]), str(event["kind"])
+        if event.subject == mac and event.kind in ("node.registered", "node.rejected"):
+            return event.time, event.kind
     return None, None
 
 
@@ -170,7 +170,7 @@ def _wait_for_machine(lb: LocalBoot, mac: str, pcap: Path, timeout: float,
     machine: dict[str, Any] = {}
     out(f"  [{0.0:6.1f} s] off: {PHASE_TEXT['off']}")
     while True:
-        machine = lb.machine(mac)
+        machine = lb.machine(mac).model_dump(mode="json")  # the bundle records it as JSON
         view = boot_view(mac, read_capture(pcap), lb.proxy_events(), machine["state"],
                          lb.http_port)
         for name in view.reached():

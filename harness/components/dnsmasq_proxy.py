@@ -18,8 +18,8 @@ import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from controlplane.client import ControlPlaneClient
 from harness.components.dnsmasq import DnsmasqComponent, DnsmasqConfig, require_dnsmasq
 from harness.errors import DependencyError
 from harness.lab.lab import Lab
@@ -116,13 +116,14 @@ class DnsmasqProxyConfig:
         return self.dnsmasq().argv()
 
 
-def served_macs_from_control_plane(api: Any, clusters: Iterable[str]) -> tuple[str, ...]:
+def served_macs_from_control_plane(api: ControlPlaneClient,
+                                   clusters: Iterable[str]) -> tuple[str, ...]:
     """The MACs the Control Plane assigned to ``clusters``: the filter for ``served_macs``.
 
     ``api`` is a Control Plane admin client (``harness.components.controlplane``);
     dnsmasq reads its filter only at start, so restart the proxy after assignments change.
     """
-    return tuple(sorted({m["mac"].lower() for c in clusters for m in api.machines(c)}))
+    return tuple(sorted({m.mac.lower() for c in clusters for m in api.machines(c)}))
 
 
 def prepare_tftp_root(root: Path, files: tuple[str, ...] = ("undionly.kpxe", "ipxe.efi"),

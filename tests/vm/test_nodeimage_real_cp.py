@@ -90,11 +90,11 @@ def test_node_registers_and_becomes_ready(tmp_path: Path) -> None:
 
 
 _NS_BOOT = """
-import json, sys
+import sys
 from controlplane.client import ControlPlaneClient
 url, token, mac, ca = sys.argv[1:5]
 with ControlPlaneClient(url, token, verify=ca if ca != "-" else False) as cp:
-    print(json.dumps(cp.boot(mac)))
+    print(cp.boot(mac).model_dump_json())
 """
 
 
@@ -152,9 +152,9 @@ def test_node_verifies_the_cp_certificate_with_the_ca_from_the_boot(
                 netns=net.netns, memory_mib=3584)
             got = subprocess.run(
                 ["ip", "netns", "exec", net.netns, sys.executable, "-c",
-                 "import json, sys\nfrom controlplane.client import ControlPlaneClient\n"
+                 "import sys\nfrom controlplane.client import ControlPlaneClient\n"
                  "with ControlPlaneClient(sys.argv[1], sys.argv[2], verify=False) as cp:\n"
-                 "    print(json.dumps(cp.get_machine(sys.argv[3])))", url, ADMIN, MAC],
+                 "    print(cp.get_machine(sys.argv[3]).model_dump_json())", url, ADMIN, MAC],
                 cwd=REPO, capture_output=True, text=True, timeout=60, check=True)
             machine = json.loads(got.stdout)
         finally:

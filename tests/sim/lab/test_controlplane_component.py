@@ -51,10 +51,10 @@ def test_control_plane_over_https_with_a_lab_ca(make_lab) -> None:
     try:
         with cp:
             assert cp.url("lan").startswith("https://")
-            assert cp.api.healthz()["status"] == "ok"
+            assert cp.api.healthz().status == "ok"
             cp.api.create_cluster("beta", 2, mode="hybrid", environment="dev")
         cp.start()  # a restart keeps the store
         cp.wait_ready()
-        assert cp.api.get_cluster("beta")["expected_nodes"] == 2
+        assert cp.api.get_cluster("beta").expected_nodes == 2
     finally:
         cp.close()

@@ -43,7 +43,7 @@ def test_a_skewed_node_is_ready_only_when_the_site_offers_ntp(
             proxy = BootProxy(lab, "bp1", ["lan"], cp_url=cp.url("lan"), cp_token=token)
             with chrony, SiteDhcp(lab, "dhcp", "lan", force_options=force), proxy:
                 result = Fleet(lab, "machines", "lan", [SKEWED], scale=0.1).run(60)
-            machine = api.get_machine(SKEWED.mac)
+            machine = api.get_machine(SKEWED.mac).model_dump()
     finally:
         cp.close()
     clock = [e for e in result.by_mac(SKEWED.mac)["timeline"]["events"]

@@ -141,7 +141,7 @@ def test_a_node_verifies_the_control_plane_with_the_ca_from_its_boot(
             with SiteDhcp(lab, "dhcp", "lan"), proxy:
                 result = Fleet(lab, "machines", "lan", [GOOD, *VICTIMS.values()],
                                scale=0.1).run(90)
-            records = {mac: cp.api.get_machine(mac)
+            records = {mac: cp.api.get_machine(mac).model_dump()
                        for mac in [GOOD.mac, *(s.mac for s in VICTIMS.values())]}
     finally:
         for imp in impostors:
@@ -194,7 +194,7 @@ def test_a_control_plane_with_a_wrong_ca_is_refused_by_the_proxy_before_any_node
             failure = proxy.wait_for(LogLine(r'^\{.*"event": ?"cp_tls_failed".*$'),
                                      timeout=30)
             result = Fleet(lab, "machines", "lan", [GOOD], scale=0.1).run(60)
-            record = impostor_cp.api.get_machine(GOOD.mac)
+            record = impostor_cp.api.get_machine(GOOD.mac).model_dump()
     finally:
         if proxy is not None:
             proxy.stop()

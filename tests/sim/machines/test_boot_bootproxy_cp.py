@@ -45,9 +45,9 @@ def test_every_profile_reaches_ready_and_a_small_machine_is_rejected(
             with SiteDhcp(lab, "dhcp", "lan"), proxy:
                 result = Fleet(lab, "machines", "lan", [*specs, small], scale=0.1).run(120)
                 result.write(lab.reports_dir / "machines.json")
-                machines = {m["mac"]: m for m in api.machines()}
+                machines = {m.mac: m.model_dump() for m in api.machines()}
                 cluster = wait_until(
-                    lambda: (c := api.get_cluster("alpha"))["status"]["phase"] == "Ready" and c,
+                    lambda: (c := api.get_cluster("alpha")).status.phase == "Ready" and c,
                     timeout=10, what="cluster alpha to be Ready",
                     evidence=lambda: str(api.get_cluster("alpha")))
     finally:
@@ -59,7 +59,7 @@ def test_every_profile_reaches_ready_and_a_small_machine_is_rejected(
         assert machines[spec.mac]["state"] == "Ready", machines[spec.mac]
         assert machines[spec.mac]["facts"]["firmware"] == ("bios" if spec.profile.arch == 0
                                                            else "efi")
-    assert cluster["status"]["ready"] == len(specs)
+    assert cluster.status.ready == len(specs)
     rejected = result.by_mac(small.mac)
     assert rejected["state"] == "failed"
     assert machines[small.mac]["state"] == "Rejected"

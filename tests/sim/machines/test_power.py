@@ -176,7 +176,7 @@ def test_reset_mid_boot_discovers_afresh_and_reaches_ready(
             result = fleet.wait(120)
         finally:
             _stop(fleet)
-        state = api.machines()[0]
+        state = api.machines()[0].model_dump()
     got = result.by_mac(mac)
     assert got["state"] == "done", (got["error"], got["timeline"])
     assert got["boots"] == 2 and got["cuts"] == 1

@@ -96,13 +96,13 @@ def test_many_machines_reach_ready_through_bootproxy_and_cp(make_lab) -> None:  
                 result = Fleet(lab, "machines", "lan", specs, scale=SCALE, spread=SPREAD,
                                pin_neighbours=COUNT > 200).run(900)
                 wall = time.monotonic() - started
-                phase = api.get_cluster("scale")["status"]
+                phase = api.get_cluster("scale").status
     finally:
         cp.close()
     result.write(lab.reports_dir / "machines.json")
     _report("bootproxy+cp", result, wall, _cpu() - cpu0)
     assert result.states.get("done", 0) == COUNT, result.states
-    assert phase["ready"] == COUNT, phase
+    assert phase.ready == COUNT, phase
 
 
 def _reserved_site_dhcp(lab: Lab, macs: list[str]) -> SiteDhcp:

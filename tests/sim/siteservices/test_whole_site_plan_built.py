@@ -82,7 +82,8 @@ def test_a_standalone_site_built_from_its_plan(kind: str, updates: str,
         specs = [EmulatorSpec(m.mac, profile("ipxe-bios"), facts=NodeFacts(clock_skew=4.0))
                  for m in p.machines]
         result = Fleet(lab, p.machine_host("lan"), "lan", specs, scale=0.1).run(90)
-        state = {"machines": api.machines(), "events": api.events()}
+        state = {"machines": [m.model_dump(mode="json") for m in api.machines()],
+                 "events": [e.model_dump(mode="json") for e in api.events()]}
         facts = site_facts(lab, p, built, state, None)
     for spec in specs:
         m = result.by_mac(spec.mac)

@@ -126,13 +126,13 @@ def test_heartbeat_and_conflict_report(cp: ControlPlaneProcess, admin: AdminClie
             deadline = time.monotonic() + 10
             while True:
                 reports = [c for c in await asyncio.to_thread(admin.conflicts)
-                           if c["mac"] == served]
+                           if c.mac == served]
                 if reports and registry.value("bootproxy_heartbeats_total", result="ok") >= 1:
                     break
                 assert time.monotonic() < deadline, (reports, registry.render())
                 await asyncio.sleep(0.05)
-            assert reports[0]["proxy"] == s["proxy"] and reports[0]["other_server"] == "10.0.0.7"
-            assert reports[0]["segment"] == "lo"
+            assert reports[0].proxy == s["proxy"] and reports[0].other_server == "10.0.0.7"
+            assert reports[0].segment == "lo"
         finally:
             beat.cancel()
             watch.close()

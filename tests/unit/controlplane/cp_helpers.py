@@ -62,5 +62,5 @@ def join_token(admin: ControlPlaneClient, s: dict[str, Any], mac: str) -> str:
     """Boot ``mac`` through site ``s``'s proxy (as the Boot Proxy does) and return the
     one-time join token the Control Plane hands out for it."""
     with admin.with_token(s["proxy_token"]) as proxy:
-        token: str = proxy.boot(mac)["join_token"]
+        token: str = proxy.boot(mac).join_token
     return token

@@ -31,15 +31,15 @@ def test_arm64_boot_is_rejected_with_the_reason(admin: ControlPlaneClient) -> No
     s = site(admin, nodes=2)
     arm, x64 = s["macs"]
     with admin.with_token(s["proxy_token"]) as proxy:
-        assert proxy.report_boot_arch(x64, 7, "seg0")["state"] == "Pending"
+        assert proxy.report_boot_arch(x64, 7, "seg0").state == "Pending"
         answer = proxy.report_boot_arch(arm, 11, "seg0")
         later = proxy.report_boot_arch(arm, 19, "seg0")    # its HTTP boot, after PXE
-    assert answer["state"] == "Rejected"
-    assert answer["reasons"] == ["arch aarch64 != x86_64 (PXE client arch 11)"]
-    assert later["reasons"] == answer["reasons"]          # the first reason stands
-    assert admin.get_machine(arm)["state"] == "Rejected"
-    event = [e for e in admin.events() if e["subject"] == arm][-1]
-    assert event["kind"] == "node.rejected"
+    assert answer.state == "Rejected"
+    assert answer.reasons == ["arch aarch64 != x86_64 (PXE client arch 11)"]
+    assert later.reasons == answer.reasons          # the first reason stands
+    assert admin.get_machine(arm).state == "Rejected"
+    event = [e for e in admin.events() if e.subject == arm][-1]
+    assert event.kind == "node.rejected"
 
 
 def test_only_a_proxy_serving_the_cluster_may_report(admin: ControlPlaneClient) -> None:
@@ -48,7 +48,7 @@ def test_only_a_proxy_serving_the_cluster_may_report(admin: ControlPlaneClient) 
             pytest.raises(ApiError) as err:
         stranger_proxy.report_boot_arch(mine["macs"][0], 11)
     assert err.value.status == 403
-    assert admin.get_machine(mine["macs"][0])["state"] == "Pending"
+    assert admin.get_machine(mine["macs"][0]).state == "Pending"
     with pytest.raises(ApiError) as err:
         admin.report_boot_arch(mine["macs"][0], 11)     # an admin is not a proxy
     assert err.value.status == 403

@@ -37,7 +37,7 @@ def test_seed_builds_the_site_and_survives_restart(tmp_path: Path) -> None:
     for _ in range(2):
         with ControlPlaneProcess(tmp_path / "cp.sqlite3", ADMIN, extra_args=args) as proc, \
                 ControlPlaneClient(proc.url, ADMIN) as admin:
-            assert [m["mac"] for m in admin.machines()] == ["52:54:00:aa:bb:01"]
+            assert [m.mac for m in admin.machines()] == ["52:54:00:aa:bb:01"]
             with admin.with_token("seeded-proxy-token-0123456789") as proxy:
                 _, doc, _ = proxy.assignments("bp1")
                 assert doc is not None and doc["assignments"][0]["hostname"] == "edge-1"

@@ -24,12 +24,12 @@ def test_restart_keeps_all_state(tmp_path: Path) -> None:
     with ControlPlaneProcess(db, ADMIN) as first, ControlPlaneClient(first.url, ADMIN) as admin:
         s = site(admin, nodes=2)
         with admin.with_token(s["proxy_token"]) as proxy:
-            join = proxy.boot(s["macs"][0])["join_token"]
-            unused = proxy.boot(s["macs"][1])["join_token"]
+            join = proxy.boot(s["macs"][0]).join_token
+            unused = proxy.boot(s["macs"][1]).join_token
             proxy.report_conflict(s["macs"][0], "10.0.0.9", "seg0", 1.0)
         with admin.with_token(join) as node:
-            node_token = node.register_node(s["macs"][0], facts(s["macs"][0], node.time()))[
-                "node_token"]
+            node_token = node.register_node(s["macs"][0],
+                                            facts(s["macs"][0], node.time())).node_token
         before = admin.state()
         events_before = admin.events()
     assert first.stop() == 0, first.logs()[-5:]
@@ -51,9 +51,9 @@ def test_restart_keeps_all_state(tmp_path: Path) -> None:
             assert reused.status_code == 403
         with admin.with_token(unused) as node:
             answer = node.register_node(s["macs"][1], facts(s["macs"][1], node.time()))
-            assert answer["state"] == "Registered"
+            assert answer.state == "Registered"
         with admin.with_token(node_token) as node:
-            assert node.node_ready(s["macs"][0])["state"] == "Ready"
+            assert node.node_ready(s["macs"][0]).state == "Ready"
 
 
 def _stall(pid: int, after: float, seconds: float) -> None:
@@ -83,7 +83,7 @@ def test_200_concurrent_registrations_lose_nothing(cp: ControlPlaneProcess,
     for i, mac in enumerate(macs):
         admin.create_machine(mac, s["cluster"], f"{s['cluster']}-m{i}", s["profile"])
     with admin.with_token(s["proxy_token"]) as proxy:
-        tokens = [proxy.boot(mac)["join_token"] for mac in macs]
+        tokens = [proxy.boot(mac).join_token for mac in macs]
     clock = admin.time()
 
     def register(pair: tuple[str, str]) -> str:
@@ -110,7 +110,7 @@ def test_200_concurrent_registrations_lose_nothing(cp: ControlPlaneProcess,
         finally:
             stall.join()
     assert not failures, f"{len(failures)} of {count} not registered: {failures[:5]}"
-    states = {m["mac"]: m["state"] for m in admin.machines(s["cluster"])}
+    states = {m.mac: m.state for m in admin.machines(s["cluster"])}
     assert len(states) == count and set(states.values()) == {"Registered"}
-    registered = {e["subject"] for e in admin.events() if e["kind"] == "node.registered"}
+    registered = {e.subject for e in admin.events() if e.kind == "node.registered"}
     assert set(macs) <= registered

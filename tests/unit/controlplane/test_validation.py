@@ -83,7 +83,7 @@ def test_oversized_body_is_413_but_artifacts_may_be_large(cp: ControlPlaneProces
     assert streamed.status_code == 413
     blob = bytes(range(256)) * 8192  # 2 MiB
     meta = admin.upload_artifact("big.img", blob)
-    assert meta["size"] == len(blob)
+    assert meta.size == len(blob)
     assert admin.download_artifact("big.img") == blob
 
 

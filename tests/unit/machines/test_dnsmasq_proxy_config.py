@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -60,11 +61,12 @@ def test_each_service_gets_binary_for_firmware_and_script_for_ipxe() -> None:
 
 
 def test_served_macs_come_from_the_control_plane_assignments() -> None:
-    class FakeApi:
-        def machines(self, cluster: str) -> list[dict[str, str]]:
-            return {"a": [{"mac": "52:54:00:AA:00:02"}, {"mac": "52:54:00:aa:00:01"}],
-                    "b": [{"mac": "52:54:00:aa:00:03"}]}[cluster]
+    class FakeApi:  # answers as ControlPlaneClient.machines does: objects with .mac
+        def machines(self, cluster: str) -> list[SimpleNamespace]:
+            return {"a": [SimpleNamespace(mac="52:54:00:AA:00:02"),
+                          SimpleNamespace(mac="52:54:00:aa:00:01")],
+                    "b": [SimpleNamespace(mac="52:54:00:aa:00:03")]}[cluster]
 
-    macs = served_macs_from_control_plane(FakeApi(), ["a"])
+    macs = served_macs_from_control_plane(FakeApi(), ["a"])  # type: ignore[arg-type]
     assert macs == ("52:54:00:aa:00:01", "52:54:00:aa:00:02")
     assert "--dhcp-host=52:54:00:aa:00:03,set:known" not in _config(served_macs=macs).argv()
