@@ -33,6 +33,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -50,11 +51,13 @@ from bench.errors import BenchError  # noqa: E402
 from bench.report import summary_rows  # noqa: E402
 from bench.stats import percentiles  # noqa: E402
 from harness.builder.runner import ScenarioRunner  # noqa: E402
+from harness.exitcodes import INTERRUPTED  # noqa: E402
 from harness.judge.result import MachineResult, RunResult  # noqa: E402
 from harness.lab.topology import Topology  # noqa: E402
 from harness.plan import SitePlan  # noqa: E402
 from harness.scenario.loader import load_scenario  # noqa: E402
 from harness.scenario.model import Scenario  # noqa: E402
+from harness.signals import Interrupted, interruptible  # noqa: E402
 
 __all__ = ["client_phases", "main", "retransmissions", "run_storm", "storm_scenario",
            "summarise_run"]
@@ -333,11 +336,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         argv_text = " ".join(sys.argv[1:] if argv is None else argv)
-        doc = run_storm(args.per_kind, args.results, args.timeout, args.runs,
-                        command=f"python bench/storm.py {argv_text}".strip())
+        # SIGTERM unwinds like Ctrl-C, so the runner's finally tears the lab down (without
+        # this, a CI job's or `timeout`'s SIGTERM killed the storm and left its lab behind)
+        with interruptible():
+            doc = run_storm(args.per_kind, args.results, args.timeout, args.runs,
+                            command=f"python bench/storm.py {argv_text}".strip())
     except BenchError as exc:
         print(f"storm: {exc}", file=sys.stderr)
         return 1
+    except Interrupted as exc:
+        print(f"storm: {signal.Signals(exc.signum).name}; stopped after tearing the lab down",
+              file=sys.stderr)
+        return INTERRUPTED
     print(json.dumps({k: v for k, v in doc.items() if k not in ("versions", "runs")}, indent=2))
     # the same one-line row as bench/run.py: the run's verdict first, then its figures
     [(_, subject, figure)] = summary_rows({"storm": doc})

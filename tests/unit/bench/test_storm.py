@@ -74,3 +74,30 @@ def test_dhcp_latency_reads_each_servers_answer_time_from_the_capture(tmp_path: 
     assert got["DISCOVER->OFFER from 10.0.0.3"]["p50_s"] == pytest.approx(0.004, abs=1e-3)
     assert set(got) == {"DISCOVER->OFFER from 10.0.0.2", "DISCOVER->OFFER from 10.0.0.3",
                         "REQUEST->ACK from 10.0.0.2"}
+
+
+def test_sigterm_unwinds_the_storm_so_its_lab_is_torn_down(monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    """A SIGTERM (CI, `timeout`) mid-storm runs the clean-up as Ctrl-C does, exits 130."""
+    import os
+    import signal
+    import time
+
+    import bench.storm as storm
+
+    torn_down: list[bool] = []
+
+    def storm_that_gets_sigterm(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        try:  # stands in for the runner's ExitStack, which tears the lab down
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(10)
+            raise AssertionError("SIGTERM did not interrupt the storm")
+        finally:
+            torn_down.append(True)
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(storm, "run_storm", storm_that_gets_sigterm)
+    monkeypatch.setattr(storm.os, "geteuid", lambda: 0)
+    assert storm.main(["--per-kind", "1"]) == 130
+    assert torn_down == [True]
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler does not outlive main()
