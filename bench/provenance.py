@@ -9,6 +9,7 @@ and :mod:`bench.report` shows (and flags the lack of) each part.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import statistics
@@ -19,7 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["REQUIRED", "commit_of", "date_of", "gaps", "load_of", "loadavg", "runs_of",
+__all__ = ["REQUIRED", "commit_of", "cpu_model", "date_of", "gaps", "load_of", "loadavg", "runs_of",
            "spread", "stamp"]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,6 +45,16 @@ def commit() -> str:
     dirty = _out(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no",
                   "--", "bench", "harness", "bootproxy", "controlplane", "nodeimage"])
     return f"{head}+dirty" if dirty else head
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo ("unknown" if unreadable): figures from two
+    hosts only compare with it."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "unknown"
 
 
 def loadavg() -> str:

@@ -46,6 +46,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(REPO))
 
 from bench.errors import BenchError  # noqa: E402
+from bench.provenance import cpu_model  # noqa: E402
 from bench.stats import max_sustained, parse_perfdhcp, percentiles  # noqa: E402
 from harness.components.base import Component  # noqa: E402
 from harness.components.bootproxy import BootProxy  # noqa: E402
@@ -54,7 +55,8 @@ from harness.lab.lab import Lab  # noqa: E402
 from harness.lab.process import ns_argv  # noqa: E402
 from harness.lab.topology import Host, HostLink, Segment, Topology  # noqa: E402
 
-__all__ = ["Plan", "client_macs", "machine_facts", "main", "run_benchmark"]
+__all__ = ["Plan", "client_macs", "machine_facts", "main", "run_benchmark",
+           "write_client_files"]
 
 RESULTS = REPO / "bench" / "results" / "proxydhcp.json"
 VENDOR_CLASS = "PXEClient:Arch:00007:UNDI:003016"
@@ -90,12 +92,7 @@ def _cmd(argv: list[str]) -> str:
 
 def machine_facts() -> dict[str, Any]:
     """nproc, kernel, python and tool versions, load average: what a reader needs to compare."""
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_model()
     return {
         "cpu": cpu,
         "nproc": os.cpu_count(),
@@ -308,18 +305,25 @@ def _measure(lab: Lab, name: str, version: str, component: Component, macs_file:
     }
 
 
+def write_client_files(lab: Lab, macs: list[str]) -> tuple[Path, Path]:
+    """Write the client MACs (perfdhcp's -M list) and the Boot Proxy's assignments for them
+    into the lab's directory, readable by the proxies' unprivileged users; returns both."""
+    macs_file = lab.temp_dir / "macs.txt"
+    macs_file.write_text("\n".join(macs) + "\n")
+    assignments = lab.temp_dir / "assignments.json"
+    assignments.write_text(json.dumps(_assignments(macs)))
+    for path in (lab.temp_dir, macs_file, assignments):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return macs_file, assignments
+
+
 def run_benchmark(plan: Plan, results: Path = RESULTS) -> dict[str, Any]:
     """Build the lab, measure both proxies in turn, tear down, write and return the JSON."""
     facts = machine_facts()
     macs = client_macs(plan.clients)
     systems: list[dict[str, Any]] = []
     with Lab(_topology(), capture=False) as lab:
-        macs_file = lab.temp_dir / "macs.txt"
-        macs_file.write_text("\n".join(macs) + "\n")
-        assignments = lab.temp_dir / "assignments.json"
-        assignments.write_text(json.dumps(_assignments(macs)))
-        for path in (lab.temp_dir, macs_file, assignments):
-            path.chmod(0o755 if path.is_dir() else 0o644)
+        macs_file, assignments = write_client_files(lab, macs)
         print(f"lab {lab.id}: gen {lab.address('gen', 'lan')} → sut "
               f"{lab.address('sut', 'lan')}, {len(macs)} client MACs", flush=True)
         systems.append(_measure(lab, "flexlab Boot Proxy", facts["flexlab"],

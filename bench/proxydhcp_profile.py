@@ -16,7 +16,6 @@ so the busy share reads off directly. ``--raw`` keeps py-spy's collapsed stacks
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -32,12 +31,12 @@ if __package__ in (None, ""):
 
 from bench.errors import BenchError  # noqa: E402
 from bench.proxydhcp import (  # noqa: E402
-    _assignments,
     _boot_proxy,
     _topology,
     client_macs,
     loadgen_step,
     perfdhcp_step,
+    write_client_files,
 )
 from harness.lab.lab import Lab  # noqa: E402
 
@@ -82,12 +81,7 @@ def profile(rate: int, seconds: int, path: str, raw_out: Path | None) -> dict[st
         raise BenchError("py-spy is not installed: .venv/bin/pip install -e '.[test]'")
     macs = client_macs(1000)
     with Lab(_topology(), capture=False) as lab, tempfile.TemporaryDirectory() as tmp:
-        macs_file = lab.temp_dir / "macs.txt"
-        macs_file.write_text("\n".join(macs) + "\n")
-        assignments = lab.temp_dir / "assignments.json"
-        assignments.write_text(json.dumps(_assignments(macs)))
-        for item in (lab.temp_dir, macs_file, assignments):
-            item.chmod(0o755 if item.is_dir() else 0o644)
+        macs_file, assignments = write_client_files(lab, macs)
         proxy = _boot_proxy(lab, assignments)
         proxy.start()
         try:

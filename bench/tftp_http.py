@@ -36,6 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.provenance import cpu_model  # noqa: E402
 from bench.proxydhcp_profile import summarise as profile_summary  # noqa: E402
 from bootproxy.tftp import TransferError, fetch  # noqa: E402
 from harness.lab.process import LabProcess  # noqa: E402
@@ -55,12 +56,7 @@ def _cmd(argv: list[str]) -> str:
 
 def machine_info() -> dict[str, object]:
     """CPU, memory, kernel and the versions of everything measured."""
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_model()
     mem_kb = 0
     with contextlib.suppress(OSError, ValueError):
         mem_kb = int(Path("/proc/meminfo").read_text().split()[1])

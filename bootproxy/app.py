@@ -13,7 +13,9 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+from prometheus_client.registry import Collector
 
 from bootproxy.archreport import ArchReporter
 from bootproxy.assignments import AssignmentStore, AssignmentSync, ControlPlaneClient
@@ -41,6 +43,17 @@ __all__ = ["VERSION", "BootProxy"]
 
 VERSION = "0.1.0"
 _LOG = logging.getLogger("bootproxy.app")
+
+
+class _Listener(Protocol):
+    """What the TFTP and HTTP boot servers share: start, stop."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    @property
+    def address(self) -> tuple[str, int]: ...
 
 
 def responder_config(cfg: BootProxyConfig) -> ResponderConfig:
@@ -214,16 +227,22 @@ class BootProxy:
             TftpConfig(root=self.config.boot_root, port=self.config.tftp_port),
             allow=self._file_filter(),
         )
+        port = await self._listen(server, TftpCollector(server.counters),
+                                  f"TFTP on port {self.config.tftp_port}",
+                                  "is another TFTP server running?")
+        self.tftp = server
+        return port
+
+    async def _listen(self, server: _Listener, counters: Collector, what: str,
+                      hint: str) -> int:
+        """Start one file server, queue its stop and publish its counters; returns the bound
+        port. A busy port is a ListenerError with a hint (the process exits with it)."""
         try:
             await server.start()
         except OSError as exc:
-            raise ListenerError(
-                f"cannot listen for TFTP on port {self.config.tftp_port}: {exc.strerror}; "
-                "is another TFTP server running?"
-            ) from exc
-        self.tftp = server
+            raise ListenerError(f"cannot listen for {what}: {exc.strerror}; {hint}") from exc
         self._closers.append(server.stop)
-        self.registry.register(TftpCollector(server.counters))
+        self.registry.register(counters)
         return int(server.address[1])
 
     def _file_filter(self) -> Callable[[str], bool]:
@@ -261,17 +280,11 @@ class BootProxy:
             allow_mac=self.store.served,
             allow_ip=self._file_filter(),
         )
-        try:
-            await server.start()
-        except OSError as exc:
-            raise ListenerError(
-                f"cannot listen for HTTP boot on port {cfg.http_port}: {exc.strerror}; "
-                "pick another --http-port"
-            ) from exc
+        port = await self._listen(server, HttpCollector(server.counters),
+                                  f"HTTP boot on port {cfg.http_port}",
+                                  "pick another --http-port")
         self.http = server
-        self._closers.append(server.stop)
-        self.registry.register(HttpCollector(server.counters))
-        return int(server.address[1])
+        return port
 
     def _ca_initrd(self) -> Path | None:
         """Write `--cp-ca` as the nodes' CA initrd (bootproxy.cainitrd); None without it.
