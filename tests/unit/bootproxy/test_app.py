@@ -14,7 +14,7 @@ import pytest
 from bootproxy.app import BootProxy, responder_config
 from bootproxy.config import load_config
 from bootproxy.dhcp.codec import DhcpPacket, MessageType, Opt, encode, parse
-from bootproxy.errors import ConfigError
+from bootproxy.errors import ConfigError, ListenerError
 from bootproxy.metrics import Registry
 from bootproxy.tftp import TransferError, fetch
 
@@ -147,3 +147,47 @@ def test_whole_proxy_on_loopback(tmp_path: Path) -> None:
             await proxy.stop()
 
     asyncio.run(body())
+
+
+@pytest.mark.parametrize(
+    ("kind", "hint"),
+    [("tftp", "is another TFTP server running?"), ("http", "pick another --http-port")],
+)
+def test_a_busy_file_server_port_is_a_listener_error_with_its_hint(
+    tmp_path: Path, kind: str, hint: str
+) -> None:
+    """TFTP and HTTP boot start through one path: a taken port names the server and a hint."""
+    root = tmp_path / "root"
+    root.mkdir()
+    sock_type = socket.SOCK_DGRAM if kind == "tftp" else socket.SOCK_STREAM
+    busy = socket.socket(socket.AF_INET, sock_type)
+    busy.bind(("0.0.0.0", 0))
+    if kind == "http":
+        busy.listen()
+    port = busy.getsockname()[1]
+    ports = {"tftp": "0", "http": "0", kind: str(port)}
+    cfg = load_config(
+        [
+            "--interfaces", "lo", "--dhcp-port", "0", "--pxe-port", "0",
+            "--tftp-port", ports["tftp"], "--http-port", ports["http"],
+            "--metrics-host", "127.0.0.1", "--metrics-port", "0", "--conflict-watch", "no",
+            "--boot-root", str(root), "--cache-path", str(tmp_path / "cache.json"),
+        ],
+        {},
+    )
+
+    async def body() -> None:
+        proxy = BootProxy(cfg)
+        try:
+            with pytest.raises(ListenerError) as err:
+                await proxy.start()
+        finally:
+            await proxy.stop()
+        name = "TFTP" if kind == "tftp" else "HTTP boot"
+        assert str(err.value).startswith(f"cannot listen for {name} on port {port}: ")
+        assert str(err.value).endswith(hint)
+
+    try:
+        asyncio.run(body())
+    finally:
+        busy.close()
