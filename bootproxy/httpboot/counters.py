@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from bootproxy.counterset import snapshot_fields
+
 
 @dataclass
 class HttpCounters:
@@ -23,11 +25,4 @@ class HttpCounters:
 
     def snapshot(self) -> dict[str, object]:
         """A plain-dict copy, safe to serialise or render as Prometheus text."""
-        return {
-            "requests": self.requests,
-            "bytes_sent": self.bytes_sent,
-            "scripts_served": self.scripts_served,
-            "refused": self.refused,
-            "active_connections": self.active_connections,
-            "responses": dict(self.responses),
-        }
+        return snapshot_fields(self)

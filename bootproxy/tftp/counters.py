@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from bootproxy.counterset import snapshot_fields
+
 
 @dataclass
 class TftpCounters:
@@ -25,12 +27,4 @@ class TftpCounters:
 
     def snapshot(self) -> dict[str, object]:
         """A plain-dict copy, safe to serialise or render as Prometheus text."""
-        return {
-            "bytes_sent": self.bytes_sent,
-            "transfers_started": self.transfers_started,
-            "transfers_completed": self.transfers_completed,
-            "transfers_failed": self.transfers_failed,
-            "option_probes": self.option_probes,
-            "active": self.active,
-            "errors": dict(self.errors),
-        }
+        return snapshot_fields(self)
