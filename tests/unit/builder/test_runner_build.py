@@ -102,6 +102,16 @@ class FakeLab(Fake):
         return {}
 
 
+class FakeAnswer:
+    """One item of a client answer: the client gives pydantic models, the evidence dumps them."""
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self.doc = doc
+
+    def model_dump(self, mode: str = "python") -> dict[str, Any]:
+        return self.doc
+
+
 class FakeApi:
     """The Control Plane's admin API: records the seed, answers the final read."""
 
@@ -110,7 +120,7 @@ class FakeApi:
 
     def __getattr__(self, name: str) -> Any:
         if name in self.cp_state:
-            return lambda: self.cp_state[name]
+            return lambda: [FakeAnswer(doc) for doc in self.cp_state[name]]
 
         def record(*args: Any, **kw: Any) -> str:
             self.log.append(f"api {name}")
