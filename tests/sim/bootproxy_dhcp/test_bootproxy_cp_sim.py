@@ -118,7 +118,7 @@ def served_client(cplab: CpLab) -> str:
     """CLIENT_MAC assigned at the Control Plane (once per lab, whichever test comes first)
     and already offered to by the proxy; its MAC."""
     assert cplab.admin is not None
-    if not any(m["mac"] == CLIENT_MAC for m in cplab.call(cplab.admin.machines)):
+    if not any(m.mac == CLIENT_MAC for m in cplab.call(cplab.admin.machines)):
         cplab.call(cplab.admin.create_machine, CLIENT_MAC, cplab.site["cluster"], "n-sim",
                    cplab.site["profile"])
     _first_offer(cplab, CLIENT_MAC, 0x8400, within=10)
@@ -140,14 +140,14 @@ def test_machine_assigned_at_cp_is_served_within_seconds(cplab: CpLab) -> None:
 
 def test_ipxe_script_over_http(cplab: CpLab, served_client: str) -> None:
     assert cplab.admin is not None
-    before = cplab.call(cplab.admin.get_machine, CLIENT_MAC)["state"]
+    before = cplab.call(cplab.admin.get_machine, CLIENT_MAC).state
     # The client's own script, asked for from the second segment (source CLIENT_IP2, whose
     # MAC is not served): the proxy maps the source address to its MAC and refuses, and the
     # Control Plane hears nothing of it.
     [elsewhere] = cplab.lab.probe(
         [{"kind": "http", "url": f"http://{PROXY_IP2}:8080/boot/{CLIENT_MAC}.ipxe"}])
     assert elsewhere["status"] == 404, elsewhere
-    assert cplab.call(cplab.admin.get_machine, CLIENT_MAC)["state"] == before
+    assert cplab.call(cplab.admin.get_machine, CLIENT_MAC).state == before
     res, = cplab.lab.probe([discover(CLIENT_MAC, 0x8201, 0, extra=[[77, b"iPXE".hex()]])])
     pkt, _ = only_reply(res)
     url = pkt.file.decode()
@@ -162,7 +162,7 @@ def test_ipxe_script_over_http(cplab: CpLab, served_client: str) -> None:
     assert script["body"].startswith("#!ipxe") and "flexlab.join=" in script["body"]
     assert foreign["status"] == 404  # SILENT-5
     machine = cplab.call(cplab.admin.get_machine, CLIENT_MAC)
-    assert machine["state"] == "Booting"
+    assert machine.state == "Booting"
 
 
 def test_conflict_reported_to_cp(cplab: CpLab, served_client: str) -> None:
@@ -175,9 +175,9 @@ def test_conflict_reported_to_cp(cplab: CpLab, served_client: str) -> None:
     cplab.lab.probe([foreign_offer])
     deadline = time.monotonic() + 10
     while True:
-        reports = [c for c in cplab.call(cplab.admin.conflicts) if c["mac"] == CLIENT_MAC]
+        reports = [c for c in cplab.call(cplab.admin.conflicts) if c.mac == CLIENT_MAC]
         if reports:
             break
         assert time.monotonic() < deadline, cplab.lab.log_tail()
         time.sleep(0.1)
-    assert reports[0]["proxy"] == PROXY and reports[0]["other_server"] == "10.77.0.9"
+    assert reports[0].proxy == PROXY and reports[0].other_server == "10.77.0.9"
