@@ -224,14 +224,51 @@ def _kvm_works() -> bool:
     return decision.accel is Accel.KVM
 
 
+DOCKER_PING_TIMEOUT = 3.0
+"""Seconds a Docker engine has to answer the requirement check's ping: a socket that
+accepts but never answers must not hang collection."""
+
+
+def docker_problem(timeout: float = DOCKER_PING_TIMEOUT) -> str | None:
+    """Why no Docker engine answers here, or None when one does. The engine is pinged
+    through the docker SDK as the harness will reach it (``DOCKER_HOST``, else the local
+    socket): a ``docker`` program on PATH or a socket file says nothing about a daemon
+    that is stopped, wedged or someone else's."""
+    where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    try:
+        import docker
+    except ImportError:
+        return "the docker Python package is not installed: pip install docker"
+    try:
+        client = docker.DockerClient(base_url=where, timeout=max(1, round(timeout)),
+                                     version="auto")
+    except Exception as exc:  # the SDK raises its own errors and the transport's
+        return f"no Docker engine answers at {where}: {exc}"
+    try:
+        client.ping()
+    except Exception as exc:
+        return f"the Docker engine at {where} does not answer a ping: {exc}"
+    finally:
+        client.close()
+    return None
+
+
+_docker_problem_here = functools.cache(docker_problem)
+
+
 REQUIREMENT_CHECKS: dict[str, Callable[[], bool]] = {
     "needs_root": lambda: os.geteuid() == 0,
-    "needs_docker": lambda: shutil.which("docker") is not None
-    and _unix_socket_answers("/var/run/docker.sock"),
+    "needs_docker": lambda: _docker_problem_here() is None,
     "needs_libvirt": lambda: _unix_socket_answers("/run/libvirt/libvirt-sock"),
     "needs_kvm": _kvm_works,
     "real_lan": lambda: False,
 }
+
+
+REQUIREMENT_DETAILS: dict[str, Callable[[], str | None]] = {
+    "needs_docker": _docker_problem_here,
+}
+"""What exactly is missing, for requirements that can say more than their marker's text."""
 
 
 def strict_now() -> bool:
@@ -299,7 +336,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     for marker, check in REQUIREMENT_CHECKS.items():
         if item.get_closest_marker(marker) is None or check():
             continue
-        missing_requirement(REQUIREMENT_MARKERS[marker], hardware=marker in HARDWARE_MARKERS)
+        detail = REQUIREMENT_DETAILS[marker]() if marker in REQUIREMENT_DETAILS else None
+        missing_requirement(REQUIREMENT_MARKERS[marker] + (f" ({detail})" if detail else ""),
+                            hardware=marker in HARDWARE_MARKERS)
     missing = parametrised_requirements(item)
     if missing:
         missing_requirement("; ".join(missing))
