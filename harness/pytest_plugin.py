@@ -101,6 +101,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="directory for pcaps, logs, Allure results and JUnit XML")
     group.addoption("--flexlab-boot-proxy-image", default=None, dest="boot_proxy_image",
                     help="Docker image of the Boot Proxy under test (default: flexlab's own)")
+    group.addoption("--flexlab-boot-proxy-kind", choices=("container", "process"),
+                    default=None, dest="boot_proxy_kind",
+                    help="run scenarios' Boot Proxies as containers (the default) or as "
+                    "plain processes (debugging)")
 
 
 def enabled(config: pytest.Config) -> bool:

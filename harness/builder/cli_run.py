@@ -17,7 +17,8 @@ from rich.text import Text
 from harness.builder.reporting import publish
 from harness.builder.runner import ScenarioRunner
 from harness.cliout import emit
-from harness.exitcodes import FAIL, INCOMPLETE, OK, USAGE
+from harness.errors import FlexlabError
+from harness.exitcodes import FAIL, INCOMPLETE, OK, USAGE, status_of
 from harness.judge.result import RunResult
 from harness.plan import PlanError
 from harness.reports.junit import run_suite, write_junit
@@ -60,13 +61,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="flexlab run",
         description="Run scenario files on this host (root). Exit 0 every run passed, 1 a "
-        "run failed, 2 a scenario file is unusable, 3 this host cannot run labs (not root), "
-        "130 interrupted (SIGINT/SIGTERM: the lab is torn down first).")
+        "run failed, 2 a scenario file is unusable, 3 a run could not finish for the host's "
+        "or a service's sake (not root, a missing program, Docker or a daemon down: no "
+        "verdict), 130 interrupted (SIGINT/SIGTERM: the lab is torn down first).")
     parser.add_argument("scenarios", nargs="+", metavar="SCENARIO")
     parser.add_argument("--tier", choices=("sim", "vm"), help="override the scenario's tier")
     parser.add_argument("--reports", default="reports", help="output directory (reports/)")
     parser.add_argument("--boot-proxy-image", metavar="IMAGE",
                         help="put this Boot Proxy image under test (run as a container)")
+    parser.add_argument("--boot-proxy-kind", choices=("container", "process"),
+                        help="run our Boot Proxy as a container (the default) or as a plain "
+                        "process in its lab host (debugging); dnsmasq proxies stay dnsmasq")
     parser.add_argument("--json", action="store_true",
                         help="one JSON document (format flexlab.run/v1) on stdout; progress "
                         "and the summary table go to stderr")
@@ -76,8 +81,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_json(result: RunResult, paths: dict[str, Path]) -> dict[str, Any]:
-    """One run in the ``flexlab.run/v1`` document (docs/formats/run.md)."""
+def run_status(result: RunResult, failure: Exception | None) -> int:
+    """A run's exit status: 0 it passed; 3 the host or a service stopped it (no verdict:
+    a missing program, Docker or a daemon gone, a lab that could not be built — the
+    error's class says so, :func:`harness.exitcodes.status_of`); 1 any other failure,
+    a failed expectation or a Boot Proxy under test that never became ready."""
+    if result.verdict == "pass":
+        return OK
+    if isinstance(failure, FlexlabError) and status_of(failure) == INCOMPLETE:
+        return INCOMPLETE
+    if isinstance(failure, OSError):   # the host's: no space, no file, too many open files
+        return INCOMPLETE
+    return FAIL
+
+
+def run_json(result: RunResult, paths: dict[str, Path],
+             incomplete: bool = False) -> dict[str, Any]:
+    """One run in the ``flexlab.run/v1`` document (docs/formats/README.md); ``incomplete``:
+    the host or a service stopped it (exit 3)."""
     rules: dict[str, dict[str, int]] = {}
     for segment, findings in result.findings.items():
         counts = Counter(f.verdict.value for f in findings)
@@ -91,6 +112,7 @@ def run_json(result: RunResult, paths: dict[str, Path]) -> dict[str, Any]:
         "file": str(result.scenario_file) if result.scenario_file else None,
         "tier": result.tier, "lab_id": result.lab_id, "verdict": result.verdict,
         "duration_s": round(result.duration, 3), "error": result.error,
+        "incomplete": incomplete,
         "expectations": [{"kind": e.kind, "subject": e.subject, "description": e.description,
                           "verdict": e.verdict, "detail": e.detail}
                          for e in result.expectations],
@@ -102,7 +124,11 @@ def run_json(result: RunResult, paths: dict[str, Path]) -> dict[str, Any]:
 def run(argv: list[str]) -> int:
     """Entry point of `flexlab run` (SIGINT/SIGTERM are turned into KeyboardInterrupt by
     the ``flexlab`` main; the runner tears its lab down as that unwinds)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.boot_proxy_image and args.boot_proxy_kind == "process":
+        parser.error("--boot-proxy-image runs that image as a container: it cannot be "
+                     "combined with --boot-proxy-kind process")
     out = sys.stderr if args.json else sys.stdout
     console = Console(file=out) if out.isatty() else Console(file=out, width=150)
     status = OK
@@ -117,7 +143,8 @@ def run(argv: list[str]) -> int:
                 scenario = scenario.model_copy(update={"tier": args.tier})
             runner = ScenarioRunner(scenario, reports_dir=Path(args.reports),
                                     scenario_file=Path(path),
-                                    boot_proxy_image=args.boot_proxy_image)
+                                    boot_proxy_image=args.boot_proxy_image,
+                                    boot_proxy_kind=args.boot_proxy_kind)
         except (ScenarioError, PlanError) as exc:  # refused before anything is built
             console.print(f"[red]{exc}[/]")
             refused.append({"file": path, "error": str(exc)})
@@ -143,9 +170,11 @@ def run(argv: list[str]) -> int:
         for kind, p in paths.items():
             console.print(f"{kind}: {p}")
         results.append(result)
-        runs.append(run_json(result, paths))
-        if result.verdict != "pass":
-            status = max(status, FAIL)
+        run_exit = run_status(result, runner.failure)
+        if run_exit == INCOMPLETE:
+            console.print(f"[red]{name}: incomplete, no verdict: {result.error}[/]")
+        runs.append(run_json(result, paths, incomplete=run_exit == INCOMPLETE))
+        status = max(status, run_exit)
     if args.junit:
         write_junit([run_suite(r) for r in results], args.junit)
         console.print(f"junit: {args.junit}")

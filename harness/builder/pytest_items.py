@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from harness.judge.result import RunResult
+from harness.plan.planner import proxy_kind
 from harness.scenario.loader import ScenarioError, load_scenario
 from harness.scenario.model import Scenario
 
@@ -42,6 +43,10 @@ class ScenarioFile(pytest.File):
             return
         item = ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)
         item.add_marker(getattr(pytest.mark, scenario.tier))
+        run = (self.config.getoption("boot_proxy_image", None),
+               self.config.getoption("boot_proxy_kind", None))
+        if any(proxy_kind(p, scenario.tier, *run)[0] == "container" for p in scenario.proxies):
+            item.add_marker(pytest.mark.needs_docker)
         yield item
 
 
@@ -80,9 +85,9 @@ class ScenarioItem(pytest.Item):
         from harness.builder.runner import ScenarioRunner
 
         reports = Path(self.config.getoption("flexlab_reports"))
-        image = self.config.getoption("boot_proxy_image")
         runner = ScenarioRunner(self.scenario, reports_dir=reports, scenario_file=self.path,
-                                boot_proxy_image=image)
+                                boot_proxy_image=self.config.getoption("boot_proxy_image"),
+                                boot_proxy_kind=self.config.getoption("boot_proxy_kind"))
         result = runner.run()
         publish(result, reports, runner.captures)
         if result.verdict == "fail":

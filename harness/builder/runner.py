@@ -34,6 +34,7 @@ from harness.lab import Lab
 from harness.logs import phase
 from harness.plan import SitePlan, plan
 from harness.plan.items import PlannedStep
+from harness.plan.planner import RunProxyKind
 from harness.scenario import model
 from harness.scenario.drivers import MachineDriver, MachineProgress
 from harness.site_build import BuiltSite
@@ -52,9 +53,10 @@ class ScenarioRunner:
                  scenario_file: Path | None = None,
                  driver_factory: Callable[[Lab, model.Scenario], MachineDriver] | None = None,
                  progress: Progress | None = None, boot_proxy_image: str | None = None,
-                 kinds: Kinds | None = None) -> None:
+                 kinds: Kinds | None = None, boot_proxy_kind: RunProxyKind | None = None) -> None:
         self.scenario = scenario
-        self.plan: SitePlan = plan(scenario, boot_proxy_image=boot_proxy_image)
+        self.plan: SitePlan = plan(scenario, boot_proxy_image=boot_proxy_image,
+                                   boot_proxy_kind=boot_proxy_kind)
         self.kinds = kinds or Kinds()
         if driver_factory is not None:
             self.kinds = dataclasses.replace(self.kinds, driver=driver_factory)
@@ -72,6 +74,7 @@ class ScenarioRunner:
         self.power_on_at: dict[str, float] = {}
         self.seen: dict[str, MachineProgress] = {}
         self.stop_errors: list[str] = []
+        self.failure: Exception | None = None   # what stopped the run (its type: host or not)
         self.captures: dict[str, Capture] = {}   # decoded pcaps, kept for the reports
         self.phases: list[tuple[str, float, float]] = []
         # dnsmasq "code,value" options every site DHCP server adds (site-check's DNS/NTP)
@@ -95,6 +98,7 @@ class ScenarioRunner:
             with self._phase("machines"):
                 self._boot()
         except Exception as exc:
+            self.failure = exc
             observed.run_error = describe(exc)
         finally:
             self._observe(observed)

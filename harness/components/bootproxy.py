@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.components.base import Component
-from harness.errors import DependencyError
+from harness.errors import ComponentError, DependencyError, WaitTimeout
+from harness.exitcodes import FAIL
 from harness.lab.lab import Lab
 from harness.lab.waits import Condition, LogLine, ReadyLine, UdpBound
 
@@ -32,6 +34,22 @@ METRICS_PORT = 9467
 # nothing: a site whose WAN blocks the Control Plane's port must still show that)
 SYNCED = (r'"event": ?"(assignments_(updated|cache_loaded)|cp_unreachable|cp_tls_failed'
           r'|cp_bad_answer|cp_garbage)"')
+
+
+class ProxyNotReady(ComponentError):
+    """The Boot Proxy under test never became ready (it died, or never bound or synced):
+    the system under test failed — a verdict (exit 1) — not the host (exit 3)."""
+
+    exit_status = FAIL
+
+
+def wait_proxy_ready(wait: Callable[[], list[Any]]) -> dict[str, Any]:
+    """Run a proxy's readiness ``wait`` (it returns the met conditions' results, the ready
+    line first); its failure becomes :class:`ProxyNotReady` with the same evidence."""
+    try:
+        return dict(wait()[0])
+    except (WaitTimeout, ComponentError) as exc:
+        raise ProxyNotReady(str(exc)) from exc
 
 
 def proxy_ready(with_control_plane: bool) -> list[Condition]:
@@ -130,5 +148,5 @@ class BootProxy(Component):
 
     def wait_ready(self, timeout: float = 15.0) -> None:
         """Ready when it logged its ready event and holds UDP 67 and 4011."""
-        self.ready_info = self.wait_for(*proxy_ready(bool(self.config.cp_url)),
-                                        timeout=timeout)[0]
+        self.ready_info = wait_proxy_ready(lambda: self.wait_for(
+            *proxy_ready(bool(self.config.cp_url)), timeout=timeout))

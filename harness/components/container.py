@@ -30,7 +30,7 @@ from docker.models.containers import Container
 from pyroute2 import NetNS
 
 from harness.components.base import Component
-from harness.components.bootproxy import METRICS_PORT, proxy_ready
+from harness.components.bootproxy import METRICS_PORT, proxy_ready, wait_proxy_ready
 from harness.errors import ComponentError, DependencyError
 from harness.lab import names
 from harness.lab.lab import Lab
@@ -49,6 +49,20 @@ def docker_client() -> docker.DockerClient:
     except docker.errors.DockerException as exc:
         raise DependencyError(f"no Docker engine reachable ({exc}): apt-get install docker.io "
                               "(make setup) and start dockerd") from exc
+
+
+@contextlib.contextmanager
+def engine_answers(what: str) -> Iterator[None]:
+    """Turn the engine going away during ``what`` into a DependencyError (the host's:
+    ``flexlab run`` exits 3). The SDK lets a dead socket through as the ``requests``
+    library's ConnectionError, an OSError, not as one of its own errors."""
+    try:
+        yield
+    except (docker.errors.DockerException, OSError) as exc:
+        if isinstance(exc, docker.errors.APIError):
+            raise  # the engine answered: the caller decides what its no means
+        raise DependencyError(f"the Docker engine stopped answering while {what} ({exc}): "
+                              "is dockerd running?") from exc
 
 
 def image_present(image: str) -> bool:
@@ -200,40 +214,44 @@ class BootProxyContainer(Component):
     def start(self) -> None:
         """Run the container, move the lab interfaces in, open the gate."""
         client = self._client = self._client or docker_client()
-        try:
-            client.images.get(self.image)
-        except docker.errors.ImageNotFound as exc:
-            raise DependencyError(f"image {self.image} is not built here: run `make images`") \
-                from exc
+        with engine_answers(f"looking up {self.image}"):
+            try:
+                client.images.get(self.image)
+            except docker.errors.ImageNotFound as exc:
+                raise DependencyError(f"image {self.image} is not built here: run "
+                                      "`make images`") from exc
         env = {"FLEXLAB_BP_CP_TOKEN": self.cp_token} if self.cp_token else {}
         # the assignment cache lives outside the container: nothing is lost on a restart
         self.state_dir.mkdir(parents=True, exist_ok=True)
         if self.cp_ca:
             shutil.copyfile(self.cp_ca, self.state_dir / "cp-ca.pem")
         since = time.time() - 1
-        self._streams = _Streams(client, self.container, since)
-        try:
-            self._handle = client.containers.run(
-                self.image, ["-c", ENTRY, "sh", *self._args()], entrypoint="/bin/sh",
-                name=self.container, network_mode="none", detach=True,
-                labels={names.DOCKER_LABEL: self.lab.id}, cap_drop=["ALL"],
-                cap_add=["NET_RAW", "NET_BIND_SERVICE"], environment=env,
-                volumes={str(self.state_dir): {"bind": "/var/lib/flexlab", "mode": "rw"}})
-        except docker.errors.APIError as exc:
-            self._streams.close()
-            self._streams = None
-            raise ComponentError(f"docker run {self.image} failed: {exc}") from exc
-        self._streams.follow_logs(self._handle, since)
-        self._handle.reload()
+        with engine_answers(f"starting {self.container}"):
+            self._streams = _Streams(client, self.container, since)
+            try:
+                self._handle = client.containers.run(
+                    self.image, ["-c", ENTRY, "sh", *self._args()], entrypoint="/bin/sh",
+                    name=self.container, network_mode="none", detach=True,
+                    labels={names.DOCKER_LABEL: self.lab.id}, cap_drop=["ALL"],
+                    cap_add=["NET_RAW", "NET_BIND_SERVICE"], environment=env,
+                    volumes={str(self.state_dir): {"bind": "/var/lib/flexlab", "mode": "rw"}})
+            except docker.errors.APIError as exc:
+                self._streams.close()
+                self._streams = None
+                raise ComponentError(f"docker run {self.image} failed: {exc}") from exc
+            self._streams.follow_logs(self._handle, since)
+            self._handle.reload()
         self.pid = int(self._handle.attrs["State"]["Pid"] or 0)
         if not self.pid:
             raise ComponentError(f"container {self.container} has no PID: "
                                  f"{self._handle.attrs['State']}")
         self._move_interfaces()
-        try:
-            gate = self._handle.exec_run(["touch", GATE])
-        except docker.errors.APIError as exc:
-            raise ComponentError(f"could not open the start gate: {exc}\n{self.logs()}") from exc
+        with engine_answers(f"opening {self.container}'s start gate"):
+            try:
+                gate = self._handle.exec_run(["touch", GATE])
+            except docker.errors.APIError as exc:
+                raise ComponentError(f"could not open the start gate: {exc}\n"
+                                     f"{self.logs()}") from exc
         if gate.exit_code != 0:
             raise ComponentError(f"could not open the start gate: {gate.output!r}")
 
@@ -273,8 +291,9 @@ class BootProxyContainer(Component):
         Fails at once, with the last log lines, if Docker reports the container died."""
         if self._streams is None:
             raise ComponentError(f"container {self.container} was not started")
-        self.ready_info = wait_for(_Watched(self, self._streams),
-                                   *proxy_ready(bool(self.cp_url)), timeout=timeout)[0]
+        streams = self._streams
+        self.ready_info = wait_proxy_ready(lambda: wait_for(
+            _Watched(self, streams), *proxy_ready(bool(self.cp_url)), timeout=timeout))
 
     def logs(self) -> str:
         """The container's stdout and stderr."""
@@ -282,7 +301,7 @@ class BootProxyContainer(Component):
             return ""
         try:
             return bytes(self._handle.logs(stdout=True, stderr=True)).decode(errors="replace")
-        except docker.errors.APIError:
+        except (docker.errors.DockerException, OSError):  # gone, or the engine with it
             return self._streams.text() if self._streams else ""
 
     def stop(self) -> None:
@@ -291,12 +310,15 @@ class BootProxyContainer(Component):
             return
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path.write_text(self.logs())
-        with contextlib.suppress(docker.errors.NotFound):
-            self._handle.remove(force=True)
-        if self._streams is not None:
-            self._streams.close()
-        self._handle = None
-        self._streams = None
+        handle, streams = self._handle, self._streams
+        self._handle = self._streams = None
+        try:
+            with engine_answers(f"removing {self.container}"), \
+                    contextlib.suppress(docker.errors.NotFound):
+                handle.remove(force=True)
+        finally:
+            if streams is not None:
+                streams.close()
 
     def artifacts(self) -> list[Path]:
         """The saved container log."""

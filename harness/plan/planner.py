@@ -42,7 +42,7 @@ from harness.plan.site import MGMT, WholeSite, declares_whole_site, whole_site
 from harness.plan.topology import HostRoles, site_topology
 from harness.plan.validate import problems_of
 from harness.scenario.checks import check, machine_macs
-from harness.scenario.model import Scenario, Step
+from harness.scenario.model import ProxySpec, Scenario, Step
 
 # A segment with this many machines gets one reserved address per machine: with
 # --no-ping dnsmasq holds nothing between OFFER and REQUEST, and in a storm of hundreds
@@ -51,13 +51,16 @@ RESERVE_FROM = 100
 PXECLIENT_OPTION = "60,PXEClient"   # a misconfigured site server's option 60 (SITE-2)
 LINK_ACTIONS = ("cut_link", "restore_link", "netem")
 CpVia = Callable[[str, Iterable[str | None]], HostOn]   # (segment, clusters) -> its CP
+RunProxyKind = Literal["container", "process"]   # a run's --boot-proxy-kind
 
 
-def plan(scenario: Scenario, *, boot_proxy_image: str | None = None) -> SitePlan:
+def plan(scenario: Scenario, *, boot_proxy_image: str | None = None,
+         boot_proxy_kind: RunProxyKind | None = None) -> SitePlan:
     """The site plan of ``scenario``; :class:`PlanError` lists every problem otherwise.
 
     ``boot_proxy_image`` is the run's ``--boot-proxy-image``: every proxy that is not
-    dnsmasq then runs as that container."""
+    dnsmasq then runs as that container. ``boot_proxy_kind`` is the run's
+    ``--boot-proxy-kind`` (see :func:`proxy_kind`)."""
     found = [message for _, message in check(scenario)]
     if found:  # names that do not resolve: nothing below could be decided
         raise PlanError(scenario.name, found)
@@ -100,7 +103,7 @@ def plan(scenario: Scenario, *, boot_proxy_image: str | None = None) -> SitePlan
     if extra is not None:
         dhcp_servers = tuple(_whole_site_dhcp(scenario, d, extra, keys, macs)
                              for d in dhcp_servers)
-    proxies = tuple(_proxy(scenario, p.name, macs, boot_proxy_image, cp_via)
+    proxies = tuple(_proxy(scenario, p.name, macs, (boot_proxy_image, boot_proxy_kind), cp_via)
                     for p in scenario.proxies)
     site = SitePlan(
         name=scenario.name, tier=scenario.tier, time_scale=scenario.time_scale,
@@ -305,17 +308,34 @@ def _snooping(scenario: Scenario, roles: HostRoles) -> tuple[SnoopingPlan, ...]:
     return tuple(out)
 
 
+def proxy_kind(spec: ProxySpec, tier: str, run_image: str | None = None,
+               run_kind: RunProxyKind | None = None) -> tuple[ProxyKind, str | None]:
+    """How a proxy of the scenario runs: its kind and image (None: flexlab's own).
+
+    Our proxy runs as a container by default, in every tier: the image is what a site
+    deploys, so it is the system under test. A run's image (``--boot-proxy-image``) puts
+    that image under test in every proxy that is not dnsmasq. ``kind: process`` in the
+    file, or a run's ``--boot-proxy-kind process``, runs our proxy as a plain process for
+    debugging — in the sim tier only for the file's word (the vm tier always deploys the
+    image), in any tier for the run's; a proxy whose file names an image stays that
+    container (a process cannot run someone else's image)."""
+    if spec.kind == "dnsmasq":
+        return "dnsmasq", None
+    if run_image:
+        return "container", run_image
+    if spec.image:
+        return "container", spec.image
+    if run_kind is not None:
+        return run_kind, None
+    if spec.kind == "process" and tier != "vm":
+        return "process", None
+    return "container", None
+
+
 def _proxy(scenario: Scenario, name: str, macs: dict[str, list[str]],
-           run_image: str | None, cp_via: CpVia) -> ProxyPlan:
+           run: tuple[str | None, RunProxyKind | None], cp_via: CpVia) -> ProxyPlan:
     spec = next(p for p in scenario.proxies if p.name == name)
-    kind: ProxyKind = spec.kind
-    image = None
-    if spec.kind != "dnsmasq":
-        # an image (the file's or the run's) means a container; the vm tier always uses
-        # one, as the image is what a site would deploy
-        image = run_image or spec.image
-        if spec.kind == "container" or image or scenario.tier == "vm":
-            kind = "container"
+    kind, image = proxy_kind(spec, scenario.tier, *run)
     served = sorted({mac for m in scenario.machines if m.cluster in spec.clusters
                      for mac in macs[m.name]})
     return ProxyPlan(name=name, kind=kind, image=image, segments=tuple(spec.segments),

@@ -82,7 +82,8 @@ class ProxySpec(Strict):
     segments: list[Name] = Field(min_length=1)
     clusters: list[Name] = Field(default_factory=list, description="clusters it serves")
     kind: Literal["process", "container", "dnsmasq"] = Field(
-        "process", description="our proxy as a process or container, or dnsmasq proxy mode"
+        "container", description="our proxy as a container (the default: the image a site "
+        "deploys) or a plain process (debugging), or dnsmasq proxy mode"
     )
     image: str | None = Field(None, description="Docker image (kind: container)")
     start: Literal["at-start", "by-step"] = "at-start"

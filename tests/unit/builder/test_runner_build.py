@@ -175,8 +175,8 @@ def fake_run(fail: dict[str, str] | None = None,
         site_dhcp=lambda lab, server, built: Fake(log, server.name, fail.get(server.name, "")),
         relay=lambda lab, relay: Fake(log, relay.name, fail.get(relay.name, "")),
         snooping=lambda lab, segment, trusted: log.append(f"snooping {segment}"),
-        proxies={"process": lambda s: Fake(log, f"{s.proxy.kind}-{s.proxy.name}",
-                                           fail.get(s.proxy.name, ""))},
+        proxies={"container": lambda s: Fake(log, f"{s.proxy.kind}-{s.proxy.name}",
+                                             fail.get(s.proxy.name, ""))},
         driver=lambda lab, scenario: FakeDriver(log, fail.get("machines", "")),
         artifacts=lambda profile: (b"kernel", b"initrd"))
     scenario = parse_scenario(SCENARIO)
@@ -205,10 +205,10 @@ def test_items_are_built_in_plan_order_and_unwound_in_reverse() -> None:
         "start site-dhcp0", "ready site-dhcp0",
         "route dhcp0 net-far", "route bp1 net-far", "start relay-far", "ready relay-far",
         "snooping far",
-        "start process-bp1", "ready process-bp1",
+        "start container-bp1", "ready container-bp1",
         "add machines", "power_on n",
         # teardown: the reverse of the build, the lab last
-        "close machines", "stop process-bp1", "stop relay-far", "stop site-dhcp0",
+        "close machines", "stop container-bp1", "stop relay-far", "stop site-dhcp0",
         "close cp", "teardown lab",
     ]
     assert [e.verdict for e in result.expectations] == ["pass"]
@@ -244,7 +244,7 @@ def test_several_teardown_errors_are_all_reported() -> None:
     runner, _ = fake_run({"bp1": "stop", "lab": "teardown"})
     result = runner.run()
     assert result.error is not None
-    assert "process-bp1: ComponentError" in result.error
+    assert "container-bp1: ComponentError" in result.error
     assert "lab: ComponentError: lab would not teardown" in result.error
 
 
@@ -286,7 +286,7 @@ def test_run_never_raises_not_even_for_a_bug(monkeypatch: pytest.MonkeyPatch) ->
 def test_the_planned_kind_picks_the_factory() -> None:
     runner, _ = fake_run()
     made: list[ProxyStart] = []
-    runner.kinds.proxies["process"] = lambda s: made.append(s) or Fake([], "x")  # type: ignore[func-returns-value,index]
+    runner.kinds.proxies["container"] = lambda s: made.append(s) or Fake([], "x")  # type: ignore[func-returns-value,index]
     result = runner.run()
     assert [(s.proxy.name, s.token, s.cp_url) for s in made] == [
         ("bp1", "token-bp1", "http://cp.lan:8000")]

@@ -94,20 +94,30 @@ def test_storm_segment_is_sized_and_its_machines_reserved_in_order() -> None:
 def test_proxy_kind_is_decided_by_kind_image_and_tier() -> None:
     text = LAN + """
 proxies:
-  - {name: proc, segments: [lan]}
+  - {name: dflt, segments: [lan]}
+  - {name: proc, segments: [lan], kind: process}
   - {name: cont, segments: [lan], kind: container}
   - {name: img, segments: [lan], image: "example/bp:2"}
   - {name: dq, segments: [lan], kind: dnsmasq}
 """
-    kinds = {p.name: (p.kind, p.image) for p in planned(text).proxies}
-    assert kinds == {"proc": ("process", None), "cont": ("container", None),
-                     "img": ("container", "example/bp:2"), "dq": ("dnsmasq", None)}
-    run_image = {p.name: (p.kind, p.image)
-                 for p in planned(text, boot_proxy_image="example/bp:9").proxies}
-    assert run_image["proc"] == ("container", "example/bp:9")
+    def kinds(text: str, **run: str) -> dict[str, tuple[str, str | None]]:
+        return {p.name: (p.kind, p.image) for p in planned(text, **run).proxies}
+
+    # the container (the image a site deploys) unless the file says process
+    assert kinds(text) == {"dflt": ("container", None), "proc": ("process", None),
+                           "cont": ("container", None), "img": ("container", "example/bp:2"),
+                           "dq": ("dnsmasq", None)}
+    run_image = kinds(text, boot_proxy_image="example/bp:9")
+    assert run_image["proc"] == run_image["dflt"] == ("container", "example/bp:9")
     assert run_image["dq"] == ("dnsmasq", None)
-    vm = {p.name: p.kind for p in planned(text.replace("name: t", "name: t\ntier: vm")).proxies}
-    assert vm["proc"] == "container" and vm["dq"] == "dnsmasq"
+    # a run's --boot-proxy-kind process debugs our proxy everywhere, not someone's image
+    debug = kinds(text, boot_proxy_kind="process")
+    assert debug == {"dflt": ("process", None), "proc": ("process", None),
+                     "cont": ("process", None), "img": ("container", "example/bp:2"),
+                     "dq": ("dnsmasq", None)}
+    assert kinds(text, boot_proxy_kind="container")["proc"] == ("container", None)
+    vm = kinds(text.replace("name: t", "name: t\ntier: vm"))
+    assert vm["proc"][0] == vm["dflt"][0] == "container" and vm["dq"][0] == "dnsmasq"
 
 
 def test_dnsmasq_proxy_serves_exactly_its_clusters_macs() -> None:
