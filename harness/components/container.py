@@ -37,9 +37,12 @@ from harness.lab.lab import Lab
 from harness.lab.waits import wait_for
 
 DEFAULT_IMAGE = "flexlab/bootproxy:latest"
-GATE = "/tmp/flexlab-go"
-# the shell gate keeps the proxy from binding before its interfaces exist
-ENTRY = (f'while [ ! -e {GATE} ]; do sleep 0.05; done; exec python3 -m bootproxy "$@"')
+STATE = "/var/lib/flexlab"   # the lab's state directory for this proxy, mounted
+GATE_NAME = "start-gate"
+# the shell gate keeps the proxy from binding before its interfaces exist; the harness
+# opens it by creating the file in the mounted state directory (no exec round trip)
+ENTRY = (f'while [ ! -e {STATE}/{GATE_NAME} ]; do sleep 0.02; done; '
+         'exec python3 -m bootproxy "$@"')
 
 
 def docker_client() -> docker.DockerClient:
@@ -202,17 +205,37 @@ class BootProxyContainer(Component):
     def _args(self) -> list[str]:
         ifaces = ",".join(self.lab.link(self.host, s).host_iface for s in self.segments)
         args = ["--name", self.name, "--interfaces", ifaces, "--cache-path",
-                "/var/lib/flexlab/assignments.json", "--http-port", "8080",
+                f"{STATE}/assignments.json", "--http-port", "8080",
                 "--metrics-host", "0.0.0.0", "--metrics-port", str(METRICS_PORT),
                 "--pxe-equivalents", "HW-Client"]
         if self.cp_url:
             args += ["--cp-url", self.cp_url]
         if self.cp_ca:
-            args += ["--cp-ca", "/var/lib/flexlab/cp-ca.pem"]
+            args += ["--cp-ca", f"{STATE}/cp-ca.pem"]
         return args + self.extra_args
 
     def start(self) -> None:
-        """Run the container, move the lab interfaces in, open the gate."""
+        """Run the container, move the lab interfaces in, open the gate. A failure after
+        the container exists removes it: ``with proxy:`` only stops what started."""
+        try:
+            self._start()
+        except BaseException:
+            self._remove_after_failed_start()
+            raise
+
+    def _remove_after_failed_start(self) -> None:
+        """Remove what a failed start left (by name too: the engine may have created the
+        container and failed to say so); never raises over the start's own error."""
+        with contextlib.suppress(Exception):
+            self.stop()
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                self._client.containers.get(self.container).remove(force=True)
+        if self._streams is not None:
+            self._streams.close()
+            self._streams = None
+
+    def _start(self) -> None:
         client = self._client = self._client or docker_client()
         with engine_answers(f"looking up {self.image}"):
             try:
@@ -223,6 +246,7 @@ class BootProxyContainer(Component):
         env = {"FLEXLAB_BP_CP_TOKEN": self.cp_token} if self.cp_token else {}
         # the assignment cache lives outside the container: nothing is lost on a restart
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        (self.state_dir / GATE_NAME).unlink(missing_ok=True)   # closed again on a restart
         if self.cp_ca:
             shutil.copyfile(self.cp_ca, self.state_dir / "cp-ca.pem")
         since = time.time() - 1
@@ -234,7 +258,7 @@ class BootProxyContainer(Component):
                     name=self.container, network_mode="none", detach=True,
                     labels={names.DOCKER_LABEL: self.lab.id}, cap_drop=["ALL"],
                     cap_add=["NET_RAW", "NET_BIND_SERVICE"], environment=env,
-                    volumes={str(self.state_dir): {"bind": "/var/lib/flexlab", "mode": "rw"}})
+                    volumes={str(self.state_dir): {"bind": STATE, "mode": "rw"}})
             except docker.errors.APIError as exc:
                 self._streams.close()
                 self._streams = None
@@ -246,14 +270,7 @@ class BootProxyContainer(Component):
             raise ComponentError(f"container {self.container} has no PID: "
                                  f"{self._handle.attrs['State']}")
         self._move_interfaces()
-        with engine_answers(f"opening {self.container}'s start gate"):
-            try:
-                gate = self._handle.exec_run(["touch", GATE])
-            except docker.errors.APIError as exc:
-                raise ComponentError(f"could not open the start gate: {exc}\n"
-                                     f"{self.logs()}") from exc
-        if gate.exit_code != 0:
-            raise ComponentError(f"could not open the start gate: {gate.output!r}")
+        (self.state_dir / GATE_NAME).touch()
 
     def _move_interfaces(self) -> None:
         target = f"/proc/{self.pid}/ns/net"

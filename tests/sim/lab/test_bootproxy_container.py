@@ -75,3 +75,21 @@ def test_container_dying_during_readiness_fails_at_once_with_its_last_lines(make
     assert "exited with status 2" in str(failed.value)
     assert "unrecognized arguments: --no-such-flag" in str(failed.value)
     assert not docker_client().containers.list(all=True, filters={"name": proxy.container})
+
+
+def test_a_start_failing_after_the_container_exists_removes_it(
+        make_lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``with proxy:`` stops only what started: a start that fails once the container is
+    created (here moving the lab interfaces in) must remove the container itself."""
+    _require_image()
+    lab = make_lab(TOPOLOGY)
+    proxy = BootProxyContainer(lab, "bp1", ["lan"])
+
+    def refuse() -> None:
+        assert docker_client().containers.get(proxy.container)  # it exists by now
+        raise ComponentError("interfaces could not be moved")
+
+    monkeypatch.setattr(proxy, "_move_interfaces", refuse)
+    with pytest.raises(ComponentError, match="could not be moved"), proxy:
+        pass
+    assert not docker_client().containers.list(all=True, filters={"name": proxy.container})
