@@ -69,3 +69,18 @@ def test_a_marked_test_skips_with_the_reason(pytester: pytest.Pytester, tmp_path
     out = result.stdout.str()
     assert pytest_plugin.REQUIREMENT_MARKERS["needs_docker"] in out
     assert f"no Docker engine answers at {where}" in out
+
+
+@pytest.mark.parametrize(("options", "needs"), [((), True),
+                                                (("--flexlab-boot-proxy-kind=process",), False)])
+def test_a_scenario_running_the_container_needs_docker(pytester: pytest.Pytester,
+                                                       options: tuple[str, ...],
+                                                       needs: bool) -> None:
+    """The Boot Proxy runs as its container by default, so its scenario needs the engine;
+    run as a process (debugging) it does not."""
+    smoke = Path(__file__).resolve().parents[2] / "scenarios" / "smoke.yaml"
+    pytester.makefile(".flexlab.yaml", smoke=smoke.read_text())
+    items, _ = pytester.inline_genitems("-p", "no:cacheprovider", "-p", "no:allure_pytest",
+                                        *options)
+    (item,) = items
+    assert (item.get_closest_marker("needs_docker") is not None) is needs

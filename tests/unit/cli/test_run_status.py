@@ -10,7 +10,7 @@ import pytest
 from harness.builder.cli_run import run_status
 from harness.components.bootproxy import ProxyNotReady, wait_proxy_ready
 from harness.errors import ComponentError, DependencyError, FlexlabError, LabError, WaitTimeout
-from harness.exitcodes import FAIL, INCOMPLETE, OK
+from harness.exitcodes import FAIL, INCOMPLETE, OK, USAGE
 from harness.judge.result import ExpectationResult, RunResult
 
 pytestmark = pytest.mark.unit
@@ -58,3 +58,14 @@ def test_a_proxy_that_never_gets_ready_fails_with_its_evidence() -> None:
     with pytest.raises(ProxyNotReady, match="last lines: Traceback") as caught:
         wait_proxy_ready(wait)
     assert run_status(result(error="x"), caught.value) == FAIL
+
+
+def test_an_image_cannot_run_as_a_process(capsys: pytest.CaptureFixture[str]) -> None:
+    from harness import cli
+
+    from .conftest import SMOKE
+
+    status = cli.main(["run", "--boot-proxy-image", "example/bp:1", "--boot-proxy-kind",
+                       "process", str(SMOKE)])
+    assert status == USAGE
+    assert "cannot be combined with --boot-proxy-kind process" in capsys.readouterr().err
