@@ -11,6 +11,7 @@ BadAnswer, not a KeyError three calls later.
 
 from __future__ import annotations
 
+import functools
 import ssl
 from pathlib import Path
 from types import TracebackType
@@ -54,6 +55,13 @@ class ApiError(ControlPlaneError):
         super().__init__(f"{method} {url} → {status} {error}: {detail}")
         self.status = status
         self.body = body
+
+
+@functools.cache
+def _list_of(model: type[BaseModel]) -> TypeAdapter[Any]:
+    """A validator for a JSON list of ``model``, built once per model (building one
+    compiles a schema: too slow to repeat on every poll of the event log)."""
+    return TypeAdapter(list[model])  # type: ignore[valid-type]
 
 
 class BadAnswer(ControlPlaneError):
@@ -126,7 +134,7 @@ class ControlPlaneClient:
         """A JSON list answer parsed as ``model`` items; BadAnswer when one does not fit."""
         body = self._json(method, path, **kwargs)
         try:
-            return TypeAdapter(list[model]).validate_python(body)  # type: ignore[valid-type]
+            return _list_of(model).validate_python(body)
         except ValidationError as error:
             raise BadAnswer(method, path, f"list of {model.__name__}", error) from error
 
