@@ -15,23 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.lab.cleanup import clean, lab_namespaces
-from harness.lab.registry import LabRecord, Registry, process_alive
-from harness.wait import wait_until
+from harness.lab.cleanup import clean
+from harness.lab.registry import LabRecord
+
+from ..lab_owner import assert_left_nothing, wait_for_lab
 
 pytestmark = [pytest.mark.sim, pytest.mark.needs_root]
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def _lab_of(pid: int) -> LabRecord | None:
-    """The registry record owned by ``pid`` once it has started a process, else None."""
-    registry = Registry()
-    for lab_id in registry.lab_ids():
-        record = registry.load(lab_id)
-        if record is not None and record.owner_pid == pid and record.processes:
-            return record
-    return None
 
 
 def test_sigterm_during_a_storm_tears_its_lab_down_and_exits_130(tmp_path: Path) -> None:
@@ -41,8 +32,7 @@ def test_sigterm_during_a_storm_tears_its_lab_down_and_exits_130(tmp_path: Path)
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     record: LabRecord | None = None
     try:
-        record = wait_until(lambda: _lab_of(proc.pid), timeout=120, interval=0.05,
-                            what="the storm to register a lab with a process")
+        record = wait_for_lab(proc, "the storm to register a lab with a process")
         os.kill(proc.pid, signal.SIGTERM)
         _, err = proc.communicate(timeout=120)
     finally:
@@ -54,7 +44,4 @@ def test_sigterm_during_a_storm_tears_its_lab_down_and_exits_130(tmp_path: Path)
     assert proc.returncode == 130, err[-2000:]
     assert "SIGTERM" in err and "Traceback" not in err, err[-4000:]
     assert not (tmp_path / "storm.json").exists()  # stopped, not finished
-    # judged before the finally's clean() could hide a leak: the storm's own teardown
-    assert Registry().load(record.lab_id) is None
-    assert lab_namespaces(record.lab_id) == []
-    assert not [p for p in record.processes if process_alive(p)]
+    assert_left_nothing(record)  # the storm's own teardown (the finally's clean() came later)

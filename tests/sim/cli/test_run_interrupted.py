@@ -16,24 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from harness.lab.cleanup import clean, lab_namespaces, labelled_containers
-from harness.lab.registry import LabRecord, Registry, process_alive
-from harness.wait import wait_until
+from harness.lab.cleanup import clean, labelled_containers
+from harness.lab.registry import LabRecord
+
+from ..lab_owner import assert_left_nothing, wait_for_lab
 
 pytestmark = [pytest.mark.sim, pytest.mark.needs_root]
 
 ROOT = Path(__file__).resolve().parents[3]
 FLEXLAB = Path(sys.executable).with_name("flexlab")
-
-
-def _lab_of(pid: int) -> LabRecord | None:
-    """The registry record owned by ``pid`` once it has started a process, else None."""
-    registry = Registry()
-    for lab_id in registry.lab_ids():
-        record = registry.load(lab_id)
-        if record is not None and record.owner_pid == pid and record.processes:
-            return record
-    return None
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
@@ -45,8 +36,7 @@ def test_signal_during_run_tears_the_lab_down_and_exits_130(
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     record: LabRecord | None = None
     try:
-        record = wait_until(lambda: _lab_of(proc.pid), timeout=120, interval=0.05,
-                            what="flexlab run to register a lab with a process")
+        record = wait_for_lab(proc, "flexlab run to register a lab with a process")
         seen = subprocess.run([str(FLEXLAB), "inspect", "--json", "--lab", record.lab_id],
                               capture_output=True, text=True, timeout=60)
         listed = json.loads(seen.stdout)
@@ -65,11 +55,7 @@ def test_signal_during_run_tears_the_lab_down_and_exits_130(
     assert proc.returncode == 130, err[-2000:]
     assert "Traceback" not in err, err[-4000:]
     assert "cleaning up" in err
-    final = Registry().load(record.lab_id)
-    # judged before the finally's clean() could hide a leak: the run's own teardown
-    assert final is None, f"registry entry left: {final}"
-    assert lab_namespaces(record.lab_id) == []
-    assert not [p for p in record.processes if process_alive(p)]
+    assert_left_nothing(record)  # the run's own teardown (the finally's clean() came later)
     assert labelled_containers(record.lab_id) == []
     doc = json.loads(out)  # --json: still one document, saying what happened
     assert doc["format"] == "flexlab.run/v1" and doc["exit_status"] == 130
@@ -85,8 +71,7 @@ def test_inspect_all_lists_a_leftover_until_clean(tmp_path: Path) -> None:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     record: LabRecord | None = None
     try:
-        record = wait_until(lambda: _lab_of(proc.pid), timeout=120, interval=0.05,
-                            what="flexlab run to register a lab with a process")
+        record = wait_for_lab(proc, "flexlab run to register a lab with a process")
         proc.kill()
         proc.wait()
 
