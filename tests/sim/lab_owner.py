@@ -1,16 +1,22 @@
 """The lab a child process owns, found in the lab registry, and what it left behind.
 
 For the tests that start a real ``flexlab run`` or bench script, signal or kill it once
-its lab has started processes, and judge the teardown from the registry record.
+its lab has started processes, and judge its teardown. What is left is read *before*
+the test's own clean-up (which would remove a leak and hide it), and the clean-up runs
+whatever happened, so the host stays clean.
 """
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
+from collections.abc import Iterator
 
-from harness.lab.cleanup import lab_namespaces
+from harness.lab.cleanup import clean, lab_namespaces, labelled_containers
 from harness.lab.registry import LabRecord, Registry, process_alive
 from harness.wait import wait_until
+
+Child = subprocess.Popen[str] | subprocess.Popen[bytes]
 
 
 def lab_of(pid: int) -> LabRecord | None:
@@ -23,18 +29,27 @@ def lab_of(pid: int) -> LabRecord | None:
     return None
 
 
-def wait_for_lab(proc: subprocess.Popen[str] | subprocess.Popen[bytes],
-                 what: str) -> LabRecord:
-    """The record of the lab ``proc`` registers, once it has started a process."""
-    record: LabRecord = wait_until(lambda: lab_of(proc.pid), timeout=120, interval=0.05,
-                                   what=what)
-    return record
+@contextlib.contextmanager
+def owned_lab(proc: Child, what: str) -> Iterator[LabRecord]:
+    """The record of the lab ``proc`` registers, once it has started a process. On
+    leaving, ``proc`` is killed if it still runs and its lab cleaned, whatever it left."""
+    record: LabRecord | None = None
+    try:
+        record = wait_until(lambda: lab_of(proc.pid), timeout=120, interval=0.05, what=what)
+        yield record
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if record is not None:
+            clean([record.lab_id])
 
 
-def assert_left_nothing(record: LabRecord) -> None:
-    """No registry entry, namespace or live process of ``record``'s lab is left (judge it
-    before any clean-up of the test's own could hide a leak)."""
-    final = Registry().load(record.lab_id)
-    assert final is None, f"registry entry left: {final}"
-    assert lab_namespaces(record.lab_id) == []
-    assert not [p for p in record.processes if process_alive(p)]
+def leftovers(record: LabRecord) -> list[str]:
+    """What of ``record``'s lab still exists: its registry entry, namespaces, live
+    processes, labelled containers (empty when its owner tore it all down)."""
+    left = [f"registry entry {record.lab_id}"] if Registry().load(record.lab_id) else []
+    left += [f"namespace {ns}" for ns in lab_namespaces(record.lab_id)]
+    left += [f"process {p.name} ({p.pid})" for p in record.processes if process_alive(p)]
+    left += [f"container {c}" for c in labelled_containers(record.lab_id)]
+    return left

@@ -15,10 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.lab.cleanup import clean
-from harness.lab.registry import LabRecord
-
-from ..lab_owner import assert_left_nothing, wait_for_lab
+from ..lab_owner import leftovers, owned_lab
 
 pytestmark = [pytest.mark.sim, pytest.mark.needs_root]
 
@@ -30,18 +27,11 @@ def test_sigterm_during_a_storm_tears_its_lab_down_and_exits_130(tmp_path: Path)
         [sys.executable, str(ROOT / "bench" / "storm.py"), "--per-kind", "200",
          "--results", str(tmp_path / "storm.json")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    record: LabRecord | None = None
-    try:
-        record = wait_for_lab(proc, "the storm to register a lab with a process")
+    with owned_lab(proc, "the storm to register a lab with a process") as record:
         os.kill(proc.pid, signal.SIGTERM)
         _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if record is not None:
-            clean([record.lab_id])  # whatever the storm left, so the host stays clean
+        left = leftovers(record)  # the storm's own teardown, before owned_lab cleans up
     assert proc.returncode == 130, err[-2000:]
     assert "SIGTERM" in err and "Traceback" not in err, err[-4000:]
     assert not (tmp_path / "storm.json").exists()  # stopped, not finished
-    assert_left_nothing(record)  # the storm's own teardown (the finally's clean() came later)
+    assert left == []

@@ -16,10 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.lab.cleanup import clean, labelled_containers
-from harness.lab.registry import LabRecord
-
-from ..lab_owner import assert_left_nothing, wait_for_lab
+from ..lab_owner import leftovers, owned_lab
 
 pytestmark = [pytest.mark.sim, pytest.mark.needs_root]
 
@@ -34,9 +31,7 @@ def test_signal_during_run_tears_the_lab_down_and_exits_130(
         [str(FLEXLAB), "run", str(ROOT / "scenarios" / "smoke.yaml"),
          "--reports", str(tmp_path), "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    record: LabRecord | None = None
-    try:
-        record = wait_for_lab(proc, "flexlab run to register a lab with a process")
+    with owned_lab(proc, "flexlab run to register a lab with a process") as record:
         seen = subprocess.run([str(FLEXLAB), "inspect", "--json", "--lab", record.lab_id],
                               capture_output=True, text=True, timeout=60)
         listed = json.loads(seen.stdout)
@@ -46,17 +41,11 @@ def test_signal_during_run_tears_the_lab_down_and_exits_130(
         assert lab["namespaces"] and any(p["alive"] for p in lab["processes"])
         os.kill(proc.pid, signum)
         out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if record is not None:
-            clean([record.lab_id])  # whatever the run left, so the host stays clean
+        left = leftovers(record)  # the run's own teardown, before owned_lab cleans up
     assert proc.returncode == 130, err[-2000:]
     assert "Traceback" not in err, err[-4000:]
     assert "cleaning up" in err
-    assert_left_nothing(record)  # the run's own teardown (the finally's clean() came later)
-    assert labelled_containers(record.lab_id) == []
+    assert left == []
     doc = json.loads(out)  # --json: still one document, saying what happened
     assert doc["format"] == "flexlab.run/v1" and doc["exit_status"] == 130
 
@@ -69,11 +58,11 @@ def test_inspect_all_lists_a_leftover_until_clean(tmp_path: Path) -> None:
         [str(FLEXLAB), "run", str(ROOT / "scenarios" / "smoke.yaml"),
          "--reports", str(tmp_path)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    record: LabRecord | None = None
-    try:
-        record = wait_for_lab(proc, "flexlab run to register a lab with a process")
+    with owned_lab(proc, "flexlab run to register a lab with a process") as record:
         proc.kill()
         proc.wait()
+        # what the leak checks above read is really there after a kill (they can fail)
+        assert any(x.startswith("namespace ") for x in leftovers(record)), leftovers(record)
 
         def inspect(*flags: str) -> list[dict[str, object]]:
             res = subprocess.run([str(FLEXLAB), "inspect", "--json", *flags],
@@ -90,9 +79,4 @@ def test_inspect_all_lists_a_leftover_until_clean(tmp_path: Path) -> None:
         assert res.returncode == 0, res.stdout + res.stderr
         assert json.loads(res.stdout)["labs"][0]["removed"] is True
         assert inspect("--all") == []
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if record is not None:
-            clean([record.lab_id])
+        assert leftovers(record) == []
