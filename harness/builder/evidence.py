@@ -1,58 +1,26 @@
-"""The Control Plane's seed at the start of a run, and what the judge reads at its end.
+"""What the judge reads at the end of a run, collected from what the run built.
 
-Kept beside the runner so that it stays a sequence of plan items: :func:`seed` loads
-the plan's clusters, boot profile, machines, proxies and faults; :func:`observe` fills
-an :class:`~harness.judge.observed.Observed` while the lab still runs.
+Kept beside the runner so that it stays a sequence of plan items: :func:`observe` fills
+an :class:`~harness.judge.observed.Observed` while the lab still runs (addresses, the
+Control Planes' final state, the whole site's facts, snooping drops, container logs);
+:func:`lab_files` adds the lab's captures and logs and the teardown's errors after it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+from harness.components.base import Component
+from harness.components.container import BootProxyContainer
 from harness.components.controlplane import ControlPlane
+from harness.components.snooping import SnoopingSwitch
 from harness.errors import FlexlabError
 from harness.judge.observed import Observed, address_key
+from harness.judge.result import RunResult
 from harness.lab import Lab
-from harness.plan.items import BootProfile, ControlPlaneSeed, SitePlan
-from harness.scenario.model import Fault
+from harness.plan.items import SitePlan
 from harness.site_build import BuiltSite, site_facts
-
-Artifacts = Callable[[BootProfile], tuple[bytes | Path, bytes | Path]]
-
-
-def seed(api: Any, plan: ControlPlaneSeed, artifacts: Artifacts) -> dict[str, str]:
-    """Load the Control Plane with the plan's seed, in order; return each proxy's token."""
-    for c in plan.clusters:
-        api.create_cluster(c.name, c.expected_nodes, mode=c.mode, environment=c.environment)
-    if plan.profile is not None:
-        p = plan.profile
-        kernel, initrd = artifacts(p)
-        api.upload_artifact(p.kernel, kernel)
-        api.upload_artifact(p.initrd, initrd)
-        api.create_profile(p.name, p.kernel, p.initrd, p.cmdline)
-    for m in plan.machines:
-        api.create_machine(m.mac, m.cluster, m.key, m.profile, role=m.role)
-    tokens = {px.name: api.register_proxy(px.name, list(px.clusters), segments=list(px.segments))
-              for px in plan.proxies}
-    for fault in plan.faults:
-        set_fault(api, fault)
-    return tokens
-
-
-def assign(api: Any, plan: ControlPlaneSeed, keys: list[str]) -> None:
-    """Create the machine copies ``keys`` that this seed holds back for an ``assign`` step:
-    from now on the Control Plane assigns them (and the proxies' next sync learns them)."""
-    for m in plan.later:
-        if m.key in keys:
-            api.create_machine(m.mac, m.cluster, m.key, m.profile, role=m.role)
-
-
-def set_fault(api: Any, f: Fault) -> None:
-    """Make the Control Plane misbehave on one endpoint from now on."""
-    api.set_fault(f.endpoint, latency_ms=f.latency_ms, error_rate=f.error_rate, down=f.down,
-                  wrong_answer=f.wrong_answer)
 
 
 def collect_cp_state(cp: ControlPlane | None) -> dict[str, Any]:
@@ -88,19 +56,45 @@ def merge_cp_states(states: list[dict[str, Any]]) -> dict[str, Any]:
             for key in ("machines", "clusters", "conflicts", "events")}
 
 
-def observe(observed: Observed, lab: Lab, cp: ControlPlane | None, plan: SitePlan,
-            site: BuiltSite, more: list[ControlPlane] | None = None) -> None:
+def observe(observed: Observed, lab: Lab, plan: SitePlan, site: BuiltSite, *,
+            cp: ControlPlane | None, more: Sequence[ControlPlane] = (),
+            proxies: Iterable[Component] = (),
+            switches: Iterable[SnoopingSwitch] = ()) -> None:
     """The lab's addresses, the Control Plane's final state (with ``more`` Control
-    Planes', a mixed site's, merged in) and the whole site's facts, read while the lab
-    still runs."""
+    Planes', a mixed site's, merged in), the whole site's facts and the snooping
+    switches' drops, read while the lab still runs."""
+    # a Boot Proxy container's log is only copied out when it stops: copy it now,
+    # the whole site's TLS facts (WAN-3) read it
+    for component in proxies:
+        if isinstance(component, BootProxyContainer) and (text := component.logs()):
+            component.log_path.parent.mkdir(parents=True, exist_ok=True)
+            component.log_path.write_text(text)
     observed.addresses = {address_key(h, s): str(info.address.ip)
                           for (h, s), info in lab.links.items() if info.address is not None}
-    observed.cp_state = merge_cp_states([collect_cp_state(c) for c in (cp, *(more or []))])
+    observed.cp_state = merge_cp_states([collect_cp_state(c) for c in (cp, *more)])
     try:
         log = cp.process.log_path if cp is not None and cp.process is not None else None
         observed.site = site_facts(lab, plan, site, observed.cp_state, log)
     except Exception as exc:  # the whole-site rules then say why they could not judge
         observed.run_error = observed.run_error or f"site facts: {describe(exc)}"
+    try:
+        observed.switch_drops = {sw.segment: sw.port_drops() for sw in switches}
+    except FlexlabError as exc:  # a snooping expectation then fails with this reason
+        observed.run_error = observed.run_error or f"snooping counters: {describe(exc)}"
+
+
+def lab_files(result: RunResult, observed: Observed, lab: Lab | None,
+              stop_errors: list[str]) -> None:
+    """After teardown: the lab's captures and logs into ``result``, its capture counters
+    and the teardown's errors (beside the run's own error, never instead of it) into
+    ``observed``."""
+    if lab is not None:
+        result.pcaps = dict(lab.pcaps)
+        result.logs = [p for p in lab.artifacts() if p.suffix == ".log"]
+        observed.capture_stats = {seg: lab.capture_stats(seg) for seg in result.pcaps}
+    if stop_errors:
+        observed.run_error = "; ".join(filter(None, (
+            observed.run_error, "teardown: " + "; ".join(stop_errors))))
 
 
 def describe(exc: BaseException) -> str:

@@ -4,10 +4,10 @@
 ExitStack, in the plan's order: the lab, the whole site's WAN/DNS/NTP, the Control Plane
 and its seed, site DHCP, relays and their routes, snooping, the at-start proxies, the
 machines through their driver. Steps play through a ``match`` on their type. Teardown
-is the stack unwinding: each exit is wrapped, so a ``stop()`` that raises becomes a
-reported teardown error and never keeps the rest (the lab last) from going. The
-verdicts come from :func:`harness.judge.judge.judge`, the same code that re-judges a
-saved run.
+is the stack unwinding (:mod:`harness.builder.unwind`: a ``stop()`` that raises becomes
+a reported teardown error, never keeps the rest from going). What the judge reads is
+collected by :mod:`harness.builder.evidence`; the verdicts come from
+:func:`harness.judge.judge.judge`, the same code that re-judges a saved run.
 """
 
 from __future__ import annotations
@@ -15,15 +15,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, assert_never
+from typing import assert_never
 
-from harness.builder.evidence import assign, describe, observe, seed, set_fault
+from harness.builder.evidence import describe, lab_files, observe
 from harness.builder.kinds import Kinds, ProxyStart, versions
+from harness.builder.seed import assign, seed, set_fault
+from harness.builder.unwind import Unwinding
 from harness.capture.events import Capture
 from harness.components.base import Component
-from harness.components.container import BootProxyContainer
 from harness.components.controlplane import ControlPlane
 from harness.components.snooping import SnoopingSwitch
 from harness.errors import FlexlabError
@@ -31,7 +32,6 @@ from harness.judge.judge import decode_captures, judge
 from harness.judge.observed import Observed, scenario_data
 from harness.judge.result import RunResult
 from harness.lab import Lab
-from harness.logs import phase
 from harness.plan import SitePlan, plan
 from harness.plan.items import PlannedStep
 from harness.plan.planner import RunProxyKind
@@ -42,7 +42,7 @@ from harness.site_build import BuiltSite
 Progress = Callable[[str, dict[str, MachineProgress]], None]
 
 
-class ScenarioRunner:
+class ScenarioRunner(Unwinding):
     """Builds one scenario's :class:`SitePlan` on this host and returns a :class:`RunResult`.
 
     The plan is made here (``PlanError`` before anything is built); callers may adjust
@@ -50,16 +50,14 @@ class ScenarioRunner:
     component classes to build with (fakes in tests)."""
 
     def __init__(self, scenario: model.Scenario, *, reports_dir: Path = Path("reports"),
-                 scenario_file: Path | None = None,
-                 driver_factory: Callable[[Lab, model.Scenario], MachineDriver] | None = None,
-                 progress: Progress | None = None, boot_proxy_image: str | None = None,
-                 kinds: Kinds | None = None, boot_proxy_kind: RunProxyKind | None = None) -> None:
+                 scenario_file: Path | None = None, progress: Progress | None = None,
+                 boot_proxy_image: str | None = None, kinds: Kinds | None = None,
+                 boot_proxy_kind: RunProxyKind | None = None) -> None:
+        super().__init__(scenario.name)
         self.scenario = scenario
         self.plan: SitePlan = plan(scenario, boot_proxy_image=boot_proxy_image,
                                    boot_proxy_kind=boot_proxy_kind)
         self.kinds = kinds or Kinds()
-        if driver_factory is not None:
-            self.kinds = dataclasses.replace(self.kinds, driver=driver_factory)
         self.reports_dir = reports_dir
         self.scenario_file = scenario_file
         self.progress = progress
@@ -73,13 +71,10 @@ class ScenarioRunner:
         self.tokens: dict[str, str] = {}
         self.power_on_at: dict[str, float] = {}
         self.seen: dict[str, MachineProgress] = {}
-        self.stop_errors: list[str] = []
         self.failure: Exception | None = None   # what stopped the run (its type: host or not)
         self.captures: dict[str, Capture] = {}   # decoded pcaps, kept for the reports
-        self.phases: list[tuple[str, float, float]] = []
         # dnsmasq "code,value" options every site DHCP server adds (site-check's DNS/NTP)
         self.extra_dhcp_options: tuple[str, ...] = ()
-        self._stack = contextlib.ExitStack()
 
     # -- the run -------------------------------------------------------------------
     def run(self) -> RunResult:
@@ -112,35 +107,6 @@ class ScenarioRunner:
             result.error = result.error or f"judge: {describe(exc)}"
         result.finished = time.time()
         return result
-
-    def close(self) -> None:
-        """Unwind everything built, in reverse; never raises (see :attr:`stop_errors`)."""
-        self._stack.close()
-
-    @contextlib.contextmanager
-    def _phase(self, name: str) -> Iterator[None]:
-        start = time.time()
-        try:
-            with phase(name, scenario=self.scenario.name):
-                yield
-        finally:
-            self.phases.append((name, start, time.time()))
-
-    def _on_exit(self, what: str, stop: Callable[[], Any]) -> None:
-        """Call ``stop`` when the run's stack unwinds; an exception it raises is recorded, and
-        the rest of the stack still unwinds."""
-        def call() -> None:
-            try:
-                stop()
-            except Exception as exc:
-                self.stop_errors.append(f"{what}: {describe(exc)}")
-        self._stack.callback(call)
-
-    def start(self, component: Component) -> None:
-        """Start ``component``, stopped when the run unwinds (a failed start too)."""
-        self._on_exit(component.name, component.stop)
-        component.start()
-        component.wait_ready()
 
     # -- build ---------------------------------------------------------------------
     def build_lab(self) -> Lab:
@@ -207,10 +173,9 @@ class ScenarioRunner:
     # -- machines and steps --------------------------------------------------------
     def _boot(self) -> None:
         assert self.lab is not None and self.cp is not None
-        cps, main = self.cps, self.cp
         self.driver = driver = self.kinds.driver(self.lab, self.scenario)
         self._on_exit("machines", driver.close)
-        driver.add([m.driver_plan(cps.get(m.cp_via.host, main).url(m.cp_via.segment))
+        driver.add([m.driver_plan(self.cps.get(m.cp_via.host, self.cp).url(m.cp_via.segment))
                     for m in self.plan.machines])
         started = time.monotonic()
         pending = list(self.plan.steps)
@@ -278,30 +243,14 @@ class ScenarioRunner:
         """What the judge reads, collected while the lab still runs."""
         observed.powered_at, observed.progress = dict(self.power_on_at), dict(self.seen)
         observed.driver = self.driver.kind if self.driver is not None else "none"
-        # a Boot Proxy container's log is only copied out when it stops: copy it now,
-        # the whole site's TLS facts (WAN-3) read it
-        for component in self.proxies.values():
-            if isinstance(component, BootProxyContainer) and (text := component.logs()):
-                component.log_path.parent.mkdir(parents=True, exist_ok=True)
-                component.log_path.write_text(text)
         if self.lab is not None:
-            observe(observed, self.lab, self.cp, self.plan, self.site,
-                    [cp for cp in self.cps.values() if cp is not self.cp])
-        try:
-            observed.switch_drops = {sw.segment: sw.port_drops() for sw in self.switches}
-        except FlexlabError as exc:  # a snooping expectation then fails with this reason
-            observed.run_error = observed.run_error or f"snooping counters: {describe(exc)}"
+            observe(observed, self.lab, self.plan, self.site, cp=self.cp,
+                    more=[cp for cp in self.cps.values() if cp is not self.cp],
+                    proxies=self.proxies.values(), switches=self.switches)
 
     def _judge(self, result: RunResult, observed: Observed) -> RunResult:
-        if self.lab is not None:
-            result.pcaps = dict(self.lab.pcaps)
-            result.logs = [p for p in self.lab.artifacts() if p.suffix == ".log"]
-            observed.capture_stats = {seg: self.lab.capture_stats(seg) for seg in result.pcaps}
-        if self.stop_errors:  # reported beside the run's own error, never instead of it
-            observed.run_error = "; ".join(filter(None, (
-                observed.run_error, "teardown: " + "; ".join(self.stop_errors))))
+        lab_files(result, observed, self.lab, self.stop_errors)
         self.captures, problems = decode_captures(result.pcaps)
         result.error = observed.run_error or next(iter(problems), None)
         result.observed = observed
         return judge(self.scenario, self.plan, self.captures, observed, result)
-

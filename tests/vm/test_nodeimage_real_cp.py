@@ -7,14 +7,17 @@ boots the VM with exactly that cmdline, and checks the machine ends Ready.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from vmhelpers import (
     CP_URL,
+    NodeNet,
     agent_lines,
     boot_node_image,
     needs_qemu,
@@ -23,7 +26,7 @@ from vmhelpers import (
     wait_for_text,
 )
 
-from nodeimage import build_image, initrd_with_ca
+from nodeimage import BuildResult, build_image, initrd_with_ca
 
 pytestmark = [pytest.mark.vm, needs_qemu]
 
@@ -33,8 +36,9 @@ ADMIN = "admin-token-for-vm-tests"
 PROXY = "proxy-token-for-vm-tests-0001"
 
 
-def test_node_registers_and_becomes_ready(tmp_path: Path) -> None:
-    image = build_image()
+def _disk_and_seed(tmp_path: Path, image: BuildResult) -> Path:
+    """A blank 12 GB data disk, and ``seed.json`` for the Control Plane: one standalone
+    cluster, the node image as its boot profile, proxy bp1 and the machine ``MAC``."""
     disk = tmp_path / "data.qcow2"
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "12G"], check=True)
     seed = {
@@ -51,32 +55,54 @@ def test_node_registers_and_becomes_ready(tmp_path: Path) -> None:
                       "profile": "node"}],
     }
     (tmp_path / "seed.json").write_text(json.dumps(seed))
-    with node_net(tmp_path, stub_cp=False) as net:
-        cp_log = tmp_path / "controlplane.log"
-        cp = subprocess.Popen(
-            ["ip", "netns", "exec", net.netns, sys.executable, "-m", "controlplane",
-             "--listen", "10.77.0.1:8080", "--db", str(tmp_path / "cp.sqlite3"),
-             "--admin-token", ADMIN, "--seed", str(tmp_path / "seed.json"),
-             "--public-url", CP_URL, "--lab", "fltest"],
-            cwd=REPO, stdout=cp_log.open("wb"), stderr=subprocess.STDOUT)
-        try:
-            wait_for_text(cp_log, '"ready"', 30, cp)
-            status, boot = ns_json(net.netns, "GET", f"{CP_URL}/api/v1/machines/{MAC}/boot",
-                                   PROXY)
-            assert status == 200, boot
-            cmdline = str(boot["cmdline"])
-            assert f"flexlab.token={boot['join_token']}" in cmdline
-            console = boot_node_image(
-                image.kernel, image.initrd, tmp_path / "boot.log",
-                append=cmdline.replace("console=ttyS0 panic=-1 ", ""), disk=disk,
-                nic_args=["-netdev", f"tap,id=n0,ifname={net.tap},script=no,downscript=no",
-                          "-device", f"virtio-net-pci,netdev=n0,mac={MAC}"],
-                netns=net.netns, memory_mib=3584)
-            status, machine = ns_json(net.netns, "GET", f"{CP_URL}/api/v1/machines/{MAC}",
-                                      ADMIN)
-        finally:
-            cp.terminate()
-            cp.wait(timeout=15)
+    return disk
+
+
+@contextlib.contextmanager
+def _control_plane(net: NodeNet, tmp_path: Path, listen: str, url: str,
+                   *extra: str) -> Iterator[None]:
+    """The real Control Plane in the test namespace, loaded with ``seed.json``, from its
+    ready line until the block ends."""
+    cp_log = tmp_path / "controlplane.log"
+    cp = subprocess.Popen(
+        ["ip", "netns", "exec", net.netns, sys.executable, "-m", "controlplane",
+         "--listen", listen, "--db", str(tmp_path / "cp.sqlite3"),
+         "--admin-token", ADMIN, "--seed", str(tmp_path / "seed.json"),
+         "--public-url", url, "--lab", "fltest", *extra],
+        cwd=REPO, stdout=cp_log.open("wb"), stderr=subprocess.STDOUT)
+    try:
+        wait_for_text(cp_log, '"ready"', 30, cp)
+        yield
+    finally:
+        cp.terminate()
+        cp.wait(timeout=15)
+
+
+def _boot(net: NodeNet, tmp_path: Path, kernel: Path, initrd: Path, cmdline: str,
+          disk: Path) -> str:
+    """Boot the node image on the namespace's tap with the Control Plane's ``cmdline``
+    (its console and panic arguments are the direct boot's own); return the console."""
+    return boot_node_image(
+        kernel, initrd, tmp_path / "boot.log",
+        append=cmdline.replace("console=ttyS0 panic=-1 ", ""), disk=disk,
+        nic_args=["-netdev", f"tap,id=n0,ifname={net.tap},script=no,downscript=no",
+                  "-device", f"virtio-net-pci,netdev=n0,mac={MAC}"],
+        netns=net.netns, memory_mib=3584)
+
+
+def test_node_registers_and_becomes_ready(tmp_path: Path) -> None:
+    image = build_image()
+    disk = _disk_and_seed(tmp_path, image)
+    with (node_net(tmp_path, stub_cp=False) as net,
+          _control_plane(net, tmp_path, "10.77.0.1:8080", CP_URL)):
+        status, boot = ns_json(net.netns, "GET", f"{CP_URL}/api/v1/machines/{MAC}/boot",
+                               PROXY)
+        assert status == 200, boot
+        cmdline = str(boot["cmdline"])
+        assert f"flexlab.token={boot['join_token']}" in cmdline
+        console = _boot(net, tmp_path, image.kernel, image.initrd, cmdline, disk)
+        status, machine = ns_json(net.netns, "GET", f"{CP_URL}/api/v1/machines/{MAC}",
+                                  ADMIN)
     lines = agent_lines(console)
     assert "FLEXLAB-AGENT: registered state=Registered" in lines, "\n".join(lines)
     assert "FLEXLAB-AGENT: ready ok" in lines, lines
@@ -108,58 +134,27 @@ def test_node_verifies_the_cp_certificate_with_the_ca_from_the_boot(
     from another CA it refuses before sending its token, and says why.
     """
     image = build_image()
-    disk = tmp_path / "data.qcow2"
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "12G"], check=True)
+    disk = _disk_and_seed(tmp_path, image)
     url = "https://10.77.0.1:8443"
-    seed = {
-        "clusters": [{"name": "c1", "mode": "standalone", "expected_nodes": 1,
-                      "environment": "test"}],
-        "artifacts": {"vmlinuz": str(image.kernel), "initrd.img": str(image.initrd)},
-        "profiles": [{"name": "node", "kernel": "vmlinuz", "initrd": "initrd.img",
-                      "cmdline": "console=ttyS0 panic=-1 flexlab.poweroff=1 "
-                                 "flexlab.timeurl={cp_url}/api/v1/time "
-                                 "flexlab.cp={cp_url} flexlab.token={join_token} "
-                                 "flexlab.mac={mac}"}],
-        "proxies": [{"name": "bp1", "segments": ["s1"], "clusters": ["c1"], "token": PROXY}],
-        "machines": [{"mac": MAC, "cluster": "c1", "role": "worker", "hostname": "n1",
-                      "profile": "node"}],
-    }
-    (tmp_path / "seed.json").write_text(json.dumps(seed))
     pki = tmp_path / "pki"
-    with node_net(tmp_path, stub_cp=False) as net:
-        cp_log = tmp_path / "controlplane.log"
-        cp = subprocess.Popen(
-            ["ip", "netns", "exec", net.netns, sys.executable, "-m", "controlplane",
-             "--listen", "10.77.0.1:8443", "--db", str(tmp_path / "cp.sqlite3"),
-             "--admin-token", ADMIN, "--seed", str(tmp_path / "seed.json"),
-             "--public-url", url, "--lab", "fltest", "--tls-dir", str(pki),
-             *(["--tls-fault", fault] if fault else [])],
-            cwd=REPO, stdout=cp_log.open("wb"), stderr=subprocess.STDOUT)
-        try:
-            wait_for_text(cp_log, '"ready"', 30, cp)
-            # The test plays the Boot Proxy; under a fault it must not verify to get the data.
-            got = subprocess.run(
-                ["ip", "netns", "exec", net.netns, sys.executable, "-c", _NS_BOOT, url, PROXY,
-                 MAC, "-" if fault else str(pki / "ca.pem")],
-                cwd=REPO, capture_output=True, text=True, timeout=60, check=True)
-            cmdline = str(json.loads(got.stdout)["cmdline"])
-            initrd = initrd_with_ca(image.initrd, pki / "ca.pem", tmp_path / "initrd-ca.img")
-            console = boot_node_image(
-                image.kernel, initrd, tmp_path / "boot.log",
-                append=cmdline.replace("console=ttyS0 panic=-1 ", ""), disk=disk,
-                nic_args=["-netdev", f"tap,id=n0,ifname={net.tap},script=no,downscript=no",
-                          "-device", f"virtio-net-pci,netdev=n0,mac={MAC}"],
-                netns=net.netns, memory_mib=3584)
-            got = subprocess.run(
-                ["ip", "netns", "exec", net.netns, sys.executable, "-c",
-                 "import sys\nfrom controlplane.client import ControlPlaneClient\n"
-                 "with ControlPlaneClient(sys.argv[1], sys.argv[2], verify=False) as cp:\n"
-                 "    print(cp.get_machine(sys.argv[3]).model_dump_json())", url, ADMIN, MAC],
-                cwd=REPO, capture_output=True, text=True, timeout=60, check=True)
-            machine = json.loads(got.stdout)
-        finally:
-            cp.terminate()
-            cp.wait(timeout=15)
+    with (node_net(tmp_path, stub_cp=False) as net,
+          _control_plane(net, tmp_path, "10.77.0.1:8443", url, "--tls-dir", str(pki),
+                         *(["--tls-fault", fault] if fault else []))):
+        # The test plays the Boot Proxy; under a fault it must not verify to get the data.
+        got = subprocess.run(
+            ["ip", "netns", "exec", net.netns, sys.executable, "-c", _NS_BOOT, url, PROXY,
+             MAC, "-" if fault else str(pki / "ca.pem")],
+            cwd=REPO, capture_output=True, text=True, timeout=60, check=True)
+        cmdline = str(json.loads(got.stdout)["cmdline"])
+        initrd = initrd_with_ca(image.initrd, pki / "ca.pem", tmp_path / "initrd-ca.img")
+        console = _boot(net, tmp_path, image.kernel, initrd, cmdline, disk)
+        got = subprocess.run(
+            ["ip", "netns", "exec", net.netns, sys.executable, "-c",
+             "import sys\nfrom controlplane.client import ControlPlaneClient\n"
+             "with ControlPlaneClient(sys.argv[1], sys.argv[2], verify=False) as cp:\n"
+             "    print(cp.get_machine(sys.argv[3]).model_dump_json())", url, ADMIN, MAC],
+            cwd=REPO, capture_output=True, text=True, timeout=60, check=True)
+        machine = json.loads(got.stdout)
     lines = agent_lines(console)
     assert any(x.startswith("FLEXLAB-AGENT: tls ca=/flexlab/cp-ca.pem sha256=") for x in lines)
     if fault is None:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from vmhelpers import failed_expectations, needs_libvirt_python, needs_qemu
 
+from harness.builder.kinds import Kinds
 from harness.builder.runner import ScenarioRunner
 from harness.builder.vm_driver import ExtraNic, VmDriver
 from harness.lab import Lab
@@ -55,7 +56,7 @@ def test_boots_from_second_nic_when_first_has_no_proxy(tmp_path: Path) -> None:
         return driver
 
     runner = ScenarioRunner(parse_scenario(SCENARIO), reports_dir=tmp_path,
-                            driver_factory=factory)
+                            kinds=Kinds(driver=factory))
     result = runner.run()
     assert drivers, result.error
     vm = drivers[0].vms["twonic"]

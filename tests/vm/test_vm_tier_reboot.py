@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from vmhelpers import failed_expectations, needs_libvirt_python, needs_qemu
 
+from harness.builder.kinds import Kinds
 from harness.builder.runner import ScenarioRunner
 from harness.builder.vm_driver import VmDriver, outcome_of
 from harness.lab import Lab
@@ -68,7 +69,8 @@ def test_reset_boots_fresh_os_with_data_intact(tmp_path: Path) -> None:
         drivers.append(driver)
         return driver
 
-    result = ScenarioRunner(scenario, reports_dir=tmp_path, driver_factory=factory).run()
+    result = ScenarioRunner(scenario, reports_dir=tmp_path,
+                            kinds=Kinds(driver=factory)).run()
     assert drivers, result.error
     driver = drivers[0]
     console_file = tmp_path / "labs" / result.lab_id / "consoles" / "node.log"

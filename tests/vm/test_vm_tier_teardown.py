@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from vmhelpers import needs_libvirt_python, needs_qemu
 
+from harness.builder.kinds import Kinds
 from harness.builder.runner import ScenarioRunner
 from harness.builder.vm_driver import VmDriver
 from harness.lab import Lab
@@ -74,7 +75,7 @@ def test_failed_run_leaves_no_domain_tap_disk_or_process(tmp_path: Path) -> None
         seen_running.update({k: bool(vm.dom is not None and vm.dom.isActive())
                              for k, vm in driver.vms.items() if vm.dom is not None})
 
-    result = ScenarioRunner(scenario, reports_dir=tmp_path, driver_factory=factory,
+    result = ScenarioRunner(scenario, reports_dir=tmp_path, kinds=Kinds(driver=factory),
                             progress=watch).run()
     lab_id = result.lab_id
     assert result.error and "scenario timeout" in result.error, result.error
