@@ -61,6 +61,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="alias of --flexlab-keep-lab")
     group.addoption("--boot-proxy-image", default=None, dest="boot_proxy_image",
                     help="alias of --flexlab-boot-proxy-image")
+    group.addoption("--boot-proxy-kind", choices=("container", "process"), default=None,
+                    dest="boot_proxy_kind", help="alias of --flexlab-boot-proxy-kind")
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
