@@ -165,23 +165,34 @@ class Facts(Strict):
     firmware: Literal["efi", "bios"]
     vendor: str = Field(max_length=256)
     clock_unix: float
-    clock_source: Literal["ntp"] | None = Field(
-        None, description="set when the node synced its clock from the site's time source "
-        "(DHCP option 42); clock_offset_s then says how far off it still is")
+    clock_source: Literal["ntp", "http"] | None = Field(
+        None, description="how the node measured clock_offset_s: 'ntp' after syncing from "
+        "the site's time source (DHCP option 42); 'http' where the site offers no NTP, by a "
+        "two-way exchange with the Control Plane's GET /api/v1/time (clock_error_s then "
+        "bounds the measurement)")
     clock_server: str | None = Field(
-        None, max_length=256, description="the NTP server clock_offset_s was measured against")
+        None, max_length=256, description="what clock_offset_s was measured against: the "
+        "NTP server, or the time URL for 'http'")
     clock_offset_s: float | None = Field(
-        None, description="the node's clock minus the NTP server's, measured after the sync "
-        "without changing the clock; judged instead of clock_unix, which also carries the "
-        "request's transit time")
+        None, allow_inf_nan=False, description="the node's clock minus the reference's, "
+        "measured on the node without changing the clock; judged instead of clock_unix, "
+        "which also carries the request's transit time")
+    clock_error_s: float | None = Field(
+        None, ge=0, allow_inf_nan=False, description="with clock_source 'http' (and only "
+        "then): half the round trip of the exchange clock_offset_s comes from, the most it "
+        "can be off; the clock is rejected only when it is beyond the limit by more")
 
     @model_validator(mode="after")
     def _offset_with_source(self) -> Facts:
-        """An NTP-measured offset is only judged with the server it was measured against."""
+        """A measured offset is only judged with what it was measured against, and a
+        two-way HTTP one only with its error bound (without it, a slow exchange could
+        not be told from a skewed clock)."""
         given = (self.clock_source is not None, self.clock_server is not None,
                  self.clock_offset_s is not None)
         if any(given) and not all(given):
             raise ValueError("clock_source, clock_server and clock_offset_s go together")
+        if (self.clock_source == "http") != (self.clock_error_s is not None):
+            raise ValueError("clock_error_s goes with clock_source 'http', and only with it")
         return self
 
 

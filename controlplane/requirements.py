@@ -39,7 +39,7 @@ def check_requirements(facts: Facts, cp_clock: float) -> list[str]:
     """Return the reasons `facts` fail the requirements; empty means the node may join.
 
     `cp_clock` is the Control Plane's clock when the registration arrived: the
-    reference for the node's `clock_unix` only when the node reports no NTP-measured
+    reference for the node's `clock_unix` only when the node reports no measured
     offset (see _clock_reasons).
     """
     reasons: list[str] = []
@@ -61,19 +61,31 @@ def check_requirements(facts: Facts, cp_clock: float) -> list[str]:
 def _clock_reasons(facts: Facts, cp_clock: float) -> list[str]:
     """The clock must be within MAX_CLOCK_SKEW_S of the site's time source.
 
-    A node that synced by NTP reports its residual offset from that server, measured
-    on the node; that is the figure judged. Comparing ``clock_unix`` with the Control
-    Plane's clock at arrival would also count the request's transit and processing
-    (1-2 s for a VM under TCG on a loaded host) and reject a synced clock. Only when
-    no NTP was offered is the Control Plane's clock the reference.
+    The node measures its own offset and that is the figure judged: by NTP when the
+    site offers it (option 42), else by a two-way exchange with the Control Plane's
+    ``GET /api/v1/time`` (stamp, request, stamp: the server's time falls between the
+    stamps, so the offset is known to within half the round trip, ``clock_error_s``).
+    Comparing ``clock_unix`` with the Control Plane's clock at arrival would also count
+    the request's transit and the time a slow guest takes to build and send it after
+    the stamp (1-2 s for a VM under TCG on a loaded host) and reject a good clock. A
+    two-way offset is rejected only when it is beyond the limit by more than its bound:
+    a clock that is really off (seconds) still is. Only a node that measured nothing
+    is judged by ``clock_unix`` against this clock at arrival.
     """
-    if facts.clock_source == "ntp" and facts.clock_offset_s is not None:
-        offset = facts.clock_offset_s
+    offset = facts.clock_offset_s
+    limit = f"{MAX_CLOCK_SKEW_S:g} s"
+    if facts.clock_source == "ntp" and offset is not None:
         if abs(offset) > MAX_CLOCK_SKEW_S:
             return [f"clock offset {offset:+.3f} s from NTP server {facts.clock_server} "
-                    f"exceeds {MAX_CLOCK_SKEW_S:g} s"]
+                    f"exceeds {limit}"]
+        return []
+    if facts.clock_source == "http" and offset is not None and facts.clock_error_s is not None:
+        error = facts.clock_error_s
+        if abs(offset) - error > MAX_CLOCK_SKEW_S:
+            return [f"clock offset {offset:+.3f} s +/- {error:.3f} s from the Control "
+                    f"Plane's time (two-way HTTP to {facts.clock_server}) exceeds {limit}"]
         return []
     skew = facts.clock_unix - cp_clock
     if abs(skew) > MAX_CLOCK_SKEW_S:
-        return [f"clock skew {skew:+.3f} s exceeds {MAX_CLOCK_SKEW_S:g} s"]
+        return [f"clock skew {skew:+.3f} s exceeds {limit}"]
     return []
