@@ -23,6 +23,7 @@ import sys
 from typing import Any
 
 from harness import __version__
+from harness.cli_common import add_json_flag
 from harness.cliout import emit, error_body
 from harness.errors import FlexlabError
 from harness.exitcodes import FAIL, INCOMPLETE, INTERRUPTED, OK, USAGE, status_of
@@ -215,31 +216,25 @@ def build_parser(*, complete: bool = False) -> argparse.ArgumentParser:
                         "msg) (default: text)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def json_flag(p: argparse.ArgumentParser, command: str) -> None:
-        p.add_argument("--json", action="store_true",
-                       help=f"one JSON document (format flexlab.{command}/v1) on stdout")
-
     p = sub.add_parser("demo", help="run the smoke scenario end to end and print where its "
                        "report is")
     p.add_argument("--reports", default="reports", help="where to write the report (reports/)")
     p.add_argument("--dhcp-only", action="store_true",
                    help="only the lab check: site DHCP leases an address to one client")
-    p.add_argument("--json", action="store_true",
-                   help="one JSON document on stdout (flexlab.run/v1; with --dhcp-only "
-                   "flexlab.demo/v1)")
+    add_json_flag(p, "run", also="with --dhcp-only flexlab.demo/v1")
     p.set_defaults(func=_cmd_demo)
 
     _delegated(sub, "run", complete)
 
     p = sub.add_parser("validate", help="check scenario files; errors as file:line: message")
     p.add_argument("files", nargs="+", metavar="FILE")
-    json_flag(p, "validate")
+    add_json_flag(p, "validate")
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("schema", help="print the scenario JSON Schema (generated from the models)")
     p.add_argument("--write", action="store_true",
                    help="write it to scenarios/scenario.schema.json")
-    json_flag(p, "schema")
+    add_json_flag(p, "schema")
     p.set_defaults(func=_cmd_schema)
 
     p = sub.add_parser(
@@ -254,7 +249,7 @@ def build_parser(*, complete: bool = False) -> argparse.ArgumentParser:
     p.add_argument("--lab", action="append", metavar="ID", help="a lab id (repeatable)")
     p.add_argument("--all", action="store_true", help="every registered lab")
     p.add_argument("--force", action="store_true", help="with --all: also labs still in use")
-    json_flag(p, "clean")
+    add_json_flag(p, "clean")
     p.set_defaults(func=_cmd_clean)
 
     p = sub.add_parser(
@@ -268,7 +263,7 @@ def build_parser(*, complete: bool = False) -> argparse.ArgumentParser:
                    help="also labs whose owner is gone, and labelled containers/VMs with no "
                    "registry entry")
     p.add_argument("--lab", action="append", metavar="ID", help="only this lab (repeatable)")
-    json_flag(p, "inspect")
+    add_json_flag(p, "inspect")
     p.set_defaults(func=_cmd_inspect)
 
     for command in ("check-pcap", "report", "bootproxy", "cp", "site-check", "certify",

@@ -16,9 +16,10 @@ from rich.text import Text
 
 from harness.builder.reporting import publish
 from harness.builder.runner import ScenarioRunner
+from harness.cli_common import add_json_flag, command_parser
 from harness.cliout import emit
 from harness.errors import FlexlabError
-from harness.exitcodes import FAIL, INCOMPLETE, OK, USAGE, status_of
+from harness.exitcodes import FAIL, INCOMPLETE, INTERRUPTED, OK, USAGE, status_of
 from harness.judge.result import RunResult
 from harness.plan import PlanError
 from harness.reports.junit import run_suite, write_junit
@@ -58,12 +59,13 @@ def summary_table(result: RunResult) -> Table:
 
 def build_parser() -> argparse.ArgumentParser:
     """Arguments of ``flexlab run`` (exposed for completion and tests)."""
-    parser = argparse.ArgumentParser(
-        prog="flexlab run",
-        description="Run scenario files on this host (root). Exit 0 every run passed, 1 a "
-        "run failed, 2 a scenario file is unusable, 3 a run could not finish for the host's "
-        "or a service's sake (not root, a missing program, Docker or a daemon down: no "
-        "verdict), 130 interrupted (SIGINT/SIGTERM: the lab is torn down first).")
+    parser = command_parser("run", "Run scenario files on this host (root).", {
+        OK: "every run passed",
+        FAIL: "a run failed",
+        USAGE: "a scenario file is unusable",
+        INCOMPLETE: "a run could not finish for the host's or a service's sake (not root, a "
+        "missing program, Docker or a daemon down: no verdict)",
+        INTERRUPTED: "interrupted (SIGINT/SIGTERM: the lab is torn down first)"})
     parser.add_argument("scenarios", nargs="+", metavar="SCENARIO")
     parser.add_argument("--tier", choices=("sim", "vm"), help="override the scenario's tier")
     parser.add_argument("--reports", default="reports", help="output directory (reports/)")
@@ -72,9 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--boot-proxy-kind", choices=("container", "process"),
                         help="run our Boot Proxy as a container (the default) or as a plain "
                         "process in its lab host (debugging); dnsmasq proxies stay dnsmasq")
-    parser.add_argument("--json", action="store_true",
-                        help="one JSON document (format flexlab.run/v1) on stdout; progress "
-                        "and the summary table go to stderr")
+    add_json_flag(parser, "run", also="progress and the summary table go to stderr")
     parser.add_argument("--junit", type=Path, metavar="PATH",
                         help="also write JUnit XML: one test case per expectation and per "
                         "conformance rule of each run")

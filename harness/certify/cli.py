@@ -41,6 +41,7 @@ from harness.certify.keys import default_key, fingerprint, load_private_key
 from harness.certify.redfish import PowerOn, power_on
 from harness.certify.timings import REGISTER_PATH, machine_addresses, phase_times
 from harness.certify.watch import PHASE_TEXT, boot_view, read_capture
+from harness.cli_common import add_json_flag, command_parser
 from harness.cliout import emit, error_body
 from harness.errors import DependencyError, FlexlabError
 from harness.exitcodes import FAIL, INCOMPLETE, INTERRUPTED, OK, USAGE
@@ -59,20 +60,18 @@ Out = Callable[[str], None]
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line (the lead mounts it as ``flexlab certify``)."""
-    p = argparse.ArgumentParser(
-        prog="flexlab certify",
-        description="Certify one machine for KubeFlex: run a Boot Proxy and a Control Plane on "
+    p = command_parser(
+        "certify",
+        "Certify one machine for KubeFlex: run a Boot Proxy and a Control Plane on "
         "IF for MAC only, boot the machine into the node image, check x86-64, >= 2 cores, "
         ">= 3 GB RAM, >= 10 GB disk, PXE from MAC, EFI or BIOS, clock within 1 s, the "
         "conformance rules on its boot, and write an ed25519-signed bundle for "
         "`flexlab verify` or `ssh-keygen -Y verify`. It only answers MAC (and, with "
-        "--redfish or --ipmi, talks to that BMC). "
-        "Exit 0 certified, 1 not certified, 2 bad command line or input, 3 could not run "
-        "here, 130 interrupted.")
+        "--redfish or --ipmi, talks to that BMC).",
+        {OK: "certified", FAIL: "not certified", USAGE: "bad command line or input",
+         INCOMPLETE: "could not run here", INTERRUPTED: "interrupted"})
     p.add_argument("--iface", required=True, help="interface on the machine's LAN (needs IPv4)")
-    p.add_argument("--json", action="store_true",
-                   help="one JSON document (format flexlab.certify/v1) on stdout; progress "
-                   "goes to stderr")
+    add_json_flag(p, "certify", also="progress goes to stderr")
     p.add_argument("--mac", required=True, help="MAC of the NIC the machine PXE-boots from")
     p.add_argument("--out", type=Path, default=None,
                    help="output directory (default ./certify-<mac>-<UTC time>)")

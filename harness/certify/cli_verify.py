@@ -13,26 +13,26 @@ from pathlib import Path
 from harness.certify.errors import BundleError
 from harness.certify.keys import load_public_key
 from harness.certify.verify import verify_bundle
+from harness.cli_common import add_json_flag, command_parser
 from harness.cliout import emit
 from harness.exitcodes import FAIL, OK, USAGE
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Arguments of ``flexlab verify`` (exposed for completion and tests)."""
-    parser = argparse.ArgumentParser(
-        prog="flexlab verify",
-        description="Check a certification bundle made by `flexlab certify`: the OpenSSH "
+    parser = command_parser(
+        "verify",
+        "Check a certification bundle made by `flexlab certify`: the OpenSSH "
         "(SSHSIG) ed25519 signature over SHA256SUMS, every file's sha256 and size, no extra "
         "or missing files, and (with --pubkey) that the signer is that key. The same "
-        "signature verifies with `ssh-keygen -Y verify` (docs/CERTIFY.md). Exit 0 VALID, "
-        "1 INVALID, 2 bad command line or --pubkey.")
+        "signature verifies with `ssh-keygen -Y verify` (docs/CERTIFY.md).",
+        {OK: "VALID", FAIL: "INVALID", USAGE: "bad command line or --pubkey"})
     parser.add_argument("bundle", type=Path, help="the .tar.gz bundle")
     parser.add_argument("--pubkey", type=Path, default=None,
                         help="the signer's key you expect: an OpenSSH public key (.pub or "
                         "allowed_signers line), a PEM public or private key, or base64 of "
                         "the 32 raw bytes")
-    parser.add_argument("--json", action="store_true",
-                        help="one JSON document (format flexlab.verify/v1) on stdout")
+    add_json_flag(parser, "verify")
     return parser
 
 
