@@ -130,8 +130,7 @@ class ScenarioRunner(Unwinding):
             # a mixed site has two: the cloud one and the site's; each is loaded with its
             # own clusters, machines and proxies
             for cp_plan, cp_seed in p.control_planes():
-                cp = (kinds.control_plane(lab, p, self.site) if cp_plan is p.control_plane
-                      else kinds.control_plane(lab, p, self.site, cp_plan))
+                cp = kinds.control_plane(lab, p, self.site, cp_plan)
                 self.cps[cp_plan.host] = cp
                 self.cp = self.cp or cp
                 self._on_exit("control plane" if cp is self.cp else cp_plan.name, cp.close)
@@ -231,10 +230,7 @@ class ScenarioRunner(Unwinding):
                     assign(self.cps[cp_plan.host].api, cp_seed, keys)
             case model.WanStep():
                 assert self.site.wan is not None  # the checks refuse a WAN step without one
-                if step.action == "wan_down":
-                    self.site.wan.down()
-                else:
-                    self.site.wan.up()
+                self.site.wan.set_up(step.action == "wan_up")
             case _:
                 assert_never(step)
 

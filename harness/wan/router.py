@@ -213,6 +213,13 @@ class WanRouter(Component):
         self._event("up")
         self.wait_ready(timeout)
 
+    def set_up(self, up: bool) -> None:
+        """:meth:`up` or :meth:`down`, as a ``wan_up``/``wan_down`` step says."""
+        if up:
+            self.up()
+        else:
+            self.down()
+
     def set_impairment(self, loss_pct: float = 0.0, latency_ms: int = 0) -> None:
         """Drop ``loss_pct`` % of frames (nftables ``numgen random`` in the lab's switch)
         and delay them ``latency_ms`` in each direction of the WAN link. Latency needs

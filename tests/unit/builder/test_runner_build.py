@@ -170,7 +170,7 @@ def fake_run(fail: dict[str, str] | None = None,
         "machines": [], "clusters": [], "conflicts": [], "events": []}
     kinds = Kinds(
         lab=lambda topology, _reports: _failing(FakeLab(log, topology), fail.get("lab", "")),
-        control_plane=lambda lab, site, built: FakeCp(log, fail.get("cp", ""), state),
+        control_plane=lambda lab, site, built, which=None: FakeCp(log, fail.get("cp", ""), state),
         whole_site=lambda stack, lab, site: BuiltSite(),
         site_dhcp=lambda lab, server, built: Fake(log, server.name, fail.get(server.name, "")),
         relay=lambda lab, relay: Fake(log, relay.name, fail.get(relay.name, "")),
