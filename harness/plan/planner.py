@@ -253,11 +253,18 @@ def _dhcp_servers(scenario: Scenario, roles: HostRoles,
     return tuple(out)
 
 
+def site_dhcp_on(scenario: Scenario, roles: HostRoles, segment: str | None) -> list[str]:
+    """The hosts of the site DHCP servers on ``segment``, in ``site_dhcp`` order: what the
+    word ``site-dhcp`` means in a relay's ``forwards_to``, a snooping trust list or a
+    step's ``host:`` there."""
+    return [h for h, d in zip(roles.dhcp_hosts, scenario.site_dhcp, strict=True)
+            if d.segment == segment]
+
+
 def servers_on(scenario: Scenario, roles: HostRoles, segment: str) -> tuple[str, ...]:
     """Hosts answering DHCP on ``segment``: its site DHCP servers, then its proxies."""
-    dhcp = [h for h, d in zip(roles.dhcp_hosts, scenario.site_dhcp, strict=True)
-            if d.segment == segment]
-    return (*dhcp, *(p.name for p in scenario.proxies if segment in p.segments))
+    return (*site_dhcp_on(scenario, roles, segment),
+            *(p.name for p in scenario.proxies if segment in p.segments))
 
 
 def _relays(scenario: Scenario, roles: HostRoles) -> tuple[RelayPlan, ...]:
@@ -285,8 +292,7 @@ def _forwarded(scenario: Scenario, roles: HostRoles, upstream: str,
     everyone = servers_on(scenario, roles, upstream)
     if names is None:
         return set(everyone)
-    dhcp = {h for h, d in zip(roles.dhcp_hosts, scenario.site_dhcp, strict=True)
-            if d.segment == upstream}
+    dhcp = set(site_dhcp_on(scenario, roles, upstream))
     return {h for h in everyone
             if h in names or ("site-dhcp" in names and h in dhcp)}
 
@@ -300,8 +306,7 @@ def _snooping(scenario: Scenario, roles: HostRoles) -> tuple[SnoopingPlan, ...]:
         trusted = [relay_of[seg.name]] if seg.name in relay_of else []
         for name in seg.snooping.trusted:
             if name == "site-dhcp":
-                trusted += [h for h, d in zip(roles.dhcp_hosts, scenario.site_dhcp, strict=True)
-                            if d.segment == seg.name]
+                trusted += site_dhcp_on(scenario, roles, seg.name)
             else:
                 trusted.append(name)
         out.append(SnoopingPlan(seg.name, tuple(trusted)))
@@ -365,8 +370,7 @@ def link_host(scenario: Scenario, roles: HostRoles, name: str, segment: str | No
     """The lab host behind a step's ``host:``: 'site-dhcp' (the server on that segment),
     a machine group (its segment's attachment), else a proxy or ``cp`` by name."""
     if name == "site-dhcp":
-        on = [h for h, d in zip(roles.dhcp_hosts, scenario.site_dhcp, strict=True)
-              if d.segment == segment]
+        on = site_dhcp_on(scenario, roles, segment)
         return on[0] if on else name
     for m in scenario.machines:
         if m.name == name:
