@@ -42,6 +42,20 @@ class HostOn:
         return f"{self.host}@{self.segment}"
 
 
+class ServedOnSegment:
+    """A site service run by lab host ``host`` for clients on ``segment`` (the plans of
+    the site DHCP, DNS and NTP servers): the fields come from each plan's dataclass."""
+
+    host: str
+    segment: str
+
+    @property
+    def address(self) -> HostOn:
+        """Where its clients reach it (a DHCP server's option 54, the DNS or NTP server
+        announced to clients): its host's link on its segment."""
+        return HostOn(self.host, self.segment)
+
+
 # -- the Control Plane -----------------------------------------------------------------
 CpPlacement = Literal["every-segment", "site", "cloud"]
 
@@ -146,7 +160,7 @@ class ReservedPool:
 
 
 @dataclass(frozen=True)
-class DhcpServerPlan:
+class DhcpServerPlan(ServedOnSegment):
     """One site DHCP server (dnsmasq or Kea) on host ``host`` serving ``segment``.
 
     Whole site: ``router`` is the segment's gateway (option 3), ``dns`` and ``ntp`` the
@@ -166,11 +180,6 @@ class DhcpServerPlan:
     domain: str | None = None
     ddns: bool = False
     hostnames: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def address(self) -> HostOn:
-        """Where clients see it (option 54)."""
-        return HostOn(self.host, self.segment)
 
 
 @dataclass(frozen=True)
@@ -322,7 +331,7 @@ class RuleInputs:
 # ports, WireGuard), None until scenarios declare ``wan:``; the Control Plane may then
 # move to the cloud host, and consumers' ``cp_via`` follows it.
 @dataclass(frozen=True)
-class DnsPlan:
+class DnsPlan(ServedOnSegment):
     """The site's DNS server (BIND; RFC 2136 updates for ``zone``, TSIG-signed), announced
     in DHCP option 6; ``updates`` says who places node names (control-plane, dhcp, none)."""
 
@@ -332,24 +341,14 @@ class DnsPlan:
     reverse: bool = True
     updates: str = "control-plane"
 
-    @property
-    def address(self) -> HostOn:
-        """Where clients ask."""
-        return HostOn(self.host, self.segment)
-
 
 @dataclass(frozen=True)
-class NtpPlan:
+class NtpPlan(ServedOnSegment):
     """The site's time source (chrony); ``offered``: announced in DHCP option 42."""
 
     host: str
     segment: str
     offered: bool = True
-
-    @property
-    def address(self) -> HostOn:
-        """Where clients ask."""
-        return HostOn(self.host, self.segment)
 
 
 # -- the plan --------------------------------------------------------------------------
