@@ -21,7 +21,7 @@ import ssl
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -312,31 +312,28 @@ class ControlPlaneClient:
         return resp.status_code
 
 
+@dataclass(eq=False)
 class AssignmentSync:
-    """Keeps an `AssignmentStore` current: long-poll loop with backoff, plus heartbeats."""
+    """Keeps an `AssignmentStore` current: long-poll loop with backoff, plus heartbeats.
 
-    def __init__(
-        self,
-        store: AssignmentStore,
-        client: ControlPlaneClient,
-        registry: Registry,
-        *,
-        wait: float = 30.0,
-        heartbeat_interval: float = 15.0,
-        version: str = "0",
-        segments: list[str] | None = None,
-        max_backoff: float = 30.0,
-    ) -> None:
-        self.store = store
-        self.client = client
-        self.registry = registry
-        self.wait = wait
-        self.heartbeat_interval = heartbeat_interval
-        self.version = version
-        self.segments = segments or []
-        self.max_backoff = max_backoff
-        self.first_sync = asyncio.Event()
-        self.tls = CpTlsStatus(registry)
+    A dataclass: its constructor only stores what it is given, plus the
+    first-sync event and the CP TLS status it reports through `registry`.
+    """
+
+    store: AssignmentStore
+    client: ControlPlaneClient
+    registry: Registry
+    _: KW_ONLY
+    wait: float = 30.0
+    heartbeat_interval: float = 15.0
+    version: str = "0"
+    segments: list[str] = field(default_factory=list)
+    max_backoff: float = 30.0
+    first_sync: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    tls: CpTlsStatus = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tls = CpTlsStatus(self.registry)
 
     def _failed(self, exc: BaseException) -> str:
         """Sort a transport error into `tls` (with its reason logged) or `unreachable`."""

@@ -14,6 +14,7 @@ import logging
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from bootproxy.dhcp.codec import BOOTREPLY, DhcpPacket, MessageType, Opt, parse
@@ -46,32 +47,25 @@ def is_foreign_proxy_offer(packet: DhcpPacket, own_addresses: set[str]) -> str |
     return server
 
 
+@dataclass(eq=False, kw_only=True)
 class ConflictWatch(asyncio.DatagramProtocol):
-    """Listener on UDP 68 of one interface that reports foreign proxy offers to served MACs."""
+    """Listener on UDP 68 of one interface that reports foreign proxy offers to served MACs.
 
-    def __init__(
-        self,
-        *,
-        iface: str,
-        own_addresses: set[str],
-        served: Callable[[str], bool],
-        registry: Registry,
-        report: Reporter | None = None,
-        port: int = CLIENT_PORT,
-        bind_device: bool = True,
-        repeat_after: float = 60.0,
-    ) -> None:
-        self.iface = iface
-        self.own_addresses = own_addresses
-        self.served = served
-        self.registry = registry
-        self.report = report
-        self.port = port
-        self.bind_device = bind_device
-        self.repeat_after = repeat_after
-        self.transport: asyncio.DatagramTransport | None = None
-        self._last_report: dict[tuple[str, str], float] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+    A dataclass: its constructor only stores what it is given (eq=False keeps
+    identity equality and hashing, as for any protocol object).
+    """
+
+    iface: str
+    own_addresses: set[str]
+    served: Callable[[str], bool]
+    registry: Registry
+    report: Reporter | None = None
+    port: int = CLIENT_PORT
+    bind_device: bool = True
+    repeat_after: float = 60.0
+    transport: asyncio.DatagramTransport | None = field(default=None, init=False)
+    _last_report: dict[tuple[str, str], float] = field(default_factory=dict, init=False)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False)
 
     async def start(self) -> None:
         """Bind UDP 68 on the interface (shared with any DHCP client via SO_REUSEADDR)."""
