@@ -16,7 +16,7 @@ from typing import Any
 
 from controlplane.client import ControlPlaneClient, verify_context
 from harness.components.base import Component
-from harness.components.controlplane_process import controlplane_argv
+from harness.components.controlplane_process import controlplane_argv, controlplane_env
 from harness.lab.lab import Lab
 from harness.lab.nsthread import NamespaceWorker
 from harness.lab.waits import HttpOk, ReadyLine, TcpListening
@@ -98,11 +98,12 @@ class ControlPlane(Component):
             if self.tls_fault:
                 args += ["--tls-fault", self.tls_fault]
         args += list(self.extra_args)
-        return controlplane_argv(f"0.0.0.0:{self.port}", self.db, self.admin_token, args)
+        return controlplane_argv(f"0.0.0.0:{self.port}", self.db, args)
 
     def start(self) -> None:
         """Start (or restart after stop(): the store is kept)."""
-        self.process = self.lab.start_process(self.name, self.argv(), self.host)
+        self.process = self.lab.start_process(self.name, self.argv(), self.host,
+                                              env=controlplane_env(self.admin_token))
 
     def wait_ready(self, timeout: float = 20.0) -> None:
         """Ready when it printed its ready line, listens, and answers /healthz from the lab."""

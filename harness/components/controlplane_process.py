@@ -19,12 +19,22 @@ from harness.errors import ComponentError
 from harness.lab.process import LabProcess
 from harness.lab.waits import HttpOk, ReadyLine
 
+ADMIN_TOKEN_ENV = "FLEXLAB_CP_ADMIN_TOKEN"
 
-def controlplane_argv(listen: str, db: str | Path, admin_token: str,
+
+def controlplane_argv(listen: str, db: str | Path,
                       extra_args: list[str] | None = None) -> list[str]:
-    """The service's command line (the token as ``--admin-token=``: it may begin with '-')."""
+    """The service's command line. The admin token is not on it: any user on the host
+    can read a process's command line (``ps``), only its owner its environment; see
+    :func:`controlplane_env`."""
     return [sys.executable, "-m", "controlplane", "--listen", listen, "--db", str(db),
-            f"--admin-token={admin_token}", *(extra_args or [])]
+            *(extra_args or [])]
+
+
+def controlplane_env(admin_token: str) -> dict[str, str]:
+    """What the service's environment adds: its admin token (``FLEXLAB_CP_ADMIN_TOKEN``,
+    which the service reads when ``--admin-token`` is not given)."""
+    return {ADMIN_TOKEN_ENV: admin_token}
 
 
 class ControlPlaneProcess(LabProcess):
@@ -37,8 +47,9 @@ class ControlPlaneProcess(LabProcess):
                  extra_args: list[str] | None = None, netns: str | None = None,
                  env: dict[str, str] | None = None, log_path: Path | None = None) -> None:
         db = Path(db)
-        super().__init__("controlplane", controlplane_argv(listen, db, admin_token, extra_args),
-                         log_path or db.with_name(f"{db.stem}.log"), netns, env=env)
+        super().__init__("controlplane", controlplane_argv(listen, db, extra_args),
+                         log_path or db.with_name(f"{db.stem}.log"), netns,
+                         env={**(env or {}), **controlplane_env(admin_token)})
         self.admin_token = admin_token
         self.ready: dict[str, Any] | None = None
 

@@ -202,14 +202,16 @@ class Lab:
             raise LabError(f"lab {self.id} teardown left problems:\n  " + "\n  ".join(errors))
 
     # -- processes -------------------------------------------------------------
-    def start_process(self, name: str, argv: list[str], host: str | None) -> LabProcess:
-        """Start ``argv`` in ``host``'s namespace (the switch namespace when None).
+    def start_process(self, name: str, argv: list[str], host: str | None,
+                      env: dict[str, str] | None = None) -> LabProcess:
+        """Start ``argv`` in ``host``'s namespace (the switch namespace when None), with
+        ``env`` added to this process's environment (secrets go there, not in ``argv``).
 
         The PID is recorded in the registry, so a crashed run's processes are
         found by ``flexlab clean``.
         """
         netns = self.switch_ns if host is None else self.ns(host)
-        return self._adopt(LabProcess(name, argv, self.log_path(name), netns))
+        return self._adopt(LabProcess(name, argv, self.log_path(name), netns, env=env))
 
     def log_path(self, name: str) -> Path:
         """Where the lab process ``name`` logs (it outlives the lab, for the reports)."""
