@@ -56,22 +56,44 @@ def run(coro: Coroutine[object, object, None]) -> None:
 
 
 class _Raw(asyncio.DatagramProtocol):
-    """A raw UDP socket for hand-written protocol exchanges."""
+    """A raw UDP peer for hand-written protocol exchanges: send, receive, or both."""
 
     def __init__(self) -> None:
         self.queue: asyncio.Queue[tuple[bytes, tuple[str, int]]] = asyncio.Queue()
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         self.queue.put_nowait((data, addr))
+
+    def send(self, datagram: bytes, addr: tuple[str, int]) -> None:
+        assert self.transport is not None
+        self.transport.sendto(datagram, addr)
 
     async def recv(self, timeout: float = 2.0) -> tuple[object, tuple[str, int]]:
         data, addr = await asyncio.wait_for(self.queue.get(), timeout)
         return parse_packet(data), addr
 
+    async def ask(self, datagram: bytes, addr: tuple[str, int],
+                  timeout: float = 2.0) -> tuple[object, tuple[str, int]]:
+        """One step of an exchange: send ``datagram`` and return the next packet and its
+        source (the server's transfer id)."""
+        self.send(datagram, addr)
+        return await self.recv(timeout)
 
-async def _raw() -> tuple[asyncio.DatagramTransport, _Raw]:
+
+@asynccontextmanager
+async def raw_peer() -> AsyncIterator[_Raw]:
+    """A raw loopback UDP peer, closed on every path: what each hand-written exchange
+    with the server opens and must not leak."""
     loop = asyncio.get_running_loop()
-    return await loop.create_datagram_endpoint(_Raw, local_addr=("127.0.0.1", 0))
+    transport, peer = await loop.create_datagram_endpoint(_Raw, local_addr=("127.0.0.1", 0))
+    try:
+        yield peer
+    finally:
+        transport.close()
 
 
 def _rrq(name: str, **options: str) -> bytes:
@@ -126,91 +148,64 @@ def test_refused_names(boot_root: Path, name: str, code: int) -> None:
 
 def test_write_request_refused(boot_root: Path) -> None:
     async def go() -> None:
-        async with serving(boot_root) as server:
-            transport, proto = await _raw()
-            try:
-                wrq = encode_request(Request(Opcode.WRQ, "x", "octet", {}))
-                transport.sendto(wrq, server.address)
-                packet, _ = await proto.recv()
-                assert isinstance(packet, Error) and packet.code == 2
-            finally:
-                transport.close()
+        async with serving(boot_root) as server, raw_peer() as peer:
+            wrq = encode_request(Request(Opcode.WRQ, "x", "octet", {}))
+            packet, _ = await peer.ask(wrq, server.address)
+            assert isinstance(packet, Error) and packet.code == 2
 
     run(go())
 
 
 def test_new_tid_and_foreign_port_gets_error_5(boot_root: Path) -> None:
     async def go() -> None:
-        async with serving(boot_root) as server:
-            client, proto = await _raw()
-            stranger, sproto = await _raw()
-            try:
-                client.sendto(_rrq("ipxe.efi", blksize="1024"), server.address)
-                packet, tid = await proto.recv()
-                assert packet == OptionAck({"blksize": "1024"})
-                assert tid[1] != server.address[1]
-                stranger.sendto(encode_ack(0), tid)
-                reply, src = await sproto.recv()
-                assert isinstance(reply, Error) and reply.code == 5 and src == tid
-                client.sendto(encode_ack(0), tid)
-                data, src = await proto.recv()
-                assert isinstance(data, Data) and data.block == 1 and src == tid
-                client.sendto(encode_error(0, "done here"), tid)
-                await server.wait_idle()
-                assert server.counters.errors["unknown_tid"] == 1
-            finally:
-                client.close()
-                stranger.close()
+        async with (serving(boot_root) as server, raw_peer() as client,
+                    raw_peer() as stranger):
+            packet, tid = await client.ask(_rrq("ipxe.efi", blksize="1024"), server.address)
+            assert packet == OptionAck({"blksize": "1024"})
+            assert tid[1] != server.address[1]
+            reply, src = await stranger.ask(encode_ack(0), tid)
+            assert isinstance(reply, Error) and reply.code == 5 and src == tid
+            data, src = await client.ask(encode_ack(0), tid)
+            assert isinstance(data, Data) and data.block == 1 and src == tid
+            client.send(encode_error(0, "done here"), tid)
+            await server.wait_idle()
+            assert server.counters.errors["unknown_tid"] == 1
 
     run(go())
 
 
 def test_duplicate_ack_gets_no_reply_and_timeout_resends(boot_root: Path) -> None:
     async def go() -> None:
-        srv = TftpServer(TftpConfig(root=boot_root, host="127.0.0.1", port=0))
-        await srv.start()
-        client, proto = await _raw()
-        try:
-            client.sendto(_rrq("ipxe.efi", timeout="1"), srv.address)
-            packet, tid = await proto.recv()
+        async with serving(boot_root) as srv, raw_peer() as client:
+            packet, tid = await client.ask(_rrq("ipxe.efi", timeout="1"), srv.address)
             assert isinstance(packet, OptionAck)
-            client.sendto(encode_ack(0), tid)
-            first, _ = await proto.recv()
+            first, _ = await client.ask(encode_ack(0), tid)
             assert first == Data(1, CONTENT[:512])
-            client.sendto(encode_ack(1), tid)
-            second, _ = await proto.recv()
+            second, _ = await client.ask(encode_ack(1), tid)
             assert isinstance(second, Data) and second.block == 2
-            client.sendto(encode_ack(1), tid)  # duplicate: must not trigger a resend of 2...
-            resent, _ = await proto.recv(timeout=3.0)  # ...but the 1 s timer does
+            # a duplicate ACK 1 must not trigger a resend of 2, but the 1 s timer does
+            resent, _ = await client.ask(encode_ack(1), tid, timeout=3.0)
             assert resent == second
             loop = asyncio.get_running_loop()
             t0 = loop.time()
-            again, _ = await proto.recv(timeout=3.0)
+            again, _ = await client.recv(timeout=3.0)
             assert again == second and loop.time() - t0 > 0.8  # timer-paced, not ack-paced
-            client.sendto(encode_error(0, "bye"), tid)
-        finally:
-            client.close()
-            await srv.stop()
+            client.send(encode_error(0, "bye"), tid)
 
     run(go())
 
 
 def test_error_8_after_oack_is_not_answered(boot_root: Path) -> None:
     async def go() -> None:
-        async with serving(boot_root) as server:
-            client, proto = await _raw()
-            try:
-                client.sendto(_rrq("ipxe.efi", tsize="0"), server.address)
-                packet, tid = await proto.recv()
-                assert packet == OptionAck({"tsize": str(len(CONTENT))})
-                client.sendto(encode_error(8, "tsize probe only"), tid)
-                await server.wait_idle()
-                with pytest.raises(TimeoutError):
-                    await proto.recv(timeout=1.5)
-                assert server.counters.option_probes == 1
-                assert server.counters.transfers_failed == 0
-            finally:
-                client.close()
+        async with serving(boot_root) as server, raw_peer() as client:
+            packet, tid = await client.ask(_rrq("ipxe.efi", tsize="0"), server.address)
+            assert packet == OptionAck({"tsize": str(len(CONTENT))})
+            client.send(encode_error(8, "tsize probe only"), tid)
+            await server.wait_idle()
+            with pytest.raises(TimeoutError):
+                await client.recv(timeout=1.5)
+            assert server.counters.option_probes == 1
+            assert server.counters.transfers_failed == 0
 
     run(go())
 
@@ -239,21 +234,13 @@ def test_refused_client_gets_silence(boot_root: Path) -> None:
 
 def test_concurrency_cap_drops_extra_requests(boot_root: Path) -> None:
     async def go() -> None:
-        srv = TftpServer(TftpConfig(root=boot_root, host="127.0.0.1", port=0, max_transfers=1))
-        await srv.start()
-        first, p1 = await _raw()
-        second, p2 = await _raw()
-        try:
-            first.sendto(_rrq("ipxe.efi"), srv.address)
-            await p1.recv()
-            second.sendto(_rrq("ipxe.efi"), srv.address)
+        async with (serving(boot_root, max_transfers=1) as srv, raw_peer() as first,
+                    raw_peer() as second):
+            await first.ask(_rrq("ipxe.efi"), srv.address)
+            second.send(_rrq("ipxe.efi"), srv.address)
             with pytest.raises(TimeoutError):
-                await p2.recv(timeout=0.5)
+                await second.recv(timeout=0.5)
             assert srv.counters.errors["busy"] == 1
-        finally:
-            first.close()
-            second.close()
-            await srv.stop()
 
     run(go())
 
@@ -300,23 +287,17 @@ def test_port_in_use_raises(boot_root: Path) -> None:
 
 def test_retransmitted_rrq_does_not_start_a_second_transfer(boot_root: Path) -> None:
     async def go() -> None:
-        async with serving(boot_root) as server:
-            client, proto = await _raw()
-            try:
-                client.sendto(_rrq("ipxe.efi", blksize="1024"), server.address)
-                first, tid = await proto.recv()
-                assert isinstance(first, OptionAck)
-                client.sendto(_rrq("ipxe.efi", blksize="1024"), server.address)  # "lost" OACK
-                with pytest.raises(TimeoutError):
-                    await proto.recv(timeout=0.5)  # no OACK from a second TID
-                assert server.counters.errors["duplicate_request"] == 1
-                assert server.counters.transfers_started == 1
-                client.sendto(encode_ack(0), tid)
-                data, src = await proto.recv()
-                assert isinstance(data, Data) and data.block == 1 and src == tid
-                assert server.counters.bytes_sent == 1024  # counted live, mid-transfer
-                client.sendto(encode_error(0, "bye"), tid)
-            finally:
-                client.close()
+        async with serving(boot_root) as server, raw_peer() as client:
+            first, tid = await client.ask(_rrq("ipxe.efi", blksize="1024"), server.address)
+            assert isinstance(first, OptionAck)
+            client.send(_rrq("ipxe.efi", blksize="1024"), server.address)  # "lost" OACK
+            with pytest.raises(TimeoutError):
+                await client.recv(timeout=0.5)  # no OACK from a second TID
+            assert server.counters.errors["duplicate_request"] == 1
+            assert server.counters.transfers_started == 1
+            data, src = await client.ask(encode_ack(0), tid)
+            assert isinstance(data, Data) and data.block == 1 and src == tid
+            assert server.counters.bytes_sent == 1024  # counted live, mid-transfer
+            client.send(encode_error(0, "bye"), tid)
 
     run(go())
