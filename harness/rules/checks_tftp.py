@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from harness.capture.events import TftpEvent
 from harness.rules.analysis import Analysis, TftpTransfer
 from harness.rules.judge import Judge, check
@@ -30,6 +32,24 @@ def _transfers(an: Analysis, j: Judge) -> list[TftpTransfer]:
     return [t for t in an.transfers if t.request.op_name == "RRQ"]
 
 
+def _with_data(an: Analysis, j: Judge) -> Iterator[tuple[TftpTransfer, list[TftpEvent]]]:
+    """The read transfers the server sent DATA in, each with its DATA packets: the rules
+    about blocks have nothing to judge in a transfer that carried none."""
+    for t in _transfers(an, j):
+        data = _data(t)
+        if data:
+            yield t, data
+
+
+def _negotiated(an: Analysis, j: Judge) -> Iterator[tuple[TftpTransfer, TftpEvent]]:
+    """The read transfers the server answered with an OACK, each with that OACK: the
+    rules about option negotiation have nothing to judge without one."""
+    for t in _transfers(an, j):
+        oack = _oack(t)
+        if oack is not None:
+            yield t, oack
+
+
 @check("TFTP-1", unit="transfer")
 def tftp1(an: Analysis, j: Judge) -> None:
     """Answer from a fresh port other than 69, and keep it."""
@@ -50,10 +70,7 @@ def tftp1(an: Analysis, j: Judge) -> None:
 @check("TFTP-2", unit="transfer")
 def tftp2(an: Analysis, j: Judge) -> None:
     """Block numbering and sizes; final short (possibly empty) block."""
-    for t in _transfers(an, j):
-        data = _data(t)
-        if not data:
-            continue
+    for t, data in _with_data(an, j):
         size = _blksize(t)
         seen: dict[int, int] = {}
         bad = []
@@ -100,10 +117,7 @@ def tftp2(an: Analysis, j: Judge) -> None:
 @check("TFTP-3", unit="transfer")
 def tftp3(an: Analysis, j: Judge) -> None:
     """OACK options were requested and are known."""
-    for t in _transfers(an, j):
-        oack = _oack(t)
-        if oack is None:
-            continue
+    for t, oack in _negotiated(an, j):
         asked = {k for k, _ in t.request.options}
         extra = [k for k, _ in oack.options if k not in asked or k not in KNOWN_OPTIONS]
         j.expect(
@@ -123,10 +137,7 @@ _IN_FLIGHT_S = 0.05
 @check("TFTP-4", unit="transfer")
 def tftp4(an: Analysis, j: Judge) -> None:
     """DATA only after ACK 0 following an OACK; silence after ERROR 8."""
-    for t in _transfers(an, j):
-        oack = _oack(t)
-        if oack is None:
-            continue
+    for t, oack in _negotiated(an, j):
         ack0 = next((e for e in t.from_client() if e.op_name == "ACK" and e.block == 0), None)
         err8 = next(
             (e for e in t.from_client() if e.op_name == "ERROR" and e.error_code == 8), None
@@ -164,10 +175,7 @@ def _int(v: str | None) -> int | None:
 @check("TFTP-5", unit="transfer")
 def tftp5(an: Analysis, j: Judge) -> None:
     """Negotiated values within limits and consistent with the request."""
-    for t in _transfers(an, j):
-        oack = _oack(t)
-        if oack is None:
-            continue
+    for t, oack in _negotiated(an, j):
         asked = dict(t.request.options)
         given = dict(oack.options)
         bad = []
@@ -355,10 +363,7 @@ def tftp7(an: Analysis, j: Judge) -> None:
 @check("TFTP-8", unit="transfer")
 def tftp8(an: Analysis, j: Judge) -> None:
     """Report transfers whose last block was not acknowledged (allowed)."""
-    for t in _transfers(an, j):
-        data = _data(t)
-        if not data:
-            continue
+    for t, data in _with_data(an, j):
         last = max(e.block or 0 for e in data)
         acked = any(e.op_name == "ACK" and e.block == last for e in t.from_client())
         j.checked(note=None if acked else f"{t.request.filename}: last block not ACKed")
