@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 from pathlib import Path
 
 import pytest
+from agentsh import agent_functions
 from ntpfake import add_libc_extra, host_ntp_trees
 from tlsfake import host_tls_trees
 
@@ -70,18 +70,6 @@ def test_the_agent_asks_for_option_42_and_syncs_from_its_first_server() -> None:
     assert agent.index('sync_ntp "$NTP"') < agent.index("sync_time\nfi")
 
 
-def _agent_functions(*names: str) -> str:
-    """The named shell functions of agent.sh, verbatim (the script runs its main part
-    when executed, so the test runs these alone)."""
-    agent = (FILES_DIR / "agent.sh").read_text()
-    found = []
-    for name in names:
-        match = re.search(rf"^{name}\(\) {{(?: [^\n]*}}\n|\n.*?^}}\n)", agent, re.M | re.S)
-        assert match, f"agent.sh has no {name}()"
-        found.append(match.group(0))
-    return "".join(found)
-
-
 @pytest.mark.parametrize("server_ahead", [0.0, 2.5, -1.7])
 def test_the_agent_reports_its_offset_measured_by_chronyd(server_ahead: float) -> None:
     """measure_ntp runs the real chronyd -Q against an NTP server on loopback that is
@@ -92,7 +80,7 @@ def test_the_agent_reports_its_offset_measured_by_chronyd(server_ahead: float) -
     require(Path("/usr/sbin/chronyd").is_file(), "apt-get install chrony")
     srv = NtpResponder(server_ahead, "127.0.0.1", 0).serve_in_thread()
     try:
-        script = (_agent_functions("log", "chrony_wrong", "measure_ntp")
+        script = (agent_functions("log", "chrony_wrong", "measure_ntp")
                   + f'measure_ntp 127.0.0.1 {srv.address[1]} && echo "FACTS={{x:1$CLOCK_FACTS}}"\n')
         out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=40)
     finally:
@@ -105,7 +93,7 @@ def test_the_agent_reports_its_offset_measured_by_chronyd(server_ahead: float) -
 
 
 def test_the_agent_parses_chronyds_last_verdict_and_nothing_else() -> None:
-    run = _agent_functions("chrony_wrong") + "chrony_wrong\n"
+    run = agent_functions("chrony_wrong") + "chrony_wrong\n"
     lines = ("2026-12-04T16:31:02Z chronyd version 4.3 starting\n"
              "2026-12-04T16:31:06Z System clock wrong by -0.000002 seconds (ignored)\n"
              "2026-12-04T16:31:06Z System clock wrong by 3.222011 seconds (ignored)\n")

@@ -1,0 +1,166 @@
+"""The node agent's clock measurement where the site offers no NTP: a two-way exchange
+with the Control Plane's ``GET /api/v1/time`` (stamp, request, stamp), run with the
+agent's own shell functions under busybox (its sh, wget, awk and adjtimex, as in the
+image) against a real HTTP server on loopback whose clock is set ahead or behind and
+whose answers can be slow. The server read its clock between the two stamps, so the
+offset the agent reports is right to within the error bound it reports."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from agentsh import agent_functions, agent_settings
+
+from nodeimage.initramfs import FILES_DIR
+
+pytestmark = [pytest.mark.unit, pytest.mark.timeout(120),
+              pytest.mark.needs_binary("busybox", how="apt-get install busybox-static")]
+
+
+class _TimeServer(ThreadingHTTPServer):
+    """Answers ``GET /api/v1/time`` with its clock ``ahead`` s off this host's; the n-th
+    answer leaves ``delays[n]`` s after the clock was read (the last delay repeats)."""
+
+    def __init__(self, ahead: float, delays: list[float]) -> None:
+        super().__init__(("127.0.0.1", 0), _TimeHandler)
+        self.ahead = ahead
+        self.delays = delays
+        self.served = 0
+
+
+class _TimeHandler(BaseHTTPRequestHandler):
+    server: _TimeServer
+
+    def do_GET(self) -> None:
+        srv = self.server
+        delay = srv.delays[min(srv.served, len(srv.delays) - 1)]
+        srv.served += 1
+        body = json.dumps({"unix": time.time() + srv.ahead}).encode()
+        time.sleep(delay)  # the answer is slow after the clock was read: the worst case
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def _time_server(ahead: float, delays: list[float]) -> Iterator[_TimeServer]:
+    srv = _TimeServer(ahead, delays)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def _busybox_path(tmp_path: Path) -> str:
+    """A PATH whose wget, awk, sed, adjtimex and timeout are busybox's, as in the image."""
+    busybox = shutil.which("busybox")
+    assert busybox
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for applet in ("wget", "awk", "sed", "adjtimex", "timeout", "grep", "tail", "tr", "cat",
+                   "date"):
+        (bindir / applet).symlink_to(busybox)
+    return str(bindir)
+
+
+def _run_check_clock(tmp_path: Path, port: int) -> str:
+    """Run the agent's check_clock against the Control Plane at 127.0.0.1:`port`; the
+    console, then ``rc=<status> FACTS={...}`` with the clock facts it leaves."""
+    busybox = shutil.which("busybox")
+    assert busybox
+    script = (agent_settings("CLOCK_TRIES", "CLOCK_GOOD_ERROR_S")
+              + agent_functions("log", "json_str", "now_unix", "http", "measure_http",
+                                "check_clock")
+              + f"CP=http://127.0.0.1:{port}\nCLOCK_FACTS=\n"
+              + 'check_clock; echo "rc=$? FACTS={\\"x\\":1$CLOCK_FACTS}"\n')
+    out = subprocess.run([busybox, "sh", "-c", script], capture_output=True, text=True,
+                         timeout=90, env={"PATH": _busybox_path(tmp_path)}, cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout
+
+
+def _check_clock(tmp_path: Path, srv: _TimeServer) -> tuple[dict[str, Any], str]:
+    """Run the agent's check_clock against `srv`; the clock facts and the console."""
+    console = _run_check_clock(tmp_path, srv.server_address[1])
+    assert "rc=0 FACTS=" in console, console
+    return json.loads(console.split("FACTS=")[1].strip()), console
+
+
+@pytest.mark.parametrize(("ahead", "delay"), [(0.0, 0.0), (2.5, 0.0), (-1.7, 0.0),
+                                              (0.0, 0.6), (-3.0, 0.6)])
+def test_the_agent_reports_a_two_way_offset_whose_bound_holds(
+        tmp_path: Path, ahead: float, delay: float) -> None:
+    """This host's clock minus the server's is -ahead. However slow the answer (0.6 s
+    after the server read its clock, every time), the reported offset is within the
+    reported error of it, and the error covers the slowness (about half of it)."""
+    with _time_server(ahead, [delay]) as srv:
+        facts, console = _check_clock(tmp_path, srv)
+    url = f"http://127.0.0.1:{srv.server_address[1]}/api/v1/time"
+    assert facts["clock_source"] == "http" and facts["clock_server"] == url
+    offset, error = float(facts["clock_offset_s"]), float(facts["clock_error_s"])
+    assert abs(offset - -ahead) <= error + 0.002, (offset, error, console)
+    assert error >= delay / 2
+    assert error < delay / 2 + 0.5, f"a {delay} s answer gave an error bound of {error} s"
+    verdict = "ok" if abs(ahead) <= 1 + error else "off"
+    assert re.search(rf"FLEXLAB-AGENT: clock local=[0-9.]+ cp=[0-9.]+ skew={offset:.6f} "
+                     rf"error={error:.6f} tries=\d {verdict}\n", console), console
+
+
+def test_of_several_exchanges_the_shortest_round_trip_is_kept(tmp_path: Path) -> None:
+    """A first answer held up 1.2 s (the guest busy, the network slow) is not the one
+    reported: a later, quick exchange bounds the offset far tighter."""
+    with _time_server(2.0, [1.2, 0.0]) as srv:
+        facts, console = _check_clock(tmp_path, srv)
+    assert srv.served >= 2, console
+    error = float(facts["clock_error_s"])
+    assert error < 0.3, console
+    assert abs(float(facts["clock_offset_s"]) - -2.0) <= error + 0.002, console
+
+
+def test_a_quick_exchange_is_enough(tmp_path: Path) -> None:
+    """The agent stops at the first exchange whose bound is within CLOCK_GOOD_ERROR_S
+    (on a loaded host even loopback can be slower: then it tries again, up to 3)."""
+    with _time_server(0.0, [0.0]) as srv:
+        facts, console = _check_clock(tmp_path, srv)
+    if float(facts["clock_error_s"]) <= 0.05:
+        assert srv.served == 1 and "tries=1 ok" in console, console
+    else:
+        assert srv.served == 3, console
+
+
+def test_no_answer_reports_no_measurement(tmp_path: Path) -> None:
+    """A Control Plane that does not answer leaves the facts without a measured offset
+    (the Control Plane then judges clock_unix at arrival), and the console says why."""
+    with _time_server(0.0, [0.0]) as srv:
+        port = srv.server_address[1]
+    console = _run_check_clock(tmp_path, port)
+    assert 'rc=1 FACTS={"x":1}' in console, console
+    assert "FLEXLAB-AGENT: clock failed reason=" in console
+
+
+def test_ntp_facts_are_kept_and_the_http_measurement_only_fills_in() -> None:
+    """With option 42 the NTP measurement is the one reported; check_clock adds the
+    HTTP one only where there is none."""
+    agent = (FILES_DIR / "agent.sh").read_text()
+    body = re.search(r"^check_clock\(\) \{\n(.*?)^\}\n", agent, re.M | re.S)
+    assert body and '[ -n "$CLOCK_FACTS" ] ||' in body.group(1)
+    assert agent.index('sync_ntp "$NTP" && measure_ntp "$NTP"') < agent.index("\ncheck_clock\n")
