@@ -136,36 +136,67 @@ class BootServerEntry:
     addresses: tuple[str, ...]
 
 
-def decode_boot_servers(value: bytes) -> list[BootServerEntry]:
-    """Decode 43.8 (type:16, count:8, count x IPv4) repeated."""
-    out: list[BootServerEntry] = []
+def _split_typed_entries(
+    value: bytes, option: str, unit: int, counted: str
+) -> list[tuple[int, bytes]]:
+    """Split a 43.8 or 43.9 body into (type, payload) entries.
+
+    Both sub-options repeat one layout, type:16, count:8, then `count` items of
+    `unit` bytes (IPv4 addresses in 43.8, description bytes in 43.9), so one
+    walker holds the bounds checks for both; `counted` names the items in errors.
+    """
+    out: list[tuple[int, bytes]] = []
     i = 0
     while i < len(value):
         if i + 3 > len(value):
-            raise CodecError(f"43.8 entry at offset {i} is truncated")
+            raise CodecError(f"{option} entry at offset {i} is truncated")
         item_type, count = struct.unpack_from("!HB", value, i)
         i += 3
-        if i + 4 * count > len(value):
-            raise CodecError(f"43.8 entry claims {count} addresses, fewer remain")
-        addrs = tuple(socket.inet_ntoa(value[i + 4 * k : i + 4 * k + 4]) for k in range(count))
-        i += 4 * count
+        end = i + unit * count
+        if end > len(value):
+            raise CodecError(f"{option} entry claims {count} {counted}, fewer remain")
+        out.append((item_type, bytes(value[i:end])))
+        i = end
+    return out
+
+
+def _join_typed_entries(entries: list[tuple[int, int, bytes]], option: str, counted: str) -> bytes:
+    """Encode (type, count, payload) entries in the 43.8/43.9 layout; the count has one byte,
+    so more than 255 items is an error."""
+    out = bytearray()
+    for item_type, count, payload in entries:
+        if count > 255:
+            raise CodecError(f"{option} entry has {count} {counted}; at most 255 fit")
+        out += struct.pack("!HB", item_type, count) + payload
+    return bytes(out)
+
+
+def decode_boot_servers(value: bytes) -> list[BootServerEntry]:
+    """Decode 43.8 (type:16, count:8, count x IPv4) repeated."""
+    out: list[BootServerEntry] = []
+    for item_type, raw in _split_typed_entries(value, "43.8", 4, "addresses"):
+        addrs = tuple(socket.inet_ntoa(raw[k : k + 4]) for k in range(0, len(raw), 4))
         out.append(BootServerEntry(item_type, addrs))
     return out
 
 
+def _ipv4_bytes(addresses: tuple[str, ...]) -> bytes:
+    """The 43.8 address list as 4-byte network-order addresses."""
+    out = bytearray()
+    for addr in addresses:
+        try:
+            out += socket.inet_aton(addr)
+        except OSError as exc:
+            raise CodecError(f"43.8 address {addr!r} is not IPv4") from exc
+    return bytes(out)
+
+
 def encode_boot_servers(entries: list[BootServerEntry]) -> bytes:
     """Encode 43.8 entries."""
-    out = bytearray()
-    for entry in entries:
-        if len(entry.addresses) > 255:
-            raise CodecError("43.8 entry has more than 255 addresses")
-        out += struct.pack("!HB", entry.type, len(entry.addresses))
-        for addr in entry.addresses:
-            try:
-                out += socket.inet_aton(addr)
-            except OSError as exc:
-                raise CodecError(f"43.8 address {addr!r} is not IPv4") from exc
-    return bytes(out)
+    return _join_typed_entries(
+        [(e.type, len(e.addresses), _ipv4_bytes(e.addresses)) for e in entries],
+        "43.8", "addresses",
+    )
 
 
 @dataclass(frozen=True)
@@ -178,28 +209,18 @@ class MenuItem:
 
 def decode_boot_menu(value: bytes) -> list[MenuItem]:
     """Decode 43.9 (type:16, len:8, description) repeated."""
-    out: list[MenuItem] = []
-    i = 0
-    while i < len(value):
-        if i + 3 > len(value):
-            raise CodecError(f"43.9 entry at offset {i} is truncated")
-        item_type, length = struct.unpack_from("!HB", value, i)
-        i += 3
-        if i + length > len(value):
-            raise CodecError(f"43.9 description claims {length} bytes, fewer remain")
-        out.append(MenuItem(item_type, bytes(value[i : i + length])))
-        i += length
-    return out
+    return [
+        MenuItem(item_type, description)
+        for item_type, description in _split_typed_entries(value, "43.9", 1, "description bytes")
+    ]
 
 
 def encode_boot_menu(items: list[MenuItem]) -> bytes:
     """Encode 43.9 menu entries."""
-    out = bytearray()
-    for item in items:
-        if len(item.description) > 255:
-            raise CodecError("43.9 description longer than 255 bytes")
-        out += struct.pack("!HB", item.type, len(item.description)) + item.description
-    return bytes(out)
+    return _join_typed_entries(
+        [(item.type, len(item.description), item.description) for item in items],
+        "43.9", "description bytes",
+    )
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import uuid
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given
@@ -104,3 +106,36 @@ def test_fuzz_suboptions(data: bytes) -> None:
     for fn in (decode_suboptions, decode_boot_servers, decode_boot_menu, decode_user_class):
         with contextlib.suppress(CodecError):
             fn(data)
+
+
+def test_43_8_and_43_9_several_entries_round_trip() -> None:
+    servers = [BootServerEntry(0x8000, ("10.0.0.1", "10.0.0.2")), BootServerEntry(7, ()),
+               BootServerEntry(0x8001, ("192.0.2.9",))]
+    menu = [MenuItem(0x8000, b"flexlab"), MenuItem(1, b""), MenuItem(0x8001, b"x" * 255)]
+    assert decode_boot_servers(encode_boot_servers(servers)) == servers
+    assert decode_boot_menu(encode_boot_menu(menu)) == menu
+
+
+@pytest.mark.parametrize(("decode", "raw", "message"), [
+    (decode_boot_servers, b"\x80\x00", "43.8 entry at offset 0 is truncated"),
+    (decode_boot_servers, b"\x80\x00\x02\x0a\x00\x00\x01\x0a\x00",
+     "43.8 entry claims 2 addresses, fewer remain"),
+    (decode_boot_menu, b"\x80\x00\x01A\x00", "43.9 entry at offset 4 is truncated"),
+    (decode_boot_menu, b"\x80\x00\x05abc", "43.9 entry claims 5 description bytes, fewer remain"),
+])
+def test_43_8_and_43_9_overruns_name_the_option(
+    decode: Callable[[bytes], object], raw: bytes, message: str
+) -> None:
+    with pytest.raises(CodecError, match=re.escape(message)):
+        decode(raw)
+
+
+def test_43_8_and_43_9_refuse_what_one_count_byte_cannot_hold() -> None:
+    too_many = "43.8 entry has 256 addresses; at most 255 fit"
+    with pytest.raises(CodecError, match=re.escape(too_many)):
+        encode_boot_servers([BootServerEntry(1, ("10.0.0.1",) * 256)])
+    too_long = "43.9 entry has 256 description bytes; at most 255 fit"
+    with pytest.raises(CodecError, match=re.escape(too_long)):
+        encode_boot_menu([MenuItem(1, b"x" * 256)])
+    with pytest.raises(CodecError, match=re.escape("43.8 address 'nope' is not IPv4")):
+        encode_boot_servers([BootServerEntry(1, ("nope",))])
