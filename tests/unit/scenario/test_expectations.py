@@ -259,55 +259,46 @@ def test_without_control_plane_state_its_expectations_fail_with_that_reason(
 
 
 # -- rules -------------------------------------------------------------------------------
-def test_a_named_rule_holds_only_when_it_passed_somewhere_and_failed_nowhere() -> None:
-    sc = scenario("{rules: [SITE-1]}")
-    passed = run_result(sc, findings=[finding("SITE-1", Verdict.PASS)])
-    assert only(judge(sc, passed), "rule").verdict == "pass"
-    mixed = run_result(sc, findings=[finding("SITE-1", Verdict.PASS),
-                                     finding("SITE-1", Verdict.FAIL, message="two answer")])
-    failed = only(judge(sc, mixed), "rule")
-    assert failed.verdict == "fail" and "two answer" in failed.detail
+def rule_verdict(sc: Scenario, *findings: Finding) -> ExpectationResult:
+    """The one rule expectation of ``sc``, judged on a run whose capture gave ``findings``
+    (none: no rule was judged at all)."""
+    return only(judge(sc, run_result(sc, findings=list(findings))), "rule")
 
 
-def test_a_named_rule_that_never_applied_fails() -> None:
-    sc = scenario("{rules: [RELAY-1]}")
-    na = run_result(sc, findings=[finding("RELAY-1", Verdict.NOT_APPLICABLE,
-                                          message="no relayed packet")])
-    failed = only(judge(sc, na), "rule")
-    assert failed.verdict == "fail"
-    assert "RELAY-1 never applied in this run" in failed.detail
-    assert "no relayed packet" in failed.detail
-    nothing = only(judge(sc, run_result(sc)), "rule")
-    assert nothing.verdict == "fail" and "never applied" in nothing.detail
+NAMED, RELAYED = "{rules: [SITE-1]}", "{rules: [RELAY-1]}"
+MUST, VIOLATION = "{rules: [MUST]}", "{rules: [], violations: [SITE-1]}"
+TWO_ANSWER = f"2 ProxyDHCP servers answer 52:54:00:00:00:00: ['{BP1}', '{ROGUE}']"
 
 
-def test_must_fails_on_a_must_failure_and_when_nothing_was_judged() -> None:
-    sc = scenario("{rules: [MUST]}")
-    ok = run_result(sc, findings=[finding("OFFER-2", Verdict.PASS),
-                                  finding("CLI-1", Verdict.FAIL, Level.SHOULD),
-                                  finding("RELAY-1", Verdict.NOT_APPLICABLE)])
-    assert only(judge(sc, ok), "rule").verdict == "pass"
-    bad = run_result(sc, findings=[finding("OFFER-2", Verdict.FAIL, message="yiaddr set")])
-    failed = only(judge(sc, bad), "rule")
-    assert failed.verdict == "fail" and "yiaddr set" in failed.detail
-    empty = only(judge(sc, run_result(sc)), "rule")
-    assert empty.verdict == "fail" and "no capture was judged" in empty.detail
-
-
-def test_an_expected_violation_passes_only_when_the_rule_failed() -> None:
-    sc = scenario("{rules: [], violations: [SITE-1]}")
-    message = f"2 ProxyDHCP servers answer 52:54:00:00:00:00: ['{BP1}', '{ROGUE}']"
-    failed = run_result(sc, findings=[finding("SITE-1", Verdict.FAIL, message=message,
-                                              frames=(7, 9))])
-    verdict = only(judge(sc, failed), "rule")
-    assert verdict.verdict == "pass"
-    assert "frames 7, 9" in verdict.detail and "lan" in verdict.detail
-    assert f"bp1 ({BP1})" in verdict.detail and ROGUE in verdict.detail
-    held = run_result(sc, findings=[finding("SITE-1", Verdict.PASS, message="3 clients")])
-    missed = only(judge(sc, held), "rule")
-    assert missed.verdict == "fail" and "SITE-1 did not fail" in missed.detail
-    na = only(judge(sc, run_result(sc)), "rule")
-    assert na.verdict == "fail" and "never applied" in na.detail
+@pytest.mark.parametrize(("expect", "findings", "verdict", "details"), [
+    # a named rule holds only when it passed somewhere and failed nowhere
+    (NAMED, [finding("SITE-1", Verdict.PASS)], "pass", ()),
+    (NAMED, [finding("SITE-1", Verdict.PASS),
+             finding("SITE-1", Verdict.FAIL, message="two answer")], "fail", ("two answer",)),
+    # a named rule that never applied fails
+    (RELAYED, [finding("RELAY-1", Verdict.NOT_APPLICABLE, message="no relayed packet")],
+     "fail", ("RELAY-1 never applied in this run", "no relayed packet")),
+    (RELAYED, [], "fail", ("never applied",)),
+    # MUST fails on a MUST failure and when nothing was judged
+    (MUST, [finding("OFFER-2", Verdict.PASS), finding("CLI-1", Verdict.FAIL, Level.SHOULD),
+            finding("RELAY-1", Verdict.NOT_APPLICABLE)], "pass", ()),
+    (MUST, [finding("OFFER-2", Verdict.FAIL, message="yiaddr set")], "fail", ("yiaddr set",)),
+    (MUST, [], "fail", ("no capture was judged",)),
+    # an expected violation passes only when the rule failed, and says where
+    (VIOLATION, [finding("SITE-1", Verdict.FAIL, message=TWO_ANSWER, frames=(7, 9))],
+     "pass", ("frames 7, 9", "lan", f"bp1 ({BP1})", ROGUE)),
+    (VIOLATION, [finding("SITE-1", Verdict.PASS, message="3 clients")],
+     "fail", ("SITE-1 did not fail",)),
+    (VIOLATION, [], "fail", ("never applied",)),
+], ids=["named-passed", "named-failed-somewhere", "named-not-applicable", "named-nothing-judged",
+        "must-held", "must-failed", "must-nothing-judged", "violation-seen",
+        "violation-missed", "violation-nothing-judged"])
+def test_a_rule_expectation_is_judged_on_the_findings(
+        expect: str, findings: list[Finding], verdict: str, details: tuple[str, ...]) -> None:
+    judged = rule_verdict(scenario(expect), *findings)
+    assert judged.verdict == verdict, judged
+    for text in details:
+        assert text in judged.detail
 
 
 def test_an_expected_violation_does_not_fail_must() -> None:
