@@ -178,7 +178,7 @@ class LocalBoot:
         args = pcfg.argv()[3:]   # drop "python -m bootproxy": BootProxyProcess adds its own
         # metrics stay on loopback: a site host must not expose them on the LAN
         args[args.index("--metrics-host") + 1] = "127.0.0.1"
-        self.proxy = BootProxyProcess(args, self.proxy_log)
+        self.proxy = BootProxyProcess(args, self.proxy_log, env=pcfg.env())
         self.proxy.start()
         try:
             self.proxy_ready = self.proxy.wait_ready(timeout, UdpBound(67, 4011))

@@ -91,7 +91,8 @@ class BootProxyConfig:
     extra_args: tuple[str, ...] = field(default_factory=tuple)
 
     def argv(self, python: str = sys.executable) -> list[str]:
-        """Command line of our proxy (the token goes in the environment in container mode)."""
+        """Command line of our proxy. Its Control Plane token is not on it (any user on
+        the host can read a command line): see :meth:`env`."""
         args = [python, "-m", "bootproxy", "--name", self.name,
                 "--interfaces", ",".join(self.interfaces),
                 "--boot-root", str(self.boot_root), "--cache-path", str(self.cache_path),
@@ -102,13 +103,16 @@ class BootProxyConfig:
             args += ["--pxe-equivalents", ",".join(self.pxe_equivalents)]
         if self.cp_url:
             args += ["--cp-url", self.cp_url]
-        if self.cp_token:
-            args.append(f"--cp-token={self.cp_token}")  # a token may begin with "-"
         if self.cp_ca:
             args += ["--cp-ca", str(self.cp_ca)]
         if self.assignments_file:
             args += ["--assignments-file", str(self.assignments_file)]
         return args + list(self.extra_args)
+
+    def env(self) -> dict[str, str]:
+        """What the proxy's environment adds: its token as ``FLEXLAB_BP_CP_TOKEN``, the
+        variable the proxy reads (only the process's owner can read its environment)."""
+        return {"FLEXLAB_BP_CP_TOKEN": self.cp_token} if self.cp_token else {}
 
 
 class BootProxy(Component):
@@ -144,7 +148,7 @@ class BootProxy(Component):
         """Launch the proxy in its host's namespace."""
         self.config.cache_path.parent.mkdir(parents=True, exist_ok=True)
         self.process = self.lab.start_process(f"bootproxy-{self.name}", self.config.argv(),
-                                              self.host)
+                                              self.host, env=self.config.env())
 
     def wait_ready(self, timeout: float = 15.0) -> None:
         """Ready when it logged its ready event and holds UDP 67 and 4011."""

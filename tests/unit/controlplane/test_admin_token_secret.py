@@ -34,3 +34,15 @@ def test_a_started_service_keeps_its_token_off_its_command_line(tmp_path: Path) 
         url = f"{cp.url}/api/v1/clusters"
         assert httpx.get(url, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
         assert httpx.get(url, headers={"Authorization": "Bearer other"}).status_code == 401
+
+
+def test_the_boot_proxy_token_goes_in_its_environment(tmp_path: Path) -> None:
+    """The process-mode Boot Proxy gets its Control Plane token the way the container
+    does, as FLEXLAB_BP_CP_TOKEN (a sim scenario with ``kind: process`` shows it is
+    read: the proxy syncs its MAC list with it)."""
+    from harness.components.bootproxy import BootProxyConfig
+    cfg = BootProxyConfig(name="bp", interfaces=("eth0",), boot_root=tmp_path,
+                          cache_path=tmp_path / "a.json", cp_url="http://cp:8000",
+                          cp_token=TOKEN)
+    assert not any(TOKEN in a or "cp-token" in a for a in cfg.argv())
+    assert cfg.env() == {"FLEXLAB_BP_CP_TOKEN": TOKEN}
