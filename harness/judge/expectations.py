@@ -4,7 +4,7 @@ Plane's final state, and the machines' own timelines."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from harness.capture.events import Capture, DhcpEvent
 from harness.judge.result import ExpectationResult, MachineResult, RunResult
@@ -12,6 +12,8 @@ from harness.judge.rule_verdicts import judge_rules
 from harness.rules.site_facts import DnsName, NodeClock, SiteFacts
 from harness.scenario.checks import machine_macs
 from harness.scenario.model import MachineExpectation, Scenario
+
+_Fact = TypeVar("_Fact", DnsName, NodeClock)
 
 PROXY_CLASSES = ("PXEClient", "HTTPClient", "HW-Client")
 
@@ -170,17 +172,28 @@ def _not_collected(site: SiteFacts | None, rule_id: str, otherwise: str) -> str:
     return (site.notes.get(rule_id) if site is not None else None) or otherwise
 
 
+def _machine_fact(site: SiteFacts | None, facts: Callable[[SiteFacts], tuple[_Fact, ...] | None],
+                  mac: str, rule_id: str, uncollected: str, absent: str
+                  ) -> tuple[_Fact | None, str]:
+    """This machine's entry in one of the site's per-node facts (``facts(site)``), or None
+    with why there is none: the fact was not collected (:func:`_not_collected`, else
+    ``uncollected``), or it was but holds nothing for ``mac`` (``absent``)."""
+    known = facts(site) if site is not None else None
+    if known is None:
+        return None, _not_collected(site, rule_id, uncollected)
+    mine = next((f for f in known if f.mac == mac), None)
+    return mine, "" if mine is not None else absent
+
+
 def _dns(resolves: bool, key: str, mac: str, site: SiteFacts | None) -> ExpectationResult:
     label = ("its name resolves in the site's DNS (A, and PTR where a reverse zone exists)"
              if resolves else "its name does not resolve in the site's DNS")
-    if site is None or site.dns is None:
-        return ExpectationResult("machine", key, label, "fail", _not_collected(
-            site, "DNS-1", "the site has no DNS server (dns:), or its answers were not "
-            "collected"))
-    name: DnsName | None = next((n for n in site.dns if n.mac == mac), None)
+    name, why = _machine_fact(
+        site, lambda s: s.dns, mac, "DNS-1",
+        "the site has no DNS server (dns:), or its answers were not collected",
+        "never Ready, so its name was never looked up")
     if name is None:
-        return ExpectationResult("machine", key, label, "fail",
-                                 "never Ready, so its name was never looked up")
+        return ExpectationResult("machine", key, label, "fail", why)
     forward = bool(name.address) and name.address in name.resolved
     reverse = name.ptr is None or any(p.rstrip(".").split(".")[0] == name.hostname
                                       for p in name.ptr)
@@ -196,14 +209,13 @@ def _dns(resolves: bool, key: str, mac: str, site: SiteFacts | None) -> Expectat
 
 def _clock(within: float, key: str, mac: str, site: SiteFacts | None) -> ExpectationResult:
     label = f"clock within {within:g} s after NTP"
-    if site is None or site.clocks is None:
-        return ExpectationResult("machine", key, label, "fail", _not_collected(
-            site, "NTP-1", "no node clocks were collected (not a whole site, or the "
-            "Control Plane's state could not be read)"))
-    clock: NodeClock | None = next((c for c in site.clocks if c.mac == mac), None)
+    clock, why = _machine_fact(
+        site, lambda s: s.clocks, mac, "NTP-1",
+        "no node clocks were collected (not a whole site, or the Control Plane's state "
+        "could not be read)",
+        "never Ready, or it reported no clock when it registered")
     if clock is None:
-        return ExpectationResult("machine", key, label, "fail",
-                                 "never Ready, or it reported no clock when it registered")
+        return ExpectationResult("machine", key, label, "fail", why)
     ok = abs(clock.offset_s) <= within
     source = f" (synced from {clock.source})" if clock.source else " (no time source offered)"
     return ExpectationResult("machine", key, label, "pass" if ok else "fail",
