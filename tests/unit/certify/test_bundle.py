@@ -6,7 +6,6 @@ test_bundle_sshkeygen.py.)"""
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import json
 import os
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sample_bundle import FILES, sums_covering
 
 from harness.certify.bundle import (
     ALLOWED_SIGNERS,
@@ -25,7 +25,6 @@ from harness.certify.bundle import (
     SIGNER,
     SUMS,
     parse_sums,
-    sums_text,
     write_bundle,
 )
 from harness.certify.errors import BundleError, CertifyError
@@ -35,16 +34,6 @@ from harness.certify.verify import main as verify_main
 from harness.certify.verify import verify_bundle
 
 pytestmark = pytest.mark.unit
-
-FILES: dict[str, bytes] = {
-    "certification.json": json.dumps({"verdict": "CERTIFIED", "mac": "52:54:00:00:00:01"}).encode(),
-    "firmware-options.json": b'{"firmware": "bios"}',
-    "rules.json": b'{"ok": true}',
-    "timings.json": b'{"phases": {}}',
-    "facts.json": b'{"facts": {"cpu_cores": 2}}',
-    "boot.pcap": bytes(range(256)) * 40,
-    "console.log": b"iPXE 1.21\nLinux version 6.1\n",
-}
 
 
 def _members(path: Path) -> dict[str, bytes]:
@@ -65,13 +54,6 @@ def _rewrite(path: Path, members: dict[str, bytes], extra: list[tarfile.TarInfo]
             tar.addfile(info, io.BytesIO(data))
         for info in extra:
             tar.addfile(info, io.BytesIO(b"x" * info.size) if info.isreg() else None)
-
-
-@pytest.fixture
-def bundle(tmp_path: Path, key: Ed25519PrivateKey) -> Path:
-    path = tmp_path / "b.tar.gz"
-    write_bundle(path, FILES, key)
-    return path
 
 
 def _pubkey_file(tmp_path: Path, key: Ed25519PrivateKey, name: str = "pub.pem") -> Path:
@@ -131,9 +113,8 @@ def test_changed_sums_break_the_signature(bundle: Path) -> None:
     """Rewriting SHA256SUMS to cover a changed file is what the signature is for."""
     members = _members(bundle)
     members["certification.json"] = b'{"verdict": "CERTIFIED", "mac": "forged"}'
-    sums = parse_sums(members[SUMS])
-    sums["certification.json"] = hashlib.sha256(members["certification.json"]).hexdigest()
-    members[SUMS] = sums_text(sums)
+    members[SUMS] = sums_covering(members[SUMS], "certification.json",
+                                  members["certification.json"])
     _rewrite(bundle, members)
     with pytest.raises(BundleError, match="signature does not match"):
         verify_bundle(bundle)
@@ -162,23 +143,19 @@ def test_a_signature_for_another_namespace_is_invalid(bundle: Path, key: Ed25519
 
 
 @pytest.mark.parametrize("name", [SIGNER, ALLOWED_SIGNERS])
-def test_signer_files_must_name_the_signing_key(tmp_path: Path, key: Ed25519PrivateKey,
+def test_signer_files_must_name_the_signing_key(bundle: Path, key: Ed25519PrivateKey,
                                                 name: str) -> None:
     """A bundle re-signed consistently but whose signer.pub/allowed_signers name someone
     else (to fool a reader who only looks at those) is invalid."""
-    path = tmp_path / "b.tar.gz"
-    write_bundle(path, FILES, key)
-    members = _members(path)
+    members = _members(bundle)
     other = openssh_public(Ed25519PrivateKey.generate().public_key())
     members[name] = (f'flexlab-signer namespaces="flexlab-bundle" {other}\n'
                      if name == ALLOWED_SIGNERS else f"{other} flexlab-signer\n").encode()
-    sums = parse_sums(members[SUMS])
-    sums[name] = hashlib.sha256(members[name]).hexdigest()
-    members[SUMS] = sums_text(sums)
+    members[SUMS] = sums_covering(members[SUMS], name, members[name])
     members[SIGNATURE] = sign(members[SUMS], key).encode()
-    _rewrite(path, members)
+    _rewrite(bundle, members)
     with pytest.raises(BundleError, match=f"{name} names another key"):
-        verify_bundle(path)
+        verify_bundle(bundle)
 
 
 def test_a_format_1_bundle_is_refused_with_the_reason(bundle: Path) -> None:

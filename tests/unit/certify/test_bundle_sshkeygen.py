@@ -7,7 +7,6 @@ signed changed; `sha256sum -c` checks the files; the fingerprint flexlab prints 
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import subprocess
 import tarfile
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sample_bundle import FILES, sums_covering
 
 from harness.certify.bundle import (
     ALLOWED_SIGNERS,
@@ -23,7 +23,6 @@ from harness.certify.bundle import (
     SIGNER,
     SUMS,
     parse_sums,
-    sums_text,
     write_bundle,
 )
 from harness.certify.errors import BundleError
@@ -38,15 +37,6 @@ pytestmark = [
     pytest.mark.needs_binary("ssh-keygen",
                              how="apt-get install openssh-client (scripts/setup-host.sh)"),
 ]
-
-FILES: dict[str, bytes] = {
-    "certification.json": b'{"verdict": "CERTIFIED", "mac": "52:54:00:00:00:01"}',
-    "firmware-options.json": b'{"firmware": "uefi"}',
-    "rules.json": b'{"ok": true}',
-    "timings.json": b'{"phases": {}}',
-    "facts.json": b'{"facts": {}}',
-    "boot.pcap": bytes(range(256)) * 8,
-}
 
 
 def _run(argv: list[str], cwd: Path, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
@@ -77,10 +67,9 @@ def _ssh_fingerprint(pub: Path) -> str:
 
 
 @pytest.fixture
-def unpacked(tmp_path: Path, key: Ed25519PrivateKey) -> Path:
-    bundle = tmp_path / "b.tar.gz"
-    write_bundle(bundle, FILES, key)
-    return _unpack(bundle, tmp_path / "b")
+def unpacked(bundle: Path) -> Path:
+    """The sample bundle unpacked beside it, as a third party would."""
+    return _unpack(bundle, bundle.parent / "b")
 
 
 def test_ssh_keygen_and_sha256sum_accept_a_flexlab_bundle(unpacked: Path,
@@ -100,9 +89,8 @@ def test_ssh_keygen_rejects_a_tampered_bundle(unpacked: Path) -> None:
     (unpacked / "certification.json").write_bytes(forged)
     assert _run(["sha256sum", "-c", SUMS], unpacked).returncode != 0
     # ... and a list rewritten to cover it fails the signature
-    sums = parse_sums((unpacked / SUMS).read_bytes())
-    sums["certification.json"] = hashlib.sha256(forged).hexdigest()
-    (unpacked / SUMS).write_bytes(sums_text(sums))
+    (unpacked / SUMS).write_bytes(sums_covering((unpacked / SUMS).read_bytes(),
+                                                "certification.json", forged))
     assert _run(["sha256sum", "-c", SUMS], unpacked).returncode == 0
     rejected = _ssh_verify(unpacked)
     assert rejected.returncode != 0, rejected.stdout
@@ -117,11 +105,11 @@ def test_ssh_keygen_rejects_another_signer(unpacked: Path) -> None:
     assert rejected.returncode != 0, rejected.stdout
 
 
-def test_printed_fingerprint_is_ssh_keygens(unpacked: Path, key: Ed25519PrivateKey,
+def test_printed_fingerprint_is_ssh_keygens(bundle: Path, unpacked: Path,
+                                            key: Ed25519PrivateKey,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     shown = _ssh_fingerprint(unpacked / SIGNER)
     assert shown == fingerprint(key.public_key())
-    bundle = unpacked.parent / "b.tar.gz"
     assert verify_main([str(bundle)]) == 0
     signer_line = next(ln for ln in capsys.readouterr().out.splitlines() if "signer" in ln)
     assert signer_line.split()[-1] == shown
