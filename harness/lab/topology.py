@@ -10,11 +10,29 @@ from __future__ import annotations
 import enum
 import ipaddress
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 from harness.errors import TopologyError
 
 _NAME = re.compile(r"^[a-z][a-z0-9]{0,9}$")
+
+
+class Named(Protocol):
+    """Anything declared under a name: a segment, a host, a planned proxy."""
+
+    @property
+    def name(self) -> str: ...  # the declared name
+
+
+N = TypeVar("N", bound=Named)
+
+
+def by_name(items: Iterable[N], name: str) -> N | None:
+    """The first of ``items`` called ``name``, or None: the one lookup behind a
+    topology's and a plan's accessors, each of which raises its own error when absent."""
+    return next((item for item in items if item.name == name), None)
 
 
 class LinkState(enum.Enum):
@@ -64,6 +82,13 @@ class Host:
     forwarding: bool = False
 
 
+def _declared(items: Iterable[N], name: str, what: str) -> N:
+    found = by_name(items, name)
+    if found is None:
+        raise TopologyError(f"unknown {what} {name!r}")
+    return found
+
+
 @dataclass(frozen=True)
 class Topology:
     """Segments and hosts of one lab. :meth:`validate` raises on any inconsistency."""
@@ -73,17 +98,11 @@ class Topology:
 
     def segment(self, name: str) -> Segment:
         """The segment called ``name``."""
-        for seg in self.segments:
-            if seg.name == name:
-                return seg
-        raise TopologyError(f"unknown segment {name!r}")
+        return _declared(self.segments, name, "segment")
 
     def host(self, name: str) -> Host:
         """The host called ``name``."""
-        for host in self.hosts:
-            if host.name == name:
-                return host
-        raise TopologyError(f"unknown host {name!r}")
+        return _declared(self.hosts, name, "host")
 
     def validate(self) -> None:
         """Raise :class:`TopologyError` naming the first problem found."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from harness.lab import Topology
+from harness.lab.topology import by_name
 from harness.rules.context import RuleContext
 from harness.scenario.drivers import MachinePlan
 from harness.scenario.model import Facts, Fault, Step
@@ -405,10 +406,10 @@ class SitePlan:
 
     def proxy(self, name: str) -> ProxyPlan:
         """The proxy called ``name`` (KeyError naming it otherwise)."""
-        for p in self.proxies:
-            if p.name == name:
-                return p
-        raise KeyError(f"no proxy {name!r} in plan {self.name!r}")
+        found = by_name(self.proxies, name)
+        if found is None:
+            raise KeyError(f"no proxy {name!r} in plan {self.name!r}")
+        return found
 
     def machine_host(self, segment: str) -> str:
         """The host machines on ``segment`` attach through."""

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from harness.errors import TopologyError
 from harness.lab import Topology
+from harness.lab.topology import by_name
 from harness.plan.cmdline import NODE_CMDLINE
 from harness.plan.errors import PlanError
 from harness.plan.items import (
@@ -372,10 +373,8 @@ def link_host(scenario: Scenario, roles: HostRoles, name: str, segment: str | No
     if name == "site-dhcp":
         on = site_dhcp_on(scenario, roles, segment)
         return on[0] if on else name
-    for m in scenario.machines:
-        if m.name == name:
-            return dict(roles.machine_hosts)[m.segment]
-    return name
+    group = by_name(scenario.machines, name)
+    return dict(roles.machine_hosts)[group.segment] if group is not None else name
 
 
 def _steps(scenario: Scenario, roles: HostRoles,
