@@ -180,12 +180,15 @@ CA_FILE=/flexlab/cp-ca.pem
 # http [--header H]... [--post-data D] URL: body on stdout, last error line in
 # /tmp/http.err. https:// goes through the verifying client (https.sh); a refused
 # certificate is logged as "tls refused reason=..." and leaves tls-<reason> as the
-# error. busybox 1.35 wget -T crashes (static build), so timeout(1) bounds both.
+# error; with HTTP_STAMPS naming a file, https.sh writes there the clock just before the
+# request left and when the answer was in (after the handshake). busybox 1.35 wget -T
+# crashes (static build), so timeout(1) bounds both.
 http() {
     eval "last=\${$#}"
     case "$last" in
         https://*)
-            FLEXLAB_CA=$CA_FILE timeout 15 /bin/sh /flexlab/https.sh "$@" 2>/tmp/http.err
+            FLEXLAB_CA=$CA_FILE FLEXLAB_STAMPS=$HTTP_STAMPS \
+                timeout 15 /bin/sh /flexlab/https.sh "$@" 2>/tmp/http.err
             rc=$?
             refused=$(grep '^tls refused ' /tmp/http.err)
             # stderr: the caller captures stdout (the body), the console must see this.
@@ -287,17 +290,22 @@ CLOCK_GOOD_ERROR_S=0.05
 # measure_http URL: this clock against URL's {"unix": ...} by two-way exchanges (stamp
 # t0, GET, stamp t1). The server read its clock between t0 and t1, so this clock minus
 # the server's is (t0 + t1) / 2 - server, right to within (t1 - t0) / 2, however slow
-# the request, the answer or this machine. Sets CLOCK_OFFSET, CLOCK_ERROR, CLOCK_LOCAL
+# the request, the answer or this machine (over https the window starts after the
+# handshake: see http). Sets CLOCK_OFFSET, CLOCK_ERROR, CLOCK_LOCAL
 # (t1) and CLOCK_CP (the server's time) from the exchange with the shortest round trip,
 # and CLOCK_TRY (exchanges made); fails, the reason in /tmp/http.err, if none answered.
 measure_http() {
+    HTTP_STAMPS=/tmp/clock.stamps
     best=""
     CLOCK_TRY=0
     while [ "$CLOCK_TRY" -lt "$CLOCK_TRIES" ]; do
         CLOCK_TRY=$((CLOCK_TRY + 1))
+        rm -f "$HTTP_STAMPS"
         t0=$(now_unix)
         resp=$(http "$1") || continue
         t1=$(now_unix)
+        # over https, the window without the TLS handshake (seconds under TCG)
+        [ -s "$HTTP_STAMPS" ] && read -r t0 t1 < "$HTTP_STAMPS"
         server=$(echo "$resp" | sed -n 's/.*"unix"[^0-9]*\([0-9.]*\).*/\1/p')
         if [ -z "$server" ]; then echo "no-unix-field" >> /tmp/http.err; continue; fi
         best=$(awk -v a="$t0" -v b="$t1" -v s="$server" -v best="$best" 'BEGIN {
@@ -307,6 +315,7 @@ measure_http() {
         set -- "$1" $best
         awk -v e="$3" -v g="$CLOCK_GOOD_ERROR_S" 'BEGIN {exit !(e <= g)}' && break
     done
+    rm -f "$HTTP_STAMPS"; HTTP_STAMPS=""
     [ -n "$best" ] || return 1
     set -- $best
     CLOCK_OFFSET=$1; CLOCK_ERROR=$2; CLOCK_LOCAL=$3; CLOCK_CP=$4

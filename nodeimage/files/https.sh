@@ -15,7 +15,12 @@
 # in its place at the moment the request is written: after the handshake, so the
 # clock a node reports at registration is not stale by the TLS setup (a second and
 # more under TCG emulation), which the Control Plane's 1 s skew check would count.
+# With $FLEXLAB_STAMPS naming a file, the clock is read just before the request is
+# written (after the handshake) and again when the answer has been read, and the two
+# go to that file as "t0 t1": the window of a two-way clock measurement (agent.sh
+# measure_http) without the handshake in it.
 NOW_MARK=@FLEXLAB_NOW@
+STAMPS=${FLEXLAB_STAMPS:-}
 
 CA=${FLEXLAB_CA:-/flexlab/cp-ca.pem}
 OPENSSL=${OPENSSL:-openssl}
@@ -87,8 +92,11 @@ client() {
         -no-CAstore -verify_return_error -quiet
 }
 
-case "$body" in
-    *"$NOW_MARK"*)
+stamped=$STAMPS
+case "$body" in *"$NOW_MARK"*) stamped=yes ;; esac
+[ -n "$STAMPS" ] && : > "$STAMPS"
+case "$stamped" in
+    ?*)
         # the request waits in a FIFO until the server's certificate is verified
         # (s_client prints "depth=0 ..." for the leaf), then goes out stamped
         mkfifo "$TMP.fifo"
@@ -100,12 +108,15 @@ case "$body" in
             && [ "$waited" -lt 1500 ]; do
             usleep 10000; waited=$((waited + 1))
         done
+        sent=
         if kill -0 "$pid" 2>/dev/null && ! grep -q '^verify error' "$TMP.err"; then
-            body=$(printf '%s' "$body" | sed "s/$NOW_MARK/$(now_unix)/g")
+            sent=$(now_unix)
+            body=$(printf '%s' "$body" | sed "s/$NOW_MARK/$sent/g")
             request >&3
         fi
         exec 3>&-
-        wait "$pid" ;;
+        wait "$pid"
+        [ -n "$STAMPS" ] && [ -n "$sent" ] && echo "$sent $(now_unix)" > "$STAMPS" ;;
     *)
         request > "$TMP.req"
         client < "$TMP.req" > "$TMP.resp" 2> "$TMP.err" ;;

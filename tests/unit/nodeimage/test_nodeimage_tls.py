@@ -266,3 +266,34 @@ def test_image_client_stamps_the_clock_after_the_handshake(
                      "--post-data", '{"clock_unix":@FLEXLAB_NOW@}')
     assert refused.returncode == 3 and "tls-unknown-ca" in refused.stderr
     assert len(bad.requests) == before_bad
+
+
+def test_image_client_stamps_a_clock_window_without_the_handshake(
+    image_root: Path, servers: tuple[Path, dict[str, _Server]], tmp_path: Path,
+) -> None:
+    """With FLEXLAB_STAMPS, https.sh writes "t0 t1": its clock just before the request
+    left (after the handshake) and when the answer was in. The agent's two-way clock
+    measurement takes that window, so a slow connection and handshake (here an openssl
+    that takes 1 s to start, as a TCG guest does) do not widen its error bound; the
+    server's answer still falls inside it. A refused certificate leaves no window."""
+    import time
+
+    ca, running = servers
+    env = _client(image_root, tmp_path)
+    slow = tmp_path / "slow-openssl"
+    slow.write_text(f"#!{image_root}/bin/busybox sh\nsleep 1\nexec {env['OPENSSL']} \"$@\"\n")
+    slow.chmod(0o755)
+    stamps = tmp_path / "stamps"
+    env = {**env, "OPENSSL": str(slow), "FLEXLAB_STAMPS": str(stamps)}
+    server = running["good"]
+    before = len(server.requests)
+    started = time.time()
+    done = _https(image_root, env, ca, server.url("/api/v1/time"))
+    finished = time.time()
+    assert done.returncode == 0 and json.loads(done.stdout)["unix"] == 1.5, done.stderr
+    assert server.requests[before][:2] == ("GET", "/api/v1/time")
+    t0, t1 = (float(x) for x in stamps.read_text().split())
+    assert started + 1.0 <= t0 <= t1 <= finished, (started, t0, t1, finished)
+    refused = _https(image_root, env, ca, running["wrong-ca"].url("/api/v1/time"))
+    assert refused.returncode == 3 and "tls-unknown-ca" in refused.stderr
+    assert stamps.read_text() == ""
