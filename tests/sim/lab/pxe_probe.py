@@ -1,58 +1,48 @@
-"""A one-shot PXE DISCOVER from a lab host, for lab-level tests (emulators do the real boots)."""
+"""A one-shot PXE DISCOVER from a lab host, for lab-level tests (emulators do the real boots).
+
+Sending and listening are site-check's own (``PacketLink`` and ``run_exchange``): the
+same packet socket, kernel DHCP filter and bounded listening window it probes a site with.
+"""
 
 from __future__ import annotations
 
-import socket
-import time
 from typing import Any
 
 from harness.lab import Lab
 from harness.lab.nsthread import NamespaceWorker
+from harness.sitecheck.dhcp_exchange import Probe, run_exchange
+from harness.sitecheck.dhcp_link import PacketLink
+
+XID = 0x5EED
 
 
 def pxe_discover(lab: Lab, host: str, segment: str, *, arch: int = 0,
                  timeout: float = 2.0) -> list[dict[str, Any]]:
-    """Broadcast a BIOS/UEFI PXE DISCOVER from ``host`` and return every reply seen."""
+    """Broadcast a BIOS/UEFI PXE DISCOVER from ``host`` once and return every reply to it
+    seen within ``timeout`` s."""
     from scapy.all import BOOTP, DHCP, IP, UDP, Ether
 
     info = lab.link(host, segment)
     mac = info.mac
+    vendor = f"PXEClient:Arch:{arch:05d}:UNDI:002001".encode()
+    frame = (
+        Ether(dst="ff:ff:ff:ff:ff:ff", src=mac)
+        / IP(src="0.0.0.0", dst="255.255.255.255")
+        / UDP(sport=68, dport=67)
+        / BOOTP(chaddr=bytes.fromhex(mac.replace(":", "")) + b"\0" * 10, xid=XID,
+                flags=0x8000)
+        / DHCP(options=[("message-type", "discover"), ("vendor_class_id", vendor),
+                        (93, arch.to_bytes(2, "big")), (94, b"\x01\x02\x01"), "end"])
+    )
+    probe = Probe(mac, XID, bytes(frame))
 
-    def probe() -> list[dict[str, Any]]:
-        # a raw socket opened in this (namespace) thread: scapy's interface table was
-        # read in the host namespace and would name the wrong device
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
-        sock.bind((info.host_iface, 0))
-        vendor = f"PXEClient:Arch:{arch:05d}:UNDI:002001".encode()
-        frame = (
-            Ether(dst="ff:ff:ff:ff:ff:ff", src=mac)
-            / IP(src="0.0.0.0", dst="255.255.255.255")
-            / UDP(sport=68, dport=67)
-            / BOOTP(chaddr=bytes.fromhex(mac.replace(":", "")) + b"\0" * 10, xid=0x5EED,
-                    flags=0x8000)
-            / DHCP(options=[("message-type", "discover"), ("vendor_class_id", vendor),
-                            (93, arch.to_bytes(2, "big")), (94, b"\x01\x02\x01"), "end"])
-        )
-        sock.send(bytes(frame))
-        out = []
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            sock.settimeout(left)
-            try:
-                raw = sock.recv(65535)
-            except TimeoutError:
-                break
-            reply = Ether(raw)
-            if not (reply.haslayer(BOOTP) and reply[BOOTP].op == 2 and reply[BOOTP].xid == 0x5EED):
-                continue
-            opts = {o[0]: o[1] for o in reply[DHCP].options if isinstance(o, tuple)}
-            out.append({"src": reply[IP].src, "yiaddr": reply[BOOTP].yiaddr,
-                        "giaddr": reply[BOOTP].giaddr,
-                        "file": reply[BOOTP].file.rstrip(b"\0").decode(),
-                        "vendor_class": opts.get("vendor_class_id"),
-                        "server_id": opts.get("server_id")})
-        sock.close()
-        return out
+    def exchange() -> list[dict[str, Any]]:
+        # the packet socket is opened in this (namespace) thread, on the host's device
+        with PacketLink(info.host_iface) as link:
+            seen = run_exchange(link, [probe], timeout, max_tries=1).replies_to(probe)
+        return [{"src": m.src_ip, "yiaddr": m.yiaddr, "giaddr": m.giaddr, "file": m.file,
+                 "vendor_class": m.options.get(60), "server_id": m.server_id}
+                for m in (s.message for s in seen)]
 
     with NamespaceWorker(lab.ns(host)) as worker:
-        return worker.call(probe)
+        return worker.call(exchange)
