@@ -17,6 +17,7 @@ import struct
 import sys
 import threading
 import time
+from typing import Self
 
 from harness.components.base import Component
 from harness.components.standalone import serve_until_interrupted
@@ -71,39 +72,51 @@ def build_reply(request: bytes, received_unix: float, offset: float,
     )
 
 
-class NtpResponder:
-    """The server loop on one UDP socket; :meth:`serve_in_thread` for unit tests."""
+class UdpResponder:
+    """Answer each datagram on one UDP socket with :meth:`answer` until :meth:`close`.
 
-    def __init__(self, offset: float, host: str = "0.0.0.0", port: int = NTP_PORT) -> None:
+    The serving loop a small fake UDP server needs (this NTP server; the site-check
+    tests' DNS server subclasses it too): in this thread (:meth:`serve`, the process
+    entry) or a daemon thread (:meth:`serve_in_thread`, unit tests on loopback). The
+    socket polls a stop flag every 0.2 s so :meth:`close` returns promptly.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.offset = offset
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
         self.sock.bind((host, port))
         self.address: tuple[str, int] = self.sock.getsockname()[:2]
+        self.received = 0
         self.answered = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    def answer(self, request: bytes) -> bytes | None:
+        """The reply to one datagram, or None to send nothing."""
+        raise NotImplementedError
+
     def serve(self) -> None:
-        """Answer requests until :meth:`close` (polls a stop flag every 0.2 s)."""
+        """Answer requests until :meth:`close`."""
         self.sock.settimeout(0.2)
         while not self._stop.is_set():
             try:
-                data, peer = self.sock.recvfrom(2048)
+                data, peer = self.sock.recvfrom(4096)
             except TimeoutError:
                 continue
             except OSError:
                 if self._stop.is_set():
                     return
                 raise
-            reply = build_reply(data, time.time(), self.offset)
+            self.received += 1
+            reply = self.answer(data)
             if reply is not None:
                 self.sock.sendto(reply, peer)
                 self.answered += 1
 
-    def serve_in_thread(self) -> NtpResponder:
+    def serve_in_thread(self) -> Self:
         """Start :meth:`serve` in a daemon thread and return self."""
-        self._thread = threading.Thread(target=self.serve, name="fake-ntp", daemon=True)
+        self._thread = threading.Thread(target=self.serve, name=type(self).__name__,
+                                        daemon=True)
         self._thread.start()
         return self
 
@@ -113,6 +126,18 @@ class NtpResponder:
         if self._thread is not None:
             self._thread.join(timeout=2)
         self.sock.close()
+
+
+class NtpResponder(UdpResponder):
+    """The NTP server on one UDP socket, its clock ``offset`` seconds off."""
+
+    def __init__(self, offset: float, host: str = "0.0.0.0", port: int = NTP_PORT) -> None:
+        super().__init__(host, port)
+        self.offset = offset
+
+    def answer(self, request: bytes) -> bytes | None:
+        """:func:`build_reply`, stamped on arrival by the honest clock."""
+        return build_reply(request, time.time(), self.offset)
 
 
 class FakeNtp(Component):

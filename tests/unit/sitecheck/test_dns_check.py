@@ -6,8 +6,6 @@ with allow-update does), or answer REFUSED/NOTIMP, or stay silent.
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
+from harness.components.fake_ntp import UdpResponder
 from harness.sitecheck import dns_check
 from harness.sitecheck.dns_check import check_dns, is_hostname, resolv_conf_servers
 from harness.sitecheck.model import CheckVerdict, SiteCheckOptions, SiteContext, SiteFacts
@@ -25,43 +24,30 @@ from harness.sitecheck.model import CheckVerdict, SiteCheckOptions, SiteContext,
 pytestmark = pytest.mark.unit
 
 
-class FakeDns:
-    """A UDP DNS server on 127.0.0.1 with a random port."""
+class FakeDns(UdpResponder):
+    """A UDP DNS server on 127.0.0.1 with a random port, serving from the start."""
 
     def __init__(self, records: dict[str, str], update: str = "accept",
                  silent: bool = False) -> None:
+        super().__init__("127.0.0.1", 0)
         self.records = {k.rstrip(".").lower(): v for k, v in records.items()}
         self.txt: dict[str, str] = {}
         self.update_mode = update
         self.silent = silent
         self.updates: list[str] = []
-        self.queries = 0
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.server = f"127.0.0.1:{self.sock.getsockname()[1]}"
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        self.server = f"127.0.0.1:{self.address[1]}"
+        self.serve_in_thread()
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data, peer = self.sock.recvfrom(4096)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.queries += 1
-            if self.silent:
-                continue
-            msg = dns.message.from_wire(data)
-            reply = dns.message.make_response(msg)
-            if msg.opcode() == dns.opcode.UPDATE:
-                self._update(msg, reply)
-            else:
-                self._query(msg, reply)
-            self.sock.sendto(reply.to_wire(), peer)
+    def answer(self, request: bytes) -> bytes | None:
+        if self.silent:
+            return None
+        msg = dns.message.from_wire(request)
+        reply = dns.message.make_response(msg)
+        if msg.opcode() == dns.opcode.UPDATE:
+            self._update(msg, reply)
+        else:
+            self._query(msg, reply)
+        return reply.to_wire()
 
     def _update(self, msg: dns.message.Message, reply: dns.message.Message) -> None:
         ops = []
@@ -91,11 +77,6 @@ class FakeDns:
                 reply.answer.append(dns.rrset.from_text(q.name, 60, "IN", kind, value))
         elif name not in self.txt:
             reply.set_rcode(dns.rcode.NXDOMAIN)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-        self.sock.close()
 
 
 @pytest.fixture
@@ -155,7 +136,7 @@ def test_dhcp_offer_is_not_replaced_by_resolv_conf(fake_dns, monkeypatch) -> Non
     srv = fake_dns(PUBLIC)
     monkeypatch.setattr(dns_check, "resolv_conf_servers", lambda: pytest.fail("read"))
     check_dns(_ctx(facts=SiteFacts(dns_servers=[srv.server]), public_names=["pypi.org"]))
-    assert srv.queries >= 1
+    assert srv.received >= 1
 
 
 def test_resolv_conf_fallback_is_said(fake_dns, monkeypatch) -> None:
@@ -183,7 +164,7 @@ def test_silent_server_times_out_boundedly(fake_dns) -> None:
     assert public.verdict is CheckVerdict.FAIL
     assert any("timeout after 2 s" in line for line in public.evidence)
     assert any("not asked" in line for line in public.evidence)
-    assert srv.queries == 2, "a server that timed out twice is not asked again"
+    assert srv.received == 2, "a server that timed out twice is not asked again"
 
 
 def test_rfc2136_accepted_passes_and_cleans_up(fake_dns) -> None:

@@ -201,23 +201,14 @@ class _LaggingNtp(NtpResponder):
         super().__init__(offset, "127.0.0.1", 0)
         self.lag, self.late, self.path = lag, late, path
 
-    def serve(self) -> None:
-        self.sock.settimeout(0.2)
-        while not self._stop.is_set():
-            try:
-                data, peer = self.sock.recvfrom(2048)
-            except (TimeoutError, OSError):
-                continue
-            lagging = self.answered < self.late
-            if lagging and self.path == "request":
-                time.sleep(self.lag)
-            reply = build_reply(data, time.time(), self.offset)
-            if reply is None:
-                continue
-            if lagging and self.path == "reply":
-                time.sleep(self.lag)
-            self.sock.sendto(reply, peer)
-            self.answered += 1
+    def answer(self, request: bytes) -> bytes | None:
+        lagging = self.answered < self.late
+        if lagging and self.path == "request":
+            time.sleep(self.lag)
+        reply = build_reply(request, time.time(), self.offset)
+        if reply is not None and lagging and self.path == "reply":
+            time.sleep(self.lag)
+        return reply
 
 
 @pytest.mark.parametrize(("path", "measured"), [("request", 1.4), ("reply", -0.2)])
