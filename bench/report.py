@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -287,6 +287,13 @@ def _provenance(files: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _section(title: str, how: str, source: str,
+             doc: dict[str, Any] | list[dict[str, Any]], body: list[str]) -> list[str]:
+    """One benchmark's section as every section lays it out: heading, how it was measured,
+    the results file its figures are read from (:func:`_source`), then the figures."""
+    return ["", f"## {title}", "", f"How: {how}", *_source(source, doc), *body]
+
+
 def _site_scenarios(doc: dict[str, Any]) -> list[str]:
     lines = ["", "| scenario | verdicts | wall median s (min-max) | machine phase median s "
              "(min-max) |", "| --- | --- | ---: | ---: |"]
@@ -366,6 +373,27 @@ def load_results(directory: Path = RESULTS) -> dict[str, Any]:
     return results
 
 
+#: the sections after the VM one whose "how" is fixed text: (results key, heading, how,
+#: results file, figures), in document order
+_LATER_SECTIONS: tuple[tuple[str, str, str, str, Callable[[dict[str, Any]], list[str]]], ...] = (
+    ("site_scenarios", "Whole-site scenarios, timed",
+     "`bench/site_scenarios.py` runs each whole-site scenario with `ScenarioRunner` the "
+     "stated number of times; wall is the whole run (build, boot, teardown, judge), the "
+     "machine phase is power-on to the last machine's end state.",
+     "site-scenarios.json", _site_scenarios),
+    ("suite", "The test suite's wall time",
+     "`scripts/suite-timing.py` times pytest runs (pytest-xdist workers, pytest-split "
+     "shards from the committed `.test_durations`) and writes each run's wall time; "
+     "docs/CI.md says how CI shards the suite.",
+     "suite.json", _suite),
+    ("soak", "Flakes: the sim tier, soaked",
+     "`make soak N=…` (`scripts/soak.py`) reruns every sim-tier test and sim scenario N "
+     "times under pytest-xdist and counts each test's outcomes; a flake is a test that "
+     "passed in some rounds and failed in others.",
+     "soak.json", _soak),
+)
+
+
 def render(results: dict[str, Any]) -> str:
     """The whole BENCHMARKS.md: provenance, machine, one section per benchmark, from
     ``results`` as :func:`load_results` arranges them (no clock, no host: the same files
@@ -400,54 +428,49 @@ def render(results: dict[str, Any]) -> str:
     proxy = results.get("proxydhcp")
     if proxy is not None:
         lines += [
-            "", "## ProxyDHCP: flexlab Boot Proxy vs dnsmasq proxy mode",
-            "",
-            "How: `bench/proxydhcp.py` builds one lab (segment `lan`, hosts `gen` and `sut`, "
-            "network namespaces) and runs each proxy in turn in `sut`, each serving the same "
-            f"{(proxy.get('plan') or {}).get('clients', '?')} client MACs (Boot Proxy: "
-            "`--assignments-file`, log level warning; dnsmasq: `dhcp-host` per MAC with "
-            "`dhcp-ignore=tag:!known`, `--quiet-dhcp`, no `log-dhcp`; in full runs also "
-            "dnsmasq without the MAC list, answering everyone, to show what its "
-            "one-by-one `dhcp-host` lookup costs). "
-            "**DISCOVER→OFFER**: ISC `perfdhcp -4 -i -r RATE -M macs` with options 60 "
-            "(`PXEClient:Arch:00007`), 93 and 94; perfdhcp sends as a relay (from UDP 67, "
-            "`giaddr` set) so this measures the proxies' relay path; latency percentiles are "
-            "from its per-exchange timers (`-x t`). **REQUEST→ACK on 4011**: "
-            "`bench/pxe4011.py`, an open-loop asyncio UDP generator (perfdhcp cannot send "
-            "43.71): UEFI x64 boot-server REQUESTs from UDP 4011 with `ciaddr` set and 43.71 "
-            "= the type each proxy serves (0 for the Boot Proxy; 0x8001, dnsmasq's number "
-            "for its `x86-64_EFI` service); latency is send → ACK seen by its event loop. "
-            f"Each step lasts {(proxy.get('plan') or {}).get('step_seconds', '?')} s (count = "
-            "rate * seconds) plus 1 s for late answers, which count as lost; a step losing "
-            "≥ 1 % is run a second time and the better run kept (other work on the shared "
-            "host causes loss bursts); rates rise until loss passes 20 % or two steps in a "
-            "row lose ≥ 1 %, then bisect between "
-            "the last good and the first bad rate. Headline: the highest answered rate with "
-            "< 1 % loss, and its latency. \"sent/s\" below the offered rate means the load "
-            "generator itself (Python, or perfdhcp sharing the 2 cores) was the limit.",
-            *_source("proxydhcp.json", proxy),
-            *_proxydhcp(proxy),
+            *_section(
+                "ProxyDHCP: flexlab Boot Proxy vs dnsmasq proxy mode",
+                "`bench/proxydhcp.py` builds one lab (segment `lan`, hosts `gen` and `sut`, "
+                "network namespaces) and runs each proxy in turn in `sut`, each serving the same "
+                f"{(proxy.get('plan') or {}).get('clients', '?')} client MACs (Boot Proxy: "
+                "`--assignments-file`, log level warning; dnsmasq: `dhcp-host` per MAC with "
+                "`dhcp-ignore=tag:!known`, `--quiet-dhcp`, no `log-dhcp`; in full runs also "
+                "dnsmasq without the MAC list, answering everyone, to show what its "
+                "one-by-one `dhcp-host` lookup costs). "
+                "**DISCOVER→OFFER**: ISC `perfdhcp -4 -i -r RATE -M macs` with options 60 "
+                "(`PXEClient:Arch:00007`), 93 and 94; perfdhcp sends as a relay (from UDP 67, "
+                "`giaddr` set) so this measures the proxies' relay path; latency percentiles are "
+                "from its per-exchange timers (`-x t`). **REQUEST→ACK on 4011**: "
+                "`bench/pxe4011.py`, an open-loop asyncio UDP generator (perfdhcp cannot send "
+                "43.71): UEFI x64 boot-server REQUESTs from UDP 4011 with `ciaddr` set and 43.71 "
+                "= the type each proxy serves (0 for the Boot Proxy; 0x8001, dnsmasq's number "
+                "for its `x86-64_EFI` service); latency is send → ACK seen by its event loop. "
+                f"Each step lasts {(proxy.get('plan') or {}).get('step_seconds', '?')} s (count = "
+                "rate * seconds) plus 1 s for late answers, which count as lost; a step losing "
+                "≥ 1 % is run a second time and the better run kept (other work on the shared "
+                "host causes loss bursts); rates rise until loss passes 20 % or two steps in a "
+                "row lose ≥ 1 %, then bisect between "
+                "the last good and the first bad rate. Headline: the highest answered rate with "
+                "< 1 % loss, and its latency. \"sent/s\" below the offered rate means the load "
+                "generator itself (Python, or perfdhcp sharing the 2 cores) was the limit.",
+                "proxydhcp.json", proxy, _proxydhcp(proxy)),
             "", "ProxyDHCP notes (three-run spread, profile, storm): docs/BENCH-PROXYDHCP.md.",
         ]
     tftp = results.get("tftp_http")
     if tftp is not None:
-        lines += [
-            "", "## TFTP and HTTP boot servers",
-            "",
-            "How: `bench/tftp_http.py` (its own notes: docs/BENCH-TFTP-HTTP.md), called by "
+        lines += _section(
+            "TFTP and HTTP boot servers",
+            "`bench/tftp_http.py` (its own notes: docs/BENCH-TFTP-HTTP.md), called by "
             "the runner with the flags shown in `bench/results/tftp_http.json`: on loopback, "
             "the Boot Proxy's TFTP server against tftpd-hpa and its HTTP server against "
             "nginx, one client implementation for all.",
-            *_source("tftp_http.json", tftp),
-            *_tftp_http(tftp),
-        ]
+            "tftp_http.json", tftp, _tftp_http(tftp))
     storms = _storms(results)
     if storms:
         storm = next((s for s in storms if "per_kind" in s), storms[0])
-        lines += [
-            "", "## Boot storm (emulated machines)",
-            "",
-            "How: `bench/storm.py` loads `scenarios/boot-storm.yaml`, resizes both machine "
+        lines += _section(
+            "Boot storm (emulated machines)",
+            "`bench/storm.py` loads `scenarios/boot-storm.yaml`, resizes both machine "
             "groups (SeaBIOS+iPXE and UEFI x64) to N copies each in code, puts its segment "
             "on a /20 (a scenario segment is a /24 whose site DHCP pool holds 127 leases) "
             "and runs it with `harness.builder.runner.ScenarioRunner`: Control Plane, "
@@ -459,9 +482,7 @@ def render(results: dict[str, Any]) -> str:
             "throughput, not what real firmware would take. DHCP retransmissions are "
             "requests a machine sent again because no answer came in time: the storm's "
             "drops as clients saw them.",
-            *_source("storm.json", storms),
-            *_storm(storms),
-        ]
+            "storm.json", storms, _storm(storms))
     vm = results.get("vm")
     if vm is not None:
         lines += ["", "## Virtual machine power-on → Ready", *_source("vmboot.json", vm), ""]
@@ -485,28 +506,10 @@ def render(results: dict[str, Any]) -> str:
                              "agent → its ready call.")
         else:
             lines.append(f"Not measured: {vm.get('reason') or vm.get('error')}")
-    site = results.get("site_scenarios")
-    if site is not None:
-        lines += ["", "## Whole-site scenarios, timed", "",
-                  "How: `bench/site_scenarios.py` runs each whole-site scenario with "
-                  "`ScenarioRunner` the stated number of times; wall is the whole run "
-                  "(build, boot, teardown, judge), the machine phase is power-on to the last "
-                  "machine's end state.", *_source("site-scenarios.json", site),
-                  *_site_scenarios(site)]
-    suite = results.get("suite")
-    if suite is not None:
-        lines += ["", "## The test suite's wall time", "",
-                  "How: `scripts/suite-timing.py` times pytest runs (pytest-xdist workers, "
-                  "pytest-split shards from the committed `.test_durations`) and writes each "
-                  "run's wall time; docs/CI.md says how CI shards the suite.",
-                  *_source("suite.json", suite), *_suite(suite)]
-    soak = results.get("soak")
-    if soak is not None:
-        lines += ["", "## Flakes: the sim tier, soaked", "",
-                  "How: `make soak N=…` (`scripts/soak.py`) reruns every sim-tier test and "
-                  "sim scenario N times under pytest-xdist and counts each test's outcomes; a "
-                  "flake is a test that passed in some rounds and failed in others.",
-                  *_source("soak.json", soak), *_soak(soak)]
+    for key, title, how, source, body in _LATER_SECTIONS:
+        doc = results.get(key)
+        if doc is not None:
+            lines += _section(title, how, source, doc, body(doc))
     lines += [
         "", "## Known limits of these measurements", "",
         "- Two shared cores: the load generators (perfdhcp, bench/pxe4011.py, the TFTP/HTTP "
