@@ -99,6 +99,24 @@ class Site:
     tftp_port: int = 40001
 
 
+def proxy_offer_options(c: Client, proxy: Host, shape: str = "a") -> list[tuple[int, bytes]]:
+    """The options of a ProxyDHCP OFFER from ``proxy`` to ``c``, direct or through a relay.
+
+    Option 60 echoes PXEClient (or HTTPClient); shape 'a' adds option 43 with discovery
+    control bit 3 (boot from the header's file) for a PXEClient, shape 'c' does not.
+    """
+    vc = b"HTTPClient" if c.vendor_prefix == "HTTPClient" else b"PXEClient"
+    opts: list[tuple[int, bytes]] = [
+        (53, b"\x02"),
+        (54, ip4(proxy.ip)),
+        (60, vc),
+        (97, b"\x00" + c.uuid),
+    ]
+    if shape == "a" and vc == b"PXEClient":
+        opts.append((43, pxe43([(6, b"\x08")])))
+    return opts
+
+
 class Flow:
     """Emit a boot exchange into a PcapBuilder, applying per-role tweaks."""
 
@@ -173,19 +191,10 @@ class Flow:
     ) -> int | None:
         """ProxyDHCP OFFER; shape 'a' (43.6 bit 3 + siaddr + file) or 'c' (use 4011)."""
         p = self.site.proxy
-        vc = b"HTTPClient" if c.vendor_prefix == "HTTPClient" else b"PXEClient"
-        opts: list[tuple[int, bytes]] = [
-            (53, b"\x02"),
-            (54, ip4(p.ip)),
-            (60, vc),
-            (97, b"\x00" + c.uuid),
-        ]
         kw: dict[str, Any] = {"flags": 0x8000, "siaddr": p.ip}
         if shape == "a":
-            if vc == b"PXEClient":
-                opts.append((43, pxe43([(6, b"\x08")])))
             kw["file"] = file.encode()
-        spec = Spec(p, BROADCAST, 67, 68, 2, c.xid, c.mac, opts, kw)
+        spec = Spec(p, BROADCAST, 67, 68, 2, c.xid, c.mac, proxy_offer_options(c, p, shape), kw)
         return self.emit(role, spec, dt=0.05)
 
     def proxied_lease(self, c: Client, shape: str, file: str = "") -> None:
@@ -320,14 +329,7 @@ def relayed_flow(f: Flow, c: Client | None = None) -> None:
     opts = [*f.client_options(c, 1, []), (82, opt82)]
     spec = Spec(relay, p, 67, 67, 1, c.xid, c.mac, opts, {"giaddr": relay.ip, "hops": 1})
     f.emit("discover", spec)
-    reply = [
-        (53, b"\x02"),
-        (54, ip4(p.ip)),
-        (60, b"PXEClient"),
-        (97, b"\x00" + c.uuid),
-        (43, pxe43([(6, b"\x08")])),
-        (82, opt82),
-    ]
+    reply = [*proxy_offer_options(c, p), (82, opt82)]
     kw = {"giaddr": relay.ip, "flags": 0x8000, "siaddr": p.ip, "file": b"undionly.kpxe"}
     f.emit("proxy_offer", Spec(p, relay, 67, 67, 2, c.xid, c.mac, reply, kw), dt=0.05)
     f.tftp(c, "undionly.kpxe")

@@ -14,13 +14,14 @@ from typing import Any
 import pytest
 from failing import shows_failing
 
-from harness.capture.synth import BROADCAST, Host, ip4, pxe43
+from harness.capture.synth import BROADCAST, Host, ip4
 from harness.capture.synth_flows import (
     UEFI,
     Client,
     Flow,
     Spec,
     bios_flow,
+    proxy_offer_options,
 )
 from harness.rules import Report, RuleContext, Verdict
 
@@ -45,18 +46,7 @@ def client_side_of_relay(f: Flow) -> None:
         f, site, c, [(53, b"\x02"), (54, ip4(site.ip)), (51, b"\0\0\x0e\x10")], yiaddr=c.ip
     )
     _relay_reply(
-        f,
-        proxy,
-        c,
-        [
-            (53, b"\x02"),
-            (54, ip4(proxy.ip)),
-            (60, b"PXEClient"),
-            (97, b"\x00" + c.uuid),
-            (43, pxe43([(6, b"\x08")])),
-        ],
-        siaddr=proxy.ip,
-        file=b"undionly.kpxe",
+        f, proxy, c, proxy_offer_options(c, proxy), siaddr=proxy.ip, file=b"undionly.kpxe"
     )
     src = Host(c.mac, "0.0.0.0")
     req = f.client_options(c, 3, [(50, ip4(c.ip)), (54, ip4(site.ip))])
@@ -75,13 +65,7 @@ def two_helper_addresses(f: Flow) -> None:
             Spec(relay, server, 67, 67, 1, c.xid, c.mac, opts, {"giaddr": relay.ip, "hops": 1}),
             dt=0.0001,
         )
-    reply = [
-        (53, b"\x02"),
-        (54, ip4(proxy.ip)),
-        (60, b"PXEClient"),
-        (97, b"\x00" + c.uuid),
-        (43, pxe43([(6, b"\x08")])),
-    ]
+    reply = proxy_offer_options(c, proxy)
     kw = {"giaddr": relay.ip, "flags": 0x8000, "siaddr": proxy.ip, "file": b"undionly.kpxe"}
     f.emit("proxy_offer", Spec(proxy, relay, 67, 67, 2, c.xid, c.mac, reply, kw))
     site_reply = [(53, b"\x02"), (54, ip4(site.ip))]
