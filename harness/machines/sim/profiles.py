@@ -132,14 +132,24 @@ PXE_BIOS = FirmwareProfile(
     arch=0,
 )
 
-EDK2_X64 = FirmwareProfile(
-    name="edk2-x64",
-    description="EDK2/OVMF UEFI x64 PXE (UefiPxeBcDxe), NIC without an iPXE ROM",
+#: What every EDK2-based UEFI network stack announces, whatever it boots: UNDI 3.0 and its
+#: NII, EDK2's parameter request list, a 1472-byte maximum message. Not a profile a
+#: machine boots with (it is not in PROFILES): the EDK2 profiles below are it plus their own.
+EDK2_UEFI = FirmwareProfile(
+    name="edk2-uefi",
+    description="EDK2's UEFI network stack: what every EDK2 profile shares",
     arch=7,
     undi=(3, 0),
     nii=b"\x01\x03\x00",
     param_list=EDK2_PARAMS,
     max_msg_size=1472,
+)
+
+EDK2_X64 = replace(
+    EDK2_UEFI,
+    name="edk2-x64",
+    description="EDK2/OVMF UEFI x64 PXE (UefiPxeBcDxe), NIC without an iPXE ROM",
+    arch=7,
     pxebs_sport=4011,
     pxebs_order=(55, 57, 60, 93, 94, 97),  # EDK2 builds its 4011 REQUEST in another order
     tftp_tsize_probe=True,
@@ -147,15 +157,12 @@ EDK2_X64 = FirmwareProfile(
     tftp_windowsize=4,
 )
 
-EDK2_HTTP = FirmwareProfile(
+EDK2_HTTP = replace(
+    EDK2_UEFI,
     name="edk2-http",
     description="EDK2 UEFI HTTP boot (HttpBootDxe), arch 16",
     arch=16,
     vendor_prefix="HTTPClient",
-    undi=(3, 0),
-    nii=b"\x01\x03\x00",
-    param_list=EDK2_PARAMS,
-    max_msg_size=1472,
     chain="http",
 )
 
@@ -166,15 +173,12 @@ INTEL_NO97 = FirmwareProfile(
     send_uuid=False,
 )
 
-HW_CLIENT = FirmwareProfile(
+HW_CLIENT = replace(
+    EDK2_UEFI,
     name="hw-client",
     description="a Huawei-style UEFI ROM announcing option 60 'HW-Client'",
     arch=7,
     vendor_prefix="HW-Client",
-    undi=(3, 0),
-    nii=b"\x01\x03\x00",
-    param_list=EDK2_PARAMS,
-    max_msg_size=1472,
     tftp_blksize=1468,
 )
 
