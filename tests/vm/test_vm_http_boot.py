@@ -18,33 +18,18 @@ import pytest
 from scapy.layers.inet import UDP
 from scapy.utils import PcapReader
 from vmhelpers import failed_expectations, needs_libvirt_python, needs_qemu
+from vmruns import bp1_site_scenario, lan_vm
 
 from harness.builder.runner import ScenarioRunner
-from harness.scenario.loader import parse_scenario
 
 pytestmark = [pytest.mark.vm, needs_qemu, needs_libvirt_python]
 
-SCENARIO = """
-name: vm-http-boot
-description: >
-  Guide: "EFI boot mode is preferred (though legacy will work too)". OVMF boots by UEFI
-  HTTP boot alone (its PXE switched off): HTTPClient offer with an absolute URL, iPXE EFI,
-  script, kernel and initrd all over HTTP, Ready.
-tier: vm
-timeout: 300
-segments: [{name: lan}]
-site_dhcp: [{segment: lan}]
-proxies: [{name: bp1, segments: [lan], clusters: [alpha], kind: container}]
-clusters: [{name: alpha}]
-machines:
-  - {name: http, segment: lan, cluster: alpha, firmware: uefi-http, nic: virtio,
-     facts: {cores: 2, memory_gb: 4, disk_gb: 12}}
-steps: [{at: 0, action: power_on, machines: [http]}]
-expect:
-  rules: [MUST, IPXE-4]
-  machines: [{name: http, booted_via: bp1, state: Ready}]
-  clusters: [{name: alpha, ready: true}]
-"""
+SCENARIO = bp1_site_scenario(
+    "vm-http-boot", [lan_vm("http", "uefi-http", "virtio")], timeout=300,
+    rules=["MUST", "IPXE-4"],
+    description='Guide: "EFI boot mode is preferred (though legacy will work too)". OVMF '
+    "boots by UEFI HTTP boot alone (its PXE switched off): HTTPClient offer with an absolute "
+    "URL, iPXE EFI, script, kernel and initrd all over HTTP, Ready.\n")
 
 
 def tftp_datagrams(pcap: Path) -> list[str]:
@@ -59,7 +44,7 @@ def tftp_datagrams(pcap: Path) -> list[str]:
 
 
 def test_ovmf_http_boot_reaches_ready_without_tftp(tmp_path: Path) -> None:
-    runner = ScenarioRunner(parse_scenario(SCENARIO), reports_dir=tmp_path)
+    runner = ScenarioRunner(SCENARIO, reports_dir=tmp_path)
     result = runner.run()
     assert result.verdict == "pass", failed_expectations(result)
     dhcp = [e for cap in runner.captures.values() for e in cap.dhcp]

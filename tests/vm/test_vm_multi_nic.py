@@ -17,49 +17,25 @@ from pathlib import Path
 
 import pytest
 from vmhelpers import failed_expectations, needs_libvirt_python, needs_qemu
+from vmruns import DriverRecorder, bp1_site_scenario, lan_vm
 
-from harness.builder.kinds import Kinds
 from harness.builder.runner import ScenarioRunner
 from harness.builder.vm_driver import ExtraNic, VmDriver
-from harness.lab import Lab
-from harness.scenario.loader import parse_scenario
-from harness.scenario.model import Scenario
 
 pytestmark = [pytest.mark.vm, needs_qemu, needs_libvirt_python]
 
 FIRST_NIC_MAC = "02:f1:ab:00:00:01"   # a MAC no cluster owns, on the segment without a proxy
-SCENARIO = """
-name: vm-multi-nic
-tier: vm
-timeout: 300
-segments: [{name: data}, {name: lan}]
-site_dhcp: [{segment: data}, {segment: lan}]
-proxies: [{name: bp1, segments: [lan], clusters: [alpha], kind: container}]
-clusters: [{name: alpha}]
-machines:
-  - {name: twonic, segment: lan, cluster: alpha, firmware: seabios-ipxe, nic: virtio,
-     facts: {cores: 2, memory_gb: 4, disk_gb: 12}}
-steps: [{at: 0, action: power_on, machines: [twonic]}]
-expect:
-  rules: [MUST]
-  machines: [{name: twonic, booted_via: bp1, state: Ready}]
-  clusters: [{name: alpha, ready: true}]
-"""
+SCENARIO = bp1_site_scenario("vm-multi-nic", [lan_vm("twonic", "seabios-ipxe", "virtio")],
+                             timeout=300, rules=["MUST"], segments_before_lan=["data"])
 
 
 def test_boots_from_second_nic_when_first_has_no_proxy(tmp_path: Path) -> None:
-    drivers: list[VmDriver] = []
-
-    def factory(lab: Lab, sc: Scenario) -> VmDriver:
-        driver = VmDriver(lab, sc, extra_nics={"twonic": [ExtraNic("data", FIRST_NIC_MAC)]})
-        drivers.append(driver)
-        return driver
-
-    runner = ScenarioRunner(parse_scenario(SCENARIO), reports_dir=tmp_path,
-                            kinds=Kinds(driver=factory))
+    recorder = DriverRecorder(lambda lab, sc: VmDriver(
+        lab, sc, extra_nics={"twonic": [ExtraNic("data", FIRST_NIC_MAC)]}))
+    runner = ScenarioRunner(SCENARIO, reports_dir=tmp_path, kinds=recorder.kinds())
     result = runner.run()
-    assert drivers, result.error
-    vm = drivers[0].vms["twonic"]
+    assert recorder.drivers, result.error
+    vm = recorder.drivers[0].vms["twonic"]
     assert vm.spec.nics[0].mac == FIRST_NIC_MAC, "the extra NIC boots first"
     assert result.verdict == "pass", failed_expectations(result)
     data = runner.captures["data"].dhcp

@@ -13,34 +13,17 @@ from pathlib import Path
 
 import pytest
 from vmhelpers import failed_expectations, needs_libvirt_python, needs_qemu
+from vmruns import DriverRecorder, bp1_site_scenario, lan_vm
 
-from harness.builder.kinds import Kinds
 from harness.builder.runner import ScenarioRunner
 from harness.builder.vm_driver import VmDriver, outcome_of
-from harness.lab import Lab
 from harness.machines.vm.console import agent_events
 from harness.scenario.drivers import MachineProgress
-from harness.scenario.loader import parse_scenario
-from harness.scenario.model import Scenario
 
 pytestmark = [pytest.mark.vm, needs_qemu, needs_libvirt_python]
 
-SCENARIO = """
-name: vm-reboot
-tier: vm
-timeout: 420
-segments: [{name: lan}]
-site_dhcp: [{segment: lan}]
-proxies: [{name: bp1, segments: [lan], clusters: [alpha], kind: container}]
-clusters: [{name: alpha}]
-machines:
-  - {name: node, segment: lan, cluster: alpha, firmware: seabios-ipxe, nic: virtio,
-     facts: {cores: 2, memory_gb: 4, disk_gb: 12}}
-steps: [{at: 0, action: power_on, machines: [node]}]
-expect:
-  machines: [{name: node, booted_via: bp1, state: Ready}]
-  clusters: [{name: alpha, ready: true}]
-"""
+SCENARIO = bp1_site_scenario("vm-reboot", [lan_vm("node", "seabios-ipxe", "virtio")],
+                             timeout=420)
 
 
 class ResettingVmDriver(VmDriver):
@@ -61,18 +44,10 @@ class ResettingVmDriver(VmDriver):
 
 
 def test_reset_boots_fresh_os_with_data_intact(tmp_path: Path) -> None:
-    scenario: Scenario = parse_scenario(SCENARIO)
-    drivers: list[ResettingVmDriver] = []
-
-    def factory(lab: Lab, sc: Scenario) -> ResettingVmDriver:
-        driver = ResettingVmDriver(lab, sc)
-        drivers.append(driver)
-        return driver
-
-    result = ScenarioRunner(scenario, reports_dir=tmp_path,
-                            kinds=Kinds(driver=factory)).run()
-    assert drivers, result.error
-    driver = drivers[0]
+    recorder = DriverRecorder(ResettingVmDriver)
+    result = ScenarioRunner(SCENARIO, reports_dir=tmp_path, kinds=recorder.kinds()).run()
+    assert recorder.drivers, result.error
+    driver = recorder.drivers[0]
     console_file = tmp_path / "labs" / result.lab_id / "consoles" / "node.log"
     assert console_file.exists(), "the driver keeps every boot's console in the reports"
     events = agent_events(console_file.read_text(errors="replace"))

@@ -13,35 +13,20 @@ from pathlib import Path
 
 import pytest
 from vmhelpers import needs_libvirt_python, needs_qemu
+from vmruns import DriverRecorder, bp1_site_scenario, lan_vm
 
-from harness.builder.kinds import Kinds
 from harness.builder.runner import ScenarioRunner
 from harness.builder.vm_driver import VmDriver
-from harness.lab import Lab
 from harness.machines.vm.libvirt_vm import connect, domains_of_lab
 from harness.scenario.drivers import MachineProgress
-from harness.scenario.loader import parse_scenario
-from harness.scenario.model import Scenario
 
 pytestmark = [pytest.mark.vm, needs_qemu, needs_libvirt_python]
 
-SCENARIO = """
-name: vm-teardown
-tier: vm
-timeout: 20
-segments: [{name: lan}]
-site_dhcp: [{segment: lan}]
-proxies: [{name: bp1, segments: [lan], clusters: [alpha], kind: container}]
-clusters: [{name: alpha}]
-machines:
-  - {name: bios, segment: lan, cluster: alpha, firmware: seabios-ipxe, nic: e1000,
-     facts: {cores: 1, memory_gb: 1, disk_gb: 12}}
-  - {name: uefi, segment: lan, cluster: alpha, firmware: uefi-x64, nic: virtio,
-     facts: {cores: 1, memory_gb: 1, disk_gb: 12}}
-steps: [{at: 0, action: power_on, machines: [bios, uefi]}]
-expect:
-  machines: [{name: bios, state: Ready}, {name: uefi, state: Ready}]
-"""
+# 1 core and 1 GB each: the run ends long before either could boot
+SCENARIO = bp1_site_scenario(
+    "vm-teardown", [lan_vm("bios", "seabios-ipxe", "e1000", cores=1, memory_gb=1),
+                    lan_vm("uefi", "uefi-x64", "virtio", cores=1, memory_gb=1)],
+    timeout=20)
 
 
 def _qemu_processes_of(lab_id: str) -> list[str]:
@@ -60,27 +45,21 @@ def _qemu_processes_of(lab_id: str) -> list[str]:
 
 
 def test_failed_run_leaves_no_domain_tap_disk_or_process(tmp_path: Path) -> None:
-    scenario: Scenario = parse_scenario(SCENARIO)
-    drivers: list[VmDriver] = []
+    recorder = DriverRecorder(VmDriver)
     seen_running: dict[str, bool] = {}
-
-    def factory(lab: Lab, sc: Scenario) -> VmDriver:
-        driver = VmDriver(lab, sc)
-        drivers.append(driver)
-        return driver
 
     def watch(_phase: str, progress: dict[str, MachineProgress]) -> None:
         # proves the run really started the VMs before it timed out
-        driver = drivers[0]
+        driver = recorder.drivers[0]
         seen_running.update({k: bool(vm.dom is not None and vm.dom.isActive())
                              for k, vm in driver.vms.items() if vm.dom is not None})
 
-    result = ScenarioRunner(scenario, reports_dir=tmp_path, kinds=Kinds(driver=factory),
+    result = ScenarioRunner(SCENARIO, reports_dir=tmp_path, kinds=recorder.kinds(),
                             progress=watch).run()
     lab_id = result.lab_id
     assert result.error and "scenario timeout" in result.error, result.error
     assert seen_running == {"bios": True, "uefi": True}, seen_running
-    driver = drivers[0]
+    driver = recorder.drivers[0]
     files = [p for vm in driver.vms.values()
              for p in (vm.spec.data_disk.path if vm.spec.data_disk else None,
                        vm.spec.uefi_vars, vm.spec.serial_log) if p is not None]
