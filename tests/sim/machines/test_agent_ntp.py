@@ -12,19 +12,14 @@ from harness.components.bootproxy import BootProxy
 from harness.components.chrony import ChronyNtp
 from harness.components.controlplane import ControlPlane
 from harness.components.dnsmasq import SiteDhcp
-from harness.lab import Host, HostLink, Lab, Segment, Topology
+from harness.lab import Lab, Topology
 from harness.machines.sim import EmulatorSpec, Fleet, profile
 from harness.machines.sim.agent import NodeFacts
 
-from .webroot import seed_cluster
+from .webroot import CP_TOPOLOGY, seed_cluster
 
 pytestmark = [pytest.mark.sim, pytest.mark.timeout(120)]
 
-TOPOLOGY = Topology(
-    segments=(Segment("lan"),),
-    hosts=(Host("cp", (HostLink("lan"),)), Host("dhcp", (HostLink("lan"),)),
-           Host("bp1", (HostLink("lan"),)), Host("machines", (HostLink("lan", None),))),
-)
 SKEWED = EmulatorSpec("52:54:00:c1:00:01", profile("ipxe-bios"),
                      facts=NodeFacts(clock_skew=-6.5))
 
@@ -32,7 +27,7 @@ SKEWED = EmulatorSpec("52:54:00:c1:00:01", profile("ipxe-bios"),
 @pytest.mark.parametrize("ntp", [True, False], ids=["ntp-offered", "no-ntp"])
 def test_a_skewed_node_is_ready_only_when_the_site_offers_ntp(
         ntp: bool, make_lab: Callable[[Topology], Lab]) -> None:
-    lab = make_lab(TOPOLOGY)
+    lab = make_lab(CP_TOPOLOGY)
     cp = ControlPlane(lab, "cp")
     chrony = ChronyNtp(lab, "dhcp", "lan")
     force = (f"42,{chrony.address}",) if ntp else ()

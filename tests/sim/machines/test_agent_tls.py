@@ -32,18 +32,15 @@ from controlplane.tls import CA_CERT, CA_KEY, TlsFiles, fault_server_cert
 from harness.components.bootproxy import BootProxy
 from harness.components.controlplane import ControlPlane
 from harness.components.dnsmasq import SiteDhcp
-from harness.lab import Host, HostLink, Lab, Segment, Topology
+from harness.lab import Lab, Topology
 from harness.lab.nsthread import NamespaceWorker
 from harness.lab.waits import LogLine
 from harness.machines.sim import EmulatorSpec, Fleet, profile
 
+from .webroot import CP_TOPOLOGY
+
 pytestmark = [pytest.mark.sim, pytest.mark.timeout(180)]
 
-TOPOLOGY = Topology(
-    segments=(Segment("lan"),),
-    hosts=(Host("cp", (HostLink("lan"),)), Host("dhcp", (HostLink("lan"),)),
-           Host("bp1", (HostLink("lan"),)), Host("machines", (HostLink("lan", None),))),
-)
 CMDLINE = "flexlab.token={join_token} flexlab.cp=%s flexlab.mac={mac}"
 GOOD = EmulatorSpec("52:54:00:c2:00:01", profile("ipxe-bios"))
 FAULTS = {"wrong-ca": "unknown-ca", "wrong-name": "hostname-mismatch", "expired": "expired"}
@@ -122,7 +119,7 @@ def _seed(api: Any, cp_url: str, specs: dict[str, EmulatorSpec],
 
 def test_a_node_verifies_the_control_plane_with_the_ca_from_its_boot(
         make_lab: Callable[[Topology], Lab]) -> None:
-    lab = make_lab(TOPOLOGY)
+    lab = make_lab(CP_TOPOLOGY)
     cp = ControlPlane(lab, "cp", tls=True)
     address = lab.address("cp", "lan")
     impostors: list[Impostor] = []
@@ -177,7 +174,7 @@ def test_a_node_verifies_the_control_plane_with_the_ca_from_its_boot(
 
 def test_a_control_plane_with_a_wrong_ca_is_refused_by_the_proxy_before_any_node(
         make_lab: Callable[[Topology], Lab]) -> None:
-    lab = make_lab(TOPOLOGY)
+    lab = make_lab(CP_TOPOLOGY)
     cp = ControlPlane(lab, "cp", tls=True)
     impostor_cp = ControlPlane(lab, "cp", tls_fault="wrong-ca")  # same store, same lab CA
     proxy: BootProxy | None = None

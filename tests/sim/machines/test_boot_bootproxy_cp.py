@@ -10,7 +10,7 @@ from harness.capture.decode import decode_pcap
 from harness.components.bootproxy import BootProxy
 from harness.components.controlplane import ControlPlane
 from harness.components.dnsmasq import SiteDhcp
-from harness.lab import Host, HostLink, Lab, Segment, Topology
+from harness.lab import Lab, Topology
 from harness.machines.sim import PROFILES, EmulatorSpec, Fleet, profile
 from harness.machines.sim.agent import NodeFacts
 from harness.rules.context import RuleContext
@@ -18,20 +18,15 @@ from harness.rules.engine import check_capture
 from harness.rules.model import Level
 from harness.wait import wait_until
 
-from .webroot import seed_cluster
+from .webroot import CP_TOPOLOGY, seed_cluster
 
 pytestmark = [pytest.mark.sim, pytest.mark.timeout(240)]
 
-TOPOLOGY = Topology(
-    segments=(Segment("lan"),),
-    hosts=(Host("cp", (HostLink("lan"),)), Host("dhcp", (HostLink("lan"),)),
-           Host("bp1", (HostLink("lan"),)), Host("machines", (HostLink("lan", None),))),
-)
 
 
 def test_every_profile_reaches_ready_and_a_small_machine_is_rejected(
         make_lab: Callable[[Topology], Lab]) -> None:
-    lab = make_lab(TOPOLOGY)
+    lab = make_lab(CP_TOPOLOGY)
     names = sorted(PROFILES)
     specs = [EmulatorSpec(f"52:54:00:c0:00:{i + 1:02x}", profile(n)) for i, n in enumerate(names)]
     small = EmulatorSpec("52:54:00:c0:00:ee", profile("pxe-bios"),

@@ -21,12 +21,12 @@ from harness.components.bootproxy import BootProxy
 from harness.components.controlplane import ControlPlane
 from harness.components.dnsmasq import SiteDhcp
 from harness.components.dnsmasq_proxy import DnsmasqProxy
-from harness.lab import Host, HostLink, Lab, Segment, Topology
+from harness.lab import Lab, Topology
 from harness.machines.sim import EmulatorSpec, Fleet, profile
 from harness.machines.sim.profiles import FirmwareProfile
 from harness.wait import wait_until
 
-from .webroot import seed_cluster
+from .webroot import CP_TOPOLOGY, seed_cluster
 
 pytestmark = [pytest.mark.sim, pytest.mark.timeout(180)]
 
@@ -138,11 +138,6 @@ def test_power_off_mid_tftp_leaves_the_machine_silent(emu_lab: Lab) -> None:
     assert resent, "the server should have kept sending to the machine after the cut"
 
 
-TOPOLOGY = Topology(
-    segments=(Segment("lan"),),
-    hosts=(Host("cp", (HostLink("lan"),)), Host("dhcp", (HostLink("lan"),)),
-           Host("bp1", (HostLink("lan"),)), Host("machines", (HostLink("lan", None),))),
-)
 
 
 @contextlib.contextmanager
@@ -162,7 +157,7 @@ def cp_site(lab: Lab, mac: str) -> Iterator[Any]:
 
 def test_reset_mid_boot_discovers_afresh_and_reaches_ready(
         make_lab: Callable[[Topology], Lab]) -> None:
-    lab = make_lab(TOPOLOGY)
+    lab = make_lab(CP_TOPOLOGY)
     mac = "52:54:00:0f:f2:01"
     with cp_site(lab, mac) as api:
         fleet = Fleet(lab, "machines", "lan", [EmulatorSpec(mac, SLOW_EDK2)], scale=0.1)
@@ -201,7 +196,7 @@ def test_reset_mid_boot_discovers_afresh_and_reaches_ready(
 def test_power_off_mid_http_sends_no_fin_or_reset(make_lab: Callable[[Topology], Lab]) -> None:
     """Cut while the agent waits on a slow registration: the open TCP connection dies
     silently (no FIN, no RST from the machine), even when the Control Plane answers it."""
-    lab = make_lab(TOPOLOGY)
+    lab = make_lab(CP_TOPOLOGY)
     mac = "52:54:00:0f:f3:01"
     with cp_site(lab, mac) as api:
         api.set_fault("register", latency_ms=3000)

@@ -16,15 +16,22 @@ from harness.lab.process import LabProcess
 from harness.lab.sockets import tcp_listening
 from harness.wait import wait_until
 
-TOPOLOGY = Topology(
-    segments=(Segment("lan"),),
-    hosts=(
-        Host("dhcp", (HostLink("lan"),)),
-        Host("proxy", (HostLink("lan"),)),
-        Host("web", (HostLink("lan"),)),
-        Host("machines", (HostLink("lan", address=None),)),
-    ),
-)
+
+def lan_topology(*servers: str, subnet: str | None = None) -> Topology:
+    """The emulator tests' lab: one segment ``lan`` (``subnet``, or one chosen per lab)
+    with a host per name in ``servers`` and host ``machines``, whose link has no address
+    because each emulated machine in it takes its own lease."""
+    return Topology(
+        segments=(Segment("lan", subnet=subnet),),
+        hosts=(*(Host(name, (HostLink("lan"),)) for name in servers),
+               Host("machines", (HostLink("lan", address=None),))),
+    )
+
+
+#: site DHCP, a proxy and a web server (the dnsmasq proxy tests)
+TOPOLOGY = lan_topology("dhcp", "proxy", "web")
+#: a Control Plane, site DHCP and Boot Proxy bp1 (the tests that :func:`seed_cluster`)
+CP_TOPOLOGY = lan_topology("cp", "dhcp", "bp1")
 WEB_PORT = 8080
 
 
