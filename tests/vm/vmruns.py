@@ -37,7 +37,7 @@ def lan_vm(name: str, firmware: str, nic: str, *, cores: int = 2,
 def bp1_site_scenario(name: str, machines: Sequence[dict[str, object]], *, timeout: int,
                       rules: Sequence[str] = (), segments_before_lan: Sequence[str] = (),
                       description: str | None = None) -> Scenario:
-    """A vm-tier scenario on the site every vm run test uses: ``segments_before_lan`` and
+    """A vm-tier scenario on the vm run tests' site: ``segments_before_lan`` and
     ``lan``, each with site DHCP; container Boot Proxy bp1 on lan for cluster alpha; every
     machine powered on at 0 and expected Ready via bp1, alpha ready, and ``rules`` PASS."""
     names = [str(m["name"]) for m in machines]
