@@ -38,11 +38,13 @@ class NodeFacts:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def payload(self, mac: str, firmware: str, clock_unix: float,
-                ipv4: str | None = None) -> dict[str, Any]:
+                ipv4: str | None = None,
+                clock: dict[str, Any] | None = None) -> dict[str, Any]:
         """The ``POST /api/v1/nodes/register`` body (docs/CONTROLPLANE-API.md).
 
         ``clock_unix`` is the agent's clock as it stands (after any NTP step); ``ipv4``
-        the booting NIC's address, which the Control Plane may put in DNS.
+        the booting NIC's address, which the Control Plane may put in DNS; ``clock``
+        the measured offset the Control Plane judges instead (:func:`http_clock_facts`).
         """
         nic: dict[str, Any] = {"name": "eth0", "mac": mac}
         if ipv4:
@@ -58,9 +60,53 @@ class NodeFacts:
                 "firmware": firmware,
                 "vendor": self.vendor,
                 "clock_unix": clock_unix,
+                **(clock or {}),
                 **self.extra,
             },
         }
+
+
+#: at most this many two-way exchanges with the Control Plane's time, stopping early once
+#: one's error bound is within CLOCK_GOOD_ERROR_S (as nodeimage/files/agent.sh does)
+CLOCK_TRIES = 3
+CLOCK_GOOD_ERROR_S = 0.05
+
+
+@dataclass(frozen=True)
+class ClockExchange:
+    """One two-way exchange with a time URL answering ``{"unix": ...}``: the agent's
+    clock just before the request was written (``sent``) and when the answer was in
+    (``received``), and the server's time in the answer.
+
+    The server read its clock between the two, so the agent's clock minus the server's
+    is the midpoint minus ``server``, right to within half the round trip however slow
+    the network, the server or this machine (an emulated one waits on a shared event
+    loop): the figure and bound the Control Plane judges where the site offers no NTP.
+    """
+
+    sent: float
+    server: float
+    received: float
+
+    @property
+    def offset(self) -> float:
+        """The agent's clock minus the server's."""
+        return (self.sent + self.received) / 2 - self.server
+
+    @property
+    def error(self) -> float:
+        """The most ``offset`` can be off: half the round trip."""
+        return (self.received - self.sent) / 2
+
+
+def http_clock_facts(url: str, exchanges: list[ClockExchange]) -> dict[str, Any]:
+    """The registration's clock facts from the exchange with the shortest round trip
+    (the least disturbed); empty without one (the Control Plane then judges clock_unix)."""
+    if not exchanges:
+        return {}
+    best = min(exchanges, key=lambda e: e.error)
+    return {"clock_source": "http", "clock_server": url,
+            "clock_offset_s": round(best.offset, 6), "clock_error_s": round(best.error, 6)}
 
 
 NTP_EPOCH = 2208988800  # seconds from 1900 (NTP) to 1970 (Unix)

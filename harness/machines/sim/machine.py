@@ -27,7 +27,11 @@ from urllib.parse import urlsplit
 from harness.machines.sim import http as sim_http
 from harness.machines.sim import trust
 from harness.machines.sim.agent import (
+    CLOCK_GOOD_ERROR_S,
+    CLOCK_TRIES,
+    ClockExchange,
     NodeFacts,
+    http_clock_facts,
     recv_arrival,
     sntp_offset,
     sntp_request,
@@ -552,8 +556,10 @@ class SimMachine:
         tls, no_ca = self._cp_trust(cp)
         # like nodeimage/files/agent.sh: set the clock from the site's NTP server (DHCP
         # option 42) before registering; without one the clock stays as the machine
-        # started (skewed by facts.clock_skew) and the Control Plane judges that
+        # started (skewed by facts.clock_skew) and the Control Plane judges its offset
+        # measured against the Control Plane's time (below)
         correction = 0.0
+        synced = False
         if self.lease.ntp_servers:
             server = self.lease.ntp_servers[0]
             try:
@@ -562,18 +568,29 @@ class SimMachine:
                 self.timeline.add(self._now(), "state", "clock", ntp=server,
                                   error=f"{type(exc).__name__}: {exc}")
             else:
+                synced = True
                 self.timeline.add(self._now(), "state", "clock", ntp=server,
                                   stepped=round(correction, 3))
         else:
             self.timeline.add(self._now(), "state", "clock", ntp=None,
                               skew=round(self.spec.facts.clock_skew, 3))
+        measured: dict[str, Any] = {}
+        if no_ca is None and not synced:
+            # like agent.sh's check_clock: without an NTP step, the clock's offset from
+            # the Control Plane's, with its error bound, is what the registration reports
+            url = cp.rstrip("/") + "/api/v1/time"
+            measured = http_clock_facts(url, await self._http_clock(url, tls, correction))
+            self.timeline.add(self._now(), "state", "clock", http=url,
+                              offset=measured.get("clock_offset_s"),
+                              error=measured.get("clock_error_s"))
         firmware = "bios" if self.spec.profile.arch == 0 else "efi"
         lease = self.lease
 
         def body() -> dict[str, Any]:
             # the agent's clock as it stands when the request leaves (see sim_http.request)
             clock = time.time() + self.spec.facts.clock_skew + correction
-            return self.spec.facts.payload(self.ident.mac, firmware, clock, ipv4=lease.address)
+            return self.spec.facts.payload(self.ident.mac, firmware, clock, ipv4=lease.address,
+                                           clock=measured)
 
         try:
             if no_ca is not None:
@@ -617,6 +634,31 @@ class SimMachine:
                           sha256=info.sha256, subject=info.subject)
         return context, None
 
+    async def _http_clock(self, url: str, tls: ssl.SSLContext | None,
+                          correction: float) -> list[ClockExchange]:
+        """Two-way exchanges with the Control Plane's time, as agent.sh's measure_http
+        makes them: this machine's clock just before the request is written (after the
+        connection and any handshake) and once the answer is in; at most CLOCK_TRIES,
+        fewer once one is tight enough. An exchange that fails is left out."""
+        found: list[ClockExchange] = []
+        for _ in range(CLOCK_TRIES):
+            sent: list[float] = []
+            clock = _skewed_clock(self.spec.facts.clock_skew + correction)
+            try:
+                resp = await sim_http.request(
+                    self._socket(socket.SOCK_STREAM), url, body=_stamping(clock, sent),
+                    user_agent="flexlab-agent-sim", tls=tls)
+                received = clock()
+                server = float(resp.json()["unix"]) if resp.status == 200 else None
+            except (BootFailed, ValueError, KeyError, TypeError):
+                continue
+            if server is None or not sent:
+                continue
+            found.append(ClockExchange(sent[0], server, received))
+            if found[-1].error <= CLOCK_GOOD_ERROR_S:
+                break
+        return found
+
     async def _ntp_offset(self, server: str) -> float:
         """One SNTP exchange (RFC 4330) from this machine's address: the step that brings
         its skewed clock to the server's. Raises on no answer or a malformed one."""
@@ -651,6 +693,20 @@ class SimMachine:
             raise BootFailed("AGENT", f"{method} {path} answered {resp.status}: "
                              f"{resp.body[:200]!r}")
         return resp.json()
+
+
+def _skewed_clock(skew: float) -> Callable[[], float]:
+    """This machine's clock: the host's, ``skew`` seconds off."""
+    return lambda: time.time() + skew
+
+
+def _stamping(clock: Callable[[], float], into: list[float]) -> Callable[[], bytes]:
+    """An empty request body that records ``clock()`` in ``into`` as the request is
+    written (sim_http.request calls it then)."""
+    def stamp() -> bytes:
+        into.append(clock())
+        return b""
+    return stamp
 
 
 def _json_body(body: dict[str, Any] | Callable[[], dict[str, Any]]

@@ -13,7 +13,9 @@ import pytest
 
 from harness.machines.sim.agent import (
     NTP_EPOCH,
+    ClockExchange,
     NodeFacts,
+    http_clock_facts,
     recv_arrival,
     sntp_offset,
     sntp_request,
@@ -67,6 +69,28 @@ def test_payload_reports_the_clock_as_given_and_the_address() -> None:
     assert body["facts"]["nics"] == [{"name": "eth0", "mac": "52:54:00:00:00:01",
                                       "ipv4": "10.0.0.9"}]
     assert "ipv4" not in NodeFacts().payload("52:54:00:00:00:01", "efi", 1.0)["facts"]["nics"][0]
+
+
+def test_a_two_way_exchange_bounds_the_offset_by_half_the_round_trip() -> None:
+    """The server read its clock somewhere between sent and received: whichever moment,
+    the true offset lies within the error of the midpoint's."""
+    sent, received = 1000.0, 1001.2          # a slow exchange: 1.2 s round trip
+    for server_read_at in (sent, 1000.3, received):   # by the agent's clock
+        true_offset = 3.0                    # the agent is 3 s ahead of the server
+        exchange = ClockExchange(sent, server_read_at - true_offset, received)
+        assert exchange.error == pytest.approx(0.6)
+        assert abs(exchange.offset - true_offset) <= exchange.error + 1e-9
+
+
+def test_the_shortest_round_trip_is_reported_and_none_reports_nothing() -> None:
+    slow = ClockExchange(100.0, 98.4, 101.0)
+    quick = ClockExchange(200.0, 197.95, 200.1)
+    facts = http_clock_facts("http://10.0.0.1:8000/api/v1/time", [slow, quick, slow])
+    assert facts == {"clock_source": "http", "clock_server": "http://10.0.0.1:8000/api/v1/time",
+                     "clock_offset_s": pytest.approx(2.1), "clock_error_s": pytest.approx(0.05)}
+    assert http_clock_facts("http://x/api/v1/time", []) == {}
+    body = NodeFacts().payload("52:54:00:00:00:01", "efi", 1.0, clock=facts)
+    assert body["facts"]["clock_error_s"] == pytest.approx(0.05)
 
 
 @contextlib.contextmanager

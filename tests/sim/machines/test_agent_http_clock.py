@@ -1,0 +1,60 @@
+"""Where the site offers no NTP (no option 42), the emulated agent measures its clock
+against the Control Plane's ``GET /api/v1/time`` by two-way exchanges, as the node
+image's agent does, and reports the offset with its error bound; the Control Plane
+judges that figure, not clock_unix at arrival. A clock that is really off is still
+Rejected, the reason saying what was measured. The guide: clocks within 1 second."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from harness.components.bootproxy import BootProxy
+from harness.components.controlplane import ControlPlane
+from harness.components.dnsmasq import SiteDhcp
+from harness.lab import Lab, Topology
+from harness.machines.sim import EmulatorSpec, Fleet, profile
+from harness.machines.sim.agent import NodeFacts
+
+from .webroot import CP_TOPOLOGY, seed_cluster
+
+pytestmark = [pytest.mark.sim, pytest.mark.timeout(120)]
+
+SKEWED = EmulatorSpec("52:54:00:c1:01:01", profile("ipxe-bios"), facts=NodeFacts(clock_skew=5.0))
+CLOSE = EmulatorSpec("52:54:00:c1:01:02", profile("edk2-x64"), facts=NodeFacts(clock_skew=-0.4))
+
+
+def test_without_ntp_the_two_way_offset_is_judged_and_a_skewed_clock_rejected(
+        make_lab: Callable[[Topology], Lab]) -> None:
+    lab = make_lab(CP_TOPOLOGY)
+    cp = ControlPlane(lab, "cp")
+    try:
+        with cp:
+            api = cp.api
+            token = seed_cluster(api, [SKEWED.mac, CLOSE.mac], kernel_size=4096,
+                                 initrd_size=4096)
+            proxy = BootProxy(lab, "bp1", ["lan"], cp_url=cp.url("lan"), cp_token=token)
+            with SiteDhcp(lab, "dhcp", "lan"), proxy:
+                result = Fleet(lab, "machines", "lan", [SKEWED, CLOSE], scale=0.1).run(60)
+            skewed = api.get_machine(SKEWED.mac).model_dump()
+            close = api.get_machine(CLOSE.mac).model_dump()
+        time_url = cp.url("lan").rstrip("/") + "/api/v1/time"
+    finally:
+        cp.close()
+
+    facts = close["facts"]
+    assert close["state"] == "Ready", close
+    assert facts["clock_source"] == "http" and facts["clock_server"] == time_url
+    assert abs(facts["clock_offset_s"] - -0.4) <= facts["clock_error_s"] + 0.01, facts
+    events = [e for e in result.by_mac(CLOSE.mac)["timeline"]["events"]
+              if e["summary"] == "clock" and "http" in e["detail"]]
+    assert events and events[0]["detail"]["offset"] == pytest.approx(-0.4, abs=0.3)
+
+    assert skewed["state"] == "Rejected", skewed
+    measured = skewed["facts"]
+    assert measured["clock_offset_s"] == pytest.approx(5.0, abs=measured["clock_error_s"] + 0.01)
+    reason = next(r for r in skewed["reasons"] if r.startswith("clock"))
+    assert reason == (f"clock offset {measured['clock_offset_s']:+.3f} s +/- "
+                      f"{measured['clock_error_s']:.3f} s from the Control Plane's time "
+                      f"(two-way HTTP to {time_url}) exceeds 1 s")
