@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -10,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from json_reply import send_json
 
 from controlplane.client import ControlPlaneClient
 from harness.components.controlplane_process import ControlPlaneProcess
@@ -48,13 +48,7 @@ def json_http(loopback_http: Callable[[type[BaseHTTPRequestHandler]], str]
     def start(answer: JsonAnswer) -> str:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                status, obj = answer(self.path, self.headers)
-                body = json.dumps(obj).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                send_json(self, *answer(self.path, self.headers))
 
             def log_message(self, *args: object) -> None:
                 pass

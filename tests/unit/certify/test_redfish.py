@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
+from json_reply import send_json
 
 from harness.certify.errors import CertifyError
 from harness.certify.redfish import power_on
@@ -35,12 +36,7 @@ def _handler(bmc: Bmc) -> type[BaseHTTPRequestHandler]:
             pass
 
         def _answer(self, status: int, doc: Any = None) -> None:
-            body = json.dumps(doc or {}).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            send_json(self, status, doc or {})
 
         def _body(self) -> Any:
             length = int(self.headers.get("Content-Length", 0))

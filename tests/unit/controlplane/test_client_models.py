@@ -8,13 +8,13 @@ what each test tells it to.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from json_reply import send_json
 
 from controlplane.client import BadAnswer, ControlPlaneClient
 from controlplane.errors import ControlPlaneError
@@ -33,12 +33,7 @@ class _Answers(BaseHTTPRequestHandler):
     answers: dict[str, Any] = {}
 
     def do_GET(self) -> None:
-        body = json.dumps(self.answers[self.path.split("?")[0]]).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_json(self, 200, self.answers[self.path.split("?")[0]])
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

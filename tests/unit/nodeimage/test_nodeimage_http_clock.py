@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from agentsh import agent_functions, agent_settings
+from json_reply import send_json
 
 from nodeimage.initramfs import FILES_DIR
 
@@ -46,13 +47,9 @@ class _TimeHandler(BaseHTTPRequestHandler):
         srv = self.server
         delay = srv.delays[min(srv.served, len(srv.delays) - 1)]
         srv.served += 1
-        body = json.dumps({"unix": time.time() + srv.ahead}).encode()
+        doc = {"unix": time.time() + srv.ahead}
         time.sleep(delay)  # the answer is slow after the clock was read: the worst case
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_json(self, 200, doc)
 
     def log_message(self, format: str, *args: object) -> None:
         pass
