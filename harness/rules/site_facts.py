@@ -8,32 +8,25 @@ could not collect stays None, and the rule that needs it says so (not applicable
 with that reason — never "holds").
 
 Plain data only: no import of the lab, the WAN router or the Control Plane, so the
-rules stay a lower layer that any caller can feed.
+rules stay a lower layer that any caller can feed (a WAN flow's fields come from the
+neutral :mod:`harness.wanflow`, which the router's read-back shares).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from harness.wanflow import RouterFlow
+
 
 @dataclass(frozen=True)
-class WanFlow:
-    """One flow the WAN router saw.
+class WanFlow(RouterFlow):
+    """One flow the WAN router saw (:class:`harness.wanflow.RouterFlow`: who, where,
+    which way, let through or not, how many packets), as the rules read it.
 
-    ``direction``: ``out`` (site → Control Plane side) or ``in`` (towards the site or
-    the router); ``path``: ``wan`` (through NAT) or ``tunnel`` (inside the private
-    WAN); ``verdict``: ``accepted`` or ``dropped`` by the router's egress filter.
     ``party`` names the site host behind ``src`` where known (``proxy bp1``, a machine).
     """
 
-    src: str
-    dst: str
-    protocol: str
-    dport: int
-    direction: str
-    path: str
-    verdict: str
-    packets: int
     party: str = ""
 
 

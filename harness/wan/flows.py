@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from harness.wan.config import ROUTER, WanAddressing
+from harness.wanflow import RouterFlow
 
 # set name -> (direction, verdict)
 FLOW_SETS = {"out_accepted": ("out", "accepted"), "out_dropped": ("out", "dropped"),
@@ -22,24 +23,15 @@ FLOW_SETS = {"out_accepted": ("out", "accepted"), "out_dropped": ("out", "droppe
 
 
 @dataclass(frozen=True)
-class ObservedFlow:
-    """One flow key seen by the router, with its packet count.
+class ObservedFlow(RouterFlow):
+    """One flow key seen by the router, with its packet and byte counts.
 
-    ``direction`` is ``out`` (site → cloud) or ``in`` (cloud → site or router);
-    ``path`` is ``wan`` (through NAT) or ``tunnel`` (inside WireGuard); addresses are
-    as the router saw them before NAT (``src`` of an ``out`` flow is the site host).
-    For ``out`` flows ``packets`` counts the site's packets only (replies are
-    counted together in the ``in_replies`` counter).
+    The fields are :class:`harness.wanflow.RouterFlow`'s (``path`` ``tunnel`` is inside
+    WireGuard); addresses are as the router saw them before NAT (``src`` of an ``out``
+    flow is the site host). For ``out`` flows ``packets`` counts the site's packets only
+    (replies are counted together in the ``in_replies`` counter).
     """
 
-    src: str
-    dst: str
-    protocol: str
-    dport: int
-    direction: str
-    path: str
-    verdict: str
-    packets: int
     bytes: int
 
     def to_dict(self) -> dict[str, Any]:
