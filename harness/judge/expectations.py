@@ -195,9 +195,7 @@ def _dns(resolves: bool, key: str, mac: str, site: SiteFacts | None) -> Expectat
     if name is None:
         return ExpectationResult("machine", key, label, "fail", why)
     forward = bool(name.address) and name.address in name.resolved
-    reverse = name.ptr is None or any(p.rstrip(".").split(".")[0] == name.hostname
-                                      for p in name.ptr)
-    found = forward and reverse
+    found = forward and name.reverse_names_it
     detail = (f"{name.hostname} A {', '.join(name.resolved) or 'no answer'} (its address "
               f"{name.address or 'unknown'})"
               + ("" if name.ptr is None else f"; PTR {', '.join(name.ptr) or 'no answer'}")

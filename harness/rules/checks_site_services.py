@@ -162,9 +162,8 @@ def dns1(an: Analysis, j: Judge) -> None:
             j.fail(f"{name.hostname} ({name.mac}) resolves to "
                    f"{list(name.resolved) or 'nothing'}, not {name.address}{errors}",
                    client=name.mac)
-        elif name.ptr is not None and not any(p.rstrip(".").split(".")[0] == name.hostname
-                                                for p in name.ptr):
-            j.fail(f"{name.address} has PTR {list(name.ptr) or 'nothing'}, not "
+        elif not name.reverse_names_it:
+            j.fail(f"{name.address} has PTR {list(name.ptr or ()) or 'nothing'}, not "
                    f"{name.hostname}{errors}", client=name.mac)
         else:
             j.checked()

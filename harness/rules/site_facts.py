@@ -82,6 +82,14 @@ class DnsName:
     ptr: tuple[str, ...] | None           # PTR answers (None: the site has no reverse zone)
     update_errors: tuple[str, ...] = ()   # refused or failed RFC 2136 updates, with reasons
 
+    @property
+    def reverse_names_it(self) -> bool:
+        """A PTR answer names this node (its first label is the hostname), or the site has
+        no reverse zone to ask (``ptr`` None): the one reading DNS-1 and the scenario's
+        ``dns`` expectation share, so they cannot disagree."""
+        return self.ptr is None or any(p.rstrip(".").split(".")[0] == self.hostname
+                                       for p in self.ptr)
+
 
 @dataclass(frozen=True)
 class NodeClock:
