@@ -29,10 +29,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from vmhelpers import needs_libvirt_python, needs_qemu
 
+from harness.certify.keys import default_key
 from harness.certify.verify import verify_bundle
 from harness.components.dnsmasq import SiteDhcp
 from harness.lab import Host, HostLink, Lab, Segment, Topology
@@ -56,6 +56,9 @@ BMC_PORT = 8000           # inside the certify host's namespace
 IPMI_PORT = 6230          # virtualbmc's IPMI port, inside the certify host's namespace
 VBMCD_PORT = 50891        # vbmcd's ZMQ control port, inside the certify host's namespace
 IPMI_PASSWORD = "ipmi-Secret-42"
+#: what certify's log says when it powers the VM on through each BMC
+BMC_SAYS = {"redfish": ("through Redfish", "ComputerSystem.Reset On"),
+            "ipmi": ("through IPMI", "sent chassis power on")}
 
 
 def _ip(*args: str, netns: str | None = None) -> None:
@@ -131,14 +134,12 @@ def _plug(lab: Lab, tap: str) -> str:
     return lab.switch_ns
 
 
-def _certify_vm(lab: Lab, tmp_path: Path, mac: str, vcpus: int, *, bmc: str
-                ) -> tuple[int | None, str, Path, Ed25519PrivateKey]:
-    """Certify a fresh VM that certify powers on through ``bmc`` ("redfish" or "ipmi")."""
-    key = Ed25519PrivateKey.generate()
-    key_file = tmp_path / "key.pem"
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+def _certify_vm(lab: Lab, tmp_path: Path, mac: str, vcpus: int, *, bmc: str,
+                certified: bool) -> tuple[str, Path, Ed25519PrivateKey]:
+    """Certify a fresh VM that certify powers on through ``bmc`` ("redfish" or "ipmi"):
+    its exit code and verdict line must say ``certified`` (0 or 1, docs/CLI.md), its log
+    the BMC it used. Returns the log, the one bundle it wrote and the signing key."""
+    key, key_file, _ = default_key(tmp_path / "key.pem")
     # libvirt's QEMU runs as libvirt-qemu: it must reach the disk and the serial log
     lab.temp_dir.chmod(0o711)
     work = lab.temp_dir / "vm"
@@ -184,19 +185,25 @@ def _certify_vm(lab: Lab, tmp_path: Path, mac: str, vcpus: int, *, bmc: str
             teardown(dom)
         subprocess.run(["ip", *(["-n", where] if where else []), "link", "del", tap],
                        capture_output=True, check=False)
+    log = proc.log_text()
     bundles = sorted(out.glob("certification-*.tar.gz"))
-    assert len(bundles) == 1, proc.log_text()
-    return proc.returncode(), proc.log_text(), bundles[0], key
+    assert len(bundles) == 1, log
+    if certified:
+        assert proc.returncode() == 0, log
+        assert f"CERTIFIED: {mac}" in log and "NOT CERTIFIED" not in log
+    else:
+        assert proc.returncode() == 1, log
+        assert f"NOT CERTIFIED: {mac}" in log
+    for says in BMC_SAYS[bmc]:
+        assert says in log, log
+    return log, bundles[0], key
 
 
 def test_a_two_cpu_vm_is_certified_and_its_bundle_verifies(
         make_lab: Callable[[Topology], Lab], tmp_path: Path) -> None:
     lab = make_lab(TOPOLOGY)
     mac = "52:54:00:ce:0a:02"
-    rc, log, bundle, key = _certify_vm(lab, tmp_path, mac, vcpus=2, bmc="redfish")
-    assert rc == 0, log
-    assert f"CERTIFIED: {mac}" in log and "NOT CERTIFIED" not in log
-    assert "through Redfish" in log and "ComputerSystem.Reset On" in log
+    _, bundle, key = _certify_vm(lab, tmp_path, mac, vcpus=2, bmc="redfish", certified=True)
     verified = verify_bundle(bundle, key.public_key())
     cert = verified.certification
     assert cert["certified"] is True
@@ -211,10 +218,8 @@ def test_a_one_cpu_vm_is_not_certified_with_the_cpu_reason(
         make_lab: Callable[[Topology], Lab], tmp_path: Path) -> None:
     lab = make_lab(TOPOLOGY)
     mac = "52:54:00:ce:0a:01"
-    rc, log, bundle, key = _certify_vm(lab, tmp_path, mac, vcpus=1, bmc="ipmi")
-    assert rc == 1, log
-    assert f"NOT CERTIFIED: {mac}" in log and "cpu: 1 core, needs >= 2" in log
-    assert "through IPMI" in log and "sent chassis power on" in log
+    log, bundle, key = _certify_vm(lab, tmp_path, mac, vcpus=1, bmc="ipmi", certified=False)
+    assert "cpu: 1 core, needs >= 2" in log
     cert = verify_bundle(bundle, key.public_key()).certification
     assert cert["failures"] == ["cpu: 1 core, needs >= 2"]
     ipmi = cert["settings"]["ipmi"]

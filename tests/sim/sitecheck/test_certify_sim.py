@@ -17,10 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from harness.certify.keys import fingerprint
+from harness.certify.keys import default_key, fingerprint
 from harness.certify.verify import verify_bundle
 from harness.components.dnsmasq import SiteDhcp
 from harness.lab import Host, HostLink, Lab, Segment, Topology
@@ -43,11 +42,7 @@ def _start_certify(lab: Lab, tmp_path: Path, mac: str, timeout: int,
                    boot_bytes: int = 1000) -> tuple[LabProcess, Ed25519PrivateKey]:
     """The real certify CLI in the certify host's namespace, with a fresh signing key and
     stand-in boot files (only the network path and the judging matter here)."""
-    key = Ed25519PrivateKey.generate()
-    key_file = tmp_path / "key.pem"
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key, key_file, _ = default_key(tmp_path / "key.pem")
     kernel, initrd = tmp_path / "vmlinuz", tmp_path / "initrd.img"
     kernel.write_bytes(stand_in_artifact("vmlinuz", boot_bytes))
     initrd.write_bytes(stand_in_artifact("initrd.img", boot_bytes))
