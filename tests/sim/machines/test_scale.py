@@ -20,10 +20,10 @@ from harness.components.bootproxy import BootProxy
 from harness.components.controlplane import ControlPlane
 from harness.components.dnsmasq import SiteDhcp
 from harness.components.dnsmasq_proxy import DnsmasqProxy
-from harness.lab import Host, HostLink, Lab, Segment, Topology
+from harness.lab import Lab
 from harness.machines.sim import EmulatorSpec, Fleet, FleetResult, profile
 
-from .webroot import start_web, write_boot_files
+from .webroot import lan_topology, start_web, write_boot_files
 
 # the host's neighbour table (gc_thresh3) is shared by every namespace: storms take turns
 pytestmark = [pytest.mark.sim, pytest.mark.timeout(900), pytest.mark.xdist_group("neighbours")]
@@ -33,48 +33,33 @@ SPREAD = float(os.environ.get("FLEXLAB_SIM_SPREAD", "5"))
 # real firmware timers by default: a 0.1 scale makes retransmission storms 10x denser than real
 SCALE = float(os.environ.get("FLEXLAB_SIM_SCALE", "1.0"))
 MIX = ["pxe-bios", "edk2-x64", "ipxe-bios", "intel-no97", "hw-client"]
-TOPOLOGY = Topology(
-    segments=(Segment("lan", subnet="10.200.0.0/20"),),
-    hosts=(Host("dhcp", (HostLink("lan"),)), Host("proxy", (HostLink("lan"),)),
-           Host("web", (HostLink("lan"),)), Host("machines", (HostLink("lan", None),))),
-)
+# a /20 each: its DHCP pool (the upper half) has room for 2,000 machines
+TOPOLOGY = lan_topology("dhcp", "proxy", "web", subnet="10.200.0.0/20")
+CP_TOPOLOGY = lan_topology("cp", "dhcp", "bp1", subnet="10.201.0.0/20")
 
 
 def test_many_machines_boot_to_their_scripts(make_lab) -> None:  # type: ignore[no-untyped-def]
     lab = make_lab(TOPOLOGY)
-    macs = [f"52:54:01:{i >> 16 & 0xff:02x}:{i >> 8 & 0xff:02x}:{i & 0xff:02x}"
-            for i in range(1, COUNT + 1)]
+    macs = _macs(1)
     root = lab.temp_dir / "www"
     write_boot_files(root, f"http://{lab.address('web', 'lan')}:8080", macs)
     web = start_web(lab, root)
     site = _reserved_site_dhcp(lab, macs)
     proxy = DnsmasqProxy(lab, "proxy", "lan", script_url=web.url + "/boot/${mac}.ipxe",
                          served_macs=tuple(macs))
-    specs = [EmulatorSpec(mac, profile(MIX[i % len(MIX)]), stop_after="script")
-             for i, mac in enumerate(macs)]
+    specs = _mixed(macs, stop_after="script")
     with site, proxy:
-        started = time.monotonic()
         cpu0 = _cpu()
-        result = Fleet(lab, "machines", "lan", specs, scale=SCALE, spread=SPREAD,
-                       pin_neighbours=COUNT > 200).run(600)
-        wall = time.monotonic() - started
+        result, wall = _storm(lab, specs, timeout=600)
     result.write(lab.reports_dir / "machines.json")
     _report("dnsmasq", result, wall, _cpu() - cpu0)
     assert result.states.get("done", 0) == COUNT, result.states
 
 
-CP_TOPOLOGY = Topology(
-    segments=(Segment("lan", subnet="10.201.0.0/20"),),
-    hosts=(Host("cp", (HostLink("lan"),)), Host("dhcp", (HostLink("lan"),)),
-           Host("bp1", (HostLink("lan"),)), Host("machines", (HostLink("lan", None),))),
-)
-
-
 def test_many_machines_reach_ready_through_bootproxy_and_cp(make_lab) -> None:  # type: ignore[no-untyped-def]
     """The same storm against our Boot Proxy and the Control Plane, all the way to Ready."""
     lab = make_lab(CP_TOPOLOGY)
-    macs = [f"52:54:02:{i >> 16 & 0xff:02x}:{i >> 8 & 0xff:02x}:{i & 0xff:02x}"
-            for i in range(1, COUNT + 1)]
+    macs = _macs(2)
     site = _reserved_site_dhcp(lab, macs)
     cp = ControlPlane(lab, "cp")
     try:
@@ -89,13 +74,10 @@ def test_many_machines_reach_ready_through_bootproxy_and_cp(make_lab) -> None:  
                 api.create_machine(mac, "scale", f"n{i}", "default")
             token = api.register_proxy("bp1", ["scale"], segments=["lan"])
             proxy = BootProxy(lab, "bp1", ["lan"], cp_url=cp.url("lan"), cp_token=token)
-            specs = [EmulatorSpec(mac, profile(MIX[i % len(MIX)])) for i, mac in enumerate(macs)]
+            specs = _mixed(macs)
             with site, proxy:
-                started = time.monotonic()
                 cpu0 = _cpu()
-                result = Fleet(lab, "machines", "lan", specs, scale=SCALE, spread=SPREAD,
-                               pin_neighbours=COUNT > 200).run(900)
-                wall = time.monotonic() - started
+                result, wall = _storm(lab, specs, timeout=900)
                 phase = api.get_cluster("scale").status
     finally:
         cp.close()
@@ -103,6 +85,28 @@ def test_many_machines_reach_ready_through_bootproxy_and_cp(make_lab) -> None:  
     _report("bootproxy+cp", result, wall, _cpu() - cpu0)
     assert result.states.get("done", 0) == COUNT, result.states
     assert phase.ready == COUNT, phase
+
+
+def _macs(storm: int) -> list[str]:
+    """COUNT MACs ``52:54:<storm>:xx:xx:xx``: each storm test its own range."""
+    return [f"52:54:{storm:02x}:{i >> 16 & 0xff:02x}:{i >> 8 & 0xff:02x}:{i & 0xff:02x}"
+            for i in range(1, COUNT + 1)]
+
+
+def _mixed(macs: list[str], stop_after: str = "agent") -> list[EmulatorSpec]:
+    """One emulated machine per MAC, the firmware profiles of MIX taking turns, booting to
+    ``stop_after`` (the agent, all the way, by default: EmulatorSpec's own default)."""
+    return [EmulatorSpec(mac, profile(MIX[i % len(MIX)]), stop_after=stop_after)
+            for i, mac in enumerate(macs)]
+
+
+def _storm(lab: Lab, specs: list[EmulatorSpec], timeout: float) -> tuple[FleetResult, float]:
+    """Power every machine on within SPREAD s at firmware SCALE and wait for them all
+    (``timeout`` s at most); returns the fleet's result and the wall time it took."""
+    started = time.monotonic()
+    result = Fleet(lab, "machines", "lan", specs, scale=SCALE, spread=SPREAD,
+                   pin_neighbours=COUNT > 200).run(timeout)
+    return result, time.monotonic() - started
 
 
 def _reserved_site_dhcp(lab: Lab, macs: list[str]) -> SiteDhcp:
