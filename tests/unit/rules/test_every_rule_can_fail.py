@@ -31,6 +31,19 @@ def _module(name: str) -> ModuleType:
     return importlib.import_module(f"{__package__}.{name}" if __package__ else name)
 
 
+def _conftest(config: pytest.Config) -> ModuleType:
+    """This directory's conftest.py, the plugin pytest loaded from it. Not by the name
+    ``conftest``: every test directory has one, and ``sys.modules["conftest"]`` is
+    whichever pytest imported last (beside tests/unit/reports, one with no
+    ``make_judge``)."""
+    mine = HERE / "conftest.py"
+    for plugin in config.pluginmanager.get_plugins():
+        path = getattr(plugin, "__file__", None)
+        if isinstance(plugin, ModuleType) and path and Path(path).resolve() == mine:
+            return plugin
+    raise LookupError(f"pytest has not loaded {mine}")
+
+
 def _test_modules() -> Iterator[ModuleType]:
     for path in sorted(HERE.glob("test_*.py")):
         if path.stem != Path(__file__).stem:
@@ -103,9 +116,9 @@ def reports(monkeypatch: pytest.MonkeyPatch) -> list[Report]:
 
 @pytest.mark.parametrize("rule_id", JUDGED)
 def test_each_registered_failing_test_makes_its_rule_fail(
-    rule_id: str, reports: list[Report], tmp_path: Path
+    rule_id: str, reports: list[Report], tmp_path: Path, pytestconfig: pytest.Config
 ) -> None:
-    conftest = _module("conftest")
+    conftest = _conftest(pytestconfig)
     cases = failing_tests().get(rule_id, [])
     assert cases, f"no test is registered as showing {rule_id} fail"
     for i, (name, run) in enumerate(cases):
@@ -118,10 +131,12 @@ def test_each_registered_failing_test_makes_its_rule_fail(
                                   f"made failed {rule_id} (failed: {sorted(failed)})"
 
 
-def test_the_recorder_sees_a_rule_that_did_not_fail(reports: list[Report], tmp_path: Path) -> None:
+def test_the_recorder_sees_a_rule_that_did_not_fail(
+    reports: list[Report], tmp_path: Path, pytestconfig: pytest.Config
+) -> None:
     """The check above can fail: a conformant flow registered for a rule is caught."""
     from harness.capture.synth_flows import bios_flow
 
-    conftest = _module("conftest")
+    conftest = _conftest(pytestconfig)
     conftest.make_judge(tmp_path)(bios_flow)
     assert len(reports) == 1 and reports[0].failed_rules() == set()
