@@ -11,6 +11,7 @@ import contextlib
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,6 +114,45 @@ def test_node_registers_and_becomes_ready(tmp_path: Path) -> None:
     assert status == 200 and machine["state"] == "Ready", machine
     facts = machine["facts"]
     assert isinstance(facts, dict) and facts["memory_bytes"] >= 3 * 10**9
+
+
+def test_a_clock_really_off_is_rejected_with_what_the_node_measured(tmp_path: Path) -> None:
+    """No time sync (the cmdline without flexlab.timeurl, no option 42) and the VM's RTC
+    5 s ahead: the agent's two-way measurement against the Control Plane's time says so,
+    and the Control Plane rejects the clock with that offset and its error bound (the
+    fallback that no longer counts a slow guest's request time must still catch this)."""
+    image = build_image()
+    disk = _disk_and_seed(tmp_path, image)
+    ahead = 5
+    with (node_net(tmp_path, stub_cp=False) as net,
+          _control_plane(net, tmp_path, "10.77.0.1:8080", CP_URL)):
+        status, boot = ns_json(net.netns, "GET", f"{CP_URL}/api/v1/machines/{MAC}/boot",
+                               PROXY)
+        assert status == 200, boot
+        cmdline = str(boot["cmdline"]).replace(f"flexlab.timeurl={CP_URL}/api/v1/time ", "")
+        assert "flexlab.timeurl" not in cmdline
+        rtc = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() + ahead))
+        console = boot_node_image(
+            image.kernel, image.initrd, tmp_path / "boot.log",
+            append=cmdline.replace("console=ttyS0 panic=-1 ", ""), disk=disk,
+            nic_args=["-netdev", f"tap,id=n0,ifname={net.tap},script=no,downscript=no",
+                      "-device", f"virtio-net-pci,netdev=n0,mac={MAC}"],
+            netns=net.netns, memory_mib=3584, extra_args=["-rtc", f"base={rtc}"])
+        status, machine = ns_json(net.netns, "GET", f"{CP_URL}/api/v1/machines/{MAC}",
+                                  ADMIN)
+    lines = agent_lines(console)
+    assert not any(x.startswith("FLEXLAB-AGENT: timesync ") for x in lines), lines
+    assert status == 200 and machine["state"] == "Rejected", (machine, lines)
+    facts = machine["facts"]
+    assert facts["clock_source"] == "http", facts
+    offset, error = facts["clock_offset_s"], facts["clock_error_s"]
+    # whole seconds twice (the base given to QEMU, the RTC the kernel reads at boot):
+    # the guest's clock starts up to 2 s short of `ahead`
+    assert ahead - 2 - error <= offset <= ahead + error, facts
+    assert machine["reasons"] == [
+        f"clock offset {offset:+.3f} s +/- {error:.3f} s from the Control Plane's time "
+        f"(two-way HTTP to {CP_URL}/api/v1/time) exceeds 1 s"], machine
+    assert "FLEXLAB-AGENT: registered state=Rejected" in " ".join(lines)
 
 
 _NS_BOOT = """
