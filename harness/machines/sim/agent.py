@@ -66,10 +66,10 @@ class NodeFacts:
         }
 
 
-#: at most this many two-way exchanges with the Control Plane's time, stopping early once
-#: one's error bound is within CLOCK_GOOD_ERROR_S (as nodeimage/files/agent.sh does)
+#: at most this many two-way exchanges with the Control Plane's time, fewer once one
+#: decides the verdict against the Control Plane's limit (as nodeimage/files/agent.sh)
 CLOCK_TRIES = 3
-CLOCK_GOOD_ERROR_S = 0.05
+CLOCK_LIMIT_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,12 @@ class ClockExchange:
     def error(self) -> float:
         """The most ``offset`` can be off: half the round trip."""
         return (self.received - self.sent) / 2
+
+    def decides(self, limit: float) -> bool:
+        """Whether this exchange alone settles the clock against ``limit``: within it
+        even at the far end of the bound, or beyond it even at the near end. Another
+        exchange could then only narrow the bound, at a request per node in a storm."""
+        return abs(self.offset) + self.error <= limit or abs(self.offset) - self.error > limit
 
 
 def http_clock_facts(url: str, exchanges: list[ClockExchange]) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from harness.machines.sim import http as sim_http
 from harness.machines.sim import trust
 from harness.machines.sim.agent import (
-    CLOCK_GOOD_ERROR_S,
+    CLOCK_LIMIT_S,
     CLOCK_TRIES,
     ClockExchange,
     NodeFacts,
@@ -639,7 +639,7 @@ class SimMachine:
         """Two-way exchanges with the Control Plane's time, as agent.sh's measure_http
         makes them: this machine's clock just before the request is written (after the
         connection and any handshake) and once the answer is in; at most CLOCK_TRIES,
-        fewer once one is tight enough. An exchange that fails is left out."""
+        fewer once one decides the verdict. An exchange that fails is left out."""
         found: list[ClockExchange] = []
         for _ in range(CLOCK_TRIES):
             sent: list[float] = []
@@ -655,7 +655,7 @@ class SimMachine:
             if server is None or not sent:
                 continue
             found.append(ClockExchange(sent[0], server, received))
-            if found[-1].error <= CLOCK_GOOD_ERROR_S:
+            if found[-1].decides(CLOCK_LIMIT_S):
                 break
         return found
 

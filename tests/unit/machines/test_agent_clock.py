@@ -82,6 +82,16 @@ def test_a_two_way_exchange_bounds_the_offset_by_half_the_round_trip() -> None:
         assert abs(exchange.offset - true_offset) <= exchange.error + 1e-9
 
 
+@pytest.mark.parametrize(("offset", "error", "decided"), [
+    (0.2, 0.3, True), (-0.7, 0.3, True), (4.0, 0.5, True), (-1.2, 0.1, True),
+    (0.7, 0.7, False), (1.05, 0.3, False), (-1.3, 0.5, False)])
+def test_an_exchange_decides_only_when_its_bound_leaves_no_doubt(
+        offset: float, error: float, decided: bool) -> None:
+    exchange = ClockExchange(100.0 - error, 100.0 - offset, 100.0 + error)
+    assert exchange.offset == pytest.approx(offset) and exchange.error == pytest.approx(error)
+    assert exchange.decides(1.0) is decided
+
+
 def test_the_shortest_round_trip_is_reported_and_none_reports_nothing() -> None:
     slow = ClockExchange(100.0, 98.4, 101.0)
     quick = ClockExchange(200.0, 197.95, 200.1)

@@ -84,7 +84,7 @@ def _run_check_clock(tmp_path: Path, port: int) -> str:
     console, then ``rc=<status> FACTS={...}`` with the clock facts it leaves."""
     busybox = shutil.which("busybox")
     assert busybox
-    script = (agent_settings("CLOCK_TRIES", "CLOCK_GOOD_ERROR_S")
+    script = (agent_settings("CLOCK_TRIES", "CLOCK_LIMIT_S")
               + agent_functions("log", "json_str", "now_unix", "http", "measure_http",
                                 "check_clock")
               + f"CP=http://127.0.0.1:{port}\nCLOCK_FACTS=\n"
@@ -123,8 +123,9 @@ def test_the_agent_reports_a_two_way_offset_whose_bound_holds(
 
 
 def test_of_several_exchanges_the_shortest_round_trip_is_kept(tmp_path: Path) -> None:
-    """A first answer held up 1.2 s (the guest busy, the network slow) is not the one
-    reported: a later, quick exchange bounds the offset far tighter."""
+    """A first answer held up 1.2 s (the guest busy, the network slow) leaves 2 s ahead
+    undecided (about 1.4 +/- 0.6 s) and is not the one reported: a later, quick
+    exchange bounds the offset far tighter."""
     with _time_server(2.0, [1.2, 0.0]) as srv:
         facts, console = _check_clock(tmp_path, srv)
     assert srv.served >= 2, console
@@ -133,15 +134,19 @@ def test_of_several_exchanges_the_shortest_round_trip_is_kept(tmp_path: Path) ->
     assert abs(float(facts["clock_offset_s"]) - -2.0) <= error + 0.002, console
 
 
-def test_a_quick_exchange_is_enough(tmp_path: Path) -> None:
-    """The agent stops at the first exchange whose bound is within CLOCK_GOOD_ERROR_S
-    (on a loaded host even loopback can be slower: then it tries again, up to 3)."""
-    with _time_server(0.0, [0.0]) as srv:
-        facts, console = _check_clock(tmp_path, srv)
-    if float(facts["clock_error_s"]) <= 0.05:
-        assert srv.served == 1 and "tries=1 ok" in console, console
-    else:
-        assert srv.served == 3, console
+@pytest.mark.parametrize(("ahead", "delays", "served"), [
+    (0.0, [0.0], 1),          # surely within 1 s: one exchange
+    (4.0, [0.0], 1),          # surely beyond: one exchange
+    (0.0, [1.4, 0.0], 2),     # 0.7 s +/- 0.7 s could be either: ask again
+])
+def test_one_exchange_is_enough_once_it_decides_the_verdict(
+        tmp_path: Path, ahead: float, delays: list[float], served: int) -> None:
+    """Another exchange could only narrow the bound; in a boot storm it is a request per
+    node. The agent asks again only while the bound leaves the verdict open."""
+    with _time_server(ahead, delays) as srv:
+        _facts, console = _check_clock(tmp_path, srv)
+    assert srv.served == served, console
+    assert f"tries={served} " in console
 
 
 def test_no_answer_reports_no_measurement(tmp_path: Path) -> None:
