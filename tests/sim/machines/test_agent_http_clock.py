@@ -58,3 +58,48 @@ def test_without_ntp_the_two_way_offset_is_judged_and_a_skewed_clock_rejected(
     assert reason == (f"clock offset {measured['clock_offset_s']:+.3f} s +/- "
                       f"{measured['clock_error_s']:.3f} s from the Control Plane's time "
                       f"(two-way HTTP to {time_url}) exceeds 1 s")
+
+
+LATE = EmulatorSpec("52:54:00:c1:01:03", profile("ipxe-bios"))
+LATE_SKEWED = EmulatorSpec("52:54:00:c1:01:04", profile("edk2-x64"),
+                           facts=NodeFacts(clock_skew=-5.0))
+
+
+def test_a_slow_path_to_the_control_plane_is_not_taken_for_skew(
+        make_lab: Callable[[Topology], Lab]) -> None:
+    """The starved-host case: every time request and registration reaches the Control
+    Plane 1.5 s late (its fault injection delays them before it reads its clock), as a
+    TCG guest running several times slower than real time and its transit make them.
+    clock_unix is then 1.5 s behind at arrival, which the old check rejected; the
+    two-way measurement sees the slowness as error, not offset, and a good clock is
+    Ready. A clock 5 s slow is still Rejected on the same path."""
+    lab = make_lab(CP_TOPOLOGY)
+    cp = ControlPlane(lab, "cp")
+    try:
+        with cp:
+            api = cp.api
+            token = seed_cluster(api, [LATE.mac, LATE_SKEWED.mac], kernel_size=4096,
+                                 initrd_size=4096)
+            for route in ("time", "register"):
+                api.set_fault(route, latency_ms=1500)
+            proxy = BootProxy(lab, "bp1", ["lan"], cp_url=cp.url("lan"), cp_token=token)
+            with SiteDhcp(lab, "dhcp", "lan"), proxy:
+                Fleet(lab, "machines", "lan", [LATE, LATE_SKEWED], scale=0.1).run(90)
+            good = api.get_machine(LATE.mac).model_dump()
+            skewed = api.get_machine(LATE_SKEWED.mac).model_dump()
+            arrived = {e.subject: e.time for e in api.events()
+                       if e.kind in ("node.registered", "node.rejected")}
+    finally:
+        cp.close()
+
+    facts = good["facts"]
+    assert facts["clock_unix"] - arrived[LATE.mac] < -1.0, "the path was not slow"
+    assert good["state"] == "Ready", good
+    assert facts["clock_error_s"] >= 0.7, facts   # the 1.5 s is in the bound
+    assert abs(facts["clock_offset_s"]) <= facts["clock_error_s"] + 0.05, facts
+
+    assert skewed["state"] == "Rejected", skewed
+    measured = skewed["facts"]
+    assert measured["clock_offset_s"] == pytest.approx(-5.0,
+                                                       abs=measured["clock_error_s"] + 0.05)
+    assert [r for r in skewed["reasons"] if r.startswith("clock offset ")], skewed
