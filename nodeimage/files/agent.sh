@@ -33,8 +33,12 @@ cmdline_arg() {
 
 json_str() { printf '"%s"' "$(printf '%s' "$1" | tr -d '"\\' | tr '\n\t\r' '   ')"; }
 
+# This clock to the microsecond (busybox date has whole seconds). adjtimex's
+# time.tv_usec holds nanoseconds once the kernel's status has STA_NANO (8192), as
+# chronyd leaves it after a step.
 now_unix() {
-    adjtimex 2>/dev/null | awk '/tv_sec/ {s=$2} /tv_usec/ {u=$2} END {if (s) printf "%d.%06d", s, u}' \
+    adjtimex 2>/dev/null | awk '/status:/ {nano = int($2 / 8192) % 2} /tv_sec/ {s = $2}
+        /tv_usec/ {u = $2} END {if (s) printf "%d.%06d", s, nano ? int(u / 1000) : u}' \
         | grep . || date +%s
 }
 

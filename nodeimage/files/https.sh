@@ -69,7 +69,8 @@ refuse() {  # reason code detail
 [ -s "$CA" ] || refuse no-ca 0 "no_CA_file_$CA"
 
 now_unix() {
-    adjtimex 2>/dev/null | awk '/tv_sec/ {s=$2} /tv_usec/ {u=$2} END {if (s) printf "%d.%06d", s, u}' \
+    adjtimex 2>/dev/null | awk '/status:/ {nano = int($2 / 8192) % 2} /tv_sec/ {s = $2}
+        /tv_usec/ {u = $2} END {if (s) printf "%d.%06d", s, nano ? int(u / 1000) : u}' \
         | grep . || date +%s
 }
 

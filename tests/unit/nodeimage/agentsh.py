@@ -11,13 +11,14 @@ import re
 from nodeimage.initramfs import FILES_DIR
 
 
-def agent_functions(*names: str) -> str:
-    """The named shell functions of agent.sh, verbatim, in the order given."""
-    agent = (FILES_DIR / "agent.sh").read_text()
+def agent_functions(*names: str, script: str = "agent.sh") -> str:
+    """The named shell functions of agent.sh (or another of the image's scripts),
+    verbatim, in the order given."""
+    agent = (FILES_DIR / script).read_text()
     found = []
     for name in names:
         match = re.search(rf"^{name}\(\) {{(?: [^\n]*}}\n|\n.*?^}}\n)", agent, re.M | re.S)
-        assert match, f"agent.sh has no {name}()"
+        assert match, f"{script} has no {name}()"
         found.append(match.group(0))
     return "".join(found)
 

@@ -166,3 +166,26 @@ def test_ntp_facts_are_kept_and_the_http_measurement_only_fills_in() -> None:
     body = re.search(r"^check_clock\(\) \{\n(.*?)^\}\n", agent, re.M | re.S)
     assert body and '[ -n "$CLOCK_FACTS" ] ||' in body.group(1)
     assert agent.index('sync_ntp "$NTP" && measure_ntp "$NTP"') < agent.index("\ncheck_clock\n")
+
+
+@pytest.mark.parametrize("script", ["agent.sh", "https.sh"])
+@pytest.mark.parametrize(("status", "field", "expected"), [
+    (64, 12345, "1796420956.012345"),            # microseconds (UNSYNC)
+    (8256, 12345678, "1796420956.012345"),       # nanoseconds (NANO set, as chronyd
+    (8193, 987654321, "1796420956.987654"),      # leaves the kernel after a step)
+])
+def test_now_unix_reads_the_kernels_clock_in_its_own_unit(
+        tmp_path: Path, script: str, status: int, field: int, expected: str) -> None:
+    """adjtimex's time.tv_usec holds nanoseconds once STA_NANO (8192) is in the status,
+    as it is after chronyd stepped the clock: read as microseconds, 12345678 ns became
+    .12345678 s, a stamp 0.11 s off (and 9 digits on the console)."""
+    # a shell function: busybox sh would run its own adjtimex applet before any PATH entry
+    fake = (f"adjtimex() {{\n    echo '    mode:         0'\n"
+            f"    echo '    status:       {status} (UNSYNC)'\n"
+            f"    echo '    time.tv_sec:  1796420956'\n    echo '    time.tv_usec: {field}'\n}}\n")
+    busybox = shutil.which("busybox")
+    assert busybox
+    out = subprocess.run([busybox, "sh", "-c", fake + agent_functions("now_unix", script=script)
+                          + "now_unix\n"], capture_output=True, text=True, timeout=30,
+                         env={"PATH": _busybox_path(tmp_path)})
+    assert out.stdout.strip() == expected, out.stdout + out.stderr
