@@ -7,6 +7,8 @@ Rejected, the reason saying what was measured. The guide: clocks within 1 second
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -16,6 +18,7 @@ from harness.components.dnsmasq import SiteDhcp
 from harness.lab import Lab, Topology
 from harness.machines.sim import EmulatorSpec, Fleet, profile
 from harness.machines.sim.agent import NodeFacts
+from harness.machines.sim.fleet import FleetResult
 
 from .webroot import CP_TOPOLOGY, seed_cluster
 
@@ -25,23 +28,45 @@ SKEWED = EmulatorSpec("52:54:00:c1:01:01", profile("ipxe-bios"), facts=NodeFacts
 CLOSE = EmulatorSpec("52:54:00:c1:01:02", profile("edk2-x64"), facts=NodeFacts(clock_skew=-0.4))
 
 
-def test_without_ntp_the_two_way_offset_is_judged_and_a_skewed_clock_rejected(
-        make_lab: Callable[[Topology], Lab]) -> None:
-    lab = make_lab(CP_TOPOLOGY)
+@dataclass
+class _Booted:
+    """What a boot without NTP left: the Control Plane's machines and when each
+    registration arrived (its clock), the fleet's result, the time URL the agents used."""
+
+    machines: dict[str, dict[str, Any]]
+    arrived: dict[str, float]
+    result: FleetResult
+    time_url: str
+
+
+def _boot_without_ntp(lab: Lab, specs: list[EmulatorSpec], *, slow_ms: int = 0) -> _Booted:
+    """Boot `specs` through a Control Plane, site DHCP that offers no NTP and bp1; with
+    `slow_ms`, the Control Plane holds every time request and registration that long
+    before it reads its clock (its fault injection)."""
     cp = ControlPlane(lab, "cp")
     try:
         with cp:
             api = cp.api
-            token = seed_cluster(api, [SKEWED.mac, CLOSE.mac], kernel_size=4096,
+            token = seed_cluster(api, [s.mac for s in specs], kernel_size=4096,
                                  initrd_size=4096)
+            for route in ("time", "register") if slow_ms else ():
+                api.set_fault(route, latency_ms=slow_ms)
             proxy = BootProxy(lab, "bp1", ["lan"], cp_url=cp.url("lan"), cp_token=token)
             with SiteDhcp(lab, "dhcp", "lan"), proxy:
-                result = Fleet(lab, "machines", "lan", [SKEWED, CLOSE], scale=0.1).run(60)
-            skewed = api.get_machine(SKEWED.mac).model_dump()
-            close = api.get_machine(CLOSE.mac).model_dump()
-        time_url = cp.url("lan").rstrip("/") + "/api/v1/time"
+                result = Fleet(lab, "machines", "lan", specs, scale=0.1).run(90)
+            machines = {s.mac: api.get_machine(s.mac).model_dump() for s in specs}
+            arrived = {e.subject: e.time for e in api.events()
+                       if e.kind in ("node.registered", "node.rejected")}
+        return _Booted(machines, arrived, result, cp.url("lan").rstrip("/") + "/api/v1/time")
     finally:
         cp.close()
+
+
+def test_without_ntp_the_two_way_offset_is_judged_and_a_skewed_clock_rejected(
+        make_lab: Callable[[Topology], Lab]) -> None:
+    booted = _boot_without_ntp(make_lab(CP_TOPOLOGY), [SKEWED, CLOSE])
+    skewed, close = booted.machines[SKEWED.mac], booted.machines[CLOSE.mac]
+    result, time_url = booted.result, booted.time_url
 
     facts = close["facts"]
     assert close["state"] == "Ready", close
@@ -73,24 +98,9 @@ def test_a_slow_path_to_the_control_plane_is_not_taken_for_skew(
     clock_unix is then 1.5 s behind at arrival, which the old check rejected; the
     two-way measurement sees the slowness as error, not offset, and a good clock is
     Ready. A clock 5 s slow is still Rejected on the same path."""
-    lab = make_lab(CP_TOPOLOGY)
-    cp = ControlPlane(lab, "cp")
-    try:
-        with cp:
-            api = cp.api
-            token = seed_cluster(api, [LATE.mac, LATE_SKEWED.mac], kernel_size=4096,
-                                 initrd_size=4096)
-            for route in ("time", "register"):
-                api.set_fault(route, latency_ms=1500)
-            proxy = BootProxy(lab, "bp1", ["lan"], cp_url=cp.url("lan"), cp_token=token)
-            with SiteDhcp(lab, "dhcp", "lan"), proxy:
-                Fleet(lab, "machines", "lan", [LATE, LATE_SKEWED], scale=0.1).run(90)
-            good = api.get_machine(LATE.mac).model_dump()
-            skewed = api.get_machine(LATE_SKEWED.mac).model_dump()
-            arrived = {e.subject: e.time for e in api.events()
-                       if e.kind in ("node.registered", "node.rejected")}
-    finally:
-        cp.close()
+    booted = _boot_without_ntp(make_lab(CP_TOPOLOGY), [LATE, LATE_SKEWED], slow_ms=1500)
+    good, skewed = booted.machines[LATE.mac], booted.machines[LATE_SKEWED.mac]
+    arrived = booted.arrived
 
     facts = good["facts"]
     assert facts["clock_unix"] - arrived[LATE.mac] < -1.0, "the path was not slow"
