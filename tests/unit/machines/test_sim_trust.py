@@ -10,6 +10,7 @@ import asyncio
 import json
 import socket
 import ssl
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -133,8 +134,11 @@ class FakeCp:
         await reader.readexactly(length)
         path = head.split(b" ")[1].decode()
         self.requests.append(path)
-        reply: dict[str, Any] = ({"state": "Registered", "node_token": "n1", "reasons": []}
-                                 if path.endswith("/register") else {})
+        reply: dict[str, Any] = {}
+        if path.endswith("/register"):
+            reply = {"state": "Registered", "node_token": "n1", "reasons": []}
+        elif path == "/api/v1/time":  # the agent's clock measurement without NTP
+            reply = {"unix": time.time()}
         body = json.dumps(reply).encode()
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
                      % len(body) + body)
@@ -240,7 +244,11 @@ def test_agent_registers_over_https_with_the_boots_ca(monkeypatch: pytest.Monkey
     m = _machine(monkeypatch, ca)
     error, server = _agent_run(m, certs)
     assert error is None, error
-    assert server.requests == ["/api/v1/nodes/register", f"/api/v1/nodes/{MAC}/ready"]
+    # with no NTP in the lease the agent first measures its clock against the Control
+    # Plane's time (1 to 3 two-way exchanges), over the same verified TLS
+    *clock, register, ready = server.requests
+    assert [register, ready] == ["/api/v1/nodes/register", f"/api/v1/nodes/{MAC}/ready"]
+    assert 1 <= len(clock) <= 3 and set(clock) == {"/api/v1/time"}, server.requests
     assert m.timeline.states()[-1] == "ready"
     tls = _events(m, "tls")
     assert tls and tls[0]["ca"] == "/flexlab/cp-ca.pem" and len(tls[0]["sha256"]) == 64
