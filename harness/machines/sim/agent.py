@@ -67,9 +67,9 @@ class NodeFacts:
 
 
 #: at most this many two-way exchanges with the Control Plane's time, fewer once one
-#: decides the verdict against the Control Plane's limit (as nodeimage/files/agent.sh)
+#: decides the verdict against the Control Plane's limit, MAX_CLOCK_SKEW_S (as
+#: nodeimage/files/agent.sh, whose CLOCK_TRIES and CLOCK_LIMIT_S a unit test ties to these)
 CLOCK_TRIES = 3
-CLOCK_LIMIT_S = 1.0
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from controlplane.requirements import MAX_CLOCK_SKEW_S
 from harness.machines.sim import http as sim_http
 from harness.machines.sim import trust
 from harness.machines.sim.agent import (
-    CLOCK_LIMIT_S,
     CLOCK_TRIES,
     ClockExchange,
     NodeFacts,
@@ -655,7 +655,7 @@ class SimMachine:
             if server is None or not sent:
                 continue
             found.append(ClockExchange(sent[0], server, received))
-            if found[-1].decides(CLOCK_LIMIT_S):
+            if found[-1].decides(MAX_CLOCK_SKEW_S):
                 break
         return found
 

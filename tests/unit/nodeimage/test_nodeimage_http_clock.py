@@ -189,3 +189,15 @@ def test_now_unix_reads_the_kernels_clock_in_its_own_unit(
                           + "now_unix\n"], capture_output=True, text=True, timeout=30,
                          env={"PATH": _busybox_path(tmp_path)})
     assert out.stdout.strip() == expected, out.stdout + out.stderr
+
+
+def test_the_agents_clock_settings_are_the_control_planes() -> None:
+    """agent.sh cannot import the Control Plane's limit; the emulated agent does. Both
+    stop measuring at the same limit and try as often, or they would ask the Control
+    Plane a different number of times (and judge early) for the same clock."""
+    from controlplane.requirements import MAX_CLOCK_SKEW_S
+    from harness.machines.sim.agent import CLOCK_TRIES
+    settings = dict(line.split("=", 1) for line in
+                    agent_settings("CLOCK_TRIES", "CLOCK_LIMIT_S").splitlines())
+    assert float(settings["CLOCK_LIMIT_S"]) == MAX_CLOCK_SKEW_S
+    assert int(settings["CLOCK_TRIES"]) == CLOCK_TRIES
