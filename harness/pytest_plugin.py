@@ -238,7 +238,9 @@ def docker_problem(timeout: float = DOCKER_PING_TIMEOUT) -> str | None:
     through the docker SDK as the harness will reach it (``DOCKER_HOST``, else the local
     socket): a ``docker`` program on PATH or a socket file says nothing about a daemon
     that is stopped, wedged or someone else's."""
-    where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    from harness.lab.docker_engine import docker_endpoint  # lazy: harness.lab imports pyroute2
+
+    where = docker_endpoint()
     try:
         import docker
     except ImportError:

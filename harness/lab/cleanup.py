@@ -19,6 +19,7 @@ from pyroute2 import IPRoute
 from pyroute2 import netns as pr_netns
 
 from harness.lab import names
+from harness.lab.docker_engine import engine_can_exist
 from harness.lab.registry import LabRecord, Registry, owner_alive, process_alive
 from harness.lab.vm_labels import LIBVIRT_URI, destroy_domain, domains_by_lab, libvirt_running
 
@@ -73,10 +74,6 @@ def _zombie(pid: int) -> bool:
         return True
 
 
-def _docker_ready() -> bool:
-    return shutil.which("docker") is not None and Path("/var/run/docker.sock").exists()
-
-
 def labelled_containers(lab_id: str | None) -> list[str]:
     """Ids of containers carrying a flexlab lab label (the current ``io.flexlab.lab`` or
     the older ``flexlab.lab``), of ``lab_id`` only when given. Raises SubprocessError/
@@ -94,7 +91,7 @@ def labelled_containers(lab_id: str | None) -> list[str]:
 
 def remove_docker_containers(lab_id: str | None, errors: list[str]) -> int:
     """Remove containers labelled with ``lab_id`` (or any flexlab label when None)."""
-    if not _docker_ready():
+    if not engine_can_exist():
         return 0
     try:
         doomed = labelled_containers(lab_id)
@@ -110,7 +107,7 @@ def remove_docker_containers(lab_id: str | None, errors: list[str]) -> int:
 def labelled_docker_labs() -> list[str]:
     """Lab ids found on containers labelled ``io.flexlab.lab`` (or the older
     ``flexlab.lab``): the project's own markers."""
-    if not _docker_ready():
+    if not engine_can_exist():
         return []
     found: set[str] = set()
     for key in names.DOCKER_LABELS:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.lab import names
+from harness.lab.docker_engine import engine_can_exist
 from harness.lab.registry import LabRecord, Registry, owner_alive, process_alive
 from harness.lab.vm_labels import LIBVIRT_URI, domains_by_lab, libvirt_running
 
@@ -81,7 +82,7 @@ def live_namespaces() -> set[str]:
 
 def docker_containers() -> dict[str, list[LiveContainer]]:
     """Every container with a flexlab lab label, by lab id ({} without Docker)."""
-    if not Path("/var/run/docker.sock").exists():
+    if not engine_can_exist():
         return {}
     by_lab: dict[str, list[LiveContainer]] = {}
     for key in names.DOCKER_LABELS:

@@ -16,6 +16,7 @@ import pytest
 
 from harness.exitcodes import INCOMPLETE
 from harness.lab.cleanup import lab_namespaces, labelled_containers
+from harness.lab.registry import Registry
 
 pytestmark = [pytest.mark.sim, pytest.mark.needs_root,
               pytest.mark.needs_binary("dnsmasq", how="apt-get install dnsmasq-base")]
@@ -65,3 +66,6 @@ def test_docker_gone_mid_run_is_incomplete_and_cleaned_up(tmp_path: Path) -> Non
     assert "Docker engine" in run["error"], run["error"]
     assert run["lab_id"] and not lab_namespaces(run["lab_id"])
     assert not labelled_containers(run["lab_id"])
+    # and nothing kept for ``flexlab clean``: no engine was behind DOCKER_HOST, so no
+    # container of the lab can be left, and its teardown must not fail asking for one
+    assert Registry().load(run["lab_id"]) is None
