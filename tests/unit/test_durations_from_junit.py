@@ -1,0 +1,81 @@
+"""scripts/durations-from-junit.py turns a whole-suite JUnit file into pytest-split's
+``.test_durations``. Its node id -> JUnit key mapping is checked against pytest's own JUnit
+writer on a tiny project with the awkward cases: a class, a parameter holding ``::`` (an
+IPv6 address), a dotted directory name."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parents[2]
+
+PROJECT = '''
+import pytest
+
+class TestGroup:
+    def test_in_class(self):
+        pass
+
+@pytest.mark.parametrize("addr", ["fd00::9", "[fd00::9]:624", "10.0.0.1"])
+def test_param(addr):
+    pass
+
+def test_plain():
+    pass
+'''
+
+
+def _script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("durations_from_junit",
+                                                  REPO / "scripts" / "durations-from-junit.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _pytest(root: Path, *args: str) -> str:
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+                           "-p", "no:randomly", "-p", "no:xdist", *args], cwd=root,
+                          capture_output=True, text=True, check=False).stdout
+
+
+def test_every_node_id_finds_its_junit_time(tmp_path: Path) -> None:
+    package = tmp_path / "tests" / "v1.2"
+    package.mkdir(parents=True)
+    (package / "test_sample.py").write_text(PROJECT)
+    (tmp_path / "pytest.ini").write_text("[pytest]\njunit_family = xunit2\n")
+    junit = tmp_path / "junit.xml"
+    _pytest(tmp_path, "-q", f"--junitxml={junit}")
+    nodeids = [line for line in _pytest(tmp_path, "--collect-only", "-q").splitlines()
+               if "::" in line]
+    assert len(nodeids) == 5, nodeids
+    script = _script()
+    found, unknown = script.durations(nodeids, script.junit_times(junit))
+    assert unknown == [] and sorted(found) == sorted(nodeids)
+
+
+def test_a_test_the_junit_file_never_ran_is_reported_not_guessed() -> None:
+    script = _script()
+    times = {("tests.unit.test_a", "test_x"): 1.25}
+    found, unknown = script.durations(
+        ["tests/unit/test_a.py::test_x", "tests/unit/test_a.py::test_new"], times)
+    assert found == {"tests/unit/test_a.py::test_x": 1.25}
+    assert unknown == ["tests/unit/test_a.py::test_new"]
+
+
+def test_scenario_items_and_ipv6_parameters_map_to_junit_keys() -> None:
+    key = _script().junit_key
+    assert key("scenarios/vm/vm-cluster.yaml::vm-cluster") == (
+        "scenarios.vm.vm-cluster.yaml", "vm-cluster")
+    assert key("tests/unit/certify/test_ipmi.py::test_parse[[fd00::9]:624-want3]") == (
+        "tests.unit.certify.test_ipmi", "test_parse[[fd00::9]:624-want3]")
+    assert key("tests/a.py::TestC::test_m") == ("tests.a.TestC", "test_m")
