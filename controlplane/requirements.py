@@ -6,6 +6,8 @@ without a server. Each failed check yields one reason a person can act on.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .models import Facts
 
 REQUIRED_ARCH = "x86_64"
@@ -58,8 +60,36 @@ def check_requirements(facts: Facts, cp_clock: float) -> list[str]:
     return reasons
 
 
-def _clock_reasons(facts: Facts, cp_clock: float) -> list[str]:
-    """The clock must be within MAX_CLOCK_SKEW_S of the site's time source.
+@dataclass(frozen=True)
+class ClockReading:
+    """How far a node's clock is from the site's time, and how the figure was got."""
+
+    offset_s: float
+    error_s: float  # the offset is known to within this (half a two-way round trip)
+    source: str  # "ntp", "http" (two-way with GET /api/v1/time) or "arrival" (unmeasured)
+    server: str | None = None
+
+    @property
+    def too_far(self) -> bool:
+        """Beyond MAX_CLOCK_SKEW_S by more than the measurement's own bound."""
+        return abs(self.offset_s) - self.error_s > MAX_CLOCK_SKEW_S
+
+    def describe(self) -> str:
+        """The offset as a person reads it, with how it was measured (the API's reasons,
+        docs/CONTROLPLANE-API.md)."""
+        if self.source == "ntp":
+            return f"clock offset {self.offset_s:+.3f} s from NTP server {self.server}"
+        if self.source == "http":
+            return (f"clock offset {self.offset_s:+.3f} s +/- {self.error_s:.3f} s from the "
+                    f"Control Plane's time (two-way HTTP to {self.server})")
+        return f"clock skew {self.offset_s:+.3f} s"
+
+
+def clock_reading(*, clock_unix: float, cp_clock: float, source: str | None,
+                  offset_s: float | None, error_s: float | None,
+                  server: str | None) -> ClockReading:
+    """The figure a node's clock is judged by (the Control Plane's registration check and
+    ``flexlab certify`` alike).
 
     The node measures its own offset and that is the figure judged: by NTP when the
     site offers it (option 42), else by a two-way exchange with the Control Plane's
@@ -70,22 +100,20 @@ def _clock_reasons(facts: Facts, cp_clock: float) -> list[str]:
     the stamp (1-2 s for a VM under TCG on a loaded host) and reject a good clock. A
     two-way offset is rejected only when it is beyond the limit by more than its bound:
     a clock that is really off (seconds) still is. Only a node that measured nothing
-    is judged by ``clock_unix`` against this clock at arrival.
+    is judged by ``clock_unix`` against the Control Plane's clock at arrival.
     """
-    offset = facts.clock_offset_s
-    limit = f"{MAX_CLOCK_SKEW_S:g} s"
-    if facts.clock_source == "ntp" and offset is not None:
-        if abs(offset) > MAX_CLOCK_SKEW_S:
-            return [f"clock offset {offset:+.3f} s from NTP server {facts.clock_server} "
-                    f"exceeds {limit}"]
-        return []
-    if facts.clock_source == "http" and offset is not None and facts.clock_error_s is not None:
-        error = facts.clock_error_s
-        if abs(offset) - error > MAX_CLOCK_SKEW_S:
-            return [f"clock offset {offset:+.3f} s +/- {error:.3f} s from the Control "
-                    f"Plane's time (two-way HTTP to {facts.clock_server}) exceeds {limit}"]
-        return []
-    skew = facts.clock_unix - cp_clock
-    if abs(skew) > MAX_CLOCK_SKEW_S:
-        return [f"clock skew {skew:+.3f} s exceeds {limit}"]
+    if source == "ntp" and offset_s is not None:
+        return ClockReading(offset_s, 0.0, "ntp", server)
+    if source == "http" and offset_s is not None and error_s is not None:
+        return ClockReading(offset_s, error_s, "http", server)
+    return ClockReading(clock_unix - cp_clock, 0.0, "arrival")
+
+
+def _clock_reasons(facts: Facts, cp_clock: float) -> list[str]:
+    """The clock must be within MAX_CLOCK_SKEW_S of the site's time source (clock_reading)."""
+    reading = clock_reading(clock_unix=facts.clock_unix, cp_clock=cp_clock,
+                            source=facts.clock_source, offset_s=facts.clock_offset_s,
+                            error_s=facts.clock_error_s, server=facts.clock_server)
+    if reading.too_far:
+        return [f"{reading.describe()} exceeds {MAX_CLOCK_SKEW_S:g} s"]
     return []

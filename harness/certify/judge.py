@@ -19,6 +19,7 @@ from controlplane.requirements import (
     MIN_CPU_CORES,
     MIN_DISK_BYTES,
     MIN_MEMORY_BYTES,
+    clock_reading,
 )
 from harness.macs import parse_mac
 from harness.rules.model import Finding, Level, Verdict
@@ -131,16 +132,38 @@ def judge_firmware(facts: dict[str, Any], dhcp_firmware: str | None) -> Requirem
 
 
 def judge_clock(facts: dict[str, Any], registered_at: float | None) -> Requirement:
-    """The node's clock within MAX_CLOCK_SKEW_S of ours when it registered."""
+    """The node's clock within MAX_CLOCK_SKEW_S of the site's time, judged by the figure
+    the Control Plane judges (``clock_reading``): the offset the node measured itself (NTP,
+    or two-way with ``GET /api/v1/time``, within its bound), else ``clock_unix`` against
+    our clock when it registered. A one-way comparison alone would count a slow guest's
+    send time as skew and refuse a machine the Control Plane accepts."""
     clock = facts.get("clock_unix")
     if clock is None or registered_at is None:
         return Requirement("clock", False, "unknown", f"within {MAX_CLOCK_SKEW_S:g} s",
                            "clock: the node reported no clock_unix")
-    skew = float(clock) - registered_at
-    ok = abs(skew) <= MAX_CLOCK_SKEW_S
-    return Requirement("clock", ok, f"{skew:+.3f} s", f"within ±{MAX_CLOCK_SKEW_S:g} s",
-                       "" if ok else f"clock: {skew:+.3f} s off, needs within "
-                       f"±{MAX_CLOCK_SKEW_S:g} s (set the RTC, or NTP in the node image)")
+    try:
+        reading = clock_reading(
+            clock_unix=float(clock), cp_clock=registered_at, source=facts.get("clock_source"),
+            offset_s=_float_or_none(facts.get("clock_offset_s")),
+            error_s=_float_or_none(facts.get("clock_error_s")),
+            server=facts.get("clock_server"))
+    except (TypeError, ValueError):
+        return Requirement("clock", False, "unreadable", f"within {MAX_CLOCK_SKEW_S:g} s",
+                           f"clock: the node reported an unreadable clock_unix {clock!r}")
+    need = f"within ±{MAX_CLOCK_SKEW_S:g} s"
+    if reading.too_far:
+        return Requirement("clock", False, reading.describe(), need,
+                           f"clock: {reading.describe()} exceeds {MAX_CLOCK_SKEW_S:g} s (set "
+                           "the RTC, or NTP in the node image)")
+    return Requirement("clock", True, reading.describe(), need, "")
+
+
+def _float_or_none(value: Any) -> float | None:
+    """A reported number, or None when absent or not a number (then it is not used)."""
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def judge_client_rules(findings: Iterable[Finding]) -> Requirement:

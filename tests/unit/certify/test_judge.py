@@ -56,7 +56,7 @@ def test_a_machine_exactly_at_the_thresholds_passes_everything() -> None:
     ({"disks": []}, "disk", "disk: none reported"),
     ({"nics": [{"name": "eth1", "mac": "52:54:00:aa:00:02"}]}, "pxe_nic",
      "do not include 52:54:00:aa:00:01"),
-    ({"clock_unix": NOW - 3.0}, "clock", "clock: -3.000 s off"),
+    ({"clock_unix": NOW - 3.0}, "clock", "clock: clock skew -3.000 s exceeds 1 s"),
     ({"firmware": "efi"}, "firmware", "the ROM said bios (option 93) but the booted node "
      "reports efi"),
 ])
@@ -94,6 +94,29 @@ def test_clock_within_one_second_either_way_and_unknown_fails() -> None:
     assert judge(facts(clock_unix=NOW - 0.99))["clock"].ok
     assert not judge(facts(clock_unix=NOW + 1.2))["clock"].ok
     assert not judge(facts(), registered_at=None)["clock"].ok
+
+
+def test_clock_judged_by_the_offset_the_node_measured_as_the_control_plane_does() -> None:
+    """A VM under TCG stamps clock_unix well before the registration arrives: one way it
+    looks 1.5 s slow although its two-way offset is 0.05 s. The Control Plane accepts
+    it, so certify must too; a clock really off still fails, by either measurement."""
+    slow_send = {"clock_unix": NOW - 1.5, "clock_source": "http",
+                 "clock_server": "http://cp/api/v1/time"}
+    good = judge(facts(**slow_send, clock_offset_s=0.05, clock_error_s=0.2))["clock"]
+    assert good.ok and "+0.050 s +/- 0.200 s" in good.measured
+    off = judge(facts(**slow_send, clock_offset_s=-3.0, clock_error_s=0.2))["clock"]
+    assert not off.ok and "clock offset -3.000 s +/- 0.200 s" in off.reason
+    ntp_off = judge(facts(clock_unix=NOW, clock_source="ntp", clock_server="10.0.0.1",
+                          clock_offset_s=2.5, clock_error_s=None))["clock"]
+    assert not ntp_off.ok and "from NTP server 10.0.0.1" in ntp_off.reason
+    # an offset the node could not bound (no error) is not trusted: one-way it is judged
+    unbounded = judge(facts(**slow_send, clock_offset_s=0.0))["clock"]
+    assert not unbounded.ok and "clock skew -1.500 s" in unbounded.reason
+
+
+def test_an_unreadable_clock_fails_with_a_reason_not_a_crash() -> None:
+    r = judge(facts(clock_unix="soon"))["clock"]
+    assert not r.ok and "unreadable clock_unix 'soon'" in r.reason
 
 
 def test_client_rule_must_failures_fail_the_machine_should_failures_warn() -> None:
