@@ -18,12 +18,18 @@ def node_clock(mac: str, facts: dict[str, Any], registered_at: float,
     server's measured on the node after the sync: that is the figure, since
     ``clock_unix`` minus the Control Plane's time of the ``node.registered`` event also
     counts the request's transit (1-2 s for a VM under TCG on a loaded host). Without
-    it (no NTP offered, or the sync failed) that difference is the best evidence.
+    it (no NTP offered, or the sync failed) the offset the node measured by a two-way
+    exchange with the Control Plane's ``GET /api/v1/time`` is next, with its error bound
+    (the Control Plane's own figure, ``controlplane.requirements.clock_reading``); only
+    a node that measured nothing is judged by that one-way difference.
     ``site_source`` is the site's NTP server when it offers one, else "".
     """
     offset = facts.get("clock_offset_s")
     if facts.get("clock_source") == "ntp" and offset is not None:
         return NodeClock(mac, float(offset), str(facts.get("clock_server") or site_source))
+    error = facts.get("clock_error_s")
+    if facts.get("clock_source") == "http" and offset is not None and error is not None:
+        return NodeClock(mac, float(offset), site_source, float(error))
     clock = facts.get("clock_unix")
     if clock is None:
         return None

@@ -214,10 +214,10 @@ def _clock(within: float, key: str, mac: str, site: SiteFacts | None) -> Expecta
         "never Ready, or it reported no clock when it registered")
     if clock is None:
         return ExpectationResult("machine", key, label, "fail", why)
-    ok = abs(clock.offset_s) <= within
+    ok = not clock.beyond(within)
     source = f" (synced from {clock.source})" if clock.source else " (no time source offered)"
     return ExpectationResult("machine", key, label, "pass" if ok else "fail",
-                             f"{clock.offset_s:+.3f} s off{source}")
+                             f"{clock.off_by()} off{source}")
 
 
 def cluster_ready_seconds(events: list[dict[str, Any]], cluster: str,

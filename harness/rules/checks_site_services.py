@@ -179,8 +179,8 @@ def ntp1(an: Analysis, j: Judge) -> None:
         return
     for clock in clocks:
         source = f" (synced from {clock.source})" if clock.source else " (no NTP offered)"
-        if abs(clock.offset_s) > MAX_CLOCK_OFFSET_S:
-            j.fail(f"{clock.mac}'s clock is {clock.offset_s:+.3f} s off the site's time"
+        if clock.beyond(MAX_CLOCK_OFFSET_S):
+            j.fail(f"{clock.mac}'s clock is {clock.off_by()} off the site's time"
                    f"{source}: it must be within {MAX_CLOCK_OFFSET_S:g} s", client=clock.mac)
         else:
             j.checked()

@@ -98,6 +98,16 @@ class NodeClock:
     mac: str
     offset_s: float
     source: str          # the NTP server it synced from ("" when none was offered)
+    error_s: float = 0.0  # the offset is known to within this (a two-way exchange's bound)
+
+    def beyond(self, limit_s: float) -> bool:
+        """Off by more than ``limit_s`` even at the near end of its error bound."""
+        return abs(self.offset_s) - self.error_s > limit_s
+
+    def off_by(self) -> str:
+        """The offset as a person reads it, with its bound when it has one."""
+        bound = f" +/- {self.error_s:.3f} s" if self.error_s else ""
+        return f"{self.offset_s:+.3f} s{bound}"
 
 
 @dataclass(frozen=True)

@@ -36,3 +36,19 @@ def test_without_an_ntp_offset_the_registration_time_is_the_reference() -> None:
 
 def test_no_clock_reported_is_none() -> None:
     assert node_clock(MAC, {}, 1000.0, "") is None
+
+
+def test_a_two_way_offset_with_its_bound_wins_over_the_arrival_time() -> None:
+    """No NTP: a TCG guest stamped clock_unix 1.5 s before its registration was
+    recorded, but its two-way exchange with the Control Plane measured 0.05 +/- 0.2 s."""
+    facts = {"clock_unix": 998.5, "clock_source": "http", "clock_offset_s": 0.05,
+             "clock_error_s": 0.2, "clock_server": "http://cp/api/v1/time"}
+    clock = node_clock(MAC, facts, 1000.0, "")
+    assert clock == NodeClock(MAC, 0.05, "", 0.2)
+    assert clock is not None and not clock.beyond(1.0) and clock.off_by() == "+0.050 s +/- 0.200 s"
+
+
+def test_a_bound_does_not_hide_a_clock_really_off() -> None:
+    assert NodeClock(MAC, -3.0, "", 0.3).beyond(1.0)
+    assert NodeClock(MAC, 1.15, "", 0.2).beyond(1.0) is False
+    assert NodeClock(MAC, 1.25, "", 0.2).beyond(1.0)
