@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.capture import CaptureError, decode_pcap
+from harness.cli_common import add_json_flag
 from harness.cliout import document, emit
 from harness.errors import FlexlabError
 from harness.exitcodes import USAGE
@@ -93,8 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="check only this rule (repeatable)",
     )
     p.add_argument("--failures-only", action="store_true", help="list only failed rules")
-    p.add_argument("--json", action="store_true",
-                   help="one JSON document (format flexlab.check-pcap/v1) on stdout")
+    add_json_flag(p, "check-pcap")
     p.add_argument("--junit", type=Path, metavar="PATH",
                    help="also write JUnit XML: one test case per rule (MUST failures fail)")
     return p

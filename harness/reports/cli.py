@@ -23,6 +23,7 @@ import tempfile
 from pathlib import Path
 
 from harness import __version__
+from harness.cli_common import add_json_flag
 from harness.cliout import emit, error_body
 from harness.exitcodes import USAGE
 from harness.judge.rejudge import RejudgeError, changes, rejudge
@@ -53,8 +54,7 @@ def parser() -> argparse.ArgumentParser:
         "--bundle", type=Path, default=None, metavar="DIR",
         help="also write the results bundle (tar.gz) into DIR",
     )
-    p.add_argument("--json", action="store_true",
-                   help="one JSON document (format flexlab.report/v1) on stdout")
+    add_json_flag(p, "report")
     return p
 
 
