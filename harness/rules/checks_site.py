@@ -85,7 +85,7 @@ def site3(an: Analysis, j: Judge) -> None:
     window = an.scaled(4.0)
     for mac, t0 in first.items():
         got_addr = any(
-            r.chaddr == mac and r.yiaddr != ZERO and r.msg_type == "OFFER" for r in an.replies
+            r.yiaddr != ZERO and r.msg_type == "OFFER" for r in an.replies_of(mac)
         )
         served = an.served_by_any(mac)  # None: no MAC filter known, proxy half not judged
         got_proxy = mac in proxy_offers
@@ -105,7 +105,7 @@ def _relay_skips_proxy(an: Analysis, mac: str) -> str:
     """Why a served client behind a relay got no proxy offer, when this capture shows it:
     the relay sent its DISCOVERs on (to the site DHCP server) but never to a Boot Proxy
     serving it — a helper address list without the Boot Proxy."""
-    relayed = [q for q in an.discovers() if q.chaddr == mac and q.giaddr != ZERO]
+    relayed = [q for q in an.discovers_of(mac) if q.giaddr != ZERO]
     if not relayed:
         return ""
     serving = sorted(ip for ip, macs in an.ctx.serves.items() if mac in macs)

@@ -34,8 +34,8 @@ def time1(an: Analysis, j: Judge) -> None:
         if an.served(proxy, mac) is False:
             continue  # SILENT-5 judges offers to MACs it must not serve
         discovers: list[DhcpEvent] = []
-        for q in an.discovers():
-            if q.chaddr != mac or not an.ctx.accepts_vendor(q.vendor_class):
+        for q in an.discovers_of(mac):
+            if not an.ctx.accepts_vendor(q.vendor_class):
                 continue
             if an.assigned_after(mac, q.time):
                 continue  # sent before the Control Plane assigned it: nothing was owed

@@ -34,6 +34,24 @@ def test_clients_group_dhcp_4011_and_tftp(tmp_path: Path) -> None:
     assert [t.request.filename for t in clients[BIOS.mac].transfers] == ["undionly.kpxe"]
 
 
+def test_per_client_indexes_hold_exactly_what_a_scan_finds(tmp_path: Path) -> None:
+    """TIME-1 and SITE-3 read each client's DISCOVERs and replies from indexes built once
+    (a scan per client was O(clients x packets): minutes for a 5,000-machine storm). The
+    indexes must hold what the scan held, in capture order, and nothing for a stranger."""
+    f = Flow()
+    bios_flow(f)
+    uefi_flow(f)
+    bios_flow(f)  # the BIOS client boots again: its second DISCOVER comes after UEFI's
+    an = Analysis(decode_pcap(f.b.write(str(tmp_path / "three.pcap"))), RuleContext())
+    for mac in (BIOS.mac, UEFI.mac):
+        assert an.discovers_of(mac) == [q for q in an.discovers() if q.chaddr == mac]
+        assert an.replies_of(mac) == [r for r in an.replies if r.chaddr == mac]
+    assert len(an.discovers_of(BIOS.mac)) == 2 and an.replies_of(UEFI.mac)
+    assert an.discovers_of("52:54:00:ff:ff:ff") == [] == an.replies_of("52:54:00:ff:ff:ff")
+    an.discovers_of(BIOS.mac).clear()  # a caller's copy: the index is not changed
+    assert len(an.discovers_of(BIOS.mac)) == 2
+
+
 OPTION = st.tuples(st.integers(1, 254), st.binary(max_size=40))
 
 
