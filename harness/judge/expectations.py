@@ -22,8 +22,8 @@ def proxy_answers(captures: dict[str, Capture], mac: str) -> list[DhcpEvent]:
     """Every ProxyDHCP reply (yiaddr 0 with a PXE/HTTP vendor class, or a 4011 ACK) to ``mac``."""
     out = []
     for capture in captures.values():
-        for e in capture.dhcp:
-            if e.op != 2 or e.chaddr != mac:
+        for e in capture.dhcp_of(mac):
+            if e.op != 2:
                 continue
             proxy_offer = e.yiaddr == "0.0.0.0" and (e.vendor_class or "").startswith(
                 PROXY_CLASSES)

@@ -136,18 +136,15 @@ class CaptureIndex:
 
     def __init__(self, capture: Capture) -> None:
         self.capture = capture
-        self.by_chaddr: dict[str, list[DhcpEvent]] = {}
         self.by_addr: dict[str, list[Event]] = {}
-        for d in capture.dhcp:
-            self.by_chaddr.setdefault(d.chaddr.lower(), []).append(d)
         pool: list[Event] = [*capture.tftp, *capture.http]
         for e in pool:
             for key in {e.src_mac.lower(), e.dst_mac.lower(), e.src_ip, e.dst_ip}:
                 self.by_addr.setdefault(key, []).append(e)
 
     def dhcp_for(self, mac: str) -> list[DhcpEvent]:
-        """DHCP packets whose chaddr is ``mac``."""
-        return self.by_chaddr.get(mac, [])
+        """DHCP packets whose chaddr is ``mac`` (the capture's own index)."""
+        return self.capture.dhcp_of(mac.lower())
 
     def transfers_for(self, mac: str, ips: Iterable[str]) -> list[Event]:
         """TFTP/HTTP packets from or to ``mac`` or one of ``ips``, each once."""
