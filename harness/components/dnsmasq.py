@@ -9,7 +9,6 @@ from MACHINE-NOTES.md are avoided by default: the ping before an offer
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -30,14 +29,6 @@ class DhcpRange:
     lease_time: str = "1h"
     tag: str | None = None
     router: str | None = None
-
-    def size(self) -> int:
-        """Addresses in the range, both ends included."""
-        return int(ipaddress.IPv4Address(self.end)) - int(ipaddress.IPv4Address(self.start)) + 1
-
-
-#: dnsmasq hands out at most this many leases unless told otherwise (--dhcp-lease-max)
-DNSMASQ_DEFAULT_LEASE_MAX = 1000
 
 
 @dataclass(frozen=True)
@@ -92,11 +83,6 @@ class DnsmasqConfig:
             )
             if rng.tag and rng.router:
                 args.append(f"--dhcp-option=tag:{rng.tag},option:router,{rng.router}")
-        # dnsmasq stops at 1,000 leases by default, whatever its ranges hold: a 5,000-machine
-        # storm got "no address available" and DHCPNAKs for every machine past the 1,000th
-        pool = sum(rng.size() for rng in self.ranges)
-        if pool > DNSMASQ_DEFAULT_LEASE_MAX:
-            args.append(f"--dhcp-lease-max={pool}")
         if self.router is not None:
             args.append(f"--dhcp-option=option:router,{self.router}")
         else:

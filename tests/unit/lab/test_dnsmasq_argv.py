@@ -20,17 +20,6 @@ def test_site_dhcp_argv_matches_reference():
     assert cfg.argv() == expected
 
 
-def test_a_pool_past_dnsmasqs_default_1000_leases_raises_the_lease_limit():
-    """dnsmasq serves at most 1,000 leases unless told: a /17 pool for 5,000 machines
-    must say so, or machine 1,001 on gets no address (the 5,000-machine storm)."""
-    big = DnsmasqConfig(interface="eth0", lease_file=Path("/x.leases"),
-                        ranges=(DhcpRange("10.9.64.0", "10.9.127.254", "255.255.128.0"),))
-    assert "--dhcp-lease-max=16383" in big.argv()
-    small = DnsmasqConfig(interface="eth0", lease_file=Path("/x.leases"),
-                          ranges=(DhcpRange("10.9.0.128", "10.9.0.254", "255.255.255.0"),))
-    assert not any(a.startswith("--dhcp-lease-max") for a in small.argv())
-
-
 def test_site_dhcp_never_sends_boot_information_by_default():
     cfg = DnsmasqConfig(interface="eth0", lease_file=Path("/x.leases"))
     argv = " ".join(cfg.argv())
