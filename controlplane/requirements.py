@@ -85,9 +85,9 @@ class ClockReading:
         return f"clock skew {self.offset_s:+.3f} s"
 
 
-def clock_reading(*, clock_unix: float, cp_clock: float, source: str | None,
+def clock_reading(*, clock_unix: float | None, cp_clock: float, source: str | None,
                   offset_s: float | None, error_s: float | None,
-                  server: str | None) -> ClockReading:
+                  server: str | None) -> ClockReading | None:
     """The figure a node's clock is judged by (the Control Plane's registration check and
     ``flexlab certify`` alike).
 
@@ -100,12 +100,15 @@ def clock_reading(*, clock_unix: float, cp_clock: float, source: str | None,
     the stamp (1-2 s for a VM under TCG on a loaded host) and reject a good clock. A
     two-way offset is rejected only when it is beyond the limit by more than its bound:
     a clock that is really off (seconds) still is. Only a node that measured nothing
-    is judged by ``clock_unix`` against the Control Plane's clock at arrival.
+    is judged by ``clock_unix`` against the Control Plane's clock at arrival; None when
+    it reported that neither.
     """
     if source == "ntp" and offset_s is not None:
         return ClockReading(offset_s, 0.0, "ntp", server)
     if source == "http" and offset_s is not None and error_s is not None:
         return ClockReading(offset_s, error_s, "http", server)
+    if clock_unix is None:
+        return None  # measured nothing and reported no clock: nothing to judge
     return ClockReading(clock_unix - cp_clock, 0.0, "arrival")
 
 
@@ -114,6 +117,6 @@ def _clock_reasons(facts: Facts, cp_clock: float) -> list[str]:
     reading = clock_reading(clock_unix=facts.clock_unix, cp_clock=cp_clock,
                             source=facts.clock_source, offset_s=facts.clock_offset_s,
                             error_s=facts.clock_error_s, server=facts.clock_server)
-    if reading.too_far:
+    if reading is not None and reading.too_far:
         return [f"{reading.describe()} exceeds {MAX_CLOCK_SKEW_S:g} s"]
     return []

@@ -150,6 +150,7 @@ def judge_clock(facts: dict[str, Any], registered_at: float | None) -> Requireme
     except (TypeError, ValueError):
         return Requirement("clock", False, "unreadable", f"within {MAX_CLOCK_SKEW_S:g} s",
                            f"clock: the node reported an unreadable clock_unix {clock!r}")
+    assert reading is not None  # clock_unix was given
     need = f"within ±{MAX_CLOCK_SKEW_S:g} s"
     if reading.too_far:
         return Requirement("clock", False, reading.describe(), need,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from controlplane.requirements import clock_reading
 from harness.rules.site_facts import NodeClock
 
 
@@ -22,15 +23,18 @@ def node_clock(mac: str, facts: dict[str, Any], registered_at: float,
     exchange with the Control Plane's ``GET /api/v1/time`` is next, with its error bound
     (the Control Plane's own figure, ``controlplane.requirements.clock_reading``); only
     a node that measured nothing is judged by that one-way difference.
-    ``site_source`` is the site's NTP server when it offers one, else "".
+    ``site_source`` is the site's NTP server when it offers one, else "". The choice is
+    the Control Plane's own (``clock_reading``), so the site judge and the Control Plane
+    never read a node's clock differently.
     """
-    offset = facts.get("clock_offset_s")
-    if facts.get("clock_source") == "ntp" and offset is not None:
-        return NodeClock(mac, float(offset), str(facts.get("clock_server") or site_source))
-    error = facts.get("clock_error_s")
-    if facts.get("clock_source") == "http" and offset is not None and error is not None:
-        return NodeClock(mac, float(offset), site_source, float(error))
-    clock = facts.get("clock_unix")
-    if clock is None:
+    def number(key: str) -> float | None:
+        value = facts.get(key)
+        return None if value is None else float(value)
+
+    reading = clock_reading(clock_unix=number("clock_unix"), cp_clock=registered_at,
+                            source=facts.get("clock_source"), offset_s=number("clock_offset_s"),
+                            error_s=number("clock_error_s"), server=facts.get("clock_server"))
+    if reading is None:
         return None
-    return NodeClock(mac, float(clock) - registered_at, site_source)
+    server = str(reading.server or site_source) if reading.source == "ntp" else site_source
+    return NodeClock(mac, reading.offset_s, server, reading.error_s)
