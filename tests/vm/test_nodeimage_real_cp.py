@@ -116,6 +116,11 @@ def test_node_registers_and_becomes_ready(tmp_path: Path) -> None:
     assert isinstance(facts, dict) and facts["memory_bytes"] >= 3 * 10**9
 
 
+# How far a TCG guest's clock rate may be from the host's after the kernel calibrates its
+# clocksource on a host whose cores are shared with other test workers (fraction).
+TCG_CLOCK_RATE_ERROR = 0.01
+
+
 def test_a_clock_really_off_is_rejected_with_what_the_node_measured(tmp_path: Path) -> None:
     """No time sync (the cmdline without flexlab.timeurl, no option 42) and the VM's RTC
     5 s ahead: the agent's two-way measurement against the Control Plane's time says so,
@@ -131,6 +136,7 @@ def test_a_clock_really_off_is_rejected_with_what_the_node_measured(tmp_path: Pa
         assert status == 200, boot
         cmdline = str(boot["cmdline"]).replace(f"flexlab.timeurl={CP_URL}/api/v1/time ", "")
         assert "flexlab.timeurl" not in cmdline
+        started = time.monotonic()
         rtc = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() + ahead))
         console = boot_node_image(
             image.kernel, image.initrd, tmp_path / "boot.log",
@@ -138,6 +144,7 @@ def test_a_clock_really_off_is_rejected_with_what_the_node_measured(tmp_path: Pa
             nic_args=["-netdev", f"tap,id=n0,ifname={net.tap},script=no,downscript=no",
                       "-device", f"virtio-net-pci,netdev=n0,mac={MAC}"],
             netns=net.netns, memory_mib=3584, extra_args=["-rtc", f"base={rtc}"])
+        booted_s = time.monotonic() - started
         status, machine = ns_json(net.netns, "GET", f"{CP_URL}/api/v1/machines/{MAC}",
                                   ADMIN)
     lines = agent_lines(console)
@@ -147,8 +154,12 @@ def test_a_clock_really_off_is_rejected_with_what_the_node_measured(tmp_path: Pa
     assert facts["clock_source"] == "http", facts
     offset, error = facts["clock_offset_s"], facts["clock_error_s"]
     # whole seconds twice (the base given to QEMU, the RTC the kernel reads at boot):
-    # the guest's clock starts up to 2 s short of `ahead`
-    assert ahead - 2 - error <= offset <= ahead + error, facts
+    # the guest's clock starts up to 2 s short of `ahead`. After that it runs at the rate
+    # the kernel calibrated under TCG, which on a loaded host is off by up to about 1 %
+    # (CI measured +5.087 s against +5 +/- 0.067 s), so the bound widens by that rate
+    # over the boot; an offset near 0 or twice `ahead` still fails.
+    drift = TCG_CLOCK_RATE_ERROR * booted_s
+    assert ahead - 2 - error - drift <= offset <= ahead + error + drift, (facts, booted_s)
     assert machine["reasons"] == [
         f"clock offset {offset:+.3f} s +/- {error:.3f} s from the Control Plane's time "
         f"(two-way HTTP to {CP_URL}/api/v1/time) exceeds 1 s"], machine
