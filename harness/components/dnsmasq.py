@@ -9,6 +9,7 @@ from MACHINE-NOTES.md are avoided by default: the ping before an offer
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -30,6 +31,14 @@ class DhcpRange:
     tag: str | None = None
     router: str | None = None
 
+    def size(self) -> int:
+        """Addresses in the range, both ends included."""
+        return int(ipaddress.IPv4Address(self.end)) - int(ipaddress.IPv4Address(self.start)) + 1
+
+
+#: dnsmasq hands out at most this many leases unless told otherwise (--dhcp-lease-max)
+DNSMASQ_DEFAULT_LEASE_MAX = 1000
+
 
 @dataclass(frozen=True)
 class DnsmasqConfig:
@@ -38,6 +47,9 @@ class DnsmasqConfig:
     ``options`` are extra ``--dhcp-option`` values (e.g. ``"option:router,10.0.0.1"``);
     ``force_options`` are sent even when not requested — used to model a
     misconfigured site server that sends ``60,PXEClient`` (SITE-2).
+    ``lease_max`` is how many leases dnsmasq may hold; None means the pool's size when the
+    ranges hold more than dnsmasq's own default of 1,000, which would otherwise leave every
+    machine past the 1,000th without an address (the 5,000-machine storm did).
     """
 
     interface: str
@@ -52,6 +64,14 @@ class DnsmasqConfig:
     extra_args: tuple[str, ...] = field(default_factory=tuple)
     binary: str = "dnsmasq"
     hosts_file: Path | None = None
+    lease_max: int | None = None
+
+    def effective_lease_max(self) -> int | None:
+        """The --dhcp-lease-max to pass, or None to keep dnsmasq's default."""
+        if self.lease_max is not None:
+            return self.lease_max
+        pool = sum(rng.size() for rng in self.ranges)
+        return pool if pool > DNSMASQ_DEFAULT_LEASE_MAX else None
 
     def argv(self) -> list[str]:
         """The full command line: foreground, logging to stderr, DNS off."""
@@ -83,6 +103,9 @@ class DnsmasqConfig:
             )
             if rng.tag and rng.router:
                 args.append(f"--dhcp-option=tag:{rng.tag},option:router,{rng.router}")
+        lease_max = self.effective_lease_max()
+        if lease_max is not None:
+            args.append(f"--dhcp-lease-max={lease_max}")
         if self.router is not None:
             args.append(f"--dhcp-option=option:router,{self.router}")
         else:
@@ -93,6 +116,10 @@ class DnsmasqConfig:
             args.append(f"--dhcp-hostsfile={self.hosts_file}")
         args += [f"--dhcp-option={opt}" for opt in self.options]
         args += [f"--dhcp-option-force={opt}" for opt in self.force_options]
+        if any(a.startswith("--dhcp-lease-max") for a in self.extra_args):
+            # dnsmasq exits with "illegal repeated flag" when it is given twice
+            raise ValueError("extra_args set --dhcp-lease-max, which DnsmasqConfig renders: "
+                             "set lease_max instead")
         args += list(self.extra_args)
         return args
 

@@ -115,14 +115,14 @@ def _reserved_site_dhcp(lab: Lab, macs: list[str]) -> SiteDhcp:
     # A reservation per MAC, as provisioning networks do: dnsmasq with --no-ping reserves
     # nothing at OFFER time, so a boot storm of unreserved clients ends in NAK storms
     # (measured and written down in docs/EMULATORS.md; FLEXLAB_SIM_RESERVE=0 shows it).
-    extra = [f"--dhcp-lease-max={COUNT * 2}"]
+    hosts = None
     if os.environ.get("FLEXLAB_SIM_RESERVE", "1") == "1":
         first = ipaddress.IPv4Address(lab.dhcp_pool("lan")[0])
         hosts = lab.temp_dir / "site-hosts"
         hosts.write_text("".join(f"{mac},{first + i}\n" for i, mac in enumerate(macs)))
-        extra.append(f"--dhcp-hostsfile={hosts}")
     site.config = dataclasses.replace(
-        site.config, log_dhcp=os.environ.get("FLEXLAB_SIM_LOG") == "1", extra_args=tuple(extra))
+        site.config, log_dhcp=os.environ.get("FLEXLAB_SIM_LOG") == "1",
+        lease_max=COUNT * 2, hosts_file=hosts)
     return site
 
 
