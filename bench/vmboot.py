@@ -134,6 +134,7 @@ class ConsoleFollower:
         self.poll_s = poll_s
         self.marks: dict[str, float] = {}
         self.kernel_start: float | None = None  # min over kernel lines of arrival - printk time
+        self.lines: list[tuple[float, str]] = []  # every whole line with its arrival time
         self._patterns = [(name, re.compile(rx)) for name, rx in CONSOLE_MARKS]
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="console-follower",
@@ -173,6 +174,7 @@ class ConsoleFollower:
             pending += chunk.decode(errors="replace")
             lines = pending.split("\n")
             pending = lines.pop()  # an unfinished line waits for its end
+            self.lines += [(now, line) for line in lines]
             for line in [*lines, pending]:
                 for name, rx in self._patterns:
                     if name not in self.marks and rx.search(line):
@@ -200,17 +202,20 @@ SUBJECTS = {"bios": "1 VM (SeaBIOS + virtio-net, iPXE ROM, node image)",
 
 
 def run_vm_boot(timeout: float = 300, results: Path = RESULTS, runs: int = 5,
-                machines: tuple[str, ...] = ("bios", "uefi")) -> dict[str, Any]:
-    """Boot each one-VM scenario ``runs`` times, interleaved; write medians and phase splits.
+                machines: tuple[str, ...] = ("bios", "uefi"),
+                console_dir: Path | None = None) -> dict[str, Any]:
+    """Boot each one-VM scenario ``runs`` times, interleaved; write medians and phase splits
+    (and, with ``console_dir``, each boot's stamped console as ``<machine>-<n>.log``).
 
     SeaBIOS stays at the top level of the results file (what bench/report.py reads);
     OVMF goes under ``"ovmf"``.
     """
     boots: dict[str, list[dict[str, Any]]] = {m: [] for m in machines}
     load_start = os.getloadavg()
-    for _ in range(runs):
+    for n in range(runs):
         for machine in machines:  # interleaved so load drift hits both alike
-            boots[machine].append(_one_boot(machine, timeout))
+            log = console_dir / f"{machine}-{n + 1}.log" if console_dir else None
+            boots[machine].append(_one_boot(machine, timeout, log))
     docs = {m: _summary(m, boots[m], runs) for m in machines}
     doc = dict(docs.get("bios") or next(iter(docs.values())))
     if "uefi" in docs and "bios" in docs:
@@ -254,8 +259,16 @@ def _summary(machine: str, boots: list[dict[str, Any]], runs: int) -> dict[str, 
     return doc
 
 
-def _one_boot(machine: str, timeout: float) -> dict[str, Any]:
-    """One run of a one-VM scenario: its figures, capture phase split and console marks."""
+def write_console(path: Path, lines: list[tuple[float, str]], power_on: float) -> None:
+    """The serial console with each line's arrival in seconds after power-on: where a
+    boot's time went, line by line (the marks keep only the first line of each step)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{t - power_on:8.2f}  {line.rstrip()}\n" for t, line in lines))
+
+
+def _one_boot(machine: str, timeout: float, console_log: Path | None = None) -> dict[str, Any]:
+    """One run of a one-VM scenario: its figures, capture phase split and console marks;
+    with ``console_log``, the console stamped line by line is written there."""
     scenario = one_vm_scenario(machine, timeout=timeout)
     t0 = time.time()
     runner = ScenarioRunner(scenario, reports_dir=REPO / "reports" / "bench",
@@ -268,12 +281,15 @@ def _one_boot(machine: str, timeout: float) -> dict[str, Any]:
     accel = str(getattr(decision, "accel", decision) or "unknown")
     split: dict[str, float] = {}
     marks: dict[str, float] = {}
+    power_on = t0  # until the run says better
     if vm and vm.ready_seconds:
         split = phase_split(runner.captures, vm.mac, vm.ready_seconds)
         ready_at = _ready_call(runner.captures, vm.mac)
         if ready_at is not None:
-            marks = console_split(console.marks, ready_at - vm.ready_seconds,
-                                  console.kernel_start)
+            power_on = ready_at - vm.ready_seconds
+            marks = console_split(console.marks, power_on, console.kernel_start)
+    if console_log is not None:
+        write_console(console_log, console.lines, power_on)
     doc: dict[str, Any] = {
         "date_utc": time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(t0)),
         "subject": SUBJECTS[machine],
@@ -315,6 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="boots to take the median of")
     parser.add_argument("--machine", default="bios,uefi",
                         help="comma-separated: bios (SeaBIOS), uefi (OVMF)")
+    parser.add_argument("--console-dir", type=Path, default=None,
+                        help="write each boot's serial console, every line stamped with its "
+                             "arrival in seconds after power-on, to DIR/<machine>-<n>.log")
     args = parser.parse_args(argv)
     machines = tuple(m for m in args.machine.split(",") if m)
     unknown = set(machines) - set(SUBJECTS)
@@ -323,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("bench/vmboot.py needs root (libvirt, namespaces)", file=sys.stderr)
         return 2
-    doc = run_vm_boot(args.timeout, args.results, args.runs, machines)
+    doc = run_vm_boot(args.timeout, args.results, args.runs, machines, args.console_dir)
     print(json.dumps({k: v for k, v in doc.items() if k != "versions"}, indent=2))
     return 0 if doc["ready_s"] else 1
 

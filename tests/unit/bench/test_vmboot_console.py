@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from bench.vmboot import ConsoleFollower, console_split
+from bench.vmboot import ConsoleFollower, console_split, write_console
 
 pytestmark = pytest.mark.unit
 
@@ -40,6 +40,18 @@ def test_marks_are_stamped_when_their_lines_appear(tmp_path: Path) -> None:
     assert "ready" not in follower.marks
     assert follower.kernel_start is not None
     assert follower.kernel_start == pytest.approx(follower.marks["init"] - 2.5, abs=0.5)
+    # every whole line is kept with its arrival, in order; the first two arrived apart
+    assert [line for _, line in follower.lines] == [
+        ">>Start PXE over IPv4.", "  NBP file downloaded successfully.",
+        "[    2.500000] Run /init as init process"]
+    assert follower.lines[1][0] - follower.lines[0][0] >= 0.1
+
+
+def test_the_console_log_stamps_each_line_after_power_on(tmp_path: Path) -> None:
+    out = tmp_path / "logs" / "bios-1.log"
+    write_console(out, [(101.25, "iPXE initialising devices...ok\r"), (103.5, "Linux")], 100.0)
+    assert out.read_text() == ("    1.25  iPXE initialising devices...ok\n"
+                               "    3.50  Linux\n")
 
 
 def test_console_split_orders_marks_and_adds_kernel_clock_zero() -> None:
