@@ -139,6 +139,43 @@ def test_power_off_mid_tftp_leaves_the_machine_silent(emu_lab: Lab) -> None:
 
 
 
+def test_a_rebooting_machine_gives_up_its_device_until_its_next_lease(emu_lab: Lab) -> None:
+    """A machine whose boot fails after its lease reboots with no address: its macvlan
+    goes while it reboots, so the kernel stops copying the segment's broadcasts to it
+    (a 5,000-machine storm whose rebooting machines kept theirs drowned in such copies)."""
+    lab = emu_lab
+    mac = "52:54:00:0f:f1:02"
+    # the script URL is unreachable from the lab: every boot fails after DHCP and its device
+    proxy = DnsmasqProxy(lab, "proxy", "lan", script_url="http://192.0.2.1/boot/${mac}.ipxe",
+                         served_macs=(mac,))
+    seen: list[tuple[str, bool]] = []   # (state, device present) while the machine reboots
+    with proxy:
+        fleet = Fleet(lab, "machines", "lan",
+                      [EmulatorSpec(mac, profile("ipxe-bios"), boot_attempts=3,
+                                    reboot_delay=5.0)],
+                      scale=0.1, linger=True)
+        fleet.start(timeout=90)
+        try:
+            m = fleet.machine(mac)
+
+            def watch() -> bool:
+                if m.state == "rebooting":
+                    seen.append((m.state, m.ifname in m.netdevs.created))
+                return m.finished
+
+            wait_until(watch, timeout=60, interval=0.01, what="the machine to give up",
+                       evidence=lambda: f"state {m.state}: {m.timeline.events[-3:]}")
+        finally:
+            _stop(fleet)
+    bound = [e for e in m.timeline.of_kind("state") if e.summary == "bound"]
+    assert m.state == "failed" and len(bound) == 3, m.timeline.events
+    assert seen, "the machine was never seen rebooting"
+    assert any(not present for _, present in seen), \
+        f"its device stayed up through every reboot ({len(seen)} looks)"
+    links = subprocess.run(["ip", "-n", lab.ns("machines"), "-o", "link"],
+                           capture_output=True, text=True, check=True).stdout
+    assert f" {m.ifname}@" not in links, links
+
 
 @contextlib.contextmanager
 def cp_site(lab: Lab, mac: str) -> Iterator[Any]:
