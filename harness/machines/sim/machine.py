@@ -280,7 +280,7 @@ class SimMachine:
                     # goes now: the kernel copies every broadcast on the segment to every
                     # machine's macvlan, and a 5,000-machine storm whose machines kept theirs
                     # while they rebooted dropped 46 M such copies in 150 s
-                    # (bench/results/storm-5000-where.json).
+                    # (bench/results/where-storm-5000-breaks.json).
                     await self._remove_netdev()
                     await asyncio.sleep(self.spec.reboot_delay * self.scale)  # POST again
         finally:
