@@ -41,6 +41,19 @@ def junit_counts(path: Path) -> dict[str, int]:
     return {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
 
 
+def junit_failed(path: Path) -> list[str]:
+    """Each failed or erroring test of one JUnit file as "classname::name: first line of
+    the message": the JUnit file lives in a temporary directory, and a timing run that
+    failed must still say what failed."""
+    out = []
+    for case in ET.parse(path).getroot().iter("testcase"):
+        for bad in (*case.findall("failure"), *case.findall("error")):
+            message = (bad.get("message") or bad.tag).strip().splitlines()
+            out.append(f"{case.get('classname')}::{case.get('name')}: "
+                       f"{message[0][:300] if message else bad.tag}")
+    return out
+
+
 def one_run(workers: int, shard: str | None, lint: bool, pytest_args: list[str],
             log: Path | None = None) -> dict[str, object]:
     """scripts/run-tests.sh once: wall seconds, exit status, JUnit counts."""
@@ -58,13 +71,16 @@ def one_run(workers: int, shard: str | None, lint: bool, pytest_args: list[str],
                               check=False)
         wall = time.monotonic() - started
         counts = junit_counts(junit) if junit.is_file() else {}
+        failed = junit_failed(junit) if junit.is_file() else []
         if log is not None:
             log.write_text(proc.stdout + proc.stderr)
     tail = proc.stdout.strip().splitlines()[-3:]
     print(f"  {wall:.0f} s, exit {proc.returncode}, {counts}, load at start {load}: "
           f"{' | '.join(tail)}", flush=True)
+    for line in failed:
+        print(f"  FAILED {line}", flush=True)
     return {"wall_s": round(wall, 1), "exit": proc.returncode, "loadavg_at_start": load,
-            **counts}
+            **counts, "failed": failed}
 
 
 def main(argv: list[str] | None = None) -> int:
