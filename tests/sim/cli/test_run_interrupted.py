@@ -54,13 +54,20 @@ def test_signal_during_run_tears_the_lab_down_and_exits_130(
 def test_inspect_all_lists_a_leftover_until_clean(tmp_path: Path) -> None:
     """A lab whose owner was SIGKILLed (no clean-up possible) is a leftover: listed by
     ``inspect --all`` only, and gone after ``clean --lab``."""
-    proc = subprocess.Popen(
-        [str(FLEXLAB), "run", str(ROOT / "scenarios" / "smoke.yaml"),
-         "--reports", str(tmp_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    output = tmp_path / "run.out"
+    with output.open("wb") as sink:
+        proc = subprocess.Popen(
+            [str(FLEXLAB), "run", str(ROOT / "scenarios" / "smoke.yaml"),
+             "--reports", str(tmp_path / "reports")],
+            stdout=sink, stderr=subprocess.STDOUT)
     with owned_lab(proc, "flexlab run to register a lab with a process") as record:
         proc.kill()
         proc.wait()
+        # a run that had already ended on its own (and torn its lab down) left nothing to
+        # list: say so with what it printed, not as an empty inspect (a shard run saw one)
+        assert proc.returncode == -signal.SIGKILL, (
+            f"the run ended by itself (exit {proc.returncode}) before the kill:\n"
+            + output.read_text(errors="replace")[-3000:])
         # what the leak checks above read is really there after a kill (they can fail)
         assert any(x.startswith("namespace ") for x in leftovers(record)), leftovers(record)
 
