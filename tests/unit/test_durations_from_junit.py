@@ -5,17 +5,16 @@ IPv6 address), a dotted directory name."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from script_module import load_script
 
 pytestmark = pytest.mark.unit
 
-REPO = Path(__file__).resolve().parents[2]
 
 PROJECT = '''
 import pytest
@@ -34,12 +33,7 @@ def test_plain():
 
 
 def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("durations_from_junit",
-                                                  REPO / "scripts" / "durations-from-junit.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/durations-from-junit.py", "durations_from_junit")
 
 
 def _pytest(root: Path, *args: str) -> str:

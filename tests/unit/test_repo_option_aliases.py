@@ -6,13 +6,13 @@ how ``--boot-proxy-kind`` could have been missing without anyone noticing."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from script_module import load_script
 
 from harness import pytest_plugin
 
@@ -23,11 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _repo_conftest() -> Any:
     """The repository's top-level conftest.py (``import conftest`` finds the nearest)."""
-    spec = importlib.util.spec_from_file_location("repo_conftest", REPO / "conftest.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("conftest.py", "repo_conftest")
 
 
 class _Options:

@@ -6,28 +6,20 @@ as its own step (ci-examples/), not inside the suite."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+from script_module import load_script
 
 pytestmark = pytest.mark.unit
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _check_shards() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("check_shards",
-                                                  REPO / "scripts" / "check-shards.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/check-shards.py", "check_shards")
 
 
 def _report(tmp_path: Path, *collections: list[str]) -> Any:

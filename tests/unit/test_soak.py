@@ -3,17 +3,15 @@ one round and failed in another is a flake; node ids match pytest's (file::name)
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from script_module import load_script
 
 pytestmark = pytest.mark.unit
 
-REPO = Path(__file__).resolve().parents[2]
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest"
  errors="0" failures="1" skipped="1" tests="4">
@@ -26,12 +24,7 @@ JUNIT = """<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="py
 
 
 def _soak() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("soak", REPO / "scripts" / "soak.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/soak.py", "soak")
 
 
 def test_round_outcomes_by_pytest_node_id(tmp_path: Path) -> None:

@@ -4,17 +4,16 @@ a timing run that failed must name the failing tests in its result, or the failu
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from script_module import load_script
 
 pytestmark = pytest.mark.unit
 
-REPO = Path(__file__).resolve().parents[2]
 
 PROJECT = '''
 import pytest
@@ -35,12 +34,7 @@ def test_errors(broken):
 
 
 def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("suite_timing",
-                                                  REPO / "scripts" / "suite-timing.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/suite-timing.py", "suite_timing")
 
 
 def test_failed_and_erroring_tests_are_named_with_their_message(tmp_path: Path) -> None:
