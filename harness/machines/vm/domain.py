@@ -298,7 +298,8 @@ class DomainSpec:
         ET.SubElement(serial, "target", port="0")
         ET.SubElement(devices, "memballoon", model="none")
         # No USB controller: libvirt adds one unless told, and nothing in a lab VM uses it;
-        # under TCG its early handoff alone took 0.52 s of every kernel boot (the kernel's
-        # "quirk_usb_early_handoff took 522121 usecs"), and the firmware enumerates it too.
+        # under TCG the kernel's early handoff of it alone took 0.32-0.41 s of every boot
+        # ("quirk_usb_early_handoff took N usecs", bench/results/vmboot-console-phases.json),
+        # and the firmware enumerates it too.
         ET.SubElement(devices, "controller", type="usb", model="none")
         return devices
