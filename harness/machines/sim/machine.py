@@ -191,42 +191,59 @@ class SimMachine:
         return self._task
 
     async def power_off(self) -> None:
-        """Cut the power (call on the fleet's loop): from now on the machine sends nothing.
+        """Cut the power (call on the fleet's loop): from ``cut_at`` on the machine sends nothing.
 
-        The boot task is cancelled wherever it is. Its open kernel sockets are held
-        open (a duplicate descriptor) until its macvlan is gone, so the task's own
-        closing sends no FIN: a machine losing power does not say goodbye. Once the
-        device is deleted the kernel has no route to send anything from that MAC or
-        address; the ``power off`` event is recorded then, with the wall clock of the
-        cut's start (``cut_at``) and end (``unix``): from ``cut_at`` on, a capture shows
-        nothing from this machine (the kernel may still acknowledge TCP data arriving
-        in those few milliseconds; the emulator itself sends nothing).
+        The machine stops taking frames and its boot task is told to stop at its next
+        step, so the emulator sends nothing more. Its device goes first: until it is
+        gone the *kernel* still speaks for the machine (it acknowledges TCP data that
+        arrives, sends a segment Nagle held back), which a machine without power does
+        not. ``cut_at`` is the wall clock once the device is gone (or, with no device,
+        once the task was told): from then on a capture shows nothing from this MAC or
+        address. Open kernel sockets are held by a duplicate descriptor meanwhile, so
+        the task's own closing sends no FIN, and they are closed abortively once the
+        device is gone (the reset has no route). The ``power off`` event records the
+        state cut, ``began`` (the wall clock as the cut started: from then on only the
+        kernel's acknowledgements may still leave), ``cut_at`` and ``unix`` (when the
+        task had ended).
         """
         if not self.powered:
             return
         self.powered = False
-        was, cut_at = self.state, time.time()
+        was, began = self.state, time.time()
         self.port.unregister(self.ident.mac)
         held = [os.dup(s.fileno()) for s in self._sockets if s.fileno() != -1]
         task = self._task
-        loop = asyncio.get_running_loop()
+        if task is not None:
+            task.cancel()  # its next step raises: the emulator sends nothing more
         try:
+            await self._silence()
+            cut_at = time.time()
             while task is not None and not task.done():
                 task.cancel()  # again if a library swallowed the first one
                 await asyncio.wait({task}, timeout=0.05)
-            await self._remove_netdev()
-            if self._leased:
-                # the device worker is FIFO: once this no-op ran, the task's removal is done
-                await loop.run_in_executor(self.netdevs.executor, _nothing)
+            if self._netdev_up:  # a swallowed cancel let the boot bring its device back
+                await self._silence()
+                cut_at = time.time()
         finally:
             for fd in held:
                 _abort(fd)
             self._sockets.clear()
         self.cuts += 1
         self.tftp = None
-        self.timeline.add(self._now(), "power", "power off", state=was, cut_at=cut_at,
-                          unix=time.time())
+        self.timeline.add(self._now(), "power", "power off", state=was, began=began,
+                          cut_at=cut_at, unix=time.time())
         self._set_state("off")
+
+    async def _silence(self) -> None:
+        """Delete this machine's device and wait until the kernel has done it.
+
+        The device worker is FIFO: a creation the boot task queued runs before this
+        removal, and once the no-op after it ran, a removal the task queued itself
+        (its ``finally``) is done too.
+        """
+        await self._remove_netdev()
+        if self._leased:
+            await asyncio.get_running_loop().run_in_executor(self.netdevs.executor, _nothing)
 
     def _socket(self, kind: int, port: int = 0) -> socket.socket:
         """A socket on this machine's device, remembered so a power cut can silence it."""

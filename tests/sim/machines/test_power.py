@@ -38,7 +38,11 @@ SLOW_EDK2: FirmwareProfile = dataclasses.replace(profile("edk2-x64"), tftp_blksi
 
 @dataclasses.dataclass(frozen=True)
 class Frame:
-    """One captured Ethernet frame: time, addresses, and the IPv4/UDP bits the checks need."""
+    """One captured Ethernet frame: time, addresses, and the IPv4/UDP/TCP bits the checks need.
+
+    ``tcp_flags`` spells the set flags in tcpdump's order of letters (``F S R P A U``:
+    a pure acknowledgement is ``"A"``); ``tcp_payload`` is the segment's data length.
+    """
 
     ts: float
     src: str
@@ -48,6 +52,8 @@ class Frame:
     udp_dport: int | None
     dhcp_xid: int | None
     dhcp_type: int | None
+    tcp_flags: str | None = None
+    tcp_payload: int | None = None
 
 
 def _mac(b: bytes) -> str:
@@ -70,7 +76,14 @@ def read_frames(pcap: Path) -> list[Frame]:
         off += 16 + incl
         ts = sec + frac / (1e9 if nano else 1e6)
         sport = dport = xid = mtype = None
+        flags: str | None = None
+        payload: int | None = None
         proto = raw[23] if len(raw) >= 34 and raw[12:14] == b"\x08\x00" else None
+        tcp = 14 + (raw[14] & 0x0F) * 4 if proto == 6 else 0
+        if proto == 6 and len(raw) >= tcp + 14:
+            flags = "".join(name for bit, name in enumerate("FSRPAU") if raw[tcp + 13] >> bit & 1)
+            ip_len = struct.unpack("!H", raw[16:18])[0]
+            payload = ip_len - (tcp - 14) - (raw[tcp + 12] >> 4) * 4
         if len(raw) >= 42 and raw[12:14] == b"\x08\x00" and raw[23] == 17:
             ihl = (raw[14] & 0x0F) * 4
             udp = 14 + ihl
@@ -87,7 +100,8 @@ def read_frames(pcap: Path) -> list[Frame]:
                     if opts[i] == 53:
                         mtype = opts[i + 2]
                     i += 2 + opts[i + 1]
-        out.append(Frame(ts, _mac(raw[6:12]), _mac(raw[0:6]), proto, sport, dport, xid, mtype))
+        out.append(Frame(ts, _mac(raw[6:12]), _mac(raw[0:6]), proto, sport, dport, xid, mtype,
+                         flags, payload))
     return out
 
 
@@ -248,6 +262,7 @@ def test_power_off_mid_http_sends_no_fin_or_reset(make_lab: Callable[[Topology],
             assert m.lease is not None
             address = m.lease.address
             fleet.power_off([mac])
+            began = m.timeline.of_kind("power")[-1].detail["began"]
             off = m.timeline.of_kind("power")[-1].detail["cut_at"]
             assert m.timeline.of_kind("power")[-1].detail["state"] == "agent"
             pcap = lab.pcaps["lan"]
@@ -261,6 +276,10 @@ def test_power_off_mid_http_sends_no_fin_or_reset(make_lab: Callable[[Topology],
     lab.teardown()
     frames = read_frames(pcap)
     before = [f for f in frames if f.src == mac and f.ts <= off and f.ip_proto == 6]
+    # while the cut is under way only the kernel may speak for the machine, and only to
+    # acknowledge data arriving: a FIN, a reset or data (a TLS close_notify) is a goodbye
+    during = [f for f in frames if f.src == mac and began < f.ts <= off]
     after = [f for f in frames if f.src == mac and f.ts > off]
     assert before, f"the capture should show the machine's TCP ({address}) before the cut"
+    assert all(f.tcp_flags == "A" and f.tcp_payload == 0 for f in during), during
     assert after == [], f"{len(after)} frames from {mac} after power off: {after[:5]}"

@@ -11,6 +11,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -88,7 +89,8 @@ def test_power_off_mid_discovery_silences_the_machine() -> None:
     power = m.timeline.of_kind("power")
     assert [e.summary for e in power] == ["power off"]
     assert power[0].detail["state"] == "dhcp-discover"
-    assert power[0].detail["cut_at"] <= power[0].detail["unix"] <= time.time()
+    assert (power[0].detail["began"] <= power[0].detail["cut_at"] <= power[0].detail["unix"]
+            <= time.time())
     assert m.timeline.states()[-1] == "off"
 
 
@@ -147,6 +149,43 @@ def test_a_machine_that_gave_up_is_finished_and_can_still_be_cut() -> None:
     m = asyncio.run(scenario())
     assert m.state == "off" and m.finished
     assert m.error is not None and m.error.code == "PXE-E51"
+
+
+class SlowNetdevs:
+    """A device worker whose removal takes a while (netlink on a loaded host), timed."""
+
+    def __init__(self) -> None:
+        self.executor = ThreadPoolExecutor(max_workers=1)
+        self.removed_at: list[float] = []
+
+    def remove(self, ifname: str) -> None:
+        time.sleep(0.05)
+        self.removed_at.append(time.time())
+
+
+def test_the_cut_is_dated_once_the_device_is_gone() -> None:
+    """Until its device is gone the kernel still speaks for a machine (it acknowledges
+    TCP data arriving), so ``cut_at`` (after which a capture must show nothing) may
+    not come before the removal (a CI run caught a TCP frame 'after power off' when it did)."""
+    netdevs = SlowNetdevs()
+
+    async def scenario() -> SimMachine:
+        spec = EmulatorSpec(MAC, profile("pxe-bios"))
+        m = SimMachine(spec, FakePort(), netdevs, "m0", scale=SCALE)  # type: ignore[arg-type]
+        m.power_on()
+        await asyncio.sleep(0.01)
+        # as _bring_up leaves a leased machine: its device is up on the worker
+        m._netdev_up = m._leased = True
+        await m.power_off()
+        return m
+
+    try:
+        m = asyncio.run(scenario())
+    finally:
+        netdevs.executor.shutdown()
+    power = m.timeline.of_kind("power")[-1].detail
+    assert len(netdevs.removed_at) == 1
+    assert power["began"] < netdevs.removed_at[0] <= power["cut_at"] <= power["unix"]
 
 
 def test_a_held_socket_sends_no_fin_until_it_is_aborted() -> None:
