@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 from bootproxy.tftp.counters import TftpCounters
 from bootproxy.tftp.errors import PacketError
-from bootproxy.tftp.packets import Ack, ErrorCode, Opcode, Packet, encode_error, parse_packet
+from bootproxy.tftp.packets import ErrorCode, Opcode, encode_error, parse_packet
 from bootproxy.tftp.transfer import ReadTransfer
 
 log = logging.getLogger("bootproxy.tftp")
@@ -162,18 +162,17 @@ class TransferPump:
             self._loop_call(self._count_error, "unknown_tid")
             self._sendto(transfer, _ERROR_5, addr)
             return
-        packet: Packet
+        machine = transfer.machine
+        before = machine.retries
         if len(data) == 4 and data[0] == 0 and data[1] == _ACK:
-            packet = Ack(int.from_bytes(data[2:4], "big"))  # the hot path: skip the parser
+            out = machine.on_ack(data[2] << 8 | data[3])  # the hot path: no parser, no packet
         else:
             try:
                 packet = parse_packet(data)
             except PacketError:
                 self._loop_call(self._count_error, "malformed")
                 return
-        machine = transfer.machine
-        before = machine.retries
-        out = machine.on_packet(packet)
+            out = machine.on_packet(packet)
         if out or machine.finished or machine.retries != before:
             self._send(transfer, out)
 

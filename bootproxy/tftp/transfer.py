@@ -117,14 +117,13 @@ class ReadTransfer:
     def _window(self) -> list[bytes]:
         """DATA from the block after the last ACK, windowsize blocks (RFC 7440 §4)."""
         first = self.acked + 1
+        if self.windowsize == 1:  # lockstep, what most firmware asks for
+            if first > self.sent:
+                self.sent = first
+            return [self._block(first)]
         last = min(self.acked + self.windowsize, self.last_block)
         self.sent = max(self.sent, last)
         return [self._block(n) for n in range(first, last + 1)]
-
-    def _absolute(self, wire_block: int) -> int | None:
-        """Map a 16-bit ACK number onto the outstanding range [acked, sent], or None."""
-        candidate = self.acked + ((wire_block - self.acked) & 0xFFFF)
-        return candidate if candidate <= self.sent else None
 
     def _finish(self, state: State, outcome: Outcome) -> None:
         self.state, self.outcome = state, outcome
@@ -145,14 +144,25 @@ class ReadTransfer:
             self._finish(State.FAILED, Outcome.ILLEGAL)
             kind = type(packet).__name__ if not isinstance(packet, Request) else "request"
             return [encode_error(ErrorCode.ILLEGAL_OPERATION, f"expected ACK, got {kind}")]
-        if self.state is State.WAIT_OACK_ACK:
-            if packet.block != 0:
+        return self.on_ack(packet.block)
+
+    def on_ack(self, wire_block: int) -> list[bytes]:
+        """Handle an ACK of ``wire_block`` (as on the wire, mod 65536); return datagrams.
+
+        The pump calls this directly for a 4-byte ACK, without building a packet: in
+        lockstep the time from an ACK to the next DATA is the transfer's speed.
+        """
+        state = self.state
+        if state is not State.SENDING:
+            if state is not State.WAIT_OACK_ACK:
+                return []  # finished
+            if wire_block != 0:
                 return []  # stray ACK; keep waiting for ACK 0, the timer resends the OACK
             self.state = State.SENDING
             self.retries = 0
             return self._window()
-        block = self._absolute(packet.block)
-        if block is None or block <= self.acked:
+        block = self.acked + ((wire_block - self.acked) & 0xFFFF)
+        if block > self.sent or block <= self.acked:
             # Duplicate or stale ACK: never answer it (Sorcerer's Apprentice, TFTP-7).
             return []
         self.acked = block
