@@ -41,6 +41,9 @@ log = logging.getLogger("bootproxy.tftp")
 
 _ACK = Opcode.ACK.value
 _MAX_DATAGRAM = 65536
+# events taken per epoll_wait: Python allocates an array of this many per call (1,023
+# by default), and more ready transfers are simply taken on the next pass
+_EVENTS_PER_POLL = 64
 _ERROR_5 = encode_error(ErrorCode.UNKNOWN_TID, "unknown transfer id")
 
 
@@ -83,6 +86,9 @@ class TransferPump:
         self._seq = itertools.count()
         self._stopping = False
         self._now = time.monotonic()
+        # one receive buffer for every datagram: recvfrom() would allocate 64 KiB per
+        # packet and shrink it again (only the pump thread uses it)
+        self._buf = bytearray(_MAX_DATAGRAM)
         self._thread = threading.Thread(target=self._run, name="tftp-pump", daemon=True)
         self._thread.start()
 
@@ -115,7 +121,7 @@ class TransferPump:
         wake = self._wake
         while True:
             timeout = max(0.0, timers[0][0] - time.monotonic()) if timers else -1.0
-            events = poll(timeout)
+            events = poll(timeout, _EVENTS_PER_POLL)
             self._now = time.monotonic()
             for fd, _ in events:
                 transfer = by_fd.get(fd)
@@ -152,7 +158,7 @@ class TransferPump:
 
     def _readable(self, transfer: Transfer) -> None:
         try:
-            data, addr = transfer.sock.recvfrom(_MAX_DATAGRAM)
+            size, addr = transfer.sock.recvfrom_into(self._buf)
         except OSError as exc:  # BlockingIOError, or an ICMP error queued on the socket
             if not isinstance(exc, BlockingIOError):
                 log.debug("transfer to %s: %s", transfer.peer, exc)
@@ -164,11 +170,12 @@ class TransferPump:
             return
         machine = transfer.machine
         before = machine.retries
-        if len(data) == 4 and data[0] == 0 and data[1] == _ACK:
-            out = machine.on_ack(data[2] << 8 | data[3])  # the hot path: no parser, no packet
+        buf = self._buf
+        if size == 4 and buf[0] == 0 and buf[1] == _ACK:
+            out = machine.on_ack(buf[2] << 8 | buf[3])  # the hot path: no parser, no packet
         else:
             try:
-                packet = parse_packet(data)
+                packet = parse_packet(bytes(buf[:size]))
             except PacketError:
                 self._loop_call(self._count_error, "malformed")
                 return
