@@ -77,6 +77,10 @@ def test_cloud_initiated_connections_are_dropped_and_counted(
     assert site.router.counters()["in_dropped"] >= 4
 
 
+#: Linux's initial TCP retransmission timeout (RFC 6298's 1 s)
+SYN_FIRST_RTO_S = 1.0
+
+
 def test_down_fails_fast_and_up_restores(
         wan_site: Callable[[WanRouterConfig], WanSite]) -> None:
     site = wan_site(WanRouterConfig())
@@ -85,7 +89,12 @@ def test_down_fails_fast_and_up_restores(
     assert site.lab.link_states()[("wan", "wan")] is LinkState.DOWN
     cut = site.site.call(tcp_connect, site.cloud, 443, 5.0)
     assert not cut.connected and cut.error in ("ENETUNREACH", "EHOSTUNREACH"), cut
-    assert cut.elapsed_s < 1.0, f"a cut WAN must fail at once, took {cut.elapsed_s:.2f}s"
+    # "at once" is an ICMP unreachable, not the 5 s timeout of a black hole. When the
+    # router's ICMP reaches the socket while connect() still holds it, Linux keeps it as a
+    # soft error until the SYN's first retransmission (1 s): the CI run of 56b8fc9 took
+    # 1.01 s that way. So the bound is one retransmission, not zero.
+    assert cut.elapsed_s < SYN_FIRST_RTO_S + 0.5, \
+        f"a cut WAN must fail at once (no timeout), took {cut.elapsed_s:.2f}s"
     site.router.up()
     assert site.lab.link_states()[("wan", "wan")] is LinkState.UP
     assert "port 443" in site.site.call(http_get, f"http://{site.cloud}:443/")
