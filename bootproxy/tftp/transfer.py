@@ -92,7 +92,7 @@ class ReadTransfer:
 
         Lockstep speed is the time from an ACK to the next DATA; the server calls this
         right after sending, while the client is busy, so that reading and encoding are
-        off that path. It decides nothing: what is sent, and when, stays with on_packet
+        off that path. It decides nothing: what is sent, and when, stays with on_ack
         and on_timeout, which use a prepared block only if it is the one they send.
         """
         if self.finished:
