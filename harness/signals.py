@@ -13,6 +13,12 @@ Three traps this module avoids, the first two seen in CI:
 - a second signal while the first one's clean-up runs (an impatient Ctrl-C, a CI runner
   that sends SIGTERM twice) must not abort that clean-up halfway: only the first signal
   raises; later ones are noted on stderr and ignored. SIGKILL still stops everything.
+
+A fourth, seen in CI: a signal raised while ``subprocess.Popen`` waits for its child's
+exec abandons a child that already exists (Python neither kills nor returns it), and a
+lab process started in its own session then outlives the command. :func:`deferred`
+holds the signal for the few lines that start a process and raises it once the process
+is recorded, where the clean-up can find it.
 """
 
 from __future__ import annotations
@@ -26,6 +32,11 @@ from collections.abc import Iterator
 from types import FrameType
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
+
+# main-thread state shared by interruptible()'s handler and deferred(): how many deferred()
+# blocks are open, and the signal that arrived inside them (raised when the last one ends)
+_depth = [0]
+_pending: list[int] = []
 
 
 class Interrupted(KeyboardInterrupt):
@@ -59,6 +70,9 @@ def interruptible(signals: tuple[int, ...] = HANDLED) -> Iterator[None]:
                                  "for `flexlab clean`)\n")
             return
         fired.append(signum)
+        if _depth[0]:  # inside deferred(): raised when the block ends
+            _pending.append(signum)
+            return
         raise Interrupted(signum)
 
     previous = {sig: signal.signal(sig, interrupt) for sig in signals}
@@ -67,6 +81,25 @@ def interruptible(signals: tuple[int, ...] = HANDLED) -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        _pending.clear()
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Within the block, a signal :func:`interruptible` would raise is held and raised as
+    the block ends (even if the block raised: the interrupt wins). For short steps that
+    must not be cut in half, such as starting a process and recording its PID, never for
+    waits. Off the main thread (where handlers never run) it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _depth[0] += 1
+    try:
+        yield
+    finally:
+        _depth[0] -= 1
+        if not _depth[0] and _pending:
+            raise Interrupted(_pending.pop())
 
 
 @contextlib.contextmanager

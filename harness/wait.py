@@ -64,8 +64,8 @@ class StartedAndReady(abc.ABC):
         """Stop it; idempotent."""
 
     def __enter__(self) -> Self:
-        self.start()
-        try:
+        try:  # an interrupt raised as start() returns still finds it to stop
+            self.start()
             self.wait_ready()
         except BaseException:
             self.stop()

@@ -20,6 +20,7 @@ from typing import Any, Self
 from harness.errors import ComponentError
 from harness.lab.waits import Condition, LogLine, wait_for
 from harness.logs import log_event
+from harness.signals import deferred
 from harness.wait import StartedAndReady
 
 
@@ -75,16 +76,19 @@ class LabProcess(StartedAndReady):
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self._start_offset = log.tell()  # a restart appends: waits read this run only
+            # a Ctrl-C/SIGTERM waits until the PID is recorded (Popen would abandon a
+            # forked child), then raises here with stop() able to reach the process
             try:
-                self._proc = subprocess.Popen(
-                    ns_argv(self.netns, self.argv),
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    env=self.env,
-                    cwd=self.cwd,
-                )
+                with deferred():
+                    self._proc = subprocess.Popen(
+                        ns_argv(self.netns, self.argv),
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                        env=self.env,
+                        cwd=self.cwd,
+                    )
             except FileNotFoundError as exc:
                 raise ComponentError(f"{self.name}: cannot run {self.argv[0]!r}: {exc}") from exc
         self._started_at, self._stop_logged = time.monotonic(), False

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import time
+from pathlib import Path
 
 import pytest
 
@@ -27,8 +29,9 @@ def _child_status(signum: int) -> int:
     if pid == 0:  # the child: say it is ready, then wait to be stopped
         os.close(read)
         os.write(write, b"x")
-        try:
-            signal.pause()
+        try:  # not signal.pause(): a signal landing just before it would never wake it
+            while True:
+                time.sleep(0.05)
         except KeyboardInterrupt:
             os._exit(3)  # what the bug looked like
         os._exit(4)
@@ -88,3 +91,52 @@ def test_a_forked_child_still_dies_of_sigint() -> None:
     with interruptible():
         status = _child_status(signal.SIGINT)
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGINT, status
+
+
+def test_deferred_holds_the_interrupt_until_the_block_ends() -> None:
+    from harness.signals import Interrupted, deferred, interruptible
+
+    done = []
+    with pytest.raises(Interrupted) as caught, interruptible():
+        with deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            done.append("the rest of the block ran")
+        done.append("never: the interrupt is raised as the block ends")
+    assert caught.value.signum == signal.SIGTERM
+    assert done == ["the rest of the block ran"]
+
+
+def test_deferred_interrupt_wins_over_the_blocks_own_error() -> None:
+    from harness.signals import Interrupted, deferred, interruptible
+
+    with pytest.raises(Interrupted) as caught, interruptible(), deferred():
+        os.kill(os.getpid(), signal.SIGINT)
+        raise ValueError("the block failed too")
+    assert isinstance(caught.value.__context__, ValueError)
+
+
+def test_a_signal_while_a_lab_process_starts_leaves_no_child_behind(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI: SIGTERM arrived while Popen waited for the child's exec; Python abandons such a
+    child (neither killed nor returned), and one in its own session outlived site-check.
+    Here the signal lands just as the child exists, before Popen returns."""
+    import subprocess
+
+    from harness.lab.process import LabProcess
+    from harness.signals import Interrupted, interruptible
+
+    real_popen = subprocess.Popen
+    born: list[int] = []
+
+    def popen_cut_short(*args: object, **kwargs: object) -> subprocess.Popen[bytes]:
+        child = real_popen(*args, **kwargs)  # type: ignore[call-overload]
+        born.append(child.pid)
+        os.kill(os.getpid(), signal.SIGTERM)  # the handler runs here, inside "Popen"
+        return child
+
+    monkeypatch.setattr(subprocess, "Popen", popen_cut_short)
+    with pytest.raises(Interrupted), interruptible(), \
+            LabProcess("sleeper", ["sleep", "60"], tmp_path / "sleeper.log"):
+        pytest.fail("the interrupt should have stopped the start")
+    assert born, "the child was never started"
+    assert not Path(f"/proc/{born[0]}").exists(), "the child outlived the interrupt"

@@ -30,6 +30,9 @@ from .webroot import CP_TOPOLOGY, seed_cluster
 
 pytestmark = [pytest.mark.sim, pytest.mark.timeout(180)]
 
+# what the sim agent's registration starts with on the wire (plain HTTP in cp_site)
+REGISTER_REQUEST = b"POST /api/v1/nodes/register "
+
 # EDK2 fetching ipxe.efi (~1 MB) in 512-byte blocks, one at a time: ~2,000 round trips,
 # long enough to be cut in the middle of it
 SLOW_EDK2: FirmwareProfile = dataclasses.replace(profile("edk2-x64"), tftp_blksize=512,
@@ -41,7 +44,8 @@ class Frame:
     """One captured Ethernet frame: time, addresses, and the IPv4/UDP/TCP bits the checks need.
 
     ``tcp_flags`` spells the set flags in tcpdump's order of letters (``F S R P A U``:
-    a pure acknowledgement is ``"A"``); ``tcp_payload`` is the segment's data length.
+    a pure acknowledgement is ``"A"``); ``tcp_payload`` is the segment's data length and
+    ``tcp_head`` its first bytes (an HTTP request line).
     """
 
     ts: float
@@ -54,6 +58,7 @@ class Frame:
     dhcp_type: int | None
     tcp_flags: str | None = None
     tcp_payload: int | None = None
+    tcp_head: bytes = b""
 
 
 def _mac(b: bytes) -> str:
@@ -78,12 +83,15 @@ def read_frames(pcap: Path) -> list[Frame]:
         sport = dport = xid = mtype = None
         flags: str | None = None
         payload: int | None = None
+        head = b""
         proto = raw[23] if len(raw) >= 34 and raw[12:14] == b"\x08\x00" else None
         tcp = 14 + (raw[14] & 0x0F) * 4 if proto == 6 else 0
         if proto == 6 and len(raw) >= tcp + 14:
             flags = "".join(name for bit, name in enumerate("FSRPAU") if raw[tcp + 13] >> bit & 1)
             ip_len = struct.unpack("!H", raw[16:18])[0]
-            payload = ip_len - (tcp - 14) - (raw[tcp + 12] >> 4) * 4
+            body_at = tcp + (raw[tcp + 12] >> 4) * 4
+            payload = ip_len - (body_at - 14)
+            head = raw[body_at:body_at + 64]
         if len(raw) >= 42 and raw[12:14] == b"\x08\x00" and raw[23] == 17:
             ihl = (raw[14] & 0x0F) * 4
             udp = 14 + ihl
@@ -101,7 +109,7 @@ def read_frames(pcap: Path) -> list[Frame]:
                         mtype = opts[i + 2]
                     i += 2 + opts[i + 1]
         out.append(Frame(ts, _mac(raw[6:12]), _mac(raw[0:6]), proto, sport, dport, xid, mtype,
-                         flags, payload))
+                         flags, payload, head))
     return out
 
 
@@ -256,16 +264,21 @@ def test_power_off_mid_http_sends_no_fin_or_reset(make_lab: Callable[[Topology],
         fleet.start(timeout=60)
         try:
             m = fleet.machine(mac)
-            # the clock check is done: the agent's POST /nodes/register is in flight
-            wait_until(lambda: "clock" in m.timeline.states(), timeout=30,
-                       what="the agent to be registering", evidence=lambda: m.state)
+            pcap = lab.pcaps["lan"]
+            # the agent's POST /nodes/register has left the machine (the capture shows its
+            # request line) and the Control Plane holds it for 3 s: cut now. The agent's
+            # state is no proof: "clock" comes before the clock check's GET and the POST
+            # (a cut there left nothing for the Control Plane to answer, in CI)
+            wait_until(lambda: [f for f in read_frames(pcap) if f.src == mac
+                                and f.tcp_head.startswith(REGISTER_REQUEST)],
+                       timeout=30, what="the agent's registration to leave the machine",
+                       evidence=lambda: m.state, interval=0.05)
             assert m.lease is not None
             address = m.lease.address
             fleet.power_off([mac])
             began = m.timeline.of_kind("power")[-1].detail["began"]
             off = m.timeline.of_kind("power")[-1].detail["cut_at"]
             assert m.timeline.of_kind("power")[-1].detail["state"] == "agent"
-            pcap = lab.pcaps["lan"]
             # the Control Plane answers the dead connection once its latency is over
             wait_until(lambda: [f for f in read_frames(pcap) if f.dst == mac and f.ts > off
                                 and f.ip_proto == 6],
