@@ -61,6 +61,8 @@ __all__ = ["Plan", "client_macs", "machine_facts", "main", "run_benchmark",
 RESULTS = REPO / "bench" / "results" / "proxydhcp.json"
 VENDOR_CLASS = "PXEClient:Arch:00007:UNDI:003016"
 LOSS_LIMIT = 0.01
+# a step whose generator sent under this share of its offered rate measured the generator
+GENERATOR_SHORT = 0.95
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,8 +70,11 @@ class Plan:
     """Offered rates and bounds of one benchmark run (``quick`` trims both)."""
 
     offer_rates: tuple[int, ...] = (1000, 2000, 4000, 8000, 16000, 32000)
-    # 24k and 32k: both proxies answered 16k, the old top step, so it no longer told them apart
-    ack_rates: tuple[int, ...] = (500, 1000, 2000, 4000, 8000, 16000, 24000, 32000)
+    # 24k and 32k: both proxies answered 16k, the old top step, so it no longer told them
+    # apart; 40k-64k: then both answered 32k, the next top (a step the generator cannot
+    # send at its rate ends the ladder, and the figure is marked a lower bound)
+    ack_rates: tuple[int, ...] = (500, 1000, 2000, 4000, 8000, 16000, 24000, 32000, 40000,
+                                  48000, 64000)
     step_seconds: int = 4
     clients: int = 1000
     refine: int = 2
@@ -153,6 +158,7 @@ def perfdhcp_step(lab: Lab, server: str, macs_file: Path, rate: int, seconds: in
             "-x", "t", server]
     report = parse_perfdhcp(_ns_run(lab, "gen", argv, timeout=seconds + 20))
     return {"offered_per_s": rate, "sent": report.sent, "received": report.received,
+            "generator_short": report.sent < GENERATOR_SHORT * count,
             "answered_per_s": round(report.received / seconds, 1),
             "drop_ratio": round(report.drop_ratio, 5),
             "latency_ms": percentiles(report.latencies_ms)}
@@ -168,7 +174,8 @@ def loadgen_step(lab: Lab, server: str, macs_file: Path, item_type: int, rate: i
     out = json.loads(_ns_run(lab, "gen", argv, timeout=seconds + 20))
     if "error" in out:
         raise BenchError(out["error"])
-    return {**out, "offered_per_s": rate}
+    return {**out, "offered_per_s": rate,
+            "generator_short": float(out["sent_per_s"]) < GENERATOR_SHORT * rate}
 
 
 def probe_item_type(lab: Lab, server: str, macs_file: Path, fallback: int) -> int:
@@ -224,12 +231,19 @@ def next_bisection(steps: list[dict[str, Any]]) -> int | None:
 
 def ladder(step: Callable[[int], dict[str, Any]], rates: tuple[int, ...], label: str,
            refine: int = 0) -> list[dict[str, Any]]:
-    """Run ``step`` at rising rates; stop past 20 % loss or after two lossy steps in a row;
-    then bisect ``refine`` times between the last good and the first bad rate."""
+    """Run ``step`` at rising rates; stop past 20 % loss, after two lossy steps in a row or
+    at a step the generator could not send at its rate (what it measured is the
+    generator, so it is dropped); then bisect ``refine`` times between the last good and
+    the first bad rate."""
     steps: list[dict[str, Any]] = []
     lossy = 0
     for rate in rates:
         s = step(rate)
+        if s.get("generator_short"):
+            print(f"  {label:30s} offered {rate:6.0f}/s: the generator sent only "
+                  f"{s.get('sent_per_s', s.get('sent'))}; the ladder stops here", flush=True)
+            steps.append(s)
+            break
         if s["drop_ratio"] >= LOSS_LIMIT:
             # other work on the shared host causes loss bursts of a second or two: a
             # lossy step is run once more and the better of the two kept
@@ -241,13 +255,25 @@ def ladder(step: Callable[[int], dict[str, Any]], rates: tuple[int, ...], label:
         if s["drop_ratio"] > 0.20 or lossy >= 2:
             break
     for _ in range(refine):
-        mid = next_bisection(steps)
+        mid = next_bisection([st for st in steps if not st.get("generator_short")])
         if mid is None:
             break
         s = step(mid)
         steps.append(s)
         _show(label + " (bisect)", s)
     return sorted(steps, key=lambda st: st["offered_per_s"])
+
+
+def ladder_limit(steps: list[dict[str, Any]]) -> str:
+    """What ended a ladder: ``server`` (a lossy step above the best rate: the figure is the
+    server's), ``generator`` (the generator fell short first) or ``ladder top`` (every
+    step answered): in the last two the figure is only a lower bound of the server's."""
+    measured = [s for s in steps if not s.get("generator_short")]
+    best = max_sustained(measured, LOSS_LIMIT)
+    top = best["offered_per_s"] if best else 0
+    if any(s["drop_ratio"] >= LOSS_LIMIT and s["offered_per_s"] > top for s in measured):
+        return "server"
+    return "generator" if any(s.get("generator_short") for s in steps) else "ladder top"
 
 
 @contextlib.contextmanager
@@ -287,8 +313,8 @@ def _measure(lab: Lab, name: str, version: str, component: Component, macs_file:
         acks = ladder(lambda r: loadgen_step(lab, server, macs_file, item_type, r,
                                              plan.step_seconds),
                       plan.ack_rates, f"{name} ACK (43.71={item_type})", plan.refine)
-    best_offer = max_sustained(offers, LOSS_LIMIT)
-    best_ack = max_sustained(acks, LOSS_LIMIT)
+    best_offer = max_sustained([s for s in offers if not s.get("generator_short")], LOSS_LIMIT)
+    best_ack = max_sustained([s for s in acks if not s.get("generator_short")], LOSS_LIMIT)
     none = {"p50": None, "p95": None, "p99": None}
     return {
         "name": name,
@@ -299,6 +325,8 @@ def _measure(lab: Lab, name: str, version: str, component: Component, macs_file:
         "latency_ms": best_offer["latency_ms"] if best_offer else none,
         "ack_drop_ratio": best_ack["drop_ratio"] if best_ack else None,
         "ack_latency_ms": best_ack["latency_ms"] if best_ack else none,
+        "offers_limit": ladder_limit(offers),
+        "acks_limit": ladder_limit(acks),
         "boot_item_type": item_type,
         "offer_steps": offers,
         "ack_steps": acks,

@@ -168,6 +168,14 @@ def _machine(results: dict[str, Any]) -> list[str]:
     return [f"- {k}: {m[k]}" for k in keys if k in m]
 
 
+def _bounded(rate: float, limit: str | None) -> str:
+    """A rate, as a lower bound ("≥ …, generator") when the server was not what ended its
+    ladder (older files carry no limit: shown as they are)."""
+    if limit in (None, "server"):
+        return fmt(rate)
+    return f"≥ {fmt(rate)} ({limit})"
+
+
 def _proxydhcp(proxy: dict[str, Any]) -> list[str]:
     if "systems" not in proxy:
         return ["", f"Not measured: {proxy.get('error')}"]
@@ -179,9 +187,11 @@ def _proxydhcp(proxy: dict[str, Any]) -> list[str]:
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for s in proxy["systems"]:
-        lines.append(f"| {s['name']} | {s['version']} | {fmt(s['offers_per_s'])} | "
+        lines.append(f"| {s['name']} | {s['version']} | "
+                     f"{_bounded(s['offers_per_s'], s.get('offers_limit'))} | "
                      f"{_pct(s['drop_ratio'])} | {_lat(s['latency_ms'])} | "
-                     f"{fmt(s['acks_per_s'])} | {_pct(s.get('ack_drop_ratio'))} | "
+                     f"{_bounded(s['acks_per_s'], s.get('acks_limit'))} | "
+                     f"{_pct(s.get('ack_drop_ratio'))} | "
                      f"{_lat(s.get('ack_latency_ms'))} |")
     lines += ["", "Every step (offered rate → answered rate, loss, latency):", "",
               "| system | path | offered/s | sent/s | answered/s | loss | p50 / p95 / p99 ms |",

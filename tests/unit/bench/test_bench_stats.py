@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from bench.errors import ParseError
@@ -93,3 +95,44 @@ def test_client_macs_are_distinct_and_well_formed() -> None:
     assert len(set(macs)) == 70000
     assert macs[0] == "00:0c:01:00:00:00" and macs[256] == "00:0c:01:00:01:00"
     assert all(len(m) == 17 for m in macs[:10])
+
+
+def _short(offered: int, answered: float) -> dict[str, float | bool]:
+    return {**_step(offered, answered, 0.0), "generator_short": True}
+
+
+def test_a_ladder_stops_where_the_generator_falls_short_and_drops_that_step() -> None:
+    from bench.proxydhcp import ladder, ladder_limit
+
+    lat = {"latency_ms": {"p50": 0.1, "p95": 0.2, "p99": 0.3}}
+    answers: dict[int, dict[str, Any]] = {
+        1000: {**_step(1000, 1000, 0.0), **lat}, 2000: {**_step(2000, 2000, 0.0), **lat},
+        4000: {**_short(4000, 3100), **lat}}
+    ran: list[int] = []
+
+    def step(rate: int) -> dict[str, Any]:
+        ran.append(rate)
+        return answers[rate]
+
+    steps = ladder(step, (1000, 2000, 4000, 8000), "test", refine=2)
+    assert ran == [1000, 2000, 4000]  # no 8000, and no bisection towards the short step
+    assert ladder_limit(steps) == "generator"
+    assert max_sustained([s for s in steps if not s.get("generator_short")]) == answers[2000]
+
+
+def test_ladder_limit_says_who_ended_it() -> None:
+    from bench.proxydhcp import ladder_limit
+
+    assert ladder_limit([_step(1000, 1000, 0.0), _step(2000, 1500, 0.25)]) == "server"
+    assert ladder_limit([_step(1000, 1000, 0.0), _step(2000, 2000, 0.0)]) == "ladder top"
+    # loss below the best rate (a burst) does not make the best rate the server's limit
+    assert ladder_limit([_step(1000, 900, 0.1), _step(2000, 2000, 0.0)]) == "ladder top"
+
+
+def test_the_report_marks_a_rate_the_server_did_not_limit_as_a_lower_bound() -> None:
+    from bench.report import _bounded
+
+    assert _bounded(32000, "generator").startswith("≥ ")
+    assert _bounded(32000, "ladder top").startswith("≥ ")
+    assert not _bounded(32000, "server").startswith("≥")
+    assert not _bounded(32000, None).startswith("≥")
