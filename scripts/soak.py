@@ -111,6 +111,11 @@ def _rounds(args: argparse.Namespace, selection: list[str]
             suite = next(ET.parse(junit).getroot().iter("testsuite"))
             yield index, float(suite.get("time", 0)), outcomes(junit)
         return
+    if args.keep_junit is not None:  # kept for a later --from-junit tally across sessions
+        args.keep_junit.mkdir(parents=True, exist_ok=True)
+        for index in range(1, args.rounds + 1):
+            yield index, *run_round(index, args.workers, selection, args.keep_junit)
+        return
     with tempfile.TemporaryDirectory(prefix="flexlab-soak-") as tmp:
         for index in range(1, args.rounds + 1):
             yield index, *run_round(index, args.workers, selection, Path(tmp))
@@ -130,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from-junit", type=Path, nargs="+", default=None, metavar="XML",
                         help="tally these JUnit files (one per round, e.g. of CI runs) "
                         "instead of running rounds; a round's wall is its testsuite time")
+    parser.add_argument("--keep-junit", type=Path, default=None, metavar="DIR",
+                        help="write each round's JUnit (soak-N.xml) and reports into DIR and "
+                        "keep them, so rounds run in several sittings can be tallied "
+                        "together with --from-junit (default: a temp dir, removed)")
     args = parser.parse_args(argv)
     selection = args.selection or ["--tier", "sim"]
     command = "python scripts/soak.py " + " ".join(argv if argv is not None else sys.argv[1:])

@@ -43,3 +43,28 @@ def test_round_outcomes_by_pytest_node_id(tmp_path: Path) -> None:
 def test_a_test_case_of_an_unknown_file_keeps_its_junit_names() -> None:
     case = ET.fromstring('<testcase classname="nowhere.mod" name="t"/>')
     assert _soak().node_id(case) == "nowhere.mod::t"
+
+
+def test_kept_rounds_stay_on_disk_and_tally_again_from_junit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--keep-junit leaves each round's JUnit where it said, and --from-junit on those
+    files gives the same tally: a soak can be built up over several sittings."""
+    soak = _soak()
+
+    def fake_round(index: int, workers: int, selection: list[str], reports: Path
+                   ) -> tuple[float, dict[str, tuple[str, str]]]:
+        junit = reports / f"soak-{index}.xml"
+        junit.write_text(JUNIT)
+        return 1.0, soak.outcomes(junit)
+
+    monkeypatch.setattr(soak, "run_round", fake_round)
+    kept = tmp_path / "rounds"
+    out = tmp_path / "results"
+    out.mkdir()
+    first = soak.main(["--rounds", "2", "--keep-junit", str(kept),
+                       "--out", str(out / "soak.json"), "--doc", str(tmp_path / "a.md")])
+    files = sorted(kept.glob("soak-*.xml"))
+    assert [f.name for f in files] == ["soak-1.xml", "soak-2.xml"]
+    again = soak.main(["--from-junit", *map(str, files), "--out", str(out / "soak.json"),
+                       "--doc", str(tmp_path / "b.md")])
+    assert first == again == 1  # the failing test failed every round
