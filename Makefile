@@ -51,7 +51,8 @@ clean-labs:
 	$(VENV)/flexlab clean --all
 
 # benchmarks against peers in the same run (dnsmasq, tftpd-hpa, nginx, perfdhcp); writes
-# docs/BENCHMARKS.md and bench/results/*.json (~10 min; bench-quick < 3 min, into reports/)
+# docs/BENCHMARKS.md and bench/results/*.json (~30 min: 3 runs per ProxyDHCP and storm figure;
+# bench-quick < 3 min, into reports/)
 bench: setup images nodeimage
 	$(VENV)/python -m bench.run
 
