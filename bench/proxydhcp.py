@@ -232,9 +232,9 @@ def next_bisection(steps: list[dict[str, Any]]) -> int | None:
 def ladder(step: Callable[[int], dict[str, Any]], rates: tuple[int, ...], label: str,
            refine: int = 0) -> list[dict[str, Any]]:
     """Run ``step`` at rising rates; stop past 20 % loss, after two lossy steps in a row or
-    at a step the generator could not send at its rate (what it measured is the
-    generator, so it is dropped); then bisect ``refine`` times between the last good and
-    the first bad rate."""
+    at a step the generator could not send at its rate (what it measured is the generator:
+    it is kept but never counted as the server's); then bisect ``refine`` times between
+    the last good rate and the first lossy or unsendable one."""
     steps: list[dict[str, Any]] = []
     lossy = 0
     for rate in rates:
@@ -255,7 +255,9 @@ def ladder(step: Callable[[int], dict[str, Any]], rates: tuple[int, ...], label:
         if s["drop_ratio"] > 0.20 or lossy >= 2:
             break
     for _ in range(refine):
-        mid = next_bisection([st for st in steps if not st.get("generator_short")])
+        # a rate the generator could not send still bounds the search from above
+        mid = next_bisection([{**st, "drop_ratio": 1.0} if st.get("generator_short") else st
+                              for st in steps])
         if mid is None:
             break
         s = step(mid)

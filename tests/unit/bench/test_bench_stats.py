@@ -114,10 +114,31 @@ def test_a_ladder_stops_where_the_generator_falls_short_and_drops_that_step() ->
         ran.append(rate)
         return answers[rate]
 
-    steps = ladder(step, (1000, 2000, 4000, 8000), "test", refine=2)
-    assert ran == [1000, 2000, 4000]  # no 8000, and no bisection towards the short step
+    steps = ladder(step, (1000, 2000, 4000, 8000), "test", refine=0)
+    assert ran == [1000, 2000, 4000]  # no 8000: the generator could not send 4000
     assert ladder_limit(steps) == "generator"
     assert max_sustained([s for s in steps if not s.get("generator_short")]) == answers[2000]
+
+
+def test_the_bisection_searches_below_a_rate_the_generator_could_not_send() -> None:
+    from bench.proxydhcp import ladder, ladder_limit
+
+    lat = {"latency_ms": {"p50": 0.1, "p95": 0.2, "p99": 0.3}}
+    answers: dict[int, dict[str, Any]] = {
+        1000: {**_step(1000, 1000, 0.0), **lat}, 2000: {**_step(2000, 2000, 0.0), **lat},
+        4000: {**_short(4000, 3100), **lat}, 3000: {**_step(3000, 2500, 0.2), **lat},
+        2500: {**_step(2500, 2500, 0.0), **lat}}
+    ran: list[int] = []
+
+    def step(rate: int) -> dict[str, Any]:
+        ran.append(rate)
+        return answers[rate]
+
+    steps = ladder(step, (1000, 2000, 4000, 8000), "test", refine=2)
+    assert ran == [1000, 2000, 4000, 3000, 2500]
+    assert ladder_limit(steps) == "server"  # 3000 lost answers the generator did send
+    good = [s for s in steps if not s.get("generator_short")]
+    assert max_sustained(good) == answers[2500]
 
 
 def test_ladder_limit_says_who_ended_it() -> None:
