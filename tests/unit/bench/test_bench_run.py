@@ -44,3 +44,26 @@ def test_each_figure_is_made_of_the_runs_it_should_be(
     bench_run.run_all(quick, {"tftp_http", "vm"}, tmp_path)
     assert calls == want
     assert bench_run.RUNS >= 3
+
+
+def test_the_tftp_http_file_names_no_temp_path(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The child writes into a temp dir and puts it in its own command line; the committed
+    tftp_http.json must not carry that path."""
+    import json
+    import subprocess
+
+    real_run = subprocess.run
+
+    def fake_child(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        if "--results" not in argv:  # git and version probes of the provenance stamp
+            return real_run(argv, **kwargs)
+        out = Path(argv[argv.index("--results") + 1])
+        for name in ("tftp.json", "http.json"):
+            (out / name).write_text(json.dumps({"command": " ".join(argv[1:])}))
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    monkeypatch.setattr(bench_run.subprocess, "run", fake_child)
+    bench_run.run_tftp_http(quick=True, results=tmp_path)
+    text = (tmp_path / "tftp_http.json").read_text()
+    assert "flexlab-bench-" not in text and "--results <tmp>" in text, text
