@@ -14,11 +14,11 @@ Three traps this module avoids, the first two seen in CI:
   that sends SIGTERM twice) must not abort that clean-up halfway: only the first signal
   raises; later ones are noted on stderr and ignored. SIGKILL still stops everything.
 
-A fourth, seen in CI: a signal raised while ``subprocess.Popen`` waits for its child's
-exec abandons a child that already exists (Python neither kills nor returns it), and a
-lab process started in its own session then outlives the command. :func:`deferred`
-holds the signal for the few lines that start a process and raises it once the process
-is recorded, where the clean-up can find it.
+A fourth, which fits a CI failure: a signal raised while ``subprocess.Popen`` waits for
+its child's exec abandons a child that already exists (Python neither kills nor returns
+it), and a lab process started in its own session then outlives the command.
+:func:`deferred` holds the signal for the few lines that start a process and raises it
+once the process is recorded, where the clean-up can find it.
 """
 
 from __future__ import annotations
