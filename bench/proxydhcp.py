@@ -266,11 +266,16 @@ def ladder(step: Callable[[int], dict[str, Any]], rates: tuple[int, ...], label:
     return sorted(steps, key=lambda st: st["offered_per_s"])
 
 
+def server_steps(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The steps that measured the server: those the generator sent at their rate."""
+    return [s for s in steps if not s.get("generator_short")]
+
+
 def ladder_limit(steps: list[dict[str, Any]]) -> str:
     """What ended a ladder: ``server`` (a lossy step above the best rate: the figure is the
     server's), ``generator`` (the generator fell short first) or ``ladder top`` (every
     step answered): in the last two the figure is only a lower bound of the server's."""
-    measured = [s for s in steps if not s.get("generator_short")]
+    measured = server_steps(steps)
     best = max_sustained(measured, LOSS_LIMIT)
     top = best["offered_per_s"] if best else 0
     if any(s["drop_ratio"] >= LOSS_LIMIT and s["offered_per_s"] > top for s in measured):
@@ -315,8 +320,8 @@ def _measure(lab: Lab, name: str, version: str, component: Component, macs_file:
         acks = ladder(lambda r: loadgen_step(lab, server, macs_file, item_type, r,
                                              plan.step_seconds),
                       plan.ack_rates, f"{name} ACK (43.71={item_type})", plan.refine)
-    best_offer = max_sustained([s for s in offers if not s.get("generator_short")], LOSS_LIMIT)
-    best_ack = max_sustained([s for s in acks if not s.get("generator_short")], LOSS_LIMIT)
+    best_offer = max_sustained(server_steps(offers), LOSS_LIMIT)
+    best_ack = max_sustained(server_steps(acks), LOSS_LIMIT)
     none = {"p50": None, "p95": None, "p99": None}
     return {
         "name": name,

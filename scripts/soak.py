@@ -17,6 +17,7 @@ Exit status 1 when any test flaked or always failed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
@@ -111,14 +112,13 @@ def _rounds(args: argparse.Namespace, selection: list[str]
             suite = next(ET.parse(junit).getroot().iter("testsuite"))
             yield index, float(suite.get("time", 0)), outcomes(junit)
         return
-    if args.keep_junit is not None:  # kept for a later --from-junit tally across sessions
-        args.keep_junit.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        # --keep-junit keeps the rounds for a later --from-junit tally across sittings
+        reports = args.keep_junit or Path(stack.enter_context(
+            tempfile.TemporaryDirectory(prefix="flexlab-soak-")))
+        reports.mkdir(parents=True, exist_ok=True)
         for index in range(1, args.rounds + 1):
-            yield index, *run_round(index, args.workers, selection, args.keep_junit)
-        return
-    with tempfile.TemporaryDirectory(prefix="flexlab-soak-") as tmp:
-        for index in range(1, args.rounds + 1):
-            yield index, *run_round(index, args.workers, selection, Path(tmp))
+            yield index, *run_round(index, args.workers, selection, reports)
 
 
 def main(argv: list[str] | None = None) -> int:
