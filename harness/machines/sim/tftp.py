@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import socket
 import struct
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -66,6 +67,17 @@ def error_packet(code: int, message: str) -> bytes:
     return struct.pack("!HH", ERROR, code) + message.encode() + b"\0"
 
 
+_BUFFERS = threading.local()
+
+
+def _receive_buffer() -> bytearray:
+    """This thread's receive buffer (each fleet's loop runs in a thread of its own)."""
+    buf: bytearray | None = getattr(_BUFFERS, "buf", None)
+    if buf is None:
+        buf = _BUFFERS.buf = bytearray(65536)
+    return buf
+
+
 class TftpClient:
     """Fetch files over one bound UDP socket, with timeouts already scaled to wall seconds."""
 
@@ -82,19 +94,52 @@ class TftpClient:
         self.stale_packets = 0
         self.blocks = 0  # DATA blocks taken so far, over every transfer (live progress)
         self._queue: collections.deque[tuple[bytes, tuple[str, int]]] = collections.deque()
-        self._waiter: asyncio.Future[None] | None = None
+        self._waiter: asyncio.Future[bool] | None = None
+        # One timer per client, pushed out as packets arrive, instead of a timeout armed
+        # and cancelled around every block: in a storm a thousand lockstep transfers put
+        # two heap operations per DATA block on the fleet's one loop (see _recv).
+        self._deadline = 0.0
+        self._timer: asyncio.TimerHandle | None = None
 
     def _readable(self) -> None:
         """The socket's reader: take every datagram waiting, wake the transfer."""
+        recv, buf = self.sock.recvfrom_into, _receive_buffer()
         while True:
             try:
-                self._queue.append(self.sock.recvfrom(65536))
+                size, addr = recv(buf)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError:  # the socket went away under a power cut: nothing more comes
                 break
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+            # into a reused buffer, then copied at its size: recvfrom(65536) allocated
+            # 64 KiB for every 516-byte block
+            self._queue.append((bytes(buf[:size]), addr))
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(True)
+
+    def _on_timer(self) -> None:
+        """The client's timer: time out the wait it was set for, or follow a later deadline."""
+        self._timer = None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return  # nobody waits: the next wait arms it again
+        if self.loop.time() < self._deadline:
+            self._timer = self.loop.call_at(self._deadline, self._on_timer)
+            return
+        waiter.set_result(False)
+
+    def _send(self, packet: bytes, dest: tuple[str, int]) -> bool:
+        """Send at once if the socket takes it; False when the caller must await instead."""
+        try:
+            self.sock.sendto(packet, dest)
+        except (BlockingIOError, InterruptedError):
+            return False
+        return True
+
+    async def _sendto(self, packet: bytes, dest: tuple[str, int]) -> None:
+        if not self._send(packet, dest):
+            await self.loop.sock_sendto(self.sock, packet, dest)
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[None]:
@@ -110,17 +155,29 @@ class TftpClient:
         finally:
             self.loop.remove_reader(self.sock.fileno())
             self._queue.clear()
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
 
     async def _recv(self, timeout: float) -> tuple[bytes, tuple[str, int]] | None:
+        """The next datagram, or None once ``timeout`` seconds passed without one.
+
+        Not asyncio.timeout or wait_for: those arm and cancel a timer per call. The
+        deadline moves instead, and the one timer follows it when it fires (_on_timer);
+        a power cut cancels the task, and with it the plain future it awaits.
+        """
         if not self._queue:
-            self._waiter = self.loop.create_future()
+            loop = self.loop
+            deadline = self._deadline = loop.time() + timeout
+            timer = self._timer
+            if timer is None or timer.when() > deadline:  # none set, or set for later
+                if timer is not None:
+                    timer.cancel()
+                self._timer = loop.call_at(deadline, self._on_timer)
+            waiter = self._waiter = loop.create_future()
             try:
-                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel (a power
-                # cut) that lands as a packet arrives, and the transfer would go on
-                async with asyncio.timeout(timeout):
-                    await self._waiter
-            except TimeoutError:
-                return None
+                if not await waiter:
+                    return None
             finally:
                 self._waiter = None
         return self._queue.popleft()
@@ -189,7 +246,7 @@ class TftpClient:
                                      f"TFTP timeout reading {filename} at block {expected}")
                 result.retransmits += 1
                 in_window = 0
-                await self.loop.sock_sendto(self.sock, last_sent, dest)
+                await self._sendto(last_sent, dest)
                 continue
             data, addr = got
             if addr in self.closed:
@@ -197,10 +254,9 @@ class TftpClient:
                 continue
             if peer is not None and addr != peer:
                 result.foreign_packets += 1  # RFC 1350 §4: tell the stranger, keep going
-                await self.loop.sock_sendto(self.sock, error_packet(5, "unknown transfer id"),
-                                            addr)
+                await self._sendto(error_packet(5, "unknown transfer id"), addr)
                 continue
-            opcode = struct.unpack("!H", data[:2])[0]
+            opcode = data[0] << 8 | data[1] if len(data) >= 2 else -1
             if opcode == ERROR:
                 code = struct.unpack("!H", data[2:4])[0]
                 text = data[4:].rstrip(b"\0").decode(errors="replace")
@@ -213,18 +269,18 @@ class TftpClient:
                 size_block = int(result.oack.get("blksize", "512"))
                 window = int(result.oack.get("windowsize", "1"))
                 last_sent = struct.pack("!HH", ACK, 0)
-                await self.loop.sock_sendto(self.sock, last_sent, dest)
+                await self._sendto(last_sent, dest)
                 tries = 0
                 continue
-            if opcode != DATA:
+            if opcode != DATA or len(data) < 4:
                 continue
-            block = struct.unpack("!H", data[2:4])[0]
-            payload = data[4:]
+            block = data[2] << 8 | data[3]
+            payload = memoryview(data)[4:]
             if block != expected & 0xFFFF:
                 # out of order / duplicate: re-acknowledge what we have (RFC 7440 §4)
                 if block != (expected - 1) & 0xFFFF:
                     last_sent = struct.pack("!HH", ACK, (expected - 1) & 0xFFFF)
-                    await self.loop.sock_sendto(self.sock, last_sent, dest)
+                    await self._sendto(last_sent, dest)
                     in_window = 0
                 continue
             tries = 0
@@ -237,7 +293,8 @@ class TftpClient:
             last_block = len(payload) < size_block
             if last_block or in_window >= window:
                 last_sent = struct.pack("!HH", ACK, block)
-                await self.loop.sock_sendto(self.sock, last_sent, dest)
+                if not self._send(last_sent, dest):  # the hot path: no coroutine per ACK
+                    await self.loop.sock_sendto(self.sock, last_sent, dest)
                 in_window = 0
             if last_block:
                 result.sha256 = digest.hexdigest()

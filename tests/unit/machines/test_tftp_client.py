@@ -175,3 +175,65 @@ def test_silence_fails_like_firmware() -> None:
     with pytest.raises(BootFailed) as exc:
         asyncio.run(run())
     assert exc.value.code == "PXE-E32"
+
+
+def test_after_a_long_wait_a_short_one_times_out_on_its_own_deadline() -> None:
+    # The client keeps one timer and moves its deadline. After the RRQ's second try (a 3 s
+    # wait) DATA 1 comes at once, and the wait for DATA 2 is the first timeout again,
+    # 0.2 s: a timer still set for the 3 s deadline would resend ACK 1 only then.
+    async def run() -> float:
+        loop = asyncio.get_running_loop()
+        listen = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        tid = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for s in (listen, tid, sock):
+            s.bind(("127.0.0.1", 0))
+            s.setblocking(False)
+        try:
+            client = TftpClient(sock, "127.0.0.1", (0.2, 3.0), port=listen.getsockname()[1])
+            task = asyncio.ensure_future(
+                client.get("f", blksize=None, tsize=False, windowsize=None))
+            await asyncio.wait_for(loop.sock_recvfrom(listen, 1500), 5)  # RRQ, not answered
+            _, addr = await asyncio.wait_for(loop.sock_recvfrom(listen, 1500), 5)  # its resend
+            await loop.sock_sendto(tid, struct.pack("!HH", DATA, 1) + FILE[:512], addr)
+            first = await asyncio.wait_for(loop.sock_recv(tid, 100), 5)
+            acked_at = loop.time()
+            again = await asyncio.wait_for(loop.sock_recv(tid, 100), 5)  # DATA 2 "lost"
+            gap = loop.time() - acked_at
+            assert first == again == struct.pack("!HH", ACK, 1)
+            await loop.sock_sendto(tid, struct.pack("!HH", DATA, 2) + b"end", addr)
+            result = await asyncio.wait_for(task, 5)
+            assert result.size == 515 and result.retransmits == 2
+            return gap
+        finally:
+            for s in (listen, tid, sock):
+                s.close()
+
+    assert asyncio.run(run()) < 1.5
+
+
+def test_a_power_cut_mid_transfer_stops_the_client_at_once() -> None:
+    # A cut cancels the machine's task while it waits for DATA: the wait ends now, and
+    # nothing is resent afterwards (no timer of the dead transfer is left to fire).
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        listen = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for s in (listen, sock):
+            s.bind(("127.0.0.1", 0))
+            s.setblocking(False)
+        try:
+            client = TftpClient(sock, "127.0.0.1", (0.3, 0.3, 0.3), port=listen.getsockname()[1])
+            task = asyncio.ensure_future(
+                client.get("f", blksize=None, tsize=False, windowsize=None))
+            await asyncio.wait_for(loop.sock_recvfrom(listen, 1500), 5)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(task, 0.5)
+            with pytest.raises(TimeoutError):  # the 0.3 s resend never comes
+                await asyncio.wait_for(loop.sock_recvfrom(listen, 1500), 1.0)
+        finally:
+            listen.close()
+            sock.close()
+
+    asyncio.run(run())
