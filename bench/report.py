@@ -337,6 +337,8 @@ def _soak(doc: dict[str, Any]) -> list[str]:
             why = row.get("cause") or "not explained yet: " + str(row.get("first_error", ""))
             lines.append(f"| `{_cell(row['test'])}` | {row['passed']} | {row['failed']} | "
                          f"{_cell(_short(why, 200))} |")
+    if doc.get("note"):
+        lines += ["", f"Note: {doc['note']}"]
     return lines
 
 

@@ -139,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="write each round's JUnit (soak-N.xml) and reports into DIR and "
                         "keep them, so rounds run in several sittings can be tallied "
                         "together with --from-junit (default: a temp dir, removed)")
+    parser.add_argument("--note", default="",
+                        help="what a reader must know that the command does not say (e.g. "
+                        "which commit each sitting's rounds ran at); kept in the file and "
+                        "shown under the flake table")
     args = parser.parse_args(argv)
     selection = args.selection or ["--tier", "sim"]
     command = "python scripts/soak.py " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -176,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
                 "tests": len(tallies), "rounds": [round(w, 1) for w in walls],
                 "round_wall_s": spread(walls, 1), "loadavg_at_end": loadavg(),
                 "flakes": flakes, "always_failed": always})
+    if args.note:
+        doc["note"] = args.note
     args.out.write_text(json.dumps(doc, indent=2) + "\n")
     args.doc.write_text(render_dir(args.out.parent))
     print(f"{len(flakes)} flaky, {len(always)} failed every round, of {len(tallies)} tests; "

@@ -3,6 +3,7 @@ one round and failed in another is a flake; node ids match pytest's (file::name)
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from types import ModuleType
@@ -68,3 +69,18 @@ def test_kept_rounds_stay_on_disk_and_tally_again_from_junit(
     again = soak.main(["--from-junit", *map(str, files), "--out", str(out / "soak.json"),
                        "--doc", str(tmp_path / "b.md")])
     assert first == again == 1  # the failing test failed every round
+
+
+def test_a_note_reaches_the_results_file_and_the_flake_table(tmp_path: Path) -> None:
+    """A tally of rounds from two sittings says so (which commit each ran at): the
+    command alone does not, so ``--note`` is kept in the file and shown in the doc."""
+    junit = tmp_path / "soak-1.xml"
+    junit.write_text(JUNIT)
+    out = tmp_path / "results"
+    out.mkdir()
+    doc = tmp_path / "doc.md"
+    _soak().main(["--from-junit", str(junit), "--out", str(out / "soak.json"),
+                  "--doc", str(doc), "--note", "rounds 1-7 at abc1234, 8-20 at def5678"])
+    assert json.loads((out / "soak.json").read_text())["note"] == \
+        "rounds 1-7 at abc1234, 8-20 at def5678"
+    assert "Note: rounds 1-7 at abc1234, 8-20 at def5678" in doc.read_text()
