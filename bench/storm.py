@@ -37,6 +37,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -59,8 +60,8 @@ from harness.scenario.loader import load_scenario  # noqa: E402
 from harness.scenario.model import Scenario  # noqa: E402
 from harness.signals import Interrupted, interruptible  # noqa: E402
 
-__all__ = ["client_phases", "main", "retransmissions", "run_storm", "storm_scenario",
-           "summarise_run"]
+__all__ = ["client_phases", "cpu_by_phase", "main", "retransmissions", "run_storm",
+           "storm_scenario", "summarise_run"]
 
 SCENARIO = REPO / "scenarios" / "boot-storm.yaml"
 RESULTS_DIR = REPO / "bench" / "results"
@@ -208,6 +209,52 @@ def segment_prefix(machines: int) -> int:
     return min(20, 32 - math.ceil(math.log2(machines * 4)))
 
 
+def cpu_by_phase(samples: list[tuple[float, float]], phases: list[tuple[str, float, float]]
+                 ) -> dict[str, float]:
+    """CPU seconds spent in each phase, from (wall clock, process CPU) samples taken
+    through the run: the CPU reading at a phase's start and end is interpolated between
+    the samples around it. Phases outside the samples are left out."""
+    def at(t: float) -> float | None:
+        for (t0, c0), (t1, c1) in itertools.pairwise(samples):
+            if t0 <= t <= t1:
+                return c0 if t1 == t0 else c0 + (c1 - c0) * (t - t0) / (t1 - t0)
+        return None
+    out: dict[str, float] = {}
+    for name, start, end in phases:
+        a, b = at(start), at(end)
+        if a is not None and b is not None:
+            out[name] = round(b - a, 2)
+    return out
+
+
+class _CpuSampler:
+    """(time.time(), this process's CPU time) every ``interval`` s in a thread: the harness
+    process holds the emulator fleet, the runner and the judge, so its CPU in the machines
+    phase is what the fleet cost, a figure that moves far less with the host's load than
+    the storm's wall time does."""
+
+    def __init__(self, interval: float = 0.25) -> None:
+        self.interval = interval
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cpu-sampler", daemon=True)
+
+    def _run(self) -> None:
+        while True:
+            self.samples.append((time.time(), time.process_time()))
+            if self._stop.wait(self.interval):
+                self.samples.append((time.time(), time.process_time()))
+                return
+
+    def __enter__(self) -> _CpuSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def _one_run(per_kind: int, timeout: float | None) -> dict[str, Any]:
     """Build the resized storm, run it once (the runner tears the lab down), summarise it."""
     scenario = storm_scenario(per_kind, timeout=timeout)
@@ -216,10 +263,12 @@ def _one_run(per_kind: int, timeout: float | None) -> dict[str, Any]:
     runner = ScenarioRunner(scenario, reports_dir=REPO / "reports" / "bench",
                             scenario_file=SCENARIO)
     runner.plan = widen(runner.plan, segment_prefix(2 * per_kind))
-    result = runner.run()
+    with _CpuSampler() as cpu:
+        result = runner.run()
     return {"date_utc": time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(t0)),
             "loadavg_before": load_before, "loadavg_after": provenance.loadavg(),
-            **summarise_run(result, per_kind)}
+            **summarise_run(result, per_kind),
+            "harness_cpu_s": cpu_by_phase(cpu.samples, result.phases)}
 
 
 def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -256,6 +305,9 @@ def run_storm(per_kind: int, results: Path | None = None, timeout: float | None 
                                                  if r["ready_s"]["p50"] is not None], 3),
                "machines_phase_s": provenance.spread([r["phases_s"].get("machines", 0.0)
                                                       for r in done]),
+               "harness_cpu_machines_phase_s": provenance.spread(
+                   [r["harness_cpu_s"]["machines"] for r in done
+                    if "machines" in r.get("harness_cpu_s", {})]),
                "wall_s": provenance.spread([r["wall_s"] for r in done], 1)},
            "runs": [{k: v for k, v in r.items() if k != "versions"} for r in done]}
     # the file's verdict is every run's: a median over runs one of which failed is no pass

@@ -12,7 +12,7 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 from scapy.utils import wrpcap
 
-from bench.storm import _median_run, client_phases, dhcp_latency, segment_prefix
+from bench.storm import _median_run, client_phases, cpu_by_phase, dhcp_latency, segment_prefix
 from harness.judge.result import MachineResult, TimelineEvent
 
 pytestmark = pytest.mark.unit
@@ -101,3 +101,10 @@ def test_sigterm_unwinds_the_storm_so_its_lab_is_torn_down(monkeypatch: pytest.M
     assert storm.main(["--per-kind", "1"]) == 130
     assert torn_down == [True]
     assert signal.getsignal(signal.SIGTERM) == before  # the handler does not outlive main()
+
+
+def test_cpu_by_phase_interpolates_between_samples_and_leaves_out_unsampled_phases() -> None:
+    samples = [(100.0, 1.0), (101.0, 1.5), (103.0, 3.5), (104.0, 3.5)]
+    phases = [("site", 100.0, 100.5), ("machines", 100.5, 103.5), ("judge", 103.5, 106.0)]
+    # 0.5 s at 0.5 CPU-s/s; then 1.25 -> 3.5 (1.0 s of it at 1 CPU-s/s, idle after 103)
+    assert cpu_by_phase(samples, phases) == {"site": 0.25, "machines": 2.25}
