@@ -9,7 +9,8 @@ every test must be in exactly one shard — none missing (a test no CI machine r
 twice. Then prints each shard's share of the committed ``.test_durations``, and the tests
 those durations do not know (pytest-split gives them the average; refresh the file with
 ``scripts/suite-timing.py --store-durations`` after adding slow tests). Exit 1 on a gap
-or an overlap.
+or an overlap. ``--results FILE`` also keeps the report as JSON with the command, date,
+commit and load (e.g. bench/results/shards.json, for a note's figures).
 """
 
 from __future__ import annotations
@@ -18,10 +19,14 @@ import argparse
 import json
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.provenance import stamp  # noqa: E402
+
 DURATIONS = REPO / ".test_durations"
 
 
@@ -96,8 +101,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--splits", type=int, default=2)
     parser.add_argument("--durations-path", type=Path, default=DURATIONS)
+    parser.add_argument("--results", type=Path, default=None, metavar="FILE",
+                        help="also write the report as JSON, stamped")
     args = parser.parse_args(argv)
+    doc = stamp("python scripts/check-shards.py " + " ".join(
+        argv if argv is not None else sys.argv[1:]), runs=1)
     r = shard_report(args.splits, args.durations_path)
+    if args.results is not None:
+        total_s = sum(r.shard_seconds) or 1.0
+        doc.update({"splits": args.splits, "algorithm": "least_duration",
+                    "durations_file": args.durations_path.name, "exact": r.exact,
+                    "shard_share": [round(s / total_s, 3) for s in r.shard_seconds],
+                    **asdict(r)})
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        args.results.write_text(json.dumps(doc, indent=2) + "\n")
     total = sum(r.shard_seconds) or 1.0
     print(f"{r.tests} tests; {args.splits} shards: " + ", ".join(
         f"#{i + 1} {n} tests ~{s} s ({100 * s / total:.0f} %)"

@@ -59,3 +59,18 @@ def test_a_suite_that_changed_during_the_check_is_compared_again(tmp_path: Path)
     report = _report(tmp_path, WHOLE, ["a.py::t1"], ["a.py::t2", "b.py::t3"], grown,
                      ["a.py::t1", "c.py::t4"], ["a.py::t2", "b.py::t3"], grown)
     assert report.exact and report.tests == 4
+
+
+def test_the_report_is_kept_as_json_when_asked(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    module = _check_shards()
+    durations = tmp_path / "d.json"
+    durations.write_text(json.dumps({"a.py::t1": 3.0, "b.py::t3": 1.0}))
+    calls = iter([WHOLE, ["a.py::t1"], ["b.py::t3"], WHOLE])  # a.py::t2 in no shard
+    monkeypatch.setattr(module, "collect", lambda *extra: next(calls))
+    out = tmp_path / "shards.json"
+    assert module.main(["--durations-path", str(durations), "--results", str(out)]) == 1
+    doc = json.loads(out.read_text())
+    assert doc["exact"] is False and doc["missing"] == ["a.py::t2"]
+    assert doc["shard_tests"] == [1, 1] and doc["shard_share"] == [0.75, 0.25]
+    assert doc["command"].startswith("python scripts/check-shards.py") and doc["commit"]
