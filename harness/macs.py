@@ -63,5 +63,8 @@ def mac_bytes(text: str) -> bytes:
 
 
 def mac_text(raw: bytes) -> str:
-    """Hardware address bytes in canonical form (any length: chaddr may hold 16)."""
-    return ":".join(f"{b:02x}" for b in raw)
+    """Hardware address bytes in canonical form (any length: chaddr may hold 16).
+
+    ``bytes.hex`` with a separator, not a join over the bytes: the judge names two MACs
+    per captured frame, and the join was an eighth of its time on a storm's captures."""
+    return bytes(raw).hex(":")

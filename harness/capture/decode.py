@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import ipaddress
+import socket
 import struct
 from collections import deque
 from typing import Any
@@ -35,8 +35,8 @@ def _addrs(fr: IpFrame, sport: int, dport: int) -> dict[str, Any]:
         "time": fr.time,
         "src_mac": fr.src_mac,
         "dst_mac": fr.dst_mac,
-        "src_ip": str(ipaddress.IPv4Address(fr.ip[12:16])),
-        "dst_ip": str(ipaddress.IPv4Address(fr.ip[16:20])),
+        "src_ip": socket.inet_ntoa(fr.ip[12:16]),  # ipaddress objects cost 3x as much
+        "dst_ip": socket.inet_ntoa(fr.ip[16:20]),
         "sport": sport,
         "dport": dport,
     }

@@ -60,3 +60,9 @@ def test_bytes_both_ways() -> None:
     assert mac_text(b"\x01\x02") == "01:02"  # a hardware address of another length
     with pytest.raises(MacError):
         mac_bytes("52:54:00")
+
+
+def test_mac_text_of_any_length_is_the_two_digit_colon_form() -> None:
+    for raw in (b"", b"\x00", bytes(range(6)), bytes(range(250, 256)), bytes(range(16)),
+                bytearray(b"\xab\xcd"), memoryview(b"\x0f\xf0")):
+        assert mac_text(raw) == ":".join(f"{b:02x}" for b in bytes(raw))
