@@ -52,6 +52,7 @@ from bench.errors import BenchError  # noqa: E402
 from bench.report import summary_rows  # noqa: E402
 from bench.stats import percentiles  # noqa: E402
 from harness.builder.runner import ScenarioRunner  # noqa: E402
+from harness.builder.sim_driver import PROCESSES_ENV, fleet_processes  # noqa: E402
 from harness.exitcodes import INTERRUPTED  # noqa: E402
 from harness.judge.result import MachineResult, RunResult  # noqa: E402
 from harness.lab.topology import Topology  # noqa: E402
@@ -267,6 +268,7 @@ def _one_run(per_kind: int, timeout: float | None) -> dict[str, Any]:
         result = runner.run()
     return {"date_utc": time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(t0)),
             "loadavg_before": load_before, "loadavg_after": provenance.loadavg(),
+            "fleet_processes": fleet_processes(),
             **summarise_run(result, per_kind),
             "harness_cpu_s": cpu_by_phase(cpu.samples, result.phases)}
 
@@ -379,7 +381,14 @@ def main(argv: list[str] | None = None) -> int:
                              "capture (reports/bench/labs/<id>/pcap/lan.pcap) and exit")
     parser.add_argument("--results", type=Path, default=None,
                         help="results file (default bench/results/storm-<machines>.json)")
+    parser.add_argument("--fleet-processes", type=int, default=None, metavar="N",
+                        help="deal the emulated machines to N processes (sets "
+                             f"{PROCESSES_ENV}; default: the environment's, else 1)")
     args = parser.parse_args(argv)
+    if args.fleet_processes is not None:
+        if args.fleet_processes < 1:
+            parser.error("--fleet-processes must be 1 or more")
+        os.environ[PROCESSES_ENV] = str(args.fleet_processes)
     if args.dhcp_latency is not None:
         print(json.dumps(dhcp_latency(args.dhcp_latency), indent=2))
         return 0

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from harness.lab import Lab
 from harness.machines.sim.agent import Disk, NodeFacts
 from harness.machines.sim.fleet import Fleet, FleetClosed
 from harness.machines.sim.machine import EmulatorSpec, SimMachine
+from harness.machines.sim.procfleet import MachineMirror, ProcessFleet
 from harness.machines.sim.profiles import profile
 from harness.machines.sim.retry import settled, still_retrying
 from harness.machines.sim.timeline import EmulatorEvent
@@ -57,9 +59,29 @@ def node_facts(plan: MachinePlan) -> NodeFacts:
                      disks=disks, clock_skew=f.clock_skew_s)
 
 
+Watched = SimMachine | MachineMirror
+"""A machine as the driver reads it: live in this process, or mirrored from a child."""
+
+#: how many processes one power-on step's machines on one segment are dealt to
+#: (harness/machines/sim/procfleet.py); a property of the host running the tests, not of
+#: the scenario, so it is set in the environment, not in the scenario file
+PROCESSES_ENV = "FLEXLAB_FLEET_PROCESSES"
+
+
+def fleet_processes() -> int:
+    """``FLEXLAB_FLEET_PROCESSES`` (default 1: every machine on one loop, in this process)."""
+    raw = os.environ.get(PROCESSES_ENV, "").strip()
+    if not raw:
+        return 1
+    if not raw.isdigit() or int(raw) < 1:
+        raise FlexlabError(f"{PROCESSES_ENV}={raw!r}: give a whole number of processes, "
+                           "1 or more (e.g. the host's core count)")
+    return int(raw)
+
+
 @dataclass
 class _Run:
-    fleet: Fleet
+    fleet: Fleet | ProcessFleet
     thread: threading.Thread
     error: BaseException | None = None
 
@@ -78,6 +100,7 @@ class SimDriver:
         self.lab = lab
         self.scale = scenario.time_scale
         self.timeout = scenario.timeout
+        self.processes = fleet_processes()
         self.plans: dict[str, MachinePlan] = {}
         self.runs: list[_Run] = []
         self._where: dict[str, tuple[_Run, int]] = {}
@@ -85,7 +108,7 @@ class SimDriver:
         # per copy: its live machine's events converted so far and the proxies that answered;
         # a poll converts only what came since (1,000 machines' whole timelines every 0.2 s
         # held the GIL long enough to starve the fleets' event loops)
-        self._seen: dict[str, tuple[SimMachine, list[TimelineEvent], set[str]]] = {}
+        self._seen: dict[str, tuple[Watched, list[TimelineEvent], set[str]]] = {}
         self._count = 0
         # when the run's clock (the runner's ``at``) was 0, on this host's monotonic clock
         self._origin: float | None = None
@@ -127,8 +150,15 @@ class SimDriver:
                                  facts=node_facts(p), boot_attempts=BOOT_ATTEMPTS)
                      for p in plans]
             self._count += 1
-            fleet = Fleet(self.lab, host, segment, specs, scale=self.scale,
-                          ifprefix=f"f{self._count}m", linger=True)
+            processes = min(self.processes, len(specs))
+            fleet: Fleet | ProcessFleet
+            if processes > 1:
+                fleet = ProcessFleet(self.lab, host, segment, specs, processes=processes,
+                                     scale=self.scale, ifprefix=f"f{self._count}m",
+                                     linger=True)
+            else:
+                fleet = Fleet(self.lab, host, segment, specs, scale=self.scale,
+                              ifprefix=f"f{self._count}m", linger=True)
             run = _Run(fleet, threading.Thread(target=lambda: None))
 
             def main(run: _Run = run) -> None:
@@ -204,7 +234,7 @@ class SimDriver:
         elif now - self._origin >= self._last_at:
             self._due_seen = now
 
-    def _follow(self, key: str, m: SimMachine) -> tuple[list[TimelineEvent], set[str]]:
+    def _follow(self, key: str, m: Watched) -> tuple[list[TimelineEvent], set[str]]:
         """Copy ``key``'s live machine's events and the proxies that answered it, converting
         only the events added since the last poll (its timeline only grows)."""
         cached = self._seen.get(key)
@@ -219,7 +249,7 @@ class SimDriver:
         return list(events), answered
 
     @staticmethod
-    def _timeline(m: SimMachine) -> list[TimelineEvent]:
+    def _timeline(m: Watched) -> list[TimelineEvent]:
         return SimDriver._convert(list(m.timeline.events))
 
     @staticmethod

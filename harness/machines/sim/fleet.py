@@ -56,6 +56,33 @@ class FleetResult:
         raise KeyError(mac)
 
 
+@dataclass(frozen=True)
+class FleetPlace:
+    """Where a fleet's machines live, resolved from the lab: the namespace, the link they
+    sit on and the servers to pin as neighbours. Plain data, so a fleet in another process
+    (procfleet.py) can be given it; the ``Lab`` itself does not cross processes."""
+
+    ns: str
+    lower: str
+    peers: tuple[Peer, ...] = ()
+
+    @classmethod
+    def of(cls, lab: Lab, host: str, segment: str, pin_neighbours: bool) -> FleetPlace:
+        """Resolve ``host``'s link on ``segment`` (and the peers, when pinned)."""
+        peers = tuple(
+            Peer(lab.ns(h), info.host_iface, str(info.address.ip), info.mac)
+            for (h, seg), info in lab.links.items()
+            if seg == segment and h != host and info.address is not None
+        ) if pin_neighbours else ()
+        return cls(lab.ns(host), lab.link(host, segment).host_iface, peers)
+
+
+def prepare_namespace(lab: Lab, host: str) -> None:
+    """The sysctls emulated machines need in their namespace (netdev.SYSCTLS)."""
+    for key, value in SYSCTLS:
+        lab.sysctl(host, key, value)
+
+
 class Fleet:
     """Boots ``specs`` from lab host ``host`` (a namespace with an unaddressed link on ``segment``).
 
@@ -69,11 +96,16 @@ class Fleet:
     :meth:`power_off`, :meth:`power_on` or :meth:`reset` machines meanwhile;
     with ``linger`` the fleet keeps its loop (and its machines' power buttons)
     until :meth:`stop`, even when every machine has settled.
+
+    :meth:`at` makes a fleet from a resolved :class:`FleetPlace` instead of a lab (its
+    namespace already prepared), with each machine's own power-on delay: a part of a
+    bigger fleet keeps the whole fleet's schedule.
     """
 
-    def __init__(self, lab: Lab, host: str, segment: str, specs: Sequence[EmulatorSpec], *,
-                 scale: float = 0.1, spread: float = 0.0, ifprefix: str = "m",
-                 pin_neighbours: bool = False, linger: bool = False) -> None:
+    def __init__(self, lab: Lab | None, host: str, segment: str,
+                 specs: Sequence[EmulatorSpec], *, scale: float = 0.1, spread: float = 0.0,
+                 ifprefix: str = "m", pin_neighbours: bool = False, linger: bool = False
+                 ) -> None:
         macs = [s.mac.lower() for s in specs]
         if len(set(macs)) != len(macs):
             raise SimMachineError("two machines share a MAC: give each machine its own")
@@ -83,6 +115,9 @@ class Fleet:
         self.specs = list(specs)
         self.scale = scale
         self.spread = spread
+        self.place: FleetPlace | None = None
+        step = spread / max(1, len(self.specs))
+        self.delays: list[float] = [i * step for i in range(len(self.specs))]
         self.ifprefix = ifprefix
         self.pin_neighbours = pin_neighbours
         self.linger = linger
@@ -111,11 +146,14 @@ class Fleet:
         if self._worker is not None:
             raise SimMachineError("this fleet was already started: make a new Fleet")
         self._timeout = timeout
-        for key, value in SYSCTLS:
-            self.lab.sysctl(self.host, key, value)
-        ns = self.lab.ns(self.host)
-        lower = self.lab.link(self.host, self.segment).host_iface
-        factory = MacvlanFactory(ns, lower, self._peers() if self.pin_neighbours else ())
+        place = self.place
+        if place is None:
+            assert self.lab is not None  # __init__ or at() gave one or the other
+            prepare_namespace(self.lab, self.host)
+            place = self.place = FleetPlace.of(self.lab, self.host, self.segment,
+                                               self.pin_neighbours)
+        ns, lower = place.ns, place.lower
+        factory = MacvlanFactory(ns, lower, place.peers)
         self._factory = factory
         box = self._box
 
@@ -144,7 +182,7 @@ class Fleet:
             self._worker.join(limit)
             if self._worker.is_alive():
                 raise SimMachineError(
-                    f"fleet in {self.lab.ns(self.host)} did not finish within {limit:.0f}s")
+                    f"fleet in {self._ns()} did not finish within {limit:.0f}s")
         finally:
             if self._factory is not None and not self._worker.is_alive():
                 factory, self._factory = self._factory, None
@@ -228,12 +266,23 @@ class Fleet:
             assert self._wake is not None
             self._wake.set()
 
-    def _peers(self) -> tuple[Peer, ...]:
-        return tuple(
-            Peer(self.lab.ns(host), info.host_iface, str(info.address.ip), info.mac)
-            for (host, seg), info in self.lab.links.items()
-            if seg == self.segment and host != self.host and info.address is not None
-        )
+    def _ns(self) -> str:
+        if self.place is not None:
+            return self.place.ns
+        return self.lab.ns(self.host) if self.lab is not None else "?"
+
+    @classmethod
+    def at(cls, place: FleetPlace, specs: Sequence[EmulatorSpec], delays: Sequence[float], *,
+           scale: float = 0.1, ifprefix: str = "m", linger: bool = False) -> Fleet:
+        """A fleet in an already prepared ``place``; machine i powers on ``delays[i]``
+        seconds after the start (see the class docstring)."""
+        if len(delays) != len(specs):
+            raise SimMachineError(f"{len(specs)} machines but {len(delays)} power-on delays")
+        fleet = cls(None, "", "", specs, scale=scale, ifprefix=ifprefix,
+                    pin_neighbours=bool(place.peers), linger=linger)
+        fleet.place = place
+        fleet.delays = list(delays)
+        return fleet
 
     # -- the loop ----------------------------------------------------------------------
     async def _main(self, factory: MacvlanFactory, lower: str, timeout: float) -> FleetResult:
@@ -252,11 +301,11 @@ class Fleet:
             for i, spec in enumerate(self.specs)
         ]
         started = time.monotonic()
-        step = self.spread / max(1, len(self.machines))
+        delays = self.delays
 
         async def launch(i: int, m: SimMachine) -> None:
-            if step:
-                await asyncio.sleep(i * step)  # staggered power-on, part of the scenario
+            if delays[i]:
+                await asyncio.sleep(delays[i])  # staggered power-on, part of the scenario
             if m.cuts == 0 and not m.powered:  # not cut or pressed while it waited its turn
                 self._tasks.add(m.power_on())
 
