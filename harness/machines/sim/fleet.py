@@ -83,7 +83,26 @@ def prepare_namespace(lab: Lab, host: str) -> None:
         lab.sysctl(host, key, value)
 
 
-class Fleet:
+class PowerButtons:
+    """A fleet's power buttons, every one a ``_request(what, macs, timeout)`` of the fleet."""
+
+    def power_off(self, macs: Sequence[str], timeout: float = 30.0) -> None:
+        """Cut these machines' power; returns when they are off (see SimMachine.power_off)."""
+        self._request("off", macs, timeout)
+
+    def power_on(self, macs: Sequence[str], timeout: float = 30.0) -> None:
+        """Press these machines' power button: a fresh boot for those that are off."""
+        self._request("on", macs, timeout)
+
+    def reset(self, macs: Sequence[str], timeout: float = 30.0) -> None:
+        """Power off, then on: the machines boot again from firmware."""
+        self._request("reset", macs, timeout)
+
+    def _request(self, what: str, macs: Sequence[str], timeout: float) -> None:
+        raise NotImplementedError
+
+
+class Fleet(PowerButtons):
     """Boots ``specs`` from lab host ``host`` (a namespace with an unaddressed link on ``segment``).
 
     ``scale`` multiplies every firmware timer (0.1: a 4 s DISCOVER timeout
@@ -214,19 +233,7 @@ class Fleet:
                 return m
         raise KeyError(mac)
 
-    # -- power buttons (thread-safe) -------------------------------------------------
-    def power_off(self, macs: Sequence[str], timeout: float = 30.0) -> None:
-        """Cut these machines' power; returns when they are off (see SimMachine.power_off)."""
-        self._request("off", macs, timeout)
-
-    def power_on(self, macs: Sequence[str], timeout: float = 30.0) -> None:
-        """Press these machines' power button: a fresh boot for those that are off."""
-        self._request("on", macs, timeout)
-
-    def reset(self, macs: Sequence[str], timeout: float = 30.0) -> None:
-        """Power off, then on: the machines boot again from firmware."""
-        self._request("reset", macs, timeout)
-
+    # -- power buttons (thread-safe; PowerButtons calls this) -----------------------------
     def _request(self, what: str, macs: Sequence[str], timeout: float) -> None:
         if threading.current_thread() is self._worker:
             raise SimMachineError("power requests come from outside the fleet's thread")

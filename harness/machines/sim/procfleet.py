@@ -44,6 +44,7 @@ from harness.machines.sim.fleet import (
     FleetClosed,
     FleetPlace,
     FleetResult,
+    PowerButtons,
     prepare_namespace,
 )
 from harness.machines.sim.machine import EmulatorSpec
@@ -236,7 +237,7 @@ class _Child:
     reader: threading.Thread | None = None
 
 
-class ProcessFleet:
+class ProcessFleet(PowerButtons):
     """:class:`Fleet`'s interface over ``processes`` child processes (module docstring).
 
     Call :meth:`start` and :meth:`wait` (or :meth:`run`) from one thread: the children
@@ -377,19 +378,7 @@ class ProcessFleet:
                 return m
         raise KeyError(mac)
 
-    # -- power buttons -------------------------------------------------------------------
-    def power_off(self, macs: Sequence[str], timeout: float = 30.0) -> None:
-        """Cut these machines' power; returns when they are off."""
-        self._request("off", macs, timeout)
-
-    def power_on(self, macs: Sequence[str], timeout: float = 30.0) -> None:
-        """Press these machines' power buttons."""
-        self._request("on", macs, timeout)
-
-    def reset(self, macs: Sequence[str], timeout: float = 30.0) -> None:
-        """Power off, then on."""
-        self._request("reset", macs, timeout)
-
+    # -- power buttons (PowerButtons calls this) ------------------------------------------
     def _request(self, what: str, macs: Sequence[str], timeout: float) -> None:
         by_child: dict[int, list[str]] = {}
         for mac in macs:

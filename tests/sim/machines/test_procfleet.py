@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+from collections.abc import Iterator
 
 import pytest
 
@@ -33,6 +34,22 @@ def _stop(fleet: ProcessFleet) -> None:
     fleet.stop()
     with contextlib.suppress(Exception):
         fleet.wait(60)
+
+
+@contextlib.contextmanager
+def _slow_fleet(lab: Lab, macs: list[str]) -> Iterator[ProcessFleet]:
+    """Two processes of lingering EDK2 machines in a long TFTP (the script URL leads
+    nowhere), started, with the proxy that serves them running until the block ends."""
+    proxy = DnsmasqProxy(lab, "proxy", "lan", script_url="http://192.0.2.1/boot/${mac}.ipxe",
+                         served_macs=tuple(macs))
+    with proxy:
+        fleet = ProcessFleet(lab, "machines", "lan", [EmulatorSpec(m, SLOW_EDK2) for m in macs],
+                             processes=2, scale=0.1, linger=True)
+        fleet.start(timeout=120)
+        try:
+            yield fleet
+        finally:
+            _stop(fleet)  # also after a failed assertion: no child outlives the test
 
 
 def _gone(pid: int) -> bool:
@@ -72,37 +89,24 @@ def test_a_power_cut_and_a_power_on_reach_a_machine_of_the_second_process(
         emu_lab: Lab) -> None:
     lab = emu_lab
     macs = _macs(0xA2, 2)  # dealt: macs[0] to process 0, macs[1] to process 1
-    proxy = DnsmasqProxy(lab, "proxy", "lan", script_url="http://192.0.2.1/boot/${mac}.ipxe",
-                         served_macs=tuple(macs))
-    with proxy:
-        fleet = ProcessFleet(lab, "machines", "lan", [EmulatorSpec(m, SLOW_EDK2) for m in macs],
-                             processes=2, scale=0.1, linger=True)
-        fleet.start(timeout=120)
-        try:
-            m = fleet.machine(macs[1])
-            wait_until(lambda: m.state == "tftp", timeout=60, interval=0.05,
-                       what="the second process's machine to be in TFTP",
-                       evidence=lambda: f"state {m.state}")
-            fleet.power_off([macs[1]])
-            assert m.state == "off" and m.finished  # heard before power_off returned
-            fleet.power_on([macs[1]])
-            wait_until(lambda: [e.summary for e in m.timeline.events].count("power-on") == 2,
-                       timeout=30, interval=0.05, what="the machine to boot again",
-                       evidence=lambda: f"{m.timeline.events[-3:]}")
-            assert fleet.machine(macs[0]).state != "off"  # the other process's machine ran on
-        finally:
-            _stop(fleet)
+    with _slow_fleet(lab, macs) as fleet:
+        m = fleet.machine(macs[1])
+        wait_until(lambda: m.state == "tftp", timeout=60, interval=0.05,
+                   what="the second process's machine to be in TFTP",
+                   evidence=lambda: f"state {m.state}")
+        fleet.power_off([macs[1]])
+        assert m.state == "off" and m.finished  # heard before power_off returned
+        fleet.power_on([macs[1]])
+        wait_until(lambda: [e.summary for e in m.timeline.events].count("power-on") == 2,
+                   timeout=30, interval=0.05, what="the machine to boot again",
+                   evidence=lambda: f"{m.timeline.events[-3:]}")
+        assert fleet.machine(macs[0]).state != "off"  # the other process's machine ran on
 
 
 def test_a_child_that_dies_is_an_error_naming_it_and_no_child_is_left(emu_lab: Lab) -> None:
     lab = emu_lab
     macs = _macs(0xA3, 4)
-    proxy = DnsmasqProxy(lab, "proxy", "lan", script_url="http://192.0.2.1/boot/${mac}.ipxe",
-                         served_macs=tuple(macs))
-    with proxy:
-        fleet = ProcessFleet(lab, "machines", "lan", [EmulatorSpec(m, SLOW_EDK2) for m in macs],
-                             processes=2, scale=0.1, linger=True)
-        fleet.start(timeout=120)
+    with _slow_fleet(lab, macs) as fleet:
         victim = fleet._children[1].process
         os.kill(victim.pid, signal.SIGKILL)
         with pytest.raises(SimMachineError, match=rf"fleet process 1 \(pid {victim.pid}\)"):
