@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""Storms of several code trees or settings, interleaved on one host: an A/B that can tell.
+
+    .venv/bin/python bench/storm_ab.py --per-kind 500 --runs 3 \\
+        --config before=/tmp/tree-without-the-change --config after=. \\
+        --config after-2-processes=.:FLEXLAB_FLEET_PROCESSES=2
+
+A storm's wall time moves with the host's load from hour to hour (docs/BENCH-STORM.md),
+so configurations measured in different hours cannot be compared. This runs one storm of
+each configuration in turn, ``--runs`` rounds, each a fresh ``bench/storm.py --runs 1``
+of that tree (its own checkout and .venv) with that configuration's environment, and
+writes every run and each configuration's spread (all-Ready time, p50, the harness's
+CPU in the machines phase, DHCP retransmissions, verdicts) to one results file.
+A configuration is ``NAME=TREE[:VAR=VALUE,...]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+if __package__ in (None, ""):
+    sys.path.insert(0, str(REPO))
+
+from bench.provenance import loadavg, spread, stamp  # noqa: E402
+
+__all__ = ["Config", "main", "parse_config", "summarise"]
+
+
+@dataclass(frozen=True)
+class Config:
+    """One side of the comparison: a name, a checkout, environment settings."""
+
+    name: str
+    tree: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def parse_config(text: str) -> Config:
+    """``NAME=TREE[:VAR=VALUE,...]`` -> Config; ValueError with the reason otherwise."""
+    name, sep, rest = text.partition("=")
+    if not sep or not name or not rest:
+        raise ValueError(f"{text!r}: write NAME=TREE or NAME=TREE:VAR=VALUE,...")
+    tree, _, settings = rest.partition(":")
+    env: dict[str, str] = {}
+    for item in filter(None, settings.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise ValueError(f"{text!r}: {item!r} is not VAR=VALUE")
+        env[key] = value
+    return Config(name, Path(tree), env)
+
+
+def _git(tree: Path, *args: str) -> str:
+    proc = subprocess.run(["git", "-C", str(tree), *args], capture_output=True, text=True,
+                          check=False)
+    return proc.stdout.strip()
+
+
+def _one(config: Config, per_kind: int, timeout: float | None) -> dict[str, Any]:
+    """One storm of ``config``: its storm.py, its venv, its environment; the run's figures."""
+    tree = config.tree.resolve()
+    python = tree / ".venv" / "bin" / "python"
+    with tempfile.TemporaryDirectory(prefix="flexlab-storm-ab-") as tmp:
+        out = Path(tmp) / "storm.json"
+        argv = [str(python), str(tree / "bench" / "storm.py"), "--per-kind", str(per_kind),
+                "--runs", "1", "--results", str(out),
+                *(["--timeout", str(timeout)] if timeout else [])]
+        proc = subprocess.run(argv, cwd=tree, env={**os.environ, **config.env},
+                              capture_output=True, text=True, check=False)
+        if not out.is_file():
+            raise SystemExit(f"{config.name}: storm.py wrote nothing (exit {proc.returncode})"
+                             f":\n{proc.stdout[-1500:]}{proc.stderr[-1500:]}")
+        doc = json.loads(out.read_text())
+    run = doc["runs"][0]
+    return {"config": config.name, "exit": proc.returncode, **run}
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Spread of a configuration's runs (a run not all Ready counts apart, never as a time)."""
+    times = [r["time_to_all_ready_s"] for r in runs if r.get("time_to_all_ready_s") is not None]
+    cpu = [r["harness_cpu_s"]["machines"] for r in runs
+           if "machines" in r.get("harness_cpu_s", {})]
+    return {"time_to_all_ready_s": spread(times),
+            "runs_not_all_ready": sum(1 for r in runs if r.get("time_to_all_ready_s") is None),
+            "ready_p50_s": spread([r["ready_s"]["p50"] for r in runs
+                                   if r.get("ready_s", {}).get("p50") is not None], 3),
+            "harness_cpu_machines_phase_s": spread(cpu),
+            "dhcp_retransmissions": spread([r.get("dhcp_retransmissions", 0) for r in runs], 0),
+            "verdicts": [r.get("verdict") for r in runs]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the configurations in turn, ``--runs`` rounds; write and print the spreads."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", action="append", required=True, metavar="NAME=TREE[:ENV]")
+    parser.add_argument("--per-kind", type=int, default=500)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--timeout", type=float, default=None)
+    parser.add_argument("--results", type=Path, required=True)
+    parser.add_argument("--why", default="", help="the question, kept in the file")
+    args = parser.parse_args(argv)
+    try:
+        configs = [parse_config(c) for c in args.config]
+    except ValueError as exc:
+        parser.error(str(exc))
+    if len({c.name for c in configs}) != len(configs):
+        parser.error("two configurations share a name")
+    for c in configs:
+        if not (c.tree / ".venv" / "bin" / "python").is_file():
+            parser.error(f"{c.name}: {c.tree} has no .venv (run make setup there)")
+    doc = stamp("python bench/storm_ab.py " + " ".join(argv if argv is not None
+                                                        else sys.argv[1:]), runs=args.runs)
+    doc["why"] = args.why
+    doc["configs"] = {c.name: {"commit": _git(c.tree, "rev-parse", "--short", "HEAD"),
+                               "changed_files": _git(c.tree, "status", "--short").splitlines(),
+                               "env": c.env} for c in configs}
+    runs: list[dict[str, Any]] = []
+    for round_ in range(1, args.runs + 1):
+        for c in configs:
+            run = _one(c, args.per_kind, args.timeout)
+            run["round"] = round_
+            runs.append(run)
+            print(f"round {round_} {c.name:24s} all Ready {run.get('time_to_all_ready_s')} s "
+                  f"({run.get('verdict')}, load {run.get('loadavg_before')})", flush=True)
+    doc["loadavg_at_end"] = loadavg()
+    doc["summary"] = {c.name: summarise([r for r in runs if r["config"] == c.name])
+                      for c in configs}
+    doc["runs"] = [{k: v for k, v in r.items() if k != "versions"} for r in runs]
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(doc, indent=2) + "\n")
+    for name, s in doc["summary"].items():
+        t = s["time_to_all_ready_s"]
+        print(f"{name:24s} all Ready {t['median']} s ({t['min']}-{t['max']}), "
+              f"{s['runs_not_all_ready']} runs not all Ready, verdicts {s['verdicts']}")
+    return 0 if all(v == "pass" for s in doc["summary"].values() for v in s["verdicts"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
