@@ -38,11 +38,12 @@ def _out(argv: list[str]) -> str:
     return lines[0] if lines else ""
 
 
-def commit() -> str:
-    """The short commit of the working tree, with ``+dirty`` when it has local changes (a
-    figure measured on uncommitted code cannot be reproduced from the commit alone)."""
-    head = _out(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"]) or "unknown"
-    dirty = _out(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no",
+def commit(tree: Path = REPO) -> str:
+    """The short commit of the working tree (this checkout, or ``tree``), with ``+dirty``
+    when it has local changes (a figure measured on uncommitted code cannot be reproduced
+    from the commit alone)."""
+    head = _out(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"]) or "unknown"
+    dirty = _out(["git", "-C", str(tree), "status", "--porcelain", "--untracked-files=no",
                   "--", "bench", "harness", "bootproxy", "controlplane", "nodeimage"])
     return f"{head}+dirty" if dirty else head
 

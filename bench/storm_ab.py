@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 if __package__ in (None, ""):
     sys.path.insert(0, str(REPO))
 
-from bench.provenance import loadavg, spread, stamp  # noqa: E402
+from bench.provenance import commit, loadavg, spread, stamp  # noqa: E402
 
 __all__ = ["Config", "main", "parse_config", "summarise"]
 
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     doc = stamp("python bench/storm_ab.py " + " ".join(argv if argv is not None
                                                         else sys.argv[1:]), runs=args.runs)
     doc["why"] = args.why
-    doc["configs"] = {c.name: {"commit": _git(c.tree, "rev-parse", "--short", "HEAD"),
+    doc["configs"] = {c.name: {"commit": commit(c.tree),
                                "changed_files": _git(c.tree, "status", "--short").splitlines(),
                                "env": c.env} for c in configs}
     runs: list[dict[str, Any]] = []

@@ -83,22 +83,29 @@ def prepare_namespace(lab: Lab, host: str) -> None:
         lab.sysctl(host, key, value)
 
 
+def power_on_delays(count: int, spread: float) -> list[float]:
+    """Machine i of ``count`` powers on ``i * spread / count`` seconds after the start."""
+    step = spread / max(1, count)
+    return [i * step for i in range(count)]
+
+
 class PowerButtons:
-    """A fleet's power buttons, every one a ``_request(what, macs, timeout)`` of the fleet."""
+    """A fleet's power buttons, every one a :meth:`press` of ``off``, ``on`` or ``reset``."""
 
     def power_off(self, macs: Sequence[str], timeout: float = 30.0) -> None:
         """Cut these machines' power; returns when they are off (see SimMachine.power_off)."""
-        self._request("off", macs, timeout)
+        self.press("off", macs, timeout)
 
     def power_on(self, macs: Sequence[str], timeout: float = 30.0) -> None:
         """Press these machines' power button: a fresh boot for those that are off."""
-        self._request("on", macs, timeout)
+        self.press("on", macs, timeout)
 
     def reset(self, macs: Sequence[str], timeout: float = 30.0) -> None:
         """Power off, then on: the machines boot again from firmware."""
-        self._request("reset", macs, timeout)
+        self.press("reset", macs, timeout)
 
-    def _request(self, what: str, macs: Sequence[str], timeout: float) -> None:
+    def press(self, what: str, macs: Sequence[str], timeout: float = 30.0) -> None:
+        """``what`` (off, on or reset) for these machines; returns when it is done."""
         raise NotImplementedError
 
 
@@ -135,8 +142,7 @@ class Fleet(PowerButtons):
         self.scale = scale
         self.spread = spread
         self.place: FleetPlace | None = None
-        step = spread / max(1, len(self.specs))
-        self.delays: list[float] = [i * step for i in range(len(self.specs))]
+        self.delays = power_on_delays(len(self.specs), spread)
         self.ifprefix = ifprefix
         self.pin_neighbours = pin_neighbours
         self.linger = linger
@@ -200,8 +206,9 @@ class Fleet(PowerButtons):
         try:
             self._worker.join(limit)
             if self._worker.is_alive():
-                raise SimMachineError(
-                    f"fleet in {self._ns()} did not finish within {limit:.0f}s")
+                place = self.place  # set by start(), before the worker exists
+                raise SimMachineError(f"fleet in {place.ns if place else '?'} did not "
+                                      f"finish within {limit:.0f}s")
         finally:
             if self._factory is not None and not self._worker.is_alive():
                 factory, self._factory = self._factory, None
@@ -233,8 +240,9 @@ class Fleet(PowerButtons):
                 return m
         raise KeyError(mac)
 
-    # -- power buttons (thread-safe; PowerButtons calls this) -----------------------------
-    def _request(self, what: str, macs: Sequence[str], timeout: float) -> None:
+    # -- power buttons (thread-safe) -------------------------------------------------------
+    def press(self, what: str, macs: Sequence[str], timeout: float = 30.0) -> None:
+        """See :class:`PowerButtons`; from any thread but the fleet's own."""
         if threading.current_thread() is self._worker:
             raise SimMachineError("power requests come from outside the fleet's thread")
         with self._lock:
@@ -272,11 +280,6 @@ class Fleet(PowerButtons):
                 self._requests -= 1
             assert self._wake is not None
             self._wake.set()
-
-    def _ns(self) -> str:
-        if self.place is not None:
-            return self.place.ns
-        return self.lab.ns(self.host) if self.lab is not None else "?"
 
     @classmethod
     def at(cls, place: FleetPlace, specs: Sequence[EmulatorSpec], delays: Sequence[float], *,

@@ -45,6 +45,7 @@ from harness.machines.sim.fleet import (
     FleetPlace,
     FleetResult,
     PowerButtons,
+    power_on_delays,
     prepare_namespace,
 )
 from harness.machines.sim.machine import EmulatorSpec
@@ -135,7 +136,7 @@ class _Reporter:
         self.conn = conn
         self.fleet = fleet
         self.lock = threading.Lock()
-        self._sent_events: list[int] = []
+        # per machine what was last sent: (state, events sent, error, finished, failed boots)
         self._last: list[tuple[Any, ...]] = []
 
     def send(self, message: tuple[Any, ...]) -> None:
@@ -149,10 +150,7 @@ class _Reporter:
 
     def _progress(self) -> None:
         machines = self.fleet.machines
-        if len(self._sent_events) < len(machines):
-            grow = len(machines) - len(self._sent_events)
-            self._sent_events += [0] * grow
-            self._last += [()] * grow
+        self._last += [(None, 0)] * (len(machines) - len(self._last))
         deltas = []
         for i, m in enumerate(machines):
             events = m.timeline.events
@@ -161,10 +159,10 @@ class _Reporter:
             key = (m.state, count, error, m.finished, len(m.failed_starts))
             if key == self._last[i]:
                 continue
+            sent = self._last[i][1]
             self._last[i] = key
-            deltas.append((i, (m.state, events[self._sent_events[i]:count], error,
-                               m.finished, list(m.failed_starts))))
-            self._sent_events[i] = count
+            deltas.append((i, (m.state, events[sent:count], error, m.finished,
+                               list(m.failed_starts))))
         if deltas:
             self.conn.send(("progress", deltas))
 
@@ -176,10 +174,6 @@ def _child_main(conn: Connection) -> None:
     try:
         place, specs, delays, options, timeout = conn.recv()
         fleet = Fleet.at(place, specs, delays, **options)
-    except BaseException as exc:
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
-        return
-    try:
         fleet.start(timeout)
     except BaseException as exc:  # every failure goes to the parent
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
@@ -189,7 +183,7 @@ def _child_main(conn: Connection) -> None:
 
     def power(request: int, what: str, macs: list[str]) -> None:
         try:
-            getattr(fleet, {"on": "power_on", "off": "power_off", "reset": "reset"}[what])(macs)
+            fleet.press(what, macs)
             outcome: str | None = None
         except FleetClosed as exc:
             outcome = f"closed: {exc}"
@@ -198,9 +192,7 @@ def _child_main(conn: Connection) -> None:
         reporter.progress()  # the parent sees the machine off (or on) before the answer
         reporter.send(("power", request, outcome))
 
-    worker = fleet._worker
-    assert worker is not None
-    while worker.is_alive():
+    while fleet.running:  # then wait() below joins what is left of the fleet's thread
         if conn.poll(REPORT_EVERY):
             try:
                 message = conn.recv()
@@ -234,7 +226,6 @@ class _Child:
     ended: threading.Event = field(default_factory=threading.Event)
     result: FleetResult | None = None
     error: str | None = None
-    reader: threading.Thread | None = None
 
 
 class ProcessFleet(PowerButtons):
@@ -263,8 +254,7 @@ class ProcessFleet(PowerButtons):
         self.linger = linger
         self.machines = [MachineMirror(_Ident(mac), Timeline(mac, spec.profile.name))
                          for mac, spec in zip(macs, self.specs, strict=True)]
-        self._owner = {mac: k for k, hand in enumerate(self.hands) for i in hand
-                       for mac in (macs[i],)}
+        self._owner = {macs[i]: k for k, hand in enumerate(self.hands) for i in hand}
         self._children: list[_Child] = []
         self._requests = itertools.count()
         self._answers: dict[int, tuple[threading.Event, list[str | None]]] = {}
@@ -285,7 +275,7 @@ class ProcessFleet(PowerButtons):
         self._timeout = timeout
         prepare_namespace(self.lab, self.host)
         place = FleetPlace.of(self.lab, self.host, self.segment, self.pin_neighbours)
-        step = self.spread / max(1, len(self.specs))
+        delays = power_on_delays(len(self.specs), self.spread)
         # the package this module is in, for a child started outside an installed tree
         root = str(Path(__file__).resolve().parents[3])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
@@ -305,12 +295,11 @@ class ProcessFleet(PowerButtons):
                 theirs.close()
                 ifprefix = f"{self.ifprefix}{chr(ord('a') + k % 26)}{k // 26 or ''}"
                 child.conn.send((place, [self.specs[i] for i in hand],
-                                 [i * step for i in hand],
+                                 [delays[i] for i in hand],
                                  {"scale": self.scale, "linger": self.linger,
                                   "ifprefix": ifprefix}, timeout))
-                child.reader = threading.Thread(target=self._read, args=(child,),
-                                                name=f"fleet-reader-{k}", daemon=True)
-                child.reader.start()
+                threading.Thread(target=self._read, args=(child,), name=f"fleet-reader-{k}",
+                                 daemon=True).start()
             deadline = time.monotonic() + 120
             for child in self._children:
                 while not child.started.wait(0.1):
@@ -378,8 +367,9 @@ class ProcessFleet(PowerButtons):
                 return m
         raise KeyError(mac)
 
-    # -- power buttons (PowerButtons calls this) ------------------------------------------
-    def _request(self, what: str, macs: Sequence[str], timeout: float) -> None:
+    # -- power buttons -------------------------------------------------------------------
+    def press(self, what: str, macs: Sequence[str], timeout: float = 30.0) -> None:
+        """See :class:`PowerButtons`: sent to the child that owns each machine."""
         by_child: dict[int, list[str]] = {}
         for mac in macs:
             if mac.lower() not in self._owner:
