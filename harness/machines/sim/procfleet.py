@@ -11,7 +11,7 @@ The parent keeps a mirror of every machine, fed by the children's messages, with
 attributes the sim driver reads (state, timeline, error, finished, failed_starts), and
 forwards power requests to the child that owns the machine. A child is a fresh
 ``python -m harness.machines.sim.procfleet --child FD`` talking over a socket pair (not
-multiprocessing's "spawn", which re-imports the parent's main module: 3.5 s a child
+multiprocessing's "spawn", which re-imports the parent's main module: seconds a child
 under a storm's bench script, all of it counted in the machines' boot times; fork is
 unsafe, the harness process has threads). Children die with the thread that started
 them (PR_SET_PDEATHSIG) and ignore Ctrl-C: the parent stops them, by PID.
