@@ -8,6 +8,7 @@ import itertools
 import json
 import os
 import queue
+import socket
 import subprocess
 import threading
 import time
@@ -20,7 +21,7 @@ from harness.capture.decode import decode_pcap
 from harness.capture.events import DhcpEvent
 from harness.lab.nsthread import NamespaceWorker
 from harness.sitecheck.dhcp_link import PacketLink
-from harness.sitecheck.dhcp_wire import pxe_discover_frame
+from harness.sitecheck.dhcp_wire import ETH_P_IP, pxe_discover_frame
 from harness.sitecheck.sites import SiteCheckRun, SiteLab, load_site
 from harness.wait import wait_until
 
@@ -140,7 +141,10 @@ def test_passive_sends_nothing_and_reports_what_it_overheard(
     assert run.result("responders.conflict")["verdict"] == "pass"
 
 def _holds_packet_socket(pid: int) -> bool:
-    """Process ``pid`` has an AF_PACKET socket open (its passive listener)."""
+    """Process ``pid`` has an AF_PACKET socket bound to IPv4 frames on an interface (its
+    passive listener, ready to hear). A socket is listed in /proc/net/packet from the
+    moment it is created, with protocol 0 and no interface until it is bound: a frame sent
+    in between is never seen, which is how this test once failed in CI."""
     mine = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         with contextlib.suppress(OSError):
@@ -148,7 +152,18 @@ def _holds_packet_socket(pid: int) -> bool:
             if target.startswith("socket:["):
                 mine.add(target[8:-1])
     lines = Path(f"/proc/{pid}/net/packet").read_text().splitlines()[1:]
-    return any(line.split()[-1] in mine for line in lines)
+    # columns: sk RefCnt Type Proto Iface R Rmem User Inode
+    return any(cols[-1] in mine and int(cols[3], 16) == ETH_P_IP and int(cols[4]) != 0
+               for cols in (line.split() for line in lines))
+
+
+def test_a_packet_socket_counts_as_listening_only_once_bound() -> None:
+    # what would make the passive test pass by luck: taking a socket not yet bound for one
+    # that hears; the check must say no until bind() and yes after it
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0) as sock:
+        assert not _holds_packet_socket(os.getpid())
+        sock.bind(("lo", ETH_P_IP))
+        assert _holds_packet_socket(os.getpid())
 
 
 def _send_pxe_discover(iface: str, mac: str) -> None:
