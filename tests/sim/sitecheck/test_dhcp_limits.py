@@ -78,20 +78,33 @@ class Progress:
             self._queue.put(line)
         self._queue.put(None)
 
-    def wait_for(self, text: str, timeout: float) -> str:
-        """Block until a line containing ``text`` arrives; AssertionError with all lines
-        seen when the CLI ends or the time runs out first."""
+    def _next_with(self, text: str, timeout: float) -> str | None:
+        """The next line containing ``text`` ("" when the CLI ended first), or None when
+        ``timeout`` seconds pass; lines without it are consumed."""
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
             try:
                 line = self._queue.get(timeout=left)
             except queue.Empty:
-                break
+                return None
             if line is None:
-                break
+                return ""
             if text in line:
                 return line
-        raise AssertionError(f"site-check never said {text!r}; it said:\n{self.text()}")
+        return None
+
+    def wait_for(self, text: str, timeout: float) -> str:
+        """Block until a line containing ``text`` arrives; AssertionError with all lines
+        seen when the CLI ends or the time runs out first."""
+        line = self._next_with(text, timeout)
+        if not line:
+            raise AssertionError(f"site-check never said {text!r}; it said:\n{self.text()}")
+        return line
+
+    def next_line(self, text: str, timeout: float) -> bool:
+        """True when a line containing ``text`` arrives (or the CLI ends) within
+        ``timeout`` seconds."""
+        return self._next_with(text, timeout) is not None
 
     def text(self) -> str:
         """Everything read so far (all of it once the CLI has ended and was joined)."""
@@ -115,9 +128,16 @@ def test_passive_sends_nothing_and_reports_what_it_overheard(
                        what="site-check to listen for ProxyDHCP traffic")
             # a machine's PXE ROM, from the machines' attachment host: the proxy serves it
             machine_host = site.runner.plan.machine_host("lan")
+            # again every 0.25 s until the phase's closing "(3.0 s)" line: one frame sent
+            # while this test process was starved could miss the 3-s window
+            iface = site.lab.link(machine_host, "lan").host_iface
             with NamespaceWorker(site.lab.ns(machine_host)) as worker:
-                worker.call(_send_pxe_discover, site.lab.link(machine_host, "lan").host_iface,
-                            node)
+                for _ in range(60):
+                    worker.call(_send_pxe_discover, iface, node)
+                    if progress.next_line(" s)", timeout=0.25):
+                        break
+                else:
+                    raise AssertionError(f"the ProxyDHCP phase never ended:\n{progress.text()}")
             assert proc.stdout is not None
             stdout = proc.stdout.read()
             proc.wait(timeout=30)
