@@ -34,7 +34,7 @@ unit:
 sim: setup
 	$(VENV)/pytest --tier sim -n 4 --dist loadgroup
 
-vm: setup
+vm: setup images nodeimage
 	$(VENV)/pytest --tier vm -n 2 --dist loadgroup
 
 # the sim tier (tests and scenarios) N times under xdist: the flake table in

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from bootproxy.cainitrd import CA_PATH
-from nodeimage import initramfs, kmod, ntpclient, packages, tlsclient
+from nodeimage import initramfs, kernel, kmod, ntpclient, packages, tlsclient
 from nodeimage.errors import PackageError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +28,20 @@ FORMAT_VERSION = 1
 BASE_CMDLINE = "console=ttyS0 panic=-1"
 _BUILDER_SOURCES = ("build.py", "initramfs.py", "kmod.py", "packages.py", "tlsclient.py",
                     "ntpclient.py")
+# Which kernel the image boots: "flexlab" (built from Debian's source with the lab's drivers
+# built in, nodeimage/kernel.py) or "debian" (Debian's packaged kernel and its modules).
+KERNELS = ("flexlab", "debian")
+KERNEL_ENV = "FLEXLAB_NODE_KERNEL"
+
+
+def kernel_choice(explicit: str | None = None) -> str:
+    """The kernel to build with: ``explicit``, else $FLEXLAB_NODE_KERNEL, else "flexlab"."""
+    choice = explicit or os.environ.get(KERNEL_ENV) or "flexlab"
+    if choice not in KERNELS:
+        raise PackageError(f"unknown node kernel {choice!r} (from "
+                           f"{'--kernel' if explicit else '$' + KERNEL_ENV}): "
+                           f"pick one of {', '.join(KERNELS)}")
+    return choice
 
 
 @dataclass(frozen=True)
@@ -66,14 +81,18 @@ def _own_files() -> dict[str, str]:
     return dict(sorted(files.items()))
 
 
-def input_digest(pkgs: list[packages.DebPackage]) -> tuple[str, dict[str, object]]:
-    """Return the image id and the input record it was computed from."""
+def input_digest(pkgs: list[packages.DebPackage],
+                 kernel_record: dict[str, object] | None = None) -> tuple[str, dict[str, object]]:
+    """Return the image id and the input record it was computed from. ``kernel_record``
+    describes a kernel built here (None: the first package is Debian's kernel)."""
     inputs: dict[str, object] = {
         "format": FORMAT_VERSION,
         "packages": [p.as_manifest() for p in pkgs],
-        "modules": list(kmod.WANTED_MODULES),
+        "modules": [] if kernel_record else list(kmod.WANTED_MODULES),
         "files": _own_files(),
     }
+    if kernel_record:
+        inputs["kernel"] = kernel_record
     canonical = json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(canonical).hexdigest()[:16], inputs
 
@@ -103,37 +122,49 @@ def prune(out_root: Path = DEFAULT_OUT, keep: int = 2) -> list[Path]:
 
 
 def build_image(out_root: Path = DEFAULT_OUT, cache_dir: Path = DEFAULT_CACHE,
-                kernel_package: str | None = None, force: bool = False) -> BuildResult:
-    """Build (or reuse) the node image and return where it is."""
+                kernel_package: str | None = None, force: bool = False,
+                kernel_kind: str | None = None) -> BuildResult:
+    """Build (or reuse) the node image and return where it is. ``kernel_kind`` picks the
+    kernel (see :func:`kernel_choice`); ``kernel_package`` pins Debian's (kind "debian")."""
+    # a pinned Debian kernel package means Debian's kernel unless a kind is asked for
+    kind = "debian" if kernel_package and not kernel_kind else kernel_choice(kernel_kind)
+    if kernel_package and kind != "debian":
+        raise PackageError("--kernel-package pins Debian's kernel: it needs --kernel debian")
     debs = cache_dir / "debs"
-    kernel_name = kernel_package or packages.resolve_kernel_package()
-    if not packages.KERNEL_PACKAGE_RE.match(kernel_name):
-        raise PackageError(
-            f"{kernel_name} is not a linux-image-6.1.*-amd64 package; pick one from "
-            "`apt-cache search --names-only '^linux-image-6.1.*-amd64$'`"
-        )
-    kernel_deb = packages.download(kernel_name, debs)
     busybox_deb = packages.download(packages.BUSYBOX_PACKAGE, debs)
     tls_debs = [packages.download(name, debs) for name in tlsclient.TLS_PACKAGES]
     ntp_debs = [packages.download(name, debs) for name in ntpclient.NTP_PACKAGES
                 if name not in tlsclient.TLS_PACKAGES]
-    image_id, inputs = input_digest([kernel_deb, busybox_deb, *tls_debs, *ntp_debs])
+    built: kernel.BuiltKernel | None = None
+    kernel_deb: packages.DebPackage | None = None
+    if kind == "flexlab":
+        built = kernel.build_kernel(cache_dir, force=force)
+        image_id, inputs = input_digest([busybox_deb, *tls_debs, *ntp_debs],
+                                        built.as_manifest())
+    else:
+        kernel_name = kernel_package or packages.resolve_kernel_package()
+        if not packages.KERNEL_PACKAGE_RE.match(kernel_name):
+            raise PackageError(
+                f"{kernel_name} is not a linux-image-6.1.*-amd64 package; pick one from "
+                "`apt-cache search --names-only '^linux-image-6.1.*-amd64$'`"
+            )
+        kernel_deb = packages.download(kernel_name, debs)
+        image_id, inputs = input_digest([kernel_deb, busybox_deb, *tls_debs, *ntp_debs])
     final = out_root / image_id
     if (final / "manifest.json").exists() and not force:
         return BuildResult(image_id, final, cached=True)
 
-    kernel_tree = packages.extract(kernel_deb, cache_dir)
     busybox = packages.extract(busybox_deb, cache_dir) / "bin" / "busybox"
     tls_trees = {deb.name: packages.extract(deb, cache_dir) for deb in tls_debs}
     ntp_trees = {deb.name: packages.extract(deb, cache_dir) for deb in ntp_debs}
     ntp_trees.update({name: tls_trees[name] for name in ntpclient.NTP_PACKAGES
                       if name in tls_trees})
-    releases = sorted(p.name for p in (kernel_tree / "lib/modules").iterdir())
-    if len(releases) != 1:
-        raise PackageError(f"expected one kernel release in {kernel_deb.path}, found {releases}")
-    release = releases[0]
-    modules_root = kernel_tree / "lib/modules" / release
-    modules = kmod.resolve(modules_root / "kernel")
+    modules: list[kmod.Module] = []  # a kernel with its drivers built in loads none
+    if built is not None:
+        release, vmlinuz, modules_root = built.release, built.image, Path("/")
+    else:
+        assert kernel_deb is not None
+        release, vmlinuz, modules, modules_root = _debian_kernel(kernel_deb, cache_dir)
 
     out_root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{image_id}-", dir=out_root))
@@ -145,10 +176,11 @@ def build_image(out_root: Path = DEFAULT_OUT, cache_dir: Path = DEFAULT_CACHE,
         ntp_files = ntpclient.stage(tree, ntp_trees)
         initramfs.write_archive(tree, work / "initrd.img", busybox)
         shutil.rmtree(tree)
-        shutil.copyfile(kernel_tree / "boot" / f"vmlinuz-{release}", work / "vmlinuz")
+        shutil.copyfile(vmlinuz, work / "vmlinuz")
         manifest = {
             "image_id": image_id,
             "kernel_release": release,
+            "kernel": kind,
             "cmdline": BASE_CMDLINE,
             "agent_cmdline_keys": ["flexlab.cp", "flexlab.token", "flexlab.mac",
                                    "flexlab.poweroff"],
@@ -172,3 +204,16 @@ def build_image(out_root: Path = DEFAULT_OUT, cache_dir: Path = DEFAULT_CACHE,
         shutil.rmtree(work, ignore_errors=True)
         raise
     return BuildResult(image_id, final, cached=False)
+
+
+def _debian_kernel(kernel_deb: packages.DebPackage,
+                   cache_dir: Path) -> tuple[str, Path, list[kmod.Module], Path]:
+    """Debian's kernel unpacked: its release, vmlinuz, the wanted modules and their root."""
+    kernel_tree = packages.extract(kernel_deb, cache_dir)
+    releases = sorted(p.name for p in (kernel_tree / "lib/modules").iterdir())
+    if len(releases) != 1:
+        raise PackageError(f"expected one kernel release in {kernel_deb.path}, found {releases}")
+    release = releases[0]
+    modules_root = kernel_tree / "lib/modules" / release
+    return (release, kernel_tree / "boot" / f"vmlinuz-{release}",
+            kmod.resolve(modules_root / "kernel"), modules_root)

@@ -15,3 +15,7 @@ class ModuleError(NodeImageError):
 
 class ArchiveError(NodeImageError):
     """The initramfs archive could not be written."""
+
+
+class KernelBuildError(NodeImageError):
+    """The node kernel could not be configured or built from Debian's kernel source."""

@@ -45,6 +45,7 @@ def stage(root: Path, busybox: Path, modules: list[Module], modules_root: Path,
         shutil.copyfile(FILES_DIR / src, target)
         target.chmod(mode)
     mod_dir = root / "lib/modules" / kernel_release
+    mod_dir.mkdir(parents=True, exist_ok=True)  # a kernel with its drivers built in: none
     for mod in modules:
         target = mod_dir / mod.path.relative_to(modules_root)
         target.parent.mkdir(parents=True, exist_ok=True)

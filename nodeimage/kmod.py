@@ -15,9 +15,10 @@ from nodeimage.errors import ModuleError
 # What the VM NICs and disks need: virtio (net, blk, pci), Intel e1000/e1000e,
 # Realtek 8139, SATA (q35 default disk bus) and IDE (pc), SCSI disks, and ext4
 # (which mounts the ext2 data disk: CONFIG_EXT4_USE_FOR_EXT2) with crc32c_generic,
-# which ext4 asks the crypto API for at mount time (nothing autoloads it here).
+# which ext4 asks the crypto API for at mount time (nothing autoloads it here), and the
+# virtio RNG, which seeds the kernel's RNG at boot (domain.py gives every VM one).
 WANTED_MODULES: tuple[str, ...] = (
-    "virtio_pci", "virtio_ring", "virtio_net", "virtio_blk",
+    "virtio_pci", "virtio_ring", "virtio_net", "virtio_blk", "virtio_rng",
     "e1000", "e1000e", "8139too", "8139cp",
     "ahci", "ata_piix", "sd_mod", "ext4", "crc32c_generic",
 )

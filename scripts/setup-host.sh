@@ -19,6 +19,7 @@ APT_PACKAGES=(
   wireguard-tools wireguard-go util-linux
   kea-dhcp4-server kea-dhcp-ddns-server chrony
   openssh-client  # ssh-keygen: the bundle tests verify signatures as a third party would
+  gcc libc6-dev make flex bison bc libelf-dev lz4 xz-utils  # the node kernel (nodeimage/kernel.py)
 )
 
 if [ "$(id -u)" != 0 ]; then

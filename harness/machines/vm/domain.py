@@ -297,6 +297,11 @@ class DomainSpec:
         ET.SubElement(serial, "source", path=str(self.serial_log), append="off")
         ET.SubElement(serial, "target", port="0")
         ET.SubElement(devices, "memballoon", model="none")
+        # A hardware random source, as real servers have (RDRAND, a TPM): without one the
+        # guest kernel's RNG waits seconds under TCG for jitter entropy, and everything
+        # reading /dev/urandom early (mke2fs's UUID, openssl, chronyd) waits with it.
+        rng = ET.SubElement(devices, "rng", model="virtio")
+        ET.SubElement(rng, "backend", model="random").text = "/dev/urandom"
         # No USB controller: libvirt adds one unless told, and nothing in a lab VM uses it;
         # under TCG the kernel's early handoff of it alone took 0.32-0.41 s of every boot
         # ("quirk_usb_early_handoff took N usecs", bench/results/vmboot-console-phases.json),

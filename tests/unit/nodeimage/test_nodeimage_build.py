@@ -16,8 +16,10 @@ from tlsfake import host_tls_trees
 
 from bootproxy.cainitrd import CA_PATH
 from nodeimage import build as build_mod
+from nodeimage import kernel as kernel_mod
 from nodeimage import packages
 from nodeimage.build import build_image, input_digest, latest_built, prune
+from nodeimage.errors import NodeImageError
 from nodeimage.initramfs import FILES_DIR
 from nodeimage.kmod import WANTED_MODULES
 from nodeimage.packages import DebPackage
@@ -173,3 +175,43 @@ def test_prune_keeps_newest(tmp_path: Path) -> None:
     removed = prune(tmp_path, keep=2)
     assert removed == [tmp_path / "a"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b", "c"]
+
+
+@needs_busybox
+def test_a_built_kernel_image_carries_no_modules(tmp_path: Path, fake_packages: dict[str, str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    bz = tmp_path / "bzImage"
+    bz.write_bytes(b"built bzImage")
+    src = DebPackage(kernel_mod.SOURCE_PACKAGE, "6.1.999-1", tmp_path / "s.deb", "s" * 64)
+    built = kernel_mod.BuiltKernel(bz, "6.1.999-flexlab", src, "d1", cached=True)
+    monkeypatch.setattr(kernel_mod, "build_kernel", lambda cache, force=False: built)
+    result = build_image(tmp_path / "out", tmp_path / "cache", kernel_kind="flexlab")
+    assert result.kernel.read_bytes() == b"built bzImage"
+    manifest = result.manifest
+    assert manifest["kernel"] == "flexlab" and manifest["kernel_release"] == "6.1.999-flexlab"
+    assert manifest["modules"] == []
+    assert BUSYBOX is not None
+    listing = subprocess.run([BUSYBOX, "cpio", "-t"], input=gzip.decompress(
+        result.initrd.read_bytes()), capture_output=True, check=True).stdout.decode().split()
+    assert "lib/modules/6.1.999-flexlab/flexlab.load" in listing  # /init reads it: empty
+    assert not [name for name in listing if name.endswith(".ko")]
+    # a different kernel build is a different image
+    other = kernel_mod.BuiltKernel(bz, "6.1.999-flexlab", src, "d2", cached=True)
+    monkeypatch.setattr(kernel_mod, "build_kernel", lambda cache, force=False: other)
+    assert build_image(tmp_path / "out", tmp_path / "cache",
+                       kernel_kind="flexlab").image_id != result.image_id
+
+
+def test_the_kernel_choice_comes_from_the_flag_then_the_environment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(build_mod.KERNEL_ENV, raising=False)
+    assert build_mod.kernel_choice() == "flexlab"
+    monkeypatch.setenv(build_mod.KERNEL_ENV, "debian")
+    assert build_mod.kernel_choice() == "debian"
+    assert build_mod.kernel_choice("flexlab") == "flexlab"
+    monkeypatch.setenv(build_mod.KERNEL_ENV, "vanilla")
+    with pytest.raises(NodeImageError, match=r"'vanilla' \(from \$FLEXLAB_NODE_KERNEL\)"):
+        build_mod.kernel_choice()
+    with pytest.raises(NodeImageError, match="needs --kernel debian"):
+        build_image(tmp_path / "out", tmp_path / "cache", "linux-image-6.1.0-99-amd64",
+                    kernel_kind="flexlab")

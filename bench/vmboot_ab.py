@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""VM boots of several code trees or settings, interleaved on one host: an A/B that can tell.
+
+    .venv/bin/python bench/vmboot_ab.py --runs 3 --machine bios,uefi \\
+        --config debian-kernel=.:FLEXLAB_NODE_KERNEL=debian \\
+        --config flexlab-kernel=.:FLEXLAB_NODE_KERNEL=flexlab \\
+        --results bench/results/vmboot-kernel-ab.json
+
+A VM's boot under TCG moves with the host's load, so configurations measured in
+different hours cannot be compared. This boots each configuration in turn, ``--runs``
+rounds, each a fresh ``bench/vmboot.py --runs 1`` of that tree with that configuration's
+environment (a configuration is ``NAME=TREE[:VAR=VALUE,...]``, as in bench/storm_ab.py),
+and writes every boot, each configuration's power-on -> Ready spread per machine and the
+median console marks to one results file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+if __package__ in (None, ""):
+    sys.path.insert(0, str(REPO))
+
+from bench.provenance import commit, loadavg, spread, stamp  # noqa: E402
+from bench.storm_ab import Config, parse_config  # noqa: E402
+
+__all__ = ["main", "summarise"]
+
+# vmboot.py keeps SeaBIOS at the top level and OVMF under "ovmf"
+_SECTION = {"bios": None, "uefi": "ovmf"}
+
+
+def _one(config: Config, machines: str, timeout: float) -> list[dict[str, Any]]:
+    """One boot of each machine of ``config``; one record per machine."""
+    tree = config.tree.resolve()
+    with tempfile.TemporaryDirectory(prefix="flexlab-vmboot-ab-") as tmp:
+        out = Path(tmp) / "vmboot.json"
+        argv = [str(tree / ".venv" / "bin" / "python"), str(tree / "bench" / "vmboot.py"),
+                "--runs", "1", "--machine", machines, "--timeout", str(timeout),
+                "--results", str(out)]
+        proc = subprocess.run(argv, cwd=tree, env={**os.environ, **config.env},
+                              capture_output=True, text=True, check=False)
+        if not out.is_file():
+            raise SystemExit(f"{config.name}: vmboot.py wrote nothing (exit {proc.returncode})"
+                             f":\n{proc.stdout[-1500:]}{proc.stderr[-1500:]}")
+        doc = json.loads(out.read_text())
+    records = []
+    for machine in machines.split(","):
+        section = doc if _SECTION[machine] is None else doc.get(_SECTION[machine], {})
+        run = (section.get("runs") or [{}])[0]
+        records.append({"config": config.name, "machine": machine, "exit": proc.returncode,
+                        "ready_s": run.get("ready_s"), "state": run.get("state"),
+                        "verdict": run.get("verdict"), "console_s": run.get("console_s", {}),
+                        "phase_split_s": run.get("phase_split_s", {}),
+                        "loadavg": run.get("loadavg")})
+    return records
+
+
+def summarise(boots: list[dict[str, Any]]) -> dict[str, Any]:
+    """Spread of one configuration's boots of one machine (a boot not Ready counts apart,
+    never as a time) and the median of each console mark."""
+    ready = [b["ready_s"] for b in boots if b.get("ready_s") is not None]
+    marks = sorted({m for b in boots for m in b.get("console_s", {})})
+    return {"ready_s": spread(ready), "boots_not_ready": len(boots) - len(ready),
+            "verdicts": [b.get("verdict") for b in boots],
+            "console_s_median": {m: round(statistics.median(
+                b["console_s"][m] for b in boots if m in b.get("console_s", {})), 2)
+                for m in marks}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Boot the configurations in turn, ``--runs`` rounds; write and print the spreads."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--config", action="append", required=True, metavar="NAME=TREE[:ENV]")
+    parser.add_argument("--machine", default="bios,uefi",
+                        help="comma-separated: bios (SeaBIOS), uefi (OVMF)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument("--results", type=Path, required=True)
+    parser.add_argument("--why", default="", help="the question, kept in the file")
+    args = parser.parse_args(argv)
+    try:
+        configs = [parse_config(c) for c in args.config]
+    except ValueError as exc:
+        parser.error(str(exc))
+    if len({c.name for c in configs}) != len(configs):
+        parser.error("two configurations share a name")
+    machines = [m for m in args.machine.split(",") if m]
+    if not machines or set(machines) - set(_SECTION):
+        parser.error(f"--machine takes {', '.join(_SECTION)}; got {args.machine!r}")
+    for c in configs:
+        if not (c.tree / ".venv" / "bin" / "python").is_file():
+            parser.error(f"{c.name}: {c.tree} has no .venv (run make setup there)")
+    if os.geteuid() != 0:
+        print("bench/vmboot_ab.py needs root (libvirt, namespaces)", file=sys.stderr)
+        return 2
+    doc = stamp("python bench/vmboot_ab.py " + " ".join(argv if argv is not None
+                                                         else sys.argv[1:]), runs=args.runs)
+    doc["why"] = args.why
+    doc["configs"] = {c.name: {"commit": commit(c.tree), "env": c.env} for c in configs}
+    boots: list[dict[str, Any]] = []
+    for round_ in range(1, args.runs + 1):
+        for c in configs:
+            for record in _one(c, ",".join(machines), args.timeout):
+                record["round"] = round_
+                boots.append(record)
+                print(f"round {round_} {c.name:20s} {record['machine']:5s} Ready in "
+                      f"{record['ready_s']} s ({record['verdict']}, load {record['loadavg']})",
+                      flush=True)
+    doc["loadavg_at_end"] = loadavg()
+    doc["summary"] = {c.name: {m: summarise([b for b in boots if b["config"] == c.name
+                                             and b["machine"] == m]) for m in machines}
+                      for c in configs}
+    doc["runs"] = boots
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(doc, indent=2) + "\n")
+    for name, per in doc["summary"].items():
+        for machine, s in per.items():
+            r = s["ready_s"]
+            print(f"{name:20s} {machine:5s} Ready {r['median']} s ({r['min']}-{r['max']}), "
+                  f"{s['boots_not_ready']} boots not Ready")
+    return 0 if all(v == "pass" for per in doc["summary"].values() for s in per.values()
+                    for v in s["verdicts"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
