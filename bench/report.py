@@ -29,7 +29,8 @@ RESULTS = REPO / "bench" / "results"
 DOC = REPO / "docs" / "BENCHMARKS.md"
 SECTION_FILES = {"proxydhcp": "proxydhcp.json", "tftp_http": "tftp_http.json",
                  "vm": "vmboot.json", "site_scenarios": "site-scenarios.json",
-                 "soak": "soak.json", "suite": "suite.json"}
+                 "soak": "soak.json", "suite": "suite.json",
+                 "vm_kernel_ab": "vmboot-kernel-ab.json"}
 """Results file of each document section (the storms are every storm*.json)."""
 
 DASH = "\u2013"  # a missing figure in a table
@@ -359,6 +360,28 @@ def _suite(doc: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _vm_ab(doc: dict[str, Any]) -> list[str]:
+    lines = []
+    if doc.get("why"):
+        lines += ["", f"Question: {doc['why']}"]
+    lines += ["", "| configuration | machine | power-on → Ready s median (min-max) | boots | "
+              "not Ready | kernel console s | /init s |",
+              "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for name, per in (doc.get("summary") or {}).items():
+        env = (doc.get("configs") or {}).get(name, {}).get("env") or {}
+        label = name + (f" ({', '.join(f'{k}={v}' for k, v in env.items())})" if env else "")
+        for machine, s in per.items():
+            r = s.get("ready_s") or {}
+            marks = s.get("console_s_median") or {}
+            lines.append(f"| {_cell(label)} | {machine} | {fmt(r.get('median'), 1)} "
+                         f"({fmt(r.get('min'), 1)}-{fmt(r.get('max'), 1)}) | {r.get('n', 0)} | "
+                         f"{s.get('boots_not_ready', DASH)} | "
+                         f"{fmt(marks.get('kernel_console'), 2)} | {fmt(marks.get('init'), 2)} |")
+    lines += ["", "Console marks are seconds after power-on, medians over the boots: the "
+              "kernel's first console line, and /init's first line."]
+    return lines
+
+
 def load_results(directory: Path = RESULTS) -> dict[str, Any]:
     """Every results file of ``directory``, arranged as :func:`render` reads them: one key
     per section, ``storm`` a list ordered by size, ``files`` every file by name."""
@@ -398,6 +421,12 @@ _LATER_SECTIONS: tuple[tuple[str, str, str, str, Callable[[dict[str, Any]], list
      "shards from the committed `.test_durations`) and writes each run's wall time; "
      "docs/CI.md says how CI shards the suite.",
      "suite.json", _suite),
+    ("vm_kernel_ab", "Virtual machine boot: configurations in turn",
+     "`bench/vmboot_ab.py` boots each configuration in turn (a fresh `bench/vmboot.py --runs "
+     "1` of its tree with its environment), round after round on one host, so the load "
+     "of the hour falls on all of them alike; a boot that never got Ready counts apart, "
+     "never as a time.",
+     "vmboot-kernel-ab.json", _vm_ab),
     ("soak", "Flakes: the sim tier, soaked",
      "`make soak N=…` (`scripts/soak.py`) reruns every sim-tier test and sim scenario N "
      "times under pytest-xdist and counts each test's outcomes; a flake is a test that "

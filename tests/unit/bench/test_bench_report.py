@@ -183,3 +183,21 @@ def test_a_site_scenario_row_leads_with_each_runs_verdict(tmp_path: Path) -> Non
     assert kea.startswith("scenarios/kea-site.yaml: PASS: all 3 runs passed — wall median")
     assert run_verdict({"verdict": "fail"}) == "FAIL"
     assert runs_verdict([]) == "FAIL: no run"
+
+
+def test_the_vm_ab_section_shows_each_configuration_and_counts_boots_not_ready() -> None:
+    from bench.report import DASH, _vm_ab
+
+    doc = {"why": "which kernel?", "configs": {"a": {"env": {"K": "debian"}}, "b": {"env": {}}},
+           "summary": {
+               "a": {"bios": {"ready_s": {"median": 14.7, "min": 14.2, "max": 15.1, "n": 5},
+                              "boots_not_ready": 0,
+                              "console_s_median": {"kernel_console": 8.06, "init": 10.23}}},
+               "b": {"bios": {"ready_s": {"median": None, "min": None, "max": None, "n": 0},
+                              "boots_not_ready": 2, "console_s_median": {}}}}}
+    text = "\n".join(_vm_ab(doc))
+    assert "Question: which kernel?" in text
+    assert "| a (K=debian) | bios | 14.7 (14.2-15.1) | 5 | 0 | 8.06 | 10.23 |" in text
+    # a configuration whose boots never got Ready shows no time, and says how many
+    d = DASH
+    assert f"| b | bios | {d} ({d}-{d}) | 0 | 2 | {d} | {d} |" in text
