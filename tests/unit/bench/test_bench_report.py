@@ -201,3 +201,15 @@ def test_the_vm_ab_section_shows_each_configuration_and_counts_boots_not_ready()
     # a configuration whose boots never got Ready shows no time, and says how many
     d = DASH
     assert f"| b | bios | {d} ({d}-{d}) | 0 | 2 | {d} | {d} |" in text
+
+
+def test_the_ovmf_boots_get_their_own_summary_row_and_verdict() -> None:
+    ovmf = {"subject": "1 VM (OVMF)", "ready_s": 16.5,
+            "runs": [{"ready_s": 16.5, "verdict": "pass"}, {"ready_s": None, "verdict": "fail"}]}
+    vm = {"subject": "1 VM (SeaBIOS)", "ready_s": 8.2, "runs": [{"ready_s": 8.2,
+                                                                 "verdict": "pass"}],
+          "ovmf": ovmf}
+    rows = [r for r in summary_rows({"vm": vm}) if r[0] == "vm boot"]
+    assert [r[1] for r in rows] == ["1 VM (SeaBIOS)", "1 VM (OVMF)"]
+    assert rows[0][2].startswith("PASS") and "8.2 s" in rows[0][2]
+    assert rows[1][2].startswith("FAIL") and "16.5 s" in rows[1][2]  # one boot failed
