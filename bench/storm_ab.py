@@ -32,7 +32,7 @@ if __package__ in (None, ""):
 
 from bench.provenance import commit, loadavg, spread, stamp  # noqa: E402
 
-__all__ = ["Config", "main", "parse_config", "summarise"]
+__all__ = ["Config", "main", "parse_config", "parse_configs", "summarise"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,21 @@ def parse_config(text: str) -> Config:
             raise ValueError(f"{text!r}: {item!r} is not VAR=VALUE")
         env[key] = value
     return Config(name, Path(tree), env)
+
+
+def parse_configs(parser: argparse.ArgumentParser, texts: list[str]) -> list[Config]:
+    """Every ``--config`` parsed; a bad one, a name used twice or a tree without a .venv
+    ends the program through ``parser.error`` with the reason."""
+    try:
+        configs = [parse_config(c) for c in texts]
+    except ValueError as exc:
+        parser.error(str(exc))
+    if len({c.name for c in configs}) != len(configs):
+        parser.error("two configurations share a name")
+    for c in configs:
+        if not (c.tree / ".venv" / "bin" / "python").is_file():
+            parser.error(f"{c.name}: {c.tree} has no .venv (run make setup there)")
+    return configs
 
 
 def _git(tree: Path, *args: str) -> str:
@@ -108,15 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, required=True)
     parser.add_argument("--why", default="", help="the question, kept in the file")
     args = parser.parse_args(argv)
-    try:
-        configs = [parse_config(c) for c in args.config]
-    except ValueError as exc:
-        parser.error(str(exc))
-    if len({c.name for c in configs}) != len(configs):
-        parser.error("two configurations share a name")
-    for c in configs:
-        if not (c.tree / ".venv" / "bin" / "python").is_file():
-            parser.error(f"{c.name}: {c.tree} has no .venv (run make setup there)")
+    configs = parse_configs(parser, args.config)
     doc = stamp("python bench/storm_ab.py " + " ".join(argv if argv is not None
                                                         else sys.argv[1:]), runs=args.runs)
     doc["why"] = args.why

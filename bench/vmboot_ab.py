@@ -31,7 +31,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(REPO))
 
 from bench.provenance import commit, loadavg, spread, stamp  # noqa: E402
-from bench.storm_ab import Config, parse_config  # noqa: E402
+from bench.storm_ab import Config, parse_configs  # noqa: E402
 
 __all__ = ["main", "summarise"]
 
@@ -88,18 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, required=True)
     parser.add_argument("--why", default="", help="the question, kept in the file")
     args = parser.parse_args(argv)
-    try:
-        configs = [parse_config(c) for c in args.config]
-    except ValueError as exc:
-        parser.error(str(exc))
-    if len({c.name for c in configs}) != len(configs):
-        parser.error("two configurations share a name")
     machines = [m for m in args.machine.split(",") if m]
     if not machines or set(machines) - set(_SECTION):
         parser.error(f"--machine takes {', '.join(_SECTION)}; got {args.machine!r}")
-    for c in configs:
-        if not (c.tree / ".venv" / "bin" / "python").is_file():
-            parser.error(f"{c.name}: {c.tree} has no .venv (run make setup there)")
+    configs = parse_configs(parser, args.config)
     if os.geteuid() != 0:
         print("bench/vmboot_ab.py needs root (libvirt, namespaces)", file=sys.stderr)
         return 2
