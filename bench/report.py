@@ -29,8 +29,7 @@ RESULTS = REPO / "bench" / "results"
 DOC = REPO / "docs" / "BENCHMARKS.md"
 SECTION_FILES = {"proxydhcp": "proxydhcp.json", "tftp_http": "tftp_http.json",
                  "vm": "vmboot.json", "site_scenarios": "site-scenarios.json",
-                 "soak": "soak.json", "suite": "suite.json",
-                 "vm_kernel_ab": "vmboot-kernel-ab.json"}
+                 "soak": "soak.json", "suite": "suite.json"}
 """Results file of each document section (the storms are every storm*.json)."""
 
 DASH = "\u2013"  # a missing figure in a table
@@ -364,6 +363,12 @@ def _suite(doc: dict[str, Any]) -> list[str]:
     return lines
 
 
+_VM_AB_HOW = ("`bench/vmboot_ab.py` boots each configuration in turn (a fresh `bench/vmboot.py "
+              "--runs 1` of its tree with its environment), round after round on one host, so "
+              "the load of the hour falls on all of them alike; a boot that never got Ready "
+              "counts apart, never as a time.")
+
+
 def _vm_ab(doc: dict[str, Any]) -> list[str]:
     lines = []
     if doc.get("why"):
@@ -402,6 +407,11 @@ def load_results(directory: Path = RESULTS) -> dict[str, Any]:
     for key, name in SECTION_FILES.items():
         if name in files:
             results[key] = files[name]
+    # bench/vmboot_ab.py's files (older hand-made A/B files have no "configs")
+    vm_ab = [d for n, d in files.items()
+             if n.startswith("vmboot-") and n.endswith("-ab.json") and "configs" in d]
+    if vm_ab:
+        results["vm_ab"] = vm_ab
     storms = [d for n, d in files.items() if n.startswith("storm")]
     if storms:
         results["storm"] = sorted(storms, key=lambda d: (d.get("machines") or 0, d["_file"]))
@@ -425,12 +435,6 @@ _LATER_SECTIONS: tuple[tuple[str, str, str, str, Callable[[dict[str, Any]], list
      "shards from the committed `.test_durations`) and writes each run's wall time; "
      "docs/CI.md says how CI shards the suite.",
      "suite.json", _suite),
-    ("vm_kernel_ab", "Virtual machine boot: configurations in turn",
-     "`bench/vmboot_ab.py` boots each configuration in turn (a fresh `bench/vmboot.py --runs "
-     "1` of its tree with its environment), round after round on one host, so the load "
-     "of the hour falls on all of them alike; a boot that never got Ready counts apart, "
-     "never as a time.",
-     "vmboot-kernel-ab.json", _vm_ab),
     ("soak", "Flakes: the sim tier, soaked",
      "`make soak N=…` (`scripts/soak.py`) reruns every sim-tier test and sim scenario N "
      "times under pytest-xdist and counts each test's outcomes; a flake is a test that "
@@ -557,6 +561,9 @@ def render(results: dict[str, Any]) -> str:
                              "agent → its ready call.")
         else:
             lines.append(f"Not measured: {vm.get('reason') or vm.get('error')}")
+    for doc in results.get("vm_ab", []):
+        lines += _section(f"Virtual machine boot: configurations in turn ({doc['_file']})",
+                          _VM_AB_HOW, doc["_file"], doc, _vm_ab(doc))
     for key, title, how, source, body in _LATER_SECTIONS:
         doc = results.get(key)
         if doc is not None:

@@ -213,3 +213,21 @@ def test_the_ovmf_boots_get_their_own_summary_row_and_verdict() -> None:
     assert [r[1] for r in rows] == ["1 VM (SeaBIOS)", "1 VM (OVMF)"]
     assert rows[0][2].startswith("PASS") and "8.2 s" in rows[0][2]
     assert rows[1][2].startswith("FAIL") and "16.5 s" in rows[1][2]  # one boot failed
+
+
+def test_every_vm_ab_file_gets_a_section_and_older_ab_files_do_not(tmp_path: Path) -> None:
+    from bench.report import load_results
+
+    ab = {"configs": {"a": {"env": {}}}, "summary": {"a": {"bios": {
+        "ready_s": {"median": 8.5, "min": 8.0, "max": 8.8, "n": 5}, "boots_not_ready": 0,
+        "console_s_median": {}}}}}
+    (tmp_path / "vmboot-kernel-ab.json").write_text(json.dumps(ab))
+    (tmp_path / "vmboot-rng-ab.json").write_text(json.dumps(ab))
+    (tmp_path / "vmboot-usb-ab.json").write_text(json.dumps({"variants": {}}))  # hand-made
+    results = load_results(tmp_path)
+    assert [d["_file"] for d in results["vm_ab"]] == ["vmboot-kernel-ab.json",
+                                                      "vmboot-rng-ab.json"]
+    text = render(results)
+    assert "configurations in turn (vmboot-kernel-ab.json)" in text
+    assert "configurations in turn (vmboot-rng-ab.json)" in text
+    assert "configurations in turn (vmboot-usb-ab.json)" not in text
