@@ -32,7 +32,7 @@ if __package__ in (None, ""):
 
 from bench.provenance import commit, loadavg, spread, stamp  # noqa: E402
 
-__all__ = ["Config", "main", "parse_config", "parse_configs", "summarise"]
+__all__ = ["Config", "main", "parse_config", "parse_configs", "run_results", "summarise"]
 
 
 @dataclass(frozen=True)
@@ -80,23 +80,29 @@ def _git(tree: Path, *args: str) -> str:
     return proc.stdout.strip()
 
 
-def _one(config: Config, per_kind: int, timeout: float | None) -> dict[str, Any]:
-    """One storm of ``config``: its storm.py, its venv, its environment; the run's figures."""
+def run_results(config: Config, script: str, args: list[str]) -> tuple[dict[str, Any], int]:
+    """Run ``bench/<script>`` of ``config``'s tree with its venv and environment, asking it
+    for ``--results`` in a temporary file; that file's document and the exit status.
+    A script that writes no results file ends the program with its output's tail."""
     tree = config.tree.resolve()
-    python = tree / ".venv" / "bin" / "python"
-    with tempfile.TemporaryDirectory(prefix="flexlab-storm-ab-") as tmp:
-        out = Path(tmp) / "storm.json"
-        argv = [str(python), str(tree / "bench" / "storm.py"), "--per-kind", str(per_kind),
-                "--runs", "1", "--results", str(out),
-                *(["--timeout", str(timeout)] if timeout else [])]
+    with tempfile.TemporaryDirectory(prefix="flexlab-ab-") as tmp:
+        out = Path(tmp) / "results.json"
+        argv = [str(tree / ".venv" / "bin" / "python"), str(tree / "bench" / script), *args,
+                "--results", str(out)]
         proc = subprocess.run(argv, cwd=tree, env={**os.environ, **config.env},
                               capture_output=True, text=True, check=False)
         if not out.is_file():
-            raise SystemExit(f"{config.name}: storm.py wrote nothing (exit {proc.returncode})"
+            raise SystemExit(f"{config.name}: {script} wrote nothing (exit {proc.returncode})"
                              f":\n{proc.stdout[-1500:]}{proc.stderr[-1500:]}")
-        doc = json.loads(out.read_text())
-    run = doc["runs"][0]
-    return {"config": config.name, "exit": proc.returncode, **run}
+        return json.loads(out.read_text()), proc.returncode
+
+
+def _one(config: Config, per_kind: int, timeout: float | None) -> dict[str, Any]:
+    """One storm of ``config``: its storm.py, its venv, its environment; the run's figures."""
+    doc, rc = run_results(config, "storm.py", [
+        "--per-kind", str(per_kind), "--runs", "1",
+        *(["--timeout", str(timeout)] if timeout else [])])
+    return {"config": config.name, "exit": rc, **doc["runs"][0]}
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:

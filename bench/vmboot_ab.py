@@ -20,9 +20,7 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +29,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(REPO))
 
 from bench.provenance import commit, loadavg, spread, stamp  # noqa: E402
-from bench.storm_ab import Config, parse_configs  # noqa: E402
+from bench.storm_ab import Config, parse_configs, run_results  # noqa: E402
 
 __all__ = ["main", "summarise"]
 
@@ -41,23 +39,14 @@ _SECTION = {"bios": None, "uefi": "ovmf"}
 
 def _one(config: Config, machines: str, timeout: float) -> list[dict[str, Any]]:
     """One boot of each machine of ``config``; one record per machine."""
-    tree = config.tree.resolve()
-    with tempfile.TemporaryDirectory(prefix="flexlab-vmboot-ab-") as tmp:
-        out = Path(tmp) / "vmboot.json"
-        argv = [str(tree / ".venv" / "bin" / "python"), str(tree / "bench" / "vmboot.py"),
-                "--runs", "1", "--machine", machines, "--timeout", str(timeout),
-                "--results", str(out)]
-        proc = subprocess.run(argv, cwd=tree, env={**os.environ, **config.env},
-                              capture_output=True, text=True, check=False)
-        if not out.is_file():
-            raise SystemExit(f"{config.name}: vmboot.py wrote nothing (exit {proc.returncode})"
-                             f":\n{proc.stdout[-1500:]}{proc.stderr[-1500:]}")
-        doc = json.loads(out.read_text())
+    doc, rc = run_results(config, "vmboot.py", ["--runs", "1", "--machine", machines,
+                                                "--timeout", str(timeout)])
     records = []
     for machine in machines.split(","):
-        section = doc if _SECTION[machine] is None else doc.get(_SECTION[machine], {})
+        key = _SECTION[machine]
+        section = doc if key is None else doc.get(key, {})
         run = (section.get("runs") or [{}])[0]
-        records.append({"config": config.name, "machine": machine, "exit": proc.returncode,
+        records.append({"config": config.name, "machine": machine, "exit": rc,
                         "ready_s": run.get("ready_s"), "state": run.get("state"),
                         "verdict": run.get("verdict"), "console_s": run.get("console_s", {}),
                         "phase_split_s": run.get("phase_split_s", {}),

@@ -8,11 +8,13 @@ an unchanged input reuses the old one.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,12 +137,14 @@ def build_image(out_root: Path = DEFAULT_OUT, cache_dir: Path = DEFAULT_CACHE,
     tls_debs = [packages.download(name, debs) for name in tlsclient.TLS_PACKAGES]
     ntp_debs = [packages.download(name, debs) for name in ntpclient.NTP_PACKAGES
                 if name not in tlsclient.TLS_PACKAGES]
-    built: kernel.BuiltKernel | None = None
-    kernel_deb: packages.DebPackage | None = None
+    # the kernel as (release, vmlinuz, modules, their root), read only when the image is built
+    load_kernel: Callable[[], tuple[str, Path, list[kmod.Module], Path]]
     if kind == "flexlab":
         built = kernel.build_kernel(cache_dir, force=force)
         image_id, inputs = input_digest([busybox_deb, *tls_debs, *ntp_debs],
                                         built.as_manifest())
+        # built in, its drivers need no modules
+        load_kernel = functools.partial(lambda b: (b.release, b.image, [], Path("/")), built)
     else:
         kernel_name = kernel_package or packages.resolve_kernel_package()
         if not packages.KERNEL_PACKAGE_RE.match(kernel_name):
@@ -150,6 +154,7 @@ def build_image(out_root: Path = DEFAULT_OUT, cache_dir: Path = DEFAULT_CACHE,
             )
         kernel_deb = packages.download(kernel_name, debs)
         image_id, inputs = input_digest([kernel_deb, busybox_deb, *tls_debs, *ntp_debs])
+        load_kernel = functools.partial(_debian_kernel, kernel_deb, cache_dir)
     final = out_root / image_id
     if (final / "manifest.json").exists() and not force:
         return BuildResult(image_id, final, cached=True)
@@ -159,12 +164,7 @@ def build_image(out_root: Path = DEFAULT_OUT, cache_dir: Path = DEFAULT_CACHE,
     ntp_trees = {deb.name: packages.extract(deb, cache_dir) for deb in ntp_debs}
     ntp_trees.update({name: tls_trees[name] for name in ntpclient.NTP_PACKAGES
                       if name in tls_trees})
-    modules: list[kmod.Module] = []  # a kernel with its drivers built in loads none
-    if built is not None:
-        release, vmlinuz, modules_root = built.release, built.image, Path("/")
-    else:
-        assert kernel_deb is not None
-        release, vmlinuz, modules, modules_root = _debian_kernel(kernel_deb, cache_dir)
+    release, vmlinuz, modules, modules_root = load_kernel()
 
     out_root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{image_id}-", dir=out_root))

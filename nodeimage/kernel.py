@@ -170,7 +170,8 @@ def _build(source: packages.DebPackage, digest: str, final: Path, jobs: int | No
                                    "(an unmet dependency; add it to the fragment): "
                                    + "; ".join(dropped))
         _make(tree, [f"-j{jobs or os.cpu_count() or 1}", "bzImage"], log, say=say)
-        release = _make(tree, ["-s", "kernelrelease"], log).strip()
+        # stdout alone: a warning on stderr must not end up in the release string
+        release = _run(["make", "-s", "kernelrelease"], tree, "reading the kernel release").strip()
         out = work / "out"
         out.mkdir()
         shutil.copyfile(tree / "arch/x86/boot/bzImage", out / "bzImage")
