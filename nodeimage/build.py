@@ -133,10 +133,10 @@ def build_image(out_root: Path = DEFAULT_OUT, cache_dir: Path = DEFAULT_CACHE,
     if kernel_package and kind != "debian":
         raise PackageError("--kernel-package pins Debian's kernel: it needs --kernel debian")
     debs = cache_dir / "debs"
-    busybox_deb = packages.download(packages.BUSYBOX_PACKAGE, debs)
-    tls_debs = [packages.download(name, debs) for name in tlsclient.TLS_PACKAGES]
-    ntp_debs = [packages.download(name, debs) for name in ntpclient.NTP_PACKAGES
-                if name not in tlsclient.TLS_PACKAGES]
+    ntp_only = [name for name in ntpclient.NTP_PACKAGES if name not in tlsclient.TLS_PACKAGES]
+    busybox_deb, *rest = packages.download_all(
+        [packages.BUSYBOX_PACKAGE, *tlsclient.TLS_PACKAGES, *ntp_only], debs)
+    tls_debs, ntp_debs = rest[:len(tlsclient.TLS_PACKAGES)], rest[len(tlsclient.TLS_PACKAGES):]
     # the kernel as (release, vmlinuz, modules, their root), read only when the image is built
     load_kernel: Callable[[], tuple[str, Path, list[kmod.Module], Path]]
     if kind == "flexlab":

@@ -75,6 +75,8 @@ def fake_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, 
         return bb_tree if pkg.name == packages.BUSYBOX_PACKAGE else kernel_tree
 
     monkeypatch.setattr(packages, "download", download)
+    monkeypatch.setattr(packages, "download_all",
+                        lambda names, cache_dir: [download(n, cache_dir) for n in names])
     monkeypatch.setattr(packages, "extract", extract)
     return versions
 
