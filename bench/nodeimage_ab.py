@@ -45,7 +45,9 @@ def one_build(config: Config) -> dict[str, Any]:
     said = (proc.stderr + proc.stdout).strip().splitlines()
     cached = any(line.startswith("nodeimage: cached ") for line in said)
     return {"config": config.name, "seconds": round(seconds, 3), "exit": proc.returncode,
-            "cached": cached, "said": said[-2:], "loadavg": loadavg()}
+            # what the builder said, without the output path (results files name no host path)
+            "cached": cached, "said": [line for line in said if line.startswith("nodeimage:")],
+            "loadavg": loadavg()}
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
