@@ -117,8 +117,12 @@ def test_node_registers_and_becomes_ready(tmp_path: Path) -> None:
 
 
 # How far a TCG guest's clock rate may be from the host's after the kernel calibrates its
-# clocksource on a host whose cores are shared with other test workers (fraction).
-TCG_CLOCK_RATE_ERROR = 0.01
+# clocksource on a host whose cores are shared with other test workers (fraction). With
+# Debian's kernel CI measured +5.087 s for +5 s; with the node kernel built here (100 Hz,
+# jiffies until the HPET takes over at ~1.5 s of guest time) a vm-tier run on 2 workers
+# measured +5.223 s after a 9.2-s boot, error bound 0.037 s: 2.0 % of the boot. 3 % still
+# tells +5 s from 0 and from +10 s for any boot under a minute.
+TCG_CLOCK_RATE_ERROR = 0.03
 
 
 def test_a_clock_really_off_is_rejected_with_what_the_node_measured(tmp_path: Path) -> None:
