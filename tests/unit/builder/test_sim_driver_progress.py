@@ -96,3 +96,79 @@ def _watch_until_settled(driver: SimDriver, machine: Any) -> None:
     assert prog.finished and prog.phase == "failed"
     assert prog.error is not None and prog.error.startswith("PXE-E53: no boot filename")
     assert "failed 8 times" in prog.error and "keeps rebooting" in prog.error
+
+
+class _OnFleet:
+    """A fleet whose machines are already declared: power_on only records the call."""
+
+    def __init__(self, machine: Any) -> None:
+        self.machines = [machine]
+        self.powered: list[list[str]] = []
+
+    def power_on(self, macs: list[str]) -> None:
+        self.powered.append(macs)
+
+
+def _stepped_driver(machine: Any, steps: list[tuple[float, str]]) -> SimDriver:
+    scenario = SimpleNamespace(time_scale=0.1, timeout=9,
+                               steps=[SimpleNamespace(at=at, action=a) for at, a in steps])
+    driver = SimDriver(cast(Any, None), cast(Any, scenario))
+    for key in ("a", "b"):
+        driver.plans[key] = cast(Any, SimpleNamespace(mac=f"52:54:00:00:00:0{len(key)}"))
+        driver._where[key] = (_Run(cast(Any, _OnFleet(machine)),
+                                   threading.Thread(target=lambda: None)), 0)
+    return driver
+
+
+def _retrying() -> Any:
+    return SimpleNamespace(state="rebooting", timeline=Timeline("52:54:00:00:00:01", "x"),
+                           error="PXE-E53: no boot filename received", finished=False,
+                           failed_starts=[])
+
+
+def test_a_power_on_that_is_the_last_step_opens_the_final_world_itself() -> None:
+    """Only power-ons at the end: the boots they start are the final world's first, so the
+    third failed boot after the power-on settles the machine, with no poll needed first."""
+    machine = _retrying()
+    driver = _stepped_driver(machine, [(0.0, "power_on")])
+    running = threading.Event()
+    thread = threading.Thread(target=running.wait, daemon=True)
+    driver._where["a"][0].thread = thread
+    thread.start()
+    try:
+        assert driver.quiet_since is None
+        driver.power_on(["a"], 0.0)
+        assert driver.quiet_since is not None
+        machine.failed_starts.extend(driver.quiet_since + i for i in (0.01, 3.0))
+        assert not driver.progress()["a"].finished
+        machine.failed_starts.append(driver.quiet_since + 6.0)
+        assert driver.progress()["a"].finished
+    finally:
+        running.set()
+        thread.join()
+
+
+@pytest.mark.parametrize("steps", [
+    [(0.0, "power_on"), (5.0, "stop_proxy")],                     # a later step changes it
+    [(0.0, "power_on"), (5.0, "power_on"), (5.0, "wan_down")],     # so does one beside it
+    [(0.0, "power_on"), (5.0, "power_off")],                       # one machine fewer
+])
+def test_a_power_on_is_not_the_final_world_when_another_step_may_follow(
+        steps: list[tuple[float, str]]) -> None:
+    driver = _stepped_driver(_retrying(), steps)
+    driver.power_on(["a"], 6.0)  # even when played late, with every step due
+    assert driver.quiet_since is None
+
+
+def test_only_the_first_of_the_last_power_ons_opens_the_final_world() -> None:
+    """power_on, a proxy stop, then two power-ons at the end: not the first call (the stop
+    is still to come), but the second; the third starts boots in that same world."""
+    driver = _stepped_driver(_retrying(), [(0.0, "power_on"), (0.05, "stop_proxy"),
+                                           (0.1, "power_on"), (0.1, "reset")])
+    driver.power_on(["a"], 0.2)  # the runner, late, plays every step in this one pass
+    assert driver.quiet_since is None
+    driver.power_on(["b"], 0.2)
+    opened = driver.quiet_since
+    assert opened is not None
+    driver.power_on(["a"], 0.2)
+    assert driver.quiet_since == opened
