@@ -42,7 +42,7 @@ from harness.machines.vm.domain import (
     NicModel,
 )
 from harness.machines.vm.errors import VmError
-from harness.machines.vm.libvirt_vm import connect, teardown
+from harness.machines.vm.libvirt_vm import connect, teardown_all
 from harness.plan.cmdline import NODE_CMDLINE
 from harness.scenario.drivers import MachinePlan, MachineProgress, TimelineEvent
 from harness.scenario.model import Scenario
@@ -440,13 +440,9 @@ class VmDriver:
         if self._closed:
             return
         self._closed = True
-        errors: list[str] = []
+        # every domain first, side by side (keep going: the rest must still be removed)
+        errors = teardown_all([vm.dom for vm in self.vms.values() if vm.dom is not None])
         for vm in self.vms.values():
-            if vm.dom is not None:
-                try:
-                    teardown(vm.dom)
-                except Exception as exc:  # keep going: the rest must still be removed
-                    errors.append(str(exc))
             self._remove_tap(vm)
             if vm.powered_at is not None:
                 self.consoles_dir.mkdir(parents=True, exist_ok=True)

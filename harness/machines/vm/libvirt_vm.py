@@ -8,7 +8,8 @@ resuming lets the firmware run with its NIC already on the lab segment.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from harness.errors import LabError
@@ -70,6 +71,27 @@ def teardown(dom: Any) -> None:
         destroy_domain(dom)
     except LabError as exc:
         raise LibvirtError(str(exc)) from exc
+
+
+def teardown_all(doms: Sequence[Any]) -> list[str]:
+    """:func:`teardown` every domain at once; the error of each one that failed.
+
+    libvirt takes 1.2-1.6 s to destroy a domain here even though QEMU exits on SIGTERM in
+    milliseconds (it polls the process and cleans up after it), so a lab's VMs one after
+    the other cost that per VM. The bindings release the GIL and libvirtd serves a
+    connection's calls concurrently, so the domains go down side by side."""
+    if len(doms) <= 1:
+        return [error for dom in doms if (error := _teardown_error(dom))]
+    with ThreadPoolExecutor(max_workers=len(doms), thread_name_prefix="vm-teardown") as pool:
+        return [error for error in pool.map(_teardown_error, doms) if error]
+
+
+def _teardown_error(dom: Any) -> str | None:
+    try:
+        teardown(dom)
+    except Exception as exc:  # every domain still gets its turn; the caller reports all
+        return str(exc)
+    return None
 
 
 def domains_of_lab(conn: Any, lab_id: str) -> list[Any]:
