@@ -73,6 +73,11 @@ evidence/ladders/     one ladder (sequence) diagram per machine (SVG)
 Verdict of this run: {verdict}. Rule ids are explained in results/rules.yaml.
 """
 
+# gzip's own default. tarfile's is 9, which on a 200-machine storm's bundle took about three
+# times the CPU for a bundle under 1 % smaller (bench/results/bundle-gzip-levels.json), and
+# the suite writes ~100 bundles on a CPU-bound host.
+BUNDLE_GZIP_LEVEL = 6
+
 
 def tool_version(argv: list[str]) -> str:
     """The first line a tool prints for ``argv`` (e.g. ``dnsmasq --version``); "absent"
@@ -261,7 +266,7 @@ def write_bundle(
                 encoding="utf-8",
             )
             partial = target.with_name(target.name + ".partial")
-            with tarfile.open(partial, "w:gz") as tar:
+            with tarfile.open(partial, "w:gz", compresslevel=BUNDLE_GZIP_LEVEL) as tar:
                 for path in sorted(root.rglob("*")):
                     tar.add(path, arcname=str(path.relative_to(root)), recursive=False)
             partial.replace(target)
