@@ -26,6 +26,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
+MIN_SHARE = 0.9
+"""A JUnit file timing fewer of the collected tests is taken for a partial run: writing it
+would leave most tests to pytest-split's average and unbalance every shard."""
+
+
 def junit_key(nodeid: str) -> tuple[str, str]:
     """The (classname, name) pytest's JUnit writer gives the test ``nodeid``."""
     base, bracket, params = nodeid.partition("[")  # parameters may hold "::" (IPv6)
@@ -78,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("junit", type=Path, help="a JUnit file of a whole-suite run")
     parser.add_argument("--out", type=Path, default=REPO / ".test_durations")
+    parser.add_argument("--min-share", type=float, default=MIN_SHARE,
+                        help="refuse a JUnit file that times fewer than this share of the "
+                             f"collected tests (default {MIN_SHARE})")
     args = parser.parse_args(argv)
     if not args.junit.is_file():
         print(f"durations-from-junit: no such file: {args.junit}", file=sys.stderr)
@@ -91,6 +99,14 @@ def main(argv: list[str] | None = None) -> int:
     if not found:
         print(f"durations-from-junit: {args.junit} times none of the collected tests",
               file=sys.stderr)
+        return 1
+    share = len(found) / (len(found) + len(unknown))
+    if share < args.min_share:
+        print(f"durations-from-junit: {args.junit} times {len(found)} of "
+              f"{len(found) + len(unknown)} collected tests ({share:.0%}): not a whole-suite "
+              f"run (a later partial pytest run rewrites reports/junit.xml); {args.out.name} "
+              "is left as it was. Give the whole run's JUnit file, or --min-share 0 to "
+              "write it anyway", file=sys.stderr)
         return 1
     args.out.write_text(json.dumps(dict(sorted(found.items())), indent=1) + "\n")
     print(f"{len(found)} tests timed ({sum(found.values()):.0f} s) into {args.out.name}; "

@@ -5,6 +5,7 @@ IPv6 address), a dotted directory name."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -73,3 +74,27 @@ def test_scenario_items_and_ipv6_parameters_map_to_junit_keys() -> None:
     assert key("tests/unit/certify/test_ipmi.py::test_parse[[fd00::9]:624-want3]") == (
         "tests.unit.certify.test_ipmi", "test_parse[[fd00::9]:624-want3]")
     assert key("tests/a.py::TestC::test_m") == ("tests.a.TestC", "test_m")
+
+
+def test_a_partial_junit_file_leaves_the_durations_as_they_were(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A later partial pytest run rewrites reports/junit.xml: 1 of 10 collected tests timed
+    is refused and .test_durations keeps its content; the whole run's file is taken."""
+    script = _script()
+    nodeids = [f"tests/unit/test_a.py::test_{i}" for i in range(10)]
+    monkeypatch.setattr(script, "_collect", lambda: nodeids)
+    out = tmp_path / ".test_durations"
+    out.write_text('{"kept": 1.0}\n')
+    cases = "".join(f'<testcase classname="tests.unit.test_a" name="test_{i}" time="{i}.5"/>'
+                    for i in range(10))
+    partial, whole = tmp_path / "partial.xml", tmp_path / "whole.xml"
+    partial.write_text(f'<testsuites><testsuite>{cases[:cases.index("/>") + 2]}'
+                       "</testsuite></testsuites>")
+    whole.write_text(f"<testsuites><testsuite>{cases}</testsuite></testsuites>")
+    assert script.main([str(partial), "--out", str(out)]) == 1
+    assert "times 1 of 10 collected tests (10%)" in capsys.readouterr().err
+    assert out.read_text() == '{"kept": 1.0}\n'
+    assert script.main([str(partial), "--out", str(out), "--min-share", "0"]) == 0
+    assert script.main([str(whole), "--out", str(out)]) == 0
+    assert len(json.loads(out.read_text())) == 10
