@@ -80,15 +80,17 @@ def _git(tree: Path, *args: str) -> str:
     return proc.stdout.strip()
 
 
-def run_results(config: Config, script: str, args: list[str]) -> tuple[dict[str, Any], int]:
+def run_results(config: Config, script: str, args: list[str],
+                results_flag: str = "--results") -> tuple[dict[str, Any], int]:
     """Run ``bench/<script>`` of ``config``'s tree with its venv and environment, asking it
-    for ``--results`` in a temporary file; that file's document and the exit status.
-    A script that writes no results file ends the program with its output's tail."""
+    for its results (``results_flag``) in a temporary file; that file's document and the
+    exit status. A script that writes no results file ends the program with its output's
+    tail."""
     tree = config.tree.resolve()
     with tempfile.TemporaryDirectory(prefix="flexlab-ab-") as tmp:
         out = Path(tmp) / "results.json"
         argv = [str(tree / ".venv" / "bin" / "python"), str(tree / "bench" / script), *args,
-                "--results", str(out)]
+                results_flag, str(out)]
         proc = subprocess.run(argv, cwd=tree, env={**os.environ, **config.env},
                               capture_output=True, text=True, check=False)
         if not out.is_file():
