@@ -92,7 +92,6 @@ def input_digest(pkgs: list[packages.DebPackage],
         "packages": [p.as_manifest() for p in pkgs],
         "modules": [] if kernel_record else list(kmod.WANTED_MODULES),
         "files": _own_files(),
-        "compressor": initramfs.compressor(),
     }
     if kernel_record:
         inputs["kernel"] = kernel_record

@@ -1,19 +1,14 @@
-"""Assemble the initramfs tree and write it as a reproducible LZ4-compressed newc cpio archive.
+"""Assemble the initramfs tree and write it as a reproducible gzip'd newc cpio archive.
 
 The archive is NUL-padded to a multiple of 4 bytes so another archive can follow it.
 Reproducible means: same inputs, same bytes. So every file gets a fixed mtime and
 mode, the file list is sorted, cpio renumbers inodes and drops device numbers,
-owners are 0:0, and the compressor (the ``lz4`` tool, legacy frames, which the kernel's
-initramfs unpacker reads) stores no name and no timestamp.
-
-Why LZ4 and not gzip: under TCG the guest kernel's inflate of a gzip'd initramfs is
-emulated instruction by instruction and was a large part of its boot; LZ4 decompresses
-several times faster for a somewhat larger file, which the boot loader fetches over the
-lab's own network (the A/B: bench/results/vmboot-initrd-lz4-ab.json).
+owners are 0:0, and gzip stores no name and no timestamp.
 """
 
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
 import subprocess
@@ -85,67 +80,8 @@ def normalise(root: Path) -> None:
         os.utime(path, (FIXED_MTIME, FIXED_MTIME))
 
 
-# The kernel reads LZ4's legacy frame format (``lz4 -l``) for an initramfs, not the
-# current frame format. Level 9 (high compression) costs the build a second or two and the
-# decompression nothing.
-LZ4_COMMAND = ("lz4", "-l", "-9", "-q", "-c")
-LZ4_LEGACY_MAGIC = b"\x02\x21\x4c\x18"
-LZ4_END_MARK = b"\0\0\0\0"
-
-
-def _lz4(argv: list[str], data: bytes | None = None) -> bytes:
-    try:
-        proc = subprocess.run(argv, input=data, capture_output=True, check=False)
-    except FileNotFoundError as exc:
-        raise ArchiveError("the lz4 tool is missing: make setup installs it "
-                           "(apt-get install lz4)") from exc
-    if proc.returncode != 0:
-        raise ArchiveError(f"`{' '.join(argv)}` failed (exit {proc.returncode}): "
-                           f"{proc.stderr.decode(errors='replace')[-500:]}")
-    return proc.stdout
-
-
-def compressor() -> str:
-    """The lz4 tool's version line, part of the image id: the same cpio compressed by
-    another lz4 release may give other bytes. "lz4 missing" when it is not installed (a
-    cached image stays usable; a build then stops with how to install it)."""
-    try:
-        proc = subprocess.run(["lz4", "--version"], capture_output=True, text=True,
-                              check=False)
-    except FileNotFoundError:
-        return "lz4 missing"
-    line = (proc.stdout or proc.stderr).strip().splitlines()
-    return " ".join(line[0].replace("*", " ").split()) if line else "lz4 unknown"
-
-
-def lz4_stream_length(image: bytes) -> int:
-    """Bytes of ``image`` that are its LZ4 legacy stream: the magic, then blocks (a 32-bit
-    little-endian size and that many bytes) up to a zero size or the end; what follows is
-    padding or another archive. The kernel reads it the same way (lib/decompress_unlz4.c:
-    a zero size ends the stream)."""
-    if not image.startswith(LZ4_LEGACY_MAGIC):
-        raise ArchiveError("not an LZ4 legacy-frame initramfs (it should start 02 21 4c 18)")
-    pos = len(LZ4_LEGACY_MAGIC)
-    while pos + 4 <= len(image):
-        size = int.from_bytes(image[pos:pos + 4], "little")
-        if size == 0:
-            break
-        if image[pos:pos + 4] != LZ4_LEGACY_MAGIC:
-            if pos + 4 + size > len(image):
-                raise ArchiveError(f"LZ4 block at byte {pos} runs past the end of the image")
-            pos += size
-        pos += 4
-    return pos
-
-
-def uncompressed(image: bytes) -> bytes:
-    """The cpio archive inside an initrd this module wrote (the end mark and padding after
-    its LZ4 stream left out)."""
-    return _lz4(["lz4", "-d", "-q", "-c"], data=image[:lz4_stream_length(image)])
-
-
 def write_archive(root: Path, out: Path, busybox: Path) -> None:
-    """Write ``root`` as newc cpio via busybox (the host has no cpio), then LZ4 (legacy)."""
+    """Write ``root`` as newc cpio via busybox (the host has no cpio), then gzip -n."""
     normalise(root)
     listing = "".join(f"{rel}\n" for rel in file_list(root)).encode()
     cpio_path = out.with_suffix(".cpio")
@@ -157,9 +93,10 @@ def write_archive(root: Path, out: Path, busybox: Path) -> None:
             f"busybox cpio failed (exit {proc.returncode}): {proc.stderr.decode()[-500:]}; "
             "is the busybox-static package intact?"
         )
-    # A zero block size after the stream ends it for the kernel (the lz4 tool writes none):
-    # without it, an archive appended next would be read as one more LZ4 block.
-    out.write_bytes(_lz4([*LZ4_COMMAND, str(cpio_path)]) + LZ4_END_MARK)
+    with cpio_path.open("rb") as raw, out.open("wb") as dest, gzip.GzipFile(
+        filename="", mode="wb", fileobj=dest, mtime=0, compresslevel=9
+    ) as gz:
+        shutil.copyfileobj(raw, gz)
     cpio_path.unlink()
     # Linux takes a further (uncompressed) archive after this one only at a 4-byte
     # aligned offset and skips NULs between archives: pad, so the Control Plane CA

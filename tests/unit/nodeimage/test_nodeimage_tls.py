@@ -9,6 +9,7 @@ others are refused with their reason and receive nothing.
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 import ssl
@@ -24,7 +25,6 @@ from bootproxy.cainitrd import CA_PATH, ca_initrd
 from bootproxy.errors import ConfigError
 from controlplane.tls import TlsFiles, fault_server_cert, make_lab_ca
 from harness.pytest_plugin import missing_requirement, require
-from nodeimage import initramfs
 from nodeimage.build import latest_built
 from nodeimage.errors import PackageError
 from nodeimage.initramfs import FILES_DIR
@@ -149,7 +149,7 @@ def image_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if built is None or "tls_client" not in built.manifest:
         missing_requirement("no node image with the TLS client built yet: make nodeimage")
     root = tmp_path_factory.mktemp("initramfs")
-    subprocess.run([BUSYBOX, "cpio", "-i", "-d"], input=initramfs.uncompressed(
+    subprocess.run([BUSYBOX, "cpio", "-i", "-d"], input=gzip.decompress(
         built.initrd.read_bytes()), cwd=root, check=True, capture_output=True)
     return root
 
