@@ -28,8 +28,8 @@ REPO = Path(__file__).resolve().parent.parent
 if __package__ in (None, ""):
     sys.path.insert(0, str(REPO))
 
-from bench.provenance import commit, loadavg, spread, stamp  # noqa: E402
-from bench.storm_ab import Config, parse_configs  # noqa: E402
+from bench.provenance import loadavg, spread  # noqa: E402
+from bench.storm_ab import Config, ab_document, add_ab_arguments, parse_configs  # noqa: E402
 
 __all__ = ["main", "one_build", "summarise"]
 
@@ -59,16 +59,10 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Build the configurations in turn, ``--runs`` rounds; write and print the spreads."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--config", action="append", required=True, metavar="NAME=TREE[:ENV]")
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--results", type=Path, required=True)
-    parser.add_argument("--why", default="", help="the question, kept in the file")
+    add_ab_arguments(parser, runs=5)
     args = parser.parse_args(argv)
     configs = parse_configs(parser, args.config)
-    command = "python bench/nodeimage_ab.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    doc = stamp(command, args.runs)
-    doc["why"] = args.why
-    doc["configs"] = {c.name: {"tree_commit": commit(c.tree), "env": c.env} for c in configs}
+    doc = ab_document("nodeimage_ab.py", argv, args, configs)
     for c in configs:  # a warm-up, not counted: the first may build or fill a memo
         one_build(c)
     runs: list[dict[str, Any]] = []

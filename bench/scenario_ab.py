@@ -26,8 +26,14 @@ REPO = Path(__file__).resolve().parent.parent
 if __package__ in (None, ""):
     sys.path.insert(0, str(REPO))
 
-from bench.provenance import commit, loadavg, spread, stamp  # noqa: E402
-from bench.storm_ab import Config, parse_configs, run_results  # noqa: E402
+from bench.provenance import loadavg, spread  # noqa: E402
+from bench.storm_ab import (  # noqa: E402
+    Config,
+    ab_document,
+    add_ab_arguments,
+    parse_configs,
+    run_results,
+)
 
 __all__ = ["main", "summarise"]
 
@@ -60,19 +66,13 @@ def main(argv: list[str] | None = None) -> int:
     """Run the configurations in turn, ``--runs`` rounds; write and print the spreads."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("scenarios", nargs="+")
-    parser.add_argument("--config", action="append", required=True, metavar="NAME=TREE[:ENV]")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--results", type=Path, required=True)
-    parser.add_argument("--why", default="", help="the question, kept in the file")
+    add_ab_arguments(parser)
     args = parser.parse_args(argv)
     configs = parse_configs(parser, args.config)
     missing = [s for s in args.scenarios if not Path(s).is_file()]
     if missing:
         parser.error(f"no such scenario file: {', '.join(missing)}")
-    command = "python bench/scenario_ab.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    doc = stamp(command, args.runs)
-    doc["why"] = args.why
-    doc["configs"] = {c.name: {"tree_commit": commit(c.tree), "env": c.env} for c in configs}
+    doc = ab_document("scenario_ab.py", argv, args, configs)
     runs: list[dict[str, Any]] = []
     for round_no in range(1, args.runs + 1):
         for c in configs:

@@ -32,7 +32,8 @@ if __package__ in (None, ""):
 
 from bench.provenance import commit, loadavg, spread, stamp  # noqa: E402
 
-__all__ = ["Config", "main", "parse_config", "parse_configs", "run_results", "summarise"]
+__all__ = ["Config", "ab_document", "add_ab_arguments", "main", "parse_config",
+           "parse_configs", "run_results", "summarise"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,28 @@ def parse_configs(parser: argparse.ArgumentParser, texts: list[str]) -> list[Con
         if not (c.tree / ".venv" / "bin" / "python").is_file():
             parser.error(f"{c.name}: {c.tree} has no .venv (run make setup there)")
     return configs
+
+
+def add_ab_arguments(parser: argparse.ArgumentParser, runs: int = 3) -> None:
+    """The options every A/B script takes: ``--config`` (repeated), ``--runs``,
+    ``--results`` and ``--why``."""
+    parser.add_argument("--config", action="append", required=True, metavar="NAME=TREE[:ENV]")
+    parser.add_argument("--runs", type=int, default=runs)
+    parser.add_argument("--results", type=Path, required=True)
+    parser.add_argument("--why", default="", help="the question, kept in the file")
+
+
+def ab_document(script: str, argv: list[str] | None, args: argparse.Namespace,
+                configs: list[Config]) -> dict[str, Any]:
+    """An A/B results file's head: provenance (the command as given), the question, and
+    each configuration's commit, files changed and environment."""
+    doc = stamp(f"python bench/{script} " + " ".join(argv if argv is not None
+                                                     else sys.argv[1:]), runs=args.runs)
+    doc["why"] = args.why
+    doc["configs"] = {c.name: {"commit": commit(c.tree),
+                               "changed_files": _git(c.tree, "status", "--short").splitlines(),
+                               "env": c.env} for c in configs}
+    return doc
 
 
 def _git(tree: Path, *args: str) -> str:
@@ -124,20 +147,12 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Run the configurations in turn, ``--runs`` rounds; write and print the spreads."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", action="append", required=True, metavar="NAME=TREE[:ENV]")
+    add_ab_arguments(parser)
     parser.add_argument("--per-kind", type=int, default=500)
-    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=None)
-    parser.add_argument("--results", type=Path, required=True)
-    parser.add_argument("--why", default="", help="the question, kept in the file")
     args = parser.parse_args(argv)
     configs = parse_configs(parser, args.config)
-    doc = stamp("python bench/storm_ab.py " + " ".join(argv if argv is not None
-                                                        else sys.argv[1:]), runs=args.runs)
-    doc["why"] = args.why
-    doc["configs"] = {c.name: {"commit": commit(c.tree),
-                               "changed_files": _git(c.tree, "status", "--short").splitlines(),
-                               "env": c.env} for c in configs}
+    doc = ab_document("storm_ab.py", argv, args, configs)
     runs: list[dict[str, Any]] = []
     for round_ in range(1, args.runs + 1):
         for c in configs:

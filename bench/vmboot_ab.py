@@ -28,8 +28,14 @@ REPO = Path(__file__).resolve().parent.parent
 if __package__ in (None, ""):
     sys.path.insert(0, str(REPO))
 
-from bench.provenance import commit, loadavg, spread, stamp  # noqa: E402
-from bench.storm_ab import Config, parse_configs, run_results  # noqa: E402
+from bench.provenance import loadavg, spread  # noqa: E402
+from bench.storm_ab import (  # noqa: E402
+    Config,
+    ab_document,
+    add_ab_arguments,
+    parse_configs,
+    run_results,
+)
 
 __all__ = ["main", "summarise"]
 
@@ -69,13 +75,10 @@ def summarise(boots: list[dict[str, Any]]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Boot the configurations in turn, ``--runs`` rounds; write and print the spreads."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--config", action="append", required=True, metavar="NAME=TREE[:ENV]")
+    add_ab_arguments(parser)
     parser.add_argument("--machine", default="bios,uefi",
                         help="comma-separated: bios (SeaBIOS), uefi (OVMF)")
-    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=300)
-    parser.add_argument("--results", type=Path, required=True)
-    parser.add_argument("--why", default="", help="the question, kept in the file")
     args = parser.parse_args(argv)
     machines = [m for m in args.machine.split(",") if m]
     if not machines or set(machines) - set(_SECTION):
@@ -84,10 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("bench/vmboot_ab.py needs root (libvirt, namespaces)", file=sys.stderr)
         return 2
-    doc = stamp("python bench/vmboot_ab.py " + " ".join(argv if argv is not None
-                                                         else sys.argv[1:]), runs=args.runs)
-    doc["why"] = args.why
-    doc["configs"] = {c.name: {"commit": commit(c.tree), "env": c.env} for c in configs}
+    doc = ab_document("vmboot_ab.py", argv, args, configs)
     boots: list[dict[str, Any]] = []
     for round_ in range(1, args.runs + 1):
         for c in configs:
