@@ -6,7 +6,7 @@
 
 Every scenario run writes a tar.gz of its pcaps, logs and reports (harness/reports/
 bundle.py), and the suite is CPU-bound on 2 cores: this unpacks one bundle and packs its
-files again as the bundle writer does (sorted, one ``tar.add`` per path) at each level,
+files again with the bundle writer's own ``pack_tree`` at each level,
 timing the CPU (``time.process_time``) and keeping the size.
 """
 
@@ -26,6 +26,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(REPO))
 
 from bench.provenance import loadavg, spread, stamp  # noqa: E402
+from harness.reports.bundle import pack_tree  # noqa: E402
 
 __all__ = ["main", "pack"]
 
@@ -33,9 +34,7 @@ __all__ = ["main", "pack"]
 def pack(root: Path, target: Path, level: int) -> tuple[float, int]:
     """Pack ``root``'s files into ``target`` at gzip ``level``: (CPU seconds, bytes)."""
     started = time.process_time()
-    with tarfile.open(target, "w:gz", compresslevel=level) as tar:
-        for path in sorted(root.rglob("*")):
-            tar.add(path, arcname=str(path.relative_to(root)), recursive=False)
+    pack_tree(root, target, level)
     return time.process_time() - started, target.stat().st_size
 
 

@@ -79,6 +79,14 @@ Verdict of this run: {verdict}. Rule ids are explained in results/rules.yaml.
 BUNDLE_GZIP_LEVEL = 6
 
 
+def pack_tree(root: Path, target: Path, level: int = BUNDLE_GZIP_LEVEL) -> None:
+    """Write every file and directory under ``root`` into the tar.gz ``target``, sorted,
+    named relative to ``root`` (the bundle's layout; bench/bundle_gzip.py times it)."""
+    with tarfile.open(target, "w:gz", compresslevel=level) as tar:
+        for path in sorted(root.rglob("*")):
+            tar.add(path, arcname=str(path.relative_to(root)), recursive=False)
+
+
 def tool_version(argv: list[str]) -> str:
     """The first line a tool prints for ``argv`` (e.g. ``dnsmasq --version``); "absent"
     when it cannot run, "unknown" when it prints nothing."""
@@ -266,9 +274,7 @@ def write_bundle(
                 encoding="utf-8",
             )
             partial = target.with_name(target.name + ".partial")
-            with tarfile.open(partial, "w:gz", compresslevel=BUNDLE_GZIP_LEVEL) as tar:
-                for path in sorted(root.rglob("*")):
-                    tar.add(path, arcname=str(path.relative_to(root)), recursive=False)
+            pack_tree(root, partial)
             partial.replace(target)
     except OSError as exc:
         raise ReportError(
