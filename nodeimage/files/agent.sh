@@ -219,26 +219,46 @@ tls_ca() {
 # for the site NTP server a real node would use; busybox has no NTP client here.
 # Needed because QEMU starts its RTC on a whole second, so a VM boots up to 1 s
 # behind the host. Without a timeurl the clock is left as the hardware set it.
+# A step is never trusted: it rests on one measurement and on this guest waking from
+# a sleep on time, and a TCG guest on a starved host can be held up for seconds (a
+# VM's clock was once 1.8 s behind right after its one step, and Rejected). So the clock is measured again after each step, and
+# stepped again, until a measurement bounds it within SYNC_GOOD_S of the source (or
+# SYNC_STEPS steps were made). That last measurement is after the last step and
+# decides the Control Plane's verdict, so check_clock reports it when the source is
+# the Control Plane's own time (SYNCED_URL) instead of asking again.
+SYNC_GOOD_S=0.5
+SYNC_STEPS=3
+
+# step_clock OFFSET: set this clock back by OFFSET s (this clock minus the source's).
+# busybox date sets whole seconds, so this sleeps to the next whole second of corrected
+# time and sets that second; a late wake-up makes the step late by as much.
+step_clock() {
+    set -- $(awk -v o="$1" -v n="$(now_unix)" 'BEGIN {
+        t = n - o; target = int(t) + 1; printf "%d %.3f", target, target - t }')
+    sleep "$2"
+    date -u -s "@$1" >/dev/null
+}
+
 sync_time() {
-    t0=$(now_unix)
-    resp=$(http "$TIMEURL") || {
-        log "timesync failed reason=$(tail -n1 /tmp/http.err | tr ' ' '_')"
-        return 1
-    }
-    t1=$(now_unix)
-    server=$(echo "$resp" | sed -n 's/.*"unix"[^0-9]*\([0-9.]*\).*/\1/p')
-    [ -n "$server" ] || { log "timesync failed reason=no-unix-field"; return 1; }
-    # offset = server time at the midpoint of the request - local time then; step the
-    # clock at the next whole second of corrected time (date -s takes whole seconds).
-    set -- $(awk -v a="$t0" -v b="$t1" -v s="$server" 'BEGIN {
-        off = s - (a + b) / 2; target = int(b + off) + 1
-        printf "%.6f %d %.6f", off, target, target - off - b }')
-    offset=$1; target=$2; wait_s=$3
-    now=$(now_unix)
-    wait_s=$(awk -v w="$wait_s" -v a="$t1" -v n="$now" 'BEGIN {w -= n - a; if (w < 0) w = 0; printf "%.3f", w}')
-    sleep "$wait_s"
-    date -u -s "@$target" >/dev/null
-    log "timesync source=$TIMEURL offset=$offset ok"
+    SYNCED_URL=""
+    steps=0
+    while :; do
+        measure_http "$TIMEURL" "$SYNC_GOOD_S" || {
+            log "timesync failed reason=$(tail -n1 /tmp/http.err | tr ' ' '_') steps=$steps"
+            return 1
+        }
+        [ "$steps" -eq 0 ] && first=$CLOCK_OFFSET
+        verdict=$(awk -v o="$CLOCK_OFFSET" -v e="$CLOCK_ERROR" -v g="$SYNC_GOOD_S" \
+            'BEGIN {s = o < 0 ? -o : o; print (s + e <= g ? "ok" : "off")}')
+        if [ "$verdict" = ok ] || [ "$steps" -ge "$SYNC_STEPS" ]; then
+            log "timesync source=$TIMEURL skew=$first steps=$steps residual=$CLOCK_OFFSET error=$CLOCK_ERROR $verdict"
+            [ "$verdict" = ok ] || return 1
+            SYNCED_URL=$TIMEURL
+            return 0
+        fi
+        step_clock "$CLOCK_OFFSET"
+        steps=$((steps + 1))
+    done
 }
 
 # The site's time source from the lease (DHCP option 42), first of the list; empty: none.
@@ -288,19 +308,22 @@ measure_ntp() {
 # the least disturbed by the network and by this guest's own slowness (a TCG guest on a
 # loaded host takes a second and more to run wget), so its bound is the tightest. One
 # exchange is enough once it decides the Control Plane's verdict (within CLOCK_LIMIT_S
-# even at the far end of its bound, or beyond it even at the near end): another could
-# only narrow the bound, and costs a request per node in a boot storm.
+# even at the far end of its bound, or beyond it even at the near end; the time sync
+# asks the same of its own limit): another could only narrow the bound, and costs a
+# request per node in a boot storm.
 CLOCK_TRIES=3
 CLOCK_LIMIT_S=1
 
-# measure_http URL: this clock against URL's {"unix": ...} by two-way exchanges (stamp
+# measure_http URL [LIMIT]: this clock against URL's {"unix": ...} by two-way exchanges (stamp
 # t0, GET, stamp t1). The server read its clock between t0 and t1, so this clock minus
 # the server's is (t0 + t1) / 2 - server, right to within (t1 - t0) / 2, however slow
 # the request, the answer or this machine (over https the window starts after the
 # handshake: see http). Sets CLOCK_OFFSET, CLOCK_ERROR, CLOCK_LOCAL
 # (t1) and CLOCK_CP (the server's time) from the exchange with the shortest round trip,
 # and CLOCK_TRY (exchanges made); fails, the reason in /tmp/http.err, if none answered.
+# LIMIT (default CLOCK_LIMIT_S) is the limit an exchange must decide to end early.
 measure_http() {
+    limit=${2:-$CLOCK_LIMIT_S}
     HTTP_STAMPS=/tmp/clock.stamps
     best=""
     CLOCK_TRY=0
@@ -319,7 +342,7 @@ measure_http() {
             if (best != "") { split(best, p, " "); if (p[2] + 0 <= err) { print best; exit } }
             printf "%.6f %.6f %s %s\n", (a + b) / 2 - s, err, b, s }')
         set -- "$1" $best
-        awk -v o="$2" -v e="$3" -v l="$CLOCK_LIMIT_S" \
+        awk -v o="$2" -v e="$3" -v l="$limit" \
             'BEGIN {s = o < 0 ? -o : o; exit !(s + e <= l || s - e > l)}' && break
     done
     rm -f "$HTTP_STAMPS"; HTTP_STAMPS=""
@@ -328,7 +351,8 @@ measure_http() {
     CLOCK_OFFSET=$1; CLOCK_ERROR=$2; CLOCK_LOCAL=$3; CLOCK_CP=$4
 }
 
-# Measure this clock against the Control Plane's time and, where no NTP measurement was
+# Measure this clock against the Control Plane's time (or take the time sync's last
+# measurement of it: see sync_time) and, where no NTP measurement was
 # made (the site offers no option 42, or the sync failed), report that measurement for
 # the registration: the Control Plane judges the offset with its error bound (rejecting
 # only a clock beyond 1 s by more than the bound), not clock_unix against its own clock
@@ -336,7 +360,7 @@ measure_http() {
 # sending it after the stamp (over 1 s under TCG on a starved host).
 check_clock() {
     url="$CP/api/v1/time"
-    measure_http "$url" || {
+    [ "$SYNCED_URL" = "$url" ] || measure_http "$url" || {
         log "clock failed reason=$(tail -n1 /tmp/http.err | tr ' ' '_')"
         return 1
     }
@@ -408,6 +432,7 @@ if ! dhcp; then finish failed; exit 1; fi
 tls_ca
 NTP=$(ntp_server)
 CLOCK_FACTS=""
+SYNCED_URL=""
 if [ -n "$NTP" ]; then
     sync_ntp "$NTP" && measure_ntp "$NTP"
 elif [ -n "$TIMEURL" ]; then

@@ -11,72 +11,17 @@ import json
 import re
 import shutil
 import subprocess
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from agentsh import agent_functions, agent_settings
-from json_reply import send_json
+from httptimefake import TimeServer, busybox_path, time_server
 
 from nodeimage.initramfs import FILES_DIR
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(120),
               pytest.mark.needs_binary("busybox", how="apt-get install busybox-static")]
-
-
-class _TimeServer(ThreadingHTTPServer):
-    """Answers ``GET /api/v1/time`` with its clock ``ahead`` s off this host's; the n-th
-    answer leaves ``delays[n]`` s after the clock was read (the last delay repeats)."""
-
-    def __init__(self, ahead: float, delays: list[float]) -> None:
-        super().__init__(("127.0.0.1", 0), _TimeHandler)
-        self.ahead = ahead
-        self.delays = delays
-        self.served = 0
-
-
-class _TimeHandler(BaseHTTPRequestHandler):
-    server: _TimeServer
-
-    def do_GET(self) -> None:
-        srv = self.server
-        delay = srv.delays[min(srv.served, len(srv.delays) - 1)]
-        srv.served += 1
-        doc = {"unix": time.time() + srv.ahead}
-        time.sleep(delay)  # the answer is slow after the clock was read: the worst case
-        send_json(self, 200, doc)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@contextmanager
-def _time_server(ahead: float, delays: list[float]) -> Iterator[_TimeServer]:
-    srv = _TimeServer(ahead, delays)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield srv
-    finally:
-        srv.shutdown()
-        srv.server_close()
-
-
-def _busybox_path(tmp_path: Path) -> str:
-    """A PATH whose wget, awk, sed, adjtimex and timeout are busybox's, as in the image."""
-    busybox = shutil.which("busybox")
-    assert busybox
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    for applet in ("wget", "awk", "sed", "adjtimex", "timeout", "grep", "tail", "tr", "cat",
-                   "date"):
-        (bindir / applet).symlink_to(busybox)
-    return str(bindir)
 
 
 def _run_check_clock(tmp_path: Path, port: int) -> str:
@@ -90,12 +35,12 @@ def _run_check_clock(tmp_path: Path, port: int) -> str:
               + f"CP=http://127.0.0.1:{port}\nCLOCK_FACTS=\n"
               + 'check_clock; echo "rc=$? FACTS={\\"x\\":1$CLOCK_FACTS}"\n')
     out = subprocess.run([busybox, "sh", "-c", script], capture_output=True, text=True,
-                         timeout=90, env={"PATH": _busybox_path(tmp_path)}, cwd=tmp_path)
+                         timeout=90, env={"PATH": busybox_path(tmp_path)}, cwd=tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
     return out.stdout
 
 
-def _check_clock(tmp_path: Path, srv: _TimeServer) -> tuple[dict[str, Any], str]:
+def _check_clock(tmp_path: Path, srv: TimeServer) -> tuple[dict[str, Any], str]:
     """Run the agent's check_clock against `srv`; the clock facts and the console."""
     console = _run_check_clock(tmp_path, srv.server_address[1])
     assert "rc=0 FACTS=" in console, console
@@ -109,7 +54,7 @@ def test_the_agent_reports_a_two_way_offset_whose_bound_holds(
     """This host's clock minus the server's is -ahead. However slow the answer (0.6 s
     after the server read its clock, every time), the reported offset is within the
     reported error of it, and the error covers the slowness (about half of it)."""
-    with _time_server(ahead, [delay]) as srv:
+    with time_server(ahead, [delay]) as srv:
         facts, console = _check_clock(tmp_path, srv)
     url = f"http://127.0.0.1:{srv.server_address[1]}/api/v1/time"
     assert facts["clock_source"] == "http" and facts["clock_server"] == url
@@ -126,7 +71,7 @@ def test_of_several_exchanges_the_shortest_round_trip_is_kept(tmp_path: Path) ->
     """A first answer held up 1.2 s (the guest busy, the network slow) leaves 2 s ahead
     undecided (about 1.4 +/- 0.6 s) and is not the one reported: a later, quick
     exchange bounds the offset far tighter."""
-    with _time_server(2.0, [1.2, 0.0]) as srv:
+    with time_server(2.0, [1.2, 0.0]) as srv:
         facts, console = _check_clock(tmp_path, srv)
     assert srv.served >= 2, console
     error = float(facts["clock_error_s"])
@@ -143,7 +88,7 @@ def test_one_exchange_is_enough_once_it_decides_the_verdict(
         tmp_path: Path, ahead: float, delays: list[float], served: int) -> None:
     """Another exchange could only narrow the bound; in a boot storm it is a request per
     node. The agent asks again only while the bound leaves the verdict open."""
-    with _time_server(ahead, delays) as srv:
+    with time_server(ahead, delays) as srv:
         _facts, console = _check_clock(tmp_path, srv)
     assert srv.served == served, console
     assert f"tries={served} " in console
@@ -152,7 +97,7 @@ def test_one_exchange_is_enough_once_it_decides_the_verdict(
 def test_no_answer_reports_no_measurement(tmp_path: Path) -> None:
     """A Control Plane that does not answer leaves the facts without a measured offset
     (the Control Plane then judges clock_unix at arrival), and the console says why."""
-    with _time_server(0.0, [0.0]) as srv:
+    with time_server(0.0, [0.0]) as srv:
         port = srv.server_address[1]
     console = _run_check_clock(tmp_path, port)
     assert 'rc=1 FACTS={"x":1}' in console, console
@@ -187,7 +132,7 @@ def test_now_unix_reads_the_kernels_clock_in_its_own_unit(
     assert busybox
     out = subprocess.run([busybox, "sh", "-c", fake + agent_functions("now_unix", script=script)
                           + "now_unix\n"], capture_output=True, text=True, timeout=30,
-                         env={"PATH": _busybox_path(tmp_path)})
+                         env={"PATH": busybox_path(tmp_path)})
     assert out.stdout.strip() == expected, out.stdout + out.stderr
 
 
