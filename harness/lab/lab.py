@@ -208,10 +208,14 @@ class Lab:
         ``env`` added to this process's environment (secrets go there, not in ``argv``).
 
         The PID is recorded in the registry, so a crashed run's processes are
-        found by ``flexlab clean``.
+        found by ``flexlab clean``. A Python service (the Control Plane, a Boot Proxy
+        process) starts warm, forked from this process's fork server for it
+        (:mod:`harness.forkserver`): every lab starts one, and its imports were most of
+        the lab's start CPU.
         """
         netns = self.switch_ns if host is None else self.ns(host)
-        return self._adopt(LabProcess(name, argv, self.log_path(name), netns, env=env))
+        return self._adopt(LabProcess(name, argv, self.log_path(name), netns, env=env,
+                                      warm=True))
 
     def log_path(self, name: str) -> Path:
         """Where the lab process ``name`` logs (it outlives the lab, for the reports)."""

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from harness.errors import ComponentError
+from harness.forkserver import ForkedChild, fork_server_for
 from harness.lab.waits import Condition, LogLine, wait_for
 from harness.logs import log_event
 from harness.signals import deferred
@@ -43,6 +44,16 @@ def run_once(argv: list[str], netns: str | None = None,
                           timeout=timeout, check=False)
 
 
+def _signal_group(proc: subprocess.Popen[bytes] | ForkedChild, sig: int) -> None:
+    """Signal the process group ``proc`` leads (its own session); a forked child through
+    its server, which knows whether the PID is still its child's."""
+    if isinstance(proc, ForkedChild):
+        proc.send_group_signal(sig)
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)
+
+
 class LabProcess(StartedAndReady):
     """One long-running process: a lab component's, or one on this host (``netns=None``).
 
@@ -52,14 +63,19 @@ class LabProcess(StartedAndReady):
     """
 
     def __init__(self, name: str, argv: list[str], log_path: Path, netns: str | None = None,
-                 *, env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
+                 *, env: dict[str, str] | None = None, cwd: Path | None = None,
+                 warm: bool = False) -> None:
+        """``warm``: a Python service this process has a fork server for
+        (:mod:`harness.forkserver`) starts as a child of it, its imports already done;
+        any other command line starts as usual."""
         self.name = name
+        self.warm = warm
         self.argv = list(argv)
         self.log_path = log_path
         self.netns = netns
         self.env = None if env is None else {**os.environ, **env}
         self.cwd = cwd
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: subprocess.Popen[bytes] | ForkedChild | None = None
         self._start_offset = 0
         self._started_at = 0.0
         self._stop_logged = False
@@ -78,23 +94,31 @@ class LabProcess(StartedAndReady):
             self._start_offset = log.tell()  # a restart appends: waits read this run only
             # a Ctrl-C/SIGTERM waits until the PID is recorded (Popen would abandon a
             # forked child), then raises here with stop() able to reach the process
+            forked = fork_server_for(self.argv) if self.warm else None
             try:
                 with deferred():
-                    self._proc = subprocess.Popen(
-                        ns_argv(self.netns, self.argv),
-                        stdin=subprocess.DEVNULL,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,
-                        env=self.env,
-                        cwd=self.cwd,
-                    )
+                    if forked is not None:
+                        server, args = forked
+                        self._proc = server.spawn(
+                            args, self.log_path, netns=self.netns,
+                            env=dict(os.environ) if self.env is None else self.env,
+                            cwd=self.cwd or Path.cwd())
+                    else:
+                        self._proc = subprocess.Popen(
+                            ns_argv(self.netns, self.argv),
+                            stdin=subprocess.DEVNULL,
+                            stdout=log,
+                            stderr=subprocess.STDOUT,
+                            start_new_session=True,
+                            env=self.env,
+                            cwd=self.cwd,
+                        )
             except FileNotFoundError as exc:
                 raise ComponentError(f"{self.name}: cannot run {self.argv[0]!r}: {exc}") from exc
         self._started_at, self._stop_logged = time.monotonic(), False
         log_event("process_start", f"{self.name} started, pid {self._proc.pid}",
                   name=self.name, pid=self._proc.pid, netns=self.netns, argv=self.argv,
-                  log=str(self.log_path))
+                  log=str(self.log_path), forked=isinstance(self._proc, ForkedChild))
         return self
 
     def running(self) -> bool:
@@ -146,15 +170,13 @@ class LabProcess(StartedAndReady):
         if proc.poll() is not None:
             self._log_stopped(None, killed=False)
             return proc.returncode
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
+        _signal_group(proc, sig)
         killed = False
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             killed = True
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+            _signal_group(proc, signal.SIGKILL)
             proc.wait(timeout=timeout)
         self._log_stopped(signal.Signals(sig).name, killed)
         return proc.returncode
