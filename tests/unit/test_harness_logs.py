@@ -191,7 +191,8 @@ def test_a_process_logs_its_start_and_stop_with_its_pid(
     [start] = _named(log.records, "process_start")
     [stop] = _named(log.records, "process_stop")
     assert start.fields == {"name": "sleeper", "pid": pid, "netns": None,  # type: ignore[attr-defined]
-                            "argv": ["sleep", "30"], "log": str(tmp_path / "sleeper.log")}
+                            "argv": ["sleep", "30"], "log": str(tmp_path / "sleeper.log"),
+                            "forked": False}
     assert stop.fields["pid"] == pid and stop.fields["signal"] == "SIGTERM"  # type: ignore[attr-defined]
     assert stop.fields["returncode"] == -15 and stop.levelno == logging.INFO  # type: ignore[attr-defined]
     proc.stop()
