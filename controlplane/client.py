@@ -39,8 +39,22 @@ from .models import (
 Model = TypeVar("Model", bound=BaseModel)
 
 
+@functools.cache
+def default_trust() -> ssl.SSLContext:
+    """httpx's own default verification (its CA bundle), built once per process.
+
+    httpx builds this context for every client made with ``verify=True``, even for an
+    ``http://`` URL, and building it parses the whole CA bundle: ~40 ms of CPU here. The
+    harness makes a client per Control Plane token and per readiness poll, every lab, on
+    a suite that is CPU-bound; one shared context (safe across threads) trusts the same."""
+    return httpx.create_ssl_context()
+
+
 def verify_context(verify: bool | str | Path) -> bool | ssl.SSLContext:
-    """httpx `verify` for a lab: a CA file path becomes a context trusting only that CA."""
+    """httpx `verify` for a lab: a CA file path becomes a context trusting only that CA;
+    True is httpx's default trust, shared (:func:`default_trust`)."""
+    if verify is True:
+        return default_trust()
     if isinstance(verify, bool):
         return verify
     return ssl.create_default_context(cafile=str(verify))

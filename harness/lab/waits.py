@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from controlplane.client import default_trust
 from harness.errors import ComponentError
 from harness.lab.sockets import tcp_listening, udp_bound
 from harness.wait import wait_until
@@ -142,7 +143,9 @@ class HttpOk(Condition):
         self._last = "no request yet"
 
     def _get(self) -> httpx.Response:
-        return httpx.get(self.url, timeout=self.request_timeout, verify=self.verify)
+        # verify=True would build httpx's default context again on every poll
+        verify = default_trust() if self.verify is True else self.verify
+        return httpx.get(self.url, timeout=self.request_timeout, verify=verify)
 
     def check(self, proc: Watched) -> bool:
         """One request; remembers the answer or error for the evidence."""

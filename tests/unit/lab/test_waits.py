@@ -93,3 +93,46 @@ def test_a_restart_waits_for_its_own_ready_line(tmp_path: Path) -> None:
     with again, pytest.raises(WaitTimeout):
         again.wait(ReadyLine(), timeout=0.5)  # the earlier run's line is not this run's
     assert '"ready"' in again.log_text()  # the whole log is still kept as evidence
+
+
+def test_polling_http_builds_no_tls_context_per_poll(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """httpx builds its default TLS context (its whole CA bundle, ~40 ms of CPU) for
+    each client made with verify=True, even for http://. Polls reuse one context."""
+    import httpx
+
+    import controlplane.client as cp_client
+    built: list[object] = []
+    real = httpx.create_ssl_context
+
+    def counting(*args: object, **kwargs: object) -> object:
+        if kwargs.get("verify", args[0] if args else True) is True:  # a new default context
+            built.append(args)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    cp_client.default_trust.cache_clear()
+    monkeypatch.setattr(httpx, "create_ssl_context", counting)
+    monkeypatch.setattr("httpx._config.create_ssl_context", counting)
+    monkeypatch.setattr("httpx._transports.default.create_ssl_context", counting)
+    with _server(tmp_path) as proc:
+        ready = proc.wait(ReadyLine(), timeout=20)[0]
+        url = f"http://127.0.0.1:{ready['tcp']}/ok"
+        for _ in range(3):
+            proc.wait(HttpOk(url), timeout=20)
+        cp_client.ControlPlaneClient(url).close()
+        cp_client.ControlPlaneClient(url, "token").close()
+    assert len(built) == 1, built
+    cp_client.default_trust.cache_clear()
+
+
+def test_the_shared_context_trusts_what_httpx_trusts() -> None:
+    import ssl
+
+    import httpx
+
+    from controlplane.client import default_trust, verify_context
+    shared = default_trust()
+    assert verify_context(True) is shared and default_trust() is shared
+    assert shared.verify_mode == ssl.CERT_REQUIRED and shared.check_hostname
+    assert shared.cert_store_stats() == httpx.create_ssl_context().cert_store_stats()
+    assert verify_context(False) is False
