@@ -30,7 +30,14 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(REPO))
 
 from bench.provenance import loadavg, spread  # noqa: E402
-from bench.storm_ab import Config, ab_document, add_ab_arguments, parse_configs  # noqa: E402
+from bench.storm_ab import (  # noqa: E402
+    Config,
+    ab_document,
+    add_ab_arguments,
+    finish_ab,
+    in_turn,
+    parse_configs,
+)
 
 __all__ = ["main", "one_run", "summarise"]
 
@@ -77,18 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     configs = parse_configs(parser, args.config)
     doc = ab_document("cpu_ab.py", argv, args, configs)
     doc["selection"] = args.selection
-    runs: list[dict[str, Any]] = []
-    for round_no in range(1, args.runs + 1):
-        for c in configs:
-            record = one_run(c, args.selection) | {"round": round_no}
-            runs.append(record)
-            print(f"round {round_no} {c.name}: {record['wall_s']} s wall, "
-                  f"{record['host_busy_cpu_s']} CPU-s, exit {record['exit']}", flush=True)
-    doc["runs_detail"] = runs
-    doc["summary"] = {c.name: summarise([r for r in runs if r["config"] == c.name])
-                      for c in configs}
-    doc["loadavg_at_end"] = loadavg()
-    args.results.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    runs = in_turn(configs, args.runs, lambda c: one_run(c, args.selection),
+                   lambda r: f"{r['wall_s']} s wall, {r['host_busy_cpu_s']} CPU-s, "
+                             f"exit {r['exit']}")
+    finish_ab(doc, runs, configs, summarise, args.results)
     for name, s in doc["summary"].items():
         cpu, wall = s["host_busy_cpu_s"], s["wall_s"]
         print(f"{name}: {cpu['median']} CPU-s ({cpu['min']}-{cpu['max']}), wall "

@@ -16,7 +16,6 @@ cached is counted apart, never as a time.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -29,7 +28,14 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(REPO))
 
 from bench.provenance import loadavg, spread  # noqa: E402
-from bench.storm_ab import Config, ab_document, add_ab_arguments, parse_configs  # noqa: E402
+from bench.storm_ab import (  # noqa: E402
+    Config,
+    ab_document,
+    add_ab_arguments,
+    finish_ab,
+    in_turn,
+    parse_configs,
+)
 
 __all__ = ["main", "one_build", "summarise"]
 
@@ -65,18 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     doc = ab_document("nodeimage_ab.py", argv, args, configs)
     for c in configs:  # a warm-up, not counted: the first may build or fill a memo
         one_build(c)
-    runs: list[dict[str, Any]] = []
-    for round_no in range(1, args.runs + 1):
-        for c in configs:
-            record = one_build(c) | {"round": round_no}
-            runs.append(record)
-            print(f"round {round_no} {c.name}: {record['seconds']:.2f} s "
-                  f"cached={record['cached']} exit={record['exit']}", flush=True)
-    doc["runs_detail"] = runs
-    doc["summary"] = {c.name: summarise([r for r in runs if r["config"] == c.name])
-                      for c in configs}
-    doc["loadavg_at_end"] = loadavg()
-    args.results.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    runs = in_turn(configs, args.runs, one_build,
+                   lambda r: f"{r['seconds']:.2f} s cached={r['cached']} exit={r['exit']}")
+    finish_ab(doc, runs, configs, summarise, args.results)
     for name, s in doc["summary"].items():
         sec = s["seconds"]
         print(f"{name}: {sec['median']} s ({sec['min']}-{sec['max']}), "

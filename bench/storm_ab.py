@@ -22,6 +22,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,8 @@ if __package__ in (None, ""):
 
 from bench.provenance import commit, loadavg, spread, stamp  # noqa: E402
 
-__all__ = ["Config", "ab_document", "add_ab_arguments", "main", "parse_config",
+__all__ = ["Config", "ab_document", "add_ab_arguments", "finish_ab", "in_turn", "main",
+           "parse_config",
            "parse_configs", "run_results", "summarise"]
 
 
@@ -95,6 +97,34 @@ def ab_document(script: str, argv: list[str] | None, args: argparse.Namespace,
                                "changed_files": _git(c.tree, "status", "--short").splitlines(),
                                "env": c.env} for c in configs}
     return doc
+
+
+def in_turn(configs: list[Config], rounds: int, one: Callable[[Config], dict[str, Any]],
+            say: Callable[[dict[str, Any]], str]) -> list[dict[str, Any]]:
+    """One run of each configuration per round, in turn, ``rounds`` rounds: the load of
+    the hour falls on every configuration alike. Each record gets its round; ``say``
+    gives the line printed after it."""
+    runs: list[dict[str, Any]] = []
+    for round_no in range(1, rounds + 1):
+        for c in configs:
+            record = one(c) | {"round": round_no}
+            runs.append(record)
+            print(f"round {round_no} {c.name}: {say(record)}", flush=True)
+    return runs
+
+
+def finish_ab(doc: dict[str, Any], runs: list[dict[str, Any]], configs: list[Config],
+              summarise_runs: Callable[[list[dict[str, Any]]], dict[str, Any]],
+              results: Path) -> dict[str, dict[str, Any]]:
+    """Every run and each configuration's summary into ``doc``, written to ``results``;
+    the summaries by configuration name."""
+    doc["runs_detail"] = runs
+    doc["summary"] = {c.name: summarise_runs([r for r in runs if r["config"] == c.name])
+                      for c in configs}
+    doc["loadavg_at_end"] = loadavg()
+    results.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    summary: dict[str, dict[str, Any]] = doc["summary"]
+    return summary
 
 
 def _git(tree: Path, *args: str) -> str:
