@@ -44,7 +44,7 @@ def default_trust() -> ssl.SSLContext:
     """httpx's own default verification (its CA bundle), built once per process.
 
     httpx builds this context for every client made with ``verify=True``, even for an
-    ``http://`` URL, and building it parses the whole CA bundle: ~40 ms of CPU here. The
+    ``http://`` URL, and building it parses the whole CA bundle. The
     harness makes a client per Control Plane token and per readiness poll, every lab, on
     a suite that is CPU-bound; one shared context (safe across threads) trusts the same."""
     return httpx.create_ssl_context()

@@ -2,8 +2,9 @@
 
 Every lab starts its own Control Plane (``python -m controlplane``) and often a Boot
 Proxy process (``python -m bootproxy``); each start imported the service's framework
-again, ~0.6 CPU-s for the Control Plane alone, about as much CPU as the rest of a small
-lab's start, on a suite that is CPU-bound. A :class:`ForkServer` imports the module
+again: the largest CPU item of a small lab, on a suite that is CPU-bound (over 12
+labs the Control Plane used 10.9 CPU-s started plain and 2.6 forked:
+bench/results/forkserver-cpu-ab.json). A :class:`ForkServer` imports the module
 once (:mod:`harness.forkserver.server`) and forks a child per start that runs the
 module's ``main(argv)`` in the lab's namespace, with its own log, environment and
 directory, exactly as the command line would have. :class:`ForkedChild` is the

@@ -1,7 +1,7 @@
 """The fork server's own process: ``python -m harness.forkserver.server MODULE``.
 
 It imports ``MODULE`` once (a Python service's ``__main__``, with its framework: the
-Control Plane spends ~0.6 CPU-s importing FastAPI and building its routes' models, and
+Control Plane's start is mostly importing FastAPI and building its routes' models, and
 every lab starts one), then forks a child per request that runs ``MODULE.main(argv)``
 in the namespace, directory, environment and log the request names. The child starts
 warm: nothing is imported again.

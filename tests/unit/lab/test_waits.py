@@ -97,7 +97,7 @@ def test_a_restart_waits_for_its_own_ready_line(tmp_path: Path) -> None:
 
 def test_polling_http_builds_no_tls_context_per_poll(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    """httpx builds its default TLS context (its whole CA bundle, ~40 ms of CPU) for
+    """httpx builds its default TLS context (parsing its whole CA bundle) for
     each client made with verify=True, even for http://. Polls reuse one context."""
     import httpx
 
