@@ -76,6 +76,7 @@ class Sampler:
         self.proc = proc
         self.cpu: dict[tuple[int, int], float] = {}  # (pid, start time) -> CPU seconds
         self.kind: dict[tuple[int, int], str] = {}
+        self.comm: dict[tuple[int, int], str] = {}  # its name when its kind was decided
         self.baseline: dict[tuple[int, int], float] = {}
 
     def sample(self) -> None:
@@ -87,7 +88,11 @@ class Sampler:
                 fields = stat[stat.rindex(")") + 2:].split()
                 key = (int(entry.name), int(fields[19]))  # pid, start time: pids are reused
                 cpu = (int(fields[11]) + int(fields[12])) / TICKS
-                if key not in self.kind:
+                # a new name is an exec (libvirtd's child becoming QEMU, nsenter becoming
+                # the command): the kind is decided again, and all its CPU is the new one's
+                comm = stat[stat.index("(") + 1:stat.rindex(")")]
+                if self.comm.get(key) != comm:
+                    self.comm[key] = comm
                     cmdline = Path(entry.path, "cmdline").read_bytes().replace(b"\0", b" ")
                     cgroup = Path(entry.path, "cgroup").read_text()
                     self.kind[key] = kind_of(cmdline.decode(errors="replace"), cgroup)
