@@ -41,7 +41,7 @@ _REPLY_TIMEOUT_S = 15.0
 class ForkServer:
     """One ``python -m harness.forkserver.server MODULE`` and the lines it answers."""
 
-    def __init__(self, module: str, *, env: dict[str, str] | None = None) -> None:
+    def __init__(self, module: str) -> None:
         self.module = module
         self._lock = threading.Lock()        # one request at a time on stdin
         self._cond = threading.Condition()   # answers and exits arrive on the reader
@@ -52,7 +52,7 @@ class ForkServer:
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "harness.forkserver.server", module],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=env, start_new_session=True)
+            start_new_session=True)
         assert self._proc.stdout is not None
         first = self._proc.stdout.readline()  # blocks through the import: the one cost
         try:
@@ -91,7 +91,7 @@ class ForkServer:
 
     def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
-            if self._closed or self._proc.poll() is not None:
+            if not self.alive():
                 raise ComponentError(f"the fork server for {self.module} has ended")
             self._next_id += 1
             ident = self._next_id
@@ -106,6 +106,10 @@ class ForkServer:
                     raise ComponentError(f"the fork server for {self.module} did not answer")
                 self._cond.wait(left)
             return self._answers.pop(ident)
+
+    def alive(self) -> bool:
+        """True while the server runs and answers."""
+        return not self._closed and self._proc.poll() is None
 
     def spawn(self, argv: list[str], log_path: Path, *, netns: str | None,
               env: dict[str, str], cwd: Path) -> ForkedChild:
@@ -187,7 +191,7 @@ def fork_server_for(argv: list[str]) -> tuple[ForkServer, list[str]] | None:
         return None
     with _servers_lock:
         server = _servers.get(module)
-        if server is None or server._closed or server._proc.poll() is not None:
+        if server is None or not server.alive():
             server = _servers[module] = ForkServer(module)
     return server, argv[3:]
 

@@ -46,7 +46,7 @@ def _enter_netns(fd: int) -> None:
         raise OSError(err, f"setns: {os.strerror(err)}")
 
 
-def _child(entry: Any, main_file: str, req: dict[str, Any], ns_fd: int | None,
+def _child(entry: Any, main_file: str, req: dict[str, Any], log_fd: int, ns_fd: int | None,
            server_fds: tuple[int, ...]) -> None:
     """In the forked child: become the service, then exit with its status (never return)."""
     code = 1
@@ -58,12 +58,11 @@ def _child(entry: Any, main_file: str, req: dict[str, Any], ns_fd: int | None,
         _die_with_parent()
         for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
             signal.signal(sig, signal.SIG_DFL)
-        log = os.open(req["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
-        os.close(log)
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        os.close(log_fd)
         os.close(null)
         if ns_fd is not None:
             _enter_netns(ns_fd)
@@ -76,9 +75,11 @@ def _child(entry: Any, main_file: str, req: dict[str, Any], ns_fd: int | None,
             result = entry(list(req["argv"]))
             code = result if isinstance(result, int) else 0
         except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-            if not isinstance(exc.code, int) and exc.code is not None:
+            if exc.code is None or isinstance(exc.code, int):
+                code = exc.code or 0
+            else:  # sys.exit("message"): the message, as the interpreter would print it
                 print(exc.code, file=sys.stderr)
+                code = 1
         with contextlib.suppress(Exception):
             atexit._run_exitfuncs()
     except BaseException:
@@ -112,26 +113,28 @@ class Server:
         self.out.flush()
 
     def spawn(self, req: dict[str, Any]) -> None:
-        ns_fd = None
+        # the namespace, the log and the directory are opened or checked here, before the
+        # fork, where an error can still be answered
+        ns_fd = log_fd = None
         try:
             if req.get("netns"):
                 ns_fd = os.open(f"/run/netns/{req['netns']}", os.O_RDONLY)
-            # the log and the directory are checked here, where an error can be answered
-            os.close(os.open(req["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
+            log_fd = os.open(req["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             if not os.path.isdir(req["cwd"]):
                 raise FileNotFoundError(f"no directory {req['cwd']}")
             sys.stdout.flush()
             sys.stderr.flush()
             pid = os.fork()
             if pid == 0:
-                _child(self.entry, self.main_file, req, ns_fd, self.wake)
+                _child(self.entry, self.main_file, req, log_fd, ns_fd, self.wake)
             self.children.add(pid)
             self.send({"id": req["id"], "pid": pid})
         except OSError as exc:
             self.send({"id": req["id"], "error": str(exc)})
         finally:
-            if ns_fd is not None:
-                os.close(ns_fd)
+            for fd in (ns_fd, log_fd):
+                if fd is not None:
+                    os.close(fd)
 
     def signal(self, req: dict[str, Any]) -> None:
         pid = int(req["pid"])
