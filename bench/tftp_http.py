@@ -132,22 +132,31 @@ RATIOS = (("flexlab blksize 1468 windowsize 1", "tftpd-hpa blksize 1468 (no wind
           ("flexlab blksize 1468 windowsize 8", "tftpd-hpa blksize 1468 (no windowsize)"))
 
 
-def ours_argv(root: Path, tree: Path | None) -> tuple[list[str], dict[str, str] | None]:
+def ours_argv(root: Path, tree: Path | None, extra: tuple[str, ...] = ()
+              ) -> tuple[list[str], dict[str, str] | None]:
     """The Boot Proxy's TFTP server alone; ``tree``: run another checkout's copy of it."""
     argv = [sys.executable, "-m", "bootproxy.tftp", "--root", str(root), "--host",
-            "127.0.0.1", "--port", "0"]
+            "127.0.0.1", "--port", "0", *extra]
     return argv, ({"PYTHONPATH": str(tree)} if tree else None)
 
 
+# Our servers side by side: (row prefix, flags).  "flexlab-pump" is today's server with
+# every transfer on the one epoll thread (--dedicated-threads 0), what a storm gets past
+# its first few transfers, so the thread-per-transfer gain is measured in the same runs.
+OURS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("flexlab", ()), ("flexlab-pump", ("--dedicated-threads", "0")))
+
+
 async def bench_tftp(root: Path, name: str, digest: str, size: int, runs: int,
-                     logs: Path, baseline: Path | None = None, profile: int = 0
-                     ) -> tuple[list[dict[str, object]], list[dict[str, object]],
+                     logs: Path, baseline: Path | None = None, profile: int = 0,
+                     pump: bool = True) -> tuple[list[dict[str, object]], list[dict[str, object]],
                                 dict[str, object]]:
     """All servers up at once; cases interleaved run by run so load drift hits all alike.
 
     Returns the rows, the per-run ratios ours/tftpd-hpa, and (``profile`` > 0) py-spy
     summaries of our server(s) during ``profile`` extra lockstep fetches per case.
     ``baseline`` is another checkout whose server runs as "flexlab-baseline" rows.
+    A ``pump`` server runs as "flexlab-pump" rows (see ``OURS``) unless ``pump`` is False.
     """
 
     async def probe_ok(port: int) -> bool:
@@ -160,10 +169,12 @@ async def bench_tftp(root: Path, name: str, digest: str, size: int, runs: int,
     with contextlib.ExitStack() as stack:
         servers: list[tuple[str, int, int]] = []  # (prefix, port, pid)
         meters: dict[str, Callable[[], float]] = {}
-        for prefix, tree in (("flexlab", None), ("flexlab-baseline", baseline)):
-            if prefix != "flexlab" and tree is None:
-                continue
-            argv, env = ours_argv(root, tree)
+        started: list[tuple[str, Path | None, tuple[str, ...]]] = [
+            (prefix, None, extra) for prefix, extra in OURS if pump or not extra]
+        if baseline is not None:
+            started.append(("flexlab-baseline", baseline, ()))
+        for prefix, tree, extra in started:
+            argv, env = ours_argv(root, tree, extra)
             # `python -m` puts the working directory first on sys.path: run in the tree
             proc = stack.enter_context(LabProcess(f"{prefix}-tftp", argv,
                                                   logs / f"{prefix}-tftp.log", env=env,
@@ -507,9 +518,12 @@ def render(machine: dict[str, object], tftp: list[dict[str, object]],
         "the MB delivered; it moves little with the host's load.",
         "- flexlab-baseline rows (with `--baseline REV`): the TFTP server of that revision, "
         "from `git archive`, in the same runs as the current one.",
+        "- flexlab-pump rows: the current server with `--dedicated-threads 0`, every "
+        "transfer on the one epoll thread, as a storm's transfers past the first few are; "
+        "flexlab rows give each transfer a thread of its own, blocking on its socket.",
         "- py-spy tables sample every thread, idle included: the event loop's thread waits "
-        "in EpollSelector.select (about half the samples), the transfer thread in "
-        "TransferPump._run (its epoll wait); the rest is the work.",
+        "in EpollSelector.select, the pump in TransferPump._run (its epoll wait), a "
+        "transfer's own thread in TransferThreads._move (its recvfrom); the rest is the work.",
         "- HTTP: both servers use sendfile; nginx runs one worker to match the single asyncio "
         "process. The client is Python asyncio and may be the limit at high rates.",
         "- What matters for booting: TFTP carries only the iPXE binary (undionly.kpxe 70 KB, "

@@ -43,12 +43,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=69, help="0 picks a free port")
     parser.add_argument("--max-blksize", type=int, default=1468)
     parser.add_argument("--max-windowsize", type=int, default=64)
+    parser.add_argument("--dedicated-threads", type=int, default=TftpConfig.dedicated_threads,
+                        help="running transfers that get a thread each; the rest share "
+                             "one epoll thread (0: all do)")
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
     config = TftpConfig(root=args.root, host=args.host, port=args.port,
                         limits=Limits(max_blksize=args.max_blksize,
-                                      max_windowsize=args.max_windowsize))
+                                      max_windowsize=args.max_windowsize),
+                        dedicated_threads=args.dedicated_threads)
     try:
         asyncio.run(serve(config))
     except OSError as exc:

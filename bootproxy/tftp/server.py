@@ -2,7 +2,9 @@
 
 Protocol decisions live in ``transfer.py`` (state machine), ``options.py``
 (negotiation) and ``paths.py`` (confinement).  This module answers requests on
-the event loop; the transfers' datagrams and timers run in ``pump.py``'s thread.
+the event loop; the transfers' datagrams and timers run on a thread of their own
+(``threads.py``) for the first ``dedicated_threads`` running transfers, and in
+``pump.py``'s one epoll thread for the rest.
 Read-only: WRQ gets ERROR 2.
 """
 
@@ -19,10 +21,12 @@ from pathlib import Path
 
 from bootproxy.tftp.counters import TftpCounters
 from bootproxy.tftp.errors import PacketError, PathError, TftpError
+from bootproxy.tftp.mover import MAX_DATAGRAM, Transfer
 from bootproxy.tftp.options import Limits, negotiate
 from bootproxy.tftp.packets import ErrorCode, Opcode, Request, encode_error, parse_packet
 from bootproxy.tftp.paths import resolve_in_root
-from bootproxy.tftp.pump import Transfer, TransferPump
+from bootproxy.tftp.pump import TransferPump
+from bootproxy.tftp.threads import TransferThreads
 from bootproxy.tftp.transfer import Outcome, ReadTransfer
 
 log = logging.getLogger("bootproxy.tftp")
@@ -52,6 +56,10 @@ class TftpConfig:
     # a 1,000-machine storm held 256 slots with slow ipxe.efi transfers and lost 27% of
     # its machines (each transfer costs one fd and one socket; main() raises RLIMIT_NOFILE)
     max_transfers: int = 1024
+    # transfers that get a thread of their own (lockstep at tftpd-hpa's pace); past
+    # this many at once, a storm, one epoll thread moves more datagrams per CPU than
+    # threads trading the GIL (bench/results/tftp.json, the concurrent rows)
+    dedicated_threads: int = 4
 
 
 def to_netascii(data: bytes) -> bytes:
@@ -59,16 +67,36 @@ def to_netascii(data: bytes) -> bytes:
     return data.replace(b"\r", b"\r\0").replace(b"\n", b"\r\n")
 
 
-def _transfer_socket(host: str) -> socket.socket:
-    """A non-blocking UDP socket on a new port of ``host``: one transfer's TID."""
+_ERROR_5 = encode_error(ErrorCode.UNKNOWN_TID, "unknown transfer id")
+
+
+def _transfer_sockets(host: str, peer: tuple[str, int]) -> tuple[socket.socket, socket.socket]:
+    """One transfer's TID: a new port of ``host``, as two non-blocking UDP sockets.
+
+    The first is connected to ``peer``, so the per-block path is ``recv``/``send``
+    with no address to convert or route to look up.  A connected socket only ever
+    sees its peer; the second, unconnected, on the same port, gets what anyone else
+    sends there, so a stranger still gets ERROR 5 from the transfer's port (TFTP-1):
+    the kernel delivers each datagram to the socket that matches it best.  The port
+    is picked without SO_REUSEADDR, so it is one no other socket holds, and
+    SO_REUSEADDR is set after, only to let the second socket share it.
+    """
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    strangers = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         sock.setblocking(False)
         sock.bind((host, 0))
+        port = sock.getsockname()[1]
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.connect(peer)
+        strangers.setblocking(False)
+        strangers.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        strangers.bind((host, port))
     except OSError:
         sock.close()
+        strangers.close()
         raise
-    return sock
+    return sock, strangers
 
 
 class _ReadAhead:
@@ -115,7 +143,9 @@ class TftpServer:
         self.counters = TftpCounters()
         self._listen: asyncio.DatagramTransport | None = None
         self._pump: TransferPump | None = None
+        self._threads: TransferThreads | None = None
         self._transfers: dict[tuple[str, int], Transfer] = {}
+        self._on_threads: set[Transfer] = set()
 
     @property
     def address(self) -> tuple[str, int]:
@@ -133,6 +163,7 @@ class TftpServer:
             family=socket.AF_INET)
         self._listen = transport
         self._pump = TransferPump(loop, self.counters, self._transfer_ended)
+        self._threads = TransferThreads(loop, self.counters, self._transfer_ended)
         log.info("tftp listening on %s:%d root=%s", *self.address, self.config.root)
 
     async def stop(self) -> None:
@@ -143,6 +174,9 @@ class TftpServer:
         if self._pump is not None:
             await self._pump.stop()
             self._pump = None
+        if self._threads is not None:
+            await self._threads.stop()
+            self._threads = None
         for transfer in list(self._transfers.values()):
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(transfer.done), 1.0)
@@ -236,22 +270,45 @@ class TftpServer:
                 with contextlib.suppress(OSError):
                     os.close(fd)
 
+        loop = asyncio.get_running_loop()
         try:
-            sock = _transfer_socket(self.config.host)
+            sock, strangers = _transfer_sockets(self.config.host, addr)
         except OSError as exc:
             log.warning("tftp: cannot open a transfer socket: %s", exc)
             close_file()
             self._count_end(machine)
             return
-        transfer = Transfer(sock, addr, machine, close_file,
-                            asyncio.get_running_loop().create_future())
+        transfer = Transfer(sock, addr, machine, close_file, loop.create_future(),
+                            strangers=strangers)
+        loop.add_reader(strangers.fileno(), self._on_stranger, strangers)
         self._transfers[addr] = transfer
-        assert self._pump is not None
-        self._pump.add(transfer)
+        assert self._pump is not None and self._threads is not None
+        if len(self._on_threads) < self.config.dedicated_threads:
+            self._on_threads.add(transfer)
+            self._threads.add(transfer)
+        else:
+            self._pump.add(transfer)
+
+    def _on_stranger(self, strangers: socket.socket) -> None:
+        """Someone other than the client wrote to a transfer's port: ERROR 5, and the
+        transfer carries on (TFTP-1)."""
+        for _ in range(16):  # what is queued now; the loop calls again if more come
+            try:
+                _, addr = strangers.recvfrom(MAX_DATAGRAM)
+            except OSError:  # BlockingIOError: drained (or an ICMP error, reported once)
+                return
+            self.counters.errors["unknown_tid"] += 1
+            with contextlib.suppress(OSError):
+                strangers.sendto(_ERROR_5, addr)
 
     def _transfer_ended(self, transfer: Transfer) -> None:
-        """The pump closed a transfer: count it, forget it, wake whoever waits on it."""
+        """A runner closed a transfer: count it, forget it, wake whoever waits on it."""
+        if transfer.strangers is not None:
+            with contextlib.suppress(RuntimeError):  # a closed loop has no readers left
+                asyncio.get_running_loop().remove_reader(transfer.strangers.fileno())
+            transfer.strangers.close()
         self._count_end(transfer.machine)
+        self._on_threads.discard(transfer)
         if self._transfers.get(transfer.peer) is transfer:
             del self._transfers[transfer.peer]
         if not transfer.done.done():

@@ -39,6 +39,13 @@ def boot_root(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.fixture(params=[{}, {"dedicated_threads": 0}], ids=["own-thread", "pump"])
+def runner(request: pytest.FixtureRequest) -> dict[str, int]:
+    """Which runner moves the transfers: a thread each (the default for the first few),
+    or the one epoll thread every transfer past them shares; both must answer alike."""
+    return dict(request.param)
+
+
 @asynccontextmanager
 async def serving(root: Path, **kw: object) -> AsyncIterator[TftpServer]:
     """A started server on an ephemeral loopback port, stopped on every path."""
@@ -103,9 +110,10 @@ def _rrq(name: str, **options: str) -> bytes:
 @pytest.mark.parametrize("options", [
     {}, {"blksize": "1468", "tsize": "0"}, {"blksize": "1024", "windowsize": "8", "timeout": "2"},
 ])
-def test_fetch_with_options(boot_root: Path, options: dict[str, str]) -> None:
+def test_fetch_with_options(boot_root: Path, runner: dict[str, int],
+                            options: dict[str, str]) -> None:
     async def go() -> None:
-        async with serving(boot_root) as server:
+        async with serving(boot_root, **runner) as server:
             host, port = server.address
             result = await fetch(host, port, "ipxe.efi", options)
             assert result.data == CONTENT
@@ -123,9 +131,9 @@ def test_fetch_with_options(boot_root: Path, options: dict[str, str]) -> None:
     run(go())
 
 
-def test_size_multiple_of_blksize(boot_root: Path) -> None:
+def test_size_multiple_of_blksize(boot_root: Path, runner: dict[str, int]) -> None:
     async def go() -> None:
-        async with serving(boot_root) as server:
+        async with serving(boot_root, **runner) as server:
             result = await fetch(*server.address, "exact", {"blksize": "512"})
             assert result.data == b"y" * 1024
 
@@ -134,9 +142,9 @@ def test_size_multiple_of_blksize(boot_root: Path) -> None:
 
 @pytest.mark.parametrize("name,code", [("missing", 1), ("../secret", 2), ("/etc/passwd", 2),
                                        ("link-out", 2)])
-def test_refused_names(boot_root: Path, name: str, code: int) -> None:
+def test_refused_names(boot_root: Path, runner: dict[str, int], name: str, code: int) -> None:
     async def go() -> None:
-        async with serving(boot_root) as server:
+        async with serving(boot_root, **runner) as server:
             with pytest.raises(TransferError) as info:
                 await fetch(*server.address, name, {"tsize": "0"})
             assert info.value.code == code
@@ -146,9 +154,9 @@ def test_refused_names(boot_root: Path, name: str, code: int) -> None:
     run(go())
 
 
-def test_write_request_refused(boot_root: Path) -> None:
+def test_write_request_refused(boot_root: Path, runner: dict[str, int]) -> None:
     async def go() -> None:
-        async with serving(boot_root) as server, raw_peer() as peer:
+        async with serving(boot_root, **runner) as server, raw_peer() as peer:
             wrq = encode_request(Request(Opcode.WRQ, "x", "octet", {}))
             packet, _ = await peer.ask(wrq, server.address)
             assert isinstance(packet, Error) and packet.code == 2
@@ -156,9 +164,9 @@ def test_write_request_refused(boot_root: Path) -> None:
     run(go())
 
 
-def test_new_tid_and_foreign_port_gets_error_5(boot_root: Path) -> None:
+def test_new_tid_and_foreign_port_gets_error_5(boot_root: Path, runner: dict[str, int]) -> None:
     async def go() -> None:
-        async with (serving(boot_root) as server, raw_peer() as client,
+        async with (serving(boot_root, **runner) as server, raw_peer() as client,
                     raw_peer() as stranger):
             packet, tid = await client.ask(_rrq("ipxe.efi", blksize="1024"), server.address)
             assert packet == OptionAck({"blksize": "1024"})
@@ -174,9 +182,10 @@ def test_new_tid_and_foreign_port_gets_error_5(boot_root: Path) -> None:
     run(go())
 
 
-def test_duplicate_ack_gets_no_reply_and_timeout_resends(boot_root: Path) -> None:
+def test_duplicate_ack_gets_no_reply_and_timeout_resends(boot_root: Path,
+                                                         runner: dict[str, int]) -> None:
     async def go() -> None:
-        async with serving(boot_root) as srv, raw_peer() as client:
+        async with serving(boot_root, **runner) as srv, raw_peer() as client:
             packet, tid = await client.ask(_rrq("ipxe.efi", timeout="1"), srv.address)
             assert isinstance(packet, OptionAck)
             first, _ = await client.ask(encode_ack(0), tid)
@@ -195,9 +204,9 @@ def test_duplicate_ack_gets_no_reply_and_timeout_resends(boot_root: Path) -> Non
     run(go())
 
 
-def test_error_8_after_oack_is_not_answered(boot_root: Path) -> None:
+def test_error_8_after_oack_is_not_answered(boot_root: Path, runner: dict[str, int]) -> None:
     async def go() -> None:
-        async with serving(boot_root) as server, raw_peer() as client:
+        async with serving(boot_root, **runner) as server, raw_peer() as client:
             packet, tid = await client.ask(_rrq("ipxe.efi", tsize="0"), server.address)
             assert packet == OptionAck({"tsize": str(len(CONTENT))})
             client.send(encode_error(8, "tsize probe only"), tid)
@@ -232,9 +241,9 @@ def test_refused_client_gets_silence(boot_root: Path) -> None:
     run(go())
 
 
-def test_concurrency_cap_drops_extra_requests(boot_root: Path) -> None:
+def test_concurrency_cap_drops_extra_requests(boot_root: Path, runner: dict[str, int]) -> None:
     async def go() -> None:
-        async with (serving(boot_root, max_transfers=1) as srv, raw_peer() as first,
+        async with (serving(boot_root, **runner, max_transfers=1) as srv, raw_peer() as first,
                     raw_peer() as second):
             await first.ask(_rrq("ipxe.efi"), srv.address)
             second.send(_rrq("ipxe.efi"), srv.address)
@@ -247,9 +256,10 @@ def test_concurrency_cap_drops_extra_requests(boot_root: Path) -> None:
 
 @pytest.mark.needs_binary("tftp", how="apt-get install tftp-hpa")
 @pytest.mark.parametrize("mode", ["binary", "ascii"])
-def test_tftp_hpa_client(boot_root: Path, tmp_path: Path, mode: str) -> None:
+def test_tftp_hpa_client(boot_root: Path, runner: dict[str, int],
+                         tmp_path: Path, mode: str) -> None:
     async def go() -> None:
-        async with serving(boot_root) as server:
+        async with serving(boot_root, **runner) as server:
             host, port = server.address
             out = tmp_path / "got"
             proc = await asyncio.create_subprocess_exec(
@@ -285,9 +295,10 @@ def test_port_in_use_raises(boot_root: Path) -> None:
         sock.close()
 
 
-def test_retransmitted_rrq_does_not_start_a_second_transfer(boot_root: Path) -> None:
+def test_retransmitted_rrq_does_not_start_a_second_transfer(boot_root: Path,
+                                                            runner: dict[str, int]) -> None:
     async def go() -> None:
-        async with serving(boot_root) as server, raw_peer() as client:
+        async with serving(boot_root, **runner) as server, raw_peer() as client:
             first, tid = await client.ask(_rrq("ipxe.efi", blksize="1024"), server.address)
             assert isinstance(first, OptionAck)
             client.send(_rrq("ipxe.efi", blksize="1024"), server.address)  # "lost" OACK

@@ -1,0 +1,149 @@
+"""A thread of its own per transfer, blocking on its socket: lockstep at tftpd-hpa's pace.
+
+Why: lockstep TFTP (windowsize 1, what most firmware asks for) is one round
+trip per block, so a transfer's speed is the server's time from an ACK to the
+next DATA.  The pump (``pump.py``) pays an ``epoll_wait`` and its result list
+for every block; a thread that owns one socket just sleeps in ``recv`` and
+answers with ``send``: two system calls per block, as tftpd-hpa's process per
+transfer makes (bench/results/tftp.json has both runners beside tftpd-hpa).
+
+A thread each does not scale to a storm (a thousand threads trading the GIL),
+so the server gives threads to the first few transfers only and pumps the rest.
+
+The transfer's timer is the socket's receive timeout (``SO_RCVTIMEO``), set
+again only when the time left differs from it: after progress the wait is the
+full timeout, as it already is, so the hot path stays at two calls.  ``stop``
+wakes each blocked thread by shutting its socket down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import struct
+import threading
+import time
+
+from bootproxy.tftp.counters import TftpCounters
+from bootproxy.tftp.mover import MAX_DATAGRAM, EndFn, Mover, Transfer
+
+log = logging.getLogger("bootproxy.tftp")
+
+# SO_RCVTIMEO of zero means "wait for ever": the shortest wait set is a millisecond
+_MIN_WAIT = 0.001
+# a receive timeout this much longer than the time left is kept: the timer fires at
+# most this late, and the ACK-to-DATA path never pays a setsockopt for it
+_SLACK = 0.01
+# datagrams already queued that a stopping transfer still handles (a last ACK completes it)
+_DRAIN = 64
+
+
+def _set_wait(sock: socket.socket, seconds: float) -> float:
+    """Make ``recv`` on ``sock`` give up after ``seconds``; returns what was set."""
+    seconds = max(seconds, _MIN_WAIT)
+    whole = int(seconds)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
+                    struct.pack("ll", whole, int((seconds - whole) * 1_000_000)))
+    return seconds
+
+
+class TransferThreads(Mover):
+    """Runs each transfer handed to it on a thread of its own; see the module docstring."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, counters: TftpCounters,
+                 on_end: EndFn) -> None:
+        super().__init__(loop, counters, on_end)
+        self._stopping = False
+        self._threads: dict[Transfer, threading.Thread] = {}
+        self._table = threading.Lock()  # guards _threads (the loop adds, threads remove)
+
+    # -- called on the event loop ------------------------------------------------
+    def add(self, transfer: Transfer) -> None:
+        """Start a thread for ``transfer``, which sends its first datagrams."""
+        thread = threading.Thread(target=self._serve, args=(transfer,), daemon=True,
+                                  name=f"tftp-{transfer.peer[0]}:{transfer.peer[1]}")
+        with self._table:
+            self._threads[transfer] = thread
+        thread.start()
+
+    @property
+    def running(self) -> int:
+        """Transfers whose thread has not finished yet."""
+        with self._table:
+            return len(self._threads)
+
+    async def stop(self) -> None:
+        """Abort every running transfer (each is still reported ended) and join the threads."""
+        self._stopping = True
+        with self._table:
+            running = dict(self._threads)
+        with self._closing:  # never a socket closed (and its descriptor reused) meanwhile
+            for transfer in running:
+                if not transfer.closed:
+                    # ENOTCONN on an unconnected socket: the sleeper wakes all the same
+                    with contextlib.suppress(OSError):
+                        transfer.sock.shutdown(socket.SHUT_RDWR)
+        for thread in running.values():
+            await asyncio.to_thread(thread.join)
+
+    # -- each transfer's thread --------------------------------------------------
+    def _serve(self, transfer: Transfer) -> None:
+        try:
+            self._move(transfer)
+        except Exception:  # a bug must not leave the transfer open or its client waiting
+            log.exception("transfer to %s failed", transfer.peer)
+        finally:
+            self.end(transfer)
+            with self._table:
+                self._threads.pop(transfer, None)
+
+    def _move(self, transfer: Transfer) -> None:
+        sock, machine = transfer.sock, transfer.machine
+        buf = bytearray(MAX_DATAGRAM)
+        recv_into = sock.recv_into
+        monotonic = time.monotonic
+        sock.setblocking(True)
+        waits = _set_wait(sock, machine.timeout)
+        self.send(transfer, machine.start(), monotonic())
+        while not transfer.closed:
+            if self._stopping:
+                self._drain(transfer, buf)
+                return
+            try:
+                size = recv_into(buf)
+            except BlockingIOError:  # the receive timeout ran out
+                size = -1
+            except OSError as exc:  # an ICMP error queued on the socket: reported once
+                log.debug("transfer to %s: %s", transfer.peer, exc)
+                continue
+            now = monotonic()
+            if size == 0 and self._stopping:
+                continue  # woken by stop() (a shut-down socket reads empty): drain and end
+            if size >= 0:
+                out = self.feed(transfer, buf, size)
+                if out is not None:
+                    self.send(transfer, out, now)
+                    continue
+            left = transfer.deadline - now
+            if left <= 0:
+                self.send(transfer, machine.on_timeout(), now)
+                left = machine.timeout
+            if not transfer.closed and not left <= waits <= left + _SLACK:
+                waits = _set_wait(sock, left)
+
+    def _drain(self, transfer: Transfer, buf: bytearray) -> None:
+        """Before stopping, handle what already came in (a last ACK completes a transfer)."""
+        for _ in range(_DRAIN):
+            if transfer.closed:
+                return
+            try:
+                size = transfer.sock.recv_into(buf, 0, socket.MSG_DONTWAIT)
+            except OSError:
+                return
+            if size == 0:  # nothing queued, and the socket is shut down
+                return
+            out = self.feed(transfer, buf, size)
+            if out is not None:
+                self.send(transfer, out, time.monotonic())
