@@ -54,21 +54,40 @@ class ForkServer:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             start_new_session=True)
         assert self._proc.stdout is not None
-        first = self._proc.stdout.readline()  # blocks through the import: the one cost
+        first = self._first_line(_START_TIMEOUT_S)  # the import: the one cost it pays
         try:
-            doc = json.loads(first)
+            doc = json.loads(first or b"")
             self.pid = int(doc["ready"])
         except (ValueError, KeyError, TypeError):
+            self._kill()  # a server that said something else, or nothing in time
             err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
-            self._proc.wait(timeout=_START_TIMEOUT_S)
-            raise ComponentError(f"the fork server for {module} did not start: "
-                                 f"{err.strip()[-2000:] or first!r}") from None
+            said = (f"nothing within {_START_TIMEOUT_S:.0f} s" if first is None
+                    else repr(first[-200:]))
+            raise ComponentError(f"the fork server for {module} did not start (it said "
+                                 f"{said}): {err.strip()[-2000:]}") from None
         self._reader = threading.Thread(target=self._read, name=f"forkserver-{module}",
                                         daemon=True)
         self._reader.start()
         self.stderr_tail: list[str] = []  # the server's own warnings, should it print any
         threading.Thread(target=self._drain_stderr, name=f"forkserver-{module}-err",
                          daemon=True).start()
+
+    def _first_line(self, timeout: float) -> bytes | None:
+        """The server's first stdout line, or None if none came within ``timeout``: an
+        import that hangs must fail the lab's start, not hang it."""
+        assert self._proc.stdout is not None
+        got: list[bytes] = []
+        reader = threading.Thread(target=lambda: got.append(self._proc.stdout.readline()),
+                                  name=f"forkserver-{self.module}-start", daemon=True)
+        reader.start()
+        reader.join(timeout)
+        return got[0] if got else None
+
+    def _kill(self) -> None:
+        """End the server and whatever it started (its own process group), and reap it."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._proc.pid, 9)
+        self._proc.wait()
 
     def _drain_stderr(self) -> None:
         assert self._proc.stderr is not None

@@ -232,6 +232,38 @@ def test_a_module_that_cannot_be_imported_is_a_clear_error(
         ForkServer("brokensvc")
 
 
+def _servers_of(module: str) -> list[int]:
+    """PIDs of running fork servers for ``module`` (read from /proc, zombies excluded)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if argv[1:4] == [b"-m", b"harness.forkserver.server", module.encode()] and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def test_a_module_whose_import_hangs_fails_the_start_in_time_and_leaves_nothing(
+        service: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stuck = tmp_path / "lib" / "stucksvc"
+    stuck.mkdir()
+    (stuck / "__init__.py").write_text("")
+    (stuck / "__main__.py").write_text(
+        "import sys, time\nprint('importing, slowly', file=sys.stderr, flush=True)\n"
+        "time.sleep(600)\n")
+    monkeypatch.setattr(forkserver, "_START_TIMEOUT_S", 1.0)
+    began = time.monotonic()
+    with pytest.raises(ComponentError, match=r"nothing within 1 s\): importing, slowly"):
+        ForkServer("stucksvc")
+    assert time.monotonic() - began < 10
+    assert _servers_of("stucksvc") == []
+
+
 def test_only_a_warm_modules_own_command_line_starts_forked(
         service: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert fork_server_for([sys.executable, "-c", "pass"]) is None
