@@ -75,9 +75,10 @@ class ForkServer:
     def _first_line(self, timeout: float) -> bytes | None:
         """The server's first stdout line, or None if none came within ``timeout``: an
         import that hangs must fail the lab's start, not hang it."""
-        assert self._proc.stdout is not None
+        stdout = self._proc.stdout
+        assert stdout is not None
         got: list[bytes] = []
-        reader = threading.Thread(target=lambda: got.append(self._proc.stdout.readline()),
+        reader = threading.Thread(target=lambda: got.append(stdout.readline()),
                                   name=f"forkserver-{self.module}-start", daemon=True)
         reader.start()
         reader.join(timeout)
