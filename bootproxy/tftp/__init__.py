@@ -5,6 +5,15 @@ windowsize (RFC 7440), a per-client allow hook for MAC filtering, counters for
 /metrics, a concurrency cap and a pure, separately testable state machine;
 tftpy has none of windowsize, hooks or counters and mixes protocol with socket code.
 
+How a transfer runs: ``server.py`` answers RRQs on the event loop and gives each
+transfer a new port as two sockets, one connected to the client (``recv``/``send``
+per block, no addresses) and one unconnected beside it that catches anyone else
+(ERROR 5, TFTP-1).  The first ``TftpConfig.dedicated_threads`` running transfers
+get a thread each that sleeps in ``recv`` (``threads.py``: lockstep at about
+tftpd-hpa's pace); the rest share one epoll thread (``pump.py``), which a storm's
+thousand transfers need.  Both feed ``transfer.py``'s state machine through
+``mover.py``.
+
 Wiring (from the app)::
 
     server = TftpServer(TftpConfig(root=Path("/srv/boot"), port=69), allow=is_served_ip)
