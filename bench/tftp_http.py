@@ -120,6 +120,18 @@ async def tftp_once(port: int, name: str, options: dict[str, str], digest: str
     return seconds, result.oack
 
 
+async def tftp_many(port: int, name: str, options: dict[str, str], digest: str,
+                    clients: int) -> tuple[float, dict[str, str]]:
+    """``clients`` fetches of ``name`` at once; the seconds until the last one ended."""
+    t0 = time.perf_counter()
+    results = await asyncio.gather(*[fetch("127.0.0.1", port, name, options, timeout=2.0,
+                                           retries=5) for _ in range(clients)])
+    seconds = time.perf_counter() - t0
+    if any(hashlib.sha256(r.data).hexdigest() != digest for r in results):
+        raise RuntimeError("TFTP transfer returned wrong content")
+    return seconds, results[0].oack
+
+
 Case = tuple[str, dict[str, str]]
 LOCKSTEP: tuple[Case, ...] = (("blksize 1468 windowsize 1", {"blksize": "1468", "windowsize": "1"}),
                               ("blksize 512 (RFC 1350 lockstep)", {}))
@@ -141,15 +153,22 @@ def ours_argv(root: Path, tree: Path | None, extra: tuple[str, ...] = ()
 
 
 # Our servers side by side: (row prefix, flags).  "flexlab-pump" is today's server with
-# every transfer on the one epoll thread (--dedicated-threads 0), what a storm gets past
-# its first few transfers, so the thread-per-transfer gain is measured in the same runs.
+# every transfer on the one epoll thread (--dedicated-threads 0), what every transfer but
+# one gets when several run, so the own-thread gain is measured in the same runs.
 OURS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("flexlab", ()), ("flexlab-pump", ("--dedicated-threads", "0")))
+# Many clients at once (``--concurrent N``): N lockstep fetches of a file the size of
+# ipxe.efi, from today's server (a thread for one transfer, the pump for the rest), all
+# on the pump, all on threads ("flexlab-threads", started for this case only) and
+# tftpd-hpa (a process each): what the default of one thread rests on.
+CONCURRENT_FILE = ("ipxe-sized.bin", 1_000_000)
+CONCURRENT_OPTS = {"blksize": "1468", "windowsize": "1"}
 
 
 async def bench_tftp(root: Path, name: str, digest: str, size: int, runs: int,
                      logs: Path, baseline: Path | None = None, profile: int = 0,
-                     pump: bool = True) -> tuple[list[dict[str, object]], list[dict[str, object]],
+                     pump: bool = True, concurrent: int = 0
+                     ) -> tuple[list[dict[str, object]], list[dict[str, object]],
                                 dict[str, object]]:
     """All servers up at once; cases interleaved run by run so load drift hits all alike.
 
@@ -157,6 +176,7 @@ async def bench_tftp(root: Path, name: str, digest: str, size: int, runs: int,
     summaries of our server(s) during ``profile`` extra lockstep fetches per case.
     ``baseline`` is another checkout whose server runs as "flexlab-baseline" rows.
     A ``pump`` server runs as "flexlab-pump" rows (see ``OURS``) unless ``pump`` is False.
+    ``concurrent`` > 1 adds, per run, that many clients at once (see ``CONCURRENT_FILE``).
     """
 
     async def probe_ok(port: int) -> bool:
@@ -173,6 +193,11 @@ async def bench_tftp(root: Path, name: str, digest: str, size: int, runs: int,
             (prefix, None, extra) for prefix, extra in OURS if pump or not extra]
         if baseline is not None:
             started.append(("flexlab-baseline", baseline, ()))
+        if concurrent > 1:
+            started.append(("flexlab-threads", None, ("--dedicated-threads", str(concurrent))))
+            small = os.urandom(CONCURRENT_FILE[1])
+            (root / CONCURRENT_FILE[0]).write_bytes(small)
+            small_digest = hashlib.sha256(small).hexdigest()
         for prefix, tree, extra in started:
             argv, env = ours_argv(root, tree, extra)
             # `python -m` puts the working directory first on sys.path: run in the tree
@@ -182,11 +207,18 @@ async def bench_tftp(root: Path, name: str, digest: str, size: int, runs: int,
             ready = proc.wait(ReadyLine(), timeout=30)[0]
             servers.append((prefix, int(ready["port"]), proc.pid))
             meters[prefix] = stack.enter_context(cpu_meter(proc.pid, prefix))
-        cases: list[tuple[str, int, dict[str, str]]] = [
-            (f"{prefix} {label}", port, opts)
-            for prefix, port, _ in servers for label, opts in (*LOCKSTEP, WINDOWED)]
+        many = f"{concurrent} clients at once, blksize 1468 windowsize 1"
+        cases: list[tuple[str, int, dict[str, str], int]] = [
+            (f"{prefix} {label}", port, opts, 1)
+            for prefix, port, _ in servers if prefix != "flexlab-threads"
+            for label, opts in (*LOCKSTEP, WINDOWED)]
         cpu_of = {f"{prefix} {label}": meters[prefix] for prefix, _, _ in servers
                   for label, _ in (*LOCKSTEP, WINDOWED)}
+        if concurrent > 1:
+            for prefix, port, _ in servers:
+                if prefix in ("flexlab", "flexlab-pump", "flexlab-threads"):
+                    cases.append((f"{prefix} {many}", port, CONCURRENT_OPTS, concurrent))
+                    cpu_of[f"{prefix} {many}"] = meters[prefix]
         if shutil.which("in.tftpd") is None:
             print("in.tftpd not installed (apt-get install tftpd-hpa): skipping tftpd-hpa rows")
         else:
@@ -195,16 +227,26 @@ async def bench_tftp(root: Path, name: str, digest: str, size: int, runs: int,
                 ["in.tftpd", "--listen", "--foreground", "--address", f"127.0.0.1:{hpa_port}",
                  "--secure", str(root)], False, logs / "tftpd-hpa.log"))
             await poll(lambda: probe_ok(hpa_port), "in.tftpd")
-            cases += [(f"tftpd-hpa {label}", hpa_port, opts) for label, opts in HPA]
+            cases += [(f"tftpd-hpa {label}", hpa_port, opts, 1) for label, opts in HPA]
             hpa_cpu = stack.enter_context(cpu_meter(hpa.pid, "tftpd-hpa"))
             cpu_of.update({f"tftpd-hpa {label}": hpa_cpu for label, _ in HPA})
-        times: dict[str, list[float]] = {label: [] for label, _, _ in cases}
-        cpu: dict[str, list[float]] = {label: [] for label, _, _ in cases}
+            if concurrent > 1:
+                hpa_many = f"tftpd-hpa {concurrent} clients at once, blksize 1468"
+                cases.append((hpa_many, hpa_port, {"blksize": "1468"}, concurrent))
+                cpu_of[hpa_many] = hpa_cpu
+        times: dict[str, list[float]] = {label: [] for label, _, _, _ in cases}
+        cpu: dict[str, list[float]] = {label: [] for label, _, _, _ in cases}
+        sizes = {label: size if clients == 1 else clients * CONCURRENT_FILE[1]
+                 for label, _, _, clients in cases}
         oacks: dict[str, dict[str, str]] = {}
         for _ in range(runs):
-            for label, case_port, opts in cases:
+            for label, case_port, opts, clients in cases:
                 before = cpu_of[label]()
-                seconds, oacks[label] = await tftp_once(case_port, name, opts, digest)
+                if clients == 1:
+                    seconds, oacks[label] = await tftp_once(case_port, name, opts, digest)
+                else:
+                    seconds, oacks[label] = await tftp_many(
+                        case_port, CONCURRENT_FILE[0], opts, small_digest, clients)
                 times[label].append(seconds)
                 await asyncio.sleep(0.2)  # tftpd-hpa's transfer child has taken the last ACK
                 cpu[label].append(cpu_of[label]() - before)
@@ -217,11 +259,12 @@ async def bench_tftp(root: Path, name: str, digest: str, size: int, runs: int,
                 profiles[f"{prefix} {label}"] = {"fetches": profile, **out}
     rows: list[dict[str, object]] = [
         {"server": label, "options": opts, "oack": oacks[label], "seconds": times[label],
-         **summarise([size / t / MB for t in times[label]]),
+         **({} if clients == 1 else {"clients": clients, "bytes_each": CONCURRENT_FILE[1]}),
+         **summarise([sizes[label] / t / MB for t in times[label]]),
          "server_cpu_s": cpu[label],
-         "server_cpu_ms_per_mb_median": statistics.median(c * 1000 / (size / MB)
+         "server_cpu_ms_per_mb_median": statistics.median(c * 1000 / (sizes[label] / MB)
                                                            for c in cpu[label])}
-        for label, _, opts in cases]
+        for label, _, opts, clients in cases]
     ratios: list[dict[str, object]] = []
     for prefix in [p for p, _, _ in servers]:
         for ours, peer in RATIOS:
@@ -468,11 +511,26 @@ def render(machine: dict[str, object], tftp: list[dict[str, object]],
         "| server / options | OACK | median MB/s | min | max | server CPU ms per MB |",
         "| --- | --- | ---: | ---: | ---: | ---: |",
     ]
-    for r in tftp:
+    single = [r for r in tftp if "clients" not in r]
+    many = [r for r in tftp if "clients" in r]
+    for r in single:
         oack = ", ".join(f"{k}={v}" for k, v in r["oack"].items()) or "(none)"  # type: ignore[attr-defined]
         lines.append(f"| {r['server']} | {oack} | {r['mb_per_s_median']:.1f} | "
                      f"{r['mb_per_s_min']:.1f} | {r['mb_per_s_max']:.1f} | "
                      f"{r.get('server_cpu_ms_per_mb_median', float('nan')):.0f} |")
+    if many:
+        lines += ["", f"## TFTP: {many[0]['clients']} clients at once, "
+                  f"{int(many[0]['bytes_each']) / MB:.0f} MB each (the size of ipxe.efi), "  # type: ignore[call-overload]
+                  "lockstep, loopback", "",
+                  "flexlab: a thread for one transfer, the pump for the others (the default); "
+                  "flexlab-pump: every transfer on the pump; flexlab-threads: "
+                  "a thread each for all; tftpd-hpa: a process each. MB/s is all the "
+                  "clients' bytes over the time until the last ended.", "",
+                  "| server | median MB/s | min | max | server CPU ms per MB |",
+                  "| --- | ---: | ---: | ---: | ---: |"]
+        lines += [f"| {r['server']} | {r['mb_per_s_median']:.1f} | {r['mb_per_s_min']:.1f} | "
+                  f"{r['mb_per_s_max']:.1f} | "
+                  f"{r.get('server_cpu_ms_per_mb_median', float('nan')):.0f} |" for r in many]
     lines += render_ratios(ratios or [], profiles or {})
     lines += [
         "",
@@ -519,8 +577,9 @@ def render(machine: dict[str, object], tftp: list[dict[str, object]],
         "- flexlab-baseline rows (with `--baseline REV`): the TFTP server of that revision, "
         "from `git archive`, in the same runs as the current one.",
         "- flexlab-pump rows: the current server with `--dedicated-threads 0`, every "
-        "transfer on the one epoll thread, as a storm's transfers past the first few are; "
-        "flexlab rows give each transfer a thread of its own, blocking on its socket.",
+        "transfer on the one epoll thread, as all but one are when several run at once; "
+        "in the one-client flexlab rows the transfer has a thread of its own, blocking on "
+        "its socket.",
         "- py-spy tables sample every thread, idle included: the event loop's thread waits "
         "in EpollSelector.select, the pump in TransferPump._run (its epoll wait), a "
         "transfer's own thread in TransferThreads._move (its recvfrom); the rest is the work.",
@@ -574,7 +633,7 @@ async def amain(args: argparse.Namespace) -> None:
             print(f"TFTP: {size / MB:.0f} MB file, {args.runs} runs per case ...", flush=True)
             tftp, ratios, profiles = await bench_tftp(
                 root, "big.bin", digest, size, args.runs, logs, baseline_tree,
-                args.profile)
+                args.profile, concurrent=args.concurrent)
             for r in tftp:
                 print(f"  {r['server']:55s} {r['mb_per_s_median']:7.1f} MB/s", flush=True)
             for q in ratios:
@@ -631,6 +690,8 @@ def main() -> None:
     parser.add_argument("--baseline", metavar="REV",
                         help="a git revision: its bootproxy TFTP server (git archive) runs "
                              "beside ours as flexlab-baseline rows")
+    parser.add_argument("--concurrent", type=int, default=16, metavar="N",
+                        help="also N lockstep clients at once per run (1 MB each); 0: not")
     parser.add_argument("--profile", type=int, default=0, metavar="FETCHES",
                         help="after the timed runs, sample our server(s) with py-spy during "
                              "FETCHES lockstep fetches per case")

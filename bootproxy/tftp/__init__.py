@@ -8,11 +8,11 @@ tftpy has none of windowsize, hooks or counters and mixes protocol with socket c
 How a transfer runs: ``server.py`` answers RRQs on the event loop and gives each
 transfer a new port as two sockets, one connected to the client (``recv``/``send``
 per block, no addresses) and one unconnected beside it that catches anyone else
-(ERROR 5, TFTP-1).  The first ``TftpConfig.dedicated_threads`` running transfers
-get a thread each that sleeps in ``recv`` (``threads.py``: lockstep at about
-tftpd-hpa's pace); the rest share one epoll thread (``pump.py``), which a storm's
-thousand transfers need.  Both feed ``transfer.py``'s state machine through
-``mover.py``.
+(ERROR 5, TFTP-1).  While fewer than ``TftpConfig.dedicated_threads`` (1) run on
+threads, a new transfer gets a thread that sleeps in ``recv`` (``threads.py``: a
+machine booting alone, lockstep close to tftpd-hpa's pace); the rest share one
+epoll thread (``pump.py``), which many transfers at once need.  Both feed
+``transfer.py``'s state machine through ``mover.py``.
 
 Wiring (from the app)::
 

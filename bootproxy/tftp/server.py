@@ -3,8 +3,8 @@
 Protocol decisions live in ``transfer.py`` (state machine), ``options.py``
 (negotiation) and ``paths.py`` (confinement).  This module answers requests on
 the event loop; the transfers' datagrams and timers run on a thread of their own
-(``threads.py``) for the first ``dedicated_threads`` running transfers, and in
-``pump.py``'s one epoll thread for the rest.
+(``threads.py``) for up to ``dedicated_threads`` running transfers at a time, and
+in ``pump.py``'s one epoll thread for the rest.
 Read-only: WRQ gets ERROR 2.
 """
 
@@ -56,10 +56,11 @@ class TftpConfig:
     # a 1,000-machine storm held 256 slots with slow ipxe.efi transfers and lost 27% of
     # its machines (each transfer costs one fd and one socket; main() raises RLIMIT_NOFILE)
     max_transfers: int = 1024
-    # transfers that get a thread of their own (lockstep at tftpd-hpa's pace); past
-    # this many at once, a storm, one epoll thread moves more datagrams per CPU than
-    # threads trading the GIL (bench/results/tftp.json, the concurrent rows)
-    dedicated_threads: int = 4
+    # running transfers that get a thread of their own: the fast lockstep path for a
+    # machine booting alone.  A thread per transfer does not scale: 16 clients at once
+    # moved less with more threads (bench/results/tftp.json, the concurrent rows), and
+    # one thread beside the pump cost nothing measurable there
+    dedicated_threads: int = 1
 
 
 def to_netascii(data: bytes) -> bytes:

@@ -7,8 +7,9 @@ for every block; a thread that owns one socket just sleeps in ``recv`` and
 answers with ``send``: two system calls per block, as tftpd-hpa's process per
 transfer makes (bench/results/tftp.json has both runners beside tftpd-hpa).
 
-A thread each does not scale to a storm (a thousand threads trading the GIL),
-so the server gives threads to the first few transfers only and pumps the rest.
+A thread each does not scale (threads trading the GIL move less than one epoll
+loop once a few transfers run at once), so the server gives a thread to one
+transfer at a time by default and pumps the rest.
 
 The transfer's timer is the socket's receive timeout (``SO_RCVTIMEO``), set
 again only when the time left differs from it: after progress the wait is the
