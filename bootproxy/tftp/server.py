@@ -57,9 +57,10 @@ class TftpConfig:
     # its machines (each transfer costs one fd and one socket; main() raises RLIMIT_NOFILE)
     max_transfers: int = 1024
     # running transfers that get a thread of their own: the fast lockstep path for a
-    # machine booting alone.  A thread per transfer does not scale: 16 clients at once
-    # moved less with more threads (bench/results/tftp.json, the concurrent rows), and
-    # one thread beside the pump cost nothing measurable there
+    # machine booting alone (0.97x tftpd-hpa against the pump's 0.86x).  Threads do not
+    # scale: 16 clients at once moved 56 MB/s on threads alone, 77 on the pump alone,
+    # and 67 with this one thread beside the pump, 0.92x the pump run by run: the price
+    # of the lone-boot path in a burst (bench/results/tftp.json)
     dedicated_threads: int = 1
 
 
