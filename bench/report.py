@@ -412,7 +412,9 @@ def load_results(directory: Path = RESULTS) -> dict[str, Any]:
              if n.startswith("vmboot-") and n.endswith("-ab.json") and "configs" in d]
     if vm_ab:
         results["vm_ab"] = vm_ab
-    storms = [d for n, d in files.items() if n.startswith("storm")]
+    # a storm's own results; bench/storm_ab.py's A/B files ("configs") are comparisons,
+    # listed with the other files, not storms to summarise
+    storms = [d for n, d in files.items() if n.startswith("storm") and "configs" not in d]
     if storms:
         results["storm"] = sorted(storms, key=lambda d: (d.get("machines") or 0, d["_file"]))
     machine = next((d["machine"] for d in files.values()

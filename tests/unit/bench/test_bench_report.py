@@ -164,6 +164,19 @@ def test_committed_results_show_each_storm_runs_verdict() -> None:
         assert figure.startswith(expected), figure
 
 
+def test_a_storm_ab_file_is_no_storm_row(tmp_path: Path) -> None:
+    """bench/storm_ab.py's files compare configurations; read as storms they showed up as
+    "not measured: None" rows in the summary."""
+    from bench.report import load_results
+    (tmp_path / "storm-1000.json").write_text(json.dumps(_storm_doc(1000, "pass", [])))
+    (tmp_path / "storm-1000-ab-x.json").write_text(json.dumps(
+        {"command": "python bench/storm_ab.py", "configs": {"before": {}, "after": {}}}))
+    results = load_results(tmp_path)
+    rows = [r for r in summary_rows(results) if r[0] == "boot storm"]
+    assert [r[2].split(" ")[0] for r in rows] == ["PASS"]
+    assert "storm-1000-ab-x.json" in results["files"]
+
+
 def test_a_site_scenario_row_leads_with_each_runs_verdict(tmp_path: Path) -> None:
     """bench/site_scenarios.py's row for a scenario: a median over three runs, one of which
     failed, reads FAIL with every run's verdict in order — from its results JSON."""
