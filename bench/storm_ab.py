@@ -115,16 +115,14 @@ def in_turn(configs: list[Config], rounds: int, one: Callable[[Config], dict[str
 
 def finish_ab(doc: dict[str, Any], runs: list[dict[str, Any]], configs: list[Config],
               summarise_runs: Callable[[list[dict[str, Any]]], dict[str, Any]],
-              results: Path) -> dict[str, dict[str, Any]]:
-    """Every run and each configuration's summary into ``doc``, written to ``results``;
-    the summaries by configuration name."""
+              results: Path) -> None:
+    """Every run and each configuration's summary (``doc["summary"]``, by configuration
+    name) into ``doc``, written to ``results``."""
     doc["runs_detail"] = runs
     doc["summary"] = {c.name: summarise_runs([r for r in runs if r["config"] == c.name])
                       for c in configs}
     doc["loadavg_at_end"] = loadavg()
     results.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
-    summary: dict[str, dict[str, Any]] = doc["summary"]
-    return summary
 
 
 def _git(tree: Path, *args: str) -> str:

@@ -147,7 +147,6 @@ class TftpServer:
         self._pump: TransferPump | None = None
         self._threads: TransferThreads | None = None
         self._transfers: dict[tuple[str, int], Transfer] = {}
-        self._on_threads: set[Transfer] = set()
 
     @property
     def address(self) -> tuple[str, int]:
@@ -285,8 +284,7 @@ class TftpServer:
         loop.add_reader(strangers.fileno(), self._on_stranger, strangers)
         self._transfers[addr] = transfer
         assert self._pump is not None and self._threads is not None
-        if len(self._on_threads) < self.config.dedicated_threads:
-            self._on_threads.add(transfer)
+        if self._threads.running < self.config.dedicated_threads:
             self._threads.add(transfer)
         else:
             self._pump.add(transfer)
@@ -310,7 +308,6 @@ class TftpServer:
                 asyncio.get_running_loop().remove_reader(transfer.strangers.fileno())
             transfer.strangers.close()
         self._count_end(transfer.machine)
-        self._on_threads.discard(transfer)
         if self._transfers.get(transfer.peer) is transfer:
             del self._transfers[transfer.peer]
         if not transfer.done.done():

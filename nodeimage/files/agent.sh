@@ -223,9 +223,10 @@ tls_ca() {
 # a sleep on time, and a TCG guest on a starved host can be held up for seconds (a
 # VM's clock was once 1.8 s behind right after its one step, and Rejected). So the
 # clock is measured again after each step, and stepped again, until a measurement
-# bounds it within SYNC_GOOD_S of the source (or SYNC_STEPS steps were made). That last measurement is after the last step and
-# decides the Control Plane's verdict, so check_clock reports it when the source is
-# the Control Plane's own time (SYNCED_URL) instead of asking again.
+# bounds it within SYNC_GOOD_S of the source (or SYNC_STEPS steps were made). That
+# last measurement is after the last step and decides the Control Plane's verdict,
+# so check_clock reports it when the source is the Control Plane's own time
+# (SYNCED_URL) instead of asking again.
 SYNC_GOOD_S=0.5
 SYNC_STEPS=3
 
