@@ -63,7 +63,24 @@ CREATE TABLE IF NOT EXISTS conflicts (
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, kind TEXT NOT NULL,
     subject TEXT NOT NULL, data TEXT NOT NULL);
-"""
+CREATE TABLE IF NOT EXISTS assignment_generation (
+    id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
+INSERT OR IGNORE INTO assignment_generation VALUES (1, 0);
+""" + "".join(
+    f"CREATE TRIGGER IF NOT EXISTS {name} AFTER {event} ON {table} "
+    "BEGIN UPDATE assignment_generation SET n = n + 1; END;\n"
+    for name, event, table in (
+        ("machine_added", "INSERT", "machines"),
+        ("machine_removed", "DELETE", "machines"),
+        ("machine_reassigned", "UPDATE OF mac, cluster, hostname, role, profile", "machines"),
+        ("proxy_added", "INSERT", "proxies"),
+        ("proxy_removed", "DELETE", "proxies"),
+        ("proxy_reassigned", "UPDATE OF name, clusters", "proxies"),
+    )
+)
+# What a proxy's assignments are made of (see Store.assignments) changed: the triggers
+# count it in the database itself, so a write by any code path, or by a second process
+# on the same file, moves the count the cached assignments are checked against.
 
 JOIN = "join"
 NODE = "node"
@@ -109,6 +126,8 @@ class Store:
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
         self._listeners: list[Callable[[], None]] = []
+        # proxy -> (assignment generation, items, digest); see assignments()
+        self._assigned: dict[str, tuple[int, list[dict[str, str]], str]] = {}
 
     # -- plumbing -----------------------------------------------------------
 
@@ -355,16 +374,32 @@ class Store:
             raise NotFound(f"proxy {name!r} is not registered")
         return list(json.loads(rows[0]["clusters"]))
 
-    def assignments(self, name: str) -> tuple[int, list[dict[str, str]]]:
-        """(revision, the MACs the proxy serves with their profile), read consistently."""
+    def assignments(self, name: str) -> tuple[int, list[dict[str, str]], str]:
+        """(revision, the MACs the proxy serves with their profile, their digest), consistent.
+
+        The digest (SHA-256 of the canonical JSON) is equal for equal assignments, also
+        across restarts: the long-poll's ETag. Items and digest are kept until a write
+        touches a machine's assignment or a proxy's clusters (the schema's triggers count
+        those): every boot, register and ready wakes the proxy's long-poll, and reading
+        and hashing every row on each wake grew with the square of the fleet. The items
+        are shared between callers: read them, do not change them.
+        """
         with self._lock:
-            clusters = self.proxy_clusters(name)
-            marks = ",".join("?" * len(clusters))
-            rows = self._read(
-                f"SELECT mac, cluster, hostname, role, profile FROM machines "
-                f"WHERE cluster IN ({marks}) ORDER BY mac", tuple(clusters),
-            ) if clusters else []
-            return self.revision(), [dict(r) for r in rows]
+            generation = int(
+                self._read("SELECT n FROM assignment_generation")[0]["n"]
+            )
+            kept = self._assigned.get(name)
+            if kept is None or kept[0] != generation:
+                clusters = self.proxy_clusters(name)
+                marks = ",".join("?" * len(clusters))
+                rows = self._read(
+                    f"SELECT mac, cluster, hostname, role, profile FROM machines "
+                    f"WHERE cluster IN ({marks}) ORDER BY mac", tuple(clusters),
+                ) if clusters else []
+                items = [dict(r) for r in rows]
+                digest = hashlib.sha256(json.dumps(items, sort_keys=True).encode()).hexdigest()
+                kept = self._assigned[name] = (generation, items, digest)
+            return self.revision(), kept[1], kept[2]
 
     # -- boot, registration, readiness -------------------------------------
 
