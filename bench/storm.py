@@ -50,6 +50,7 @@ if __package__ in (None, ""):
 from bench import provenance  # noqa: E402
 from bench.errors import BenchError  # noqa: E402
 from bench.report import summary_rows  # noqa: E402
+from bench.service_cpu import ServiceCpu  # noqa: E402
 from bench.stats import percentiles  # noqa: E402
 from harness.builder.runner import ScenarioRunner  # noqa: E402
 from harness.builder.sim_driver import PROCESSES_ENV, fleet_processes  # noqa: E402
@@ -264,13 +265,14 @@ def _one_run(per_kind: int, timeout: float | None) -> dict[str, Any]:
     runner = ScenarioRunner(scenario, reports_dir=REPO / "reports" / "bench",
                             scenario_file=SCENARIO)
     runner.plan = widen(runner.plan, segment_prefix(2 * per_kind))
-    with _CpuSampler() as cpu:
+    with _CpuSampler() as cpu, ServiceCpu() as services:
         result = runner.run()
     return {"date_utc": time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(t0)),
             "loadavg_before": load_before, "loadavg_after": provenance.loadavg(),
             "fleet_processes": fleet_processes(),
             **summarise_run(result, per_kind),
-            "harness_cpu_s": cpu_by_phase(cpu.samples, result.phases)}
+            "harness_cpu_s": cpu_by_phase(cpu.samples, result.phases),
+            "services_cpu_s": services.seconds()}
 
 
 def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:

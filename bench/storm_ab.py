@@ -32,6 +32,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(REPO))
 
 from bench.provenance import commit, loadavg, spread, stamp  # noqa: E402
+from bench.service_cpu import ServiceCpu  # noqa: E402
 
 __all__ = ["Config", "ab_document", "add_ab_arguments", "finish_ab", "in_turn", "main",
            "parse_config",
@@ -152,10 +153,14 @@ def run_results(config: Config, script: str, args: list[str],
 
 def _one(config: Config, per_kind: int, timeout: float | None) -> dict[str, Any]:
     """One storm of ``config``: its storm.py, its venv, its environment; the run's figures."""
-    doc, rc = run_results(config, "storm.py", [
-        "--per-kind", str(per_kind), "--runs", "1",
-        *(["--timeout", str(timeout)] if timeout else [])])
-    return {"config": config.name, "exit": rc, **doc["runs"][0]}
+    # sampled here, around the config's storm.py, so that a tree without the sampler
+    # is measured alike
+    with ServiceCpu() as services:
+        doc, rc = run_results(config, "storm.py", [
+            "--per-kind", str(per_kind), "--runs", "1",
+            *(["--timeout", str(timeout)] if timeout else [])])
+    return {"config": config.name, "exit": rc, **doc["runs"][0],
+            "services_cpu_s": services.seconds()}
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -169,6 +174,9 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
                                    if r.get("ready_s", {}).get("p50") is not None], 3),
             "harness_cpu_machines_phase_s": spread(cpu),
             "dhcp_retransmissions": spread([r.get("dhcp_retransmissions", 0) for r in runs], 0),
+            "services_cpu_s": {
+                name: spread([r["services_cpu_s"].get(name, 0.0) for r in runs])
+                for name in sorted({n for r in runs for n in r.get("services_cpu_s", {})})},
             "verdicts": [r.get("verdict") for r in runs]}
 
 
