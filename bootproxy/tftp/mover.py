@@ -31,6 +31,8 @@ from bootproxy.tftp.transfer import ReadTransfer
 log = logging.getLogger("bootproxy.tftp")
 
 MAX_DATAGRAM = 65536
+# datagrams a timed-out transfer reads before it resends (see Mover.timed_out)
+_CATCH_UP = 64
 _ACK = Opcode.ACK.value
 # a read-add-write of counters.bytes_sent from two threads at once would lose one
 _BYTES_SENT = threading.Lock()
@@ -125,6 +127,35 @@ class Mover:
         transfer.deadline = now + machine.timeout
         self._armed(transfer)
         machine.prefetch()  # while the client works: the next DATA is ready when its ACK comes
+
+    def timed_out(self, transfer: Transfer, buf: bytearray, now: float) -> None:
+        """The transfer's timer ran out: resend, unless what already came in answers it.
+
+        A runner learns of its timer and of its socket separately: the pump takes a
+        batch of ready sockets and then its timers, and a thread that woke from a
+        receive timeout may wait for the GIL.  Under load an ACK or ERROR can sit
+        queued meanwhile, and resending then answers what the client has already
+        ended (TFTP-4: silence after its ERROR 8) or moved past (TFTP-7).  So the
+        queue is read first, without waiting, and the resend goes out only if
+        nothing in it moved the transfer on.
+        """
+        deadline = transfer.deadline
+        for _ in range(_CATCH_UP):
+            if transfer.closed:
+                return
+            try:
+                size = transfer.sock.recv_into(buf, 0, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:  # an ICMP error queued on the socket
+                log.debug("transfer to %s: %s", transfer.peer, exc)
+                continue
+            out = self.feed(transfer, buf, size)
+            if out is not None:
+                self.send(transfer, out, now)
+        if transfer.closed or transfer.deadline != deadline:
+            return  # ended, or moved on: its timer starts again from the progress
+        self.send(transfer, transfer.machine.on_timeout(), now)
 
     def _armed(self, transfer: Transfer) -> None:
         """The transfer's deadline moved to ``transfer.deadline`` (the pump keeps a heap)."""

@@ -144,7 +144,7 @@ class TransferPump(Mover):
             self._guarded(self._timed_out, transfer)
 
     def _timed_out(self, transfer: Transfer) -> None:
-        self.send(transfer, transfer.machine.on_timeout(), self._now)
+        self.timed_out(transfer, self._buf, self._now)
 
     def _guarded(self, step: Callable[[Transfer], None], transfer: Transfer) -> None:
         """Run one transfer's step; a failure (a read error, a bug) ends that transfer

@@ -129,8 +129,8 @@ class TransferThreads(Mover):
                     continue
             left = transfer.deadline - now
             if left <= 0:
-                self.send(transfer, machine.on_timeout(), now)
-                left = machine.timeout
+                self.timed_out(transfer, buf, now)
+                left = transfer.deadline - now
             if not transfer.closed and not left <= waits <= left + _SLACK:
                 waits = _set_wait(sock, left)
 

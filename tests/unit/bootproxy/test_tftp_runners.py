@@ -9,6 +9,8 @@ import asyncio
 import errno
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Coroutine
@@ -260,5 +262,58 @@ def test_each_transfer_has_a_port_of_its_own_and_leaves_no_socket_behind(boot_ro
             for client in clients:
                 client.close()
             await server.stop()
+
+    run(go())
+
+
+_SEND_LATER = r"""
+import socket, sys, time
+at, port = float(sys.argv[1]), int(sys.argv[2])
+sock = socket.socket(fileno=int(sys.argv[4]))
+time.sleep(max(0.0, at - time.monotonic()))
+sock.sendto(bytes.fromhex(sys.argv[3]), ("127.0.0.1", port))
+"""
+
+
+@pytest.mark.parametrize("threads", [1, 0], ids=["own-thread", "pump"])
+def test_an_error_queued_while_the_runner_waited_for_the_gil_is_read_before_a_resend(
+        boot_root: Path, threads: int) -> None:
+    """Under load a runner whose timer ran out may get the GIL only later, while the
+    client's ERROR 8 already sits in its socket: it must read it, not resend the OACK
+    (TFTP-4: silence after ERROR 8; a storm's capture caught a resend 50 ms late).
+
+    The load is made here: this thread holds the GIL across the server's deadline (a
+    long switch interval and a busy loop), and another process sends the ERROR meanwhile
+    from the client's socket."""
+    async def go() -> None:
+        async with _serving(boot_root, threads) as (server, client):
+            client.sendto(_rrq(tsize="0", timeout="1"), server.address)
+            oack, tid = await _recv(client)
+            assert isinstance(oack, OptionAck)
+            deadline = time.monotonic() + 1.0  # the server's timer, started just before
+            send_at = deadline + 0.15
+            sender = subprocess.Popen(
+                [sys.executable, "-c", _SEND_LATER, str(send_at), str(tid[1]),
+                 encode_error(8, "size probe").hex(), str(client.fileno())],
+                pass_fds=[client.fileno()], stdin=subprocess.DEVNULL)
+            try:
+                interval = sys.getswitchinterval()
+                sys.setswitchinterval(5.0)
+                try:
+                    while time.monotonic() < send_at + 0.3:  # holds the GIL throughout
+                        pass
+                finally:
+                    sys.setswitchinterval(interval)
+                assert sender.wait(10) == 0
+            finally:
+                if sender.poll() is None:
+                    sender.kill()
+                    sender.wait()
+            await _until(lambda: server.counters.active == 0, "the probe ended")
+            assert server.counters.option_probes == 1
+            client.settimeout(1.5)
+            with pytest.raises(TimeoutError):
+                data, _ = await asyncio.to_thread(client.recvfrom, 65536)
+                raise AssertionError(f"the server resent after the ERROR: {data!r}")
 
     run(go())
