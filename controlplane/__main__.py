@@ -17,6 +17,7 @@ import socket
 import sqlite3
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -80,7 +81,32 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         help="TSIG key NAME:BASE64SECRET (hmac-sha256) signing the updates")
     parser.add_argument("--dump-openapi", nargs="?", const="-", default=None, metavar="FILE",
                         help="write the OpenAPI document to FILE (or stdout) and exit")
+    parser.add_argument("--http", default=None, metavar="PARSER",
+                        help=f"HTTP/1.1 parser: {' or '.join(HTTP_PARSERS)} (default "
+                             f"{HTTP_PARSERS[0]}, or ${HTTP_ENV})")
+    parser.add_argument("--loop", default=None, metavar="LOOP",
+                        help=f"event loop: {' or '.join(EVENT_LOOPS)} (default "
+                             f"{EVENT_LOOPS[0]}, or ${LOOP_ENV})")
     return parser
+
+
+# The C parser and loop first: a storm's every machine costs the Control Plane four
+# requests, and on h11 and asyncio's own loop its CPU per request was what a 2-core lab
+# host ran short of (bench/results/controlplane_cpu.json); the pure-Python pair stays
+# selectable so that the difference can be measured and the pure-Python path tested.
+HTTP_PARSERS = ("httptools", "h11")
+EVENT_LOOPS = ("uvloop", "asyncio")
+HTTP_ENV = "FLEXLAB_CP_HTTP"
+LOOP_ENV = "FLEXLAB_CP_LOOP"
+
+
+def _choice(given: str | None, env: str, allowed: tuple[str, ...], flag: str) -> str:
+    """The flag's value, else the environment's, else the first allowed; one of ``allowed``."""
+    value = given or os.environ.get(env) or allowed[0]
+    if value not in allowed:
+        source = flag if given else f"${env}"
+        raise ControlPlaneError(f"{source} {value!r}: choose {' or '.join(allowed)}")
+    return value
 
 
 def openapi_document() -> dict[str, Any]:
@@ -118,6 +144,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         return 0
     log = JsonLog(lab=args.lab)
     try:
+        args.http = _choice(args.http, HTTP_ENV, HTTP_PARSERS, "--http")
+        args.loop = _choice(args.loop, LOOP_ENV, EVENT_LOOPS, "--loop")
         return _serve(args, log)
     except ControlPlaneError as exc:
         log("error", error=exc.error, detail=exc.detail)
@@ -152,7 +180,7 @@ def _serve(args: argparse.Namespace, log: JsonLog) -> int:
             app, log_config=None, access_log=False, log_level="warning",
             ssl_certfile=str(tls.server_cert) if tls else None,
             ssl_keyfile=str(tls.server_key) if tls else None,
-            timeout_graceful_shutdown=2,
+            timeout_graceful_shutdown=2, http=args.http,
         )
         server = _Server(config)
         ready: dict[str, Any] = {"url": f"{scheme}://{shown}:{bound}", "db": str(args.db),
@@ -167,11 +195,22 @@ def _serve(args: argparse.Namespace, log: JsonLog) -> int:
             ready["admin_token"] = admin_token
         if tokens:
             ready["proxy_tokens"] = tokens
-        asyncio.run(_run(server, sock, lambda: log("ready", **ready)))
+        ready["http"], ready["loop"] = args.http, args.loop
+        with asyncio.Runner(loop_factory=_loop_factory(args.loop)) as runner:
+            runner.run(_run(server, sock, lambda: log("ready", **ready)))
         log("stopped")
         return 0
     finally:
         store.close()
+
+
+def _loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop, or None for asyncio's own."""
+    if name == "uvloop":
+        import uvloop  # only when chosen: h11 with asyncio needs nothing more
+
+        return uvloop.new_event_loop
+    return None
 
 
 class _Server(uvicorn.Server):

@@ -23,13 +23,26 @@ MAX_BODY_BYTES = 1024 * 1024
 UNLIMITED_ROUTES = frozenset({"artifact_upload"})
 
 
+_ROUTE_KEY = "flexlab.route"
+
+
 def route_name(routes: Sequence[BaseRoute], scope: Scope) -> str:
-    """The `name` of the route that will handle `scope`, or "" if none matches."""
+    """The `name` of the route that will handle `scope`, or "" if none matches.
+
+    Worked out once per request and kept in the scope: each of the three middleware
+    layers asks, and a scan is a regular-expression match per route.
+    """
+    known = scope.get(_ROUTE_KEY)
+    if known is not None:
+        return str(known)
+    name = ""
     for route in routes:
         match, _ = route.matches(scope)
         if match == Match.FULL:
-            return str(getattr(route, "name", "") or "")
-    return ""
+            name = str(getattr(route, "name", "") or "")
+            break
+    scope[_ROUTE_KEY] = name
+    return name
 
 
 async def send_json(send: Send, status: int, body: dict[str, Any],
