@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -29,6 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 if __package__ in (None, ""):
     sys.path.insert(0, str(REPO))
 
+from bench.child import run_child  # noqa: E402
 from bench.provenance import loadavg, spread  # noqa: E402
 from bench.storm_ab import (  # noqa: E402
     Config,
@@ -48,12 +48,11 @@ def one_run(config: Config, selection: list[str]) -> dict[str, Any]:
     python = str(tree / ".venv" / "bin" / "python")
     with tempfile.TemporaryDirectory(prefix="flexlab-cpu-ab-") as tmp:
         out = Path(tmp) / "cpu.json"
-        proc = subprocess.run(
+        proc = run_child(
             [python, str(tree / "scripts" / "cpu-by-kind.py"), "--interval", "0.5",
              "--out", str(out), "--", python, "-m", "pytest", "-q", "-p", "no:cacheprovider",
              *selection],
-            cwd=tree, env={**os.environ, **config.env}, capture_output=True, text=True,
-            check=False)
+            cwd=tree, env={**os.environ, **config.env})
         if not out.is_file():
             raise SystemExit(f"{config.name}: cpu-by-kind wrote nothing (exit "
                              f"{proc.returncode}):\n{proc.stdout[-1500:]}{proc.stderr[-1500:]}")

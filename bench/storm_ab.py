@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 if __package__ in (None, ""):
     sys.path.insert(0, str(REPO))
 
+from bench.child import run_child  # noqa: E402
 from bench.provenance import commit, loadavg, spread, stamp  # noqa: E402
 from bench.service_cpu import ServiceCpu  # noqa: E402
 
@@ -143,8 +144,7 @@ def run_results(config: Config, script: str, args: list[str],
         out = Path(tmp) / "results.json"
         argv = [str(tree / ".venv" / "bin" / "python"), str(tree / "bench" / script), *args,
                 results_flag, str(out)]
-        proc = subprocess.run(argv, cwd=tree, env={**os.environ, **config.env},
-                              capture_output=True, text=True, check=False)
+        proc = run_child(argv, cwd=tree, env={**os.environ, **config.env})
         if not out.is_file():
             raise SystemExit(f"{config.name}: {script} wrote nothing (exit {proc.returncode})"
                              f":\n{proc.stdout[-1500:]}{proc.stderr[-1500:]}")
