@@ -253,6 +253,9 @@ def _storm(storms: list[dict[str, Any]]) -> list[str]:
         notes += ["", f"{storm['machines']} machines, phases (s): "
                   + ", ".join(f"{k} {v}" for k, v in ph.items()) + "; end states: "
                   + ", ".join(f"{k} {v}" for k, v in storm.get("states", {}).items()) + "."]
+        cpu = _storm_cpu(storm)
+        if cpu:
+            notes.append(cpu)
         for reason, n in storm.get("not_ready_reasons", {}).items():
             notes.append(f"- not Ready because \"{reason}\": {n} machines")
         if storm.get("error"):
@@ -263,6 +266,18 @@ def _storm(storms: list[dict[str, Any]]) -> list[str]:
         if len(failed) > 4:
             notes.append(f"- … {len(failed) - 4} more failed expectations in the JSON")
     return lines + notes
+
+
+def _storm_cpu(storm: dict[str, Any]) -> str:
+    """Who used the 2 cores in a storm's median run: the harness (its emulator fleet) in
+    the machines phase and each lab service over the run; "" for a file without them."""
+    parts = []
+    harness = storm.get("harness_cpu_s", {}).get("machines")
+    if harness is not None:
+        parts.append(f"harness (the emulators) {fmt(harness, 1)} in the machines phase")
+    parts += [f"{name} {fmt(seconds, 1)}"
+              for name, seconds in storm.get("services_cpu_s", {}).items()]
+    return f"CPU seconds of the median run: {', '.join(parts)}." if parts else ""
 
 
 def _date(doc: dict[str, Any]) -> str:

@@ -312,7 +312,11 @@ def run_storm(per_kind: int, results: Path | None = None, timeout: float | None 
                "harness_cpu_machines_phase_s": provenance.spread(
                    [r["harness_cpu_s"]["machines"] for r in done
                     if "machines" in r.get("harness_cpu_s", {})]),
-               "wall_s": provenance.spread([r["wall_s"] for r in done], 1)},
+               "wall_s": provenance.spread([r["wall_s"] for r in done], 1),
+               "services_cpu_s": {
+                   name: provenance.spread([r.get("services_cpu_s", {}).get(name, 0.0)
+                                            for r in done])
+                   for name in sorted({n for r in done for n in r.get("services_cpu_s", {})})}},
            "runs": [{k: v for k, v in r.items() if k != "versions"} for r in done]}
     # the file's verdict is every run's: a median over runs one of which failed is no pass
     failed = [r for r in done if r["verdict"] != "pass"]

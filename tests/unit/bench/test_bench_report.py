@@ -244,3 +244,15 @@ def test_every_vm_ab_file_gets_a_section_and_older_ab_files_do_not(tmp_path: Pat
     assert "configurations in turn (vmboot-kernel-ab.json)" in text
     assert "configurations in turn (vmboot-rng-ab.json)" in text
     assert "configurations in turn (vmboot-usb-ab.json)" not in text
+
+
+def test_a_storm_says_who_used_the_cpu_and_an_older_file_says_nothing(tmp_path: Path) -> None:
+    """The storm's time on a 2-core host is everyone's CPU divided by two: the section
+    names each share of the median run; a file from before the sampler has no such line."""
+    new = {**_storm_doc(1000, "pass", []), "harness_cpu_s": {"machines": 17.92},
+           "services_cpu_s": {"control plane": 6.48, "boot proxy": 8.26}}
+    old = _storm_doc(200, "pass", [])
+    doc = render({"storm": [old, new]})
+    assert ("CPU seconds of the median run: harness (the emulators) 17.9 in the machines "
+            "phase, control plane 6.5, boot proxy 8.3.") in doc
+    assert doc.count("CPU seconds of the median run") == 1
