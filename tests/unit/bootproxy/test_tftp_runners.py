@@ -297,6 +297,8 @@ def test_an_error_queued_while_the_runner_waited_for_the_gil_is_read_before_a_re
                  encode_error(8, "size probe").hex(), str(client.fileno())],
                 pass_fds=[client.fileno()], stdin=subprocess.DEVNULL)
             try:
+                # idle (GIL free) until just before the deadline, then hold the GIL
+                await asyncio.sleep(max(0.0, deadline - 0.1 - time.monotonic()))
                 interval = sys.getswitchinterval()
                 sys.setswitchinterval(5.0)
                 try:
