@@ -14,7 +14,8 @@ class TftpCounters:
 
     ``errors`` is keyed by kind: ``file_not_found``, ``access_violation``,
     ``illegal_operation``, ``unknown_tid``, ``timeout``, ``client_error``,
-    ``busy``, ``refused_client``, ``malformed``, ``duplicate_request``.
+    ``busy``, ``refused_client``, ``malformed``, ``duplicate_request``, ``client_gone``
+    (the client's port closed mid-transfer: ICMP port unreachable).
     """
 
     bytes_sent: int = 0

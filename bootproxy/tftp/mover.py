@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import socket
 import threading
@@ -120,6 +121,9 @@ class Mover:
             try:
                 sock.send(datagram)
             except OSError as exc:  # a full socket buffer is a lost datagram: the timer resends
+                if exc.errno == errno.ECONNREFUSED:
+                    machine.on_peer_gone()
+                    break
                 log.debug("transfer to %s: send: %s", transfer.peer, exc)
         if machine.finished:
             self.end(transfer)
@@ -148,7 +152,8 @@ class Mover:
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as exc:  # an ICMP error queued on the socket
-                log.debug("transfer to %s: %s", transfer.peer, exc)
+                if self.refused(transfer, exc, now):
+                    return
                 continue
             out = self.feed(transfer, buf, size)
             if out is not None:
@@ -156,6 +161,22 @@ class Mover:
         if transfer.closed or transfer.deadline != deadline:
             return  # ended, or moved on: its timer starts again from the progress
         self.send(transfer, transfer.machine.on_timeout(), now)
+
+    def refused(self, transfer: Transfer, exc: OSError, now: float) -> bool:
+        """An error the transfer's socket reported; True when it ended the transfer.
+
+        The socket is connected, so the kernel hands it the ICMP errors its datagrams
+        met: ECONNREFUSED is the client's port unreachable (a machine reset mid-file, a
+        client that gave up).  No ACK can come then, and resending until the retries
+        ran out only held a transfer slot for nobody.  Anything else is logged.
+        """
+        if exc.errno != errno.ECONNREFUSED:
+            log.debug("transfer to %s: %s", transfer.peer, exc)
+            return False
+        log.debug("transfer to %s: the client's port is closed", transfer.peer)
+        transfer.machine.on_peer_gone()
+        self.send(transfer, [], now)  # finished: ends and reports the transfer
+        return True
 
     def _armed(self, transfer: Transfer) -> None:
         """The transfer's deadline moved to ``transfer.deadline`` (the pump keeps a heap)."""

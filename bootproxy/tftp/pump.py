@@ -118,7 +118,7 @@ class TransferPump(Mover):
             size = transfer.sock.recv_into(self._buf)
         except OSError as exc:  # BlockingIOError, or an ICMP error queued on the socket
             if not isinstance(exc, BlockingIOError):
-                log.debug("transfer to %s: %s", transfer.peer, exc)
+                self.refused(transfer, exc, self._now)
             return
         out = self.feed(transfer, self._buf, size)
         if out is not None:

@@ -322,6 +322,7 @@ class TftpServer:
         else:
             self.counters.transfers_failed += 1
             kind = {Outcome.TIMEOUT: "timeout", Outcome.CLIENT_ERROR: "client_error",
-                    Outcome.ILLEGAL: "illegal_operation"}.get(machine.outcome, "aborted") \
+                    Outcome.ILLEGAL: "illegal_operation",
+                    Outcome.CLIENT_GONE: "client_gone"}.get(machine.outcome, "aborted") \
                 if machine.outcome else "aborted"
             self.counters.errors[kind] += 1

@@ -117,7 +117,7 @@ class TransferThreads(Mover):
             except BlockingIOError:  # the receive timeout ran out
                 size = -1
             except OSError as exc:  # an ICMP error queued on the socket: reported once
-                log.debug("transfer to %s: %s", transfer.peer, exc)
+                self.refused(transfer, exc, monotonic())
                 continue
             now = monotonic()
             if size == 0 and self._stopping:

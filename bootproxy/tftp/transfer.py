@@ -44,6 +44,7 @@ class Outcome(Enum):
     OPTION_PROBE = "option_probe"  # ERROR 8 answering our OACK: EDK2's tsize probe, normal
     CLIENT_ERROR = "client_error"  # the client sent any other ERROR
     ILLEGAL = "illegal"  # the client sent something that is not an ACK
+    CLIENT_GONE = "client_gone"  # the client's port refused our datagram (ICMP unreachable)
 
 
 @dataclass
@@ -173,6 +174,18 @@ class ReadTransfer:
         # End of window, or an ACK inside it (the client lost what followed):
         # either way the next window starts right after this ACK.
         return self._window()
+
+    def on_peer_gone(self) -> None:
+        """The client's port is closed (the kernel got ICMP port unreachable for our last
+        datagram): no ACK can come, so end now instead of resending until the retries run
+        out.  Gone after the final block went out is TFTP-8's case, as a timeout there is.
+        """
+        if self.finished:
+            return
+        if self.state is State.SENDING and self.sent >= self.last_block:
+            self._finish(State.DONE, Outcome.FINAL_UNACKED)
+        else:
+            self._finish(State.FAILED, Outcome.CLIENT_GONE)
 
     def on_timeout(self) -> list[bytes]:
         """The timer ran out with no progress: resend, or give up after max_retries."""

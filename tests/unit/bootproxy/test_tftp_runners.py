@@ -319,3 +319,41 @@ def test_an_error_queued_while_the_runner_waited_for_the_gil_is_read_before_a_re
                 raise AssertionError(f"the server resent after the ERROR: {data!r}")
 
     run(go())
+
+
+@pytest.mark.parametrize("threads", [1, 0], ids=["own-thread", "pump"])
+def test_a_client_whose_port_closed_ends_its_transfer_at_once(boot_root: Path,
+                                                              threads: int) -> None:
+    """A machine reset mid-transfer closes its port: the kernel answers the next DATA
+    with ICMP port unreachable, which reaches the transfer's connected socket. Waiting
+    out every retry (here 5 x 1 s) only held a transfer slot for nobody."""
+    async def go() -> None:
+        async with _serving(boot_root, threads) as (server, client):
+            client.sendto(_rrq(timeout="1"), server.address)
+            _, tid = await _recv(client)
+            client.sendto(encode_ack(0), tid)
+            first, _ = await _recv(client)
+            assert first == Data(1, CONTENT[:512])
+            client.close()  # gone: DATA 1's resend is refused
+            began = time.monotonic()
+            await _until(lambda: server.counters.active == 0, "the transfer ended", 10.0)
+            assert time.monotonic() - began < 2.5  # the first resend, not the last retry
+            assert server.counters.transfers_failed == 1
+            assert server.counters.errors["client_gone"] == 1
+
+    run(go())
+
+
+def test_a_client_gone_after_the_last_block_is_tftp8_not_a_failure() -> None:
+    """Gone after the final DATA went out (its ACK lost): the file was delivered as far as
+    the server can know, as when the retries run out (TFTP-8)."""
+    machine = ReadTransfer(read=lambda o, c: CONTENT[o:o + c], size=100)
+    machine.start()
+    assert machine.sent == machine.last_block == 1
+    machine.on_peer_gone()
+    assert machine.finished and machine.outcome.value == "final_unacked"
+    early = ReadTransfer(read=lambda o, c: CONTENT[o:o + c], size=len(CONTENT))
+    early.start()
+    early.on_peer_gone()
+    assert early.finished and early.outcome.value == "client_gone"
+    assert early.on_timeout() == []  # finished: nothing more is sent
