@@ -33,6 +33,7 @@ from bootproxy.tftp.packets import (
 )
 from bootproxy.tftp.pump import TransferPump
 from bootproxy.tftp.threads import TransferThreads
+from bootproxy.tftp.transfer import Outcome
 
 pytestmark = pytest.mark.unit
 
@@ -94,6 +95,16 @@ async def _serving(root: Path, threads: int) -> AsyncIterator[tuple[TftpServer, 
         await server.stop()
 
 
+async def _at_data_1(server: TftpServer, client: socket.socket) -> tuple[str, int]:
+    """Start a transfer with a 1 s timeout and take DATA 1; the transfer's address."""
+    client.sendto(_rrq(timeout="1"), server.address)
+    _, tid = await _recv(client)
+    client.sendto(encode_ack(0), tid)
+    first, _ = await _recv(client)
+    assert first == Data(1, CONTENT[:512])
+    return tid
+
+
 def test_the_first_transfers_get_a_thread_each_and_the_rest_the_pump(boot_root: Path) -> None:
     async def go() -> None:
         server = TftpServer(TftpConfig(root=boot_root, host="127.0.0.1", port=0,
@@ -136,12 +147,9 @@ def test_duplicate_acks_do_not_postpone_the_resend(boot_root: Path, threads: int
     a timer restarted by every datagram received would never fire."""
     async def go() -> None:
         async with _serving(boot_root, threads) as (server, client):
-            client.sendto(_rrq(timeout="1"), server.address)
-            _, tid = await _recv(client)
-            client.sendto(encode_ack(0), tid)
-            first, _ = await _recv(client)
+            tid = await _at_data_1(server, client)
             sent = time.monotonic()
-            assert first == Data(1, CONTENT[:512])
+            first = Data(1, CONTENT[:512])
 
             async def repeat() -> None:
                 while True:
@@ -329,11 +337,7 @@ def test_a_client_whose_port_closed_ends_its_transfer_at_once(boot_root: Path,
     out every retry (here 5 x 1 s) only held a transfer slot for nobody."""
     async def go() -> None:
         async with _serving(boot_root, threads) as (server, client):
-            client.sendto(_rrq(timeout="1"), server.address)
-            _, tid = await _recv(client)
-            client.sendto(encode_ack(0), tid)
-            first, _ = await _recv(client)
-            assert first == Data(1, CONTENT[:512])
+            await _at_data_1(server, client)
             client.close()  # gone: DATA 1's resend is refused
             began = time.monotonic()
             await _until(lambda: server.counters.active == 0, "the transfer ended", 10.0)
@@ -351,9 +355,9 @@ def test_a_client_gone_after_the_last_block_is_tftp8_not_a_failure() -> None:
     machine.start()
     assert machine.sent == machine.last_block == 1
     machine.on_peer_gone()
-    assert machine.finished and machine.outcome.value == "final_unacked"
+    assert machine.finished and machine.outcome is Outcome.FINAL_UNACKED
     early = ReadTransfer(read=lambda o, c: CONTENT[o:o + c], size=len(CONTENT))
     early.start()
     early.on_peer_gone()
-    assert early.finished and early.outcome.value == "client_gone"
+    assert early.finished and early.outcome is Outcome.CLIENT_GONE
     assert early.on_timeout() == []  # finished: nothing more is sent
