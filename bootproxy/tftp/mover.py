@@ -144,23 +144,33 @@ class Mover:
         nothing in it moved the transfer on.
         """
         deadline = transfer.deadline
-        for _ in range(_CATCH_UP):
+        self.take_queued(transfer, buf, now)
+        if transfer.closed or transfer.deadline != deadline:
+            return  # ended, or moved on: its timer starts again from the progress
+        self.send(transfer, transfer.machine.on_timeout(), now)
+
+    def take_queued(self, transfer: Transfer, buf: bytearray, now: float,
+                    limit: int = _CATCH_UP) -> None:
+        """Handle up to ``limit`` datagrams already queued on the transfer's socket,
+        without waiting: before a resend (``timed_out``), and before a stopping runner
+        ends a transfer (a last ACK completes it).  An empty read is a socket shut down
+        by ``stop``, or nothing a client sends: either way the end of the queue."""
+        for _ in range(limit):
             if transfer.closed:
                 return
             try:
                 size = transfer.sock.recv_into(buf, 0, socket.MSG_DONTWAIT)
             except (BlockingIOError, InterruptedError):
-                break
+                return
             except OSError as exc:  # an ICMP error queued on the socket
                 if self.refused(transfer, exc, now):
                     return
                 continue
+            if size == 0:
+                return
             out = self.feed(transfer, buf, size)
             if out is not None:
                 self.send(transfer, out, now)
-        if transfer.closed or transfer.deadline != deadline:
-            return  # ended, or moved on: its timer starts again from the progress
-        self.send(transfer, transfer.machine.on_timeout(), now)
 
     def refused(self, transfer: Transfer, exc: OSError, now: float) -> bool:
         """An error the transfer's socket reported; True when it ended the transfer.

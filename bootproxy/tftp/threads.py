@@ -37,8 +37,6 @@ _MIN_WAIT = 0.001
 # a receive timeout this much longer than the time left is kept: the timer fires at
 # most this late, and the ACK-to-DATA path never pays a setsockopt for it
 _SLACK = 0.01
-# datagrams already queued that a stopping transfer still handles (a last ACK completes it)
-_DRAIN = 64
 
 
 def _set_wait(sock: socket.socket, seconds: float) -> float:
@@ -110,7 +108,7 @@ class TransferThreads(Mover):
         self.send(transfer, machine.start(), monotonic())
         while not transfer.closed:
             if self._stopping:
-                self._drain(transfer, buf)
+                self.take_queued(transfer, buf, monotonic())  # a last ACK completes it
                 return
             try:
                 size = recv_into(buf)
@@ -133,18 +131,3 @@ class TransferThreads(Mover):
                 left = transfer.deadline - now
             if not transfer.closed and not left <= waits <= left + _SLACK:
                 waits = _set_wait(sock, left)
-
-    def _drain(self, transfer: Transfer, buf: bytearray) -> None:
-        """Before stopping, handle what already came in (a last ACK completes a transfer)."""
-        for _ in range(_DRAIN):
-            if transfer.closed:
-                return
-            try:
-                size = transfer.sock.recv_into(buf, 0, socket.MSG_DONTWAIT)
-            except OSError:
-                return
-            if size == 0:  # nothing queued, and the socket is shut down
-                return
-            out = self.feed(transfer, buf, size)
-            if out is not None:
-                self.send(transfer, out, time.monotonic())
