@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-__all__ = ["SERVICES", "ServiceCpu", "classify", "process_ticks"]
+from bench.provenance import spread
+
+__all__ = ["SERVICES", "ServiceCpu", "classify", "process_ticks", "spread_by_service"]
 
 #: (service, a string its command line holds); the first match names the process
 SERVICES: tuple[tuple[str, str], ...] = (
@@ -47,6 +50,14 @@ def process_ticks(stat: str) -> int:
     spaces and parentheses, so fields are counted from the last ')')."""
     fields = stat[stat.rindex(")") + 2:].split()
     return int(fields[11]) + int(fields[12])
+
+
+def spread_by_service(runs: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each service's CPU seconds over ``runs`` (their ``services_cpu_s``) as a spread; a
+    run that never saw a service counts 0 for it."""
+    names = sorted({name for r in runs for name in r.get("services_cpu_s", {})})
+    return {name: spread([r.get("services_cpu_s", {}).get(name, 0.0) for r in runs])
+            for name in names}
 
 
 @dataclass

@@ -50,7 +50,7 @@ if __package__ in (None, ""):
 from bench import provenance  # noqa: E402
 from bench.errors import BenchError  # noqa: E402
 from bench.report import summary_rows  # noqa: E402
-from bench.service_cpu import ServiceCpu  # noqa: E402
+from bench.service_cpu import ServiceCpu, spread_by_service  # noqa: E402
 from bench.stats import percentiles  # noqa: E402
 from harness.builder.runner import ScenarioRunner  # noqa: E402
 from harness.builder.sim_driver import PROCESSES_ENV, fleet_processes  # noqa: E402
@@ -313,10 +313,7 @@ def run_storm(per_kind: int, results: Path | None = None, timeout: float | None 
                    [r["harness_cpu_s"]["machines"] for r in done
                     if "machines" in r.get("harness_cpu_s", {})]),
                "wall_s": provenance.spread([r["wall_s"] for r in done], 1),
-               "services_cpu_s": {
-                   name: provenance.spread([r.get("services_cpu_s", {}).get(name, 0.0)
-                                            for r in done])
-                   for name in sorted({n for r in done for n in r.get("services_cpu_s", {})})}},
+               "services_cpu_s": spread_by_service(done)},
            "runs": [{k: v for k, v in r.items() if k != "versions"} for r in done]}
     # the file's verdict is every run's: a median over runs one of which failed is no pass
     failed = [r for r in done if r["verdict"] != "pass"]

@@ -33,7 +33,7 @@ if __package__ in (None, ""):
 
 from bench.child import run_child  # noqa: E402
 from bench.provenance import commit, loadavg, spread, stamp  # noqa: E402
-from bench.service_cpu import ServiceCpu  # noqa: E402
+from bench.service_cpu import ServiceCpu, spread_by_service  # noqa: E402
 
 __all__ = ["Config", "ab_document", "add_ab_arguments", "finish_ab", "in_turn", "main",
            "parse_config",
@@ -174,9 +174,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
                                    if r.get("ready_s", {}).get("p50") is not None], 3),
             "harness_cpu_machines_phase_s": spread(cpu),
             "dhcp_retransmissions": spread([r.get("dhcp_retransmissions", 0) for r in runs], 0),
-            "services_cpu_s": {
-                name: spread([r["services_cpu_s"].get(name, 0.0) for r in runs])
-                for name in sorted({n for r in runs for n in r.get("services_cpu_s", {})})},
+            "services_cpu_s": spread_by_service(runs),
             "verdicts": [r.get("verdict") for r in runs]}
 
 
