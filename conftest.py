@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from harness.pytest_plugin import TIERS, collect_scenario, is_flexlab_scenario
+from harness.suite_order import load_durations, order_items
 
 if TYPE_CHECKING:
     from harness.lab import Lab, Topology
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
 # pytester runs the plugin's own tests (tests/unit/test_requirement_markers.py) in real
 # pytest sessions; only the root conftest may enable a plugin this way.
 pytest_plugins = ["pytester"]
+
+DURATIONS_FILE = ".test_durations"
+"""Per-test seconds (pytest-split's file, ``make test-durations``): shards and the order."""
 
 STORM_MACHINES = 50
 """A scenario booting more machines than this joins the ``neighbours`` group."""
@@ -44,12 +48,19 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Scenario files with many machines share the neighbour table: one at a time."""
+    """Scenario files with many machines share the neighbour table: one at a time. Then
+    the suite's order (harness/suite_order.py): long lab files first, unit files between,
+    unless ``--suite-order collection``."""
     for item in items:
         scenario = getattr(item, "scenario", None)
         machines = getattr(scenario, "machines", None)
         if machines and sum(getattr(m, "count", 1) or 1 for m in machines) > STORM_MACHINES:
             item.add_marker(pytest.mark.xdist_group("neighbours"))
+    if config.getoption("suite_order") == "duration":
+        durations = load_durations(config.rootpath / DURATIONS_FILE)
+        items[:] = order_items(items, file_of=lambda item: item.path,
+                               seconds_of=lambda item: durations.get(item.nodeid),
+                               cpu_bound=lambda item: item.get_closest_marker("unit") is not None)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -63,6 +74,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="alias of --flexlab-boot-proxy-image")
     group.addoption("--boot-proxy-kind", choices=("container", "process"), default=None,
                     dest="boot_proxy_kind", help="alias of --flexlab-boot-proxy-kind")
+    # not an alias: how this repository's own suite is ordered
+    parser.getgroup("flexlab-suite").addoption(
+        "--suite-order", choices=("duration", "collection"), default="duration",
+        dest="suite_order",
+        help="duration (default): long lab files first, unit files between, by "
+             f"{DURATIONS_FILE} (harness/suite_order.py); collection: as collected")
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
