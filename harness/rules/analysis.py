@@ -53,6 +53,18 @@ def _answers(reply: TftpEvent, request: TftpEvent) -> bool:
     return all(name.lower() in asked for name, _ in reply.options)
 
 
+def _takes_over(ev: TftpEvent, old: TftpTransfer, ended_at: float,
+                pending: list[TftpTransfer]) -> TftpTransfer | None:
+    """The request, made after the client ended ``old``, that server packet ``ev`` on
+    ``old``'s port answers; None when ``ev`` repeats what ``old`` sent (a late resend,
+    TFTP-4's to judge) or no such request waits."""
+    if any(e.opcode == ev.opcode and e.block == ev.block and e.options == ev.options
+           for e in old.from_server()):
+        return None
+    return next((t for t in pending
+                 if t.request.time >= ended_at and _answers(ev, t.request)), None)
+
+
 @dataclass
 class TftpTransfer:
     """One TFTP transfer: the request and every packet of the conversation."""
@@ -218,11 +230,18 @@ class Analysis:
         So each server port binds to the oldest request of that client it has not
         answered yet. A server packet from an unknown port with no request waiting
         joins the client's latest transfer: that is the port change TFTP-1 catches.
+
+        Once the client has ended a transfer with an ERROR (EDK2's size probe) and asked
+        again from the same port, the kernel may give the new answer the old server port:
+        a server packet there that answers the new request, and is not one the old
+        transfer already sent, belongs to the new one (`_takes_over`).
         """
         out: list[TftpTransfer] = []
         waiting: dict[tuple[str, int], list[TftpTransfer]] = defaultdict(list)
         latest: dict[tuple[str, int], TftpTransfer] = {}
         bound: dict[tuple[str, int, int], TftpTransfer] = {}
+        # transfers the client ended with an ERROR, and when
+        ended: dict[int, float] = {}
         for ev in self.capture.tftp:
             # a read or write request starts a transfer; so does anything else sent to
             # port 69 by a port that is not in a transfer yet (an illegal operation the
@@ -238,6 +257,12 @@ class Analysis:
             to_client = (ev.dst_ip, ev.dport, ev.sport)
             from_client = (ev.src_ip, ev.sport, ev.dport)
             found = bound.get(to_client) or bound.get(from_client)
+            if found is not None and to_client in bound and id(found) in ended:
+                newer = _takes_over(ev, found, ended[id(found)],
+                                    waiting[(ev.dst_ip, ev.dport)])
+                if newer is not None:
+                    waiting[(ev.dst_ip, ev.dport)].remove(newer)
+                    bound[to_client] = found = newer
             if found is None and (ev.dst_ip, ev.dport) in latest:
                 pending = waiting[(ev.dst_ip, ev.dport)]
                 if pending:
@@ -252,6 +277,8 @@ class Analysis:
                 bound[to_client] = found
             if found is not None:
                 found.events.append(ev)
+                if ev.op_name == "ERROR" and from_client in bound and id(found) not in ended:
+                    ended[id(found)] = ev.time
         return out
 
     def _http_exchanges(self) -> list[HttpExchange]:

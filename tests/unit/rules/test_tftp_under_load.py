@@ -124,3 +124,41 @@ def test_an_unanswered_request_does_not_take_the_next_ones_answer(judge: Judge) 
 
 def test_a_resend_crossing_the_error_8_on_the_wire_is_fine(judge: Judge) -> None:
     assert "TFTP-4" not in judge(lambda f: _after_error8(f, b"", crossing=True)).failed_rules()
+
+
+PROBE = b"\x00\x01ipxe.efi\x00octet\x00tsize\x000\x00blksize\x001468\x00"
+PROBE_OACK = b"\x00\x06tsize\x00850528\x00blksize\x001468\x00"
+READ = b"\x00\x01ipxe.efi\x00octet\x00blksize\x001468\x00windowsize\x004\x00"
+READ_OACK = b"\x00\x06blksize\x001468\x00windowsize\x004\x00"
+
+
+def _probe_then_read_on_the_same_tids(f: Flow, *, late_probe_resend: bool = False) -> None:
+    """EDK2's size probe, its ERROR 8, and the real read from the same client port, which
+    the server happened to answer from the port the probe had (the kernel picked it again:
+    seen in boot-storm, 2026-12-06). The server resends that OACK on its timer."""
+    bios_flow(f)
+    me, p = _hosts(f)
+    f.b.udp(me, p, 44264, 69, PROBE, 0.01)
+    f.b.udp(p, me, 47302, 44264, PROBE_OACK, 0.001)
+    f.b.udp(me, p, 44264, 47302, _error(8), 0.6)
+    f.b.udp(me, p, 44264, 69, READ, 0.0005)
+    if late_probe_resend:
+        # a server that did not stop: the probe's OACK again, a second after its ERROR 8
+        # (the read is answered from a new port)
+        f.b.udp(p, me, 47302, 44264, PROBE_OACK, 1.0)
+        f.b.udp(p, me, 47400, 44264, READ_OACK, 0.001)
+        return
+    f.b.udp(p, me, 47302, 44264, READ_OACK, 0.001)
+    for _ in range(2):
+        f.b.udp(p, me, 47302, 44264, READ_OACK, 1.0)  # the read's timer resends
+
+
+def test_a_read_answered_from_the_probes_port_is_a_transfer_of_its_own(judge: Judge) -> None:
+    report = judge(_probe_then_read_on_the_same_tids)
+    assert "TFTP-4" not in report.failed_rules()
+    assert "TFTP-3" not in report.failed_rules()
+
+
+def test_the_probes_own_oack_resent_after_its_error_8_is_still_caught(judge: Judge) -> None:
+    report = judge(lambda f: _probe_then_read_on_the_same_tids(f, late_probe_resend=True))
+    assert "TFTP-4" in report.failed_rules()
