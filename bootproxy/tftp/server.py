@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import socket
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,10 +71,19 @@ def to_netascii(data: bytes) -> bytes:
 
 
 _ERROR_5 = encode_error(ErrorCode.UNKNOWN_TID, "unknown transfer id")
+# client endpoints whose last transfer port is remembered (see _transfer_sockets)
+_LAST_TIDS = 8192
 
 
-def _transfer_sockets(host: str, peer: tuple[str, int]) -> tuple[socket.socket, socket.socket]:
+def _transfer_sockets(host: str, peer: tuple[str, int],
+                      avoid: int | None = None) -> tuple[socket.socket, socket.socket]:
     """One transfer's TID: a new port of ``host``, as two non-blocking UDP sockets.
+
+    ``avoid`` is the port ``peer``'s previous transfer had: the kernel may pick a port
+    just freed again, and a client that asks again from the same port after ending a
+    transfer (EDK2's size probe, ERROR 8) rightly drops what comes from the TID it
+    ended, so it waited out its timeout (seen in a boot storm). RFC 1350 §4 asks that
+    the same TID not come twice in immediate succession.
 
     The first is connected to ``peer``, so the per-block path is ``recv``/``send``
     with no address to convert or route to look up.  A connected socket only ever
@@ -89,6 +99,15 @@ def _transfer_sockets(host: str, peer: tuple[str, int]) -> tuple[socket.socket, 
         sock.setblocking(False)
         sock.bind((host, 0))
         port = sock.getsockname()[1]
+        if port == avoid:
+            # hold that port while the kernel picks another, then let it go
+            held, sock = sock, socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                sock.setblocking(False)
+                sock.bind((host, 0))
+                port = sock.getsockname()[1]
+            finally:
+                held.close()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.connect(peer)
         strangers.setblocking(False)
@@ -147,6 +166,8 @@ class TftpServer:
         self._pump: TransferPump | None = None
         self._threads: TransferThreads | None = None
         self._transfers: dict[tuple[str, int], Transfer] = {}
+        # each client endpoint's last transfer port, not to be handed to it twice running
+        self._last_tid: OrderedDict[tuple[str, int], int] = OrderedDict()
 
     @property
     def address(self) -> tuple[str, int]:
@@ -273,12 +294,14 @@ class TftpServer:
 
         loop = asyncio.get_running_loop()
         try:
-            sock, strangers = _transfer_sockets(self.config.host, addr)
+            sock, strangers = _transfer_sockets(self.config.host, addr,
+                                                avoid=self._last_tid.get(addr))
         except OSError as exc:
             log.warning("tftp: cannot open a transfer socket: %s", exc)
             close_file()
             self._count_end(machine)
             return
+        self._remember_tid(addr, sock.getsockname()[1])
         transfer = Transfer(sock, addr, machine, close_file, loop.create_future(),
                             strangers=strangers)
         loop.add_reader(strangers.fileno(), self._on_stranger, strangers)
@@ -312,6 +335,14 @@ class TftpServer:
             del self._transfers[transfer.peer]
         if not transfer.done.done():
             transfer.done.set_result(None)
+
+    def _remember_tid(self, peer: tuple[str, int], port: int) -> None:
+        """Keep ``peer``'s transfer port for its next request; the oldest of more than
+        `_LAST_TIDS` endpoints are forgotten (a storm's clients, not every one ever)."""
+        self._last_tid[peer] = port
+        self._last_tid.move_to_end(peer)
+        if len(self._last_tid) > _LAST_TIDS:
+            self._last_tid.popitem(last=False)
 
     def _count_end(self, machine: ReadTransfer) -> None:
         self.counters.active -= 1

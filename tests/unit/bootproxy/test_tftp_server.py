@@ -219,6 +219,84 @@ def test_error_8_after_oack_is_not_answered(boot_root: Path, runner: dict[str, i
     run(go())
 
 
+class _ScriptedSocket:
+    """socket.socket for `_transfer_sockets`: bind to port 0 takes the next scripted port."""
+
+    script: list[int] = []
+    made: list["_ScriptedSocket"] = []
+
+    def __init__(self, *_: object) -> None:
+        self.port = 0
+        self.closed = False
+        _ScriptedSocket.made.append(self)
+
+    def setblocking(self, _flag: bool) -> None:
+        pass
+
+    def setsockopt(self, *_: object) -> None:
+        pass
+
+    def bind(self, addr: tuple[str, int]) -> None:
+        self.port = addr[1] or _ScriptedSocket.script.pop(0)
+
+    def getsockname(self) -> tuple[str, int]:
+        return "127.0.0.1", self.port
+
+    def connect(self, _peer: tuple[str, int]) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.mark.parametrize("avoid, want", [(5000, 5001), (None, 5000), (4000, 5000)])
+def test_the_port_the_clients_last_transfer_had_is_not_handed_out_again(
+        monkeypatch: pytest.MonkeyPatch, avoid: int | None, want: int) -> None:
+    from bootproxy.tftp import server as server_module
+
+    monkeypatch.setattr(server_module.socket, "socket", _ScriptedSocket)
+    monkeypatch.setattr(_ScriptedSocket, "script", [5000, 5001])
+    monkeypatch.setattr(_ScriptedSocket, "made", [])
+    sock, strangers = server_module._transfer_sockets("127.0.0.1", ("127.0.0.1", 2000),
+                                                      avoid=avoid)
+    assert sock.getsockname()[1] == want and strangers.getsockname()[1] == want
+    assert not sock.closed and not strangers.closed  # type: ignore[attr-defined]
+    # the kernel's first pick, when it was the port to avoid, is held and then let go
+    left = [s for s in _ScriptedSocket.made if s not in (sock, strangers)]
+    assert all(s.closed for s in left) and len(left) == (1 if avoid == 5000 else 0)
+
+
+def test_a_client_asking_again_from_its_port_is_not_given_its_last_tid_to_avoid(
+        boot_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bootproxy.tftp import server as server_module
+
+    asked: list[int | None] = []
+    probe_port: list[int] = []
+    real = server_module._transfer_sockets
+
+    def recording(host: str, peer: tuple[str, int],
+                  avoid: int | None = None) -> tuple[socket.socket, socket.socket]:
+        asked.append(avoid)
+        return real(host, peer, avoid)
+
+    monkeypatch.setattr(server_module, "_transfer_sockets", recording)
+
+    async def go() -> None:
+        async with serving(boot_root) as server, raw_peer() as client:
+            _, probe_tid = await client.ask(_rrq("ipxe.efi", tsize="0"), server.address)
+            probe_port.append(probe_tid[1])
+            client.send(encode_error(8, "tsize probe"), probe_tid)
+            await server.wait_idle()
+            packet, read_tid = await client.ask(_rrq("ipxe.efi", blksize="1468"),
+                                                server.address)
+            assert packet == OptionAck({"blksize": "1468"})
+            assert read_tid != probe_tid
+            client.send(encode_error(0, "enough"), read_tid)
+
+    run(go())
+    assert asked == [None, probe_port[0]]
+
+
 def test_refused_client_gets_silence(boot_root: Path) -> None:
     async def go() -> None:
         asked: list[str] = []
