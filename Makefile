@@ -6,6 +6,9 @@
 	bench-doc golden soak test-durations
 
 VENV := .venv/bin
+# Python may cache bytecode here (some CI images switch it off for every process): without
+# it each test process and xdist worker compiles the project again (scripts/run-tests.sh)
+unexport PYTHONDONTWRITEBYTECODE
 
 setup:
 	./scripts/setup-host.sh
