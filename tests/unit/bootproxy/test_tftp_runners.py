@@ -7,6 +7,7 @@ timers, and a failure that ends one transfer, not the server.
 
 import asyncio
 import errno
+import mmap
 import os
 import socket
 import subprocess
@@ -280,12 +281,21 @@ at, port = float(sys.argv[1]), int(sys.argv[2])
 sock = socket.socket(fileno=int(sys.argv[4]))
 time.sleep(max(0.0, at - time.monotonic()))
 sock.sendto(bytes.fromhex(sys.argv[3]), ("127.0.0.1", port))
+with open(sys.argv[5], "r+b") as sent:  # seen by the GIL holder through its mmap
+    sent.write(b"\x01")
 """
+
+
+@asynccontextmanager
+async def _mapped(path: Path) -> AsyncIterator[mmap.mmap]:
+    """``path`` mapped shared: another process's write to the file shows in it at once."""
+    with open(path, "r+b") as f, mmap.mmap(f.fileno(), 0) as m:
+        yield m
 
 
 @pytest.mark.parametrize("threads", [1, 0], ids=["own-thread", "pump"])
 def test_an_error_queued_while_the_runner_waited_for_the_gil_is_read_before_a_resend(
-        boot_root: Path, threads: int) -> None:
+        boot_root: Path, threads: int, tmp_path: Path) -> None:
     """Under load a runner whose timer ran out may get the GIL only later, while the
     client's ERROR 8 already sits in its socket: it must read it, not resend the OACK
     (TFTP-4: silence after ERROR 8; a storm's capture caught a resend 50 ms late).
@@ -293,8 +303,12 @@ def test_an_error_queued_while_the_runner_waited_for_the_gil_is_read_before_a_re
     The load is made here: this thread holds the GIL across the server's deadline (a
     long switch interval and a busy loop), and another process sends the ERROR meanwhile
     from the client's socket."""
+    sent_flag = tmp_path / "sent"
+    sent_flag.write_bytes(b"\x00")
+
     async def go() -> None:
-        async with _serving(boot_root, threads) as (server, client):
+        async with _serving(boot_root, threads) as (server, client), \
+                _mapped(sent_flag) as sent:
             client.sendto(_rrq(tsize="0", timeout="1"), server.address)
             oack, tid = await _recv(client)
             assert isinstance(oack, OptionAck)
@@ -302,18 +316,24 @@ def test_an_error_queued_while_the_runner_waited_for_the_gil_is_read_before_a_re
             send_at = deadline + 0.15
             sender = subprocess.Popen(
                 [sys.executable, "-c", _SEND_LATER, str(send_at), str(tid[1]),
-                 encode_error(8, "size probe").hex(), str(client.fileno())],
+                 encode_error(8, "size probe").hex(), str(client.fileno()), str(sent_flag)],
                 pass_fds=[client.fileno()], stdin=subprocess.DEVNULL)
             try:
-                # idle (GIL free) until just before the deadline, then hold the GIL
+                # idle (GIL free) until just before the deadline, then hold the GIL past
+                # it until the ERROR is in the server's socket: on a loaded host the
+                # sender may start late, and a GIL let go before it sent tests nothing
                 await asyncio.sleep(max(0.0, deadline - 0.1 - time.monotonic()))
                 interval = sys.getswitchinterval()
                 sys.setswitchinterval(5.0)
                 try:
-                    while time.monotonic() < send_at + 0.3:  # holds the GIL throughout
+                    give_up = send_at + 30.0
+                    # a memory read and the vDSO clock: nothing here lets the GIL go
+                    while time.monotonic() < send_at + 0.3 or (
+                            sent[0] == 0 and time.monotonic() < give_up):
                         pass
                 finally:
                     sys.setswitchinterval(interval)
+                assert sent[0] == 1, "the sender never sent the ERROR"
                 assert sender.wait(10) == 0
             finally:
                 if sender.poll() is None:
