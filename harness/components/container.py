@@ -27,13 +27,13 @@ from typing import Any
 import docker
 import docker.errors
 from docker.models.containers import Container
-from pyroute2 import NetNS
 
 from harness.components.base import Component
 from harness.components.bootproxy import METRICS_PORT, proxy_ready, wait_proxy_ready
 from harness.errors import ComponentError, DependencyError
 from harness.lab import names
 from harness.lab.lab import Lab
+from harness.lab.netlink import ns_route
 from harness.lab.waits import wait_for
 
 DEFAULT_IMAGE = "flexlab/bootproxy:latest"
@@ -275,11 +275,11 @@ class BootProxyContainer(Component):
     def _move_interfaces(self) -> None:
         target = f"/proc/{self.pid}/ns/net"
         for seg in self.segments:
-            with NetNS(self.lab.ns(self.host)) as hn:
+            with ns_route(self.lab.ns(self.host)) as hn:
                 present = hn.link_lookup(ifname=self.lab.link(self.host, seg).host_iface)
             if not present:  # a restart: the old container took the veth with it
                 self.lab.relink(self.host, seg)
-        with NetNS(self.lab.ns(self.host)) as hn:
+        with ns_route(self.lab.ns(self.host)) as hn:
             for seg in self.segments:
                 ifname = self.lab.link(self.host, seg).host_iface
                 idx = hn.link_lookup(ifname=ifname)[0]
@@ -288,7 +288,7 @@ class BootProxyContainer(Component):
                                  for r in hn.get_routes(family=socket.AF_INET, oif=idx)
                                  if r.get_attr("RTA_GATEWAY")}
                 hn.link("set", index=idx, net_ns_pid=self.pid)
-        with NetNS(target) as cn:
+        with ns_route(target) as cn:
             lo = cn.link_lookup(ifname="lo")[0]
             cn.link("set", index=lo, state="up")
             for seg in self.segments:

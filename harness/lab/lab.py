@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from pyroute2 import IPRoute, NetNS
-from pyroute2 import netns as pr_netns
+from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from harness.errors import DependencyError, LabError
 from harness.lab import names
 from harness.lab.cleanup import destroy
+from harness.lab.netlink import create_netns, ns_route
 from harness.lab.process import LabProcess, run_once
 from harness.lab.registry import ProcessRecord, Registry, new_record, process_starttime
 from harness.lab.tcpdump import PacketCapture
@@ -273,7 +273,7 @@ class Lab:
     def set_link(self, host: str, segment: str, up: bool) -> None:
         """Cut (``up=False``) or restore a host's link, from the switch side."""
         info = self.link(host, segment)
-        with NetNS(self.switch_ns) as sw:
+        with ns_route(self.switch_ns) as sw:
             idx = sw.link_lookup(ifname=info.switch_port)[0]
             sw.link("set", index=idx, state="up" if up else "down")
         info.state = LinkState.UP if up else LinkState.DOWN
@@ -300,7 +300,7 @@ class Lab:
                 f'    oifname "{info.switch_port}" {sample}counter drop\n  }}\n}}\n'
             )
             self.run(None, ["nft", "-f", str(script)])
-        with NetNS(self.switch_ns) as sw:
+        with ns_route(self.switch_ns) as sw:
             idx = sw.link_lookup(ifname=info.switch_port)[0]
             with contextlib.suppress(NetlinkError):  # no qdisc yet: nothing to remove
                 sw.tc("del", index=idx, handle="1:", root=True)
@@ -317,7 +317,7 @@ class Lab:
     def add_route(self, host: str, destination: str, via: str) -> None:
         """Route ``destination`` (a CIDR) from ``host`` through gateway ``via`` (a lab address)."""
         net = ipaddress.IPv4Network(destination)
-        with NetNS(self.ns(host)) as hn:
+        with ns_route(self.ns(host)) as hn:
             hn.route("add", dst=str(net.network_address), dst_len=net.prefixlen, gateway=via)
 
     def link_states(self) -> dict[tuple[str, str], LinkState]:
@@ -380,8 +380,8 @@ class Lab:
                 )
 
     def _build_switch(self) -> None:
-        pr_netns.create(self.switch_ns)
-        with NetNS(self.switch_ns) as sw:
+        create_netns(self.switch_ns)
+        with ns_route(self.switch_ns) as sw:
             lo = sw.link_lookup(ifname="lo")[0]
             sw.link("set", index=lo, state="up")
             for seg in self.topology.segments:
@@ -400,8 +400,8 @@ class Lab:
 
     def _build_host(self, host: Host) -> None:
         ns_name = names.host_ns(self.id, host.name)
-        pr_netns.create(ns_name)
-        with NetNS(ns_name) as hn:
+        create_netns(ns_name)
+        with ns_route(ns_name) as hn:
             lo = hn.link_lookup(ifname="lo")[0]
             hn.link("set", index=lo, state="up")
         # no duplicate address detection in a lab namespace (addresses are unique by
@@ -423,7 +423,7 @@ class Lab:
 
     def _attach(self, host: str, segment: str, ns_name: str) -> None:
         info = self.links[(host, segment)]
-        with NetNS(self.switch_ns) as sw:
+        with ns_route(self.switch_ns) as sw:
             with contextlib.suppress(IndexError, NetlinkError):  # a stale half of the pair
                 sw.link("del", index=sw.link_lookup(ifname=info.switch_port)[0])
             sw.link("add", ifname=info.switch_port, kind="veth",
@@ -431,7 +431,7 @@ class Lab:
             port = sw.link_lookup(ifname=info.switch_port)[0]
             br = sw.link_lookup(ifname=names.bridge(segment))[0]
             sw.link("set", index=port, master=br, state="up")
-        with NetNS(ns_name) as hn:
+        with ns_route(ns_name) as hn:
             idx = hn.link_lookup(ifname=info.host_iface)[0]
             if info.address is not None:
                 hn.addr("add", index=idx, address=str(info.address.ip),
