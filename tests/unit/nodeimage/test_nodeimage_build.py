@@ -16,8 +16,8 @@ from tlsfake import host_tls_trees
 
 from bootproxy.cainitrd import CA_PATH
 from nodeimage import build as build_mod
+from nodeimage import initramfs, packages
 from nodeimage import kernel as kernel_mod
-from nodeimage import packages
 from nodeimage.build import build_image, input_digest, latest_built, prune
 from nodeimage.errors import NodeImageError
 from nodeimage.initramfs import FILES_DIR
@@ -78,6 +78,8 @@ def fake_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, 
     monkeypatch.setattr(packages, "download_all",
                         lambda names, cache_dir: [download(n, cache_dir) for n in names])
     monkeypatch.setattr(packages, "extract", extract)
+    # what these tests check (layout, determinism, the cache) holds at any level
+    monkeypatch.setattr(initramfs, "GZIP_LEVEL", 1)
     return versions
 
 
