@@ -12,6 +12,8 @@ are isolated by id, so tests run side by side; what is shared host-wide is seria
   and the one that cleans every leftover of the host (``clean(None)``).
 - ``neighbours``: many-machine runs; the kernel's neighbour table (gc_thresh3, 1,024 entries)
   is one budget for every namespace, and two storms at once overflow it.
+- ``host-loopback-icmpv6``: the L2 site-check tests that send and listen for IPv6 router
+  advertisements on the host's own loopback, which every worker shares.
 """
 
 from __future__ import annotations

@@ -22,6 +22,9 @@ from harness.sitecheck.model import CheckVerdict, SiteCheckError, SiteCheckOptio
 
 pytestmark = pytest.mark.unit
 needs_root = pytest.mark.needs_root  # raw ICMPv6 sockets need CAP_NET_RAW
+# the host's loopback is one medium for every worker: one test's router advertisement to
+# ::1 reached another's passive listener (a fresh-clone CI run, 6 workers); in turn
+loopback_icmpv6 = pytest.mark.xdist_group("host-loopback-icmpv6")
 
 
 def _ra(prefix: str = "fd00:1:2:3::", plen: int = 64, lifetime: int = 1800,
@@ -85,6 +88,7 @@ def test_unknown_interface_cannot_be_checked() -> None:
 
 
 @needs_root
+@loopback_icmpv6
 def test_listener_receives_an_ra_and_its_hop_limit() -> None:
     index = socket.if_nametoindex("lo")
     got: list = []
@@ -109,6 +113,7 @@ def test_listener_receives_an_ra_and_its_hop_limit() -> None:
 
 
 @needs_root
+@loopback_icmpv6
 def test_check_on_loopback_reads_link_and_warns_without_ra() -> None:
     results = {r.name: r for r in check_l2(_ctx(listen_seconds=0.5, passive=True))}
     assert results["l2.link"].verdict is CheckVerdict.PASS
