@@ -1,9 +1,9 @@
 """The order this repository's suite runs in: long lab files first, CPU-bound files between.
 
-Why: ``make test`` runs on 2 cores with 4 xdist workers, which take the next test as they
-finish one. In collection order the host was 48-73 % busy for minutes (sim tests waiting
-on firmware timers, all at once) and 100 % for others (the VM tier's QEMU, the unit
-tier), and the run ended on one worker's long scenario. Ordered here:
+Why: ``make test`` runs on 2 cores with several xdist workers, which take the next test
+as they finish one. In collection order the host sat half idle for minutes (sim tests
+waiting on firmware timers, all at once) and was saturated for others (the VM tier's
+QEMU, the unit tier), and the run ended on one worker's long scenario. Ordered here:
 
 - the lab files (sim and vm tier: test modules and scenario files) longest test first, so
   the longest ones start at once and the run does not end waiting on one of them;
@@ -68,9 +68,9 @@ def order_blocks(blocks: Sequence[Block]) -> list[Block]:
     """Lab blocks longest test first; CPU-bound blocks (largest first) woven in so that,
     at every point of the queue, their share of the time so far matches their share of
     the whole. Ties keep the given order, so the result is the same on every worker."""
-    lab = sorted(blocks, key=lambda b: -b.longest)  # sorted() is stable
+    # sorted() is stable: ties keep the given order
+    lab = sorted((b for b in blocks if not b.cpu_bound), key=lambda b: -b.longest)
     cpu = sorted((b for b in blocks if b.cpu_bound), key=lambda b: -b.total)
-    lab = [b for b in lab if not b.cpu_bound]
     lab_total = sum(b.total for b in lab)
     cpu_total = sum(b.total for b in cpu)
     share = cpu_total / (cpu_total + lab_total) if cpu_total + lab_total > 0 else 0.0

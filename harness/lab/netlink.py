@@ -37,8 +37,8 @@ def _path(ns: str) -> str:
     return ns if ns.startswith("/") else os.path.join(NETNS_DIR, ns)
 
 
-def netlink_socket_in(ns: str, protocol: int = _NETLINK_ROUTE) -> int:
-    """A new netlink socket living in namespace ``ns``; returns its descriptor (the
+def netlink_socket_in(ns: str) -> int:
+    """A new NETLINK_ROUTE socket living in namespace ``ns``; returns its descriptor (the
     caller owns it). Raises OSError when the namespace cannot be entered."""
     made: list[int] = []
     failed: list[BaseException] = []
@@ -53,7 +53,7 @@ def netlink_socket_in(ns: str, protocol: int = _NETLINK_ROUTE) -> int:
                                        f"{os.strerror(err)}")
             finally:
                 os.close(fd)
-            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, protocol)
+            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_ROUTE)
             made.append(sock.detach())
         except BaseException as exc:  # handed to the caller's thread below
             failed.append(exc)
