@@ -155,8 +155,11 @@ def ours_argv(root: Path, tree: Path | None, extra: tuple[str, ...] = ()
 # Our servers side by side: (row prefix, flags).  "flexlab-pump" is today's server with
 # every transfer on the one epoll thread (--dedicated-threads 0), what every transfer but
 # one gets when several run, so the own-thread gain is measured in the same runs.
+# "flexlab-sleep" is today's server with --ack-poll-us 0: a lone transfer's thread sleeps
+# in recv for every ACK instead of polling first, the gain of the poll in the same runs.
 OURS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("flexlab", ()), ("flexlab-pump", ("--dedicated-threads", "0")))
+    ("flexlab", ()), ("flexlab-sleep", ("--ack-poll-us", "0")),
+    ("flexlab-pump", ("--dedicated-threads", "0")))
 # Many clients at once (``--concurrent N``): N lockstep fetches of a file the size of
 # ipxe.efi, from today's server (a thread for one transfer, the pump for the rest), all
 # on the pump, all on threads ("flexlab-threads", started for this case only) and
@@ -578,8 +581,12 @@ def render(machine: dict[str, object], tftp: list[dict[str, object]],
         "from `git archive`, in the same runs as the current one.",
         "- flexlab-pump rows: the current server with `--dedicated-threads 0`, every "
         "transfer on the one epoll thread, as all but one are when several run at once; "
-        "in the one-client flexlab rows the transfer has a thread of its own, blocking on "
-        "its socket.",
+        "in the one-client flexlab rows the transfer has a thread of its own, which polls "
+        "its socket for up to 200 µs (`--ack-poll-us`) before it sleeps in recv.",
+        "- flexlab-sleep rows: the current server with `--ack-poll-us 0`, the transfer's "
+        "thread sleeping in recv for every ACK as tftpd-hpa's process does. The difference "
+        "from the flexlab rows is the wake-up a poll saves; its price is the server CPU "
+        "column (the thread polls while the client works).",
         "- py-spy tables sample every thread, idle included: the event loop's thread waits "
         "in EpollSelector.select, the pump in TransferPump._run (its epoll wait), a "
         "transfer's own thread in TransferThreads._move (its recvfrom); the rest is the work.",

@@ -50,6 +50,14 @@ class TftpCollector(Collector):
         for kind, count in sorted(dict(c.errors).items()):
             errors.add_metric((kind,), count)
         yield errors
+        polls = CounterMetricFamily(
+            "bootproxy_tftp_ack_polls",
+            "A lone transfer's polls for its next ACK before sleeping, by result (caught: "
+            "the ACK came inside the window; missed: it did not, the CPU spent for nothing)",
+            labels=("result",))
+        polls.add_metric(("caught",), c.acks_polled)
+        polls.add_metric(("missed",), c.ack_polls_missed)
+        yield polls
         yield GaugeMetricFamily("bootproxy_tftp_transfers_in_flight",
                                 "TFTP transfers running now", value=c.active)
 

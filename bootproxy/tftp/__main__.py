@@ -46,13 +46,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--dedicated-threads", type=int, default=TftpConfig.dedicated_threads,
                         help="running transfers that get a thread each; the rest share "
                              "one epoll thread (0: all do)")
+    parser.add_argument("--ack-poll-us", type=int, default=TftpConfig.ack_poll_us,
+                        help="a transfer alone polls this many microseconds for its next "
+                             "ACK before sleeping (0: never)")
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
-    config = TftpConfig(root=args.root, host=args.host, port=args.port,
-                        limits=Limits(max_blksize=args.max_blksize,
-                                      max_windowsize=args.max_windowsize),
-                        dedicated_threads=args.dedicated_threads)
+    try:
+        config = TftpConfig(root=args.root, host=args.host, port=args.port,
+                            limits=Limits(max_blksize=args.max_blksize,
+                                          max_windowsize=args.max_windowsize),
+                            dedicated_threads=args.dedicated_threads,
+                            ack_poll_us=args.ack_poll_us)
+    except ValueError as exc:
+        parser.error(str(exc))
     try:
         asyncio.run(serve(config))
     except OSError as exc:

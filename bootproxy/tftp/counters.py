@@ -24,6 +24,10 @@ class TftpCounters:
     transfers_failed: int = 0
     option_probes: int = 0  # OACK answered with ERROR 8 (EDK2 tsize probe): not a failure
     active: int = 0
+    # a lone transfer's thread polls for its next ACK before sleeping (threads.py):
+    # ACKs caught so, and polls that caught nothing (each costs up to ack_poll_us of CPU)
+    acks_polled: int = 0
+    ack_polls_missed: int = 0
     errors: Counter[str] = field(default_factory=Counter)
 
     def snapshot(self) -> dict[str, object]:

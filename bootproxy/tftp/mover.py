@@ -60,6 +60,10 @@ class Transfer:
     counted: int = 0  # machine.bytes_sent already added to the counters
     closed: bool = field(default=False)
     strangers: socket.socket | None = None
+    # lockstep ACKs its thread caught while polling, and polls that caught nothing
+    # (threads.py); the server adds them to its counters when the transfer ends
+    polls_caught: int = 0
+    polls_missed: int = 0
 
 
 EndFn = Callable[[Transfer], None]

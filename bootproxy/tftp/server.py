@@ -39,6 +39,10 @@ _PATH_ERROR_KIND = {1: "file_not_found", 2: "access_violation"}
 _NETASCII_MAX = 32 * 1024 * 1024
 
 
+# a poll longer than a second is a busy wait, not a shortcut past a wake-up
+MAX_ACK_POLL_US = 1_000_000
+
+
 @dataclass(frozen=True)
 class TftpConfig:
     """How the server listens and what it allows.
@@ -63,6 +67,14 @@ class TftpConfig:
     # and 67 with this one thread beside the pump, 0.92x the pump run by run: the price
     # of the lone-boot path in a burst (bench/results/tftp.json)
     dedicated_threads: int = 1
+    # a transfer alone in the server polls this long for its next ACK before sleeping
+    # (threads.py: lockstep about 2x tftpd-hpa's pace here, not 0.95x); 0: never polls
+    ack_poll_us: int = 200
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.ack_poll_us <= MAX_ACK_POLL_US:
+            raise ValueError(f"ack_poll_us must be 0..{MAX_ACK_POLL_US} (microseconds), "
+                             f"not {self.ack_poll_us}")
 
 
 def to_netascii(data: bytes) -> bytes:
@@ -185,7 +197,8 @@ class TftpServer:
             family=socket.AF_INET)
         self._listen = transport
         self._pump = TransferPump(loop, self.counters, self._transfer_ended)
-        self._threads = TransferThreads(loop, self.counters, self._transfer_ended)
+        self._threads = TransferThreads(loop, self.counters, self._transfer_ended,
+                                        ack_poll_us=self.config.ack_poll_us)
         log.info("tftp listening on %s:%d root=%s", *self.address, self.config.root)
 
     async def stop(self) -> None:
@@ -330,6 +343,8 @@ class TftpServer:
             with contextlib.suppress(RuntimeError):  # a closed loop has no readers left
                 asyncio.get_running_loop().remove_reader(transfer.strangers.fileno())
             transfer.strangers.close()
+        self.counters.acks_polled += transfer.polls_caught
+        self.counters.ack_polls_missed += transfer.polls_missed
         self._count_end(transfer.machine)
         if self._transfers.get(transfer.peer) is transfer:
             del self._transfers[transfer.peer]

@@ -53,6 +53,7 @@ EXPECTED_TYPES = {
     "bootproxy_tftp_transfers_started": "counter",
     "bootproxy_tftp_transfers": "counter",
     "bootproxy_tftp_errors": "counter",
+    "bootproxy_tftp_ack_polls": "counter",
     "bootproxy_tftp_transfers_in_flight": "gauge",
     "bootproxy_http_bytes": "counter",
     "bootproxy_http_requests": "counter",
@@ -175,6 +176,9 @@ def test_every_family_is_typed_and_traffic_moves_it(proxy: Any) -> None:
     assert after.value("bootproxy_tftp_transfers_started_total") == 1
     assert after.value("bootproxy_tftp_bytes_total") == len(EFI)
     assert after.value("bootproxy_tftp_transfers_in_flight") == 0
+    # the transfer ran alone, so its thread polled for at least its first ACK
+    assert (after.value("bootproxy_tftp_ack_polls_total", result="caught")
+            + after.value("bootproxy_tftp_ack_polls_total", result="missed")) >= 1
     assert after.value("bootproxy_http_requests_total") == 1
     assert after.value("bootproxy_http_responses_total", status="200") == 1
     assert after.value("bootproxy_http_connections_in_flight") <= 1
