@@ -22,7 +22,7 @@ from contextlib import contextmanager
 
 from pyroute2 import IPRoute
 
-__all__ = ["NETNS_DIR", "create_netns", "netlink_socket_in", "ns_route"]
+__all__ = ["NETNS_DIR", "create_netns", "enter_netns", "netlink_socket_in", "ns_route"]
 
 NETNS_DIR = "/var/run/netns"
 """Where ``ip netns`` (and pyroute2) keep a named namespace's handle."""
@@ -37,6 +37,19 @@ def _path(ns: str) -> str:
     return ns if ns.startswith("/") else os.path.join(NETNS_DIR, ns)
 
 
+def enter_netns(ns: str) -> None:
+    """Move the calling thread into network namespace ``ns`` (a name or a path); OSError
+    when it is not there or cannot be entered.  Never creates one: pyroute2's ``setns``
+    makes a missing namespace (with a fork), so a typo became a new, empty namespace."""
+    fd = os.open(_path(ns), os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if _libc.setns(fd, _CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"cannot enter network namespace {ns}: {os.strerror(err)}")
+    finally:
+        os.close(fd)
+
+
 def netlink_socket_in(ns: str) -> int:
     """A new NETLINK_ROUTE socket living in namespace ``ns``; returns its descriptor (the
     caller owns it). Raises OSError when the namespace cannot be entered."""
@@ -45,14 +58,7 @@ def netlink_socket_in(ns: str) -> int:
 
     def enter_and_open() -> None:
         try:
-            fd = os.open(_path(ns), os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                if _libc.setns(fd, _CLONE_NEWNET) != 0:
-                    err = ctypes.get_errno()
-                    raise OSError(err, f"cannot enter network namespace {ns}: "
-                                       f"{os.strerror(err)}")
-            finally:
-                os.close(fd)
+            enter_netns(ns)
             sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_ROUTE)
             made.append(sock.detach())
         except BaseException as exc:  # handed to the caller's thread below

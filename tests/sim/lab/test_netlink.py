@@ -13,7 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.lab.netlink import create_netns, ns_route
+from harness.lab.netlink import NETNS_DIR, create_netns, ns_route
+from harness.lab.nsthread import NamespaceWorker
 
 pytestmark = pytest.mark.sim
 
@@ -75,3 +76,21 @@ def test_a_missing_namespace_is_a_clear_error_and_leaks_nothing() -> None:
 def test_making_a_namespace_that_exists_says_so(namespace: str) -> None:
     with pytest.raises(OSError, match=f"ip netns add {namespace} failed.*exists"):
         create_netns(namespace)
+
+
+def test_a_namespace_worker_runs_its_calls_in_the_namespace(namespace: str) -> None:
+    inside = os.stat(f"{NETNS_DIR}/{namespace}").st_ino
+    with NamespaceWorker(namespace) as worker:
+        first = worker.call(lambda: os.stat("/proc/thread-self/ns/net").st_ino)
+        again = worker.call(lambda: os.stat("/proc/thread-self/ns/net").st_ino)
+    assert first == again == inside
+    assert os.stat("/proc/thread-self/ns/net").st_ino != inside  # the caller stayed out
+
+
+def test_a_namespace_worker_for_a_missing_namespace_fails_and_creates_none() -> None:
+    name = f"fltest-missing-{secrets.token_hex(4)}"
+    threads = set(threading.enumerate())
+    with pytest.raises(OSError, match=name):
+        NamespaceWorker(name)
+    assert not os.path.exists(f"{NETNS_DIR}/{name}")  # pyroute2's setns made one here
+    assert set(threading.enumerate()) <= threads
