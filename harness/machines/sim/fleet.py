@@ -21,9 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pyroute2 import netns as pr_netns
-
 from harness.lab.lab import Lab
+from harness.lab.netlink import enter_netns
 from harness.machines.sim.errors import SimMachineError
 from harness.machines.sim.machine import SETTLED, EmulatorSpec, SimMachine
 from harness.machines.sim.netdev import SYSCTLS, MacvlanFactory, Peer
@@ -184,7 +183,7 @@ class Fleet(PowerButtons):
 
         def thread_main() -> None:
             try:
-                pr_netns.setns(ns)
+                enter_netns(ns)
                 box["result"] = asyncio.run(self._main(factory, lower, timeout))
             except BaseException as exc:  # handed to the caller's thread by wait()
                 box["error"] = exc

@@ -24,8 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pyroute2 import IPRoute
-from pyroute2 import netns as pr_netns
 
+from harness.lab.netlink import enter_netns
 from harness.machines.sim.errors import SimMachineError
 
 SYSCTLS = (
@@ -64,7 +64,7 @@ class MacvlanFactory:
         self._peer_ipr: dict[str, tuple[IPRoute, int]] = {}
         self._addresses: dict[str, str] = {}
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"macvlan-{ns}",
-                                        initializer=pr_netns.setns, initargs=(ns,))
+                                        initializer=enter_netns, initargs=(ns,))
         self._ipr: IPRoute | None = None
         self._lower_index = 0
         self.created: list[str] = []
@@ -83,12 +83,12 @@ class MacvlanFactory:
             self._lower_index = found[0]
             self._ipr.link("set", index=self._lower_index, state="up")
             for peer in self.pinned:  # a netlink socket belongs to the netns it was made in
-                pr_netns.setns(peer.ns)
+                enter_netns(peer.ns)
                 try:
                     pipr = IPRoute()
                     self._peer_ipr[peer.ns] = (pipr, pipr.link_lookup(ifname=peer.ifname)[0])
                 finally:
-                    pr_netns.setns(self.ns)
+                    enter_netns(self.ns)
         return self._ipr
 
     def create(self, ifname: str, mac: str, address: str, prefixlen: int,
