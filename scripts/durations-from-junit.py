@@ -56,11 +56,18 @@ def junit_times(junit: Path) -> dict[tuple[str, str], float]:
 
 def durations(nodeids: list[str], times: dict[tuple[str, str], float]
               ) -> tuple[dict[str, float], list[str]]:
-    """Seconds per node id, rounded to ms, and the node ids ``times`` does not know."""
+    """Seconds per node id, rounded to ms, and the node ids ``times`` does not know.
+
+    Under ``--dist loadgroup`` pytest-xdist names a test of an ``xdist_group`` with the
+    group appended (``test_x@neighbours``), in the JUnit file too; such a name is also
+    found under the name without it."""
+    grouped = {(cls, name.rpartition("@")[0]): seconds
+               for (cls, name), seconds in times.items() if "@" in name}
     found: dict[str, float] = {}
     unknown: list[str] = []
     for nodeid in nodeids:
-        seconds = times.get(junit_key(nodeid))
+        key = junit_key(nodeid)
+        seconds = times.get(key, grouped.get(key))
         if seconds is None:
             unknown.append(nodeid)
         else:

@@ -67,6 +67,17 @@ def test_a_test_the_junit_file_never_ran_is_reported_not_guessed() -> None:
     assert unknown == ["tests/unit/test_a.py::test_new"]
 
 
+def test_a_test_of_an_xdist_group_is_timed_under_its_own_name() -> None:
+    """pytest-xdist's loadgroup appends "@group" to the names of grouped tests."""
+    script = _script()
+    times = {("tests.sim.lab.test_cleanup", "test_partial_build_is_undone@leftover-labs"): 3.5,
+             ("tests.unit.test_b", "test_p[a@b]"): 0.5}
+    grouped = "tests/sim/lab/test_cleanup.py::test_partial_build_is_undone"
+    found, unknown = script.durations([grouped, "tests/unit/test_b.py::test_p[a@b]"], times)
+    assert found == {grouped: 3.5, "tests/unit/test_b.py::test_p[a@b]": 0.5}
+    assert unknown == []
+
+
 def test_scenario_items_and_ipv6_parameters_map_to_junit_keys() -> None:
     key = _script().junit_key
     assert key("scenarios/vm/vm-cluster.yaml::vm-cluster") == (
