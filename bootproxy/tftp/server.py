@@ -68,7 +68,7 @@ class TftpConfig:
     # of the lone-boot path in a burst (bench/results/tftp.json)
     dedicated_threads: int = 1
     # a transfer alone in the server polls this long for its next ACK before sleeping
-    # (threads.py: lockstep about 2x tftpd-hpa's pace here, not 0.95x); 0: never polls
+    # (threads.py: lockstep about 2x tftpd-hpa's pace here, not 0.85-0.99x); 0: never
     ack_poll_us: int = 200
 
     def __post_init__(self) -> None:

@@ -13,10 +13,10 @@ transfer at a time by default and pumps the rest.
 
 A transfer alone in the server polls for its next ACK before it sleeps
 (``TftpConfig.ack_poll_us``, 200 µs).  On this project's 2-core VM a sleeping
-thread's wake-up is most of a lockstep round trip: a thread that sleeps in
-``recv`` as tftpd-hpa's process does moved 0.92-0.97x tftpd-hpa, one that polls
-with ``MSG_DONTWAIT`` for 200 µs first about 2x (bench/results/tftp.json has the
-rows with and without).  The poll costs CPU while the client is working, so it is
+thread's wake-up is most of a lockstep round trip: in bench/results/tftp.json a
+thread that sleeps in ``recv`` as tftpd-hpa's process does moved 0.85x / 0.99x
+tftpd-hpa (blksize 1468 / 512), one that polls with ``MSG_DONTWAIT`` for 200 µs
+first 2.03x / 2.17x, in the same runs.  The poll costs CPU while the client is working, so it is
 bounded three ways: only when no other transfer runs (a storm's transfers keep the
 CPU and the GIL for each other), at most ``ack_poll_us`` per block, and after a
 poll that caught nothing (a slow client, a busy host) none for the next

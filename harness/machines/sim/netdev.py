@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from pyroute2 import IPRoute
 
-from harness.lab.netlink import enter_netns
+from harness.lab.netlink import enter_netns, netlink_socket_in
 from harness.machines.sim.errors import SimMachineError
 
 SYSCTLS = (
@@ -83,12 +83,8 @@ class MacvlanFactory:
             self._lower_index = found[0]
             self._ipr.link("set", index=self._lower_index, state="up")
             for peer in self.pinned:  # a netlink socket belongs to the netns it was made in
-                enter_netns(peer.ns)
-                try:
-                    pipr = IPRoute()
-                    self._peer_ipr[peer.ns] = (pipr, pipr.link_lookup(ifname=peer.ifname)[0])
-                finally:
-                    enter_netns(self.ns)
+                pipr = IPRoute(fileno=netlink_socket_in(peer.ns))
+                self._peer_ipr[peer.ns] = (pipr, pipr.link_lookup(ifname=peer.ifname)[0])
         return self._ipr
 
     def create(self, ifname: str, mac: str, address: str, prefixlen: int,

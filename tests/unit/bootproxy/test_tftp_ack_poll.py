@@ -18,7 +18,7 @@ import pytest
 from bootproxy.tftp import ReadTransfer, TftpConfig, TftpCounters, TftpServer, fetch
 from bootproxy.tftp.__main__ import main as tftp_main
 from bootproxy.tftp.mover import Transfer
-from bootproxy.tftp.packets import Data, encode_ack, parse_packet
+from bootproxy.tftp.packets import Data, Opcode, Request, encode_ack, encode_request, parse_packet
 from bootproxy.tftp.threads import _POLL_BACKOFF, TransferThreads
 
 pytestmark = pytest.mark.unit
@@ -79,13 +79,7 @@ def _one_transfer(poll_us: int, running: int, delay: float) -> Transfer:
         assert bytes(got) == CONTENT
         return transfer
 
-    result: list[Transfer] = []
-
-    async def keep() -> None:
-        result.append(await go())
-
-    run(keep())
-    return result[0]
+    return asyncio.run(asyncio.wait_for(go(), 60))
 
 
 def test_a_lone_transfer_takes_every_ack_by_polling() -> None:
@@ -149,7 +143,8 @@ def test_stop_does_not_wait_for_a_poll(tmp_path: Path) -> None:
         client.bind(("127.0.0.1", 0))
         client.settimeout(3)
         try:
-            client.sendto(b"\x00\x01f.bin\x00octet\x00", server.address)
+            client.sendto(encode_request(Request(Opcode.RRQ, "f.bin", "octet", {})),
+                          server.address)
             first = parse_packet((await asyncio.to_thread(client.recvfrom, 65536))[0])
             assert first == Data(1, CONTENT[:512])
             began = time.monotonic()
